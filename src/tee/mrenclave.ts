@@ -1,0 +1,105 @@
+/**
+ * MRENCLAVE: the SHA-256 measurement SGX accumulates while an enclave is built (ECREATE, EADD, EEXTEND),
+ * computed in software exactly as the CPU does (Intel SDM vol. 3D, 38.7 / 40.1).
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+
+/** Bytes in one EPC page. */
+export const PAGE_SIZE = 4096;
+/** Bytes measured by one EEXTEND. */
+export const EEXTEND_CHUNK = 256;
+/** Every measurement record starts with a 64-byte block. */
+export const MEASUREMENT_BLOCK = 64;
+
+/** SECINFO.FLAGS bits: permissions in bits 0..2, page type in bits 8..15. */
+export const SecinfoFlags = {
+  R: 0x1n,
+  W: 0x2n,
+  X: 0x4n,
+  PENDING: 0x8n,
+  MODIFIED: 0x10n,
+  PR: 0x20n,
+  PT_SECS: 0x0n << 8n,
+  PT_TCS: 0x1n << 8n,
+  PT_REG: 0x2n << 8n,
+  PT_VA: 0x3n << 8n,
+  PT_TRIM: 0x4n << 8n,
+} as const;
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** An 8-byte tag ("EADD\0\0\0\0"), NUL-padded, as it opens each measured block. */
+export function measurementTag(name: string): Uint8Array {
+  const tag = new Uint8Array(8);
+  tag.set(new TextEncoder().encode(name));
+  return tag;
+}
+
+const TAG_ECREATE = measurementTag('ECREATE');
+const TAG_EADD = measurementTag('EADD');
+const TAG_EEXTEND = measurementTag('EEXTEND');
+
+function checkU64(name: string, value: bigint): void {
+  if (value < 0n || value > U64_MAX) throw new RangeError(`${name} out of u64 range: ${value}`);
+}
+
+/** Incremental MRENCLAVE computation; the calls must follow the order the enclave is built in. */
+export class MrEnclaveBuilder {
+  private readonly hash = sha256.create();
+
+  /** ECREATE: 64-byte block "ECREATE\0" || SSAFRAMESIZE (u32 LE) || SIZE (u64 LE) || 44 zero bytes. */
+  constructor(enclaveSize: bigint, ssaFrameSize: number) {
+    checkU64('enclaveSize', enclaveSize);
+    if (!Number.isInteger(ssaFrameSize) || ssaFrameSize < 0 || ssaFrameSize > 0xffffffff) {
+      throw new RangeError(`ssaFrameSize out of u32 range: ${ssaFrameSize}`);
+    }
+    const block = new Uint8Array(MEASUREMENT_BLOCK);
+    const view = new DataView(block.buffer);
+    block.set(TAG_ECREATE, 0);
+    view.setUint32(8, ssaFrameSize, true);
+    view.setBigUint64(12, enclaveSize, true);
+    this.hash.update(block);
+  }
+
+  /** EADD: "EADD\0\0\0\0" || offset (u64 LE) || first 48 bytes of SECINFO (flags u64 LE, then zeros). */
+  eadd(offset: bigint, secinfoFlags: bigint): void {
+    checkU64('offset', offset);
+    checkU64('secinfoFlags', secinfoFlags);
+    if (offset % BigInt(PAGE_SIZE) !== 0n) throw new RangeError(`EADD offset not page aligned: ${offset}`);
+    const block = new Uint8Array(MEASUREMENT_BLOCK);
+    const view = new DataView(block.buffer);
+    block.set(TAG_EADD, 0);
+    view.setBigUint64(8, offset, true);
+    view.setBigUint64(16, secinfoFlags, true);
+    this.hash.update(block);
+  }
+
+  /** EEXTEND of one 256-byte chunk: "EEXTEND\0" || offset (u64 LE) || 48 zeros, then the 256 bytes. */
+  eextend(offset: bigint, chunk: Uint8Array): void {
+    checkU64('offset', offset);
+    if (offset % BigInt(EEXTEND_CHUNK) !== 0n)
+      throw new RangeError(`EEXTEND offset not 256-aligned: ${offset}`);
+    if (chunk.length !== EEXTEND_CHUNK)
+      throw new RangeError(`EEXTEND chunk must be 256 bytes, got ${chunk.length}`);
+    const block = new Uint8Array(MEASUREMENT_BLOCK);
+    block.set(TAG_EEXTEND, 0);
+    new DataView(block.buffer).setBigUint64(8, offset, true);
+    this.hash.update(block);
+    this.hash.update(chunk);
+  }
+
+  /** EADD of a 4 KiB page then, if measured (the default), 16 EEXTENDs covering it. */
+  addPage(offset: bigint, page: Uint8Array, secinfoFlags: bigint, measured = true): void {
+    if (page.length !== PAGE_SIZE) throw new RangeError(`page must be 4096 bytes, got ${page.length}`);
+    this.eadd(offset, secinfoFlags);
+    if (!measured) return;
+    for (let i = 0; i < PAGE_SIZE; i += EEXTEND_CHUNK) {
+      this.eextend(offset + BigInt(i), page.subarray(i, i + EEXTEND_CHUNK));
+    }
+  }
+
+  /** The 32-byte MRENCLAVE so far (EINIT); the builder stays usable, so this can be called repeatedly. */
+  digest(): Uint8Array {
+    return this.hash.clone().digest();
+  }
+}
