@@ -1,0 +1,170 @@
+import { Buffer } from 'node:buffer';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { checkRange, deviceBytes, readBytes } from './io.ts';
+import {
+  VERITY_DIGEST_SIZE,
+  VERITY_SB_SIZE,
+  verityLayout,
+  type VerityLayout,
+  type VerityParams,
+} from './verity-layout.ts';
+import { parseVeritySuperblock } from './verity-superblock.ts';
+import { FormatError, IntegrityError, type BlockDevice } from './types.ts';
+
+/** Options for {@link openVerity}. */
+export interface VerityOpenOptions {
+  /** The device holding the data blocks (data starts at byte 0). */
+  data: BlockDevice;
+  /** The device holding the superblock and hash tree; defaults to `data` (tree appended, `--hash-offset`). */
+  hash?: BlockDevice;
+  /** The trusted root hash (32 bytes or 64 hex digits), e.g. from the measured configuration. */
+  rootHash: Uint8Array | string;
+  /** Byte offset of the superblock (or tree, without one) on the hash device; default 0. */
+  hashOffset?: number;
+  /**
+   * No-superblock mode (`veritysetup --no-superblock`): the parameters the caller trusts. Without
+   * this the superblock at `hashOffset` is parsed.
+   */
+  params?: Omit<VerityParams, 'hashOffset' | 'superblock'>;
+  /**
+   * Values the superblock must carry. The root hash does not bind the data block count (a host can
+   * shrink it within the same top hash block), so callers should pin at least `dataBlocks`.
+   */
+  expect?: Partial<Omit<VerityParams, 'hashOffset' | 'superblock'>>;
+  /** Verified hash blocks kept in memory (LRU), default 1024 (4 MiB with 4 KiB hash blocks). */
+  cacheBlocks?: number;
+}
+
+/** Parses a root hash given as hex or bytes. */
+export function parseRootHash(rootHash: Uint8Array | string): Uint8Array {
+  if (typeof rootHash === 'string') {
+    if (!/^[0-9a-fA-F]{64}$/.test(rootHash))
+      throw new FormatError('dm-verity: root hash must be 64 hex digits');
+    return Uint8Array.from(Buffer.from(rootHash, 'hex'));
+  }
+  if (rootHash.length !== VERITY_DIGEST_SIZE) throw new FormatError('dm-verity: root hash must be 32 bytes');
+  return rootHash;
+}
+
+function saltedHash(salt: Uint8Array, block: Uint8Array): Buffer {
+  return createHash('sha256').update(salt).update(block).digest();
+}
+
+/**
+ * A read-only device whose every block is checked against the hash tree before it is returned.
+ * Verified tree nodes are cached (bounded LRU); data blocks are not (a cache above does that).
+ */
+export class VerityDevice implements BlockDevice {
+  readonly blockSize: number;
+  readonly blockCount: number;
+  readonly layout: VerityLayout;
+  private readonly cache = new Map<number, Uint8Array>();
+
+  constructor(
+    private readonly data: BlockDevice,
+    private readonly hash: BlockDevice,
+    readonly params: VerityParams,
+    private readonly rootHash: Uint8Array,
+    private readonly cacheBlocks: number,
+  ) {
+    this.layout = verityLayout(params);
+    this.blockSize = params.dataBlockSize;
+    this.blockCount = params.dataBlocks;
+    if (params.dataBlocks * params.dataBlockSize > deviceBytes(data)) {
+      throw new FormatError(
+        'dm-verity: data device is smaller than the data blocks the tree covers (truncated?)',
+      );
+    }
+    if (this.layout.hashEnd * params.hashBlockSize > deviceBytes(hash)) {
+      throw new FormatError('dm-verity: hash device is too small for the hash tree (truncated?)');
+    }
+    if (data === hash && params.dataBlocks * params.dataBlockSize > params.hashOffset) {
+      throw new FormatError('dm-verity: data area overlaps the hash area');
+    }
+  }
+
+  read(block: number, count: number): Uint8Array {
+    checkRange(this, block, count);
+    const bs = this.blockSize;
+    const bytes = readBytes(this.data, block * bs, count * bs).slice();
+    for (let i = 0; i < count; i++) this.verifyData(block + i, bytes.subarray(i * bs, (i + 1) * bs));
+    return bytes;
+  }
+
+  /** Checks the top of the tree against the root hash; called once when the device is opened. */
+  checkRoot(): void {
+    if (this.layout.levels === 0) this.read(0, 1);
+    else this.hashBlock(this.layout.levels - 1, 0);
+  }
+
+  private verifyData(block: number, bytes: Uint8Array): void {
+    const digest = saltedHash(this.params.salt, bytes);
+    const expected = this.layout.levels === 0 ? this.rootHash : this.entry(0, block);
+    if (!timingSafeEqual(digest, expected)) {
+      throw new IntegrityError(`dm-verity: data block ${block} does not match its hash`, block);
+    }
+  }
+
+  /** The digest of item `index` of level `level - 1` (or of data block `index` for level 0). */
+  private entry(level: number, index: number): Uint8Array {
+    const bits = this.layout.hashPerBlockBits;
+    const node = this.hashBlock(level, Math.floor(index / 2 ** bits));
+    const slot = (index % 2 ** bits) * VERITY_DIGEST_SIZE;
+    return node.subarray(slot, slot + VERITY_DIGEST_SIZE);
+  }
+
+  /** Hash block `index` of `level`, verified against its parent (or the root hash at the top). */
+  private hashBlock(level: number, index: number): Uint8Array {
+    const position = this.layout.levelStart[level] + index;
+    const cached = this.cache.get(position);
+    if (cached) {
+      this.cache.delete(position);
+      this.cache.set(position, cached);
+      return cached;
+    }
+    const hbs = this.params.hashBlockSize;
+    const node = readBytes(this.hash, position * hbs, hbs).slice();
+    const top = level === this.layout.levels - 1;
+    const expected = top ? this.rootHash : this.entry(level + 1, index);
+    if (!timingSafeEqual(saltedHash(this.params.salt, node), expected)) {
+      throw new IntegrityError(
+        top
+          ? 'dm-verity: root hash does not match the hash tree'
+          : `dm-verity: hash block ${position} (level ${level}) does not match its hash`,
+      );
+    }
+    this.cache.set(position, node);
+    if (this.cache.size > this.cacheBlocks) this.cache.delete(this.cache.keys().next().value as number);
+    return node;
+  }
+}
+
+/**
+ * Opens a dm-verity (format 1, SHA-256) device and checks the tree's top against the trusted root
+ * hash. The superblock, when used, is untrusted input: it is validated, and `expect` pins values.
+ */
+export function openVerity(opts: VerityOpenOptions): VerityDevice {
+  const hash = opts.hash ?? opts.data;
+  const hashOffset = opts.hashOffset ?? 0;
+  let params: VerityParams;
+  if (opts.params) {
+    params = { ...opts.params, hashOffset, superblock: false };
+  } else {
+    if (hashOffset + VERITY_SB_SIZE > deviceBytes(hash)) {
+      throw new FormatError('dm-verity: the hash device ends before the superblock (truncated?)');
+    }
+    params = parseVeritySuperblock(readBytes(hash, hashOffset, VERITY_SB_SIZE), hashOffset).params;
+    for (const [key, want] of Object.entries(opts.expect ?? {})) {
+      const got = params[key as keyof VerityParams];
+      const same =
+        want instanceof Uint8Array && got instanceof Uint8Array
+          ? Buffer.from(want).equals(got)
+          : want === got;
+      if (!same) throw new FormatError(`dm-verity: superblock ${key} does not match the expected value`);
+    }
+  }
+  const cacheBlocks = Math.max(opts.cacheBlocks ?? 1024, 1);
+  const dev = new VerityDevice(opts.data, hash, params, parseRootHash(opts.rootHash), cacheBlocks);
+  dev.checkRoot();
+  return dev;
+}

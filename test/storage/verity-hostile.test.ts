@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
+import {
+  BlockDeviceError,
+  FormatError,
+  IntegrityError,
+  type BlockDevice,
+} from '../../src/enclave/blockdev/types.ts';
+import { openVerity } from '../../src/enclave/blockdev/verity.ts';
+import {
+  encodeVeritySuperblock,
+  parseVeritySuperblock,
+} from '../../src/enclave/blockdev/verity-superblock.ts';
+import { buildVerityTree } from '../../src/image/verity-format.ts';
+import { pattern } from './helpers/files.ts';
+
+const BS = 4096;
+const BLOCKS = 300; // two tree levels with 4 KiB hash blocks
+
+/** A data image with its tree appended, like `cloister image build` makes. */
+function image() {
+  const data = pattern(BLOCKS * BS, 42);
+  const tree = buildVerityTree((o, l) => data.subarray(o, o + l), BLOCKS, data.length, {
+    salt: pattern(32, 1),
+  });
+  const bytes = new Uint8Array(data.length + tree.hashArea.length);
+  bytes.set(data);
+  bytes.set(tree.hashArea, data.length);
+  return { bytes, data, tree };
+}
+
+function open(bytes: Uint8Array, rootHash: string) {
+  return openVerity({ data: new MemoryBlockDevice(bytes), rootHash, hashOffset: BLOCKS * BS });
+}
+
+test('reads back every block of an untouched image', () => {
+  const { bytes, data, tree } = image();
+  const dev = open(bytes, tree.rootHash);
+  assert.equal(dev.layout.levels, 2);
+  assert.deepEqual(dev.read(0, BLOCKS), data);
+});
+
+test('one flipped bit in a data block fails that block only, naming it', () => {
+  const { bytes, data, tree } = image();
+  bytes[123 * BS + 77] ^= 0x10;
+  const dev = open(bytes, tree.rootHash);
+  assert.throws(
+    () => dev.read(123, 1),
+    (e: unknown) => {
+      assert.ok(e instanceof IntegrityError);
+      assert.equal(e.block, 123);
+      assert.equal(e.message, 'dm-verity: data block 123 does not match its hash');
+      return true;
+    },
+  );
+  assert.throws(() => dev.read(120, 8), IntegrityError);
+  assert.deepEqual(dev.read(124, 1), data.subarray(124 * BS, 125 * BS));
+});
+
+test('one flipped bit in a level-0 hash block is detected', () => {
+  const { bytes, tree } = image();
+  const dev0 = open(bytes, tree.rootHash);
+  const leaf = dev0.layout.levelStart[0];
+  bytes[leaf * BS + 5] ^= 1;
+  const dev = open(bytes, tree.rootHash);
+  assert.throws(() => dev.read(0, 1), /dm-verity: hash block \d+ \(level 0\) does not match its hash/);
+});
+
+test('one flipped bit in the top hash block or in the root hash refuses to open', () => {
+  const { bytes, tree } = image();
+  const flippedRoot = (tree.rootHash[0] === '0' ? '1' : '0') + tree.rootHash.slice(1);
+  assert.throws(() => open(bytes, flippedRoot), /root hash does not match the hash tree/);
+  const top = open(bytes, tree.rootHash).layout.levelStart[1];
+  bytes[top * BS + 100] ^= 0x80;
+  assert.throws(() => open(bytes, tree.rootHash), IntegrityError);
+});
+
+test('two swapped data blocks are both detected', () => {
+  const { bytes, tree } = image();
+  const a = bytes.slice(10 * BS, 11 * BS);
+  bytes.copyWithin(10 * BS, 20 * BS, 21 * BS);
+  bytes.set(a, 20 * BS);
+  const dev = open(bytes, tree.rootHash);
+  assert.throws(() => dev.read(10, 1), /data block 10 /);
+  assert.throws(() => dev.read(20, 1), /data block 20 /);
+});
+
+test('a truncated image refuses to open', () => {
+  const { bytes, tree } = image();
+  assert.throws(() => open(bytes.subarray(0, bytes.length - BS), tree.rootHash), FormatError);
+  assert.throws(() => open(bytes.subarray(0, 100 * BS), tree.rootHash), FormatError);
+});
+
+/** A device that lies: short replies, or another block's contents. */
+class LyingDevice implements BlockDevice {
+  readonly blockSize = 512;
+  readonly blockCount: number;
+  mode: 'honest' | 'short' | 'long' | 'shifted' = 'honest';
+  constructor(private readonly inner: MemoryBlockDevice) {
+    this.blockCount = inner.blockCount;
+  }
+  read(block: number, count: number): Uint8Array {
+    if (this.mode === 'short') return this.inner.read(block, count).subarray(0, count * 512 - 1);
+    if (this.mode === 'long') return new Uint8Array(count * 512 + 512);
+    if (this.mode === 'shifted')
+      return this.inner.read(block + 8 < this.blockCount - count ? block + 8 : 0, count);
+    return this.inner.read(block, count);
+  }
+}
+
+test('short, long and wrong replies from the device are refused', () => {
+  const { bytes, tree } = image();
+  const lying = new LyingDevice(new MemoryBlockDevice(bytes));
+  const dev = openVerity({ data: lying, rootHash: tree.rootHash, hashOffset: BLOCKS * BS });
+  lying.mode = 'short';
+  assert.throws(() => dev.read(5, 1), BlockDeviceError);
+  lying.mode = 'long';
+  assert.throws(() => dev.read(5, 1), /short or oversized read/);
+  lying.mode = 'shifted';
+  assert.throws(() => dev.read(5, 1), IntegrityError);
+  lying.mode = 'honest';
+  assert.equal(dev.read(5, 1).length, BS);
+});
+
+test('out-of-range reads are refused', () => {
+  const { bytes, tree } = image();
+  const dev = open(bytes, tree.rootHash);
+  assert.throws(() => dev.read(BLOCKS, 1), BlockDeviceError);
+  assert.throws(() => dev.read(-1, 1), BlockDeviceError);
+  assert.throws(() => dev.read(0.5, 1), BlockDeviceError);
+});
+
+test('hostile superblocks are refused field by field', () => {
+  const { tree } = image();
+  const good = encodeVeritySuperblock(tree.params, new Uint8Array(16));
+  const bad = (edit: (sb: Uint8Array, v: DataView) => void) => {
+    const sb = good.slice();
+    edit(sb, new DataView(sb.buffer));
+    return () => parseVeritySuperblock(sb, 0);
+  };
+  assert.doesNotThrow(bad(() => {}));
+  assert.throws(
+    bad((sb) => (sb[0] ^= 1)),
+    /bad magic/,
+  );
+  assert.throws(
+    bad((_, v) => v.setUint32(8, 2, true)),
+    /version 2/,
+  );
+  assert.throws(
+    bad((_, v) => v.setUint32(12, 0, true)),
+    /hash type 0/,
+  );
+  assert.throws(
+    bad((sb) => sb.set([0x73, 0x68, 0x61, 0x31, 0, 0], 32)),
+    /algorithm 'sha1'/,
+  );
+  assert.throws(
+    bad((sb) => sb.fill(0x41, 32, 64)),
+    /malformed algorithm/,
+  );
+  assert.throws(
+    bad((_, v) => v.setUint32(64, 8192, true)),
+    /data block size 8192/,
+  );
+  assert.throws(
+    bad((_, v) => v.setUint32(68, 3000, true)),
+    /hash block size 3000/,
+  );
+  assert.throws(
+    bad((_, v) => v.setUint32(68, 256, true)),
+    /hash block size 256/,
+  );
+  assert.throws(
+    bad((_, v) => v.setBigUint64(72, 0n, true)),
+    /data block count/,
+  );
+  assert.throws(
+    bad((_, v) => v.setBigUint64(72, 1n << 60n, true)),
+    /too large/,
+  );
+  assert.throws(
+    bad((_, v) => v.setUint16(80, 257, true)),
+    /salt size 257/,
+  );
+  assert.throws(() => parseVeritySuperblock(good.subarray(0, 100), 0), /truncated/);
+});
+
+test('a superblock that shrinks the data block count is caught by a pinned count', () => {
+  const { bytes, tree } = image();
+  const view = new DataView(bytes.buffer, BLOCKS * BS);
+  view.setBigUint64(72, 200n, true);
+  // The root hash alone does not bind the count: the same top hash block covers 200 blocks.
+  assert.equal(open(bytes, tree.rootHash).blockCount, 200);
+  assert.throws(
+    () =>
+      openVerity({
+        data: new MemoryBlockDevice(bytes),
+        rootHash: tree.rootHash,
+        hashOffset: BLOCKS * BS,
+        expect: { dataBlocks: BLOCKS },
+      }),
+    /superblock dataBlocks does not match/,
+  );
+});
+
+test('a malformed root hash argument is refused', () => {
+  const { bytes } = image();
+  assert.throws(() => open(bytes, 'xyz'), /64 hex digits/);
+});
+
+test('the hash-block cache stays bounded and still verifies', () => {
+  const { bytes, data, tree } = image();
+  const dev = openVerity({
+    data: new MemoryBlockDevice(bytes),
+    rootHash: tree.rootHash,
+    hashOffset: BLOCKS * BS,
+    cacheBlocks: 1,
+  });
+  for (let b = 0; b < BLOCKS; b += 37) assert.deepEqual(dev.read(b, 1), data.subarray(b * BS, (b + 1) * BS));
+});
