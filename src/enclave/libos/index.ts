@@ -1,0 +1,97 @@
+/**
+ * The library OS's WASI preview1 layer: builds `wasi_snapshot_preview1` imports over the VFS, the
+ * console and the clock, and runs a program's `_start`.
+ */
+import { Errno, WasiError } from '../../interface/errno.ts';
+import type { ClockSource, ConsoleCalls } from '../../interface/services.ts';
+import type { FileSystem } from '../vfs/index.ts';
+import { WasiContext } from './context.ts';
+import { DirFd } from './file-fd.ts';
+import { StdioFd } from './stdio-fd.ts';
+import { ProcExit } from './wasi/proc.ts';
+import { ALL_RIGHTS, DIRECTORY_RIGHTS } from './wasi/layout.ts';
+import { WASI_CALLS } from './wasi/table.ts';
+import type { WasiHandler } from './wasi/table.ts';
+
+export { ProcExit } from './wasi/proc.ts';
+export { WASI_CALLS } from './wasi/table.ts';
+export type { WasiCall, WasiStatus } from './wasi/table.ts';
+
+/** A directory the program sees as open from the start, at `guestPath`. */
+export interface Preopen {
+  guestPath: string;
+  fs: FileSystem;
+}
+
+export interface WasiOptions {
+  /** argv including argv[0]. */
+  args: string[];
+  /** 'NAME=VALUE' strings. */
+  env: string[];
+  /** Become descriptors 3, 4, ... in this order. */
+  preopens: Preopen[];
+  console: ConsoleCalls;
+  clock: ClockSource;
+}
+
+type ImportFn = (...args: unknown[]) => unknown;
+type AnyHandler = (ctx: WasiContext, ...args: unknown[]) => number;
+
+/** Maps what a handler threw to its errno; anything that is not a WASI error propagates as a trap. */
+function errnoOf(error: unknown): number {
+  if (error instanceof WasiError) return error.errno;
+  // A DataView access outside memory: the program passed a bad pointer.
+  if (error instanceof RangeError) return Errno.FAULT;
+  throw error;
+}
+
+/** One import: fixed arity (WASI calls take at most 10 arguments) so a call allocates nothing. */
+function bindCall(ctx: WasiContext, handler: WasiHandler): ImportFn {
+  const h = handler as unknown as AnyHandler;
+  return (a, b, c, d, e, f, g, i, j, k) => {
+    try {
+      return h(ctx, a, b, c, d, e, f, g, i, j, k);
+    } catch (error) {
+      return errnoOf(error);
+    }
+  };
+}
+
+export class Wasi {
+  readonly imports: { wasi_snapshot_preview1: Record<string, ImportFn> };
+  private readonly ctx: WasiContext;
+
+  constructor(options: WasiOptions) {
+    const ctx = new WasiContext(options.args, options.env, options.console, options.clock);
+    for (const stream of [0, 1, 2] as const) ctx.fds.add(new StdioFd(options.console, stream));
+    for (const { guestPath, fs } of options.preopens) {
+      ctx.fds.add(new DirFd(fs.root(), null, DIRECTORY_RIGHTS, ALL_RIGHTS, guestPath));
+    }
+    const calls: Record<string, ImportFn> = {};
+    for (const call of WASI_CALLS) calls[call.name] = bindCall(ctx, call.handler);
+    this.imports = { wasi_snapshot_preview1: calls };
+    this.ctx = ctx;
+  }
+
+  /**
+   * Binds the instance's exported memory and runs `_start`. Returns the exit code: 0 when
+   * `_start` returns, the `proc_exit` code otherwise. Traps propagate. Descriptors are closed
+   * at the end either way.
+   */
+  start(instance: WebAssembly.Instance): number {
+    const { memory, _start } = instance.exports;
+    if (!(memory instanceof WebAssembly.Memory))
+      throw new Error('WASI: the module exports no memory named "memory"');
+    if (typeof _start !== 'function') throw new Error('WASI: the module exports no "_start" function');
+    this.ctx.memory.bind(memory);
+    try {
+      _start();
+      return 0;
+    } catch (error) {
+      if (error instanceof ProcExit) return error.code;
+      throw error;
+    } finally {
+      this.ctx.fds.closeAll();
+    }
+  }
+}
