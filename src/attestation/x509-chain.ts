@@ -1,0 +1,160 @@
+/**
+ * Certificate chains and CRLs for attestation evidence: every link's issuer name and signature, validity
+ * at the verification time, CA constraints, and revocation, ending at one pinned root.
+ */
+import { createPublicKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { BasicConstraintsExtension, X509Certificate, X509Crl } from '@peculiar/x509';
+import { FormatError, bytesEqual } from './bytes.ts';
+import { VerificationError } from './errors.ts';
+
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
+
+/** Certificates of a PEM bundle, in order. */
+export function parsePemChain(pem: string, what: string): X509Certificate[] {
+  const blocks = pem.match(PEM_BLOCK) ?? [];
+  if (blocks.length === 0) throw new FormatError('bad-pem', `${what}: no certificate`);
+  return blocks.map((b) => parseCert(b, what));
+}
+
+/** One certificate from DER or PEM. */
+export function parseCert(data: Uint8Array | string, what: string): X509Certificate {
+  try {
+    return new X509Certificate(typeof data === 'string' ? data : Uint8Array.from(data));
+  } catch {
+    throw new FormatError('bad-certificate', `${what}: not an X.509 certificate`);
+  }
+}
+
+/** A CRL from hex DER (the collateral's encoding). */
+export function parseCrlHex(hex: string, what: string): X509Crl {
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new FormatError('bad-crl', `${what}: not hex DER`);
+  try {
+    return new X509Crl(Uint8Array.from(Buffer.from(hex, 'hex')));
+  } catch {
+    throw new FormatError('bad-crl', `${what}: not a CRL`);
+  }
+}
+
+/** The certificate's public key as a node:crypto KeyObject (for raw ECDSA checks). */
+export function publicKeyOf(cert: X509Certificate): KeyObject {
+  return createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' });
+}
+
+function isSame(a: X509Certificate, b: X509Certificate): boolean {
+  return bytesEqual(new Uint8Array(a.rawData), new Uint8Array(b.rawData));
+}
+
+async function signedBy(cert: X509Certificate | X509Crl, issuer: X509Certificate): Promise<boolean> {
+  try {
+    return cert instanceof X509Crl
+      ? await cert.verify({ publicKey: issuer.publicKey })
+      : await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
+  } catch {
+    return false;
+  }
+}
+
+function checkValidity(cert: X509Certificate, at: Date, what: string): void {
+  if (at < cert.notBefore || at > cert.notAfter) {
+    throw new VerificationError(
+      'cert-expired',
+      `${what}: "${cert.subject}" is valid ${cert.notBefore.toISOString()}..${cert.notAfter.toISOString()}, not at ${at.toISOString()}`,
+    );
+  }
+}
+
+/**
+ * Verifies `chain` (leaf first; the root may or may not be included) up to `root` at time `at`.
+ * Returns the chain ending with the root. Revocation is checked separately (`checkRevocation`).
+ */
+export async function verifyChain(
+  chain: X509Certificate[],
+  root: X509Certificate,
+  at: Date,
+  what: string,
+): Promise<X509Certificate[]> {
+  const last = chain[chain.length - 1];
+  if (last !== undefined && last.subject === last.issuer && !isSame(last, root)) {
+    throw new VerificationError(
+      'untrusted-root',
+      `${what}: chain ends at "${last.subject}", not the trusted root`,
+    );
+  }
+  const certs = last !== undefined && isSame(last, root) ? chain.slice(0, -1) : [...chain];
+  if (certs.length === 0)
+    throw new VerificationError('chain-incomplete', `${what}: no certificate below the root`);
+  const top = certs[certs.length - 1];
+  if (top.issuer !== root.subject) {
+    throw new VerificationError(
+      'untrusted-root',
+      `${what}: chain ends at "${top.issuer}", not the trusted root "${root.subject}"`,
+    );
+  }
+  const full = [...certs, root];
+  if (!(await signedBy(root, root)))
+    throw new VerificationError('cert-signature', `${what}: trusted root self-signature`);
+  checkValidity(root, at, what);
+  for (let i = 0; i < certs.length; i++) {
+    const cert = full[i];
+    const issuer = full[i + 1];
+    if (cert.issuer !== issuer.subject) {
+      throw new VerificationError(
+        'chain-incomplete',
+        `${what}: "${cert.subject}" is not issued by "${issuer.subject}"`,
+      );
+    }
+    if (!(await signedBy(cert, issuer))) {
+      throw new VerificationError(
+        'cert-signature',
+        `${what}: signature of "${cert.subject}" does not verify with "${issuer.subject}"`,
+      );
+    }
+    checkValidity(cert, at, what);
+    const bc = issuer.getExtension(BasicConstraintsExtension);
+    if (!bc?.ca) throw new VerificationError('cert-not-ca', `${what}: "${issuer.subject}" is not a CA`);
+  }
+  return full;
+}
+
+/** Checks a CRL's issuer, signature and update window. */
+export async function verifyCrl(
+  crl: X509Crl,
+  issuer: X509Certificate,
+  at: Date,
+  what: string,
+): Promise<void> {
+  if (crl.issuer !== issuer.subject) {
+    throw new VerificationError(
+      'crl-issuer',
+      `${what}: issued by "${crl.issuer}", expected "${issuer.subject}"`,
+    );
+  }
+  if (!(await signedBy(crl, issuer)))
+    throw new VerificationError('crl-signature', `${what}: signature does not verify`);
+  if (at < crl.thisUpdate || crl.nextUpdate === undefined || at > crl.nextUpdate) {
+    throw new VerificationError(
+      'crl-expired',
+      `${what}: valid ${crl.thisUpdate.toISOString()}..${crl.nextUpdate?.toISOString() ?? '?'}, not at ${at.toISOString()}`,
+    );
+  }
+}
+
+/**
+ * Every certificate below the root must be covered by a (verified) CRL of its issuer, and not be listed.
+ * `full` is a chain from `verifyChain`.
+ */
+export function checkRevocation(full: X509Certificate[], crls: X509Crl[], what: string): void {
+  for (let i = 0; i < full.length - 1; i++) {
+    const cert = full[i];
+    const crl = crls.find((c) => c.issuer === cert.issuer);
+    if (crl === undefined)
+      throw new VerificationError('crl-missing', `${what}: no CRL from "${cert.issuer}"`);
+    if (crl.findRevoked(cert) !== null) {
+      throw new VerificationError(
+        'cert-revoked',
+        `${what}: "${cert.subject}" (serial ${cert.serialNumber}) is revoked`,
+      );
+    }
+  }
+}
