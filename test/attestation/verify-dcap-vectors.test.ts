@@ -21,7 +21,7 @@ const qvl = createRequire(import.meta.url)('@phala/dcap-qvl') as {
     quote: Uint8Array,
     collateral: Collateral,
     nowSecs: number,
-  ): Promise<{ status: string; advisoryIds: string[] }>;
+  ): { status: string; advisory_ids: string[] };
 };
 
 async function rejects(p: Promise<unknown>, code: VerificationErrorCode | string): Promise<void> {
