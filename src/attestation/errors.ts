@@ -35,4 +35,5 @@ export type VerificationErrorCode =
   | 'tcb-level-not-found'
   | 'tdx-module-mismatch'
   | 'tcb-revoked'
-  | 'report-signature';
+  | 'report-signature'
+  | 'vcek-mismatch';

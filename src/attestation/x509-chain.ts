@@ -86,8 +86,9 @@ export async function verifyChain(
     throw new VerificationError('chain-incomplete', `${what}: no certificate below the root`);
   const top = certs[certs.length - 1];
   if (top.issuer !== root.subject) {
+    // With the root present, a gap below it is a missing intermediate rather than a foreign root.
     throw new VerificationError(
-      'untrusted-root',
+      certs.length < chain.length ? 'chain-incomplete' : 'untrusted-root',
       `${what}: chain ends at "${top.issuer}", not the trusted root "${root.subject}"`,
     );
   }
