@@ -1,0 +1,32 @@
+// Builds dist/: the enclave bundle (measured: it must be byte-for-byte reproducible from the
+// same sources and lockfile), the host-call server thread and the CLI.
+import { build } from 'esbuild';
+import { chmodSync } from 'node:fs';
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  legalComments: 'none',
+  logLevel: 'warning',
+  loader: { '.wasm': 'binary' },
+};
+
+// Run with `new Worker(source, { eval: true })`, which takes a CommonJS script.
+await build({ ...common, entryPoints: ['src/enclave/main.ts'], outfile: 'dist/enclave.js', format: 'cjs' });
+await build({
+  ...common,
+  entryPoints: ['src/host/server-worker.ts'],
+  outfile: 'dist/host-server.js',
+  format: 'esm',
+  packages: 'external',
+});
+await build({
+  ...common,
+  entryPoints: ['src/cli/main.ts'],
+  outfile: 'dist/cli.js',
+  format: 'esm',
+  packages: 'external',
+  banner: { js: '#!/usr/bin/env node' },
+});
+chmodSync('dist/cli.js', 0o755);

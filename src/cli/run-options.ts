@@ -1,0 +1,140 @@
+/**
+ * Turns `cloister run`/`measure` options (and an optional --config JSON file with the same
+ * options) into the measured RunConfig plus the host-only settings (host directory paths).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { checkGuestPath, type MountConfig, type RunConfig } from '../interface/run-config.ts';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface RunOptions {
+  dir?: string[];
+  tmpfs?: string[];
+  env?: string[];
+  memory?: string;
+  config?: string;
+}
+
+export interface PreparedRun {
+  config: RunConfig;
+  hostDirs: string[];
+}
+
+export const DEFAULT_MEMORY_MIB = 512;
+const MAX_MEMORY_MIB = 4096;
+
+/** Parses a size such as `256`, `256M`, `256MiB` or `1G` into MiB. */
+export function parseMemory(text: string): number {
+  const match = /^(\d+)\s*(m|mi|mib|mb|g|gi|gib|gb)?$/i.exec(text.trim());
+  if (!match) throw new UsageError(`--memory: cannot read ${JSON.stringify(text)} (try 256M or 1G)`);
+  const mib = Number(match[1]) * (match[2]?.toLowerCase().startsWith('g') ? 1024 : 1);
+  if (mib < 1 || mib > MAX_MEMORY_MIB)
+    throw new UsageError(`--memory must be between 1 MiB and ${MAX_MEMORY_MIB} MiB`);
+  return mib;
+}
+
+function stringList(value: unknown, what: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new UsageError(`${what} must be a list of strings`);
+  }
+  return value;
+}
+
+/** Reads a --config file: `{ "dir": [...], "tmpfs": [...], "env": [...] | {...}, "memory": "256M" }`. */
+export function readConfigFile(path: string): RunOptions {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--config ${path}: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError(`--config ${path}: expected a JSON object`);
+  }
+  const known = new Set(['dir', 'tmpfs', 'env', 'memory']);
+  const record = parsed as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!known.has(key)) throw new UsageError(`--config ${path}: unknown option ${JSON.stringify(key)}`);
+  }
+  let env: string[];
+  if (record.env && typeof record.env === 'object' && !Array.isArray(record.env)) {
+    env = Object.entries(record.env as Record<string, unknown>).map(([k, v]) => {
+      if (typeof v !== 'string') throw new UsageError(`--config ${path}: env.${k} must be a string`);
+      return `${k}=${v}`;
+    });
+  } else env = stringList(record.env, `--config ${path}: env`);
+  const memory = record.memory;
+  if (memory !== undefined && typeof memory !== 'string' && typeof memory !== 'number') {
+    throw new UsageError(`--config ${path}: memory must be a size`);
+  }
+  return {
+    dir: stringList(record.dir, `--config ${path}: dir`),
+    tmpfs: stringList(record.tmpfs, `--config ${path}: tmpfs`),
+    env,
+    memory: memory === undefined ? undefined : String(memory),
+  };
+}
+
+function envEntry(spec: string): string {
+  const eq = spec.indexOf('=');
+  const name = eq < 0 ? spec : spec.slice(0, eq);
+  if (name === '' || name.includes('\0'))
+    throw new UsageError(`--env: bad variable name in ${JSON.stringify(spec)}`);
+  if (eq >= 0) return spec;
+  // `--env NAME` passes the host's value, as wasmtime does.
+  const value = process.env[name];
+  if (value === undefined) throw new UsageError(`--env ${name}: not set in the host environment`);
+  return `${name}=${value}`;
+}
+
+/** Builds the run configuration; file options come first, command-line options are added after. */
+export function prepareRun(programPath: string, programArgs: string[], options: RunOptions): PreparedRun {
+  const file = options.config ? readConfigFile(options.config) : {};
+  const mounts: MountConfig[] = [];
+  const hostDirs: string[] = [];
+  const seen = new Set<string>();
+  const addMount = (guest: string, type: MountConfig['type']): void => {
+    const problem = checkGuestPath(guest);
+    if (problem) throw new UsageError(problem);
+    if (seen.has(guest)) throw new UsageError(`two mounts at ${guest}`);
+    seen.add(guest);
+    mounts.push({ guest, type });
+  };
+  for (const spec of [...(file.dir ?? []), ...(options.dir ?? [])]) {
+    const sep = spec.indexOf('::');
+    const host = sep < 0 ? spec : spec.slice(0, sep);
+    const guest = sep < 0 ? spec : spec.slice(sep + 2);
+    const hostPath = resolve(host);
+    if (!existsSync(hostPath) || !statSync(hostPath).isDirectory()) {
+      throw new UsageError(`--dir ${spec}: ${host} is not a directory`);
+    }
+    addMount(
+      sep < 0 && !guest.startsWith('/') ? `/${guest.replace(/^\.\/?/, '')}`.replace(/\/$/, '') || '/' : guest,
+      'hostdir',
+    );
+    hostDirs.push(hostPath);
+  }
+  for (const guest of [...(file.tmpfs ?? []), ...(options.tmpfs ?? [])]) addMount(guest, 'tmpfs');
+  const memory = options.memory ?? file.memory;
+  return {
+    config: {
+      version: 1,
+      args: [basename(programPath), ...programArgs],
+      env: [...(file.env ?? []), ...(options.env ?? [])].map(envEntry),
+      mounts,
+      memoryMiB: memory === undefined ? DEFAULT_MEMORY_MIB : parseMemory(memory),
+    },
+    hostDirs,
+  };
+}
+
+/** Reads the program file with a clear error. */
+export function readProgram(path: string): Uint8Array<ArrayBuffer> {
+  if (!existsSync(path)) throw new UsageError(`${path}: no such file`);
+  if (statSync(path).isDirectory()) throw new UsageError(`${path}: is a directory, not a program`);
+  return new Uint8Array(readFileSync(path));
+}

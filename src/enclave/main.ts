@@ -1,0 +1,94 @@
+/**
+ * The enclave's entry point: the first code that runs inside the enclave Worker. It receives the
+ * measured image (program and run configuration) and the host-call ring, builds the library OS
+ * (mount table, WASI), runs the program, and ends the enclave with the `exit` host call.
+ * Nothing here trusts the host: it talks to it only through `ring/`.
+ */
+import { workerData } from 'node:worker_threads';
+import { Calls } from '../interface/calls.ts';
+import { encodeUtf8 } from '../interface/codec.ts';
+import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
+import { viewRing } from '../interface/ring.ts';
+import type { EnclaveStart } from '../interface/enclave-start.ts';
+import type { RunConfig } from '../interface/run-config.ts';
+import { ProcExit, Wasi } from './libos/index.ts';
+import {
+  WASM_PAGE,
+  capMemory,
+  checkCommand,
+  checkHeader,
+  checkImports,
+  describeTrap,
+} from './loader/wasm-module.ts';
+import { HostChannel, HostProtocolError } from './ring/channel.ts';
+import { RingClock, RingConsole, RingHostDir } from './ring/host-services.ts';
+import { createHostDirFs, createStaticFs, createTmpfs } from './vfs/index.ts';
+
+/** Guest directory where the enclave publishes facts about itself (cf. Gramine's /dev/attestation). */
+export const ATTESTATION_DIR = '/dev/attestation';
+
+function run(start: EnclaveStart): void {
+  const ring = viewRing(start.ring);
+  const channel = new HostChannel(ring);
+  const exit = (status: number, kind: number, message = ''): void => {
+    channel.drain();
+    channel.call(Calls.exit, [BigInt(status), BigInt(kind)], encodeUtf8(message));
+  };
+  try {
+    const config = JSON.parse(start.config) as RunConfig;
+    const console = new RingConsole(channel);
+    const clock = new RingClock(channel, ring.clock);
+    const hostDir = new RingHostDir(channel);
+    let hostMount = 0;
+    const preopens = config.mounts.map((mount) => ({
+      guestPath: mount.guest,
+      fs: mount.type === 'tmpfs' ? createTmpfs() : createHostDirFs(hostDir, hostMount++),
+    }));
+    preopens.push({ guestPath: ATTESTATION_DIR, fs: createStaticFs({ mrenclave: start.mrenclave }) });
+    const wasi = new Wasi({ args: config.args, env: config.env, preopens, console, clock });
+
+    let module: WebAssembly.Module;
+    let instance: WebAssembly.Instance;
+    try {
+      checkHeader(start.wasm);
+      const maxPages = Math.floor((config.memoryMiB * 1024 * 1024) / WASM_PAGE);
+      module = new WebAssembly.Module(capMemory(start.wasm, maxPages));
+      checkCommand(module);
+      checkImports(module, wasi.imports);
+      instance = new WebAssembly.Instance(module, wasi.imports);
+    } catch (error) {
+      exit(1, ExitKind.STARTUP_ERROR, startupMessage(error));
+      return;
+    }
+
+    let status: number;
+    try {
+      status = wasi.start(instance);
+    } catch (error) {
+      if (error instanceof ProcExit) status = error.code;
+      else if (error instanceof WebAssembly.RuntimeError || error instanceof RangeError) {
+        exit(TRAP_STATUS, ExitKind.TRAP, describeTrap(error as Error));
+        return;
+      } else throw error;
+    }
+    exit(status, ExitKind.PROGRAM);
+  } catch (error) {
+    if (error instanceof HostProtocolError) {
+      // The ring itself is not to be trusted any more: try once to say why, then stop regardless.
+      try {
+        exit(1, ExitKind.HOST_VIOLATION, `enclave stopped: ${error.message}`);
+      } finally {
+        throw error;
+      }
+    }
+    throw error;
+  }
+}
+
+function startupMessage(error: unknown): string {
+  if (error instanceof WebAssembly.CompileError) return `not a valid WebAssembly module: ${error.message}`;
+  if (error instanceof WebAssembly.LinkError) return `cannot link the program: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+run(workerData as EnclaveStart);

@@ -1,0 +1,143 @@
+/**
+ * The enclave's end of the host-call ring. It submits requests into slots, waits for (or, for
+ * posted calls, later reaps) the host's replies, and believes nothing in shared memory: each
+ * reply field is read once, the sequence number must echo the request's, the errno must be on
+ * the call's allow-list, the reply length within the limit the enclave set, and the reply bytes
+ * are copied out before anyone looks at them.
+ */
+import { Errno, WasiError } from '../../interface/errno.ts';
+import type { CallSpec } from '../../interface/calls.ts';
+import {
+  ARG_COUNT,
+  Control,
+  SLOT_COUNT,
+  SLOT_DATA_BYTES,
+  SlotField,
+  SlotState,
+  type RingView,
+  type SlotView,
+} from '../../interface/ring.ts';
+
+/** The host broke the protocol itself (not just one call): the enclave must stop. */
+export class HostProtocolError extends Error {
+  override name = 'HostProtocolError';
+}
+
+export interface Reply {
+  result: bigint;
+  /** A private copy of the reply bytes. */
+  data: Uint8Array;
+}
+
+/** Spin iterations before parking; about 50 µs of `Atomics.load` on this machine kind. */
+const SPIN_ITERATIONS = 20_000;
+const EMPTY = new Uint8Array(0);
+
+interface InFlight {
+  spec: CallSpec;
+  seq: number;
+  replyLimit: number;
+}
+
+export class HostChannel {
+  private seq = 0;
+  private readonly inFlight: (InFlight | undefined)[] = new Array(SLOT_COUNT);
+  /** Errors the host reported for posted calls (console output), counted, not thrown. */
+  postedErrors = 0;
+
+  constructor(private readonly ring: RingView) {}
+
+  /** Makes a call and waits for its checked reply; throws `WasiError` for an error reply. */
+  call(spec: CallSpec, args: readonly bigint[], payload: Uint8Array = EMPTY, replyLimit = 0): Reply {
+    const index = this.submit(spec, args, payload, replyLimit);
+    return this.complete(index, true);
+  }
+
+  /** Submits a call without waiting; its reply is checked when the slot is next needed. */
+  post(spec: CallSpec, args: readonly bigint[], payload: Uint8Array = EMPTY): void {
+    this.submit(spec, args, payload, 0);
+  }
+
+  /** Waits until every posted call has been answered. */
+  drain(): void {
+    for (let i = 0; i < SLOT_COUNT; i++) if (this.inFlight[i]) this.complete(i, false);
+  }
+
+  private submit(spec: CallSpec, args: readonly bigint[], payload: Uint8Array, replyLimit: number): number {
+    if (args.length > ARG_COUNT) throw new RangeError(`${spec.name}: too many arguments`);
+    if (payload.length > SLOT_DATA_BYTES || replyLimit > SLOT_DATA_BYTES) {
+      throw new RangeError(`${spec.name}: transfer larger than a slot`);
+    }
+    const seq = this.seq;
+    this.seq = (this.seq + 1) | 0;
+    const index = seq & (SLOT_COUNT - 1);
+    if (this.inFlight[index]) this.complete(index, false);
+    const slot = this.ring.slots[index];
+    const h = slot.header;
+    h[SlotField.callId] = spec.id;
+    h[SlotField.seq] = seq;
+    h[SlotField.payloadLength] = payload.length;
+    h[SlotField.replyLimit] = replyLimit;
+    h[SlotField.enclaveWaiting] = 0;
+    for (let i = 0; i < ARG_COUNT; i++) slot.args[i] = args[i] ?? 0n;
+    if (payload.length > 0) slot.data.set(payload);
+    this.inFlight[index] = { spec, seq, replyLimit };
+    Atomics.store(h, SlotField.state, SlotState.SUBMITTED);
+    Atomics.add(this.ring.control, Control.submitted, 1);
+    if (Atomics.load(this.ring.control, Control.hostParked) === 1) {
+      Atomics.notify(this.ring.control, Control.submitted);
+    }
+    return index;
+  }
+
+  private complete(index: number, wanted: boolean): Reply {
+    const pending = this.inFlight[index];
+    if (!pending) throw new Error('no request in flight in this slot');
+    const slot = this.ring.slots[index];
+    waitForReply(slot);
+    this.inFlight[index] = undefined;
+    const h = slot.header;
+    const replySeq = h[SlotField.replySeq];
+    const errno = h[SlotField.errno];
+    const replyLength = h[SlotField.replyLength];
+    const result = slot.result[0];
+    if (replySeq !== pending.seq) {
+      throw new HostProtocolError(
+        `host answered request ${replySeq} in the slot of request ${pending.seq} (${pending.spec.name})`,
+      );
+    }
+    const checked = checkReply(pending, errno, replyLength);
+    const data = checked === 0 && replyLength > 0 ? slot.data.slice(0, replyLength) : EMPTY;
+    Atomics.store(h, SlotField.state, SlotState.FREE);
+    if (checked !== 0) {
+      if (!wanted) {
+        this.postedErrors++;
+        return { result: 0n, data: EMPTY };
+      }
+      throw new WasiError(checked, `${pending.spec.name}: host returned ${checked}`);
+    }
+    return { result, data };
+  }
+}
+
+/** The errno the enclave will act on: the host's if allowed, EIO for anything it may not say. */
+function checkReply(pending: InFlight, errno: number, replyLength: number): number {
+  if (errno !== Errno.SUCCESS) return pending.spec.errnos.includes(errno) ? errno : Errno.IO;
+  if (!Number.isInteger(replyLength) || replyLength < 0 || replyLength > pending.replyLimit) return Errno.IO;
+  return Errno.SUCCESS;
+}
+
+function waitForReply(slot: SlotView): void {
+  const h = slot.header;
+  for (let i = 0; i < SPIN_ITERATIONS; i++) {
+    if (Atomics.load(h, SlotField.state) === SlotState.DONE) return;
+  }
+  Atomics.store(h, SlotField.enclaveWaiting, 1);
+  while (Atomics.load(h, SlotField.state) !== SlotState.DONE) {
+    Atomics.wait(h, SlotField.state, SlotState.SUBMITTED, 1000);
+    const state = Atomics.load(h, SlotField.state);
+    if (state !== SlotState.SUBMITTED && state !== SlotState.DONE) {
+      throw new HostProtocolError(`host wrote slot state ${state}`);
+    }
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Runs one program in one enclave: measures the enclave image, starts the host-call server thread
+ * and the enclave, feeds stdin, and waits for the enclave's `exit` call (or its crash).
+ */
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { createRingBuffer } from '../interface/ring.ts';
+import { canonicalJson, type RunConfig } from '../interface/run-config.ts';
+import { ExitKind } from '../interface/exit.ts';
+import { measureEnclave } from '../tee/measurement.ts';
+import { startSimEnclave } from '../tee/sim/enclave.ts';
+import type { BlockDeviceFile } from './host-calls.ts';
+import { distFile } from './package-files.ts';
+import type { ServerExit, ServerStart } from './server-worker.ts';
+import { createStdinMailbox, feedStdin, releaseStdin } from './stdin-bridge.ts';
+import { createTraceCounters, TraceCounters } from './trace.ts';
+
+export interface LaunchOptions {
+  wasm: Uint8Array<ArrayBuffer>;
+  config: RunConfig;
+  /** Host directory of each hostdir mount, in the order of `config.mounts`. */
+  hostDirs: string[];
+  blockDevices?: BlockDeviceFile[];
+}
+
+export interface LaunchResult {
+  status: number;
+  kind: number;
+  message: string;
+  mrenclave: Uint8Array;
+  trace: TraceCounters;
+}
+
+/** The enclave bundle's source as it will run (and be measured). */
+export function readEnclaveBundle(): string {
+  return readFileSync(distFile('enclave.js'), 'utf8');
+}
+
+/** MRENCLAVE of a program with a run configuration, under the current enclave bundle. */
+export function measureRun(
+  wasm: Uint8Array,
+  config: RunConfig,
+  bundleSource = readEnclaveBundle(),
+): Uint8Array {
+  const encoder = new TextEncoder();
+  return measureEnclave({
+    bundle: encoder.encode(bundleSource),
+    wasm,
+    config: encoder.encode(canonicalJson(config)),
+  });
+}
+
+export async function launch(options: LaunchOptions): Promise<LaunchResult> {
+  const bundleSource = readEnclaveBundle();
+  const mrenclave = measureRun(options.wasm, options.config, bundleSource);
+  const ring = createRingBuffer();
+  const traceBuffer = createTraceCounters();
+  const stdinMailbox = createStdinMailbox();
+  const serverStart: ServerStart = {
+    ring,
+    stdinMailbox,
+    trace: traceBuffer,
+    mounts: options.hostDirs,
+    blockDevices: options.blockDevices ?? [],
+  };
+  const server = new Worker(distFile('host-server.js'), { workerData: serverStart });
+  feedStdin(stdinMailbox, server);
+  const enclave = startSimEnclave({
+    bundleSource,
+    memoryMiB: options.config.memoryMiB,
+    start: { ring, wasm: options.wasm, config: canonicalJson(options.config), mrenclave },
+  });
+
+  const ended = await new Promise<Omit<LaunchResult, 'mrenclave' | 'trace'>>((resolve) => {
+    server.on('message', (message: ServerExit | { type: string }) => {
+      if (message.type === 'exit') {
+        const exit = message as ServerExit;
+        resolve({ status: exit.status, kind: exit.kind, message: exit.message });
+      }
+    });
+    server.on('error', (error) => {
+      resolve({
+        status: 1,
+        kind: ExitKind.STARTUP_ERROR,
+        message: `host-call server failed: ${error.message}`,
+      });
+    });
+    enclave.on('error', (error: Error & { code?: string }) => {
+      const message =
+        error.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `enclave memory limit exceeded (${options.config.memoryMiB} MiB)`
+          : `enclave stopped: ${error.message}`;
+      resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message });
+    });
+    enclave.on('exit', () => {
+      // An enclave that ends without its exit call has crashed; give a posted exit a moment to arrive.
+      setTimeout(
+        () => resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message: 'enclave ended without exiting' }),
+        200,
+      );
+    });
+  });
+  releaseStdin();
+  await Promise.all([enclave.terminate(), server.terminate()]);
+  return { ...ended, mrenclave, trace: new TraceCounters(traceBuffer) };
+}

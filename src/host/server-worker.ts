@@ -1,0 +1,49 @@
+/**
+ * Entry point of the host-call server thread (dist/host-server.js): serves one enclave's ring
+ * until the enclave makes its `exit` call, then reports how it ended to the main thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { viewRing } from '../interface/ring.ts';
+import { createHostCalls, type BlockDeviceFile } from './host-calls.ts';
+import { RingServer } from './ring-server.ts';
+import { StdinReader } from './stdin-bridge.ts';
+import { TraceCounters } from './trace.ts';
+
+export interface ServerStart {
+  ring: SharedArrayBuffer;
+  stdinMailbox: SharedArrayBuffer;
+  trace: SharedArrayBuffer;
+  mounts: string[];
+  blockDevices: BlockDeviceFile[];
+}
+
+/** Posted to the main thread when the enclave has exited. */
+export interface ServerExit {
+  type: 'exit';
+  status: number;
+  kind: number;
+  message: string;
+}
+
+const start = workerData as ServerStart;
+const port = parentPort;
+if (!port) throw new Error('host-server must run in a worker thread');
+const ring = viewRing(start.ring);
+const counters = new TraceCounters(start.trace);
+let server: RingServer | undefined = undefined;
+const handle = createHostCalls({
+  mounts: start.mounts,
+  blockDevices: start.blockDevices,
+  clockPage: ring.clock,
+  stdin: new StdinReader(start.stdinMailbox, () => port.postMessage({ type: 'stdin-want' })),
+  onExit: (status, kind, message) => {
+    server?.stop();
+    port.postMessage({ type: 'exit', status, kind, message } satisfies ServerExit);
+  },
+});
+server = new RingServer(ring, (request) => {
+  const response = handle(request);
+  counters.record(request.callId, request.payload.length, response.replyLength ?? 0);
+  return response;
+});
+server.serve();

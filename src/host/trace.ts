@@ -1,0 +1,50 @@
+/** Counts of host calls per call id, in shared memory so the main thread can read them at any time. */
+import { callsById } from '../interface/calls.ts';
+
+const MAX_CALL_ID = 64;
+const FIELDS = 3;
+
+export function createTraceCounters(): SharedArrayBuffer {
+  return new SharedArrayBuffer(MAX_CALL_ID * FIELDS * 8);
+}
+
+export class TraceCounters {
+  private readonly counts: Float64Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.counts = new Float64Array(buffer);
+  }
+
+  record(callId: number, bytesIn: number, bytesOut: number): void {
+    if (callId < 0 || callId >= MAX_CALL_ID) return;
+    const base = callId * FIELDS;
+    this.counts[base]++;
+    this.counts[base + 1] += bytesIn;
+    this.counts[base + 2] += bytesOut;
+  }
+
+  /** A table of every call made, grouped by class, with counts and bytes each way. */
+  format(): string {
+    const rows: string[][] = [];
+    for (const cls of ['workload-independent', 'workload-dependent'] as const) {
+      for (const spec of [...callsById.values()].filter((c) => c.class === cls)) {
+        const base = spec.id * FIELDS;
+        const count = this.counts[base];
+        if (count === 0) continue;
+        rows.push([
+          cls,
+          spec.name,
+          String(count),
+          String(this.counts[base + 1]),
+          String(this.counts[base + 2]),
+        ]);
+      }
+    }
+    const header = ['class', 'host call', 'count', 'bytes in', 'bytes out'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]): string =>
+      cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+    const total = rows.reduce((sum, r) => sum + Number(r[2]), 0);
+    return [line(header), ...rows.map(line), `${total} host calls`].join('\n');
+  }
+}

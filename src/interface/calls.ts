@@ -1,0 +1,168 @@
+/**
+ * The complete host interface: every call the enclave can make to the untrusted host.
+ *
+ * Each call is classed as in the seed talk's table for SGX-LKL: a workload-independent call's
+ * arguments and timing say nothing about the data the program works on; a workload-dependent
+ * call may (sizes, offsets, access patterns, file names). `errnos` is the allow-list of error
+ * values the enclave accepts in a reply: anything else becomes EIO, as Gramine does with ocalls.
+ * `cloister run --trace-host` and docs/host-interface.md are generated from this table.
+ */
+import { Errno } from './errno.ts';
+
+export type CallClass = 'workload-independent' | 'workload-dependent';
+
+export interface CallSpec {
+  readonly id: number;
+  readonly name: string;
+  readonly class: CallClass;
+  /** Error values the host may return besides SUCCESS. */
+  readonly errnos: readonly number[];
+  /** True when the enclave does not wait for the reply (it is checked later, in order). */
+  readonly posted?: boolean;
+  readonly doc: string;
+}
+
+const fsErrors = [
+  Errno.ACCES,
+  Errno.PERM,
+  Errno.NOENT,
+  Errno.EXIST,
+  Errno.NOTDIR,
+  Errno.ISDIR,
+  Errno.NOTEMPTY,
+  Errno.NOSPC,
+  Errno.DQUOT,
+  Errno.ROFS,
+  Errno.NAMETOOLONG,
+  Errno.LOOP,
+  Errno.IO,
+  Errno.BUSY,
+  Errno.XDEV,
+  Errno.MLINK,
+  Errno.FBIG,
+  Errno.INVAL,
+  Errno.NOTSUP,
+  Errno.BADF,
+];
+
+function call(
+  id: number,
+  name: string,
+  cls: CallClass,
+  errnos: readonly number[],
+  doc: string,
+  posted = false,
+): CallSpec {
+  return { id, name, class: cls, errnos, doc, posted };
+}
+
+const I: CallClass = 'workload-independent';
+const D: CallClass = 'workload-dependent';
+
+/** The call table, by name. Ids are the wire values; never reuse one. */
+export const Calls = {
+  exit: call(1, 'exit', I, [], 'The program ended with this status; the host tears the enclave down.'),
+  clockSync: call(
+    2,
+    'clock_sync',
+    I,
+    [],
+    'Refresh the clock page: the host wall-clock offset from monotonic time.',
+  ),
+  consoleWrite: call(
+    3,
+    'console_write',
+    D,
+    [Errno.IO],
+    'Bytes for stdout (arg0=1) or stderr (arg0=2).',
+    true,
+  ),
+  stdinRead: call(
+    4,
+    'stdin_read',
+    D,
+    [Errno.IO],
+    'Up to arg0 bytes of stdin; an empty reply is end of file.',
+  ),
+  stdinPoll: call(5, 'stdin_poll', D, [Errno.IO], 'Result 1 when stdin is readable within arg0 ns.'),
+  blockRead: call(
+    10,
+    'block_read',
+    D,
+    [Errno.IO, Errno.INVAL],
+    'Read arg2 bytes at byte offset arg1 of block device arg0.',
+  ),
+  blockWrite: call(
+    11,
+    'block_write',
+    D,
+    [Errno.IO, Errno.INVAL, Errno.NOSPC],
+    'Write the payload at byte offset arg1 of device arg0.',
+  ),
+  blockFlush: call(12, 'block_flush', I, [Errno.IO], 'Make the writes to device arg0 durable.'),
+  dirLstat: call(20, 'dir_lstat', D, fsErrors, 'lstat of a path in mount arg0.'),
+  dirOpen: call(
+    21,
+    'dir_open',
+    D,
+    fsErrors,
+    'Open a regular file in mount arg0 (arg1 = open flags); result is a handle.',
+  ),
+  fileClose: call(22, 'file_close', I, [Errno.BADF, Errno.IO], 'Close host handle arg0.'),
+  filePread: call(
+    23,
+    'file_pread',
+    D,
+    [Errno.BADF, Errno.IO, Errno.ISDIR, Errno.INVAL],
+    'Read arg2 bytes at arg1.',
+  ),
+  filePwrite: call(
+    24,
+    'file_pwrite',
+    D,
+    [Errno.BADF, Errno.IO, Errno.NOSPC, Errno.DQUOT, Errno.FBIG, Errno.INVAL],
+    'Write the payload at arg1.',
+  ),
+  fileFstat: call(25, 'file_fstat', D, [Errno.BADF, Errno.IO], 'fstat of handle arg0.'),
+  fileTruncate: call(
+    26,
+    'file_truncate',
+    D,
+    [Errno.BADF, Errno.IO, Errno.NOSPC, Errno.FBIG, Errno.INVAL],
+    'Set the size of handle arg0 to arg1.',
+  ),
+  fileSync: call(
+    27,
+    'file_sync',
+    D,
+    [Errno.BADF, Errno.IO, Errno.NOSPC],
+    'fsync (arg1 = 0) or fdatasync (arg1 = 1).',
+  ),
+  fileUtimes: call(
+    28,
+    'file_utimes',
+    D,
+    [Errno.BADF, Errno.IO, Errno.PERM, Errno.ACCES],
+    'Set times of handle arg0.',
+  ),
+  dirReaddir: call(
+    29,
+    'dir_readdir',
+    D,
+    fsErrors,
+    'Entries of a directory in mount arg0 from index arg1, at most arg2.',
+  ),
+  dirMkdir: call(30, 'dir_mkdir', D, fsErrors, 'mkdir in mount arg0.'),
+  dirRmdir: call(31, 'dir_rmdir', D, fsErrors, 'rmdir in mount arg0.'),
+  dirUnlink: call(32, 'dir_unlink', D, fsErrors, 'unlink in mount arg0.'),
+  dirRename: call(33, 'dir_rename', D, fsErrors, 'rename within mount arg0.'),
+  dirLink: call(34, 'dir_link', D, fsErrors, 'hard link within mount arg0.'),
+  dirSymlink: call(35, 'dir_symlink', D, fsErrors, 'Create a symlink in mount arg0.'),
+  dirReadlink: call(36, 'dir_readlink', D, fsErrors, 'Target of a symlink in mount arg0.'),
+  dirUtimes: call(37, 'dir_utimes', D, fsErrors, 'Set times of a path (not followed) in mount arg0.'),
+} as const satisfies Record<string, CallSpec>;
+
+export type CallName = keyof typeof Calls;
+
+/** Calls indexed by wire id. */
+export const callsById: ReadonlyMap<number, CallSpec> = new Map(Object.values(Calls).map((c) => [c.id, c]));

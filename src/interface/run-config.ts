@@ -1,0 +1,57 @@
+/**
+ * The measured run configuration: everything about a run that decides what the enclave will do,
+ * and nothing host-specific (host directory paths are host settings, not part of the identity).
+ * Its canonical JSON is part of the enclave image, so changing any field changes MRENCLAVE.
+ */
+
+export type MountType = 'hostdir' | 'tmpfs';
+
+export interface MountConfig {
+  /** Absolute guest path of the mount point, preopened for the program. */
+  guest: string;
+  type: MountType;
+}
+
+export interface RunConfig {
+  version: 1;
+  /** argv, including argv[0]. */
+  args: string[];
+  /** NAME=VALUE pairs. */
+  env: string[];
+  mounts: MountConfig[];
+  /** Enclave memory limit (WebAssembly linear memory, and separately the enclave's own heap). */
+  memoryMiB: number;
+}
+
+/** JSON with object keys sorted and no whitespace: one text per value (as RFC 8785 for our types). */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError('canonical JSON has no non-finite numbers');
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  throw new TypeError(`canonical JSON cannot encode ${typeof value}`);
+}
+
+/** The guest paths a mount may use: absolute, normalized, not the root of another mount. */
+export function checkGuestPath(path: string): string | undefined {
+  if (!path.startsWith('/')) return `guest path ${JSON.stringify(path)} is not absolute`;
+  if (path.includes('\0')) return 'guest path contains NUL';
+  if (
+    path !== '/' &&
+    path
+      .split('/')
+      .slice(1)
+      .some((c) => c === '' || c === '.' || c === '..')
+  ) {
+    return `guest path ${JSON.stringify(path)} is not normalized`;
+  }
+  return undefined;
+}

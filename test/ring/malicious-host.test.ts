@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { Worker } from 'node:worker_threads';
+import { Calls } from '../../src/interface/calls.ts';
+import { Errno, WasiError } from '../../src/interface/errno.ts';
+import { createRingBuffer, viewRing } from '../../src/interface/ring.ts';
+import { HostChannel, HostProtocolError } from '../../src/enclave/ring/channel.ts';
+import { RingHostDir } from '../../src/enclave/ring/host-services.ts';
+import type { HostileMode } from './helpers/scripted-host.ts';
+import { startTsWorker } from '../helpers/ts-worker.ts';
+
+const workers: Worker[] = [];
+after(async () => {
+  await Promise.all(workers.map((w) => w.terminate()));
+});
+
+function enclaveWith(mode: HostileMode): { channel: HostChannel; dir: RingHostDir } {
+  const ring = createRingBuffer();
+  workers.push(
+    startTsWorker(new URL('./helpers/scripted-host.ts', import.meta.url), { workerData: { ring, mode } }),
+  );
+  const channel = new HostChannel(viewRing(ring));
+  return { channel, dir: new RingHostDir(channel) };
+}
+
+function assertErrno(fn: () => unknown, errno: number): void {
+  assert.throws(fn, (e: unknown) => e instanceof WasiError && e.errno === errno);
+}
+
+describe('host-call ring against an honest host', () => {
+  it('carries reads, stats, directory listings and allowed errors', () => {
+    const { dir } = enclaveWith('honest');
+    const data = dir.pread(3, 100n, 70_000);
+    assert.equal(data.length, 70_000);
+    assert.equal(data[0], 100);
+    assert.equal(data[69_999], (100 + 69_999 - 65_536) & 0xff, 'second chunk starts at its own offset');
+    assert.equal(dir.lstat(0, 'x').size, 3n);
+    assert.deepEqual(
+      dir.readdir(0, '', 0, 10).entries.map((e) => e.name),
+      ['a', 'b'],
+    );
+    assertErrno(() => dir.unlink(0, 'missing'), Errno.NOENT);
+    assert.equal(dir.open(0, 'f', { create: false, exclusive: false, truncate: false, write: false }), 7);
+  });
+});
+
+describe('host-call ring against a malicious host', () => {
+  it('turns a reply longer than asked for into EIO and never copies it', () => {
+    const { dir } = enclaveWith('reply-too-long');
+    assertErrno(() => dir.pread(3, 0n, 16), Errno.IO);
+    assertErrno(() => dir.lstat(0, 'x'), Errno.IO);
+  });
+
+  it('turns a negative reply length into EIO', () => {
+    const { dir } = enclaveWith('negative-length');
+    assertErrno(() => dir.pread(3, 0n, 16), Errno.IO);
+  });
+
+  it('turns an errno outside the call allow-list into EIO', () => {
+    const { dir } = enclaveWith('garbage-errno');
+    assertErrno(() => dir.lstat(0, 'x'), Errno.IO);
+    assertErrno(() => dir.unlink(0, 'x'), Errno.IO);
+  });
+
+  it('stops the enclave when the host answers a different request', () => {
+    const { channel } = enclaveWith('wrong-request');
+    assert.throws(() => channel.call(Calls.dirUnlink, [0n]), HostProtocolError);
+  });
+
+  it('rejects a malformed stat record', () => {
+    const { dir } = enclaveWith('bad-stat');
+    assertErrno(() => dir.lstat(0, 'x'), Errno.IO);
+  });
+
+  it('rejects directory entries that could escape a path', () => {
+    const { dir } = enclaveWith('bad-dir-entry');
+    assertErrno(() => dir.readdir(0, '', 0, 10), Errno.IO);
+  });
+
+  it('rejects an out-of-range handle and a short write', () => {
+    const huge = enclaveWith('huge-handle').dir;
+    assertErrno(
+      () => huge.open(0, 'f', { create: false, exclusive: false, truncate: false, write: false }),
+      Errno.IO,
+    );
+    const short = enclaveWith('short-write').dir;
+    assertErrno(() => short.pwrite(1, 0n, new Uint8Array(10)), Errno.IO);
+  });
+});
