@@ -225,3 +225,11 @@ test('writes through the LUKS2 device land encrypted and read back', () => {
   assert.deepEqual(dev.read(10, 3), data);
   assert.notDeepEqual(bytes.subarray((1 << 20) + 10 * 4096, (1 << 20) + 13 * 4096), data);
 });
+
+test('a LUKS1 image from cryptsetup is refused with a clear message', (t) => {
+  if (!requireTool(t, 'cryptsetup')) return;
+  const img = join(dir, 'luks1.img');
+  writeFileSync(img, new Uint8Array(4 << 20));
+  run('cryptsetup', ['luksFormat', '--type', 'luks1', '-q', ...FAST_PBKDF2, '--key-file', '-', img], 'pw');
+  assert.throws(() => unlockLuks2(fileDevice(img), 'pw'), /LUKS2: unsupported version 1/);
+});

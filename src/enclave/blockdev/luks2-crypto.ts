@@ -116,8 +116,3 @@ export function xtsSectors(
   }
   return out;
 }
-
-/** The digest-size of a LUKS2 hash name. */
-export function hashSize(hash: Luks2Hash): number {
-  return DIGEST_SIZE[hash];
-}

@@ -58,12 +58,15 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** The header size a copy's binary header claims (only after its magic was checked). */
-export function claimedHeaderSize(binary: Uint8Array): number {
-  const size = new DataView(binary.buffer, binary.byteOffset, LUKS2_BINARY_SIZE).getBigUint64(
-    HDR.hdrSize,
-    false,
-  );
+/** The header size a copy's binary header claims, after checking the magic expected at `offset` and the version. */
+export function claimedHeaderSize(binary: Uint8Array, offset: number): number {
+  const magic = offset === 0 ? LUKS2_MAGIC_PRIMARY : LUKS2_MAGIC_SECONDARY;
+  if (!sameBytes(binary.subarray(0, 6), magic))
+    throw new FormatError('LUKS2: bad magic (not a LUKS2 header)');
+  const view = new DataView(binary.buffer, binary.byteOffset, LUKS2_BINARY_SIZE);
+  const version = view.getUint16(HDR.version, false);
+  if (version !== 2) throw new FormatError(`LUKS2: unsupported version ${version}`);
+  const size = view.getBigUint64(HDR.hdrSize, false);
   if (!LUKS2_HEADER_SIZES.includes(Number(size))) throw new FormatError(`LUKS2: invalid header size ${size}`);
   return Number(size);
 }
@@ -74,12 +77,8 @@ export function claimedHeaderSize(binary: Uint8Array): number {
  */
 export function parseHeaderCopy(copy: Uint8Array, offset: number): Luks2Header {
   if (copy.length < LUKS2_BINARY_SIZE) throw new FormatError('LUKS2: header is truncated');
-  const magic = offset === 0 ? LUKS2_MAGIC_PRIMARY : LUKS2_MAGIC_SECONDARY;
-  if (!sameBytes(copy.subarray(0, 6), magic)) throw new FormatError('LUKS2: bad magic (not a LUKS2 header)');
+  const hdrSize = claimedHeaderSize(copy, offset);
   const view = new DataView(copy.buffer, copy.byteOffset, LUKS2_BINARY_SIZE);
-  const version = view.getUint16(HDR.version, false);
-  if (version !== 2) throw new FormatError(`LUKS2: unsupported version ${version}`);
-  const hdrSize = claimedHeaderSize(copy);
   if (copy.length !== hdrSize) throw new FormatError('LUKS2: header is truncated');
   if (view.getBigUint64(HDR.hdrOffset, false) !== BigInt(offset)) {
     throw new FormatError(`LUKS2: header at ${offset} claims another offset`);

@@ -28,7 +28,7 @@ export interface Luks2HeaderOptions {
 function readCopy(dev: BlockDevice, offset: number): Luks2Header {
   if (offset + LUKS2_BINARY_SIZE > deviceBytes(dev))
     throw new FormatError('LUKS2: device is too small for a header');
-  const size = claimedHeaderSize(readBytes(dev, offset, LUKS2_BINARY_SIZE));
+  const size = claimedHeaderSize(readBytes(dev, offset, LUKS2_BINARY_SIZE), offset);
   if (offset + size > deviceBytes(dev)) throw new FormatError('LUKS2: header is truncated');
   return parseHeaderCopy(readBytes(dev, offset, size), offset);
 }
