@@ -11,7 +11,8 @@ const SEV = new URL('../../../shared/attestation-vectors/go-sev-guest/', import.
 const report = new Uint8Array(readFileSync(new URL('attestation.bin', SEV)));
 const vcek = new Uint8Array(readFileSync(new URL('vcek.testcer', SEV)));
 const bundle = readFileSync(new URL('milan.testcer', SEV), 'utf8');
-const [askPem, arkPem] = bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+const [askPem, arkPem] = (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ??
+  []) as [string, string];
 const AT = new Date('2025-07-01T00:00:00Z');
 const base: SnpVerifyOptions = { vcek, caChainPem: bundle, at: AT };
 
