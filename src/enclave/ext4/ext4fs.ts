@@ -149,6 +149,30 @@ const DIRENT_TYPES: FileType[] = [
   'socket',
   'symlink',
 ];
+// The errno values glue.c returns are wasi-libc's, i.e. WASI preview1's own numbers; they are
+// translated by name so this code stays right whatever numbering `Errno` uses.
+const WASI_ERRNO_NAMES: Record<number, keyof typeof Errno> = {
+  8: 'BADF',
+  10: 'BUSY',
+  20: 'EXIST',
+  22: 'FBIG',
+  28: 'INVAL',
+  29: 'IO',
+  31: 'ISDIR',
+  32: 'LOOP',
+  34: 'MLINK',
+  37: 'NAMETOOLONG',
+  44: 'NOENT',
+  48: 'NOMEM',
+  51: 'NOSPC',
+  54: 'NOTDIR',
+  55: 'NOTEMPTY',
+  58: 'NOTSUP',
+  63: 'PERM',
+  68: 'RANGE',
+  69: 'ROFS',
+};
+const WASI_EIO = 29;
 const MAX_SYMLINK_HOPS = 40;
 const IO_CHUNK = 1 << 20;
 const SCRATCH = 4096;
@@ -180,7 +204,8 @@ export class Ext4Fs {
   ) {
     this.view = new Uint8Array(ex.memory.buffer);
     this.data = new DataView(ex.memory.buffer);
-    this.scratch = this.check('alloc', ex.cl_alloc(SCRATCH) || -Errno.NOMEM);
+    this.scratch = ex.cl_alloc(SCRATCH);
+    if (!this.scratch) throw new WasiError(Errno.NOMEM, 'ext4: out of wasm memory');
   }
 
   /** Opens the ext4 file system on `device`; fails with a clear `WasiError` if it is not one. */
@@ -192,13 +217,13 @@ export class Ext4Fs {
     const bound: { fs?: Ext4Fs; memory?: { buffer: ArrayBuffer } } = {};
     const io = {
       read: (offset: number, ptr: number, len: number): number =>
-        bound.fs ? bound.fs.ioCall((fs) => cache.read(offset, fs.bytes(ptr, len))) : Errno.IO,
+        bound.fs ? bound.fs.ioCall((fs) => cache.read(offset, fs.bytes(ptr, len))) : WASI_EIO,
       write: (offset: number, ptr: number, len: number): number =>
         bound.fs
           ? bound.fs.ioCall((fs) => (readOnly ? fail(Errno.ROFS) : cache.write(offset, fs.bytes(ptr, len))))
-          : Errno.IO,
+          : WASI_EIO,
       flush: (): number =>
-        bound.fs ? bound.fs.ioCall(() => (readOnly ? undefined : cache.flush())) : Errno.IO,
+        bound.fs ? bound.fs.ioCall(() => (readOnly ? undefined : cache.flush())) : WASI_EIO,
     };
     const wasi = miniWasiImports(() => (bound.memory as { buffer: ArrayBuffer }).buffer, {
       log: options.log ?? (() => {}),
@@ -476,7 +501,8 @@ export class Ext4Fs {
       return 0;
     } catch (err) {
       this.ioError ??= err;
-      return err instanceof WasiError && err.errno !== 0 ? err.errno : Errno.IO;
+      // Always EIO to the C side; call() rethrows the recorded error with its own errno.
+      return WASI_EIO;
     }
   }
 
@@ -500,8 +526,9 @@ export class Ext4Fs {
       const errno = ioError instanceof WasiError && ioError.errno === Errno.ROFS ? Errno.ROFS : Errno.IO;
       throw new WasiError(errno, `ext4: ${op}: ${message}`);
     }
+    const errno = Errno[WASI_ERRNO_NAMES[-rc] ?? 'IO'];
     const detail = this.cString(this.ex.cl_last_error_message());
-    throw new WasiError(-rc, `ext4: ${op}: ${detail || errnoName(-rc)}`);
+    throw new WasiError(errno, `ext4: ${op}: ${detail || errnoName(errno)}`);
   }
 
   private withName<T>(name: string, fn: (ptr: number, len: number) => T): T {
@@ -545,11 +572,6 @@ export class Ext4Fs {
     const view = this.bytes(0, this.ex.memory.buffer.byteLength);
     const end = view.indexOf(0, ptr);
     return this.decoder.decode(view.subarray(ptr, end < 0 ? ptr : end));
-  }
-
-  private check(op: string, rc: number): number {
-    if (rc < 0) throw new WasiError(-rc, `ext4: ${op}: ${errnoName(-rc)}`);
-    return rc;
   }
 }
 
