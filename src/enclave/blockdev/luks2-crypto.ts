@@ -104,15 +104,16 @@ export function xtsSectors(
 ): Uint8Array {
   if (data.length % sectorSize !== 0) throw new FormatError('LUKS2: data is not a whole number of sectors');
   const algorithm = key.length === 64 ? 'aes-256-xts' : 'aes-128-xts';
-  const out = new Uint8Array(data.length);
   const iv = Buffer.alloc(16);
-  for (let at = 0, k = 0; at < data.length; at += sectorSize, k++) {
+  const sector = (at: number, k: number): Uint8Array => {
     iv.writeBigUInt64LE((firstIv + BigInt(k * ivStep)) & 0xffffffffffffffffn, 0);
     const c = encrypt ? createCipheriv(algorithm, key, iv) : createDecipheriv(algorithm, key, iv);
-    c.setAutoPadding(false);
     const piece = c.update(data.subarray(at, at + sectorSize));
-    out.set(piece, at);
-    if (piece.length !== sectorSize) out.set(c.final(), at + piece.length);
-  }
+    return piece.length === sectorSize ? piece : Buffer.concat([piece, c.final()]);
+  };
+  // One sector (the common 4 KiB read) needs no copy into a fresh output buffer.
+  if (data.length === sectorSize) return sector(0, 0);
+  const out = new Uint8Array(data.length);
+  for (let at = 0, k = 0; at < data.length; at += sectorSize, k++) out.set(sector(at, k), at);
   return out;
 }

@@ -13,7 +13,9 @@ export interface BlockDevice {
   readonly blockCount: number;
   /**
    * Reads `count` blocks starting at `block`. Returns exactly `count * blockSize` bytes or throws;
-   * callers below a trust boundary must still check the length (see `readBlocks`).
+   * callers below a trust boundary must still check the length (see `readBlocks`). The buffer is
+   * the caller's own: never a view of memory the host (or anyone else) can still change, since
+   * layers above verify it and then use it (no check-then-use race).
    */
   read(block: number, count: number): Uint8Array;
   /** Writes whole blocks starting at `block`; absent on read-only devices. */

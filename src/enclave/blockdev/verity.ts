@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import { checkRange, deviceBytes, readBytes } from './io.ts';
 import {
   VERITY_DIGEST_SIZE,
@@ -46,10 +46,6 @@ export function parseRootHash(rootHash: Uint8Array | string): Uint8Array {
   return rootHash;
 }
 
-function saltedHash(salt: Uint8Array, block: Uint8Array): Buffer {
-  return createHash('sha256').update(salt).update(block).digest();
-}
-
 /**
  * A read-only device whose every block is checked against the hash tree before it is returned.
  * Verified tree nodes are cached (bounded LRU); data blocks are not (a cache above does that).
@@ -59,6 +55,8 @@ export class VerityDevice implements BlockDevice {
   readonly blockCount: number;
   readonly layout: VerityLayout;
   private readonly cache = new Map<number, Uint8Array>();
+  /** SHA-256 state after absorbing the salt, copied for each block (format 1 hashes salt || block). */
+  private readonly salted: Hash;
 
   constructor(
     private readonly data: BlockDevice,
@@ -68,6 +66,7 @@ export class VerityDevice implements BlockDevice {
     private readonly cacheBlocks: number,
   ) {
     this.layout = verityLayout(params);
+    this.salted = createHash('sha256').update(params.salt);
     this.blockSize = params.dataBlockSize;
     this.blockCount = params.dataBlocks;
     if (params.dataBlocks * params.dataBlockSize > deviceBytes(data)) {
@@ -86,7 +85,7 @@ export class VerityDevice implements BlockDevice {
   read(block: number, count: number): Uint8Array {
     checkRange(this, block, count);
     const bs = this.blockSize;
-    const bytes = readBytes(this.data, block * bs, count * bs).slice();
+    const bytes = readBytes(this.data, block * bs, count * bs);
     for (let i = 0; i < count; i++) this.verifyData(block + i, bytes.subarray(i * bs, (i + 1) * bs));
     return bytes;
   }
@@ -98,7 +97,7 @@ export class VerityDevice implements BlockDevice {
   }
 
   private verifyData(block: number, bytes: Uint8Array): void {
-    const digest = saltedHash(this.params.salt, bytes);
+    const digest = this.salted.copy().update(bytes).digest();
     const expected = this.layout.levels === 0 ? this.rootHash : this.entry(0, block);
     if (!timingSafeEqual(digest, expected)) {
       throw new IntegrityError(`dm-verity: data block ${block} does not match its hash`, block);
@@ -123,10 +122,10 @@ export class VerityDevice implements BlockDevice {
       return cached;
     }
     const hbs = this.params.hashBlockSize;
-    const node = readBytes(this.hash, position * hbs, hbs).slice();
+    const node = readBytes(this.hash, position * hbs, hbs);
     const top = level === this.layout.levels - 1;
     const expected = top ? this.rootHash : this.entry(level + 1, index);
-    if (!timingSafeEqual(saltedHash(this.params.salt, node), expected)) {
+    if (!timingSafeEqual(this.salted.copy().update(node).digest(), expected)) {
       throw new IntegrityError(
         top
           ? 'dm-verity: root hash does not match the hash tree'
