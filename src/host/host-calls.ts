@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { isatty } from 'node:tty';
 import { Calls } from '../interface/calls.ts';
 import {
   decodePathPair,
@@ -129,6 +130,13 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
         writeAll(Number(req.args[0]) === 2 ? 2 : 1, req.payload);
         return OK;
       },
+    ],
+    [
+      Calls.consoleInfo.id,
+      () => ({
+        errno: Errno.SUCCESS,
+        result: BigInt([0, 1, 2].reduce((bits, fd) => bits | (isatty(fd) ? 1 << fd : 0), 0)),
+      }),
     ],
     [
       Calls.stdinRead.id,

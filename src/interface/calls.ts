@@ -77,6 +77,7 @@ export const Calls = {
     'Bytes for stdout (arg0=1) or stderr (arg0=2).',
     true,
   ),
+  consoleInfo: call(6, 'console_info', I, [], 'Result bit N set when host fd N (0, 1, 2) is a terminal.'),
   stdinRead: call(
     4,
     'stdin_read',

@@ -82,6 +82,8 @@ export interface ConsoleCalls {
   readStdin(max: number): Uint8Array;
   /** True when stdin has bytes (or end of file) to read within `timeoutNs`; 0n polls. */
   pollStdin(timeoutNs: bigint): boolean;
+  /** True when the host's fd 0, 1 or 2 is a terminal (programs like the SQLite shell prompt only then). */
+  isTerminal?(fd: 0 | 1 | 2): boolean;
 }
 
 /** Time as the enclave sees it; monotonic never goes back whatever the host says. */

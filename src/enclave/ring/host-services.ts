@@ -175,7 +175,14 @@ export class RingHostDir implements HostDirCalls {
 }
 
 export class RingConsole implements ConsoleCalls {
+  private terminals: number | undefined;
+
   constructor(private readonly channel: HostChannel) {}
+
+  isTerminal(fd: 0 | 1 | 2): boolean {
+    this.terminals ??= Number(this.channel.call(Calls.consoleInfo, []).result & 7n);
+    return (this.terminals & (1 << fd)) !== 0;
+  }
 
   write(fd: 1 | 2, data: Uint8Array): void {
     for (let done = 0; done < data.length; done += SLOT_DATA_BYTES) {

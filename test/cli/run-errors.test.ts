@@ -1,0 +1,118 @@
+// Bad input to `cloister run`: each gives one line naming the cause and a non-zero status.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { runCli, tempDir, watFile, withoutSimWarning } from '../helpers/cli.ts';
+
+function assertOneLineError(stderr: string, pattern: RegExp): void {
+  const lines = withoutSimWarning(stderr).trim().split('\n');
+  assert.equal(lines.length, 1, `one line of error, got:\n${stderr}`);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace without --verbose');
+}
+
+describe('cloister run with bad input', () => {
+  it('refuses a file that is not WebAssembly', async () => {
+    const path = join(tempDir(), 'notes.txt');
+    writeFileSync(path, 'hello, I am text\n');
+    const r = await runCli(['run', path]);
+    assert.equal(r.code, 1);
+    assertOneLineError(r.stderr, /^cloister: error: not a WebAssembly module/);
+  });
+
+  it('refuses a truncated module', async () => {
+    const path = join(tempDir(), 'cut.wasm');
+    writeFileSync(path, Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 0x7f]));
+    const r = await runCli(['run', path]);
+    assert.equal(r.code, 1);
+    assertOneLineError(
+      r.stderr,
+      /^cloister: error: (not a valid WebAssembly module|truncated WebAssembly module)/,
+    );
+  });
+
+  it('names an import it does not provide', async () => {
+    const path = await watFile(
+      'imports',
+      `(module (import "env" "launch_missiles" (func)) (memory (export "memory") 1) (func (export "_start")))`,
+    );
+    const r = await runCli(['run', path]);
+    assert.equal(r.code, 1);
+    assertOneLineError(
+      r.stderr,
+      /imports env\.launch_missiles \(function\), which Cloister does not provide/,
+    );
+  });
+
+  it('explains that a reactor cannot run', async () => {
+    const path = await watFile(
+      'reactor',
+      `(module (memory (export "memory") 1) (func (export "_initialize")))`,
+    );
+    const r = await runCli(['run', path]);
+    assert.equal(r.code, 1);
+    assertOneLineError(r.stderr, /WASI reactor \(it exports _initialize, not _start\)/);
+  });
+
+  it('reports a missing file', async () => {
+    const r = await runCli(['run', '/nonexistent/app.wasm']);
+    assert.equal(r.code, 2);
+    assertOneLineError(r.stderr, /^cloister: error: \/nonexistent\/app\.wasm: no such file$/);
+  });
+
+  it('refuses a program whose initial memory is over the limit', async () => {
+    const path = await watFile('big', `(module (memory (export "memory") 100) (func (export "_start")))`);
+    const r = await runCli(['run', '--memory', '4M', path]);
+    assert.equal(r.code, 1);
+    assertOneLineError(r.stderr, /needs 7 MiB of memory at start, over the enclave limit of 4 MiB/);
+  });
+
+  it('makes memory.grow fail at the limit', async () => {
+    // Exits with the result of growing 1 -> 200 pages (12.5 MiB) under a 4 MiB limit: -1 -> 255.
+    const path = await watFile(
+      'grow',
+      `(module
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func (export "_start") (call $exit (i32.and (memory.grow (i32.const 199)) (i32.const 255)))))`,
+    );
+    assert.equal((await runCli(['run', '--memory', '4M', path])).code, 255);
+    assert.equal(
+      (await runCli(['run', '--memory', '16M', path])).code,
+      1,
+      'old size 1 page under a big enough limit',
+    );
+  });
+
+  it('reports a trap with its function name and status 134', async () => {
+    const path = await watFile(
+      'trap',
+      `(module (memory (export "memory") 1)
+        (func $explode unreachable)
+        (func (export "_start") (call $explode)))`,
+    );
+    const r = await runCli(['run', path]);
+    assert.equal(r.code, 134);
+    assertOneLineError(r.stderr, /^wasm trap: unreachable.* in function .*explode/);
+  });
+
+  it('rejects bad options with a usage error', async () => {
+    const path = await watFile('ok', `(module (memory (export "memory") 1) (func (export "_start")))`);
+    const bad = await runCli(['run', '--memory', 'lots', path]);
+    assert.equal(bad.code, 2);
+    assertOneLineError(bad.stderr, /--memory: cannot read "lots"/);
+    const dir = await runCli(['run', '--dir', '/nonexistent::/data', path]);
+    assert.equal(dir.code, 2);
+    assertOneLineError(dir.stderr, /--dir \/nonexistent::\/data: \/nonexistent is not a directory/);
+  });
+
+  it('prints a stack trace only with --verbose', async () => {
+    const path = join(tempDir(), 'broken.json');
+    writeFileSync(path, '{ not json');
+    const wasm = await watFile('ok2', `(module (memory (export "memory") 1) (func (export "_start")))`);
+    const r = await runCli(['run', '--config', path, wasm]);
+    assert.equal(r.code, 2);
+    assertOneLineError(r.stderr, /^cloister: error: --config .*broken\.json: /);
+  });
+});
