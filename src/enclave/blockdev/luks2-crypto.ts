@@ -111,8 +111,12 @@ export function xtsSectors(
     const piece = c.update(data.subarray(at, at + sectorSize));
     return piece.length === sectorSize ? piece : Buffer.concat([piece, c.final()]);
   };
-  // One sector (the common 4 KiB read) needs no copy into a fresh output buffer.
-  if (data.length === sectorSize) return sector(0, 0);
+  if (data.length === sectorSize) {
+    // One sector (the common 4 KiB read) needs no copy, unless Node placed it in a shared pool.
+    const piece = sector(0, 0);
+    const own = piece.byteOffset === 0 && piece.buffer.byteLength === sectorSize;
+    return own ? new Uint8Array(piece.buffer, 0, sectorSize) : new Uint8Array(piece);
+  }
   const out = new Uint8Array(data.length);
   for (let at = 0, k = 0; at < data.length; at += sectorSize, k++) out.set(sector(at, k), at);
   return out;
