@@ -1,0 +1,166 @@
+/**
+ * hostdir treats the host as hostile: a host that lies about types, sizes, names or lengths gets
+ * EIO, never a malformed result inside the enclave.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Errno } from '../../src/interface/errno.ts';
+import type { HostDirCalls, HostDirEntry, HostStat } from '../../src/interface/services.ts';
+import { createHostDirFs } from '../../src/enclave/vfs/index.ts';
+import { FIRST_PREOPEN as ROOT, Guest, parseDirents } from './helpers/guest.ts';
+import { NodeHostDir } from './helpers/node-hostdir.ts';
+
+/** Runs `body` over a real directory (a file `f` with "honest", a directory `d`) through `lie`. */
+function withLyingHost(lie: (honest: NodeHostDir) => Partial<HostDirCalls>, body: (g: Guest) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'cloister-liar-'));
+  try {
+    writeFileSync(join(dir, 'f'), 'honest');
+    mkdirSync(join(dir, 'd'));
+    const honest = new NodeHostDir([dir]);
+    const overrides = lie(honest);
+    const calls = new Proxy(honest, {
+      get: (target, prop) => {
+        const override = overrides[prop as keyof HostDirCalls];
+        if (override) return override;
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const g = new Guest({ preopens: [{ guestPath: '/', fs: createHostDirFs(calls, 0) }] });
+    g.run(() => body(g));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const stat = (g: Guest, path: string): number => {
+  const [p, l] = g.bytes(path);
+  return g.call('path_filestat_get', ROOT, 0, p, l, g.alloc(64));
+};
+
+const lstatWith = (honest: NodeHostDir, patch: Partial<HostStat>) => ({
+  lstat: (mount: number, path: string): HostStat =>
+    path === 'f' ? { ...honest.lstat(mount, path), ...patch } : honest.lstat(mount, path),
+});
+
+test('an honest host passes every check', () =>
+  withLyingHost(
+    () => ({}),
+    (g) => {
+      assert.equal(stat(g, 'f'), 0);
+      const [, fd] = g.open(ROOT, 'f');
+      assert.deepEqual(g.readFd(fd, 100), [0, 'honest']);
+    },
+  ));
+
+test('an impossible file type, size or inode number is EIO', () => {
+  for (const patch of [
+    { filetype: 99 },
+    { size: -1n },
+    { size: 1n << 60n },
+    { ino: -5n },
+    { nlink: 2n ** 64n },
+  ]) {
+    withLyingHost(
+      (honest) => lstatWith(honest, patch as Partial<HostStat>),
+      (g) =>
+        assert.equal(
+          stat(g, 'f'),
+          Errno.IO,
+          JSON.stringify(patch, (_, v) => String(v)),
+        ),
+    );
+  }
+});
+
+test('a file that turns into a directory between lookups is not trusted', () =>
+  withLyingHost(
+    (honest) => {
+      let calls = 0;
+      return {
+        lstat: (m, p) => ({ ...honest.lstat(m, p), ...(p === 'f' && ++calls > 1 ? { filetype: 3 } : {}) }),
+      };
+    },
+    (g) => assert.equal(stat(g, 'f'), Errno.STALE),
+  ));
+
+test('listings with bad names, duplicates or a wrong end marker are EIO', () => {
+  const bad: HostDirEntry[][] = [
+    [{ name: 'a/b', filetype: 4, ino: 1n }],
+    [{ name: '..', filetype: 3, ino: 1n }],
+    [{ name: 'x\0', filetype: 4, ino: 1n }],
+    [{ name: '', filetype: 4, ino: 1n }],
+    [
+      { name: 'same', filetype: 4, ino: 1n },
+      { name: 'same', filetype: 4, ino: 2n },
+    ],
+    [{ name: 'ok', filetype: 42, ino: 1n }],
+  ];
+  for (const entries of bad) {
+    withLyingHost(
+      () => ({ readdir: () => ({ entries, end: true }) }),
+      (g) =>
+        assert.equal(
+          g.readdir(ROOT, 0n, 1000)[0],
+          Errno.IO,
+          JSON.stringify(entries, (_, v) => String(v)),
+        ),
+    );
+  }
+  // A host that never says "end" cannot make the enclave loop forever.
+  withLyingHost(
+    () => ({ readdir: () => ({ entries: [], end: false }) }),
+    (g) => assert.equal(g.readdir(ROOT, 0n, 1000)[0], Errno.IO),
+  );
+  withLyingHost(
+    (honest) => ({ readdir: (m, p, s, n) => honest.readdir(m, p, s, n) }),
+    (g) => {
+      const names = parseDirents(g.readdir(ROOT, 0n, 1000)[2]).map((e) => e.name);
+      assert.deepEqual(names, ['.', '..', 'd', 'f']);
+    },
+  );
+});
+
+test('reads longer than asked, short write counts and bad link targets are EIO', () => {
+  withLyingHost(
+    () => ({ pread: (_h, _o, length) => new Uint8Array(length + 10) }),
+    (g) => {
+      const [, fd] = g.open(ROOT, 'f');
+      assert.equal(g.readFd(fd, 4)[0], Errno.IO);
+    },
+  );
+  withLyingHost(
+    () => ({ pwrite: () => 1 }),
+    (g) => {
+      const [, fd] = g.open(ROOT, 'f');
+      assert.equal(g.write(fd, 'abc')[0], Errno.IO);
+    },
+  );
+  withLyingHost(
+    (honest) => ({
+      lstat: (m, p) => (p === 'l' ? { ...honest.lstat(m, 'f'), filetype: 7 } : honest.lstat(m, p)),
+      readlink: () => 'x\0y',
+    }),
+    (g) => assert.equal(g.open(ROOT, 'l')[0], Errno.IO),
+  );
+});
+
+test('the host never sees the program memory: writes get a copy', () => {
+  let seen: Uint8Array | null = null;
+  withLyingHost(
+    (honest) => ({
+      pwrite: (h, o, data) => {
+        seen = data;
+        return honest.pwrite(h, o, data);
+      },
+    }),
+    (g) => {
+      const [, fd] = g.open(ROOT, 'f');
+      assert.deepEqual(g.write(fd, 'abc'), [0, 3]);
+      assert.notEqual((seen as Uint8Array | null)?.buffer, g.memory.buffer);
+    },
+  );
+});
