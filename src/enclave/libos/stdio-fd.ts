@@ -10,13 +10,16 @@ import { STDIO_RIGHTS } from './wasi/layout.ts';
 const NOT_READY: Readiness = { ready: false, nbytes: 0n, hangup: false };
 
 export class StdioFd extends Fd {
-  readonly filetype = FileType.CHARACTER_DEVICE;
-
   constructor(
     private readonly console: ConsoleCalls,
     private readonly stream: 0 | 1 | 2,
   ) {
     super(STDIO_RIGHTS, 0, 0);
+  }
+
+  /** A terminal is a character device; a pipe or file behind stdio is not (so isatty() is false). */
+  get filetype(): number {
+    return this.console.isTerminal?.(this.stream) === false ? FileType.UNKNOWN : FileType.CHARACTER_DEVICE;
   }
 
   override read(dst: Uint8Array): number {
