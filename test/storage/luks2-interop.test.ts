@@ -233,3 +233,34 @@ test('a LUKS1 image from cryptsetup is refused with a clear message', (t) => {
   run('cryptsetup', ['luksFormat', '--type', 'luks1', '-q', ...FAST_PBKDF2, '--key-file', '-', img], 'pw');
   assert.throws(() => unlockLuks2(fileDevice(img), 'pw'), /LUKS2: unsupported version 1/);
 });
+
+test('reads data cryptsetup reencrypt --encrypt wrote with a detached header (--header)', (t) => {
+  if (!requireTool(t, 'cryptsetup')) return;
+  const data = join(dir, 'detached-data.img');
+  const header = join(dir, 'detached-hdr.img');
+  const plain = pattern(1 << 20, 77);
+  writeFileSync(data, plain);
+  writeFileSync(header, new Uint8Array(4 << 20));
+  run(
+    'cryptsetup',
+    [
+      'reencrypt',
+      '--encrypt',
+      '--type',
+      'luks2',
+      '-q',
+      ...FAST_PBKDF2,
+      '--header',
+      header,
+      '--key-file',
+      '-',
+      data,
+    ],
+    'pw',
+  );
+  const dev = unlockLuks2(fileDevice(header), 'pw', { data: fileDevice(data) });
+  assert.equal(dev.segment.offset, 0);
+  assert.deepEqual(dev.read(0, dev.blockCount), plain);
+  // Without the detached data device, a segment at offset 0 overlaps the header: refused.
+  assert.throws(() => unlockLuks2(fileDevice(header), 'pw'), /overlaps the header/);
+});

@@ -1,4 +1,3 @@
-import { Buffer } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { parseLuks2Json, type Luks2Metadata } from './luks2-json.ts';
 import { FormatError } from './types.ts';
@@ -49,9 +48,11 @@ function cString(bytes: Uint8Array, from: number, size: number, what: string): s
   const field = bytes.subarray(from, from + size);
   const end = field.indexOf(0);
   if (end < 0) throw new FormatError(`LUKS2: ${what} is not NUL-terminated`);
-  const text = Buffer.from(field.subarray(0, end)).toString('latin1');
-  if (!/^[\x20-\x7e]*$/.test(text)) throw new FormatError(`LUKS2: ${what} has non-printable characters`);
-  return text;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(field.subarray(0, end));
+  } catch {
+    throw new FormatError(`LUKS2: ${what} is not valid UTF-8`);
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
