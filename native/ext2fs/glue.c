@@ -740,6 +740,15 @@ static errcode_t finish_new(ext2_ino_t ino, uint32_t perm, int set_perm, uint32_
 	return write_inode(ino, &inode);
 }
 
+/* Fails with EEXIST if dir already has an entry name (libext2fs's own checks leave a stale inode). */
+static errcode_t check_absent(ext2_ino_t dir, const char *name) {
+	ext2_ino_t existing;
+	errcode_t err = ext2fs_lookup(fs, dir, name, (int)strlen(name), NULL, &existing);
+	if (!err)
+		return EXT2_ET_FILE_EXISTS;
+	return err == EXT2_ET_FILE_NOT_FOUND ? 0 : err;
+}
+
 /** Creates directory name in dir with permission bits mode; returns its inode number. */
 int EXPORT(cl_mkdir)(uint32_t dir, const char *name, uint32_t len, uint32_t mode, uint32_t uid, uint32_t gid) {
 	ext2_ino_t ino;
@@ -747,17 +756,22 @@ int EXPORT(cl_mkdir)(uint32_t dir, const char *name, uint32_t len, uint32_t mode
 	CHECK_RW();
 	CHECK_INO(dir);
 	TAKE_NAME(buf, name, len);
-	err = ext2fs_mkdir(fs, dir, 0, buf);
-	if (err == EXT2_ET_DIR_NO_SPACE) {
-		err = ext2fs_expand_dir(fs, dir);
-		if (!err)
-			err = ext2fs_mkdir(fs, dir, 0, buf);
-	}
+	err = check_absent(dir, buf);
+	if (!err)
+		err = ext2fs_new_inode(fs, dir, LINUX_S_IFDIR | 0755, NULL, &ino);
+	/* Without a name, ext2fs_mkdir builds the inode and counts the parent's new link; the
+	 * entry itself is linked below. */
+	if (!err)
+		err = ext2fs_mkdir(fs, dir, ino, NULL);
 	if (err)
 		return fail(err);
-	err = ext2fs_lookup(fs, dir, buf, (int)len, NULL, &ino);
-	if (!err)
-		err = finish_new(ino, mode, 1, uid, gid);
+	err = link_entry(dir, buf, ino, EXT2_FT_DIR);
+	if (err) {
+		drop_link(ino, 1);
+		adjust_dir_links(dir, -1);
+		return fail(err);
+	}
+	err = finish_new(ino, mode, 1, uid, gid);
 	if (!err)
 		err = touch(dir, T_MTIME | T_CTIME);
 	return err ? fail(err) : (int)ino;
@@ -776,23 +790,26 @@ int EXPORT(cl_symlink)(uint32_t dir, const char *name, uint32_t len, const char 
 		return fail_errno(tlen == 0 ? ENOENT : EINVAL);
 	if (tlen >= fs->blocksize)
 		return fail_errno(ENAMETOOLONG);
+	err = check_absent(dir, buf);
+	if (err)
+		return fail(err);
 	tbuf = malloc(tlen + 1);
 	if (!tbuf)
 		return fail_errno(ENOMEM);
 	memcpy(tbuf, target, tlen);
 	tbuf[tlen] = 0;
-	err = ext2fs_symlink(fs, dir, 0, buf, tbuf);
-	if (err == EXT2_ET_DIR_NO_SPACE) {
-		err = ext2fs_expand_dir(fs, dir);
-		if (!err)
-			err = ext2fs_symlink(fs, dir, 0, buf, tbuf);
-	}
+	err = ext2fs_new_inode(fs, dir, LINUX_S_IFLNK | 0777, NULL, &ino);
+	if (!err)
+		err = ext2fs_symlink(fs, dir, ino, NULL, tbuf);
 	free(tbuf);
 	if (err)
 		return fail(err);
-	err = ext2fs_lookup(fs, dir, buf, (int)len, NULL, &ino);
-	if (!err)
-		err = finish_new(ino, 0, 0, uid, gid);
+	err = link_entry(dir, buf, ino, EXT2_FT_SYMLINK);
+	if (err) {
+		drop_link(ino, 0);
+		return fail(err);
+	}
+	err = finish_new(ino, 0, 0, uid, gid);
 	if (!err)
 		err = touch(dir, T_MTIME | T_CTIME);
 	return err ? fail(err) : (int)ino;

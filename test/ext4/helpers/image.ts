@@ -119,7 +119,7 @@ export interface DebugfsEntry {
   size: number;
 }
 
-/** Lists a directory of an image with debugfs (`ls -p`), `.` and `..` included. */
+/** Lists a directory of an image with debugfs (`ls -p`), `.` and `..` included, unused (inode 0) slots not. */
 export function debugfsLs(path: string, dir: string): DebugfsEntry[] {
   return debugfs(path, `ls -p ${dir}`)
     .split('\n')
@@ -134,5 +134,6 @@ export function debugfsLs(path: string, dir: string): DebugfsEntry[] {
         name,
         size: size === '' ? 0 : Number(size),
       };
-    });
+    })
+    .filter((e) => e.ino !== 0);
 }
