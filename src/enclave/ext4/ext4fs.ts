@@ -236,6 +236,15 @@ export class Ext4Fs {
     const fs = new Ext4Fs(ex, cache, readOnly);
     bound.fs = fs;
     fs.call('open', () => ex.cl_open(readOnly ? 0 : 1));
+    // A file system larger than its device is truncated or lying: refuse it up front.
+    const { blocks, blockSize } = fs.statfs();
+    if (blocks * blockSize > device.sizeBytes) {
+      fs.abandon();
+      throw new WasiError(
+        Errno.IO,
+        `ext4: file system needs ${blocks * blockSize} bytes but the device has only ${device.sizeBytes} (truncated image?)`,
+      );
+    }
     return fs;
   }
 
@@ -477,6 +486,11 @@ export class Ext4Fs {
     } finally {
       this.closed = true;
     }
+  }
+
+  /** Drops the instance without writing anything back. */
+  private abandon(): void {
+    this.closed = true;
   }
 
   private walk(start: number, path: string, follow: boolean, budget: { hops: number }): number {
