@@ -8,3 +8,5 @@ export { createTmpfs } from './tmpfs.ts';
 export type { TmpfsOptions } from './tmpfs.ts';
 export { createHostDirFs } from './hostdir.ts';
 export { createStaticFs } from './staticfs.ts';
+export { createMountTree } from './mounts.ts';
+export type { Mount } from './mounts.ts';

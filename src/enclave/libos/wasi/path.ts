@@ -257,6 +257,8 @@ export function path_symlink(
 ): number {
   const target = ctx.memory.readString(oldPtr, oldLen);
   if (target.includes('\0')) throw new WasiError(Errno.INVAL);
+  // Such a link could never be followed (resolvePath refuses absolute targets), so refuse it now.
+  if (target.startsWith('/')) throw new WasiError(Errno.NOTCAPABLE);
   const r = resolve(ctx, fd, Rights.PATH_SYMLINK, newPtr, newLen, false);
   const { parent, name } = newEntry(r);
   if (r.trailingSlash) throw new WasiError(Errno.NOENT);
