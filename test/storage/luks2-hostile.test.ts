@@ -118,6 +118,33 @@ test('not LUKS2: zeros, LUKS1 version, wrong header size, truncated', () => {
   refuses(image().subarray(0, DATA_OFFSET), /segment is truncated/);
 });
 
+test('oversized or unterminated header fields are refused', () => {
+  const huge = image();
+  new DataView(huge.buffer).setBigUint64(HDR.hdrSize, 1n << 40n, false);
+  refuses(huge, /primary header copy is invalid \(LUKS2: invalid header size 1099511627776\)/);
+  // The secondary copy is still found where LUKS2 allows it, as cryptsetup would.
+  assert.equal(readLuks2Header(dev(huge), { allowOneCopy: true }).hdrSize, HDR_SIZE);
+  const big = image();
+  new DataView(big.buffer).setBigUint64(HDR.hdrSize, 4n << 20n, false);
+  refuses(big, /invalid|truncated/);
+  const unterminated = forge(image(), () => {}, 'x'.repeat(HDR_SIZE - 4096));
+  refuses(unterminated, /JSON area is not NUL-terminated/);
+  const uuid = image();
+  uuid.fill(0x41, HDR.uuid, HDR.uuid + 40);
+  uuid.fill(0x41, HDR_SIZE + HDR.uuid, HDR_SIZE + HDR.uuid + 40);
+  refuses(
+    forge(uuid, () => {}),
+    /UUID is not NUL-terminated/,
+  );
+  const label = image();
+  label.fill(0xff, HDR.label, HDR.label + 10);
+  label.fill(0xff, HDR_SIZE + HDR.label, HDR_SIZE + HDR.label + 10);
+  refuses(
+    forge(label, () => {}),
+    /label is not valid UTF-8/,
+  );
+});
+
 test('an unexpected UUID is refused', () => {
   assert.throws(
     () => unlockLuks2(dev(image()), 'pw', { expectedUuid: '11111111-2222-4333-8444-555555555556' }),

@@ -74,6 +74,27 @@ test('opens a tree veritysetup appended at --hash-offset in the same file', (t) 
   assert.deepEqual(readAll(dev), content);
 });
 
+test('opens a tree at a --hash-offset that is not hash-block aligned', (t) => {
+  if (!requireTool(t, 'veritysetup')) return;
+  const img = join(dir, 'vs-odd.img');
+  const content = pattern(1 << 20, 8);
+  const image = new Uint8Array((1 << 20) + (1 << 16));
+  image.set(content);
+  writeFileSync(img, image);
+  const offset = (1 << 20) + 512;
+  const root = rootHashOf(
+    run('veritysetup', ['format', '--hash-offset', String(offset), '--data-blocks', '256', img, img]),
+  );
+  const dev = openVerity({
+    data: fileDevice(img),
+    rootHash: root,
+    hashOffset: offset,
+    expect: { dataBlocks: 256 },
+  });
+  assert.equal(dev.layout.levelStart[0], 258); // superblock at 1 MiB + 512, tree from the next 4 KiB block
+  assert.deepEqual(readAll(dev), content);
+});
+
 test('opens a --no-superblock tree with caller-given parameters', (t) => {
   if (!requireTool(t, 'veritysetup')) return;
   const data = join(dir, 'ns-data.img');
