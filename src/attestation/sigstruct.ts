@@ -13,8 +13,6 @@ const HEADER = Uint8Array.from([6, 0, 0, 0, 0xe1, 0, 0, 0, 0, 0, 1, 0]);
 const HEADER2 = Uint8Array.from([1, 1, 0, 0, 0x60, 0, 0, 0, 0x60, 0, 0, 0, 1, 0, 0, 0]);
 /** TYPE bit 31 marks a debug-signer (non-production) SIGSTRUCT. */
 const TYPE_DEBUG = 0x80000000;
-/** Intel's own enclaves use vendor 0x8086; everyone else 0. */
-export const VENDOR_INTEL = 0x8086;
 
 /** The signed identity fields of a SIGSTRUCT. */
 export interface SigstructBody {

@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import type { X509Certificate } from '@peculiar/x509';
 import { FormatError, bytesEqual, concat, fromHex, toHex } from './bytes.ts';
 import { parseCollateral, parseQeIdentity, parseTcbInfo } from './collateral.ts';
-import type { Collateral, TcbInfo, QeIdentity } from './collateral.ts';
+import type { TcbInfo, QeIdentity } from './collateral.ts';
 import { VerificationError } from './errors.ts';
 import type { VerificationErrorCode } from './errors.ts';
 import { SGX_EXTENSION_OID, parsePckExtension } from './pck-extension.ts';
@@ -35,8 +35,8 @@ export const INTEL_SGX_ROOT_CA_DER: Uint8Array = Uint8Array.from(
 );
 
 export interface DcapVerifyOptions {
-  /** Collateral as an object (or its parsed JSON). */
-  collateral: Collateral | unknown;
+  /** Collateral: a `Collateral` (collateral.ts) or parsed JSON of that shape (checked before use). */
+  collateral: unknown;
   /** Verification time; defaults to now. */
   at?: Date;
   /** Trust anchor (DER); defaults to Intel's SGX Root CA. Pass the sim root only when sim evidence is wanted. */

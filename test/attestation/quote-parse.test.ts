@@ -2,7 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { FormatError, toHex } from '../../src/attestation/bytes.ts';
-import { MAX_QUOTE_SIZE, parseQuote } from '../../src/attestation/quote.ts';
+import { INTEL_QE_VENDOR_ID, MAX_QUOTE_SIZE, parseQuote } from '../../src/attestation/quote.ts';
+import {
+  SgxAttributeFlags,
+  TD_ATTRIBUTE_DEBUG,
+  sgxAttributeFlags,
+} from '../../src/attestation/report-body.ts';
 import { SNP_POLICY_DEBUG, parseSnpReport } from '../../src/attestation/snp-report.ts';
 
 const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
@@ -41,6 +46,9 @@ test('SGX quote v3 vector parses', () => {
   );
   if (q.kind !== 'sgx') throw new Error('unreachable');
   assert.equal(toHex(q.body.cpuSvn), '0b0b1a18ffff04000000000000000000');
+  assert.equal(toHex(q.header.qeVendorId), INTEL_QE_VENDOR_ID);
+  assert.equal(sgxAttributeFlags(q.body), SgxAttributeFlags.INIT | SgxAttributeFlags.MODE64BIT);
+  assert.equal(sgxAttributeFlags(q.certification.qeReport) & SgxAttributeFlags.DEBUG, 0n);
 });
 
 test('TDX quote v4 vector parses (nested certification data 6 -> 5, trailing zero padding)', () => {
@@ -50,6 +58,8 @@ test('TDX quote v4 vector parses (nested certification data 6 -> 5, trailing zer
   assert.equal(q.certification.pckChainPem.match(/BEGIN CERTIFICATE/g)?.length, 3);
   if (q.kind !== 'tdx') throw new Error('unreachable');
   assert.equal(toHex(q.body.teeTcbSvn), '06010300000000000000000000000000');
+  const tdAttributes = new DataView(q.body.tdAttributes.buffer, q.body.tdAttributes.byteOffset, 8);
+  assert.equal(tdAttributes.getBigUint64(0, true) & TD_ATTRIBUTE_DEBUG, 0n);
 });
 
 test('truncation at every length is a FormatError, never a crash', () => {
