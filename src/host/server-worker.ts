@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { viewRing } from '../interface/ring.ts';
 import { createHostCalls, type BlockDeviceFile } from './host-calls.ts';
+import { replyWriterFor } from './fault-injection.ts';
 import { RingServer } from './ring-server.ts';
 import { StdinReader } from './stdin-bridge.ts';
 import { TraceCounters } from './trace.ts';
@@ -41,9 +42,13 @@ const handle = createHostCalls({
     port.postMessage({ type: 'exit', status, kind, message } satisfies ServerExit);
   },
 });
-server = new RingServer(ring, (request) => {
-  const response = handle(request);
-  counters.record(request.callId, request.payload.length, response.replyLength ?? 0);
-  return response;
-});
+server = new RingServer(
+  ring,
+  (request) => {
+    const response = handle(request);
+    counters.record(request.callId, request.payload.length, response.replyLength ?? 0);
+    return response;
+  },
+  replyWriterFor(process.env.CLOISTER_HOST_FAULT),
+);
 server.serve();

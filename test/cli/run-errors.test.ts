@@ -115,4 +115,39 @@ describe('cloister run with bad input', () => {
     assert.equal(r.code, 2);
     assertOneLineError(r.stderr, /^cloister: error: --config .*broken\.json: /);
   });
+
+  it('stops the enclave with one line when the host answers the wrong request', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'data.txt'), 'secret');
+    const r = await runCli(
+      ['run', '--dir', `${dir}::/data`, '--env', 'HOME=/data', 'examples/sqlite3.wasm'],
+      {
+        input: "select readfile('/data/data.txt');\n",
+        env: { CLOISTER_HOST_FAULT: 'file_pread:wrong-request' },
+      },
+    );
+    assert.equal(r.code, 1);
+    assertOneLineError(
+      r.stderr,
+      /^cloister: error: enclave stopped: host answered request \d+ in the slot of request \d+ \(file_pread\)$/,
+    );
+    assert.equal(r.stdout, '', 'nothing the host returned reached the program');
+  });
+
+  it('turns a forbidden errno or an oversized reply into EIO for the program', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'data.txt'), 'secret');
+    for (const fault of ['errno', 'length']) {
+      const r = await runCli(
+        ['run', '--dir', `${dir}::/data`, '--env', 'HOME=/data', 'examples/sqlite3.wasm'],
+        {
+          input: "select length(readfile('/data/data.txt'));\n",
+          env: { CLOISTER_HOST_FAULT: `file_pread:${fault}` },
+        },
+      );
+      assert.equal(r.code, 1, `${fault}: ${r.stderr}`);
+      assert.match(r.stderr, /disk I\/O error/, `${fault}: the program sees EIO`);
+      assert.equal(r.stdout, '', `${fault}: none of the host's bytes reach the program`);
+    }
+  });
 });

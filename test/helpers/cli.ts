@@ -18,11 +18,12 @@ export interface CliResult {
 
 export function runCli(
   args: string[],
-  options: { input?: string | Buffer; cwd?: string } = {},
+  options: { input?: string | Buffer; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       cwd: options.cwd,
+      env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
