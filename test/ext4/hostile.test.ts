@@ -4,7 +4,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Errno, WasiError } from '../../src/interface/errno.ts';
-import { Ext4Fs, MemoryBlockDevice } from '../../src/enclave/ext4/index.ts';
+import { Ext4Fs, MemoryBlockDevice, fromBlockLayer } from '../../src/enclave/ext4/index.ts';
+import type { BlockDevice as LayerDevice } from '../../src/enclave/blockdev/types.ts';
 import type { BlockDevice } from '../../src/enclave/ext4/index.ts';
 import { debugfs, ext2fsModule, mkfs, scratchDir } from './helpers/image.ts';
 import { requireTool } from './helpers/tools.ts';
@@ -185,6 +186,37 @@ test('random corruption of metadata gives WasiErrors, never a crash', { skip }, 
       fs.close();
     }
     assert.equal(outcomes.opened + outcomes.refused, 60);
+  } finally {
+    tmp.dispose();
+  }
+});
+
+test('opens through the block layer interface; integrity errors from below become EIO', { skip }, () => {
+  const { bytes, tmp } = image();
+  try {
+    let tamper = false;
+    const layer: LayerDevice = {
+      blockSize: 4096,
+      blockCount: bytes.length / 4096,
+      read(block, count) {
+        if (tamper) throw new Error(`dm-verity: data block ${block} does not match its hash`);
+        return bytes.slice(block * 4096, (block + count) * 4096);
+      },
+    };
+    const fs = Ext4Fs.open(fromBlockLayer(layer), { wasm: ext2fsModule });
+    assert.equal(new TextDecoder().decode(fs.readFile(fs.lookup('/b.txt'))), 'bee\n');
+    const a = fs.lookup('/a.bin');
+    tamper = true;
+    assert.throws(
+      () => fs.read(a, 0, 200_000),
+      wasiError(Errno.IO, /dm-verity: data block \d+ does not match/),
+    );
+    fs.close();
+    tamper = false;
+    assert.throws(
+      () => Ext4Fs.open(fromBlockLayer(layer), { wasm: ext2fsModule, readOnly: false }),
+      wasiError(Errno.ROFS),
+    );
   } finally {
     tmp.dispose();
   }

@@ -1,3 +1,6 @@
+import type { BlockDevice as LayerDevice } from '../blockdev/types.ts';
+import { Errno, WasiError } from '../../interface/errno.ts';
+
 /**
  * A synchronous block device as the ext4 layer sees it: the enclave's block stack (cache, dm-verity,
  * LUKS2, authenticated volumes) provides one of these. Offsets and lengths are in bytes; the ext4
@@ -39,4 +42,32 @@ export class MemoryBlockDevice implements BlockDevice {
   }
 
   flush(): void {}
+}
+
+/**
+ * Adapts a device of the enclave's block layer (`src/enclave/blockdev`: dm-verity, LUKS2, ...) to
+ * the byte-addressed interface here. The ext4 cache asks only for whole aligned blocks, so this is a
+ * change of units; a device without `write` is read-only (`EROFS`).
+ */
+export function fromBlockLayer(dev: LayerDevice): BlockDevice {
+  const bs = dev.blockSize;
+  const blockOf = (offset: number, length: number): number => {
+    if (offset % bs !== 0 || length % bs !== 0) {
+      throw new WasiError(
+        Errno.INVAL,
+        `ext4: unaligned device access ${offset}+${length} (block size ${bs})`,
+      );
+    }
+    return offset / bs;
+  };
+  return {
+    blockSize: bs,
+    sizeBytes: dev.blockCount * bs,
+    read: (offset, length) => dev.read(blockOf(offset, length), length / bs),
+    write: (offset, data) => {
+      if (!dev.write) throw new WasiError(Errno.ROFS, 'ext4: the device is read-only');
+      dev.write(blockOf(offset, data.length), data);
+    },
+    flush: () => dev.flush?.(),
+  };
 }

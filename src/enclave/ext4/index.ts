@@ -11,5 +11,5 @@ export type {
 } from './ext4fs.ts';
 export { BlockCache } from './cache.ts';
 export type { CacheStats } from './cache.ts';
-export { MemoryBlockDevice } from './device.ts';
+export { MemoryBlockDevice, fromBlockLayer } from './device.ts';
 export type { BlockDevice } from './device.ts';
