@@ -64,7 +64,18 @@ test('one flipped bit in a level-0 hash block is detected', () => {
   const leaf = dev0.layout.levelStart[0];
   bytes[leaf * BS + 5] ^= 1;
   const dev = open(bytes, tree.rootHash);
-  assert.throws(() => dev.read(0, 1), /dm-verity: hash block \d+ \(level 0\) does not match its hash/);
+  assert.throws(
+    () => dev.read(3, 1),
+    (e: unknown) => {
+      assert.ok(e instanceof IntegrityError);
+      assert.equal(
+        e.message,
+        `dm-verity: hash block ${leaf} (level 0) does not match its hash (reading data block 3)`,
+      );
+      assert.equal(e.block, 3);
+      return true;
+    },
+  );
 });
 
 test('one flipped bit in the top hash block or in the root hash refuses to open', () => {

@@ -93,27 +93,27 @@ export class VerityDevice implements BlockDevice {
   /** Checks the top of the tree against the root hash; called once when the device is opened. */
   checkRoot(): void {
     if (this.layout.levels === 0) this.read(0, 1);
-    else this.hashBlock(this.layout.levels - 1, 0);
+    else this.hashBlock(this.layout.levels - 1, 0, undefined);
   }
 
   private verifyData(block: number, bytes: Uint8Array): void {
     const digest = this.salted.copy().update(bytes).digest();
-    const expected = this.layout.levels === 0 ? this.rootHash : this.entry(0, block);
+    const expected = this.layout.levels === 0 ? this.rootHash : this.entry(0, block, block);
     if (!timingSafeEqual(digest, expected)) {
       throw new IntegrityError(`dm-verity: data block ${block} does not match its hash`, block);
     }
   }
 
   /** The digest of item `index` of level `level - 1` (or of data block `index` for level 0). */
-  private entry(level: number, index: number): Uint8Array {
+  private entry(level: number, index: number, dataBlock: number | undefined): Uint8Array {
     const bits = this.layout.hashPerBlockBits;
-    const node = this.hashBlock(level, Math.floor(index / 2 ** bits));
+    const node = this.hashBlock(level, Math.floor(index / 2 ** bits), dataBlock);
     const slot = (index % 2 ** bits) * VERITY_DIGEST_SIZE;
     return node.subarray(slot, slot + VERITY_DIGEST_SIZE);
   }
 
   /** Hash block `index` of `level`, verified against its parent (or the root hash at the top). */
-  private hashBlock(level: number, index: number): Uint8Array {
+  private hashBlock(level: number, index: number, dataBlock: number | undefined): Uint8Array {
     const position = this.layout.levelStart[level] + index;
     const cached = this.cache.get(position);
     if (cached) {
@@ -124,13 +124,13 @@ export class VerityDevice implements BlockDevice {
     const hbs = this.params.hashBlockSize;
     const node = readBytes(this.hash, position * hbs, hbs);
     const top = level === this.layout.levels - 1;
-    const expected = top ? this.rootHash : this.entry(level + 1, index);
+    const expected = top ? this.rootHash : this.entry(level + 1, index, dataBlock);
     if (!timingSafeEqual(this.salted.copy().update(node).digest(), expected)) {
-      throw new IntegrityError(
-        top
-          ? 'dm-verity: root hash does not match the hash tree'
-          : `dm-verity: hash block ${position} (level ${level}) does not match its hash`,
-      );
+      const what = top
+        ? 'dm-verity: root hash does not match the hash tree'
+        : `dm-verity: hash block ${position} (level ${level}) does not match its hash`;
+      const reading = dataBlock === undefined ? '' : ` (reading data block ${dataBlock})`;
+      throw new IntegrityError(what + reading, dataBlock);
     }
     this.cache.set(position, node);
     if (this.cache.size > this.cacheBlocks) this.cache.delete(this.cache.keys().next().value as number);
