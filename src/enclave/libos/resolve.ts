@@ -58,20 +58,16 @@ export function resolvePath(start: Inode, path: string, followLast: boolean): Re
     }
     if (component.length > NAME_MAX) throw new WasiError(Errno.NAMETOOLONG);
     if (top.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-    let inode: Inode;
-    try {
-      inode = top.lookup(component);
-    } catch (e) {
-      if (isLast && e instanceof WasiError && e.errno === Errno.NOENT) {
-        return {
-          parent: top,
-          grandparent: stack[stack.length - 2] ?? null,
-          name: component,
-          inode: null,
-          trailingSlash,
-        };
-      }
-      throw e;
+    const inode = top.lookup(component);
+    if (inode === null) {
+      if (!isLast) throw new WasiError(Errno.NOENT);
+      return {
+        parent: top,
+        grandparent: stack[stack.length - 2] ?? null,
+        name: component,
+        inode: null,
+        trailingSlash,
+      };
     }
     if (inode.filetype === FileType.SYMBOLIC_LINK && (!isLast || followLast || trailingSlash)) {
       if (++links > MAX_SYMLINKS) throw new WasiError(Errno.LOOP);

@@ -26,7 +26,7 @@ export abstract class InodeBase implements Inode {
   readlink(): string {
     throw new WasiError(Errno.INVAL);
   }
-  lookup(_name: string): Inode {
+  lookup(_name: string): Inode | null {
     throw this.notDir();
   }
   createFile(_name: string, _exclusive: boolean): Inode {

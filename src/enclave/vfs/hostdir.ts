@@ -124,9 +124,14 @@ class HostInode extends InodeBase {
     return target;
   }
 
-  override lookup(name: string): Inode {
+  override lookup(name: string): Inode | null {
     this.requireDir();
-    return this.fs.inode(this.child(name));
+    try {
+      return this.fs.inode(this.child(name));
+    } catch (e) {
+      if (e instanceof WasiError && e.errno === Errno.NOENT) return null;
+      throw e;
+    }
   }
 
   override createFile(name: string, exclusive: boolean): Inode {

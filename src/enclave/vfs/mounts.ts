@@ -93,18 +93,13 @@ class MountInode extends InodeBase {
     return this.underlying().readlink();
   }
 
-  override lookup(name: string): Inode {
+  override lookup(name: string): Inode | null {
     const path = this.child(name);
     const mounted = this.fs.mounts.get(path);
     if (mounted) return new MountInode(this.fs, path, mounted.root());
-    try {
-      return new MountInode(this.fs, path, this.underlying().lookup(name));
-    } catch (e) {
-      if (e instanceof WasiError && e.errno === Errno.NOENT && this.isOnMountPath(name)) {
-        return new MountInode(this.fs, path, null);
-      }
-      throw e;
-    }
+    const inner = this.inner?.lookup(name) ?? null;
+    if (inner) return new MountInode(this.fs, path, inner);
+    return this.isOnMountPath(name) ? new MountInode(this.fs, path, null) : null;
   }
 
   override createFile(name: string, exclusive: boolean): Inode {
@@ -148,7 +143,7 @@ class MountInode extends InodeBase {
     if (!extra) return this.underlying().readdir(start, max);
     // Mount points first, then the underlying entries they do not hide.
     const all: DirEntry[] = [...extra].map((name) => {
-      const ino = this.lookup(name).stat().ino;
+      const ino = this.lookup(name)?.stat().ino ?? 0n;
       return { name, filetype: FileType.DIRECTORY, ino };
     });
     if (this.inner) {

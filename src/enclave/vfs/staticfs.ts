@@ -107,10 +107,8 @@ class StaticDir extends StaticNode {
     return this.entries.size;
   }
 
-  override lookup(name: string): Inode {
-    const node = this.entries.get(name);
-    if (!node) throw new WasiError(Errno.NOENT);
-    return node;
+  override lookup(name: string): Inode | null {
+    return this.entries.get(name) ?? null;
   }
 
   override createFile(name: string, exclusive: boolean): Inode {

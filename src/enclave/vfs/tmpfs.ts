@@ -163,7 +163,12 @@ class TmpDir extends TmpNode {
     return this.entries.size;
   }
 
-  override lookup(name: string): Inode {
+  override lookup(name: string): Inode | null {
+    return this.entries.get(name) ?? null;
+  }
+
+  /** The entry `name`, which must exist. */
+  private entry(name: string): TmpNode {
     const node = this.entries.get(name);
     if (!node) throw new WasiError(Errno.NOENT);
     return node;
@@ -192,13 +197,13 @@ class TmpDir extends TmpNode {
   }
 
   override unlink(name: string): void {
-    const node = this.lookup(name) as TmpNode;
+    const node = this.entry(name);
     if (node instanceof TmpDir) throw new WasiError(Errno.ISDIR);
     this.remove(name, node);
   }
 
   override rmdir(name: string): void {
-    const node = this.lookup(name) as TmpNode;
+    const node = this.entry(name);
     if (!(node instanceof TmpDir)) throw new WasiError(Errno.NOTDIR);
     if (node.entries.size > 0) throw new WasiError(Errno.NOTEMPTY);
     this.remove(name, node);
@@ -216,7 +221,7 @@ class TmpDir extends TmpNode {
 
   override rename(name: string, newDir: Inode, newName: string): void {
     if (!(newDir instanceof TmpDir) || newDir.fs !== this.fs) throw new WasiError(Errno.XDEV);
-    const node = this.lookup(name) as TmpNode;
+    const node = this.entry(name);
     const replaced = newDir.entries.get(newName);
     if (replaced === node) return;
     if (node instanceof TmpDir) {

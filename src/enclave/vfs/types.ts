@@ -65,8 +65,11 @@ export interface Inode {
   /** Symbolic links: the target, verbatim. */
   readlink(): string;
 
-  /** Directories: the entry `name`, without following a symbolic link; NOENT when absent. */
-  lookup(name: string): Inode;
+  /**
+   * Directories: the entry `name`, without following a symbolic link; null when absent (a miss is
+   * common, e.g. SQLite probing for journals, and must not cost an exception).
+   */
+  lookup(name: string): Inode | null;
   /** Directories: creates an empty regular file; EXIST when `name` exists and `exclusive`. */
   createFile(name: string, exclusive: boolean): Inode;
   mkdir(name: string): Inode;

@@ -80,7 +80,9 @@ export function path_filestat_get(
 ): number {
   const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
   const r = resolve(ctx, fd, Rights.PATH_FILESTAT_GET, pathPtr, pathLen, follow);
-  ctx.memory.writeFilestat(statPtr, existing(r).stat());
+  // A miss is the common case (SQLite probing for journals): return it without an exception.
+  if (r.inode === null) return Errno.NOENT;
+  ctx.memory.writeFilestat(statPtr, r.inode.stat());
   return 0;
 }
 
@@ -163,7 +165,7 @@ export function path_open(
       inode = r.parent.createFile(r.name, (oflags & OFlags.EXCL) !== 0);
     }
   }
-  if (inode === null) throw new WasiError(Errno.NOENT);
+  if (inode === null) return Errno.NOENT;
   if (inode.filetype === FileType.SYMBOLIC_LINK) throw new WasiError(wantDir ? Errno.NOTDIR : Errno.LOOP);
   if (wantDir && inode.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
 
