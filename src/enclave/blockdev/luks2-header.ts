@@ -6,8 +6,10 @@ import { FormatError } from './types.ts';
 export const LUKS2_BINARY_SIZE = 4096;
 /** The header sizes (binary + JSON area) LUKS2 allows; the secondary copy starts at this offset. */
 export const LUKS2_HEADER_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096].map((k) => k * 1024);
-export const LUKS2_MAGIC_PRIMARY = Uint8Array.of(0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe); // "LUKS\xba\xbe"
-export const LUKS2_MAGIC_SECONDARY = Uint8Array.of(0x53, 0x4b, 0x55, 0x4c, 0xba, 0xbe); // "SKUL\xba\xbe"
+/** Magic of the primary header copy, "LUKS\xba\xbe". */
+export const LUKS2_MAGIC_PRIMARY = Uint8Array.of(0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe);
+/** Magic of the secondary header copy, "SKUL\xba\xbe". */
+export const LUKS2_MAGIC_SECONDARY = Uint8Array.of(0x53, 0x4b, 0x55, 0x4c, 0xba, 0xbe);
 
 /** Field offsets in `struct luks2_hdr_disk` (big-endian integers). */
 export const HDR = {

@@ -37,7 +37,7 @@ export interface VerityLayout {
 }
 
 /** Throws unless `size` is a power of two in 512..4096. */
-export function checkVerityBlockSize(what: string, size: number): void {
+function checkVerityBlockSize(what: string, size: number): void {
   if (!Number.isInteger(size) || size < 512 || size > 4096 || (size & (size - 1)) !== 0) {
     throw new FormatError(`dm-verity: ${what} block size ${size} is not a power of two in 512..4096`);
   }
