@@ -4,43 +4,29 @@
  * binding the attestation key, quote signed by that key, then the TCB status from the matched levels.
  * The verification time is a parameter, so evidence can be judged as of a given date.
  */
-import { createHash, createPublicKey, verify } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
-import type { X509Certificate } from '@peculiar/x509';
-import { FormatError, bytesEqual, concat, fromHex, toHex } from './bytes.ts';
-import { parseCollateral, parseQeIdentity, parseTcbInfo } from './collateral.ts';
-import type { TcbInfo, QeIdentity } from './collateral.ts';
+import { createHash } from 'node:crypto';
+import { FormatError, bytesEqual, concat, toHex } from './bytes.ts';
+import type { QeIdentity, TcbInfo } from './collateral.ts';
+import { checkCollateralAt, isVerifiedCollateral, verifyDcapCollateral } from './dcap-collateral.ts';
+import type { CollateralOptions, VerifiedCollateral } from './dcap-collateral.ts';
+import { p256Verify, rawP256Key } from './ecdsa.ts';
 import { VerificationError } from './errors.ts';
-import type { VerificationErrorCode } from './errors.ts';
 import { SGX_EXTENSION_OID, parsePckExtension } from './pck-extension.ts';
 import type { PckExtension } from './pck-extension.ts';
 import { parseQuote } from './quote.ts';
 import type { Quote } from './quote.ts';
-import { INTEL_SGX_ROOT_CA_DER_BASE64 } from './roots/intel-sgx-root-ca.ts';
 import { convergeTcb, maskedEqual, matchIdentityTcb, matchPlatformTcb, matchTdxModule } from './tcb.ts';
 import type { TcbVerdict } from './tcb.ts';
-import {
-  checkRevocation,
-  parseCert,
-  parseCrlHex,
-  parsePemChain,
-  publicKeyOf,
-  verifyChain,
-  verifyCrl,
-} from './x509-chain.ts';
+import { checkRevocation, parsePemChain, publicKeyOf, verifyChain } from './x509-chain.ts';
 
-/** Intel SGX Root CA, DER. */
-export const INTEL_SGX_ROOT_CA_DER: Uint8Array = Uint8Array.from(
-  Buffer.from(INTEL_SGX_ROOT_CA_DER_BASE64, 'base64'),
-);
+export { INTEL_SGX_ROOT_CA_DER } from './dcap-collateral.ts';
 
-export interface DcapVerifyOptions {
-  /** Collateral: a `Collateral` (collateral.ts) or parsed JSON of that shape (checked before use). */
-  collateral: unknown;
-  /** Verification time; defaults to now. */
-  at?: Date;
-  /** Trust anchor (DER); defaults to Intel's SGX Root CA. Pass the sim root only when sim evidence is wanted. */
-  trustedRoot?: Uint8Array;
+export interface DcapVerifyOptions extends CollateralOptions {
+  /**
+   * Collateral: the result of `verifyDcapCollateral` (cached; `trustedRoot` is then the one it was
+   * verified with), or a `Collateral` object / parsed JSON of that shape (verified on the spot).
+   */
+  collateral: VerifiedCollateral | unknown;
 }
 
 export interface DcapVerdict extends TcbVerdict {
@@ -55,79 +41,6 @@ export interface DcapVerdict extends TcbVerdict {
   qeIdentity: QeIdentity;
 }
 
-/** ECDSA P-256 / SHA-256 check of a raw r || s signature. */
-function p256Verify(key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
-  try {
-    return verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);
-  } catch {
-    return false;
-  }
-}
-
-/** A raw P-256 public key (x || y) as a KeyObject; an invalid point is a signature failure. */
-function rawP256Key(xy: Uint8Array): KeyObject {
-  try {
-    return createPublicKey({
-      key: {
-        kty: 'EC',
-        crv: 'P-256',
-        x: Buffer.from(xy.subarray(0, 32)).toString('base64url'),
-        y: Buffer.from(xy.subarray(32, 64)).toString('base64url'),
-      },
-      format: 'jwk',
-    });
-  } catch {
-    throw new VerificationError('quote-signature', 'the attestation key is not a valid P-256 point');
-  }
-}
-
-function checkWindow(
-  issueDate: Date,
-  nextUpdate: Date,
-  at: Date,
-  code: VerificationErrorCode,
-  what: string,
-): void {
-  if (at < issueDate || at > nextUpdate) {
-    throw new VerificationError(
-      code,
-      `${what} is valid ${issueDate.toISOString()}..${nextUpdate.toISOString()}, not at ${at.toISOString()}`,
-    );
-  }
-}
-
-/** Verifies a signed collateral document (TCB info, QE identity): issuer chain, revocation, signature. */
-async function verifySignedJson(
-  text: string,
-  signatureHex: string,
-  chainPem: string,
-  root: X509Certificate,
-  crls: Parameters<typeof checkRevocation>[1],
-  at: Date,
-  code: VerificationErrorCode,
-  what: string,
-): Promise<void> {
-  const chain = await verifyChain(
-    parsePemChain(chainPem, `${what} issuer chain`),
-    root,
-    at,
-    `${what} issuer chain`,
-  );
-  checkRevocation(chain, crls, `${what} issuer chain`);
-  let signature: Uint8Array;
-  try {
-    signature = fromHex(signatureHex);
-  } catch {
-    throw new FormatError('bad-collateral', `${what} signature is not hex`);
-  }
-  if (
-    signature.length !== 64 ||
-    !p256Verify(publicKeyOf(chain[0]), new TextEncoder().encode(text), signature)
-  ) {
-    throw new VerificationError(code, `${what} signature does not verify`);
-  }
-}
-
 /** Verifies a DCAP quote against collateral; throws `FormatError` or `VerificationError`. */
 export async function verifyDcapQuote(
   quoteBytes: Uint8Array,
@@ -135,46 +48,35 @@ export async function verifyDcapQuote(
 ): Promise<DcapVerdict> {
   const at = options.at ?? new Date();
   const quote = parseQuote(quoteBytes);
-  const collateral = parseCollateral(options.collateral);
-  const root = parseCert(options.trustedRoot ?? INTEL_SGX_ROOT_CA_DER, 'trusted root');
+  const c = isVerifiedCollateral(options.collateral)
+    ? options.collateral
+    : await verifyDcapCollateral(options.collateral, options);
+  checkCollateralAt(c, at);
 
-  // PCK chain from the quote, then the CRLs: the root's for the intermediates, the PCK CA's for the PCK.
+  // PCK chain from the quote to the same root; its CA must be the one whose CRL we hold.
   const pckChain = await verifyChain(
     parsePemChain(quote.certification.pckChainPem, 'PCK chain'),
-    root,
+    c.root,
     at,
     'PCK chain',
   );
-  const rootCrl = parseCrlHex(collateral.root_ca_crl, 'root CA CRL');
-  await verifyCrl(rootCrl, root, at, 'root CA CRL');
-  const pckCrl = parseCrlHex(collateral.pck_crl, 'PCK CRL');
-  await verifyCrl(pckCrl, pckChain[1], at, 'PCK CRL');
-  const crlChain = await verifyChain(
-    parsePemChain(collateral.pck_crl_issuer_chain, 'PCK CRL issuer chain'),
-    root,
-    at,
-    'PCK CRL issuer chain',
-  );
-  checkRevocation(crlChain, [rootCrl], 'PCK CRL issuer chain');
-  checkRevocation(pckChain, [rootCrl, pckCrl], 'PCK chain');
+  const pckCa = pckChain[1];
+  if (
+    pckCa.subject !== c.pckCrlIssuer.subject ||
+    !bytesEqual(new Uint8Array(pckCa.publicKey.rawData), new Uint8Array(c.pckCrlIssuer.publicKey.rawData))
+  ) {
+    throw new VerificationError(
+      'crl-issuer',
+      `the PCK CRL is from "${c.pckCrl.issuer}", the PCK from "${pckCa.subject}"`,
+    );
+  }
+  checkRevocation(pckChain, [c.rootCrl, c.pckCrl], 'PCK chain');
   const pckLeaf = pckChain[0];
   const sgxExt = pckLeaf.getExtension(SGX_EXTENSION_OID);
   if (sgxExt === null) throw new FormatError('bad-pck-extension', 'PCK certificate has no SGX extension');
   const pck = parsePckExtension(new Uint8Array(sgxExt.value));
 
-  // TCB info.
-  await verifySignedJson(
-    collateral.tcb_info,
-    collateral.tcb_info_signature,
-    collateral.tcb_info_issuer_chain,
-    root,
-    [rootCrl],
-    at,
-    'tcb-info-signature',
-    'TCB info',
-  );
-  const tcbInfo = parseTcbInfo(collateral.tcb_info);
-  checkWindow(tcbInfo.issueDate, tcbInfo.nextUpdate, at, 'tcb-info-expired', 'TCB info');
+  const { tcbInfo, qeIdentity } = c;
   const expectedId = quote.kind === 'sgx' ? 'SGX' : 'TDX';
   if (tcbInfo.id !== expectedId || (quote.kind === 'tdx' && tcbInfo.version < 3)) {
     throw new VerificationError(
@@ -188,20 +90,6 @@ export async function verifyDcapQuote(
       `TCB info is for FMSPC ${tcbInfo.fmspc} PCE ${tcbInfo.pceId}, the PCK for ${toHex(pck.fmspc)} PCE ${toHex(pck.pceId)}`,
     );
   }
-
-  // QE identity.
-  await verifySignedJson(
-    collateral.qe_identity,
-    collateral.qe_identity_signature,
-    collateral.qe_identity_issuer_chain,
-    root,
-    [rootCrl],
-    at,
-    'qe-identity-signature',
-    'QE identity',
-  );
-  const qeIdentity = parseQeIdentity(collateral.qe_identity);
-  checkWindow(qeIdentity.issueDate, qeIdentity.nextUpdate, at, 'qe-identity-expired', 'QE identity');
   const expectedQe = quote.kind === 'sgx' ? 'QE' : 'TD_QE';
   if (qeIdentity.id !== expectedQe) {
     throw new VerificationError(
@@ -227,7 +115,8 @@ export async function verifyDcapQuote(
   }
   const qeStatus = qeIdentityStatus(quote, qeIdentity);
 
-  if (!p256Verify(rawP256Key(quote.attestationKey), quote.signedData, quote.signature)) {
+  const attestationKey = rawP256Key(quote.attestationKey);
+  if (attestationKey === undefined || !p256Verify(attestationKey, quote.signedData, quote.signature)) {
     throw new VerificationError(
       'quote-signature',
       'quote signature does not verify with the attestation key',

@@ -55,7 +55,8 @@ async function signedBy(cert: X509Certificate | X509Crl, issuer: X509Certificate
   }
 }
 
-function checkValidity(cert: X509Certificate, at: Date, what: string): void {
+/** The certificate must be valid at `at` (`cert-expired` otherwise). */
+export function checkValidity(cert: X509Certificate, at: Date, what: string): void {
   if (at < cert.notBefore || at > cert.notAfter) {
     throw new VerificationError(
       'cert-expired',
@@ -133,6 +134,11 @@ export async function verifyCrl(
   }
   if (!(await signedBy(crl, issuer)))
     throw new VerificationError('crl-signature', `${what}: signature does not verify`);
+  crlWindow(crl, at, what);
+}
+
+/** The CRL must be current at `at`: thisUpdate <= at <= nextUpdate (`crl-expired` otherwise). */
+export function crlWindow(crl: X509Crl, at: Date, what: string): void {
   if (at < crl.thisUpdate || crl.nextUpdate === undefined || at > crl.nextUpdate) {
     throw new VerificationError(
       'crl-expired',
