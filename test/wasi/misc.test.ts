@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../src/interface/errno.ts';
-import { Wasi, WASI_CALLS } from '../../src/enclave/libos/index.ts';
+import { traceImports, Wasi, WASI_CALLS } from '../../src/enclave/libos/index.ts';
 import { createTmpfs } from '../../src/enclave/vfs/index.ts';
 import { FIRST_PREOPEN as ROOT, Guest } from './helpers/guest.ts';
 import type { GuestOptions } from './helpers/guest.ts';
@@ -137,3 +137,37 @@ test('pointers outside memory give FAULT; views follow memory.grow', () =>
     assert.equal(g.call('clock_time_get', 0, 0n, size + 100), 0);
     assert.ok(new DataView(g.memory.buffer).getBigUint64(size + 100, true) > 0n);
   }));
+
+test('traceImports reports each call with its errno and changes nothing', () => {
+  const lines: string[] = [];
+  const g = new Guest();
+  const traced = traceImports(g.wasi.imports, (line) => lines.push(line));
+  g.run(() => {
+    const out = g.alloc(8);
+    assert.equal(traced.wasi_snapshot_preview1.clock_res_get(1, out), 0);
+    assert.equal(traced.wasi_snapshot_preview1.fd_close(99), Errno.BADF);
+    assert.throws(() => traced.wasi_snapshot_preview1.proc_exit(4));
+  });
+  assert.equal(lines.length, 3);
+  assert.match(lines[0], /^clock_res_get\(1, \d+\) = SUCCESS$/);
+  assert.equal(lines[1], 'fd_close(99) = BADF');
+  assert.equal(lines[2], 'proc_exit(4) threw ProcExit');
+});
+
+test('stdin in nonblocking mode gives AGAIN when nothing is waiting', () => {
+  let ready = false;
+  const console = {
+    write: () => {},
+    readStdin: () => new TextEncoder().encode('x'),
+    pollStdin: () => ready,
+  };
+  inGuest(
+    (g) => {
+      assert.equal(g.call('fd_fdstat_set_flags', 0, 4), 0);
+      assert.equal(g.readFd(0, 10)[0], Errno.AGAIN);
+      ready = true;
+      assert.deepEqual(g.readFd(0, 10), [0, 'x']);
+    },
+    { console },
+  );
+});

@@ -16,6 +16,8 @@ import type { WasiHandler } from './wasi/table.ts';
 export { ProcExit } from './wasi/proc.ts';
 export { WASI_CALLS } from './wasi/table.ts';
 export type { WasiCall, WasiStatus } from './wasi/table.ts';
+export { traceImports } from './trace.ts';
+export type { TraceSink } from './trace.ts';
 
 /** A directory the program sees as open from the start, at `guestPath`. */
 export interface Preopen {

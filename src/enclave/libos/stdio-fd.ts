@@ -5,7 +5,7 @@ import type { ConsoleCalls } from '../../interface/services.ts';
 import type { Stat } from '../vfs/index.ts';
 import { Fd } from './fd.ts';
 import type { Readiness } from './fd.ts';
-import { STDIO_RIGHTS } from './wasi/layout.ts';
+import { FdFlags, STDIO_RIGHTS } from './wasi/layout.ts';
 
 const NOT_READY: Readiness = { ready: false, nbytes: 0n, hangup: false };
 
@@ -25,6 +25,7 @@ export class StdioFd extends Fd {
   override read(dst: Uint8Array): number {
     if (this.stream !== 0) throw new WasiError(Errno.BADF);
     if (dst.length === 0) return 0;
+    if (this.flags & FdFlags.NONBLOCK && !this.console.pollStdin(0n)) throw new WasiError(Errno.AGAIN);
     const data = this.console.readStdin(dst.length);
     if (data.length > dst.length) throw new WasiError(Errno.IO, 'console returned more than asked');
     dst.set(data);

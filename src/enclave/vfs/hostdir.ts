@@ -135,7 +135,10 @@ class HostInode extends InodeBase {
   }
 
   override createFile(name: string, exclusive: boolean): Inode {
-    this.requireDir();
+    // An existing file is returned as is, so that a file the host lets us only read can still be
+    // opened with O_CREAT for reading.
+    const existing = exclusive ? null : this.lookup(name);
+    if (existing) return existing;
     const { calls, mount } = this.fs;
     const path = this.child(name);
     const handle = calls.open(mount, path, { create: true, exclusive, truncate: false, write: true });

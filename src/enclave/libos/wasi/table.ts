@@ -48,7 +48,9 @@ export const WASI_CALLS: readonly WasiCall[] = [
   {
     name: 'fd_fdstat_set_flags',
     handler: fd.fd_fdstat_set_flags,
-    status: { partial: 'append and nonblock take effect; dsync, rsync and sync are recorded only' },
+    status: {
+      partial: 'append and nonblock (on stdin) take effect; dsync, rsync and sync are recorded only',
+    },
   },
   { name: 'fd_fdstat_set_rights', handler: fd.fd_fdstat_set_rights, status: 'supported' },
   { name: 'fd_filestat_get', handler: fd.fd_filestat_get, status: 'supported' },
