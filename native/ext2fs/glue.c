@@ -571,6 +571,9 @@ int EXPORT(cl_read)(uint32_t ino, double offset, void *buf, uint32_t len) {
 		return fail(err);
 	if (LINUX_S_ISDIR(inode.i_mode))
 		return fail_errno(EISDIR);
+	/* A fast symlink's i_block holds text, not block numbers: only regular files are read here. */
+	if (!LINUX_S_ISREG(inode.i_mode))
+		return fail_errno(EINVAL);
 	err = ext2fs_file_open2(fs, ino, &inode, 0, &file);
 	if (err)
 		return fail(err);
@@ -602,6 +605,8 @@ int EXPORT(cl_write)(uint32_t ino, double offset, const void *buf, uint32_t len)
 		return fail(err);
 	if (LINUX_S_ISDIR(inode.i_mode))
 		return fail_errno(EISDIR);
+	if (!LINUX_S_ISREG(inode.i_mode))
+		return fail_errno(EINVAL);
 	if (len == 0)
 		return 0;
 	err = ext2fs_file_open(fs, ino, EXT2_FILE_WRITE, &file);
