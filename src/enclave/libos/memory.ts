@@ -58,6 +58,13 @@ export class GuestMemory {
     return data.length;
   }
 
+  /** Stores a non-negative safe integer as a u64 without making a BigInt (hot in fd_seek). */
+  setU64(ptr: number, value: number): void {
+    const v = this.view();
+    v.setUint32(ptr, value >>> 0, true);
+    v.setUint32(ptr + 4, Math.floor(value / 0x1_0000_0000), true);
+  }
+
   writeFilestat(ptr: number, stat: Stat): void {
     const v = this.view();
     v.setBigUint64(ptr + Filestat.DEV, stat.dev, true);

@@ -143,13 +143,13 @@ export function fd_seek(
   const delta = Number(offset);
   if (!Number.isSafeInteger(delta)) throw new WasiError(Errno.INVAL);
   const position = file.seek(delta, whence);
-  ctx.memory.view().setBigUint64(newOffsetPtr, BigInt(position), true);
+  ctx.memory.setU64(newOffsetPtr, position);
   return 0;
 }
 
 export function fd_tell(ctx: WasiContext, fd: number, offsetPtr: number): number {
   const position = fileWithRights(ctx, fd, Rights.FD_TELL).seek(0, Whence.CUR);
-  ctx.memory.view().setBigUint64(offsetPtr, BigInt(position), true);
+  ctx.memory.setU64(offsetPtr, position);
   return 0;
 }
 
