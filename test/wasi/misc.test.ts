@@ -171,3 +171,17 @@ test('stdin in nonblocking mode gives AGAIN when nothing is waiting', () => {
     { console },
   );
 });
+
+test('pointers above 2 GiB work: i32 arguments are taken as unsigned', () =>
+  inGuest(
+    (g) => {
+      const high = 0x8000_0010;
+      // What a wasm caller passes for that address: the same bits as a signed i32.
+      assert.equal(g.call('clock_time_get', 0, 0n, high | 0), 0);
+      assert.ok(g.u64(high) > 0n);
+      assert.equal(g.call('random_get', high | 0, 16), 0);
+      assert.ok(g.read(high, 16).some((b) => b !== 0));
+      assert.equal(g.call('fd_close', -1), Errno.BADF);
+    },
+    { pages: 32769 },
+  ));

@@ -47,12 +47,20 @@ function errnoOf(error: unknown): number {
   throw error;
 }
 
+/**
+ * Every i32 parameter of preview1 is unsigned (pointers, lengths, descriptors, flags), but
+ * JavaScript receives i32 signed: a pointer above 2 GiB would arrive negative.
+ */
+function u32(x: unknown): unknown {
+  return typeof x === 'number' ? x >>> 0 : x;
+}
+
 /** One import: fixed arity (WASI calls take at most 10 arguments) so a call allocates nothing. */
 function bindCall(ctx: WasiContext, handler: WasiHandler): ImportFn {
   const h = handler as unknown as AnyHandler;
   return (a, b, c, d, e, f, g, i, j, k) => {
     try {
-      return h(ctx, a, b, c, d, e, f, g, i, j, k);
+      return h(ctx, u32(a), u32(b), u32(c), u32(d), u32(e), u32(f), u32(g), u32(i), u32(j), u32(k));
     } catch (error) {
       return errnoOf(error);
     }

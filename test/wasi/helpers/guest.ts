@@ -18,15 +18,18 @@ export interface GuestOptions {
   clock?: ClockSource;
   args?: string[];
   env?: string[];
+  /** Initial memory size in 64 KiB pages (default 2). */
+  pages?: number;
 }
 
 export class Guest {
-  readonly memory = new WebAssembly.Memory({ initial: 2 });
+  readonly memory: WebAssembly.Memory;
   readonly console: ConsoleCalls;
   readonly wasi: Wasi;
   private top = 1024;
 
   constructor(options: GuestOptions = {}) {
+    this.memory = new WebAssembly.Memory({ initial: options.pages ?? 2 });
     this.console = options.console ?? new CapturedConsole();
     this.wasi = new Wasi({
       args: options.args ?? ['test'],
