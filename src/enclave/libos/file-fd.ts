@@ -129,8 +129,9 @@ export class DirFd extends Fd {
    */
   entries(cookie: number, max: number): DirEntry[] {
     const out: DirEntry[] = [];
-    if (cookie === 0 && out.length < max)
+    if (cookie === 0 && max > 0) {
       out.push({ name: '.', filetype: FileType.DIRECTORY, ino: this.ino(this.inode) });
+    }
     if (cookie <= 1 && out.length < max) {
       out.push({ name: '..', filetype: FileType.DIRECTORY, ino: this.ino(this.parent ?? this.inode) });
     }
