@@ -31,6 +31,7 @@ IMPORT(flush) int js_flush(void);
 
 static ext2_filsys fs;
 static errcode_t last_error;
+static const char *last_message; /* for failures that have no libext2fs code */
 
 /* ---------------------------------------------------------------- io_manager */
 
@@ -144,6 +145,7 @@ static struct struct_io_manager cl_io_manager = {
 /* Maps a libext2fs error code to -WASI errno and remembers it for the message. */
 static int fail(errcode_t err) {
 	last_error = err;
+	last_message = NULL;
 	if (err > 0 && err < 256)
 		return -(int)err;
 	switch (err) {
@@ -182,11 +184,20 @@ static int fail(errcode_t err) {
 
 static int fail_errno(int e) {
 	last_error = e;
+	last_message = NULL;
+	return -e;
+}
+
+static int fail_message(int e, const char *message) {
+	last_error = e;
+	last_message = message;
 	return -e;
 }
 
 /** The libext2fs message for the last failure ("Bad magic number in super-block", ...). */
 const char *EXPORT(cl_last_error_message)(void) {
+	if (last_message)
+		return last_message;
 	return last_error ? error_message(last_error) : "";
 }
 
@@ -425,13 +436,14 @@ static errcode_t dir_is_empty(ext2_ino_t dir, int *empty) {
 
 enum { CL_OPEN_RW = 1 };
 
-/** Opens the file system on the JavaScript block device; flags: 1 = read-write. */
-int EXPORT(cl_open)(int flags) {
+/** Opens the file system on the JavaScript block device of device_bytes bytes; flags: 1 = read-write. */
+int EXPORT(cl_open)(int flags, double device_bytes) {
 	errcode_t err;
 	int open_flags = EXT2_FLAG_64BITS;
 	if (fs)
 		return fail_errno(EBUSY);
 	last_error = 0;
+	last_message = NULL;
 	initialize_ext2_error_table();
 	if (flags & CL_OPEN_RW)
 		open_flags |= EXT2_FLAG_RW;
@@ -439,6 +451,12 @@ int EXPORT(cl_open)(int flags) {
 	if (err) {
 		fs = NULL;
 		return fail(err);
+	}
+	/* Checked before anything is written: a truncated image, or a host lying about the size. */
+	if ((double)ext2fs_blocks_count(fs->super) * fs->blocksize > device_bytes) {
+		ext2fs_free(fs);
+		fs = NULL;
+		return fail_message(EIO, "the file system is larger than its device (truncated image?)");
 	}
 	if (flags & CL_OPEN_RW) {
 		/* libext2fs cannot replay a journal: writing now would corrupt the file system. */
@@ -484,8 +502,8 @@ int EXPORT(cl_close)(void) {
 	return err ? fail(err) : 0;
 }
 
-/** Fills out[0..8] (u64 each): block size, blocks, free blocks, reserved blocks, inodes, free inodes,
- *  max name length, fragment... see the TypeScript reader for the layout. */
+/** Fills out[0..7] (u64 each): block size, blocks, free blocks, reserved blocks, inodes, free inodes,
+ *  maximum name length, 1 if writable. */
 int EXPORT(cl_statfs)(uint64_t *out) {
 	CHECK_FS();
 	out[0] = fs->blocksize;

@@ -95,7 +95,7 @@ interface Exports {
   cl_alloc(size: number): number;
   cl_free(ptr: number): void;
   cl_last_error_message(): number;
-  cl_open(flags: number): number;
+  cl_open(flags: number, deviceBytes: number): number;
   cl_flush(): number;
   cl_close(): number;
   cl_statfs(out: number): number;
@@ -235,16 +235,7 @@ export class Ext4Fs {
     ex._initialize();
     const fs = new Ext4Fs(ex, cache, readOnly);
     bound.fs = fs;
-    fs.call('open', () => ex.cl_open(readOnly ? 0 : 1));
-    // A file system larger than its device is truncated or lying: refuse it up front.
-    const { blocks, blockSize } = fs.statfs();
-    if (blocks * blockSize > device.sizeBytes) {
-      fs.abandon();
-      throw new WasiError(
-        Errno.IO,
-        `ext4: file system needs ${blocks * blockSize} bytes but the device has only ${device.sizeBytes} (truncated image?)`,
-      );
-    }
+    fs.call('open', () => ex.cl_open(readOnly ? 0 : 1, device.sizeBytes));
     return fs;
   }
 
@@ -486,11 +477,6 @@ export class Ext4Fs {
     } finally {
       this.closed = true;
     }
-  }
-
-  /** Drops the instance without writing anything back. */
-  private abandon(): void {
-    this.closed = true;
   }
 
   private walk(start: number, path: string, follow: boolean, budget: { hops: number }): number {
