@@ -72,6 +72,33 @@ export function readSgxReportBody(r: Reader, field = 'report body'): SgxReportBo
   };
 }
 
+/** Fields of an SGX REPORTBODY to encode; omitted ones are zero. */
+export type SgxReportBodyFields = Partial<Omit<SgxReportBody, 'raw'>>;
+
+/** Encodes an SGX REPORTBODY (384 bytes; reserved bytes zero). */
+export function encodeSgxReportBody(f: SgxReportBodyFields): Uint8Array {
+  const out = new Uint8Array(SGX_REPORT_BODY_SIZE);
+  const v = new DataView(out.buffer);
+  const put = (name: string, bytes: Uint8Array | undefined, at: number, length: number): void => {
+    if (bytes === undefined) return;
+    if (bytes.length !== length) throw new RangeError(`${name} must be ${length} bytes, got ${bytes.length}`);
+    out.set(bytes, at);
+  };
+  put('cpuSvn', f.cpuSvn, 0, 16);
+  v.setUint32(16, f.miscSelect ?? 0, true);
+  put('isvExtProdId', f.isvExtProdId, 32, 16);
+  put('attributes', f.attributes, 48, 16);
+  put('mrEnclave', f.mrEnclave, 64, 32);
+  put('mrSigner', f.mrSigner, 128, 32);
+  put('configId', f.configId, 192, 64);
+  v.setUint16(256, f.isvProdId ?? 0, true);
+  v.setUint16(258, f.isvSvn ?? 0, true);
+  v.setUint16(260, f.configSvn ?? 0, true);
+  put('isvFamilyId', f.isvFamilyId, 304, 16);
+  put('reportData', f.reportData, 320, 64);
+  return out;
+}
+
 /** ATTRIBUTES.FLAGS of an SGX report body. */
 export function sgxAttributeFlags(body: SgxReportBody): bigint {
   return new DataView(body.attributes.buffer, body.attributes.byteOffset, 8).getBigUint64(0, true);

@@ -12,7 +12,12 @@ import {
   X509CrlGenerator,
 } from '@peculiar/x509';
 import type { X509Certificate } from '@peculiar/x509';
+import { fromHex } from '../../../src/attestation/bytes.ts';
 import type { Collateral } from '../../../src/attestation/collateral.ts';
+import { INTEL_QE_VENDOR_ID } from '../../../src/attestation/quote.ts';
+import type { QuoteHeader } from '../../../src/attestation/quote.ts';
+import { encodeQuote, quoteSignedData } from '../../../src/attestation/quote-encode.ts';
+import { encodeSgxReportBody } from '../../../src/attestation/report-body.ts';
 
 const ALG = { name: 'ECDSA', hash: 'SHA-256' };
 const EC = { name: 'ECDSA', namedCurve: 'P-256' };
@@ -102,65 +107,6 @@ function pem(cert: X509Certificate): string {
 
 function p256(key: KeyObject, data: Uint8Array): Buffer {
   return sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' });
-}
-
-/** A 384-byte SGX report body. */
-export function reportBody(f: {
-  mrSigner?: string;
-  isvProdId?: number;
-  isvSvn?: number;
-  attributes?: string;
-  reportData?: Uint8Array;
-  mrEnclave?: string;
-}): Uint8Array {
-  const b = new Uint8Array(384);
-  const v = new DataView(b.buffer);
-  b.set(Buffer.from(f.attributes ?? '11000000000000000700000000000000', 'hex'), 48);
-  b.set(Buffer.from(f.mrEnclave ?? '11'.repeat(32), 'hex'), 64);
-  b.set(Buffer.from(f.mrSigner ?? '22'.repeat(32), 'hex'), 128);
-  v.setUint16(256, f.isvProdId ?? 0, true);
-  v.setUint16(258, f.isvSvn ?? 0, true);
-  if (f.reportData) b.set(f.reportData, 320);
-  return b;
-}
-
-/** Builds an SGX v3 quote from its parts (certification data type 5). */
-export function assembleSgxQuote(p: {
-  body: Uint8Array;
-  attestationKey: KeyObject;
-  attestationKeyXY: Uint8Array;
-  qeReport: Uint8Array;
-  qeReportSignature: Uint8Array;
-  qeAuthData: Uint8Array;
-  pckChainPem: string;
-}): Uint8Array {
-  const header = new Uint8Array(48);
-  const hv = new DataView(header.buffer);
-  hv.setUint16(0, 3, true);
-  hv.setUint16(2, 2, true);
-  hv.setUint16(8, 8, true);
-  hv.setUint16(10, 13, true);
-  header.set(Buffer.from('939a7233f79c4ca9940a0db3957f0607', 'hex'), 12);
-  const signed = Buffer.concat([header, p.body]);
-  const chain = Buffer.from(p.pckChainPem);
-  const authLen = Buffer.alloc(2);
-  authLen.writeUInt16LE(p.qeAuthData.length);
-  const certHead = Buffer.alloc(6);
-  certHead.writeUInt16LE(5, 0);
-  certHead.writeUInt32LE(chain.length, 2);
-  const sigData = Buffer.concat([
-    p256(p.attestationKey, signed),
-    p.attestationKeyXY,
-    p.qeReport,
-    p.qeReportSignature,
-    authLen,
-    p.qeAuthData,
-    certHead,
-    chain,
-  ]);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(sigData.length);
-  return new Uint8Array(Buffer.concat([signed, len, sigData]));
 }
 
 const DEFAULT_CPU_SVN = [5, 5, 2, 2, 4, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -304,17 +250,33 @@ export async function makePki(o: PkiOptions = {}): Promise<TestPki> {
   const qeAuthData = new Uint8Array(32).fill(7);
   const reportData = new Uint8Array(64);
   reportData.set(createHash('sha256').update(bound).update(qeAuthData).digest());
-  const qeReport = reportBody({
-    mrSigner: qeMrSigner,
+  const qeReport = encodeSgxReportBody({
+    mrSigner: fromHex(qeMrSigner),
     isvProdId: o.qeIsvProdId ?? 1,
     isvSvn: o.qeIsvSvn ?? 8,
-    attributes: o.qeAttributes ?? '11000000000000000700000000000000',
+    attributes: fromHex(o.qeAttributes ?? '11000000000000000700000000000000'),
     reportData,
   });
-  const quote = assembleSgxQuote({
-    body: reportBody({ reportData: new Uint8Array(64).fill(9) }),
-    attestationKey: att.privateKey,
-    attestationKeyXY: xy,
+  const header: QuoteHeader = {
+    version: 3,
+    attestationKeyType: 2,
+    teeType: 0,
+    qeSvn: 8,
+    pceSvn: 13,
+    qeVendorId: fromHex(INTEL_QE_VENDOR_ID),
+    userData: new Uint8Array(20),
+  };
+  const body = encodeSgxReportBody({
+    attributes: fromHex('05000000000000000700000000000000'),
+    mrEnclave: new Uint8Array(32).fill(0x11),
+    mrSigner: new Uint8Array(32).fill(0x22),
+    reportData: new Uint8Array(64).fill(9),
+  });
+  const quote = encodeQuote({
+    header,
+    body,
+    signature: p256(att.privateKey, quoteSignedData(header, body)),
+    attestationKey: xy,
     qeReport,
     qeReportSignature: p256(await nodeKey(pckKeys.privateKey), qeReport),
     qeAuthData,
