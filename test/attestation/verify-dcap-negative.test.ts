@@ -96,6 +96,20 @@ test('every signature in the chain corrupted in turn (real SGX vector)', async (
   await rejects(flip(sgxQuote, 2 + 8), { collateral: c }, 'quote-signature');
 });
 
+test('TDX vector: each quote-borne signature and the key binding', async () => {
+  // Signature data at 636: quote signature, attestation key (700), type 6 at 764, QE report at 770,
+  // QE report signature at 1154, QE auth data at 1220.
+  await rejects(flip(tdxQuote, 640), { collateral: tdxColl }, 'quote-signature');
+  await rejects(flip(tdxQuote, 48 + 16), { collateral: tdxColl }, 'quote-signature');
+  await rejects(flip(tdxQuote, 1160), { collateral: tdxColl }, 'qe-report-signature');
+  await rejects(flip(tdxQuote, 770 + 300), { collateral: tdxColl }, 'qe-report-signature');
+  await rejects(flip(tdxQuote, 710), { collateral: tdxColl }, 'attestation-key-not-bound');
+  await rejects(flip(tdxQuote, 1230), { collateral: tdxColl }, 'attestation-key-not-bound');
+  const tcbSig = flipHex(tdxColl.tcb_info_signature);
+  await rejects(tdxQuote, { collateral: { ...tdxColl, tcb_info_signature: tcbSig } }, 'tcb-info-signature');
+  await rejects(tdxQuote, { collateral: { ...tdxColl, pck_crl: flipHex(tdxColl.pck_crl) } }, 'crl-signature');
+});
+
 test('attestation key or QE auth data changed: not bound by the QE report', async () => {
   await rejects(flip(sgxQuote, 500), { collateral: sgxColl }, 'attestation-key-not-bound');
   await rejects(flip(sgxQuote, 1014), { collateral: sgxColl }, 'attestation-key-not-bound');
