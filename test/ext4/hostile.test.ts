@@ -224,3 +224,29 @@ test('opens through the block layer interface; integrity errors from below becom
     tmp.dispose();
   }
 });
+
+test('a failing device write surfaces as EIO at the next flush', { skip }, () => {
+  const { bytes, tmp } = image();
+  try {
+    const mem = new MemoryBlockDevice(bytes);
+    let broken = false;
+    const dev: BlockDevice = {
+      blockSize: 4096,
+      sizeBytes: mem.sizeBytes,
+      read: (o, l) => mem.read(o, l),
+      write(o, d) {
+        if (broken) throw new WasiError(Errno.IO, 'volume: commit refused');
+        mem.write(o, d);
+      },
+      flush: () => {},
+    };
+    const fs = open(dev, false);
+    const ino = fs.create(2, 'new.txt');
+    assert.equal(fs.write(ino, 0, new TextEncoder().encode('data')), 4);
+    broken = true;
+    assert.throws(() => fs.flush(), wasiError(Errno.IO, /volume: commit refused/));
+    assert.throws(() => fs.close(), wasiError(Errno.IO, /volume: commit refused/));
+  } finally {
+    tmp.dispose();
+  }
+});

@@ -518,14 +518,16 @@ export class Ext4Fs {
       const why = err instanceof WasmExit ? err.message : String(err);
       throw new WasiError(Errno.IO, `ext4: ${op}: ext2fs.wasm failed: ${why}`);
     }
-    if (rc >= 0) return rc;
     const ioError = this.ioError;
     this.ioError = undefined;
+    // A device failure is reported even when libext2fs carried on (a short write, a failed flush
+    // inside close): the caller must not believe its data reached the device.
     if (ioError !== undefined) {
       const message = ioError instanceof Error ? ioError.message : String(ioError);
       const errno = ioError instanceof WasiError && ioError.errno === Errno.ROFS ? Errno.ROFS : Errno.IO;
       throw new WasiError(errno, `ext4: ${op}: ${message}`);
     }
+    if (rc >= 0) return rc;
     const errno = Errno[WASI_ERRNO_NAMES[-rc] ?? 'IO'];
     const detail = this.cString(this.ex.cl_last_error_message());
     throw new WasiError(errno, `ext4: ${op}: ${detail || errnoName(errno)}`);
