@@ -87,6 +87,29 @@ for (const { name, make } of FILE_SYSTEMS) {
         assert.deepEqual(seen, all);
       }));
 
+    test('removing entries while listing (as rm -r does) neither skips nor repeats the rest', () =>
+      withDir((g, fd) => {
+        for (let i = 0; i < 40; i++) assert.equal(g.open(ROOT, `d/extra-${i}`, { oflags: O_CREAT })[0], 0);
+        const seen: string[] = [];
+        let cookie = 0n;
+        for (let rounds = 0; rounds < 100; rounds++) {
+          const [errno, used, raw] = g.readdir(fd, cookie, 200);
+          assert.equal(errno, 0);
+          const entries = parseDirents(raw);
+          for (const e of entries) {
+            seen.push(e.name);
+            if (e.name.startsWith('extra-'))
+              assert.equal(g.pathCall('path_unlink_file', ROOT, `d/${e.name}`), 0);
+          }
+          if (used < 200) break;
+          cookie = entries[entries.length - 1].next;
+        }
+        const extras = seen.filter((n) => n.startsWith('extra-'));
+        assert.equal(extras.length, 40);
+        assert.equal(new Set(extras).size, 40);
+        assert.equal(seen.length, 2 + NAMES.length + 1 + 40);
+      }));
+
     test('a cookie past the end gives an empty result; a file is NOTDIR; no rights is NOTCAPABLE', () =>
       withDir((g, fd) => {
         assert.deepEqual(g.readdir(fd, 1000n, 100).slice(0, 2), [0, 0]);

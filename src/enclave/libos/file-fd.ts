@@ -1,7 +1,7 @@
 /** Open regular files and directories: an inode plus this descriptor's position, flags and rights. */
 import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
-import type { DirEntry, FileHandle, Inode, Stat } from '../vfs/index.ts';
+import type { DirEntry, DirPage, FileHandle, Inode, Stat } from '../vfs/index.ts';
 import { Fd } from './fd.ts';
 import type { Readiness } from './fd.ts';
 import { ADVICE_MAX, FdFlags, Whence } from './wasi/layout.ts';
@@ -124,19 +124,26 @@ export class DirFd extends Fd {
   override sync(): void {}
 
   /**
-   * Entries from `cookie` on, at most `max`: cookie 0 is '.', 1 is '..', n >= 2 the file system's
-   * entry n - 2. Each entry's `next` cookie is its index + 1.
+   * At most `max` entries from WASI cookie `cookie` on: 0 is '.', 1 is '..', and n >= 2 is the file
+   * system's cookie n - 2. `end` when no entries follow.
    */
-  entries(cookie: number, max: number): DirEntry[] {
+  entries(cookie: number, max: number): DirPage {
     const out: DirEntry[] = [];
     if (cookie === 0 && max > 0) {
-      out.push({ name: '.', filetype: FileType.DIRECTORY, ino: this.ino(this.inode) });
+      out.push({ name: '.', filetype: FileType.DIRECTORY, ino: this.ino(this.inode), next: 1 });
     }
     if (cookie <= 1 && out.length < max) {
-      out.push({ name: '..', filetype: FileType.DIRECTORY, ino: this.ino(this.parent ?? this.inode) });
+      out.push({
+        name: '..',
+        filetype: FileType.DIRECTORY,
+        ino: this.ino(this.parent ?? this.inode),
+        next: 2,
+      });
     }
-    if (out.length < max) out.push(...this.inode.readdir(Math.max(0, cookie - 2), max - out.length).entries);
-    return out;
+    if (out.length === max) return { entries: out, end: false };
+    const page = this.inode.readdir(Math.max(0, cookie - 2), max - out.length);
+    for (const e of page.entries) out.push({ ...e, next: e.next + 2 });
+    return { entries: out, end: page.end };
   }
 
   private ino(inode: Inode): bigint {

@@ -4,7 +4,7 @@
  */
 import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
-import type { DirEntry, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
+import type { DirPage, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
 
 /** Longest name of one directory entry, in UTF-8 bytes (Linux NAME_MAX). */
 export const NAME_MAX = 255;
@@ -50,7 +50,7 @@ export abstract class InodeBase implements Inode {
   rename(_name: string, _newDir: Inode, _newName: string): void {
     throw this.notDir();
   }
-  readdir(_start: number, _max: number): { entries: DirEntry[]; end: boolean } {
+  readdir(_cookie: number, _max: number): DirPage {
     throw this.notDir();
   }
 

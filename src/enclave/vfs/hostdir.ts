@@ -8,7 +8,7 @@ import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
 import type { HostDirCalls, HostDirEntry, HostStat } from '../../interface/services.ts';
 import { InodeBase, isValidName } from './base.ts';
-import type { DirEntry, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
+import type { DirEntry, DirPage, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
 
 const MAX_SIZE = BigInt(Number.MAX_SAFE_INTEGER);
 const MAX_U64 = (1n << 64n) - 1n;
@@ -54,7 +54,7 @@ function checkEntries(list: unknown, seen: Set<string>): DirEntry[] {
     if (!isValidName(e.name) || seen.has(e.name)) throw hostLied('directory entry name');
     if (!isU64(e.ino)) throw hostLied('inode number');
     seen.add(e.name);
-    return { name: e.name, filetype: checkFiletype(e.filetype), ino: e.ino };
+    return { name: e.name, filetype: checkFiletype(e.filetype), ino: e.ino, next: 0 };
   });
 }
 
@@ -87,7 +87,10 @@ class HostDirFs implements FileSystem {
 
 /** A host file, directory or link, named by its path below the mount root. */
 class HostInode extends InodeBase {
-  /** The last full listing, kept so that paging through a large directory stays linear. */
+  /**
+   * The listing fetched when a listing last began (cookie 0). Later cookies are indexes into it,
+   * so paging through a large directory stays linear and entries removed meanwhile shift nothing.
+   */
   private listing: DirEntry[] | null = null;
 
   constructor(
@@ -180,11 +183,11 @@ class HostInode extends InodeBase {
     this.fs.calls.rename(this.fs.mount, this.child(name), newDir.child(newName));
   }
 
-  override readdir(start: number, max: number): { entries: DirEntry[]; end: boolean } {
+  override readdir(cookie: number, max: number): DirPage {
     this.requireDir();
-    if (start === 0 || this.listing === null) this.listing = this.fetchListing();
-    const entries = this.listing.slice(start, start + max);
-    return { entries, end: start + max >= this.listing.length };
+    if (cookie === 0 || this.listing === null) this.listing = this.fetchListing();
+    const entries = this.listing.slice(cookie, cookie + max);
+    return { entries, end: cookie + max >= this.listing.length };
   }
 
   child(name: string): string {
@@ -204,7 +207,7 @@ class HostInode extends InodeBase {
       if (entries.length > READDIR_PAGE || all.length + entries.length > MAX_DIR_ENTRIES) {
         throw hostLied('directory listing');
       }
-      all.push(...entries);
+      for (const e of entries) all.push({ ...e, next: all.length + 1 });
       if (page.end === true) return all;
       if (page.end !== false || entries.length === 0) throw hostLied('directory listing');
     }

@@ -8,7 +8,7 @@
 import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
 import { InodeBase, isValidName } from './base.ts';
-import type { DirEntry, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
+import type { DirEntry, DirPage, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
 
 /** One entry of the mount table. */
 export interface Mount {
@@ -138,23 +138,27 @@ class MountInode extends InodeBase {
     this.underlying().rename(name, unwrap(newDir), newName);
   }
 
-  override readdir(start: number, max: number): { entries: DirEntry[]; end: boolean } {
-    const extra = this.fs.mountNames.get(this.path);
-    if (!extra) return this.underlying().readdir(start, max);
-    // Mount points first, then the underlying entries they do not hide.
-    const all: DirEntry[] = [...extra].map((name) => {
-      const ino = this.lookup(name)?.stat().ino ?? 0n;
-      return { name, filetype: FileType.DIRECTORY, ino };
-    });
-    if (this.inner) {
-      for (let at = 0, end = false; !end;) {
-        const page = this.inner.readdir(at, 256);
-        at += page.entries.length;
-        end = page.end || page.entries.length === 0;
-        all.push(...page.entries.filter((e) => !extra.has(e.name)));
-      }
+  /** Mount points come first (cookies 0 .. k - 1), then the underlying entries they do not hide (k + cookie). */
+  override readdir(cookie: number, max: number): DirPage {
+    const names = this.fs.mountNames.get(this.path);
+    if (!names) return this.underlying().readdir(cookie, max);
+    const mountPoints = [...names];
+    const out: DirEntry[] = [];
+    for (let c = cookie; c < mountPoints.length && out.length < max; c++) {
+      const ino = this.lookup(mountPoints[c])?.stat().ino ?? 0n;
+      out.push({ name: mountPoints[c], filetype: FileType.DIRECTORY, ino, next: c + 1 });
     }
-    return { entries: all.slice(start, start + max), end: start + max >= all.length };
+    if (!this.inner) return { entries: out, end: cookie + out.length >= mountPoints.length };
+    let at = Math.max(0, cookie - mountPoints.length);
+    while (out.length < max) {
+      const page = this.inner.readdir(at, max - out.length);
+      for (const e of page.entries) {
+        if (!names.has(e.name)) out.push({ ...e, next: e.next + mountPoints.length });
+        at = e.next;
+      }
+      if (page.end || page.entries.length === 0) return { entries: out, end: true };
+    }
+    return { entries: out, end: false };
   }
 
   private child(name: string): string {

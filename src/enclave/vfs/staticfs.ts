@@ -6,7 +6,7 @@
 import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
 import { InodeBase, isValidName } from './base.ts';
-import type { DirEntry, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
+import type { DirPage, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
 
 let nextDev = 1n << 48n;
 
@@ -117,9 +117,15 @@ class StaticDir extends StaticNode {
     throw new WasiError(node ? Errno.EXIST : Errno.ROFS);
   }
 
-  override readdir(start: number, max: number): { entries: DirEntry[]; end: boolean } {
-    const all = [...this.entries].map(([name, n]) => ({ name, filetype: n.filetype, ino: n.ino }));
-    return { entries: all.slice(start, start + max), end: start + max >= all.length };
+  /** Cookies are indexes: the contents never change. */
+  override readdir(cookie: number, max: number): DirPage {
+    const all = [...this.entries].map(([name, n], i) => ({
+      name,
+      filetype: n.filetype,
+      ino: n.ino,
+      next: i + 1,
+    }));
+    return { entries: all.slice(cookie, cookie + max), end: cookie + max >= all.length };
   }
 }
 

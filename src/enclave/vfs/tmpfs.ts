@@ -5,7 +5,7 @@
 import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
 import { InodeBase } from './base.ts';
-import type { DirEntry, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
+import type { DirEntry, DirPage, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
 
 /** Options for `createTmpfs`. */
 export interface TmpfsOptions {
@@ -151,6 +151,12 @@ class TmpSymlink extends TmpNode {
 class TmpDir extends TmpNode {
   readonly filetype = FileType.DIRECTORY;
   readonly entries = new Map<string, TmpNode>();
+  /**
+   * Each entry's readdir cookie: its insertion number. Map order is insertion order, so cookies
+   * increase along the listing and removing an entry moves no other.
+   */
+  private readonly cookies = new Map<string, number>();
+  private nextCookie = 0;
   /** The containing directory; the root is its own parent. */
   parent: TmpDir = this;
 
@@ -239,9 +245,9 @@ class TmpDir extends TmpNode {
       else newDir.remove(newName, replaced);
     }
     this.entries.delete(name);
+    this.cookies.delete(name);
     this.touch();
-    newDir.entries.set(newName, node);
-    newDir.touch();
+    newDir.add(newName, node);
     node.ctimNs = this.fs.now();
     if (node instanceof TmpDir && newDir !== this) {
       node.parent = newDir;
@@ -250,25 +256,27 @@ class TmpDir extends TmpNode {
     }
   }
 
-  override readdir(start: number, max: number): { entries: DirEntry[]; end: boolean } {
+  override readdir(cookie: number, max: number): DirPage {
     const entries: DirEntry[] = [];
-    let index = 0;
-    for (const [name, node] of this.entries) {
-      if (index++ < start) continue;
+    for (const [name, position] of this.cookies) {
+      if (position < cookie) continue;
       if (entries.length === max) return { entries, end: false };
-      entries.push({ name, filetype: node.filetype, ino: node.ino });
+      const node = this.entries.get(name)!;
+      entries.push({ name, filetype: node.filetype, ino: node.ino, next: position + 1 });
     }
     return { entries, end: true };
   }
 
   private add<T extends TmpNode>(name: string, node: T): T {
     this.entries.set(name, node);
+    this.cookies.set(name, this.nextCookie++);
     this.touch();
     return node;
   }
 
   private remove(name: string, node: TmpNode): void {
     this.entries.delete(name);
+    this.cookies.delete(name);
     node.nlink--;
     node.ctimNs = this.fs.now();
     this.touch();

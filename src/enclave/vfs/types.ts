@@ -26,6 +26,15 @@ export interface DirEntry {
   name: string;
   filetype: number;
   ino: bigint;
+  /** The cookie that continues the listing after this entry. */
+  next: number;
+}
+
+/** A part of a directory listing. */
+export interface DirPage {
+  entries: DirEntry[];
+  /** No entries follow the last one. */
+  end: boolean;
 }
 
 /** How `Inode.open` opens a regular file. */
@@ -82,8 +91,13 @@ export interface Inode {
   link(name: string, target: Inode): void;
   /** Moves entry `name` to `newName` in `newDir` (same file system), replacing as POSIX rename does. */
   rename(name: string, newDir: Inode, newName: string): void;
-  /** Entries from index `start`, at most `max`; `end` when no entries follow. */
-  readdir(start: number, max: number): { entries: DirEntry[]; end: boolean };
+  /**
+   * Directories: at most `max` entries from `cookie` on (0 is the beginning). Cookies are positions
+   * the file system chooses (non-negative safe integers); continuing from an entry's `next` must
+   * neither skip nor repeat entries that stay in the directory, even when others are removed
+   * meanwhile (as `rm -r` does while it lists).
+   */
+  readdir(cookie: number, max: number): DirPage;
 }
 
 /** A mounted file system. */

@@ -276,8 +276,9 @@ export function fd_readdir(
   bufUsedPtr: number,
 ): number {
   const entry = ctx.fds.get(fd);
-  if (!(entry instanceof DirFd))
+  if (!(entry instanceof DirFd)) {
     throw new WasiError(entry.filetype === FileType.REGULAR_FILE ? Errno.NOTDIR : Errno.BADF);
+  }
   ctx.fds.get(fd, Rights.FD_READDIR);
   const out = ctx.memory.slice(buf, bufLen);
   const header = new Uint8Array(Dirent.SIZE);
@@ -287,12 +288,12 @@ export function fd_readdir(
   let used = 0;
   const batch = Math.min(1024, Math.ceil(bufLen / Dirent.SIZE) + 1);
   while (used < bufLen) {
-    const entries = entry.entries(next, batch);
-    for (const e of entries) {
+    const page = entry.entries(next, batch);
+    for (const e of page.entries) {
       if (used >= bufLen) break;
-      next++;
+      next = e.next;
       const name = encoder.encode(e.name);
-      hv.setBigUint64(Dirent.NEXT, BigInt(next), true);
+      hv.setBigUint64(Dirent.NEXT, BigInt(e.next), true);
       hv.setBigUint64(Dirent.INO, e.ino, true);
       hv.setUint32(Dirent.NAMLEN, name.length, true);
       hv.setUint8(Dirent.TYPE, e.filetype);
@@ -303,7 +304,7 @@ export function fd_readdir(
       out.set(record.subarray(0, n), used);
       used += n;
     }
-    if (entries.length < batch) break;
+    if (page.end || page.entries.length === 0) break;
   }
   ctx.memory.view().setUint32(bufUsedPtr, used, true);
   return 0;
