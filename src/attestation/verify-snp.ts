@@ -8,8 +8,8 @@ import { DerTag, derUint, parseDer } from './der.ts';
 import { VerificationError } from './errors.ts';
 import { AMD_ARK_MILAN_PEM } from './roots/amd-ark-milan.ts';
 import { SNP_SIG_ALGO_ECDSA_P384_SHA384, parseSnpReport } from './snp-report.ts';
-import type { SnpReport, SnpTcb } from './snp-report.ts';
-import { parseCert, parsePemChain, publicKeyOf, verifyChain } from './x509-chain.ts';
+import type { SnpReport } from './snp-report.ts';
+import { parseCert, parseCrl, parsePemChain, publicKeyOf, verifyChain, verifyCrl } from './x509-chain.ts';
 
 /** AMD's VCEK extensions (KDS spec): TCB component SPLs and the chip's hardware id. */
 const AMD_OID = '1.3.6.1.4.1.3704.1';
@@ -28,6 +28,8 @@ export interface SnpVerifyOptions {
   caChainPem: string;
   /** Pinned ARK (PEM); defaults to ARK-Milan. */
   trustedArk?: string;
+  /** The ARK's CRL (DER, from AMD's KDS `crl` endpoint); when given, the ASK must not be revoked. */
+  arkCrl?: Uint8Array;
   /** Verification time; defaults to now. */
   at?: Date;
 }
@@ -67,6 +69,13 @@ export async function verifySnpReport(bytes: Uint8Array, options: SnpVerifyOptio
   );
   if (chain.length !== 3)
     throw new VerificationError('chain-incomplete', 'VCEK chain must be VCEK -> ASK -> ARK');
+  if (options.arkCrl !== undefined) {
+    const crl = parseCrl(options.arkCrl, 'ARK CRL');
+    await verifyCrl(crl, ark, at, 'ARK CRL');
+    if (crl.findRevoked(chain[1]) !== null) {
+      throw new VerificationError('cert-revoked', `ASK "${chain[1].subject}" is revoked by the ARK CRL`);
+    }
+  }
 
   const signature = concat(component(report.signatureR), component(report.signatureS));
   const ok = verify(
@@ -82,10 +91,7 @@ export async function verifySnpReport(bytes: Uint8Array, options: SnpVerifyOptio
   for (const [name, oid] of Object.entries(VCEK_SPL) as [keyof typeof VCEK_SPL, string][]) {
     const ext = vcek.getExtension(oid);
     const der = ext === null ? undefined : parseDer(new Uint8Array(ext.value));
-    if (
-      der?.tag !== DerTag.INTEGER ||
-      derUint(der.content) !== report.reportedTcb[name satisfies keyof SnpTcb]
-    ) {
+    if (der?.tag !== DerTag.INTEGER || derUint(der.content) !== report.reportedTcb[name]) {
       throw new VerificationError(
         'vcek-mismatch',
         `VCEK ${name} SPL does not match the report's REPORTED_TCB`,

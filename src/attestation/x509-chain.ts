@@ -29,8 +29,13 @@ export function parseCert(data: Uint8Array | string, what: string): X509Certific
 /** A CRL from hex DER (the collateral's encoding). */
 export function parseCrlHex(hex: string, what: string): X509Crl {
   if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new FormatError('bad-crl', `${what}: not hex DER`);
+  return parseCrl(Uint8Array.from(Buffer.from(hex, 'hex')), what);
+}
+
+/** A CRL from DER. */
+export function parseCrl(der: Uint8Array, what: string): X509Crl {
   try {
-    return new X509Crl(Uint8Array.from(Buffer.from(hex, 'hex')));
+    return new X509Crl(Uint8Array.from(der));
   } catch {
     throw new FormatError('bad-crl', `${what}: not a CRL`);
   }

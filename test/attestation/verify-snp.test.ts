@@ -6,6 +6,8 @@ import { VerificationError } from '../../src/attestation/errors.ts';
 import { INTEL_SGX_ROOT_CA_DER } from '../../src/attestation/verify-dcap.ts';
 import { verifySnpReport } from '../../src/attestation/verify-snp.ts';
 import type { SnpVerifyOptions } from '../../src/attestation/verify-snp.ts';
+import { SNP_AT, makeSnpPki } from './helpers/snp-pki.ts';
+import type { SnpPkiOptions } from './helpers/snp-pki.ts';
 
 const SEV = new URL('../../../shared/attestation-vectors/go-sev-guest/', import.meta.url);
 const report = new Uint8Array(readFileSync(new URL('attestation.bin', SEV)));
@@ -84,4 +86,42 @@ test('hostile report bytes', async () => {
   const algo = Uint8Array.from(report);
   algo[0x34] = 2;
   await rejects(verifySnpReport(algo, base), 'unsupported-signature');
+});
+
+// Generated AMD-format chain: checks the real vector cannot reach without AMD's keys.
+
+async function generated(o: SnpPkiOptions, code?: string, crl = false): Promise<void> {
+  const p = await makeSnpPki(o);
+  const run = verifySnpReport(p.report, {
+    vcek: p.vcek,
+    caChainPem: p.askPem + p.arkPem,
+    trustedArk: p.arkPem,
+    at: SNP_AT,
+    arkCrl: crl ? p.crl : undefined,
+  });
+  if (code === undefined) await run;
+  else await rejects(run, code);
+}
+
+test('generated chain: verifies, with and without the ARK CRL', async () => {
+  await generated({});
+  await generated({}, undefined, true);
+  await generated({ reportChipId: new Uint8Array(64) }); // MASK_CHIP_ID: the chip id reads as zeros
+});
+
+test('generated chain: ASK revoked by the ARK CRL', () =>
+  generated({ revokeAsk: true }, 'cert-revoked', true));
+
+test('generated chain: REPORTED_TCB or CHIP_ID not those the VCEK was issued for', async () => {
+  const tcb = { bootloader: 3, tee: 0, snp: 8, microcode: 115 };
+  await generated({ reportTcb: { ...tcb, microcode: 114 } }, 'vcek-mismatch');
+  await generated({ reportTcb: { ...tcb, snp: 9 } }, 'vcek-mismatch');
+  await generated({ reportChipId: new Uint8Array(64).fill(0xc2) }, 'vcek-mismatch');
+});
+
+test('ARK CRL from another issuer, or not a CRL', async () => {
+  const p = await makeSnpPki();
+  const options = { vcek, caChainPem: bundle, at: AT };
+  await rejects(verifySnpReport(report, { ...options, arkCrl: p.crl }), 'crl-issuer');
+  await rejects(verifySnpReport(report, { ...options, arkCrl: new Uint8Array([1, 2, 3]) }), 'bad-crl');
 });
