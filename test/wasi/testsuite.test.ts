@@ -1,6 +1,7 @@
 /**
  * The wasi-testsuite programs (C and AssemblyScript) run in-process against the enclave's WASI
- * layer, with each test's root copied to a temporary host directory and preopened as '/'.
+ * layer, each twice: with the test's root copied to a temporary host directory (hostdir) and
+ * loaded into a tmpfs, preopened as '/'.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHostDirFs } from '../../src/enclave/vfs/index.ts';
+import { createHostDirFs, createTmpfs } from '../../src/enclave/vfs/index.ts';
+import type { FileSystem, Inode } from '../../src/enclave/vfs/index.ts';
 import { NodeHostDir } from './helpers/node-hostdir.ts';
 import { runWasm } from './helpers/run.ts';
 
@@ -45,22 +47,46 @@ function prepare(dir: string): void {
   }
 }
 
-for (const lang of ['c', 'assemblyscript']) {
+/** Copies a host directory tree into `dir` of an in-enclave file system. */
+function load(hostDir: string, dir: Inode): void {
+  for (const name of readdirSync(hostDir)) {
+    const path = join(hostDir, name);
+    if (name.endsWith('.cleanup')) continue;
+    if (statSync(path).isDirectory()) load(path, dir.mkdir(name));
+    else dir.createFile(name, true).open({ write: true, truncate: true }).write(0, readFileSync(path));
+  }
+}
+
+/** The test's root as the guest's '/': a host directory (copied to a temporary one) or a tmpfs. */
+function rootFs(kind: 'hostdir' | 'tmpfs', root: string): { fs: FileSystem; cleanup(): void } {
+  if (kind === 'tmpfs') {
+    const fs = createTmpfs();
+    load(root, fs.root());
+    return { fs, cleanup: () => {} };
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'cloister-wasi-'));
+  cpSync(root, tmp, { recursive: true });
+  chmodSync(tmp, 0o755);
+  prepare(tmp);
+  return {
+    fs: createHostDirFs(new NodeHostDir([tmp]), 0),
+    cleanup: () => rmSync(tmp, { recursive: true, force: true }),
+  };
+}
+
+const runs = (['hostdir', 'tmpfs'] as const).flatMap((kind) =>
+  ['c', 'assemblyscript'].map((lang) => ({ kind, lang })),
+);
+
+for (const { kind, lang } of runs) {
   const dir = join(SUITE, lang);
   for (const wasm of readdirSync(dir).filter((f) => f.endsWith('.wasm'))) {
     const name = wasm.slice(0, -5);
-    test(`wasi-testsuite ${lang}/${name}`, () => {
+    test(`wasi-testsuite ${lang}/${name} (${kind})`, () => {
       const specPath = join(dir, `${name}.json`);
       const spec: Spec = existsSync(specPath) ? JSON.parse(readFileSync(specPath, 'utf8')) : {};
-      const preopens = [];
-      let tmp: string | null = null;
-      if (spec.root) {
-        tmp = mkdtempSync(join(tmpdir(), 'cloister-wasi-'));
-        cpSync(join(dir, spec.root), tmp, { recursive: true });
-        chmodSync(tmp, 0o755);
-        prepare(tmp);
-        preopens.push({ guestPath: '/', fs: createHostDirFs(new NodeHostDir([tmp]), 0) });
-      }
+      const root = spec.root ? rootFs(kind, join(dir, spec.root)) : null;
+      const preopens = root ? [{ guestPath: '/', fs: root.fs }] : [];
       try {
         const result = runWasm(join(dir, wasm), {
           args: [wasm, ...(spec.args ?? [])],
@@ -71,7 +97,7 @@ for (const lang of ['c', 'assemblyscript']) {
         if (spec.stdout !== undefined) assert.equal(result.stdout, spec.stdout);
         if (spec.stderr !== undefined) assert.equal(result.stderr, spec.stderr);
       } finally {
-        if (tmp) rmSync(tmp, { recursive: true, force: true });
+        root?.cleanup();
       }
     });
   }
