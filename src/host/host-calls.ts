@@ -172,6 +172,10 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
       },
     ],
     [
+      Calls.blockInfo.id,
+      (req) => ({ errno: Errno.SUCCESS, result: BigInt(fs.fstatSync(blockFd(req.args[0])).size) }),
+    ],
+    [
       Calls.blockFlush.id,
       (req) => {
         fs.fsyncSync(blockFd(req.args[0]));

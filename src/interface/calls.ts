@@ -100,6 +100,7 @@ export const Calls = {
     [Errno.IO, Errno.INVAL, Errno.NOSPC],
     'Write the payload at byte offset arg1 of device arg0.',
   ),
+  blockInfo: call(13, 'block_info', I, [Errno.INVAL], 'Size in bytes of block device arg0.'),
   blockFlush: call(12, 'block_flush', I, [Errno.IO], 'Make the writes to device arg0 durable.'),
   dirLstat: call(20, 'dir_lstat', D, fsErrors, 'lstat of a path in mount arg0.'),
   dirOpen: call(

@@ -33,6 +33,13 @@ export interface Reply {
 const SPIN_ITERATIONS = 20_000;
 const EMPTY = new Uint8Array(0);
 
+export interface BatchRequest {
+  spec: CallSpec;
+  args: readonly bigint[];
+  payload?: Uint8Array;
+  replyLimit?: number;
+}
+
 interface InFlight {
   spec: CallSpec;
   seq: number;
@@ -51,6 +58,20 @@ export class HostChannel {
   call(spec: CallSpec, args: readonly bigint[], payload: Uint8Array = EMPTY, replyLimit = 0): Reply {
     const index = this.submit(spec, args, payload, replyLimit);
     return this.complete(index, true);
+  }
+
+  /**
+   * Makes several calls at once: all are submitted (up to a ring's worth at a time) before the
+   * first is awaited, so the host serves them back to back. Replies come back in order.
+   */
+  callMany(requests: readonly BatchRequest[]): Reply[] {
+    const replies: Reply[] = [];
+    for (let start = 0; start < requests.length; start += SLOT_COUNT) {
+      const batch = requests.slice(start, start + SLOT_COUNT);
+      const slots = batch.map((r) => this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0));
+      for (const index of slots) replies.push(this.complete(index, true));
+    }
+    return replies;
   }
 
   /** Submits a call without waiting; its reply is checked when the slot is next needed. */

@@ -1,0 +1,82 @@
+/**
+ * The raw block device: an image file on the host, reached through the block host calls. Its
+ * contents are untrusted (the layers above verify and decrypt); this layer only checks that each
+ * reply has exactly the length asked for. Large reads are split into slot-sized requests that go
+ * to the host together, so a read-ahead of many blocks costs one wait, not one per request.
+ */
+import { Calls } from '../../interface/calls.ts';
+import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
+import type { BatchRequest, HostChannel } from '../ring/channel.ts';
+import { checkRange } from './io.ts';
+import { BlockDeviceError, type BlockDevice } from './types.ts';
+
+export class HostBlockDevice implements BlockDevice {
+  readonly blockCount: number;
+
+  /**
+   * @param device index of the image in the host's block-device list
+   * @param writable whether this enclave may write (the host opened it accordingly)
+   */
+  constructor(
+    private readonly channel: HostChannel,
+    private readonly device: number,
+    readonly blockSize = 4096,
+    private readonly writable = false,
+  ) {
+    const size = channel.call(Calls.blockInfo, [BigInt(device)]).result;
+    if (size < 0n || size > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new BlockDeviceError(`device ${device}: size ${size}`);
+    this.blockCount = Math.floor(Number(size) / blockSize);
+  }
+
+  read(block: number, count: number): Uint8Array {
+    checkRange(this, block, count);
+    const total = count * this.blockSize;
+    const requests: BatchRequest[] = [];
+    for (let done = 0; done < total; done += SLOT_DATA_BYTES) {
+      const length = Math.min(SLOT_DATA_BYTES, total - done);
+      requests.push({
+        spec: Calls.blockRead,
+        args: [BigInt(this.device), BigInt(block * this.blockSize + done), BigInt(length)],
+        replyLimit: length,
+      });
+    }
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const [i, reply] of this.channel.callMany(requests).entries()) {
+      const want = Number(requests[i].args[2]);
+      if (reply.data.length !== want) {
+        throw new BlockDeviceError(
+          `device ${this.device}: host returned ${reply.data.length} of ${want} bytes`,
+        );
+      }
+      out.set(reply.data, offset);
+      offset += want;
+    }
+    return out;
+  }
+
+  write(block: number, data: Uint8Array): void {
+    if (!this.writable) throw new BlockDeviceError(`device ${this.device} is read-only`);
+    if (data.length % this.blockSize !== 0) throw new BlockDeviceError('write of a partial block');
+    checkRange(this, block, data.length / this.blockSize);
+    const requests: BatchRequest[] = [];
+    for (let done = 0; done < data.length; done += SLOT_DATA_BYTES) {
+      const chunk = data.subarray(done, done + SLOT_DATA_BYTES);
+      requests.push({
+        spec: Calls.blockWrite,
+        args: [BigInt(this.device), BigInt(block * this.blockSize + done)],
+        payload: chunk,
+      });
+    }
+    for (const [i, reply] of this.channel.callMany(requests).entries()) {
+      const want = requests[i].payload?.length ?? 0;
+      if (reply.result !== BigInt(want))
+        throw new BlockDeviceError(`device ${this.device}: host wrote ${reply.result} of ${want} bytes`);
+    }
+  }
+
+  flush(): void {
+    this.channel.call(Calls.blockFlush, [BigInt(this.device)]);
+  }
+}
