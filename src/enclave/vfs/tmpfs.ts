@@ -11,6 +11,8 @@ import type { DirEntry, DirPage, FileHandle, FileSystem, Inode, OpenOptions, Sta
 export interface TmpfsOptions {
   /** Wall-clock time for timestamps, in nanoseconds since the epoch. */
   now?: () => bigint;
+  /** Most bytes of file contents held at once (enclave memory is scarce); beyond it writes fail with NOSPC. */
+  maxBytes?: number;
 }
 
 /** Largest file tmpfs holds (the limit of one ArrayBuffer on 64-bit V8 is higher; this is policy). */
@@ -24,9 +26,25 @@ class Tmpfs implements FileSystem {
   readonly dev = nextDev++;
   private nextIno = 1n;
   private readonly rootDir: TmpDir;
+  /** Bytes of file buffers allocated (capacity, not length). */
+  private used = 0;
 
-  constructor(readonly now: () => bigint) {
+  constructor(
+    readonly now: () => bigint,
+    private readonly maxBytes: number,
+  ) {
     this.rootDir = new TmpDir(this);
+  }
+
+  /** Accounts `delta` bytes of buffer; NOSPC when the file system would exceed its limit. */
+  charge(delta: number): void {
+    if (delta > 0 && this.used + delta > this.maxBytes) throw new WasiError(Errno.NOSPC);
+    this.used += delta;
+  }
+
+  /** Whether `delta` more bytes fit. */
+  fits(delta: number): boolean {
+    return this.used + delta <= this.maxBytes;
   }
 
   root(): Inode {
@@ -77,11 +95,15 @@ abstract class TmpNode extends InodeBase {
   }
 }
 
-/** A regular file; it is its own `FileHandle` since every open shares the one buffer. */
+/**
+ * A regular file; it is its own `FileHandle` since every open shares the one buffer. Its memory is
+ * given back once it has neither links nor open handles.
+ */
 class TmpFile extends TmpNode implements FileHandle {
   readonly filetype = FileType.REGULAR_FILE;
   private data = new Uint8Array(0);
   private length = 0;
+  private opens = 0;
 
   size(): number {
     return this.length;
@@ -89,6 +111,7 @@ class TmpFile extends TmpNode implements FileHandle {
 
   override open(options: OpenOptions): FileHandle {
     if (options.truncate) this.truncate(0);
+    this.opens++;
     return this;
   }
 
@@ -119,11 +142,25 @@ class TmpFile extends TmpNode implements FileHandle {
 
   sync(_dataOnly: boolean): void {}
 
-  close(): void {}
+  close(): void {
+    this.opens--;
+    this.releaseIfUnused();
+  }
 
-  /** Grows the buffer to at least `size`, doubling so that repeated appends stay cheap. */
+  /** Frees the contents of a file no name and no descriptor refers to any more. */
+  releaseIfUnused(): void {
+    if (this.nlink > 0 || this.opens > 0) return;
+    this.fs.charge(-this.data.length);
+    this.data = new Uint8Array(0);
+    this.length = 0;
+  }
+
+  /** Grows the buffer to at least `size`, doubling (within the limit) so that appends stay cheap. */
   private reserve(size: number): void {
-    const grown = new Uint8Array(Math.min(MAX_FILE_SIZE, Math.max(size, this.data.length * 2, 4096)));
+    let capacity = Math.min(MAX_FILE_SIZE, Math.max(size, this.data.length * 2, 4096));
+    if (!this.fs.fits(capacity - this.data.length)) capacity = size;
+    this.fs.charge(capacity - this.data.length);
+    const grown = new Uint8Array(capacity);
     grown.set(this.data.subarray(0, this.length));
     this.data = grown;
   }
@@ -280,6 +317,7 @@ class TmpDir extends TmpNode {
     node.nlink--;
     node.ctimNs = this.fs.now();
     this.touch();
+    if (node instanceof TmpFile) node.releaseIfUnused();
   }
 }
 
@@ -289,5 +327,5 @@ function wallClockNs(): bigint {
 
 /** Creates an empty tmpfs. */
 export function createTmpfs(options: TmpfsOptions = {}): FileSystem {
-  return new Tmpfs(options.now ?? wallClockNs);
+  return new Tmpfs(options.now ?? wallClockNs, options.maxBytes ?? Infinity);
 }
