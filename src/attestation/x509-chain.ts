@@ -124,6 +124,13 @@ export async function verifyChain(
     checkValidity(cert, at, what);
     const bc = issuer.getExtension(BasicConstraintsExtension);
     if (!bc?.ca) throw new VerificationError('cert-not-ca', `${what}: "${issuer.subject}" is not a CA`);
+    // pathLenConstraint: how many CA certificates may follow this issuer (here: i, those below the leaf).
+    if (bc.pathLength !== undefined && i > bc.pathLength) {
+      throw new VerificationError(
+        'cert-not-ca',
+        `${what}: "${issuer.subject}" path length ${bc.pathLength} exceeded`,
+      );
+    }
   }
   return full;
 }

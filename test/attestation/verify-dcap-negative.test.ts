@@ -168,6 +168,11 @@ test('sim-like chain: verifies only when its root is trusted', async () => {
 
 test('revoked PCK certificate', () => pkiRejects({ revokePck: true }, 'cert-revoked'));
 
+test('an issuer that is not a CA, or a root whose path length is exceeded', async () => {
+  await pkiRejects({ pckCaNotCa: true }, 'cert-not-ca');
+  await pkiRejects({ rootPathLength: 0 }, 'cert-not-ca');
+});
+
 test('TCB info expired, or for another FMSPC', async () => {
   await pkiRejects({ tcbNextUpdate: new Date('2025-05-31T00:00:00Z') }, 'tcb-info-expired');
   await pkiRejects({ tcbInfoFmspc: '00906ed50001' }, 'tcb-info-fmspc');

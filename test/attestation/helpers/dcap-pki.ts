@@ -83,6 +83,10 @@ export interface PkiOptions {
   qeIsvSvn?: number;
   /** Bind a different key than the one that signs the quote. */
   unboundAttestationKey?: boolean;
+  /** Issue the PCK CA without the CA flag. */
+  pckCaNotCa?: boolean;
+  /** The root's pathLenConstraint (default 1). */
+  rootPathLength?: number;
 }
 
 export const VALID_FROM = new Date('2025-01-01T00:00:00Z');
@@ -145,7 +149,7 @@ export async function makePki(o: PkiOptions = {}): Promise<TestPki> {
     serialNumber: '01',
     name: o.rootName ?? 'CN=Test SGX Root CA, O=Cloister Tests',
     keys: rootKeys,
-    extensions: [new BasicConstraintsExtension(true, 1, true)],
+    extensions: [new BasicConstraintsExtension(true, o.rootPathLength ?? 1, true)],
   });
   const issue = async (
     serial: string,
@@ -170,7 +174,7 @@ export async function makePki(o: PkiOptions = {}): Promise<TestPki> {
     '02',
     'CN=Test SGX PCK Processor CA, O=Cloister Tests',
     pckCaKeys,
-    true,
+    !o.pckCaNotCa,
     root,
     rootKeys.privateKey,
   );
