@@ -8,12 +8,16 @@ import { BasicConstraintsExtension, X509Certificate, X509Crl } from '@peculiar/x
 import { FormatError, bytesEqual } from './bytes.ts';
 import { VerificationError } from './errors.ts';
 
+const MAX_CHAIN = 8;
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
 
 /** Certificates of a PEM bundle, in order. */
 export function parsePemChain(pem: string, what: string): X509Certificate[] {
   const blocks = pem.match(PEM_BLOCK) ?? [];
   if (blocks.length === 0) throw new FormatError('bad-pem', `${what}: no certificate`);
+  // Real chains have 2 or 3 links; parsing is the costly part, so refuse long ones before it.
+  if (blocks.length > MAX_CHAIN)
+    throw new FormatError('bad-pem', `${what}: more than ${MAX_CHAIN} certificates`);
   return blocks.map((b) => parseCert(b, what));
 }
 

@@ -150,6 +150,8 @@ test('malformed quotes and collateral reach the caller as format errors', async 
   await rejects(sgxQuote, { collateral: 'nope' }, 'bad-collateral');
   await rejects(sgxQuote, { collateral: { ...sgxColl, root_ca_crl: 'zz' } }, 'bad-crl');
   await rejects(sgxQuote, { collateral: { ...sgxColl, tcb_info_issuer_chain: 'x' } }, 'bad-pem');
+  const longChain = sgxColl.tcb_info_issuer_chain.repeat(5);
+  await rejects(sgxQuote, { collateral: { ...sgxColl, tcb_info_issuer_chain: longChain } }, 'bad-pem');
 });
 
 // Generated chain: checks that need collateral re-signed.
