@@ -98,8 +98,9 @@ for (const { name, make } of FILE_SYSTEMS) {
           const entries = parseDirents(raw);
           for (const e of entries) {
             seen.push(e.name);
-            if (e.name.startsWith('extra-'))
+            if (e.name.startsWith('extra-')) {
               assert.equal(g.pathCall('path_unlink_file', ROOT, `d/${e.name}`), 0);
+            }
           }
           if (used < 200) break;
           cookie = entries[entries.length - 1].next;

@@ -12,8 +12,9 @@ export class StringList {
 
   constructor(values: string[]) {
     this.strings = values.map((s) => {
-      if (s.includes('\0'))
+      if (s.includes('\0')) {
         throw new Error(`WASI: argument or environment string contains NUL: ${JSON.stringify(s)}`);
+      }
       return encoder.encode(`${s}\0`);
     });
     this.bufferSize = this.strings.reduce((sum, s) => sum + s.length, 0);

@@ -90,8 +90,9 @@ export class Wasi {
    */
   start(instance: WebAssembly.Instance): number {
     const { memory, _start } = instance.exports;
-    if (!(memory instanceof WebAssembly.Memory))
+    if (!(memory instanceof WebAssembly.Memory)) {
       throw new Error('WASI: the module exports no memory named "memory"');
+    }
     if (typeof _start !== 'function') throw new Error('WASI: the module exports no "_start" function');
     this.ctx.memory.bind(memory);
     try {

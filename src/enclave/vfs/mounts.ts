@@ -35,8 +35,9 @@ class MountTree implements FileSystem {
     this.readOnly = rootFs.readOnly;
     for (const { path, fs } of mounts) {
       const names = path.split('/').slice(1);
-      if (!path.startsWith('/') || !names.every(isValidName))
+      if (!path.startsWith('/') || !names.every(isValidName)) {
         throw new Error(`mount: invalid path ${JSON.stringify(path)}`);
+      }
       const key = names.join('/');
       if (this.mounts.has(key)) throw new Error(`mount: ${path} is mounted twice`);
       this.mounts.set(key, fs);

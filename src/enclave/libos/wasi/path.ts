@@ -148,8 +148,9 @@ export function path_open(
   // Bits beyond the defined rights are ignored, as by wasmtime; the rest must be inheritable.
   const base = Number(BigInt.asUintN(30, rightsBase));
   const inheriting = Number(BigInt.asUintN(30, rightsInheriting));
-  if (base & ~from.rightsInheriting || inheriting & ~from.rightsInheriting)
+  if (base & ~from.rightsInheriting || inheriting & ~from.rightsInheriting) {
     throw new WasiError(Errno.NOTCAPABLE);
+  }
 
   const r = resolvePath(
     from.directory(),
@@ -182,7 +183,14 @@ export function path_open(
   } else {
     throw new WasiError(Errno.NOTSUP);
   }
-  ctx.memory.view().setUint32(openedFdPtr, ctx.fds.add(opened), true);
+  let number: number;
+  try {
+    number = ctx.fds.add(opened);
+  } catch (e) {
+    opened.close();
+    throw e;
+  }
+  ctx.memory.view().setUint32(openedFdPtr, number, true);
   return 0;
 }
 

@@ -96,9 +96,11 @@ export function poll_oneoff(
     const t = ctx.clock.monotonicNs();
     let nearest: bigint | null = null;
     for (const c of clocks) {
-      if (c.deadline <= t)
+      if (c.deadline <= t) {
         events.push({ userdata: c.userdata, error: 0, type: EventType.CLOCK, readiness: null });
-      else if (nearest === null || c.deadline < nearest) nearest = c.deadline;
+      } else if (nearest === null || c.deadline < nearest) {
+        nearest = c.deadline;
+      }
     }
     if (events.length > 0) break;
     const wait = nearest === null ? STDIN_SLICE_NS : nearest - t;
