@@ -28,7 +28,7 @@ for (const { name, make } of FILE_SYSTEMS) {
       }
     }
 
-    test('lists . and .. then every entry once, with types and sequential cookies', () =>
+    test('lists . and .. then every entry once, with types', () =>
       withDir((g, fd) => {
         const [errno, used, raw] = g.readdir(fd, 0n, 4096);
         assert.equal(errno, 0);
@@ -45,9 +45,10 @@ for (const { name, make } of FILE_SYSTEMS) {
             .sort(),
           [...NAMES, 'subdir'].sort(),
         );
+        // WASI fixes the cookies of '.' and '..'; the file system's own are its choice.
         assert.deepEqual(
-          entries.map((e) => e.next),
-          entries.map((_, i) => BigInt(i + 1)),
+          entries.slice(0, 2).map((e) => e.next),
+          [1n, 2n],
         );
         assert.equal(entries[0].type, 3);
         assert.equal(entries[1].type, 3);
@@ -58,16 +59,16 @@ for (const { name, make } of FILE_SYSTEMS) {
         assert.equal(entries[0].ino, g.u64(stat + 8));
       }));
 
-    test('resumes from any cookie', () =>
+    test("resumes after any entry from that entry's cookie", () =>
       withDir((g, fd) => {
         const all = parseDirents(g.readdir(fd, 0n, 4096)[2]);
-        for (let cookie = 0; cookie <= all.length; cookie++) {
-          const rest = parseDirents(g.readdir(fd, BigInt(cookie), 4096)[2]);
+        all.forEach((entry, i) => {
+          const rest = parseDirents(g.readdir(fd, entry.next, 4096)[2]);
           assert.deepEqual(
             rest.map((e) => e.name),
-            all.slice(cookie).map((e) => e.name),
+            all.slice(i + 1).map((e) => e.name),
           );
-        }
+        });
       }));
 
     test('a full buffer cuts the last entry and reading on from its cookie loses nothing', () =>

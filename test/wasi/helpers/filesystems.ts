@@ -1,14 +1,50 @@
-/** File systems that the shared WASI suites run on: each test gets a fresh, empty one. */
-import { mkdtempSync, rmSync } from 'node:fs';
+/**
+ * File systems that the shared WASI suites (path resolution, path operations, readdir) run on:
+ * each test gets a fresh, empty one. A new file-system type joins every suite by adding an entry.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHostDirFs, createTmpfs } from '../../../src/enclave/vfs/index.ts';
 import type { FileSystem } from '../../../src/enclave/vfs/index.ts';
+import { Ext4Fs, MemoryBlockDevice, compileExt2fs } from '../../../src/enclave/ext4/index.ts';
+import { Ext4FileSystem } from '../../../src/enclave/storage/ext4-vfs.ts';
 import { NodeHostDir } from './node-hostdir.ts';
 
 export interface FsFixture {
   fs: FileSystem;
   cleanup(): void;
+}
+
+const MKE2FS = ['/usr/sbin/mke2fs', '/sbin/mke2fs', 'mke2fs'].find(
+  (path) => spawnSync(path, ['-V']).status === 0,
+);
+
+/** A fresh, writable 8 MiB ext4 in memory, made by mke2fs, with lost+found removed. */
+function makeExt4(): FsFixture {
+  const dir = mkdtempSync(join(tmpdir(), 'cloister-ext4-'));
+  try {
+    const image = join(dir, 'image');
+    const made = spawnSync(MKE2FS!, ['-q', '-F', '-t', 'ext4', '-b', '4096', image, '8192k'], {
+      encoding: 'utf8',
+    });
+    if (made.status !== 0) throw new Error(`mke2fs failed: ${made.stderr}`);
+    const device = new MemoryBlockDevice(new Uint8Array(readFileSync(image)));
+    const fs = new Ext4FileSystem(Ext4Fs.open(device, { wasm: ext2fs(), readOnly: false }), false);
+    fs.root().rmdir('lost+found');
+    return { fs, cleanup: () => {} };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+let ext2fsModule: ReturnType<typeof compileExt2fs> | null = null;
+function ext2fs(): ReturnType<typeof compileExt2fs> {
+  ext2fsModule ??= compileExt2fs(
+    readFileSync(new URL('../../../src/enclave/ext4/ext2fs.wasm', import.meta.url)),
+  );
+  return ext2fsModule;
 }
 
 export const FILE_SYSTEMS: { name: string; make(): FsFixture }[] = [
@@ -23,4 +59,6 @@ export const FILE_SYSTEMS: { name: string; make(): FsFixture }[] = [
       };
     },
   },
+  // ext4 needs mke2fs (e2fsprogs) to make its empty image.
+  ...(MKE2FS ? [{ name: 'ext4', make: makeExt4 }] : []),
 ];
