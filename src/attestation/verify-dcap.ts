@@ -17,7 +17,7 @@ import { parseQuote } from './quote.ts';
 import type { Quote } from './quote.ts';
 import { convergeTcb, maskedEqual, matchIdentityTcb, matchPlatformTcb, matchTdxModule } from './tcb.ts';
 import type { TcbVerdict } from './tcb.ts';
-import { checkRevocation, parsePemChain, publicKeyOf, verifyChain } from './x509-chain.ts';
+import { checkRevocation, extensionValue, parsePemChain, publicKeyOf, verifyChain } from './x509-chain.ts';
 
 export { INTEL_SGX_ROOT_CA_DER } from './dcap-collateral.ts';
 
@@ -72,9 +72,10 @@ export async function verifyDcapQuote(
   }
   checkRevocation(pckChain, [c.rootCrl, c.pckCrl], 'PCK chain');
   const pckLeaf = pckChain[0];
-  const sgxExt = pckLeaf.getExtension(SGX_EXTENSION_OID);
-  if (sgxExt === null) throw new FormatError('bad-pck-extension', 'PCK certificate has no SGX extension');
-  const pck = parsePckExtension(new Uint8Array(sgxExt.value));
+  const sgxExt = extensionValue(pckLeaf, SGX_EXTENSION_OID, 'PCK certificate');
+  if (sgxExt === undefined)
+    throw new FormatError('bad-pck-extension', 'PCK certificate has no SGX extension');
+  const pck = parsePckExtension(sgxExt);
 
   const { tcbInfo, qeIdentity } = c;
   const expectedId = quote.kind === 'sgx' ? 'SGX' : 'TDX';

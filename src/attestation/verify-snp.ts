@@ -9,7 +9,15 @@ import { VerificationError } from './errors.ts';
 import { AMD_ARK_MILAN_PEM } from './roots/amd-ark-milan.ts';
 import { SNP_SIG_ALGO_ECDSA_P384_SHA384, parseSnpReport } from './snp-report.ts';
 import type { SnpReport } from './snp-report.ts';
-import { parseCert, parseCrl, parsePemChain, publicKeyOf, verifyChain, verifyCrl } from './x509-chain.ts';
+import {
+  extensionValue,
+  parseCert,
+  parseCrl,
+  parsePemChain,
+  publicKeyOf,
+  verifyChain,
+  verifyCrl,
+} from './x509-chain.ts';
 
 /** AMD's VCEK extensions (KDS spec): TCB component SPLs and the chip's hardware id. */
 const AMD_OID = '1.3.6.1.4.1.3704.1';
@@ -87,10 +95,10 @@ export async function verifySnpReport(bytes: Uint8Array, options: SnpVerifyOptio
   if (!ok)
     throw new VerificationError('report-signature', 'SNP report signature does not verify with the VCEK');
 
-  checkVcekBinding(vcek.getExtension(VCEK_HWID)?.value, report.chipId, 'chip id');
+  checkVcekBinding(extensionValue(vcek, VCEK_HWID, 'VCEK'), report.chipId, 'chip id');
   for (const [name, oid] of Object.entries(VCEK_SPL) as [keyof typeof VCEK_SPL, string][]) {
-    const ext = vcek.getExtension(oid);
-    const der = ext === null ? undefined : parseDer(new Uint8Array(ext.value));
+    const ext = extensionValue(vcek, oid, 'VCEK');
+    const der = ext === undefined ? undefined : parseDer(ext);
     if (der?.tag !== DerTag.INTEGER || derUint(der.content) !== report.reportedTcb[name]) {
       throw new VerificationError(
         'vcek-mismatch',
@@ -102,9 +110,9 @@ export async function verifySnpReport(bytes: Uint8Array, options: SnpVerifyOptio
 }
 
 /** The VCEK's hwID extension holds the raw chip id (a report with MASK_CHIP_ID has zeros instead). */
-function checkVcekBinding(value: ArrayBuffer | undefined, chipId: Uint8Array, what: string): void {
+function checkVcekBinding(value: Uint8Array | undefined, chipId: Uint8Array, what: string): void {
   if (chipId.every((b) => b === 0)) return;
-  if (value === undefined || !bytesEqual(new Uint8Array(value), chipId)) {
+  if (value === undefined || !bytesEqual(value, chipId)) {
     throw new VerificationError('vcek-mismatch', `VCEK ${what} does not match the report`);
   }
 }

@@ -45,6 +45,21 @@ export function parseCrl(der: Uint8Array, what: string): X509Crl {
   }
 }
 
+/** Runs a lazy @peculiar/x509 decode (extensions are parsed on first access); a decode failure is a FormatError. */
+function guarded<T>(decode: () => T, what: string): T {
+  try {
+    return decode();
+  } catch {
+    throw new FormatError('bad-certificate', `${what}: malformed certificate extension`);
+  }
+}
+
+/** The raw value of extension `oid`, or undefined; a malformed extension list is a FormatError. */
+export function extensionValue(cert: X509Certificate, oid: string, what: string): Uint8Array | undefined {
+  const ext = guarded(() => cert.getExtension(oid), what);
+  return ext === null ? undefined : new Uint8Array(ext.value);
+}
+
 /** The certificate's public key as a node:crypto KeyObject (for raw ECDSA checks). */
 export function publicKeyOf(cert: X509Certificate): KeyObject {
   return createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' });
@@ -110,6 +125,7 @@ export async function verifyChain(
   if (!(await signedBy(root, root)))
     throw new VerificationError('cert-signature', `${what}: trusted root self-signature`);
   checkValidity(root, at, what);
+  // Signatures first, bottom-up: nothing of a certificate is read beyond its names until it is authentic.
   for (let i = 0; i < certs.length; i++) {
     const cert = full[i];
     const issuer = full[i + 1];
@@ -126,10 +142,13 @@ export async function verifyChain(
       );
     }
     checkValidity(cert, at, what);
-    const bc = issuer.getExtension(BasicConstraintsExtension);
+  }
+  for (let i = 1; i < full.length; i++) {
+    const issuer = full[i];
+    const bc = guarded(() => issuer.getExtension(BasicConstraintsExtension), what);
     if (!bc?.ca) throw new VerificationError('cert-not-ca', `${what}: "${issuer.subject}" is not a CA`);
-    // pathLenConstraint: how many CA certificates may follow this issuer (here: i, those below the leaf).
-    if (bc.pathLength !== undefined && i > bc.pathLength) {
+    // pathLenConstraint: how many CA certificates may follow this issuer (i - 1: those below it, leaf excluded).
+    if (bc.pathLength !== undefined && i - 1 > bc.pathLength) {
       throw new VerificationError(
         'cert-not-ca',
         `${what}: "${issuer.subject}" path length ${bc.pathLength} exceeded`,
