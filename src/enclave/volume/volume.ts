@@ -1,0 +1,311 @@
+import { randomBytes } from 'node:crypto';
+import { checkRange } from '../blockdev/io.ts';
+import { WrongKeyError } from '../blockdev/luks2.ts';
+import { BlockDeviceError, FormatError, IntegrityError, type BlockDevice } from '../blockdev/types.ts';
+import { openBlock, sealBlock } from './aead.ts';
+import { deriveVolumeKeys, type VolumeKeys } from './keys.ts';
+import { Geometry, UNIT, UnitIo } from './layout.ts';
+import {
+  encodeSuperblock,
+  keyCheckMatches,
+  parseSuperblock,
+  superblockMacValid,
+  type RawSuperblock,
+} from './superblock.ts';
+import { MetaTree, type NodeRef } from './tree.ts';
+
+/**
+ * The volume opened is older than the caller knows it to be: the host rolled the whole volume back
+ * (or hid its newest superblock). Only detectable against a generation kept outside the host's reach.
+ */
+export class RollbackError extends Error {
+  override readonly name = 'RollbackError';
+}
+
+/** Versions reserved by one durable superblock write; a crash wastes at most this many. */
+const VERSION_RESERVATION = 1 << 20;
+
+/** Options for {@link openVolume}. */
+export interface OpenVolumeOptions {
+  /**
+   * The generation a trusted monotonic counter or key broker remembers from the last flush: an older
+   * volume is refused with {@link RollbackError}. Without it, a whole-volume rollback goes unnoticed.
+   */
+  minGeneration?: number;
+  /** Refuse a volume with another UUID (matters when several volumes share a key). */
+  expectedUuid?: Uint8Array;
+  /** Never write (also implied by a device without `write`). */
+  readOnly?: boolean;
+}
+
+/** Options for {@link formatVolume}. */
+export interface FormatVolumeOptions {
+  /** 16 bytes; default random. */
+  uuid?: Uint8Array;
+  /** Capacity in 4 KiB blocks; default the most the device holds (a little under half of it). */
+  logicalBlocks?: number;
+}
+
+interface VolumeState {
+  io: UnitIo;
+  geo: Geometry;
+  keys: VolumeKeys;
+  uuid: Uint8Array;
+  tree: MetaTree;
+  root: NodeRef;
+  generation: number;
+  versionLimit: number;
+  /** The A/B slot holding the newest superblock. */
+  sbSlot: number;
+  readOnly: boolean;
+}
+
+/**
+ * A writable volume: 4 KiB logical blocks, each encrypted and authenticated with AES-256-GCM under a
+ * nonce and associated data that bind its block number and version, the versions and tags kept in a
+ * Merkle tree whose root lives in enclave memory and, at each flush, in a MACed superblock.
+ * `flush()` commits every write since the last one atomically (see docs/storage.md).
+ */
+export class VolumeDevice implements BlockDevice {
+  readonly blockSize = UNIT;
+  readonly blockCount: number;
+  private readonly s: VolumeState;
+  private nextVersion: number;
+  /** Blocks written since the last commit: they sit in their uncommitted slot already. */
+  private readonly written = new Set<number>();
+  private failure: Error | undefined;
+
+  /** @internal use {@link openVolume} or {@link formatVolume}. */
+  constructor(state: VolumeState) {
+    this.s = state;
+    this.blockCount = state.geo.logicalBlocks;
+    this.nextVersion = state.versionLimit;
+  }
+
+  /** The volume UUID (16 bytes). */
+  get uuid(): Uint8Array {
+    return this.s.uuid.slice();
+  }
+
+  /**
+   * The generation of the newest superblock on disk. After each `flush()` the runtime should hand it
+   * to a trusted counter or key broker, and pass it back as `minGeneration` at the next open.
+   */
+  get generation(): number {
+    return this.s.generation;
+  }
+
+  get readOnly(): boolean {
+    return this.s.readOnly;
+  }
+
+  read(block: number, count: number): Uint8Array {
+    this.usable();
+    checkRange(this, block, count);
+    const out = new Uint8Array(count * UNIT);
+    for (let i = 0; i < count; i++) out.set(this.readOne(block + i), i * UNIT);
+    return out;
+  }
+
+  private readOne(block: number): Uint8Array {
+    const e = this.s.tree.entry(block);
+    if (e.version === 0) return new Uint8Array(UNIT);
+    const ct = this.s.io.read(this.s.geo.dataUnit(block, e.slot));
+    const pt = openBlock(this.s.keys.data, this.s.uuid, block, e.version, ct, e.tag);
+    if (!pt)
+      throw new IntegrityError(
+        `volume: data block ${block} (version ${e.version}, slot ${e.slot}) fails authentication`,
+        block,
+      );
+    return pt;
+  }
+
+  write(block: number, data: Uint8Array): void {
+    this.usable();
+    if (this.s.readOnly) throw new BlockDeviceError('volume: opened read-only');
+    if (data.length % UNIT !== 0)
+      throw new BlockDeviceError(`volume: write of ${data.length} bytes is not a whole number of blocks`);
+    checkRange(this, block, data.length / UNIT);
+    this.guard(() => {
+      for (let i = 0; i < data.length / UNIT; i++)
+        this.writeOne(block + i, data.subarray(i * UNIT, (i + 1) * UNIT));
+    });
+  }
+
+  private writeOne(block: number, data: Uint8Array): void {
+    const { tree, geo, keys, uuid, io } = this.s;
+    const version = this.takeVersion();
+    const e = tree.entry(block);
+    // The first write since the commit goes to the other slot; later ones overwrite that same slot.
+    const slot = this.written.has(block) ? e.slot : 1 - e.slot;
+    const { ciphertext, tag } = sealBlock(keys.data, uuid, block, version, data);
+    io.write(geo.dataUnit(block, slot), ciphertext);
+    tree.setEntry(block, { version, slot, tag });
+    this.written.add(block);
+  }
+
+  /** A fresh version; reserving more first, durably, so a crashed session's versions never recur. */
+  private takeVersion(): number {
+    if (this.nextVersion >= this.s.versionLimit)
+      this.writeSuperblock(this.s.root, this.nextVersion + VERSION_RESERVATION);
+    return this.nextVersion++;
+  }
+
+  /** Commits every write since the last flush atomically: tree nodes, barrier, superblock, barrier. */
+  flush(): void {
+    this.usable();
+    if (this.s.readOnly) return;
+    this.guard(() => {
+      if (!this.s.tree.isDirty) {
+        this.s.io.flush();
+        return;
+      }
+      const root = this.s.tree.writeDirty((unit, data) => this.s.io.write(unit, data));
+      this.s.io.flush();
+      this.writeSuperblock(root, this.s.versionLimit);
+      this.written.clear();
+    });
+  }
+
+  /** Writes the older superblock copy with the next generation and waits for it to be durable. */
+  private writeSuperblock(root: NodeRef, versionLimit: number): void {
+    const s = this.s;
+    const sb = {
+      uuid: s.uuid,
+      logicalBlocks: s.geo.logicalBlocks,
+      generation: s.generation + 1,
+      versionLimit,
+      rootSlot: root.slot,
+      rootHash: root.hash,
+      keyCheck: s.keys.check,
+    };
+    const slot = 1 - s.sbSlot;
+    s.io.write(slot, encodeSuperblock(sb, s.geo.levels, s.keys.superblock));
+    s.io.flush();
+    s.sbSlot = slot;
+    s.generation = sb.generation;
+    s.versionLimit = versionLimit;
+    s.root = root;
+  }
+
+  /** After a failed device write or flush the in-memory state may be ahead of the disk: stop. */
+  private guard(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.failure = e instanceof Error ? e : new Error(String(e));
+      throw e;
+    }
+  }
+
+  private usable(): void {
+    if (this.failure)
+      throw new BlockDeviceError(`volume: unusable after a device failure (${this.failure.message})`);
+  }
+}
+
+/**
+ * Formats a volume on `dev` (overwriting it) under the 32-byte `volumeKey` and returns it opened at
+ * generation 1. Only the superblocks and the metadata tree are written: never-written blocks read as
+ * zeros, so a sparse host file stays sparse.
+ */
+export function formatVolume(
+  dev: BlockDevice,
+  volumeKey: Uint8Array,
+  opts: FormatVolumeOptions = {},
+): VolumeDevice {
+  const io = new UnitIo(dev);
+  if (!io.writable) throw new BlockDeviceError('volume: cannot format a read-only device');
+  const logicalBlocks = opts.logicalBlocks ?? Geometry.maxBlocksFor(io.units);
+  if (logicalBlocks < 1) throw new FormatError(`volume: device of ${io.units} 4 KiB units is too small`);
+  const geo = new Geometry(logicalBlocks);
+  if (geo.totalUnits > io.units)
+    throw new FormatError(
+      `volume: ${logicalBlocks} blocks need ${geo.totalUnits} units of 4 KiB, the device has ${io.units}`,
+    );
+  const uuid = opts.uuid ?? randomBytes(16);
+  if (uuid.length !== 16) throw new FormatError('volume: UUID must be 16 bytes');
+  io.write(0, new Uint8Array(UNIT));
+  io.write(1, new Uint8Array(UNIT));
+  const vol = new VolumeDevice({
+    io,
+    geo,
+    keys: deriveVolumeKeys(volumeKey, uuid),
+    uuid: uuid.slice(),
+    tree: MetaTree.empty(geo),
+    root: { slot: 0, hash: new Uint8Array(32) },
+    generation: 0,
+    versionLimit: 1,
+    sbSlot: 1,
+    readOnly: false,
+  });
+  // Every node is dirty: this first commit writes the whole tree and superblock A.
+  vol.flush();
+  return vol;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Picks the newest superblock copy that the key authenticates; a wrong key is told apart. */
+function chooseSuperblock(io: UnitIo, volumeKey: Uint8Array): { sb: RawSuperblock; slot: number } {
+  const copies = [0, 1].map((slot) => ({ slot, sb: parseSuperblock(io.read(slot)) }));
+  const found = copies.filter((c) => c.sb !== null) as { slot: number; sb: RawSuperblock }[];
+  if (found.length === 0) throw new FormatError('volume: not a Cloister volume (no superblock magic)');
+  let keyMatched = false;
+  let best: { sb: RawSuperblock; slot: number } | undefined;
+  for (const c of found) {
+    const keys = deriveVolumeKeys(volumeKey, c.sb.uuid);
+    if (!keyCheckMatches(c.sb, keys.check)) continue;
+    keyMatched = true;
+    if (!superblockMacValid(c.sb, keys.superblock)) continue;
+    if (!best || c.sb.generation > best.sb.generation) best = c;
+  }
+  if (!keyMatched)
+    throw new WrongKeyError('volume: wrong volume key (the superblock key check does not match)');
+  if (!best) throw new IntegrityError('volume: no superblock copy passes its MAC (tampered or damaged)');
+  return best;
+}
+
+/**
+ * Opens a volume on `dev` with the 32-byte `volumeKey`: the newest authentic superblock copy, then
+ * the whole metadata tree, verified against its root. Throws `WrongKeyError` for a wrong key,
+ * `RollbackError` below `minGeneration`, `IntegrityError` for tampering, `FormatError` for a device
+ * that is not a volume or is truncated.
+ */
+export function openVolume(
+  dev: BlockDevice,
+  volumeKey: Uint8Array,
+  opts: OpenVolumeOptions = {},
+): VolumeDevice {
+  const io = new UnitIo(dev);
+  if (io.units < 2) throw new FormatError('volume: device is too small for the superblocks');
+  const { sb, slot } = chooseSuperblock(io, volumeKey);
+  if (opts.expectedUuid && !sameBytes(opts.expectedUuid, sb.uuid))
+    throw new IntegrityError('volume: UUID differs from the expected one (another volume?)');
+  if (opts.minGeneration !== undefined && sb.generation < opts.minGeneration)
+    throw new RollbackError(
+      `volume: generation ${sb.generation} is older than the expected ${opts.minGeneration} (rolled back)`,
+    );
+  const geo = new Geometry(sb.logicalBlocks);
+  if (sb.levels !== geo.levels) throw new FormatError('volume: superblock tree depth is inconsistent');
+  if (geo.totalUnits > io.units)
+    throw new FormatError(
+      `volume: device is truncated: the volume needs ${geo.totalUnits} units of 4 KiB, the device has ${io.units}`,
+    );
+  const root = { slot: sb.rootSlot, hash: sb.rootHash };
+  const tree = MetaTree.load(geo, (unit) => io.read(unit), root);
+  return new VolumeDevice({
+    io,
+    geo,
+    keys: deriveVolumeKeys(volumeKey, sb.uuid),
+    uuid: sb.uuid,
+    tree,
+    root,
+    generation: sb.generation,
+    versionLimit: sb.versionLimit,
+    sbSlot: slot,
+    readOnly: opts.readOnly === true || !io.writable,
+  });
+}
