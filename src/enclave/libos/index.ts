@@ -1,6 +1,13 @@
 /**
  * The library OS's WASI preview1 layer: builds `wasi_snapshot_preview1` imports over the VFS, the
  * console and the clock, and runs a program's `_start`.
+ *
+ * A call travels: the import (`bindCall`: unsigned arguments, errors to errnos) -> its handler in
+ * `wasi/{args,clock,fd,path,poll,proc,random,sock}.ts` (decodes guest memory, looks the descriptor
+ * up with the rights it needs, resolves paths with `resolve.ts`) -> the descriptor (`Fd`:
+ * `FileFd`, `DirFd`, `StdioFd`) -> the VFS inode or file handle -> for hostdir and the console,
+ * the host-call interfaces of `src/interface/services.ts`. The call table in `wasi/table.ts` is
+ * data; `docs/wasi-status.md` is generated from it.
  */
 import { Errno, WasiError } from '../../interface/errno.ts';
 import type { ClockSource, ConsoleCalls } from '../../interface/services.ts';
