@@ -62,8 +62,23 @@ test('test_enclave.sig parses and verifies', () => {
 
 test('a fresh RSA-3072 e=3 key signs and verifies, debug TYPE round-trips', () => {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 3072, publicExponent: 3 });
-  const body = { ...sig1Body, debugType: true, isvProdId: 7, isvSvn: 3, vendor: 0x8086 };
-  const s = verifySigstruct(signSigstruct(body, privateKey));
+  const body = {
+    ...sig1Body,
+    debugType: true,
+    isvProdId: 7,
+    isvSvn: 3,
+    vendor: 0x8086,
+    isvFamilyId: new Uint8Array(16).fill(0xf1),
+    isvExtProdId: new Uint8Array(16).fill(0xe1),
+  };
+  const bytes = signSigstruct(body, privateKey);
+  // KSS fields at arch.h's offsets: ISVFAMILYID (912), ISVEXTPRODID (1008); TYPE bit 31 (12).
+  assert.equal(toHex(bytes.subarray(912, 928)), 'f1'.repeat(16));
+  assert.equal(toHex(bytes.subarray(1008, 1024)), 'e1'.repeat(16));
+  assert.equal(toHex(bytes.subarray(12, 16)), '00000080');
+  const s = verifySigstruct(bytes);
+  assert.deepEqual(s.isvFamilyId, body.isvFamilyId);
+  assert.deepEqual(s.isvExtProdId, body.isvExtProdId);
   assert.equal(s.debugType, true);
   assert.equal(s.isvProdId, 7);
   assert.equal(s.isvSvn, 3);
