@@ -28,8 +28,8 @@ export class Crash extends Error {}
 
 /**
  * A device that persists its first `limit` writes and then "dies" (throws on every later call), as a
- * kill -9 at that point would leave the image. With `tear`, the write that crosses the limit persists
- * only its first sector (a torn write).
+ * kill -9 at that point would leave the image. With `tear`, the write that crosses the limit is torn:
+ * all but its first sector persist.
  */
 export class CrashingDevice implements BlockDevice {
   writes = 0;
@@ -50,7 +50,8 @@ export class CrashingDevice implements BlockDevice {
   }
   write(block: number, data: Uint8Array): void {
     if (this.writes >= this.limit) {
-      if (this.tear && this.writes === this.limit) this.inner.write(block, data.subarray(0, this.blockSize));
+      if (this.tear && this.writes === this.limit && data.length > this.blockSize)
+        this.inner.write(block + 1, data.subarray(this.blockSize));
       this.writes++;
       throw new Crash('crashed');
     }
@@ -66,7 +67,7 @@ export class CrashingDevice implements BlockDevice {
 export class ShortReadDevice implements BlockDevice {
   constructor(
     readonly inner: BlockDevice,
-    readonly short = 512,
+    public short = 512,
   ) {}
   get blockSize(): number {
     return this.inner.blockSize;
@@ -77,4 +78,14 @@ export class ShortReadDevice implements BlockDevice {
   read(block: number, count: number): Uint8Array {
     return this.inner.read(block, count).subarray(this.short);
   }
+}
+
+/** The bytes of raw unit `unit` of a memory device (a live view: changing it is the host tampering). */
+export function unitBytes(dev: MemoryBlockDevice, unit: number): Uint8Array {
+  return dev.bytes.subarray(unit * UNIT, (unit + 1) * UNIT);
+}
+
+/** Flips one bit at `offset` of raw unit `unit`. */
+export function flipBit(dev: MemoryBlockDevice, unit: number, offset = 100): void {
+  unitBytes(dev, unit)[offset] ^= 0x10;
 }
