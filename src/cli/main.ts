@@ -6,6 +6,7 @@ import { SIM_WARNING } from '../tee/sim/enclave.ts';
 import { prepareRun, readProgram, UsageError, DEFAULT_MEMORY_MIB, type RunOptions } from './run-options.ts';
 import { formatTcb, measureTcb } from './tcb.ts';
 import { runDemo } from './demo.ts';
+import { registerImageCommands } from './image.ts';
 
 interface GlobalOptions {
   verbose?: boolean;
@@ -108,6 +109,7 @@ export function buildProgram(): Command {
       process.exitCode = await runDemo(runCommand);
     });
 
+  registerImageCommands(program);
   return program;
 }
 
