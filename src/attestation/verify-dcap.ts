@@ -23,8 +23,8 @@ export { INTEL_SGX_ROOT_CA_DER } from './dcap-collateral.ts';
 
 export interface DcapVerifyOptions extends CollateralOptions {
   /**
-   * Collateral: the result of `verifyDcapCollateral` (cached; `trustedRoot` is then the one it was
-   * verified with), or a `Collateral` object / parsed JSON of that shape (verified on the spot).
+   * Collateral: the result of `verifyDcapCollateral` (cached, bound to the root it was verified with;
+   * a different `trustedRoot` is refused), or a `Collateral` object / parsed JSON of that shape.
    */
   collateral: VerifiedCollateral | unknown;
 }
@@ -51,6 +51,9 @@ export async function verifyDcapQuote(
   const c = isVerifiedCollateral(options.collateral)
     ? options.collateral
     : await verifyDcapCollateral(options.collateral, options);
+  if (options.trustedRoot !== undefined && !bytesEqual(options.trustedRoot, new Uint8Array(c.root.rawData))) {
+    throw new VerificationError('untrusted-root', 'the collateral was verified against another root');
+  }
   checkCollateralAt(c, at);
 
   // PCK chain from the quote to the same root; its CA must be the one whose CRL we hold.

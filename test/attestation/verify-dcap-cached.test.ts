@@ -54,4 +54,9 @@ test('collateral for another root is refused up front', async () => {
     code('untrusted-root'),
   );
   await assert.rejects(verifyDcapCollateral(sim.collateral, { at: AT }), code('untrusted-root'));
+  const intel = await verifyDcapCollateral(sgxColl, { at: AT });
+  await assert.rejects(
+    verifyDcapQuote(sgxQuote, { collateral: intel, at: AT, trustedRoot: sim.rootDer }),
+    code('untrusted-root'),
+  );
 });
