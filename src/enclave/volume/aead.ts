@@ -11,8 +11,14 @@ function nonce(block: number, version: number): Uint8Array {
   const n = new Uint8Array(12);
   const v = new DataView(n.buffer);
   v.setUint32(0, block >>> 0);
-  v.setBigUint64(4, BigInt(version));
+  setU64(v, 4, version);
   return n;
+}
+
+/** Big-endian u64 of a safe integer, without BigInt (this is on every block's path). */
+function setU64(v: DataView, offset: number, n: number): void {
+  v.setUint32(offset, Math.floor(n / 2 ** 32));
+  v.setUint32(offset + 4, n >>> 0);
 }
 
 /** Associated data: the volume UUID, the logical block and its version. */
@@ -20,8 +26,8 @@ function aad(uuid: Uint8Array, block: number, version: number): Uint8Array {
   const a = new Uint8Array(32);
   a.set(uuid, 0);
   const v = new DataView(a.buffer);
-  v.setBigUint64(16, BigInt(block));
-  v.setBigUint64(24, BigInt(version));
+  setU64(v, 16, block);
+  setU64(v, 24, version);
   return a;
 }
 

@@ -35,6 +35,8 @@ function nodeHash(level: number, index: number, node: Uint8Array): Uint8Array {
  */
 export class MetaTree {
   private readonly nodes: Uint8Array[];
+  /** Views of the leaves, made once: entries are read on every block access. */
+  private readonly views: DataView[];
   /** Slot of each node's committed copy. */
   private readonly slots: Uint8Array;
   private readonly dirty: Set<number>[];
@@ -45,6 +47,9 @@ export class MetaTree {
     slots: Uint8Array,
   ) {
     this.nodes = nodes;
+    this.views = nodes
+      .slice(0, geo.levelCounts[0])
+      .map((n) => new DataView(n.buffer, n.byteOffset, n.byteLength));
     this.slots = slots;
     this.dirty = geo.levelCounts.map(() => new Set<number>());
   }
@@ -90,22 +95,22 @@ export class MetaTree {
   }
 
   private leafAt(block: number): { node: Uint8Array; offset: number; view: DataView } {
-    const node = this.nodes[Math.floor(block / LEAF_FANOUT)];
+    const leaf = Math.floor(block / LEAF_FANOUT);
     return {
-      node,
+      node: this.nodes[leaf],
       offset: (block % LEAF_FANOUT) * LEAF_ENTRY_SIZE,
-      view: new DataView(node.buffer, node.byteOffset, node.byteLength),
+      view: this.views[leaf],
     };
   }
 
   entry(block: number): LeafEntry {
     const { node, offset, view } = this.leafAt(block);
-    const version = view.getBigUint64(offset, true);
+    const high = view.getUint32(offset + 4, true);
     const slot = node[offset + 8];
-    if (version > BigInt(Number.MAX_SAFE_INTEGER) || slot > 1)
+    if (high > 0x1fffff || slot > 1)
       throw new FormatError(`volume: metadata entry of block ${block} is malformed`);
     return {
-      version: Number(version),
+      version: high * 2 ** 32 + view.getUint32(offset, true),
       slot,
       tag: node.subarray(offset + LEAF_ENTRY_SIZE - TAG_SIZE, offset + LEAF_ENTRY_SIZE),
     };
@@ -113,7 +118,8 @@ export class MetaTree {
 
   setEntry(block: number, e: LeafEntry): void {
     const { node, offset, view } = this.leafAt(block);
-    view.setBigUint64(offset, BigInt(e.version), true);
+    view.setUint32(offset, e.version >>> 0, true);
+    view.setUint32(offset + 4, Math.floor(e.version / 2 ** 32), true);
     node[offset + 8] = e.slot;
     node.set(e.tag, offset + LEAF_ENTRY_SIZE - TAG_SIZE);
     this.dirty[0].add(Math.floor(block / LEAF_FANOUT));

@@ -102,6 +102,7 @@ export class VolumeDevice implements BlockDevice {
   read(block: number, count: number): Uint8Array {
     this.usable();
     checkRange(this, block, count);
+    if (count === 1) return this.readOne(block);
     const out = new Uint8Array(count * UNIT);
     for (let i = 0; i < count; i++) out.set(this.readOne(block + i), i * UNIT);
     return out;
