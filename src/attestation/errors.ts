@@ -34,6 +34,7 @@ export type VerificationErrorCode =
   | 'quote-signature'
   | 'tcb-level-not-found'
   | 'tdx-module-mismatch'
+  | 'tcb-status-unknown'
   | 'tcb-revoked'
   | 'report-signature'
   | 'vcek-mismatch';

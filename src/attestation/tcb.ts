@@ -3,6 +3,7 @@
  * platform meets gives its status; the QE's and TDX module's own statuses can only make it worse.
  */
 import { fromHex, toHex } from './bytes.ts';
+import { TCB_STATUSES } from './collateral.ts';
 import type { IdentityTcbLevel, TcbInfo, TcbLevel, TcbStatus } from './collateral.ts';
 import { VerificationError } from './errors.ts';
 import type { PckExtension } from './pck-extension.ts';
@@ -12,6 +13,17 @@ import type { TdReportBody } from './report-body.ts';
 export interface TcbVerdict {
   status: TcbStatus;
   advisoryIds: string[];
+}
+
+/** The verdict of a matched level; a status this verifier does not know is refused, not guessed at. */
+export function levelVerdict(level: { tcbStatus: string; advisoryIds: string[] }, what: string): TcbVerdict {
+  if (!(TCB_STATUSES as readonly string[]).includes(level.tcbStatus)) {
+    throw new VerificationError(
+      'tcb-status-unknown',
+      `${what}: TCB status "${level.tcbStatus}" is not one this verifier knows`,
+    );
+  }
+  return { status: level.tcbStatus as TcbStatus, advisoryIds: level.advisoryIds };
 }
 
 function atLeast(actual: ArrayLike<number>, required: number[], from = 0): boolean {
@@ -106,5 +118,5 @@ export function matchTdxModule(info: TcbInfo, body: TdReportBody): TcbVerdict | 
       `TDX module ISVSVN ${body.teeTcbSvn[0]} is below every level`,
     );
   }
-  return { status: level.tcbStatus, advisoryIds: level.advisoryIds };
+  return levelVerdict(level, 'TDX module');
 }

@@ -15,7 +15,14 @@ import { SGX_EXTENSION_OID, parsePckExtension } from './pck-extension.ts';
 import type { PckExtension } from './pck-extension.ts';
 import { parseQuote } from './quote.ts';
 import type { Quote } from './quote.ts';
-import { convergeTcb, maskedEqual, matchIdentityTcb, matchPlatformTcb, matchTdxModule } from './tcb.ts';
+import {
+  convergeTcb,
+  levelVerdict,
+  maskedEqual,
+  matchIdentityTcb,
+  matchPlatformTcb,
+  matchTdxModule,
+} from './tcb.ts';
 import type { TcbVerdict } from './tcb.ts';
 import { checkRevocation, extensionValue, parsePemChain, publicKeyOf, verifyChain } from './x509-chain.ts';
 
@@ -129,7 +136,7 @@ export async function verifyDcapQuote(
 
   // TCB status: platform level, then the QE's and (TDX) the module's.
   const level = matchPlatformTcb(tcbInfo, pck, quote.kind === 'tdx' ? quote.body.teeTcbSvn : undefined);
-  const platformStatus: TcbVerdict = { status: level.tcbStatus, advisoryIds: level.advisoryIds };
+  const platformStatus = levelVerdict(level, 'platform');
   let verdict = convergeTcb(platformStatus, qeStatus);
   const tdxModuleStatus = quote.kind === 'tdx' ? matchTdxModule(tcbInfo, quote.body) : undefined;
   if (tdxModuleStatus !== undefined) verdict = convergeTcb(verdict, tdxModuleStatus);
@@ -171,5 +178,5 @@ function qeIdentityStatus(quote: Quote, identity: QeIdentity): TcbVerdict {
       `QE ISVSVN ${report.isvSvn} is below every QE identity level`,
     );
   }
-  return { status: level.tcbStatus, advisoryIds: level.advisoryIds };
+  return levelVerdict(level, 'QE');
 }

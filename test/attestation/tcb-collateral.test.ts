@@ -33,6 +33,29 @@ test('TCB info and QE identity of the vectors parse', () => {
   assert.equal(qe.isvprodid, 2);
 });
 
+test('TCB info v2 (per-component fields, no id) parses as SGX', () => {
+  const tcb: Record<string, number> = { pcesvn: 7 };
+  for (let i = 1; i <= 16; i++) tcb[`sgxtcbcomp${String(i).padStart(2, '0')}svn`] = i;
+  const info = parseTcbInfo(
+    JSON.stringify({
+      version: 2,
+      issueDate: '2020-01-01T00:00:00Z',
+      nextUpdate: '2020-02-01T00:00:00Z',
+      fmspc: '00906ED50000',
+      pceId: '0000',
+      tcbType: 0,
+      tcbEvaluationDataNumber: 5,
+      tcbLevels: [{ tcb, tcbDate: '2019-11-13T00:00:00Z', tcbStatus: 'UpToDate' }],
+    }),
+  );
+  assert.equal(info.id, 'SGX');
+  assert.deepEqual(
+    info.tcbLevels[0].sgxComponents,
+    Array.from({ length: 16 }, (_, i) => i + 1),
+  );
+  assert.equal(info.tcbLevels[0].pceSvn, 7);
+});
+
 test('hostile collateral JSON is a bad-collateral error', () => {
   const info = JSON.parse(sgxColl.tcb_info) as Record<string, unknown>;
   const variant = (patch: Record<string, unknown>): string => JSON.stringify({ ...info, ...patch });
@@ -45,7 +68,10 @@ test('hostile collateral JSON is a bad-collateral error', () => {
   badCollateral(() => parseTcbInfo(variant({ tcbLevels: [] })));
   badCollateral(() => parseTcbInfo(variant({ tcbLevels: [{ tcb: {}, tcbStatus: 'UpToDate' }] })));
   badCollateral(() =>
-    parseTcbInfo(variant({ tcbLevels: [{ ...(info.tcbLevels as object[])[0], tcbStatus: 'Fine' }] })),
+    parseTcbInfo(variant({ tcbLevels: [{ ...(info.tcbLevels as object[])[0], tcbStatus: '' }] })),
+  );
+  badCollateral(() =>
+    parseTcbInfo(variant({ tcbLevels: [{ ...(info.tcbLevels as object[])[0], tcbStatus: 7 }] })),
   );
   const qe = JSON.parse(sgxColl.qe_identity) as Record<string, unknown>;
   badCollateral(() => parseQeIdentity(JSON.stringify({ ...qe, mrsigner: 'abc' })));

@@ -201,6 +201,15 @@ test('TCB levels: none met, revoked, and the QE status folded in', async () => {
   ];
   await pkiRejects({ tcbLevels: levels('UpToDate', 200) }, 'tcb-level-not-found');
   await pkiRejects({ tcbLevels: levels('Revoked', 0) }, 'tcb-revoked');
+  // A status this verifier does not know: refused if matched, harmless on a level not reached.
+  await pkiRejects({ tcbLevels: levels('SomethingNew', 0) }, 'tcb-status-unknown');
+  const future = await makePki({ tcbLevels: [...levels('SomethingNew', 200), ...levels('UpToDate', 0)] });
+  const fv = await verifyDcapQuote(future.quote, {
+    collateral: future.collateral,
+    trustedRoot: future.rootDer,
+    at: PKI_AT,
+  });
+  assert.equal(fv.status, 'UpToDate');
   const outdatedQe = await makePki({
     qeIsvSvn: 7,
     tcbLevels: levels('ConfigurationNeeded', 0, ['INTEL-SA-00002']),
