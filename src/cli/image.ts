@@ -65,6 +65,7 @@ function build(flags: BuildFlags): void {
   if (flags.pbkdfIterations !== undefined && flags.pbkdf !== 'pbkdf2') {
     throw new UsageError('--pbkdf-iterations needs --pbkdf pbkdf2');
   }
+  if (!existsSync(flags.from)) throw new UsageError(`--from ${flags.from}: no such file or directory`);
   if (resolve(flags.from) === resolve(flags.output)) throw new UsageError('-o must not be the --from source');
   const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH ?? '0';
   const epoch = parseCount(epochText, '--source-date-epoch', 0);

@@ -38,12 +38,19 @@ const MKE2FS_CONF = `[defaults]
 		features = extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
 	}
 `;
+// e2fsprogs lives in /usr/sbin, which is not on every user's PATH.
 const TOOL_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
 
-function tool(name: string, args: string[], env: Record<string, string> = {}): string {
+/** Runs an e2fsprogs tool; a missing tool is an error naming the package to install. */
+export function e2fsTool(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+  path = TOOL_PATH,
+): string {
   const r = spawnSync(name, args, {
     encoding: 'utf8',
-    env: { ...process.env, PATH: TOOL_PATH, ...env },
+    env: { ...process.env, PATH: path, ...env },
     maxBuffer: 1 << 28,
   });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -65,7 +72,7 @@ export function derivedUuid(seed: Uint8Array, label: string): string {
 
 /** Inodes in use (root and from the first non-reserved inode on), read from dumpe2fs. */
 function usedInodes(image: string): number[] {
-  const out = tool('dumpe2fs', [image]);
+  const out = e2fsTool('dumpe2fs', [image]);
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(out)?.[1]);
   const count = field('Inode count');
   const first = field('First inode');
@@ -104,7 +111,7 @@ export function buildExt4(out: string, opts: Ext4Options): Ext4Result {
   for (let attempt = 0; ; attempt++) {
     rmSync(out, { force: true });
     try {
-      tool(
+      e2fsTool(
         'mke2fs',
         ['-q', '-F', '-t', 'ext4', '-b', String(BLOCK), '-I', '256', '-N', String(inodes), '-m', '0']
           .concat(['-O', '^has_journal,^resize_inode', '-U', uuid])
@@ -127,7 +134,7 @@ export function buildExt4(out: string, opts: Ext4Options): Ext4Result {
     .join('\n');
   const scriptPath = join(opts.scratch, 'times.debugfs');
   writeFileSync(scriptPath, `${script}\n`);
-  const log = tool('debugfs', ['-w', '-f', scriptPath, out], env);
+  const log = e2fsTool('debugfs', ['-w', '-f', scriptPath, out], env);
   const problem = log.split('\n').find((line) => /^sif:|error|invalid/i.test(line));
   if (problem) throw new ImageError(`debugfs: ${problem}`);
   return { uuid, size: statSync(out).size };
