@@ -119,6 +119,20 @@ for (const { name, make } of FILE_SYSTEMS) {
         assert.equal(g.open(ROOT, 'newfile')[0], 0);
       }));
 
+    test('removal never follows a final symbolic link, even with a trailing slash', () =>
+      withFs((g) => {
+        assert.equal(g.pathCall('path_create_directory', ROOT, 'target'), 0);
+        assert.equal(symlink(g, 'target', 'link'), 0);
+        assert.equal(g.pathCall('path_remove_directory', ROOT, 'link/'), Errno.NOTDIR);
+        assert.equal(g.pathCall('path_remove_directory', ROOT, 'link'), Errno.NOTDIR);
+        assert.equal(g.pathCall('path_unlink_file', ROOT, 'link/'), Errno.NOTDIR);
+        assert.equal(twoPaths(g, 'path_rename', 'link/', 'other'), Errno.NOTDIR);
+        assert.equal(g.open(ROOT, 'target', { oflags: 2 })[0], 0);
+        assert.equal(twoPaths(g, 'path_rename', 'link', 'renamed-link'), 0);
+        assert.equal(g.pathCall('path_unlink_file', ROOT, 'renamed-link'), 0);
+        assert.equal(g.open(ROOT, 'target', { oflags: 2 })[0], 0);
+      }));
+
     test('path_filestat_get reports type, size and link count', () =>
       withFs((g) => {
         create(g, 'f', '12345');

@@ -32,10 +32,14 @@ function splitPath(path: string): string[] {
 }
 
 /**
- * Resolves `path` from directory `start`. Symbolic links in the middle are always followed; the
- * last component is followed when `followLast` or when the path has a trailing slash.
+ * Whether a symbolic link as the last component is followed: always (LOOKUPFLAGS_SYMLINK_FOLLOW),
+ * only when the path ends in '/' (a plain POSIX lookup), or never (removal and rename act on the
+ * link itself, so 'link/' is NOTDIR rather than the removal of what the link points to).
  */
-export function resolvePath(start: Inode, path: string, followLast: boolean): Resolved {
+export type FollowLast = 'always' | 'with-slash' | 'never';
+
+/** Resolves `path` from directory `start`. Symbolic links in the middle are always followed. */
+export function resolvePath(start: Inode, path: string, followLast: FollowLast): Resolved {
   if (path === '') throw new WasiError(Errno.NOENT);
   if (path.includes('\0')) throw new WasiError(Errno.INVAL);
   if (path.length > PATH_MAX) throw new WasiError(Errno.NAMETOOLONG);
@@ -69,7 +73,8 @@ export function resolvePath(start: Inode, path: string, followLast: boolean): Re
         trailingSlash,
       };
     }
-    if (inode.filetype === FileType.SYMBOLIC_LINK && (!isLast || followLast || trailingSlash)) {
+    const follow = !isLast || followLast === 'always' || (followLast === 'with-slash' && trailingSlash);
+    if (inode.filetype === FileType.SYMBOLIC_LINK && follow) {
       if (++links > MAX_SYMLINKS) throw new WasiError(Errno.LOOP);
       const target = inode.readlink();
       if (target.startsWith('/')) throw new WasiError(Errno.NOTCAPABLE);

@@ -9,7 +9,7 @@ import type { WasiContext } from '../context.ts';
 import { DirFd, FileFd } from '../file-fd.ts';
 import type { Fd } from '../fd.ts';
 import { resolvePath } from '../resolve.ts';
-import type { Resolved } from '../resolve.ts';
+import type { FollowLast, Resolved } from '../resolve.ts';
 import {
   DIRECTORY_RIGHTS,
   FDFLAGS_ALL,
@@ -33,10 +33,14 @@ function resolve(
   rights: number,
   ptr: number,
   len: number,
-  follow: boolean,
+  follow: FollowLast,
 ): Resolved {
   const start = dirFd(ctx, fd, rights).directory();
   return resolvePath(start, ctx.memory.readString(ptr, len), follow);
+}
+
+function followOf(lookupFlags: number): FollowLast {
+  return lookupFlags & LOOKUP_SYMLINK_FOLLOW ? 'always' : 'with-slash';
 }
 
 /** The existing inode a path names. */
@@ -64,7 +68,7 @@ export function path_create_directory(
   pathPtr: number,
   pathLen: number,
 ): number {
-  const r = resolve(ctx, fd, Rights.PATH_CREATE_DIRECTORY, pathPtr, pathLen, false);
+  const r = resolve(ctx, fd, Rights.PATH_CREATE_DIRECTORY, pathPtr, pathLen, 'with-slash');
   const { parent, name } = newEntry(r);
   parent.mkdir(name);
   return 0;
@@ -78,7 +82,7 @@ export function path_filestat_get(
   pathLen: number,
   statPtr: number,
 ): number {
-  const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+  const follow = followOf(flags);
   const r = resolve(ctx, fd, Rights.PATH_FILESTAT_GET, pathPtr, pathLen, follow);
   // A miss is the common case (SQLite probing for journals): return it without an exception.
   if (r.inode === null) return Errno.NOENT;
@@ -96,7 +100,7 @@ export function path_filestat_set_times(
   mtim: bigint,
   fstFlags: number,
 ): number {
-  const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+  const follow = followOf(flags);
   const r = resolve(ctx, fd, Rights.PATH_FILESTAT_SET_TIMES, pathPtr, pathLen, follow);
   const [a, m] = timesToSet(ctx, atim, mtim, fstFlags);
   existing(r).setTimes(a, m);
@@ -113,10 +117,10 @@ export function path_link(
   newPtr: number,
   newLen: number,
 ): number {
-  const follow = (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+  const follow = followOf(oldFlags);
   const source = existing(resolve(ctx, oldFd, Rights.PATH_LINK_SOURCE, oldPtr, oldLen, follow));
   if (source.filetype === FileType.DIRECTORY) throw new WasiError(Errno.PERM);
-  const target = resolve(ctx, newFd, Rights.PATH_LINK_TARGET, newPtr, newLen, false);
+  const target = resolve(ctx, newFd, Rights.PATH_LINK_TARGET, newPtr, newLen, 'with-slash');
   const { parent, name } = newEntry(target);
   if (target.trailingSlash) throw new WasiError(Errno.NOENT);
   parent.link(name, source);
@@ -152,11 +156,7 @@ export function path_open(
     throw new WasiError(Errno.NOTCAPABLE);
   }
 
-  const r = resolvePath(
-    from.directory(),
-    ctx.memory.readString(pathPtr, pathLen),
-    (dirFlags & LOOKUP_SYMLINK_FOLLOW) !== 0,
-  );
+  const r = resolvePath(from.directory(), ctx.memory.readString(pathPtr, pathLen), followOf(dirFlags));
   let inode = r.inode;
   if (create) {
     if (r.name === null) throw new WasiError(oflags & OFlags.EXCL ? Errno.EXIST : Errno.ISDIR);
@@ -203,7 +203,7 @@ export function path_readlink(
   bufLen: number,
   bufUsedPtr: number,
 ): number {
-  const inode = existing(resolve(ctx, fd, Rights.PATH_READLINK, pathPtr, pathLen, false));
+  const inode = existing(resolve(ctx, fd, Rights.PATH_READLINK, pathPtr, pathLen, 'with-slash'));
   if (inode.filetype !== FileType.SYMBOLIC_LINK) throw new WasiError(Errno.INVAL);
   // A target longer than the buffer is cut off, not an error (as wasmtime does).
   const target = new TextEncoder().encode(inode.readlink()).subarray(0, bufLen);
@@ -218,7 +218,7 @@ export function path_remove_directory(
   pathPtr: number,
   pathLen: number,
 ): number {
-  const r = resolve(ctx, fd, Rights.PATH_REMOVE_DIRECTORY, pathPtr, pathLen, false);
+  const r = resolve(ctx, fd, Rights.PATH_REMOVE_DIRECTORY, pathPtr, pathLen, 'never');
   if (r.name === null) throw new WasiError(Errno.INVAL);
   const { parent, name, inode } = entryOf(r);
   if (inode.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
@@ -235,8 +235,8 @@ export function path_rename(
   newPtr: number,
   newLen: number,
 ): number {
-  const from = entryOf(resolve(ctx, fd, Rights.PATH_RENAME_SOURCE, oldPtr, oldLen, false));
-  const to = resolve(ctx, newFd, Rights.PATH_RENAME_TARGET, newPtr, newLen, false);
+  const from = entryOf(resolve(ctx, fd, Rights.PATH_RENAME_SOURCE, oldPtr, oldLen, 'never'));
+  const to = resolve(ctx, newFd, Rights.PATH_RENAME_TARGET, newPtr, newLen, 'never');
   if (to.name === null) throw new WasiError(Errno.BUSY);
   if (from.inode.filetype !== FileType.DIRECTORY && to.trailingSlash) throw new WasiError(Errno.NOTDIR);
   if (
@@ -269,7 +269,7 @@ export function path_symlink(
   if (target.includes('\0')) throw new WasiError(Errno.INVAL);
   // Such a link could never be followed (resolvePath refuses absolute targets), so refuse it now.
   if (target.startsWith('/')) throw new WasiError(Errno.NOTCAPABLE);
-  const r = resolve(ctx, fd, Rights.PATH_SYMLINK, newPtr, newLen, false);
+  const r = resolve(ctx, fd, Rights.PATH_SYMLINK, newPtr, newLen, 'with-slash');
   const { parent, name } = newEntry(r);
   if (r.trailingSlash) throw new WasiError(Errno.NOENT);
   parent.symlink(name, target);
@@ -277,7 +277,7 @@ export function path_symlink(
 }
 
 export function path_unlink_file(ctx: WasiContext, fd: number, pathPtr: number, pathLen: number): number {
-  const r = resolve(ctx, fd, Rights.PATH_UNLINK_FILE, pathPtr, pathLen, false);
+  const r = resolve(ctx, fd, Rights.PATH_UNLINK_FILE, pathPtr, pathLen, 'never');
   const { parent, name, inode } = entryOf(r);
   if (inode.filetype === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
   parent.unlink(name);
