@@ -99,3 +99,21 @@ test('versions (hence GCM nonces) are not reused after a crash lost a session', 
   // Under a repeated nonce, c1 ^ c2 would equal p1 ^ p2.
   assert.ok(c1.some((x, i) => (x ^ c2[i]) !== (p1[i] ^ p2[i])));
 });
+
+test('a whole-volume rollback makes versions recur, but the session salt keeps nonces apart', () => {
+  const geo = new Geometry(BLOCKS);
+  const base = baseImage();
+  const image = new MemoryBlockDevice(base.slice(), 512);
+  const first = openVolume(image, KEY);
+  const p1 = blockData(5, 1);
+  first.write(5, p1);
+  first.flush();
+  const slot = [0, 1].find((s) => unitBytes(image, geo.dataUnit(5, s)).some((x) => x !== 0));
+  const c1 = unitBytes(image, geo.dataUnit(5, slot!)).slice();
+  image.bytes.set(base); // the host restores the older image: the same version is handed out again
+  const second = openVolume(image, KEY);
+  const p2 = blockData(5, 2);
+  second.write(5, p2);
+  const c2 = unitBytes(image, geo.dataUnit(5, slot!));
+  assert.ok(c1.some((x, i) => (x ^ c2[i]) !== (p1[i] ^ p2[i])));
+});

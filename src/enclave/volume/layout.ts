@@ -3,13 +3,13 @@ import { BlockDeviceError, FormatError, type BlockDevice } from '../blockdev/typ
 
 /** The volume's unit of everything: logical blocks, metadata nodes and superblocks are 4 KiB. */
 export const UNIT = 4096;
-/** Leaf metadata entries (one per logical block): version u64, slot u8, 7 spare bytes, GCM tag. */
+/** Leaf metadata entries (one per logical block): version u64, slot u8, salt (5), 2 spare, GCM tag. */
 export const LEAF_ENTRY_SIZE = 32;
 export const LEAF_FANOUT = UNIT / LEAF_ENTRY_SIZE;
 /** Inner metadata entries (one per child node): SHA-256 of the child, its slot u8, spare bytes. */
 export const NODE_ENTRY_SIZE = 64;
 export const NODE_FANOUT = UNIT / NODE_ENTRY_SIZE;
-/** The largest volume: block numbers must fit the 32-bit field of the nonce. */
+/** The largest volume (16 TiB): far beyond what the host's image files are meant for. */
 export const MAX_LOGICAL_BLOCKS = 2 ** 32;
 
 /**

@@ -1,14 +1,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { FormatError, IntegrityError } from '../blockdev/types.ts';
-import { TAG_SIZE } from './aead.ts';
+import { SALT_SIZE, TAG_SIZE } from './aead.ts';
 import { LEAF_ENTRY_SIZE, LEAF_FANOUT, NODE_ENTRY_SIZE, NODE_FANOUT, UNIT, type Geometry } from './layout.ts';
 
 /** What the tree records for one logical block: version 0 means never written (reads as zeros). */
 export interface LeafEntry {
   version: number;
   slot: number;
+  /** The session salt of the block's nonce. */
+  salt: Uint8Array;
   tag: Uint8Array;
 }
+
+/** Byte offsets within a leaf entry (version u64 at 0). */
+const SLOT_AT = 8;
+const SALT_AT = 9;
 
 /** A node's place and contents hash; the root's is what the superblock records. */
 export interface NodeRef {
@@ -106,12 +112,13 @@ export class MetaTree {
   entry(block: number): LeafEntry {
     const { node, offset, view } = this.leafAt(block);
     const high = view.getUint32(offset + 4, true);
-    const slot = node[offset + 8];
+    const slot = node[offset + SLOT_AT];
     if (high > 0x1fffff || slot > 1)
       throw new FormatError(`volume: metadata entry of block ${block} is malformed`);
     return {
       version: high * 2 ** 32 + view.getUint32(offset, true),
       slot,
+      salt: node.subarray(offset + SALT_AT, offset + SALT_AT + SALT_SIZE),
       tag: node.subarray(offset + LEAF_ENTRY_SIZE - TAG_SIZE, offset + LEAF_ENTRY_SIZE),
     };
   }
@@ -120,7 +127,8 @@ export class MetaTree {
     const { node, offset, view } = this.leafAt(block);
     view.setUint32(offset, e.version >>> 0, true);
     view.setUint32(offset + 4, Math.floor(e.version / 2 ** 32), true);
-    node[offset + 8] = e.slot;
+    node[offset + SLOT_AT] = e.slot;
+    node.set(e.salt, offset + SALT_AT);
     node.set(e.tag, offset + LEAF_ENTRY_SIZE - TAG_SIZE);
     this.dirty[0].add(Math.floor(block / LEAF_FANOUT));
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { checkRange } from '../blockdev/io.ts';
 import { WrongKeyError } from '../blockdev/luks2.ts';
 import { BlockDeviceError, FormatError, IntegrityError, type BlockDevice } from '../blockdev/types.ts';
-import { openBlock, sealBlock } from './aead.ts';
+import { SALT_SIZE, openBlock, sealBlock } from './aead.ts';
 import { deriveVolumeKeys, type VolumeKeys } from './keys.ts';
 import { Geometry, UNIT, UnitIo } from './layout.ts';
 import {
@@ -74,6 +74,7 @@ export class VolumeDevice implements BlockDevice {
   /** Blocks written since the last commit: they sit in their uncommitted slot already. */
   private readonly written = new Set<number>();
   private failure: Error | undefined;
+  private readonly salt = randomBytes(SALT_SIZE);
 
   /** @internal use {@link openVolume} or {@link formatVolume}. */
   constructor(state: VolumeState) {
@@ -112,7 +113,8 @@ export class VolumeDevice implements BlockDevice {
     const e = this.s.tree.entry(block);
     if (e.version === 0) return new Uint8Array(UNIT);
     const ct = this.s.io.read(this.s.geo.dataUnit(block, e.slot));
-    const pt = openBlock(this.s.keys.data, this.s.uuid, block, e.version, ct, e.tag);
+    const binding = { uuid: this.s.uuid, block, version: e.version, salt: e.salt };
+    const pt = openBlock(this.s.keys.data, binding, ct, e.tag);
     if (!pt)
       throw new IntegrityError(
         `volume: data block ${block} (version ${e.version}, slot ${e.slot}) fails authentication`,
@@ -139,9 +141,10 @@ export class VolumeDevice implements BlockDevice {
     const e = tree.entry(block);
     // The first write since the commit goes to the other slot; later ones overwrite that same slot.
     const slot = this.written.has(block) ? e.slot : 1 - e.slot;
-    const { ciphertext, tag } = sealBlock(keys.data, uuid, block, version, data);
+    const salt = this.salt;
+    const { ciphertext, tag } = sealBlock(keys.data, { uuid, block, version, salt }, data);
     io.write(geo.dataUnit(block, slot), ciphertext);
-    tree.setEntry(block, { version, slot, tag });
+    tree.setEntry(block, { version, slot, salt, tag });
     this.written.add(block);
   }
 
