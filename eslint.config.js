@@ -27,7 +27,9 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { console: 'readonly', process: 'readonly' } },
+    languageOptions: {
+      globals: { console: 'readonly', process: 'readonly', WebAssembly: 'readonly', URL: 'readonly' },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
@@ -40,7 +42,12 @@ export default tseslint.config(
         'error',
         {
           paths: ioPatterns.map((name) => ({ name, message: 'src/enclave must not use Node I/O modules' })),
-          patterns: [{ group: ['**/host/**', '**/cli/**', '**/image/**'], message: 'src/enclave must not import untrusted code' }],
+          patterns: [
+            {
+              group: ['**/host/**', '**/cli/**', '**/image/**'],
+              message: 'src/enclave must not import untrusted code',
+            },
+          ],
         },
       ],
     },

@@ -74,11 +74,12 @@ function run(start: EnclaveStart): void {
     exit(status, ExitKind.PROGRAM);
   } catch (error) {
     if (error instanceof HostProtocolError) {
-      // The ring itself is not to be trusted any more: try once to say why, then stop regardless.
+      // The ring itself is not to be trusted any more: try once to say why; the enclave stops
+      // below whether or not the host takes the message.
       try {
         exit(1, ExitKind.HOST_VIOLATION, `enclave stopped: ${error.message}`);
-      } finally {
-        throw error;
+      } catch {
+        // Nothing more can be said through a broken ring.
       }
     }
     throw error;
