@@ -117,3 +117,14 @@ test('a whole-volume rollback makes versions recur, but the session salt keeps n
   const c2 = unitBytes(image, geo.dataUnit(5, slot!));
   assert.ok(c1.some((x, i) => (x ^ c2[i]) !== (p1[i] ^ p2[i])));
 });
+
+test('a crash while formatting leaves a device that refuses to open', () => {
+  const ref = new CrashingDevice(deviceFor(BLOCKS));
+  formatVolume(ref, KEY);
+  for (let n = 0; n < ref.writes; n++) {
+    const image = deviceFor(BLOCKS);
+    image.bytes.fill(0xee); // whatever the file held before
+    assert.throws(() => formatVolume(new CrashingDevice(image, n), KEY), Crash);
+    assert.throws(() => openVolume(image, KEY), /not a Cloister volume/);
+  }
+});

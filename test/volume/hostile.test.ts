@@ -72,6 +72,13 @@ test('a damaged newest superblock falls back to the previous commit, which minGe
   assert.throws(() => openVolume(dev, KEY), /no superblock copy passes its MAC/);
 });
 
+test('damage to the older superblock copy does not matter', () => {
+  const { dev, vol } = populated();
+  flipBit(dev, 1 - newestSuperblock(dev), 64);
+  const again = openVolume(dev, KEY, { minGeneration: vol.generation });
+  assert.deepEqual(again.read(19, 1), blockData(19, 1));
+});
+
 test('two data blocks swapped are both detected', () => {
   const { dev, vol } = populated();
   for (const slot of [0, 1]) {
