@@ -96,8 +96,9 @@ function defaultSize(tree: StagedTree, inodes: number): number {
 
 /**
  * Builds a reproducible ext4 file system from the staged tree with `mke2fs -d`: fixed configuration,
- * UUID and directory hash seed derived from the input digest, all times set to `epoch` (mke2fs copies
- * the staged files' ctimes, so debugfs resets them afterwards), no journal, no lazy initialization.
+ * UUID and directory hash seed derived from the input digest, no journal, no lazy initialization.
+ * Then debugfs sets every owner and mode from the entries (so building needs no root) and every
+ * timestamp to `epoch` (mke2fs copies the staged files' ctimes, which no one can set).
  */
 export function buildExt4(out: string, opts: Ext4Options): Ext4Result {
   const uuid = derivedUuid(opts.tree.digest, 'cloister ext4 uuid');
@@ -129,9 +130,18 @@ export function buildExt4(out: string, opts: Ext4Options): Ext4Result {
       size = Math.ceil((size * 1.5) / BLOCK) * BLOCK;
     }
   }
-  const script = usedInodes(out)
-    .flatMap((ino) => ['atime', 'ctime', 'mtime', 'crtime'].map((f) => `sif <${ino}> ${f} @${opts.epoch}`))
-    .join('\n');
+  // debugfs reads one command per line; a double quote inside a quoted name is written twice.
+  const quoted = (rel: string) => `"/${rel.replace(/"/g, '""')}"`;
+  const script = [
+    ...opts.tree.attributes.flatMap((a) => [
+      `sif ${quoted(a.path)} mode 0${a.mode.toString(8)}`,
+      `sif ${quoted(a.path)} uid ${a.uid}`,
+      `sif ${quoted(a.path)} gid ${a.gid}`,
+    ]),
+    ...usedInodes(out).flatMap((ino) =>
+      ['atime', 'ctime', 'mtime', 'crtime'].map((f) => `sif <${ino}> ${f} @${opts.epoch}`),
+    ),
+  ].join('\n');
   const scriptPath = join(opts.scratch, 'times.debugfs');
   writeFileSync(scriptPath, `${script}\n`);
   const log = e2fsTool('debugfs', ['-w', '-f', scriptPath, out], env);

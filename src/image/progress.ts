@@ -24,12 +24,12 @@ export function terminalProgress(enabled = Boolean(process.stdout.isTTY)): {
       stop();
       current = phase;
       bar = new cliProgress.SingleBar(
-        { format: `${phase.padEnd(12)} [{bar}] {percentage}% | {value}/{total} MiB`, hideCursor: true },
+        { format: `${phase.padEnd(12)} [{bar}] {percentage}% | {doneMiB}/{totalMiB} MiB`, hideCursor: true },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(Math.ceil(total / 2 ** 20), 0);
+      bar.start(total, 0, { doneMiB: '0.0', totalMiB: (total / 2 ** 20).toFixed(1) });
     }
-    bar?.update(Math.floor(done / 2 ** 20));
+    bar?.update(done, { doneMiB: (done / 2 ** 20).toFixed(1) });
   };
   return { onProgress, stop };
 }

@@ -3,8 +3,6 @@ import { createHash } from 'node:crypto';
 import {
   constants,
   copyFileSync,
-  chmodSync,
-  lchownSync,
   linkSync,
   lstatSync,
   lutimesSync,
@@ -47,7 +45,22 @@ export interface StagedTree {
   digest: Uint8Array;
   /** Devices and FIFOs that were skipped (mke2fs -d cannot be fed them without root mknod). */
   skipped: string[];
+  /**
+   * Owner and mode of every path ('' is the root), to be set in the file system after mke2fs: the
+   * staged copies keep the builder's owner and readable modes, so no root privilege is needed.
+   */
+  attributes: FileAttributes[];
 }
+
+/** Owner and permission bits (with the file type bits, `S_IFDIR | 0755`…) of one path. */
+export interface FileAttributes {
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+const S_IFMT = { dir: 0o040000, file: 0o100000, symlink: 0o120000 };
 
 interface Meta {
   mode: number;
@@ -111,6 +124,8 @@ export class Stager {
   /** Adds (or replaces) one entry. */
   add(entry: StageEntry): void {
     const rel = normalizeEntryPath(entry.path);
+    if (rel.includes('\n'))
+      throw new ImageError(`${JSON.stringify(rel)}: newlines in file names are not supported`);
     const meta = { mode: entry.mode & 0o7777, uid: entry.uid, gid: entry.gid };
     if (rel === '') {
       if (entry.type !== 'dir') throw new ImageError(`${entry.path}: the root must be a directory`);
@@ -187,12 +202,14 @@ export class Stager {
   }
 
   /**
-   * Normalizes the tree for a reproducible image: owners and modes from the entries (root:root 0755
-   * for implied directories), every timestamp set to `epoch`; and returns its size and digest.
+   * Normalizes the tree for a reproducible image: every timestamp set to `epoch`; owners and modes
+   * from the entries (root:root 0755 for implied directories) are returned to be set by the builder.
+   * Returns the tree's size and digest too.
    */
   finish(epoch: number): StagedTree {
     const hash = createHash('sha256');
     const inodesSeen = new Map<number, string>();
+    const attributes: FileAttributes[] = [];
     let inodes = 1;
     let blocks = 1;
     const visit = (rel: string, path: string): void => {
@@ -202,8 +219,13 @@ export class Stager {
         uid: 0,
         gid: 0,
       };
-      lchownSync(path, meta.uid, meta.gid);
-      if (!st.isSymbolicLink()) chmodSync(path, meta.mode);
+      const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file';
+      attributes.push({
+        path: rel,
+        mode: S_IFMT[type] | (type === 'symlink' ? 0o777 : meta.mode),
+        uid: meta.uid,
+        gid: meta.gid,
+      });
       const record = (kind: string, extra: string | Uint8Array) => {
         hash.update(`${kind} ${meta.mode.toString(8)} ${meta.uid} ${meta.gid} ${rel.length}:${rel}\0`);
         hash.update(typeof extra === 'string' ? Buffer.from(extra) : extra);
@@ -233,6 +255,6 @@ export class Stager {
     };
     visit('', this.root);
     hash.update(`epoch ${epoch}`);
-    return { inodes, blocks, digest: hash.digest(), skipped: [...this.skipped] };
+    return { inodes, blocks, digest: hash.digest(), skipped: [...this.skipped], attributes };
   }
 }

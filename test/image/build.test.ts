@@ -79,6 +79,7 @@ describe('image build', () => {
       { name: 'app/main.wasm', data: 'not really wasm', mode: 0o750, uid: 1000, gid: 100 },
       { name: 'app/alias', type: '1', linkName: 'app/main.wasm' },
       { name: 'etc/motd', data: 'hi\n' },
+      { name: 'etc/we"ird name', data: 'q', uid: 70000, gid: 7, mode: 0o4711 },
     );
     writeFileSync(join(dir, 'rootfs.tar'), archive);
     writeFileSync(join(dir, 'rootfs.tar.gz'), gzipSync(archive));
@@ -93,6 +94,9 @@ describe('image build', () => {
     assert.match(stat, /Links: 2/);
     assert.equal(debugfsCat(plain.out, '/etc/motd').toString(), 'hi\n');
     assert.match(debugfs(plain.out, 'ls -l /etc'), /motd/);
+    const weird = debugfs(plain.out, 'stat "/etc/we""ird name"');
+    assert.match(weird, /Mode:\s+04711/);
+    assert.match(weird, /User:\s+70000\s+Group:\s+7\b/);
   });
 
   it('from an OCI layout with two layers and whiteouts, as a directory, an archive and a docker save', (t) => {

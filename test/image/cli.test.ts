@@ -1,12 +1,13 @@
 // `cloister image build | inspect | verify` through the built command: output, exit status, errors.
 // Needs dist/ (node scripts/build.mjs).
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ImageDescriptor } from '../../src/image/descriptor.ts';
 import type { ImageInfo } from '../../src/image/inspect.ts';
-import { runCli } from '../helpers/cli.ts';
+import { cliPath, runCli } from '../helpers/cli.ts';
 import { pattern } from '../storage/helpers/files.ts';
 import { requireTools, tempDir } from './helpers/image.ts';
 import { tar } from './helpers/tar.ts';
@@ -153,6 +154,34 @@ describe('cloister image', () => {
     assert.equal(noHash.code, 1);
     oneLineError(noHash.stderr, /no root hash: pass --root-hash/);
     assert.equal((await runCli(['image', 'verify', img, '--root-hash', d.rootHash])).code, 0);
+  });
+
+  it('builds without root privileges, byte for byte as root does', async (t) => {
+    if (process.getuid?.() !== 0 || !requireTools(t, ...TOOLS)) return t.skip('needs root to drop to nobody');
+    if (spawnSync('setpriv', ['--version']).status !== 0) return t.skip('setpriv is not installed');
+    const shared = join(dir, 'nobody');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    chmodSync(dir, 0o755);
+    const src = source();
+    chmodSync(src, 0o755);
+    const asRoot = join(shared, 'root.img');
+    assert.equal((await runCli(['image', 'build', '--from', src, '-o', asRoot])).code, 0);
+    const asNobody = join(shared, 'nobody.img');
+    const r = spawnSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath].concat([
+        'image',
+        'build',
+        '--from',
+        src,
+        '-o',
+        asNobody,
+      ]),
+      { encoding: 'utf8', env: { ...process.env, PATH: '/usr/bin:/bin' } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(readFileSync(asNobody).equals(readFileSync(asRoot)));
   });
 
   it('usage errors exit with 2 and one line', async () => {
