@@ -74,9 +74,14 @@ test('a damaged newest superblock falls back to the previous commit, which minGe
 
 test('damage to the older superblock copy does not matter', () => {
   const { dev, vol } = populated();
-  flipBit(dev, 1 - newestSuperblock(dev), 64);
-  const again = openVolume(dev, KEY, { minGeneration: vol.generation });
-  assert.deepEqual(again.read(19, 1), blockData(19, 1));
+  const older = 1 - newestSuperblock(dev);
+  for (const offset of [64, 8, 56]) {
+    flipBit(dev, older, offset); // root hash, then format version and root slot (unparseable copies)
+    const again = openVolume(dev, KEY, { minGeneration: vol.generation });
+    assert.deepEqual(again.read(19, 1), blockData(19, 1));
+  }
+  flipBit(dev, 1 - older, 8);
+  assert.throws(() => openVolume(dev, KEY), /unsupported format version/);
 });
 
 test('two data blocks swapped are both detected', () => {

@@ -254,9 +254,20 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Picks the newest superblock copy that the key authenticates; a wrong key is told apart. */
 function chooseSuperblock(io: UnitIo, volumeKey: Uint8Array): { sb: RawSuperblock; slot: number } {
-  const copies = [0, 1].map((slot) => ({ slot, sb: parseSuperblock(io.read(slot)) }));
-  const found = copies.filter((c) => c.sb !== null) as { slot: number; sb: RawSuperblock }[];
-  if (found.length === 0) throw new FormatError('volume: not a Cloister volume (no superblock magic)');
+  const found: { sb: RawSuperblock; slot: number }[] = [];
+  let malformed: FormatError | undefined;
+  for (const slot of [0, 1]) {
+    // One malformed copy (bit rot, a torn write) must not keep the other from opening.
+    try {
+      const sb = parseSuperblock(io.read(slot));
+      if (sb) found.push({ sb, slot });
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      malformed ??= e;
+    }
+  }
+  if (found.length === 0)
+    throw malformed ?? new FormatError('volume: not a Cloister volume (no superblock magic)');
   let keyMatched = false;
   let best: { sb: RawSuperblock; slot: number } | undefined;
   for (const c of found) {
