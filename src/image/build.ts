@@ -1,9 +1,19 @@
 import { Buffer } from 'node:buffer';
 import { hkdfSync, randomUUID } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { descriptorPath, writeDescriptor, type ImageDescriptor } from './descriptor.ts';
+import { writeDescriptor, type ImageDescriptor } from './descriptor.ts';
 import { buildExt4, derivedUuid } from './ext4.ts';
 import { encryptLuks2Payload, formatLuks2, type Luks2FormatOptions } from './luks2-format.ts';
 import type { ProgressCallback } from './progress.ts';
@@ -114,6 +124,8 @@ function protect(out: string, salt: Uint8Array | undefined, uuid: string, progre
  */
 export function buildImage(opts: BuildOptions): BuildResult {
   const epoch = opts.epoch ?? 0;
+  // Written beside the output and renamed at the end: a failed build leaves any old image alone.
+  const partial = `${opts.out}.partial`;
   const scratch = mkdtempSync(join(tmpdir(), 'cloister-image-'));
   try {
     const stageDir = join(scratch, 'root');
@@ -125,18 +137,18 @@ export function buildImage(opts: BuildOptions): BuildResult {
     if (tree.skipped.length > 0) {
       opts.warn?.(`skipped ${tree.skipped.length} device or FIFO entries (first: /${tree.skipped[0]})`);
     }
-    const ext4Path = opts.encrypt ? join(scratch, 'fs.ext4') : opts.out;
+    const ext4Path = opts.encrypt ? join(scratch, 'fs.ext4') : partial;
     const ext4 = buildExt4(ext4Path, { stageDir, tree, epoch, size: opts.size, scratch });
     rmSync(stageDir, { recursive: true, force: true });
 
-    const luks = opts.encrypt ? encryptTo(ext4Path, opts.out, opts.encrypt, opts.onProgress) : undefined;
+    const luks = opts.encrypt ? encryptTo(ext4Path, partial, opts.encrypt, opts.onProgress) : undefined;
     // Seeded salt and UUID would let anyone holding a guessed plaintext confirm it: random when encrypted.
     const salt = luks
       ? undefined
       : hkdfSync('sha256', tree.digest, new Uint8Array(0), 'cloister verity salt', 32);
     const verityUuid = luks ? randomUUID() : derivedUuid(tree.digest, 'cloister verity uuid');
     const { tree: verity, size } = protect(
-      opts.out,
+      partial,
       salt && new Uint8Array(salt),
       verityUuid,
       opts.onProgress,
@@ -169,12 +181,10 @@ export function buildImage(opts: BuildOptions): BuildResult {
       ext4: { offset: luks?.dataOffset ?? 0, size: ext4.size, uuid: luks ? null : ext4.uuid },
       sourceDateEpoch: epoch,
     };
+    renameSync(partial, opts.out);
     return { descriptor, descriptorPath: writeDescriptor(opts.out, descriptor), source: source.kind };
-  } catch (error) {
-    rmSync(opts.out, { force: true });
-    rmSync(descriptorPath(opts.out), { force: true });
-    throw error;
   } finally {
+    rmSync(partial, { force: true });
     rmSync(scratch, { recursive: true, force: true });
   }
 }

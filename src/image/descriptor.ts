@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { ImageError } from './errors.ts';
 
 /** The `IMG.json` sidecar: what `cloister run` needs to open the image. Untrusted like the image. */
@@ -47,7 +47,8 @@ export const descriptorPath = (image: string): string => `${image}.json`;
 /** Writes the sidecar next to the image. */
 export function writeDescriptor(image: string, d: ImageDescriptor): string {
   const path = descriptorPath(image);
-  writeFileSync(path, `${JSON.stringify(d, null, 2)}\n`);
+  writeFileSync(`${path}.partial`, `${JSON.stringify(d, null, 2)}\n`);
+  renameSync(`${path}.partial`, path);
   return path;
 }
 

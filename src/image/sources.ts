@@ -1,11 +1,11 @@
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ImageError } from './errors.ts';
 import { normalizeEntryPath } from './paths.ts';
-import type { Stager } from './stage.ts';
-import { maybeGunzip, readTar, type TarEntry, type TarLimits } from './tar.ts';
+import type { StageEntry, Stager } from './stage.ts';
+import { maybeGunzip, readTar, type TarLimits } from './tar.ts';
 
 /** What `--from` turned out to be. */
 export type SourceKind = 'directory' | 'tar' | 'oci' | 'docker-archive';
@@ -13,7 +13,7 @@ export type SourceKind = 'directory' | 'tar' | 'oci' | 'docker-archive';
 /** A source's layers, applied in order (a plain directory or tar is a single layer). */
 export interface Source {
   kind: SourceKind;
-  layers: { name: string; entries: TarEntry[] }[];
+  layers: { name: string; entries: StageEntry[] }[];
 }
 
 const WHITEOUT = '.wh.';
@@ -102,20 +102,20 @@ function dockerLayers(
 }
 
 /** Lists a host directory as entries (sorted, owner root, modes kept). */
-function directoryEntries(dir: string): TarEntry[] {
-  const out: TarEntry[] = [];
+function directoryEntries(dir: string): StageEntry[] {
+  const out: StageEntry[] = [];
   const walk = (host: string, rel: string) => {
     for (const name of readdirSync(host).sort()) {
       const path = join(host, name);
       const child = rel === '' ? name : `${rel}/${name}`;
       const st = lstatSync(path);
-      const base = { path: child, mode: st.mode & 0o7777, uid: 0, gid: 0, mtime: 0, data: new Uint8Array(0) };
+      const base = { path: child, mode: st.mode & 0o7777, uid: 0, gid: 0, linkName: '' };
       if (st.isDirectory()) {
-        out.push({ ...base, type: 'dir', linkName: '' });
+        out.push({ ...base, type: 'dir' });
         walk(path, child);
       } else if (st.isSymbolicLink()) out.push({ ...base, type: 'symlink', linkName: readlinkSync(path) });
-      else if (st.isFile()) out.push({ ...base, type: 'file', linkName: path });
-      else out.push({ ...base, type: 'other', linkName: '' });
+      else if (st.isFile()) out.push({ ...base, type: 'file', sourcePath: path });
+      else out.push({ ...base, type: 'other' });
     }
   };
   walk(dir, '');
@@ -154,13 +154,11 @@ export function openSource(from: string, limits: TarLimits = {}): Source {
 export function stageSource(source: Source, stager: Stager): void {
   const layered = source.kind === 'oci' || source.kind === 'docker-archive';
   for (const layer of source.layers) {
-    const isWhiteout = (e: TarEntry) => layered && e.path.split('/').some((p) => p.startsWith(WHITEOUT));
+    const isWhiteout = (e: StageEntry) => layered && basename(e.path).startsWith(WHITEOUT);
     try {
       for (const e of layer.entries) if (isWhiteout(e)) stager.whiteout(e.path);
       for (const e of layer.entries) {
-        if (isWhiteout(e)) continue;
-        const fromDisk = source.kind === 'directory' && e.type === 'file';
-        stager.add({ ...e, sourcePath: fromDisk ? e.linkName : undefined });
+        if (!isWhiteout(e)) stager.add(e);
       }
     } catch (error) {
       if (error instanceof ImageError && source.layers.length > 1) {

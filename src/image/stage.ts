@@ -92,18 +92,19 @@ export class Stager {
 
   /**
    * The host path of `rel`'s parent directory, checking every component: a symlink or a non-directory
-   * on the way is refused. Missing parents are created (mode 0755, root) when `create` is set, or
-   * null is returned.
+   * on the way is refused. Missing parents are created (mode 0755, root) when `mode` is 'create';
+   * with 'lookup' null is returned for them, and with 'whiteout' also for a symlink or a file on the
+   * way (nothing below it to hide, and nothing is ever deleted through a link).
    */
-  private parentOf(rel: string, create: boolean): string | null {
+  private parentOf(rel: string, mode: 'create' | 'lookup' | 'whiteout'): string | null {
     const parts = rel.split('/');
     let dir = this.root;
     for (let i = 0; i < parts.length - 1; i++) {
       const sub = parts.slice(0, i + 1).join('/');
       dir = join(dir, parts[i]);
       const st = lstatOrNull(dir);
-      if (st === null) {
-        if (!create) return null;
+      if (st === null || (mode === 'whiteout' && !st.isDirectory())) {
+        if (mode !== 'create') return null;
         mkdirSync(dir, 0o755);
         this.meta.set(sub, { mode: 0o755, uid: 0, gid: 0 });
       } else if (st.isSymbolicLink()) {
@@ -136,7 +137,7 @@ export class Stager {
       this.skipped.push(rel);
       return;
     }
-    const path = join(this.parentOf(rel, true) as string, rel.slice(rel.lastIndexOf('/') + 1));
+    const path = join(this.parentOf(rel, 'create') as string, rel.slice(rel.lastIndexOf('/') + 1));
     const existing = lstatOrNull(path);
     if (entry.type === 'dir' && existing?.isDirectory()) {
       this.meta.set(rel, meta);
@@ -162,7 +163,7 @@ export class Stager {
         break;
       case 'hardlink': {
         const target = normalizeEntryPath(entry.linkName, `hard link ${rel} ->`);
-        const targetDir = target === '' ? null : this.parentOf(target, false);
+        const targetDir = target === '' ? null : this.parentOf(target, 'lookup');
         const targetPath = targetDir && join(targetDir, target.slice(target.lastIndexOf('/') + 1));
         const st = targetPath ? lstatOrNull(targetPath) : null;
         if (!targetPath || !st || st.isDirectory()) {
@@ -185,7 +186,7 @@ export class Stager {
     const slash = rel.lastIndexOf('/');
     const dirRel = slash < 0 ? '' : rel.slice(0, slash);
     const name = rel.slice(slash + 1);
-    const parent = this.parentOf(rel, false);
+    const parent = this.parentOf(rel, 'whiteout');
     if (parent === null) return;
     if (name === '.wh..wh..opq') {
       for (const child of readdirSync(parent)) {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -176,6 +177,16 @@ describe('image build', () => {
     checkWithTools(r);
     writeFileSync(join(dir, 'sized', 'fill'), pattern(3 << 20, 3)); // zeros would become a hole
     assert.throws(() => build(join(dir, 'sized'), { size: 2 << 20 }), /do not fit in --size/);
+  });
+
+  it('leaves an existing image alone when a build fails', (t) => {
+    if (!requireTools(t, ...TOOLS)) return;
+    const out = join(dir, 'keep.img');
+    writeFileSync(out, 'old image');
+    writeFileSync(join(dir, 'bad.tar'), tar({ name: '/abs', data: 'x' }));
+    assert.throws(() => buildImage({ from: join(dir, 'bad.tar'), out }), /absolute path/);
+    assert.equal(readFileSync(out, 'utf8'), 'old image');
+    assert.equal(existsSync(`${out}.partial`), false);
   });
 
   it('names the package when an e2fsprogs tool is missing', () => {

@@ -8,7 +8,7 @@ import { ImageError } from '../../src/image/errors.ts';
 import { openSource, stageSource } from '../../src/image/sources.ts';
 import { Stager } from '../../src/image/stage.ts';
 import { maybeGunzip, readTar } from '../../src/image/tar.ts';
-import { gnuLongName, member, pax, tar } from './helpers/tar.ts';
+import { gnuLongName, member, pax, tar, writeOciLayout } from './helpers/tar.ts';
 import { tempDir } from './helpers/image.ts';
 
 const dir = tempDir();
@@ -125,6 +125,22 @@ describe('hostile archives', () => {
       { name: 'h', type: '1', linkName: 'up/secret' },
     );
     assert.throws(() => stageTar(archive), /refusing to write through the symbolic link up/);
+  });
+
+  it('never deletes through a symlink when applying whiteouts', () => {
+    const hostDir = join(dir, 'host-dir');
+    mkdirSync(hostDir);
+    writeFileSync(join(hostDir, 'victim'), 'keep me');
+    const layout = join(dir, 'oci-evil');
+    writeOciLayout(layout, [
+      tar({ name: 'lnk', type: '2', linkName: hostDir }),
+      tar({ name: 'lnk/.wh.victim' }, { name: 'lnk/.wh..wh..opq' }),
+    ]);
+    const root = join(dir, 'root-evil');
+    mkdirSync(root);
+    stageSource(openSource(layout), new Stager(root));
+    assert.equal(readFileSync(join(hostDir, 'victim'), 'utf8'), 'keep me');
+    assert.equal(readlinkSync(join(root, 'lnk')), hostDir);
   });
 
   it('keeps symlinks as links: their targets are never followed on the host', () => {
