@@ -22,7 +22,7 @@ import {
 } from './loader/wasm-module.ts';
 import { HostChannel, HostProtocolError } from './ring/channel.ts';
 import { RingClock, RingConsole, RingHostDir } from './ring/host-services.ts';
-import { createHostDirFs, createStaticFs, createTmpfs } from './vfs/index.ts';
+import { createHostDirFs, createMountTree, createStaticFs, createTmpfs } from './vfs/index.ts';
 
 /** Guest directory where the enclave publishes facts about itself (cf. Gramine's /dev/attestation). */
 export const ATTESTATION_DIR = '/dev/attestation';
@@ -40,11 +40,16 @@ function run(start: EnclaveStart): void {
     const clock = new RingClock(channel, ring.clock);
     const hostDir = new RingHostDir(channel);
     let hostMount = 0;
-    const preopens = config.mounts.map((mount) => ({
-      guestPath: mount.guest,
-      fs: mount.type === 'tmpfs' ? createTmpfs() : createHostDirFs(hostDir, hostMount++),
-    }));
-    preopens.push({ guestPath: ATTESTATION_DIR, fs: createStaticFs({ mrenclave: start.mrenclave }) });
+    const attestation = createStaticFs({ mrenclave: start.mrenclave });
+    const preopens = config.mounts.map((mount) => {
+      const fs = mount.type === 'tmpfs' ? createTmpfs() : createHostDirFs(hostDir, hostMount++);
+      // The attestation files appear inside the root mount, when there is one. They are never an
+      // extra preopen: programs (and the WASI test suite) rely on which descriptors exist.
+      return {
+        guestPath: mount.guest,
+        fs: mount.guest === '/' ? createMountTree(fs, [{ path: ATTESTATION_DIR, fs: attestation }]) : fs,
+      };
+    });
     const wasi = new Wasi({ args: config.args, env: config.env, preopens, console, clock });
 
     let module: WebAssembly.Module;

@@ -45,8 +45,9 @@ const handle = createHostCalls({
 server = new RingServer(
   ring,
   (request) => {
+    counters.recordRequest(request.callId, request.payload.length);
     const response = handle(request);
-    counters.record(request.callId, request.payload.length, response.replyLength ?? 0);
+    counters.recordReply(request.callId, response.replyLength ?? 0);
     return response;
   },
   replyWriterFor(process.env.CLOISTER_HOST_FAULT),

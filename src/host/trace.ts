@@ -15,12 +15,16 @@ export class TraceCounters {
     this.counts = new Float64Array(buffer);
   }
 
-  record(callId: number, bytesIn: number, bytesOut: number): void {
+  /** Counts a request as it arrives (before it is served: `exit` ends the server). */
+  recordRequest(callId: number, bytesIn: number): void {
     if (callId < 0 || callId >= MAX_CALL_ID) return;
-    const base = callId * FIELDS;
-    this.counts[base]++;
-    this.counts[base + 1] += bytesIn;
-    this.counts[base + 2] += bytesOut;
+    this.counts[callId * FIELDS]++;
+    this.counts[callId * FIELDS + 1] += bytesIn;
+  }
+
+  recordReply(callId: number, bytesOut: number): void {
+    if (callId < 0 || callId >= MAX_CALL_ID) return;
+    this.counts[callId * FIELDS + 2] += bytesOut;
   }
 
   /** A table of every call made, grouped by class, with counts and bytes each way. */

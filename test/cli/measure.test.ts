@@ -40,7 +40,7 @@ describe('cloister measure', () => {
   });
 
   it('is what the running enclave reads as its own measurement', async () => {
-    const args = ['--tmpfs', '/data', 'examples/sqlite3.wasm', '/data/x.db'];
+    const args = ['--tmpfs', '/', 'examples/sqlite3.wasm', '/x.db'];
     const expected = await measure(args);
     const r = await runCli(['run', ...args], {
       input: "select lower(hex(readfile('/dev/attestation/mrenclave')));\n",
