@@ -58,7 +58,14 @@ describe('SQLite inside the enclave', () => {
 
   it('completes speedtest1 --size 25 in memory', { timeout: 120_000 }, async () => {
     // SQLite puts VACUUM's temporary database in /tmp: an in-enclave tmpfs here.
-    const r = await runCli(['run', '--tmpfs', '/tmp', join(sharedDir, 'bench/speedtest1.wasm'), '--size', '25']);
+    const r = await runCli([
+      'run',
+      '--tmpfs',
+      '/tmp',
+      join(sharedDir, 'bench/speedtest1.wasm'),
+      '--size',
+      '25',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /TOTAL/);
   });
