@@ -249,7 +249,8 @@ export class Stager {
         }
         if (st.nlink > 1) inodesSeen.set(st.ino, rel);
         record('file', createHash('sha256').update(readFileSync(path)).digest());
-        blocks += Math.ceil(st.size / 4096) + Math.ceil(st.size / 2 ** 27);
+        // An inode holds four extents of up to 128 MiB; beyond that an extent tree block is needed.
+        blocks += Math.ceil(st.size / 4096) + Math.floor(st.size / 2 ** 29);
       }
       inodes++;
       lutimesSync(path, epoch, epoch);
