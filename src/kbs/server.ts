@@ -1,0 +1,349 @@
+/**
+ * The key broker service over HTTP(S): the Trustee KBS protocol (RCAR) — `POST /kbs/v0/auth`,
+ * `POST /kbs/v0/attest`, `GET /kbs/v0/resource/<repo>/<type>/<tag>` — with single-use, expiring
+ * nonces bound to their session, evidence checked by an `EvidenceVerifier` against report data that
+ * binds the nonce and the enclave key, per-resource policies, secrets released only as JWE to the
+ * attested enclave key, RFC 7807 errors and an audit row for every release and refusal.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { FlattenedEncrypt, SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
+import type { CryptoKey as JoseKey, JWK } from 'jose';
+import { runtimeDataReportData } from './binding.ts';
+import { checkReportData, claimsOf, evidenceFailureReason } from './evidence.ts';
+import type { Claims, EvidenceVerifier } from './evidence.ts';
+import { policyFailure } from './policy.ts';
+import type { ResourcePolicy } from './policy.ts';
+import { KbsProblem, problemBody } from './problem.ts';
+import { ProtocolError, SESSION_COOKIE, parseAttestRequest, parseAuthRequest } from './protocol.ts';
+import { isResourcePath } from './store.ts';
+import type { KbsStore } from './store.ts';
+
+/** Options of a key broker. */
+export interface KbsOptions {
+  store: KbsStore;
+  verifier: EvidenceVerifier;
+  /** Checked at attestation, and at release for resources without a policy of their own. */
+  policy: ResourcePolicy;
+  /** One line per release and refusal (and per rejected request). */
+  log?: (line: string) => void;
+  /** How long a challenge nonce stays usable (default 5 minutes). */
+  nonceTtlMs?: number;
+  /** How long an attested session and its token last (default 5 minutes). */
+  sessionTtlMs?: number;
+  /** Largest request body (default 256 KiB: a quote is at most 64 KiB, 88 KiB in base64). */
+  maxBodyBytes?: number;
+  /** Most sessions held at once (default 10000); beyond, `auth` answers 503 until some expire. */
+  maxSessions?: number;
+  /** Longest an evidence verification may take (default 10 s). */
+  verifyTimeoutMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+interface Session {
+  id: string;
+  nonce: string;
+  expiresAt: number;
+  state: 'challenged' | 'consumed' | 'attested';
+  teePubkey?: JWK;
+  claims?: Claims;
+}
+
+/** Who asked, for the audit log. */
+interface Requester {
+  client: string | null;
+  session: string | null;
+  mrenclave: string | null;
+}
+
+const TOKEN_ISSUER = 'cloister-kbs';
+const JSON_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
+
+/** The KBS request handler; `listen` wraps it in an HTTP(S) server. */
+export class KeyBroker {
+  private readonly sessions = new Map<string, Session>();
+  private readonly o: Required<Omit<KbsOptions, 'log'>> & Pick<KbsOptions, 'log'>;
+  private tokenKey: Promise<{ privateKey: JoseKey; publicKey: JoseKey }>;
+
+  constructor(options: KbsOptions) {
+    this.o = {
+      nonceTtlMs: 5 * 60_000,
+      sessionTtlMs: 5 * 60_000,
+      maxBodyBytes: 256 * 1024,
+      maxSessions: 10_000,
+      verifyTimeoutMs: 10_000,
+      now: Date.now,
+      ...options,
+    };
+    // The token signing key lives only as long as this process: tokens do not outlive a restart.
+    this.tokenKey = generateKeyPair('ES256');
+  }
+
+  /** Handles one request; never throws (every failure becomes a problem+json response). */
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const who: Requester = { client: req.socket.remoteAddress ?? null, session: null, mrenclave: null };
+    let resource: string | null = null;
+    try {
+      const url = new URL(req.url ?? '/', 'http://kbs');
+      const path = url.pathname;
+      if (path === '/kbs/v0/auth') return this.send(res, 200, await this.auth(req, res));
+      if (path === '/kbs/v0/attest') return this.send(res, 200, await this.attest(req, res, who));
+      if (path.startsWith('/kbs/v0/resource/')) {
+        resource = path.slice('/kbs/v0/resource/'.length);
+        return this.send(res, 200, await this.release(req, resource, who));
+      }
+      throw new KbsProblem(404, 'not-found', `no such endpoint ${path}`);
+    } catch (error) {
+      const p =
+        error instanceof KbsProblem
+          ? error
+          : error instanceof ProtocolError
+            ? new KbsProblem(400, 'bad-request', error.message)
+            : new KbsProblem(500, 'internal', error instanceof Error ? error.message : String(error));
+      this.refuse(p, resource, who);
+      if (!res.headersSent) {
+        const body = problemBody(p, req.url?.slice(0, 256));
+        res.writeHead(p.status, {
+          'content-type': 'application/problem+json',
+          'content-length': Buffer.byteLength(body),
+          ...(p.status === 413 || p.status === 408 ? { connection: 'close' } : {}),
+        });
+        res.end(body);
+      }
+    }
+  }
+
+  /** Starts an HTTP server (HTTPS with `tls`) on `host:port` (port 0: any free port). */
+  async listen(options: {
+    host?: string;
+    port?: number;
+    tls?: { cert: string | Buffer; key: string | Buffer };
+  }): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    const server: Server = options.tls
+      ? createHttpsServer({ ...options.tls, maxHeaderSize: 16 * 1024 }, handler)
+      : createHttpServer({ maxHeaderSize: 16 * 1024 }, handler);
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.keepAliveTimeout = 5_000;
+    server.timeout = 60_000;
+    server.on('clientError', (_error, socket) => socket.destroy());
+    const host = options.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 8080, host, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    const url = `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const close = (): Promise<void> =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    return { url, server, close };
+  }
+
+  private async auth(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    parseAuthRequest(await this.body(req, 'POST'));
+    const now = this.o.now();
+    if (this.sessions.size >= this.o.maxSessions) this.sweep(now);
+    if (this.sessions.size >= this.o.maxSessions) {
+      throw new KbsProblem(503, 'busy', 'too many sessions in progress; retry later');
+    }
+    const session: Session = {
+      id: randomBytes(32).toString('base64url'),
+      nonce: randomBytes(32).toString('base64url'),
+      expiresAt: now + this.o.nonceTtlMs,
+      state: 'challenged',
+    };
+    this.sessions.set(session.id, session);
+    this.setCookie(res, session);
+    return { nonce: session.nonce, 'extra-params': {} };
+  }
+
+  private async attest(req: IncomingMessage, res: ServerResponse, who: Requester): Promise<unknown> {
+    const session = this.cookieSession(req);
+    if (session === undefined) {
+      throw new KbsProblem(401, 'no-session', 'no challenge for this request: POST /kbs/v0/auth first');
+    }
+    who.session = session.id.slice(0, 12);
+    const now = this.o.now();
+    if (session.state !== 'challenged') {
+      throw new KbsProblem(401, 'nonce-used', 'the nonce of this session was already used');
+    }
+    // Single use: whatever happens next, this nonce is spent.
+    session.state = 'consumed';
+    if (now > session.expiresAt) {
+      this.sessions.delete(session.id);
+      throw new KbsProblem(401, 'nonce-expired', 'the nonce of this session has expired');
+    }
+    const { request, quote } = parseAttestRequest(await this.body(req, 'POST'));
+    const runtimeData = request['runtime-data'];
+    if (runtimeData.nonce !== session.nonce) {
+      throw new KbsProblem(401, 'nonce-mismatch', 'runtime-data.nonce is not the nonce of this session');
+    }
+    let publicKey: JWK;
+    try {
+      publicKey = runtimeData['tee-pubkey'] as JWK;
+      await importJWK(publicKey, publicKey.kty === 'EC' ? 'ECDH-ES+A256KW' : 'RSA-OAEP-256');
+    } catch (error) {
+      throw new ProtocolError(`tee-pubkey: not a usable key (${(error as Error).message})`);
+    }
+    const reportData = runtimeDataReportData(runtimeData);
+    let claims: Claims;
+    try {
+      const verdict = await this.withTimeout(Promise.resolve(this.o.verifier(quote, reportData)));
+      checkReportData(verdict, reportData);
+      claims = claimsOf(verdict);
+    } catch (error) {
+      throw new KbsProblem(401, 'evidence-refused', evidenceFailureReason(error));
+    }
+    who.mrenclave = claims.mrenclave;
+    const failure = policyFailure(claims, this.o.policy);
+    if (failure !== undefined) throw new KbsProblem(401, 'policy-refused', `attestation policy: ${failure}`);
+    session.state = 'attested';
+    session.teePubkey = publicKey;
+    session.claims = claims;
+    session.expiresAt = now + this.o.sessionTtlMs;
+    this.setCookie(res, session);
+    this.o.log?.(`attested session ${who.session} mrenclave=${claims.mrenclave} tcb=${claims.tcbStatus}`);
+    return { token: await this.token(session) };
+  }
+
+  private async release(req: IncomingMessage, path: string, who: Requester): Promise<unknown> {
+    if (req.method !== 'GET') throw new KbsProblem(405, 'method', `${req.method} is not allowed here`);
+    const { teePubkey, claims } = await this.authenticated(req, who);
+    who.mrenclave = claims.mrenclave;
+    const entry = isResourcePath(path) ? this.o.store.get(path) : undefined;
+    if (entry === undefined) throw new KbsProblem(404, 'no-resource', `no resource ${path}`);
+    const failure = policyFailure(claims, entry.policy ?? this.o.policy);
+    if (failure !== undefined) throw new KbsProblem(403, 'policy-refused', `resource policy: ${failure}`);
+    const rsa = teePubkey.kty === 'RSA';
+    const alg = rsa ? 'RSA-OAEP-256' : 'ECDH-ES+A256KW';
+    const jwe = await new FlattenedEncrypt(entry.secret)
+      .setProtectedHeader({ alg, enc: 'A256GCM' })
+      .encrypt(await importJWK(teePubkey, alg));
+    this.o.store.audit({ event: 'release', resource: path, ...who, reason: 'policy met' });
+    this.o.log?.(`release ${path} to session ${who.session} mrenclave=${claims.mrenclave}`);
+    return jwe;
+  }
+
+  /** The attested session (cookie) or token (bearer) of a resource request. */
+  private async authenticated(
+    req: IncomingMessage,
+    who: Requester,
+  ): Promise<{ teePubkey: JWK; claims: Claims }> {
+    const bearer = /^Bearer ([A-Za-z0-9._-]{1,8192})$/.exec(req.headers.authorization ?? '');
+    if (bearer) {
+      try {
+        const { payload } = await jwtVerify(bearer[1], (await this.tokenKey).publicKey, {
+          issuer: TOKEN_ISSUER,
+          algorithms: ['ES256'],
+          currentDate: new Date(this.o.now()),
+        });
+        who.session = String(payload.sid ?? '').slice(0, 12);
+        return { teePubkey: payload['tee-pubkey'] as JWK, claims: payload.claims as Claims };
+      } catch (error) {
+        throw new KbsProblem(401, 'bad-token', `attestation token refused: ${(error as Error).message}`);
+      }
+    }
+    const session = this.cookieSession(req);
+    who.session = session?.id.slice(0, 12) ?? null;
+    if (session === undefined || session.state !== 'attested' || !session.teePubkey || !session.claims) {
+      throw new KbsProblem(401, 'not-attested', 'this session has not attested: auth and attest first');
+    }
+    if (this.o.now() > session.expiresAt) {
+      this.sessions.delete(session.id);
+      throw new KbsProblem(401, 'session-expired', 'the attested session has expired');
+    }
+    return { teePubkey: session.teePubkey, claims: session.claims };
+  }
+
+  private async token(session: Session): Promise<string> {
+    return new SignJWT({
+      'tee-pubkey': session.teePubkey,
+      claims: session.claims,
+      sid: session.id.slice(0, 12),
+      jwk: await exportJWK((await this.tokenKey).publicKey),
+    } as Record<string, unknown>)
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+      .setIssuer(TOKEN_ISSUER)
+      .setIssuedAt(Math.floor(this.o.now() / 1000))
+      .setExpirationTime(Math.floor(session.expiresAt / 1000))
+      .sign((await this.tokenKey).privateKey);
+  }
+
+  private cookieSession(req: IncomingMessage): Session | undefined {
+    const cookies = (req.headers.cookie ?? '').split(';').map((c) => c.trim());
+    const found = cookies.find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+    return found === undefined ? undefined : this.sessions.get(found.slice(SESSION_COOKIE.length + 1));
+  }
+
+  private setCookie(res: ServerResponse, session: Session): void {
+    const maxAge = Math.max(0, Math.floor((session.expiresAt - this.o.now()) / 1000));
+    res.setHeader(
+      'set-cookie',
+      `${SESSION_COOKIE}=${session.id}; Max-Age=${maxAge}; Path=/kbs; HttpOnly; SameSite=Strict`,
+    );
+  }
+
+  private sweep(now: number): void {
+    for (const [id, s] of this.sessions) if (now > s.expiresAt) this.sessions.delete(id);
+  }
+
+  /** Reads a JSON body: method, content type and size checked, parsed with `JSON.parse`. */
+  private async body(req: IncomingMessage, method: string): Promise<unknown> {
+    if (req.method !== method) throw new KbsProblem(405, 'method', `${req.method} is not allowed here`);
+    if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+      throw new KbsProblem(415, 'content-type', 'the body must be application/json');
+    }
+    const limit = this.o.maxBodyBytes;
+    if (Number(req.headers['content-length'] ?? 0) > limit) {
+      throw new KbsProblem(413, 'too-large', `the body exceeds ${limit} bytes`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw new KbsProblem(413, 'too-large', `the body exceeds ${limit} bytes`);
+      chunks.push(chunk);
+    }
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+      return JSON.parse(text);
+    } catch (error) {
+      throw new ProtocolError(`the body is not JSON: ${(error as Error).message}`);
+    }
+  }
+
+  private async withTimeout<T>(work: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('evidence verification timed out')), this.o.verifyTimeoutMs);
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private send(res: ServerResponse, status: number, value: unknown): void {
+    const body = JSON.stringify(value);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private refuse(p: KbsProblem, resource: string | null, who: Requester): void {
+    const reason = `${p.status} ${p.code}: ${p.detail}`;
+    this.o.store.audit({ event: 'refuse', resource: resource?.slice(0, 400) ?? null, ...who, reason });
+    this.o.log?.(
+      `refuse ${resource ?? '-'} session=${who.session ?? '-'} client=${who.client ?? '-'}: ${reason}`,
+    );
+  }
+}
