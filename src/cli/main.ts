@@ -3,10 +3,13 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
 import { launch, measureRun } from '../host/launcher.ts';
 import { SIM_WARNING } from '../tee/sim/enclave.ts';
-import { prepareRun, readProgram, UsageError, DEFAULT_MEMORY_MIB, type RunOptions } from './run-options.ts';
+import { UsageError, DEFAULT_MEMORY_MIB, type RunOptions } from './run-options.ts';
+import { looksLikeImage, type DiskOptions } from './disk-options.ts';
+import { planLaunch } from './launch-plan.ts';
 import { formatTcb, measureTcb } from './tcb.ts';
 import { runDemo } from './demo.ts';
 import { registerImageCommands } from './image.ts';
+import { registerVolumeCommands } from './volume.ts';
 
 interface GlobalOptions {
   verbose?: boolean;
@@ -29,23 +32,49 @@ function addRunOptions(command: Command): Command {
       '--config <FILE>',
       'JSON file with the same options: {"dir":[],"tmpfs":[],"env":{},"memory":"256M"}',
     )
+    .option('--key-file <FILE>', "key file of the root image's LUKS2 container (as cryptsetup --key-file)")
+    .option('--passphrase-file <FILE>', 'passphrase of the root image (first line of FILE)')
+    .option('--root-hash <HEX>', 'dm-verity root hash of the image (default: from IMG.json)')
+    .option('--hash-offset <BYTES>', 'where the verity superblock starts in the image (tree appended)')
+    .option('--hash-file <FILE>', 'the verity hash tree, when it is a separate file')
+    .option('--overlay', 'a writable in-enclave tmpfs over the read-only root image')
+    .option('--volume <VOLUME::GUEST>', 'mount a writable encrypted volume at GUEST; repeatable', collect)
+    .option('--volume-key-file <FILE>', 'key of each --volume, in order (one for all); repeatable', collect)
     .addOption(new Option('--backend <NAME>', 'TEE backend').choices(['sim']).default('sim'));
 }
 
-/** Splits `cloister run [options] PROGRAM [--] ARGS...`: everything after PROGRAM is the program's. */
-function programArgs(args: string[]): string[] {
-  return args[0] === '--' ? args.slice(1) : args;
+/**
+ * With a disk image, options may also follow it up to `--` (`run app.img --key-file k -- /bin/app`):
+ * the program inside the image only gets what follows `--`. A .wasm program gets everything.
+ */
+function withImageOptions<T extends object>(file: string, args: string[], options: T): [string[], T] {
+  const cut = args.indexOf('--');
+  if (cut <= 0 || !looksLikeImage(file)) return [args, options];
+  const parser = addRunOptions(new Command().exitOverride().allowExcessArguments(false)).configureOutput({
+    writeErr: () => {},
+  });
+  let extra: Record<string, unknown>;
+  try {
+    extra = parser.parse(args.slice(0, cut), { from: 'user' }).opts();
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/^error: /, ''));
+  }
+  const merged: Record<string, unknown> = { ...options };
+  for (const [key, value] of Object.entries(extra)) {
+    const before = merged[key];
+    merged[key] = Array.isArray(before) && Array.isArray(value) ? [...before, ...value] : value;
+  }
+  return [args.slice(cut), merged as T];
 }
 
 async function runCommand(
   program: string,
   args: string[],
-  options: RunOptions & { traceHost?: boolean },
+  options: RunOptions & DiskOptions & { traceHost?: boolean },
 ): Promise<number> {
-  const prepared = prepareRun(program, programArgs(args), options);
-  const wasm = readProgram(program);
+  const plan = planLaunch(program, ...withImageOptions(program, args, options));
   process.stderr.write(`cloister: ${SIM_WARNING}\n`);
-  const result = await launch({ wasm, config: prepared.config, hostDirs: prepared.hostDirs });
+  const result = await launch(plan);
   if (options.traceHost) process.stderr.write(`\n${result.trace.format()}\n`);
   switch (result.kind) {
     case ExitKind.PROGRAM:
@@ -73,7 +102,7 @@ export function buildProgram(): Command {
     program
       .command('run')
       .description('run a WASI command in an enclave; everything after PROGRAM goes to the program')
-      .argument('<PROGRAM>', 'the .wasm file')
+      .argument('<PROGRAM>', 'the .wasm file, or a disk image: then ARGS start with the program path in it')
       .argument('[ARGS...]', 'arguments for the program')
       .option('--trace-host', 'print the host calls made, with counts and bytes, by class'),
   )
@@ -90,9 +119,9 @@ export function buildProgram(): Command {
       .argument('[ARGS...]', 'arguments for the program (they are measured)'),
   )
     .passThroughOptions()
-    .action((file: string, args: string[], options: RunOptions) => {
-      const prepared = prepareRun(file, programArgs(args), options);
-      process.stdout.write(`${hex(measureRun(readProgram(file), prepared.config))}\n`);
+    .action((file: string, args: string[], options: RunOptions & DiskOptions) => {
+      const plan = planLaunch(file, ...withImageOptions(file, args, options));
+      process.stdout.write(`${hex(measureRun(plan.wasm, plan.config))}\n`);
     });
 
   program
@@ -110,6 +139,7 @@ export function buildProgram(): Command {
     });
 
   registerImageCommands(program);
+  registerVolumeCommands(program);
   return program;
 }
 

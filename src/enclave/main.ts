@@ -21,16 +21,26 @@ import {
   describeTrap,
 } from './loader/wasm-module.ts';
 import { HostChannel, HostProtocolError } from './ring/channel.ts';
-import { RingClock, RingConsole, RingHostDir } from './ring/host-services.ts';
-import { createHostDirFs, createMountTree, createStaticFs, createTmpfs } from './vfs/index.ts';
-
-/** Guest directory where the enclave publishes facts about itself (cf. Gramine's /dev/attestation). */
-export const ATTESTATION_DIR = '/dev/attestation';
+import { RingClock, RingConsole } from './ring/host-services.ts';
+import { buildNamespace, type Namespace } from './filesystems.ts';
+import { DiskError } from './storage/disks.ts';
+import ext2fsWasm from './ext4/ext2fs.wasm';
 
 function run(start: EnclaveStart): void {
   const ring = viewRing(start.ring);
   const channel = new HostChannel(ring);
+  let closeDisks = (): void => {};
   const exit = (status: number, kind: number, message = ''): void => {
+    try {
+      closeDisks();
+    } catch (error) {
+      // A failed final commit must not pass for success.
+      if (kind === ExitKind.PROGRAM) {
+        kind = ExitKind.STARTUP_ERROR;
+        status = 1;
+        message = `could not commit the volumes: ${(error as Error).message}`;
+      }
+    }
     channel.drain();
     channel.call(Calls.exit, [BigInt(status), BigInt(kind)], encodeUtf8(message));
   };
@@ -38,26 +48,33 @@ function run(start: EnclaveStart): void {
     const config = JSON.parse(start.config) as RunConfig;
     const console = new RingConsole(channel);
     const clock = new RingClock(channel, ring.clock);
-    const hostDir = new RingHostDir(channel);
-    let hostMount = 0;
-    const attestation = createStaticFs({ mrenclave: start.mrenclave });
-    const preopens = config.mounts.map((mount) => {
-      const fs = mount.type === 'tmpfs' ? createTmpfs() : createHostDirFs(hostDir, hostMount++);
-      // The attestation files appear inside the root mount, when there is one. They are never an
-      // extra preopen: programs (and the WASI test suite) rely on which descriptors exist.
-      return {
-        guestPath: mount.guest,
-        fs: mount.guest === '/' ? createMountTree(fs, [{ path: ATTESTATION_DIR, fs: attestation }]) : fs,
-      };
-    });
+    let namespace: Namespace;
+    try {
+      namespace = buildNamespace({
+        config,
+        secrets: start.secrets,
+        channel,
+        console,
+        clock,
+        mrenclave: start.mrenclave,
+        ext2fsWasm,
+      });
+    } catch (error) {
+      if (!(error instanceof DiskError)) throw error;
+      exit(1, ExitKind.STARTUP_ERROR, error.message);
+      return;
+    }
+    closeDisks = namespace.close;
+    const { preopens } = namespace;
+    const wasm = namespace.program ?? start.wasm;
     const wasi = new Wasi({ args: config.args, env: config.env, preopens, console, clock });
 
     let module: WebAssembly.Module;
     let instance: WebAssembly.Instance;
     try {
-      checkHeader(start.wasm);
+      checkHeader(wasm);
       const maxPages = Math.floor((config.memoryMiB * 1024 * 1024) / WASM_PAGE);
-      module = new WebAssembly.Module(capMemory(start.wasm, maxPages));
+      module = new WebAssembly.Module(capMemory(wasm, maxPages));
       checkCommand(module);
       checkImports(module, wasi.imports);
       instance = new WebAssembly.Instance(module, wasi.imports);

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import { createRingBuffer } from '../interface/ring.ts';
 import { canonicalJson, type RunConfig } from '../interface/run-config.ts';
 import { ExitKind } from '../interface/exit.ts';
@@ -21,6 +22,8 @@ export interface LaunchOptions {
   /** Host directory of each hostdir mount, in the order of `config.mounts`. */
   hostDirs: string[];
   blockDevices?: BlockDeviceFile[];
+  /** Keys provisioned at launch (not measured). */
+  secrets?: EnclaveSecrets;
 }
 
 export interface LaunchResult {
@@ -68,7 +71,13 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const enclave = startSimEnclave({
     bundleSource,
     memoryMiB: options.config.memoryMiB,
-    start: { ring, wasm: options.wasm, config: canonicalJson(options.config), mrenclave },
+    start: {
+      ring,
+      wasm: options.wasm,
+      config: canonicalJson(options.config),
+      mrenclave,
+      secrets: options.secrets ?? { volumeKeys: [] },
+    },
   });
 
   const ended = await new Promise<Omit<LaunchResult, 'mrenclave' | 'trace'>>((resolve) => {

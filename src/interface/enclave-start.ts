@@ -8,4 +8,16 @@ export interface EnclaveStart {
   config: string;
   /** This enclave's MRENCLAVE, as the platform measured it. */
   mrenclave: Uint8Array;
+  /**
+   * Keys provisioned by the user at launch (`--key-file`...), not measured. In `sim` the host
+   * handles them; a key broker (`--kbs`) releases them inside the enclave instead.
+   */
+  secrets: EnclaveSecrets;
+}
+
+export interface EnclaveSecrets {
+  /** Passphrase or key-file bytes of the root image's LUKS2 container. */
+  rootKey?: Uint8Array;
+  /** 32-byte key of each volume mount, in mount order. */
+  volumeKeys: Uint8Array[];
 }

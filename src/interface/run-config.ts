@@ -4,12 +4,35 @@
  * Its canonical JSON is part of the enclave image, so changing any field changes MRENCLAVE.
  */
 
-export type MountType = 'hostdir' | 'tmpfs';
+export type MountType = 'hostdir' | 'tmpfs' | 'volume';
 
 export interface MountConfig {
   /** Absolute guest path of the mount point, preopened for the program. */
   guest: string;
   type: MountType;
+  /** Volumes: the UUID the volume must carry (a different volume is refused). */
+  uuid?: string;
+}
+
+/**
+ * A root disk image: ext4, optionally in a LUKS2 container, protected by dm-verity. Its root hash
+ * pins every byte of the disk, so measuring it measures the program and files inside.
+ */
+export interface RootImageConfig {
+  /** dm-verity root hash, hex. */
+  rootHash: string;
+  /** Byte offset of the verity superblock in the hash file (the image itself unless separate). */
+  hashOffset: number;
+  /** The hash tree is in its own file (`--hash-file`) rather than appended to the image. */
+  separateHashFile: boolean;
+  /** Number of verity data blocks (the root hash alone does not pin it). */
+  dataBlocks: number;
+  /** UUID of the LUKS2 container inside, or null for a plaintext ext4. */
+  luksUuid: string | null;
+  /** Absolute path of the program inside the image. */
+  program: string;
+  /** A writable in-enclave tmpfs over the read-only root (`--overlay`). */
+  overlay: boolean;
 }
 
 export interface RunConfig {
@@ -21,6 +44,8 @@ export interface RunConfig {
   mounts: MountConfig[];
   /** Enclave memory limit (WebAssembly linear memory, and separately the enclave's own heap). */
   memoryMiB: number;
+  /** The root disk image the program comes from, when it runs from one. */
+  root?: RootImageConfig;
 }
 
 /** JSON with object keys sorted and no whitespace: one text per value (as RFC 8785 for our types). */

@@ -1,0 +1,165 @@
+/**
+ * The disk options of `cloister run`: a root image (IMG with its sidecar IMG.json, or a standard
+ * image with --root-hash and --hash-offset/--hash-file), its key, and writable volumes. Host-side
+ * reads of image headers here only choose what to measure; the enclave checks everything again.
+ */
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { EnclaveSecrets } from '../interface/enclave-start.ts';
+import type { MountConfig, RootImageConfig } from '../interface/run-config.ts';
+import { parseVeritySuperblock } from '../enclave/blockdev/verity-superblock.ts';
+import type { BlockDeviceFile } from '../host/host-calls.ts';
+import { readDescriptor } from '../image/descriptor.ts';
+import { readVolumeInfo } from '../image/volume-format.ts';
+import { UsageError } from './run-options.ts';
+
+export interface DiskOptions {
+  keyFile?: string;
+  passphraseFile?: string;
+  rootHash?: string;
+  hashOffset?: string;
+  hashFile?: string;
+  overlay?: boolean;
+  volume?: string[];
+  volumeKeyFile?: string[];
+}
+
+export interface PreparedDisks {
+  root?: RootImageConfig;
+  volumeMounts: MountConfig[];
+  blockDevices: BlockDeviceFile[];
+  secrets: EnclaveSecrets;
+}
+
+const LUKS_MAGIC = [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe];
+
+function readAt(path: string, offset: number, length: number): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const out = new Uint8Array(length);
+    const n = readSync(fd, out, 0, length, offset);
+    return out.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** True when the file is not a WebAssembly module, so `run FILE` means a disk image. */
+export function looksLikeImage(path: string): boolean {
+  if (!existsSync(path) || statSync(path).isDirectory()) return false;
+  const head = readAt(path, 0, 4);
+  return !(head[0] === 0 && head[1] === 0x61 && head[2] === 0x73 && head[3] === 0x6d);
+}
+
+function readSecretFile(path: string, what: string): Uint8Array {
+  if (!existsSync(path)) throw new UsageError(`${what} ${path}: no such file`);
+  return new Uint8Array(readFileSync(path));
+}
+
+/** A volume key file holds 32 raw bytes or 64 hex digits. */
+export function readVolumeKey(path: string): Uint8Array {
+  const bytes = readSecretFile(path, '--volume-key-file');
+  const text = Buffer.from(bytes).toString('latin1').trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Uint8Array.from(Buffer.from(text, 'hex'));
+  if (bytes.length === 32) return bytes;
+  throw new UsageError(`--volume-key-file ${path}: expected 32 bytes or 64 hex digits`);
+}
+
+function luksUuidAt(path: string, offset: number): string | null {
+  const header = readAt(path, offset, 4096);
+  if (!LUKS_MAGIC.every((b, i) => header[i] === b)) return null;
+  const raw = header.subarray(168, 208);
+  const end = raw.indexOf(0);
+  return Buffer.from(raw.subarray(0, end < 0 ? raw.length : end)).toString('latin1');
+}
+
+function rootImage(
+  image: string,
+  program: string,
+  opts: DiskOptions,
+): { root: RootImageConfig; files: BlockDeviceFile[] } {
+  if (!program?.startsWith('/'))
+    throw new UsageError('name the program by its absolute path inside the image: run IMG -- /bin/app.wasm');
+  const descriptor = readDescriptor(image);
+  const hashFile = opts.hashFile ? resolve(opts.hashFile) : undefined;
+  const rootHash = (opts.rootHash ?? descriptor?.rootHash)?.toLowerCase();
+  if (!rootHash)
+    throw new UsageError(`${image}: no ${image}.json; give --root-hash (and --hash-offset or --hash-file)`);
+  if (!/^[0-9a-f]{64}$/.test(rootHash)) throw new UsageError('--root-hash must be 64 hex digits');
+  let hashOffset: number;
+  if (opts.hashOffset !== undefined) hashOffset = Number(opts.hashOffset);
+  else if (hashFile) hashOffset = 0;
+  else if (descriptor) hashOffset = descriptor.verity.hashOffset;
+  else throw new UsageError('give --hash-offset BYTES (tree appended to the image) or --hash-file FILE');
+  if (!Number.isSafeInteger(hashOffset) || hashOffset < 0)
+    throw new UsageError('--hash-offset must be a byte count');
+  let dataBlocks: number;
+  try {
+    dataBlocks = parseVeritySuperblock(readAt(hashFile ?? image, hashOffset, 512), hashOffset).params
+      .dataBlocks;
+  } catch (error) {
+    throw new UsageError(
+      `${hashFile ?? image}: no dm-verity superblock at byte ${hashOffset} (${(error as Error).message})`,
+    );
+  }
+  const files: BlockDeviceFile[] = [{ path: resolve(image), writable: false }];
+  if (hashFile) files.push({ path: hashFile, writable: false });
+  return {
+    root: {
+      rootHash,
+      hashOffset,
+      separateHashFile: hashFile !== undefined,
+      dataBlocks,
+      luksUuid: luksUuidAt(image, 0),
+      program,
+      overlay: opts.overlay ?? false,
+    },
+    files,
+  };
+}
+
+/**
+ * Prepares the disks of a run. `image` is the root image (or undefined for a plain .wasm run) and
+ * `program` the program's path inside it.
+ */
+export function prepareDisks(
+  image: string | undefined,
+  program: string | undefined,
+  opts: DiskOptions,
+): PreparedDisks {
+  const blockDevices: BlockDeviceFile[] = [];
+  const secrets: EnclaveSecrets = { volumeKeys: [] };
+  let root: RootImageConfig | undefined;
+  if (image) {
+    const prepared = rootImage(image, program ?? '', opts);
+    root = prepared.root;
+    blockDevices.push(...prepared.files);
+    if (opts.keyFile) secrets.rootKey = readSecretFile(opts.keyFile, '--key-file');
+    else if (opts.passphraseFile) {
+      const text = Buffer.from(readSecretFile(opts.passphraseFile, '--passphrase-file')).toString('utf8');
+      secrets.rootKey = new TextEncoder().encode(text.replace(/\r?\n$/, ''));
+    }
+  } else if (opts.keyFile || opts.passphraseFile || opts.rootHash || opts.overlay) {
+    throw new UsageError('--key-file, --passphrase-file, --root-hash and --overlay need a disk image');
+  }
+  const volumeMounts: MountConfig[] = [];
+  const keyFiles = opts.volumeKeyFile ?? [];
+  for (const [i, spec] of (opts.volume ?? []).entries()) {
+    const sep = spec.indexOf('::');
+    if (sep < 0) throw new UsageError(`--volume ${spec}: expected VOLUME::GUEST`);
+    const path = resolve(spec.slice(0, sep));
+    if (!existsSync(path)) throw new UsageError(`--volume ${spec}: ${spec.slice(0, sep)}: no such file`);
+    const keyFile = keyFiles[i] ?? keyFiles[0];
+    if (!keyFile) throw new UsageError(`--volume ${spec}: give --volume-key-file`);
+    let uuid: string;
+    try {
+      uuid = readVolumeInfo(path).uuid;
+    } catch (error) {
+      throw new UsageError(`--volume ${spec}: not a Cloister volume (${(error as Error).message})`);
+    }
+    volumeMounts.push({ guest: spec.slice(sep + 2), type: 'volume', uuid });
+    blockDevices.push({ path, writable: true });
+    secrets.volumeKeys.push(readVolumeKey(keyFile));
+  }
+  return { root, volumeMounts, blockDevices, secrets };
+}

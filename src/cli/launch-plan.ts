@@ -1,0 +1,46 @@
+/**
+ * Everything `run` and `measure` derive from the command line: the measured RunConfig, the
+ * program bytes (empty when the program comes from a root image, whose root hash measures it),
+ * the host-only settings and the keys provisioned at launch.
+ */
+import { basename } from 'node:path';
+import type { EnclaveSecrets } from '../interface/enclave-start.ts';
+import type { RunConfig } from '../interface/run-config.ts';
+import type { BlockDeviceFile } from '../host/host-calls.ts';
+import { looksLikeImage, prepareDisks, type DiskOptions } from './disk-options.ts';
+import { prepareRun, readProgram, type RunOptions } from './run-options.ts';
+
+export interface LaunchPlan {
+  wasm: Uint8Array<ArrayBuffer>;
+  config: RunConfig;
+  hostDirs: string[];
+  blockDevices: BlockDeviceFile[];
+  secrets: EnclaveSecrets;
+}
+
+/** `cloister run [options] FILE [--] ARGS...`: a leading `--` after FILE is dropped. */
+export function programArgs(args: string[]): string[] {
+  return args[0] === '--' ? args.slice(1) : args;
+}
+
+export function planLaunch(file: string, rawArgs: string[], options: RunOptions & DiskOptions): LaunchPlan {
+  const args = programArgs(rawArgs);
+  const image = looksLikeImage(file) ? file : undefined;
+  const inImage = image ? args[0] : undefined;
+  const disks = prepareDisks(image, inImage, options);
+  const prepared = image
+    ? prepareRun(inImage ?? '', args.slice(1), options)
+    : prepareRun(file, args, options);
+  const config: RunConfig = {
+    ...prepared.config,
+    mounts: [...prepared.config.mounts, ...disks.volumeMounts],
+    ...(disks.root && { root: disks.root, args: [basename(inImage ?? ''), ...args.slice(1)] }),
+  };
+  return {
+    wasm: image ? new Uint8Array(0) : readProgram(file),
+    config,
+    hostDirs: prepared.hostDirs,
+    blockDevices: disks.blockDevices,
+    secrets: disks.secrets,
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Opens the enclave's disks from the measured configuration: the root image (host file → dm-verity
+ * against the measured root hash → LUKS2 with the provisioned key → ext4, read-only) and writable
+ * volumes (host file → authenticated encryption → ext4). Host device numbers follow the order the
+ * host opened them in: the root image, its separate hash file if any, then each volume.
+ */
+import type { RootImageConfig } from '../../interface/run-config.ts';
+import { HostBlockDevice } from '../blockdev/host-device.ts';
+import { unlockLuks2, WrongKeyError } from '../blockdev/luks2.ts';
+import { BlockDeviceError, FormatError, IntegrityError, type BlockDevice } from '../blockdev/types.ts';
+import { openVerity } from '../blockdev/verity.ts';
+import { Ext4Fs, fromBlockLayer, type Ext2fsModule } from '../ext4/index.ts';
+import type { HostChannel } from '../ring/channel.ts';
+import { openVolume } from '../volume/volume.ts';
+import { Ext4FileSystem } from './ext4-vfs.ts';
+
+/** The disks could not be opened: the run must not start. The message is one line for the user. */
+export class DiskError extends Error {
+  override name = 'DiskError';
+}
+
+/** Writes one line about a detected integrity failure (the program itself only sees EIO). */
+export type IntegrityLog = (line: string) => void;
+
+/** Logs every integrity failure of reads and writes through `dev`, then lets it propagate. */
+function logged(dev: BlockDevice, what: string, log: IntegrityLog): BlockDevice {
+  const report = (error: unknown): never => {
+    if (error instanceof IntegrityError || error instanceof BlockDeviceError)
+      log(`cloister: ${what}: ${error.message}`);
+    throw error;
+  };
+  return {
+    blockSize: dev.blockSize,
+    blockCount: dev.blockCount,
+    read: (block, count) => {
+      try {
+        return dev.read(block, count);
+      } catch (error) {
+        return report(error);
+      }
+    },
+    ...(dev.write && {
+      write: (block: number, data: Uint8Array) => {
+        try {
+          dev.write?.(block, data);
+        } catch (error) {
+          report(error);
+        }
+      },
+    }),
+    flush: () => {
+      try {
+        dev.flush?.();
+      } catch (error) {
+        report(error);
+      }
+    },
+  };
+}
+
+function refuse(what: string, error: unknown): never {
+  if (error instanceof WrongKeyError) throw new DiskError(`${what}: wrong key or passphrase`);
+  if (error instanceof IntegrityError || error instanceof FormatError || error instanceof BlockDeviceError) {
+    throw new DiskError(`${what}: ${error.message}`);
+  }
+  throw error;
+}
+
+export interface OpenedDisk {
+  fs: Ext4FileSystem;
+  /** Commits and closes (writable disks make their last atomic commit here). */
+  close(): void;
+}
+
+/** Opens the root image read-only; refuses to start on any mismatch with the measured config. */
+export function openRootImage(
+  channel: HostChannel,
+  root: RootImageConfig,
+  key: Uint8Array | undefined,
+  ext2fs: Ext2fsModule,
+  log: IntegrityLog,
+): OpenedDisk {
+  try {
+    // 512-byte host blocks: images made by veritysetup may use any block size from 512 up.
+    const image = new HostBlockDevice(channel, 0, 512);
+    const hash = root.separateHashFile ? new HostBlockDevice(channel, 1, 512) : image;
+    const verity = openVerity({
+      data: image,
+      hash,
+      rootHash: root.rootHash,
+      hashOffset: root.hashOffset,
+      expect: { dataBlocks: root.dataBlocks },
+    });
+    let plain: BlockDevice = verity;
+    if (root.luksUuid !== null) {
+      if (!key) throw new DiskError('root image: it is encrypted; give --key-file or --passphrase-file');
+      plain = unlockLuks2(verity, key, { expectedUuid: root.luksUuid });
+    }
+    const ext4 = Ext4Fs.open(fromBlockLayer(logged(plain, 'root image', log)), {
+      wasm: ext2fs,
+      readOnly: true,
+    });
+    return { fs: new Ext4FileSystem(ext4, true), close: () => ext4.close() };
+  } catch (error) {
+    return refuse('root image', error);
+  }
+}
+
+/** Opens a writable volume; its UUID must be the measured one. */
+export function openVolumeMount(
+  channel: HostChannel,
+  device: number,
+  uuid: string,
+  key: Uint8Array | undefined,
+  ext2fs: Ext2fsModule,
+  log: IntegrityLog,
+  now: () => bigint,
+): OpenedDisk {
+  const what = `volume ${uuid}`;
+  try {
+    if (!key) throw new DiskError(`${what}: no key (give --volume-key-file)`);
+    const raw = new HostBlockDevice(channel, device, 4096, true);
+    const volume = openVolume(raw, key, { expectedUuid: uuidBytes(uuid) });
+    const ext4 = Ext4Fs.open(fromBlockLayer(logged(volume, what, log)), {
+      wasm: ext2fs,
+      readOnly: false,
+      now,
+    });
+    return { fs: new Ext4FileSystem(ext4, false), close: () => ext4.close() };
+  } catch (error) {
+    return refuse(what, error);
+  }
+}
+
+function uuidBytes(uuid: string): Uint8Array {
+  const hex = uuid.replace(/-/g, '');
+  if (!/^[0-9a-f]{32}$/i.test(hex)) throw new DiskError(`volume UUID ${uuid} is malformed`);
+  return Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
+}
