@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CommanderError, Option, type Command } from 'commander';
 import { buildImage } from '../image/build.ts';
+import type { Ext4Builder } from '../image/ext4.ts';
 import { formatImageInfo, inspectImage } from '../image/inspect.ts';
 import { terminalProgress } from '../image/progress.ts';
 import { verifyImage } from '../image/verify.ts';
@@ -18,6 +19,7 @@ interface BuildFlags {
   size?: string;
   pbkdf: 'argon2id' | 'pbkdf2';
   pbkdfIterations?: string;
+  ext4Builder: Ext4Builder;
 }
 
 const MAX_KEY_FILE = 8 << 20;
@@ -87,13 +89,14 @@ function build(flags: BuildFlags): void {
       epoch,
       size,
       encrypt,
+      ext4Builder: flags.ext4Builder,
       onProgress: progress.onProgress,
       warn: (message) => process.stderr.write(`cloister: warning: ${message}\n`),
     });
     progress.stop();
     const d = result.descriptor;
     process.stderr.write(
-      `cloister: built ${flags.output} (${d.size} bytes, from ${result.source}); ` +
+      `cloister: built ${flags.output} (${d.size} bytes, from ${result.source}, ext4 by ${result.ext4Builder}); ` +
         `run it with --root-hash ${d.rootHash} --hash-offset ${d.verity.hashOffset} (see ${result.descriptorPath})\n`,
     );
     process.stdout.write(`${d.rootHash}\n`);
@@ -143,7 +146,15 @@ export function registerImageCommands(program: Command): void {
       .addOption(
         new Option('--pbkdf <KDF>', 'LUKS2 keyslot KDF').choices(['argon2id', 'pbkdf2']).default('argon2id'),
       )
-      .option('--pbkdf-iterations <N>', 'pbkdf2 iterations (default 600000)'),
+      .option('--pbkdf-iterations <N>', 'pbkdf2 iterations (default 600000)')
+      .addOption(
+        new Option(
+          '--ext4-builder <WHO>',
+          'who writes the ext4: mke2fs (e2fsprogs) or the built-in libext2fs',
+        )
+          .choices(['auto', 'mke2fs', 'libext2fs'])
+          .default('auto'),
+      ),
   ).action((flags: BuildFlags) => build(flags));
 
   usageStyle(

@@ -14,7 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDescriptor, type ImageDescriptor } from './descriptor.ts';
-import { buildExt4, derivedUuid } from './ext4.ts';
+import { buildExt4, derivedUuid, type Ext4Builder } from './ext4.ts';
 import { encryptLuks2Payload, formatLuks2, type Luks2FormatOptions } from './luks2-format.ts';
 import type { ProgressCallback } from './progress.ts';
 import { openSource, stageSource, type SourceKind } from './sources.ts';
@@ -35,6 +35,8 @@ export interface BuildOptions {
   encrypt?: { secret: Uint8Array; kdf?: Luks2FormatOptions['kdf'] };
   limits?: TarLimits;
   onProgress?: ProgressCallback;
+  /** Who writes the ext4 (default: mke2fs when installed, else the built-in libext2fs). */
+  ext4Builder?: Ext4Builder;
   /** Non-fatal notices (skipped device files). */
   warn?: (message: string) => void;
 }
@@ -44,6 +46,8 @@ export interface BuildResult {
   descriptor: ImageDescriptor;
   descriptorPath: string;
   source: SourceKind;
+  /** Who wrote the ext4. */
+  ext4Builder: Exclude<Ext4Builder, 'auto'>;
 }
 
 /** LUKS2 data offset: 1 MiB leaves room for three keyslots and keeps small images small. */
@@ -138,7 +142,14 @@ export function buildImage(opts: BuildOptions): BuildResult {
       opts.warn?.(`skipped ${tree.skipped.length} device or FIFO entries (first: /${tree.skipped[0]})`);
     }
     const ext4Path = opts.encrypt ? join(scratch, 'fs.ext4') : partial;
-    const ext4 = buildExt4(ext4Path, { stageDir, tree, epoch, size: opts.size, scratch });
+    const ext4 = buildExt4(ext4Path, {
+      stageDir,
+      tree,
+      epoch,
+      size: opts.size,
+      scratch,
+      builder: opts.ext4Builder,
+    });
     rmSync(stageDir, { recursive: true, force: true });
 
     const luks = opts.encrypt ? encryptTo(ext4Path, partial, opts.encrypt, opts.onProgress) : undefined;
@@ -182,7 +193,12 @@ export function buildImage(opts: BuildOptions): BuildResult {
       sourceDateEpoch: epoch,
     };
     renameSync(partial, opts.out);
-    return { descriptor, descriptorPath: writeDescriptor(opts.out, descriptor), source: source.kind };
+    return {
+      descriptor,
+      descriptorPath: writeDescriptor(opts.out, descriptor),
+      source: source.kind,
+      ext4Builder: ext4.builder,
+    };
   } finally {
     rmSync(partial, { force: true });
     rmSync(scratch, { recursive: true, force: true });

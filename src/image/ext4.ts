@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageError } from './errors.ts';
+import { writeEmptyExt4 } from './mkfs.ts';
+import { Ext4FullError, populateExt4 } from './populate.ts';
 import type { StagedTree } from './stage.ts';
 
 /** Options for {@link buildExt4}. */
@@ -17,12 +19,18 @@ export interface Ext4Options {
   size?: number;
   /** Scratch directory for the mke2fs configuration and debugfs script. */
   scratch: string;
+  /** Who writes the file system (default 'auto': mke2fs when installed, else libext2fs). */
+  builder?: Ext4Builder;
 }
+
+/** `mke2fs` (e2fsprogs) or the enclave's `libext2fs` (WebAssembly, no tools needed). */
+export type Ext4Builder = 'auto' | 'mke2fs' | 'libext2fs';
 
 /** The built file system. */
 export interface Ext4Result {
   uuid: string;
   size: number;
+  builder: Exclude<Ext4Builder, 'auto'>;
 }
 
 const BLOCK = 4096;
@@ -94,35 +102,26 @@ function defaultSize(tree: StagedTree, inodes: number): number {
   return (Math.ceil(blocks * 1.1) + 256) * BLOCK;
 }
 
+/** Whether e2fsprogs' mke2fs can be run. */
+export function hasMke2fs(): boolean {
+  const r = spawnSync('mke2fs', ['-V'], { env: { ...process.env, PATH: TOOL_PATH } });
+  return !(r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT');
+}
+
 /**
- * Builds a reproducible ext4 file system from the staged tree with `mke2fs -d`: fixed configuration,
- * UUID and directory hash seed derived from the input digest, no journal, no lazy initialization.
- * Then debugfs sets every owner and mode from the entries (so building needs no root) and every
- * timestamp to `epoch` (mke2fs copies the staged files' ctimes, which no one can set).
+ * Runs `make(size)` with the requested size, or with the estimate, growing it by half up to four
+ * times when the contents do not fit.
  */
-export function buildExt4(out: string, opts: Ext4Options): Ext4Result {
-  const uuid = derivedUuid(opts.tree.digest, 'cloister ext4 uuid');
-  const hashSeed = derivedUuid(opts.tree.digest, 'cloister ext4 hash seed');
-  const inodes = Math.max(64, Math.ceil(opts.tree.inodes * 1.25) + 16);
-  const config = join(opts.scratch, 'mke2fs.conf');
-  writeFileSync(config, MKE2FS_CONF);
-  // e2fsprogs treats E2FSPROGS_FAKE_TIME=0 as unset, so superblock times are at least 1970-01-01T00:00:01.
-  const env = { MKE2FS_CONFIG: config, E2FSPROGS_FAKE_TIME: String(Math.max(opts.epoch, 1)) };
+function withGrowth(opts: Ext4Options, inodes: number, make: (size: number) => void): void {
   let size = Math.ceil((opts.size ?? defaultSize(opts.tree, inodes)) / BLOCK) * BLOCK;
   for (let attempt = 0; ; attempt++) {
-    rmSync(out, { force: true });
     try {
-      e2fsTool(
-        'mke2fs',
-        ['-q', '-F', '-t', 'ext4', '-b', String(BLOCK), '-I', '256', '-N', String(inodes), '-m', '0']
-          .concat(['-O', '^has_journal,^resize_inode', '-U', uuid])
-          .concat(['-E', `hash_seed=${hashSeed},root_owner=0:0,lazy_itable_init=0,nodiscard`])
-          .concat(['-d', opts.stageDir, out, `${size / 1024}k`]),
-        env,
-      );
-      break;
+      make(size);
+      return;
     } catch (error) {
-      const full = /space|allocate|too small|not enough/i.test((error as Error).message);
+      const full =
+        error instanceof Ext4FullError ||
+        /space|allocate|too small|not enough/i.test((error as Error).message);
       if (opts.size !== undefined && full) {
         throw new ImageError(`the contents do not fit in --size ${opts.size} bytes`);
       }
@@ -130,6 +129,31 @@ export function buildExt4(out: string, opts: Ext4Options): Ext4Result {
       size = Math.ceil((size * 1.5) / BLOCK) * BLOCK;
     }
   }
+}
+
+/**
+ * With `mke2fs -d`: fixed configuration, UUID and directory hash seed derived from the input digest,
+ * no journal, no lazy initialization. Then debugfs sets every owner and mode from the entries (so
+ * building needs no root) and every timestamp to `epoch` (mke2fs copies the staged files' ctimes,
+ * which no one can set).
+ */
+function withMke2fs(out: string, opts: Ext4Options, uuid: string, inodes: number): void {
+  const hashSeed = derivedUuid(opts.tree.digest, 'cloister ext4 hash seed');
+  const config = join(opts.scratch, 'mke2fs.conf');
+  writeFileSync(config, MKE2FS_CONF);
+  // e2fsprogs treats E2FSPROGS_FAKE_TIME=0 as unset, so superblock times are at least 1970-01-01T00:00:01.
+  const env = { MKE2FS_CONFIG: config, E2FSPROGS_FAKE_TIME: String(Math.max(opts.epoch, 1)) };
+  withGrowth(opts, inodes, (size) => {
+    rmSync(out, { force: true });
+    e2fsTool(
+      'mke2fs',
+      ['-q', '-F', '-t', 'ext4', '-b', String(BLOCK), '-I', '256', '-N', String(inodes), '-m', '0']
+        .concat(['-O', '^has_journal,^resize_inode', '-U', uuid])
+        .concat(['-E', `hash_seed=${hashSeed},root_owner=0:0,lazy_itable_init=0,nodiscard`])
+        .concat(['-d', opts.stageDir, out, `${size / 1024}k`]),
+      env,
+    );
+  });
   // debugfs reads one command per line; a double quote inside a quoted name is written twice.
   const quoted = (rel: string) => `"/${rel.replace(/"/g, '""')}"`;
   const script = [
@@ -147,5 +171,28 @@ export function buildExt4(out: string, opts: Ext4Options): Ext4Result {
   const log = e2fsTool('debugfs', ['-w', '-f', scriptPath, out], env);
   const problem = log.split('\n').find((line) => /^sif:|error|invalid/i.test(line));
   if (problem) throw new ImageError(`debugfs: ${problem}`);
-  return { uuid, size: statSync(out).size };
+}
+
+/**
+ * Builds a reproducible ext4 file system from the staged tree: with e2fsprogs' mke2fs when it is
+ * installed (or asked for), else with the enclave's own libext2fs (an empty file system written by
+ * `writeEmptyExt4`, filled by `populateExt4`). The two give different (each reproducible) bytes.
+ */
+export function buildExt4(out: string, opts: Ext4Options): Ext4Result {
+  const uuid = derivedUuid(opts.tree.digest, 'cloister ext4 uuid');
+  const inodes = Math.max(64, Math.ceil(opts.tree.inodes * 1.25) + 16);
+  const builder =
+    opts.builder === undefined || opts.builder === 'auto'
+      ? hasMke2fs()
+        ? 'mke2fs'
+        : 'libext2fs'
+      : opts.builder;
+  if (builder === 'mke2fs') withMke2fs(out, opts, uuid, inodes);
+  else {
+    withGrowth(opts, inodes, (size) => {
+      writeEmptyExt4(out, { size, inodes, uuid, epoch: opts.epoch });
+      populateExt4(out, opts.stageDir, opts.tree.attributes, opts.epoch);
+    });
+  }
+  return { uuid, size: statSync(out).size, builder };
 }

@@ -15,7 +15,7 @@ import {
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { buildImage, type BuildResult } from '../../src/image/build.ts';
+import { buildImage, type BuildOptions, type BuildResult } from '../../src/image/build.ts';
 import { e2fsTool } from '../../src/image/ext4.ts';
 import { run } from '../storage/helpers/tools.ts';
 import { pattern } from '../storage/helpers/files.ts';
@@ -39,10 +39,7 @@ function fixtureDir(name: string): string {
 }
 
 let outputs = 0;
-function build(
-  from: string,
-  extra: Partial<Parameters<typeof buildImage>[0]> = {},
-): BuildResult & { out: string } {
+function buildWith(from: string, extra: Partial<BuildOptions> = {}): BuildResult & { out: string } {
   const out = join(dir, `out-${outputs++}.img`);
   return { ...buildImage({ from, out, epoch: 1_700_000_000, ...extra }), out };
 }
@@ -56,129 +53,138 @@ function checkWithTools(r: BuildResult & { out: string }): void {
   e2fsckClean(r.out);
 }
 
+// Both ext4 writers: e2fsprogs' mke2fs, and the enclave's libext2fs for machines without e2fsprogs.
+for (const builder of ['mke2fs', 'libext2fs'] as const) {
+  const tools = builder === 'mke2fs' ? TOOLS : ['debugfs', 'e2fsck', 'veritysetup'];
+  const build = (from: string, extra: Partial<BuildOptions> = {}) =>
+    buildWith(from, { ext4Builder: builder, ...extra });
+
+  describe(`image build with ${builder}`, () => {
+    it('from a directory: tools accept it, debugfs shows the files', (t) => {
+      if (!requireTools(t, ...tools)) return;
+      const r = build(fixtureDir(`tree-${builder}`));
+      assert.equal(r.source, 'directory');
+      checkWithTools(r);
+      const root = debugfs(r.out, 'ls -l /');
+      for (const name of ['hello.txt', 'bin', 'data', 'lost+found'])
+        assert.match(root, new RegExp(` ${name.replace('+', '\\+')}\\n`));
+      assert.equal(debugfsCat(r.out, '/hello.txt').toString(), 'hello, enclave\n');
+      assert.ok(debugfsCat(r.out, '/data/deep/big.bin').equals(big));
+      assert.match(debugfs(r.out, 'stat /bin/tool'), /Mode:\s+0755/);
+      assert.match(debugfs(r.out, 'stat /data/link'), /Fast link dest: "\.\.\/hello\.txt"/);
+      assert.match(debugfs(r.out, 'stat /hello.txt'), /User:\s+0\s+Group:\s+0/);
+      assert.match(debugfs(r.out, 'stat /hello.txt'), /mtime: 0x6553f100/);
+    });
+
+    it('from a tar and a gzip tar: owners and modes kept, the same image either way', (t) => {
+      if (!requireTools(t, ...tools)) return;
+      const archive = tar(
+        { name: 'app/' },
+        { name: 'app/main.wasm', data: 'not really wasm', mode: 0o750, uid: 1000, gid: 100 },
+        { name: 'app/alias', type: '1', linkName: 'app/main.wasm' },
+        { name: 'etc/motd', data: 'hi\n' },
+        { name: 'etc/we"ird name', data: 'q', uid: 70000, gid: 7, mode: 0o4711 },
+      );
+      writeFileSync(join(dir, `rootfs-${builder}.tar`), archive);
+      writeFileSync(join(dir, `rootfs-${builder}.tar.gz`), gzipSync(archive));
+      const plain = build(join(dir, `rootfs-${builder}.tar`));
+      const gz = build(join(dir, `rootfs-${builder}.tar.gz`));
+      assert.equal(plain.source, 'tar');
+      checkWithTools(plain);
+      assert.ok(readFileSync(plain.out).equals(readFileSync(gz.out)));
+      const stat = debugfs(plain.out, 'stat /app/main.wasm');
+      assert.match(stat, /Mode:\s+0750/);
+      assert.match(stat, /User:\s+1000\s+Group:\s+100/);
+      assert.match(stat, /Links: 2/);
+      assert.equal(debugfsCat(plain.out, '/etc/motd').toString(), 'hi\n');
+      assert.match(debugfs(plain.out, 'ls -l /etc'), /motd/);
+      const weird = debugfs(plain.out, 'stat "/etc/we""ird name"');
+      assert.match(weird, /Mode:\s+04711/);
+      assert.match(weird, /User:\s+70000\s+Group:\s+7\b/);
+    });
+
+    it('from an OCI layout with two layers and whiteouts, as a directory, an archive and a docker save', (t) => {
+      if (!requireTools(t, ...tools)) return;
+      const lower = tar(
+        { name: 'etc/' },
+        { name: 'etc/a', data: 'a' },
+        { name: 'etc/b', data: 'b' },
+        { name: 'opt/x/' },
+        { name: 'opt/x/1', data: '1' },
+        { name: 'opt/x/2/' },
+        { name: 'opt/x/2/deep', data: 'deep' },
+        { name: 'keep/k', data: 'k' },
+      );
+      const upper = tar(
+        { name: 'etc/.wh.a' },
+        { name: 'opt/x/.wh..wh..opq' },
+        { name: 'opt/x/3', data: 'three' },
+        { name: 'etc/b', data: 'b, changed' },
+      );
+      const layout = join(dir, `oci-${builder}`);
+      writeOciLayout(layout, [lower, upper]);
+      const fromLayout = build(layout);
+      assert.equal(fromLayout.source, 'oci');
+      checkWithTools(fromLayout);
+      assert.doesNotMatch(debugfs(fromLayout.out, 'ls /etc'), /\ba\b/);
+      assert.equal(debugfsCat(fromLayout.out, '/etc/b').toString(), 'b, changed');
+      const opt = debugfs(fromLayout.out, 'ls /opt/x');
+      assert.match(opt, /\b3\b/);
+      assert.doesNotMatch(opt, /\b1\b|\b2\b|\.wh\./);
+      assert.equal(debugfsCat(fromLayout.out, '/keep/k').toString(), 'k');
+
+      // The same layout as a tar archive, and the same layers as a `docker save` archive.
+      const files = (root: string, names: string[]) =>
+        names.map((name) => ({ name, data: readFileSync(join(root, name)) }));
+      const blobs = readdirSync(join(layout, 'blobs', 'sha256'));
+      const ociTar = join(dir, `oci-${builder}.tar`);
+      writeFileSync(
+        ociTar,
+        tar(...files(layout, ['oci-layout', 'index.json', ...blobs.map((b) => `blobs/sha256/${b}`)])),
+      );
+      assert.ok(readFileSync(build(ociTar).out).equals(readFileSync(fromLayout.out)));
+      const docker = join(dir, `docker-${builder}.tar`);
+      const manifest = JSON.stringify([
+        { Config: 'c.json', RepoTags: ['x:1'], Layers: ['l1/layer.tar', 'l2/layer.tar'] },
+      ]);
+      writeFileSync(
+        docker,
+        tar(
+          { name: 'manifest.json', data: manifest },
+          { name: 'l1/layer.tar', data: lower },
+          { name: 'l2/layer.tar', data: upper },
+        ),
+      );
+      const fromDocker = build(docker);
+      assert.equal(fromDocker.source, 'docker-archive');
+      assert.equal(fromDocker.descriptor.rootHash, fromLayout.descriptor.rootHash);
+    });
+
+    it('is reproducible: same input and epoch give the same bytes; file times on the host do not matter', (t) => {
+      if (!requireTools(t, ...tools)) return;
+      const a = build(fixtureDir(`repro-${builder}`));
+      const copy = join(dir, `repro-copy-${builder}`);
+      cpSync(join(dir, `repro-${builder}`), copy, { recursive: true, verbatimSymlinks: true });
+      utimesSync(join(copy, 'hello.txt'), 12345, 12345);
+      const b = build(copy);
+      assert.ok(readFileSync(a.out).equals(readFileSync(b.out)));
+      assert.deepEqual(a.descriptor, b.descriptor);
+      const later = build(copy, { epoch: 1_700_000_001 });
+      assert.notEqual(later.descriptor.rootHash, a.descriptor.rootHash);
+    });
+
+    it('takes an explicit --size, and refuses one the contents do not fit', (t) => {
+      if (!requireTools(t, ...tools)) return;
+      const r = build(fixtureDir(`sized-${builder}`), { size: 8 << 20 });
+      assert.equal(r.descriptor.ext4.size, 8 << 20);
+      checkWithTools(r);
+      writeFileSync(join(dir, `sized-${builder}`, 'fill'), pattern(3 << 20, 3)); // zeros would become a hole
+      assert.throws(() => build(join(dir, `sized-${builder}`), { size: 2 << 20 }), /do not fit in --size/);
+    });
+  });
+}
+
 describe('image build', () => {
-  it('from a directory: tools accept it, debugfs shows the files', (t) => {
-    if (!requireTools(t, ...TOOLS)) return;
-    const r = build(fixtureDir('tree'));
-    assert.equal(r.source, 'directory');
-    checkWithTools(r);
-    const root = debugfs(r.out, 'ls -l /');
-    for (const name of ['hello.txt', 'bin', 'data', 'lost+found'])
-      assert.match(root, new RegExp(` ${name.replace('+', '\\+')}\\n`));
-    assert.equal(debugfsCat(r.out, '/hello.txt').toString(), 'hello, enclave\n');
-    assert.ok(debugfsCat(r.out, '/data/deep/big.bin').equals(big));
-    assert.match(debugfs(r.out, 'stat /bin/tool'), /Mode:\s+0755/);
-    assert.match(debugfs(r.out, 'stat /data/link'), /Fast link dest: "\.\.\/hello\.txt"/);
-    assert.match(debugfs(r.out, 'stat /hello.txt'), /User:\s+0\s+Group:\s+0/);
-    assert.match(debugfs(r.out, 'stat /hello.txt'), /mtime: 0x6553f100/);
-  });
-
-  it('from a tar and a gzip tar: owners and modes kept, the same image either way', (t) => {
-    if (!requireTools(t, ...TOOLS)) return;
-    const archive = tar(
-      { name: 'app/' },
-      { name: 'app/main.wasm', data: 'not really wasm', mode: 0o750, uid: 1000, gid: 100 },
-      { name: 'app/alias', type: '1', linkName: 'app/main.wasm' },
-      { name: 'etc/motd', data: 'hi\n' },
-      { name: 'etc/we"ird name', data: 'q', uid: 70000, gid: 7, mode: 0o4711 },
-    );
-    writeFileSync(join(dir, 'rootfs.tar'), archive);
-    writeFileSync(join(dir, 'rootfs.tar.gz'), gzipSync(archive));
-    const plain = build(join(dir, 'rootfs.tar'));
-    const gz = build(join(dir, 'rootfs.tar.gz'));
-    assert.equal(plain.source, 'tar');
-    checkWithTools(plain);
-    assert.ok(readFileSync(plain.out).equals(readFileSync(gz.out)));
-    const stat = debugfs(plain.out, 'stat /app/main.wasm');
-    assert.match(stat, /Mode:\s+0750/);
-    assert.match(stat, /User:\s+1000\s+Group:\s+100/);
-    assert.match(stat, /Links: 2/);
-    assert.equal(debugfsCat(plain.out, '/etc/motd').toString(), 'hi\n');
-    assert.match(debugfs(plain.out, 'ls -l /etc'), /motd/);
-    const weird = debugfs(plain.out, 'stat "/etc/we""ird name"');
-    assert.match(weird, /Mode:\s+04711/);
-    assert.match(weird, /User:\s+70000\s+Group:\s+7\b/);
-  });
-
-  it('from an OCI layout with two layers and whiteouts, as a directory, an archive and a docker save', (t) => {
-    if (!requireTools(t, ...TOOLS)) return;
-    const lower = tar(
-      { name: 'etc/' },
-      { name: 'etc/a', data: 'a' },
-      { name: 'etc/b', data: 'b' },
-      { name: 'opt/x/' },
-      { name: 'opt/x/1', data: '1' },
-      { name: 'opt/x/2/' },
-      { name: 'opt/x/2/deep', data: 'deep' },
-      { name: 'keep/k', data: 'k' },
-    );
-    const upper = tar(
-      { name: 'etc/.wh.a' },
-      { name: 'opt/x/.wh..wh..opq' },
-      { name: 'opt/x/3', data: 'three' },
-      { name: 'etc/b', data: 'b, changed' },
-    );
-    const layout = join(dir, 'oci');
-    writeOciLayout(layout, [lower, upper]);
-    const fromLayout = build(layout);
-    assert.equal(fromLayout.source, 'oci');
-    checkWithTools(fromLayout);
-    assert.doesNotMatch(debugfs(fromLayout.out, 'ls /etc'), /\ba\b/);
-    assert.equal(debugfsCat(fromLayout.out, '/etc/b').toString(), 'b, changed');
-    const opt = debugfs(fromLayout.out, 'ls /opt/x');
-    assert.match(opt, /\b3\b/);
-    assert.doesNotMatch(opt, /\b1\b|\b2\b|\.wh\./);
-    assert.equal(debugfsCat(fromLayout.out, '/keep/k').toString(), 'k');
-
-    // The same layout as a tar archive, and the same layers as a `docker save` archive.
-    const files = (root: string, names: string[]) =>
-      names.map((name) => ({ name, data: readFileSync(join(root, name)) }));
-    const blobs = readdirSync(join(layout, 'blobs', 'sha256'));
-    const ociTar = join(dir, 'oci.tar');
-    writeFileSync(
-      ociTar,
-      tar(...files(layout, ['oci-layout', 'index.json', ...blobs.map((b) => `blobs/sha256/${b}`)])),
-    );
-    assert.ok(readFileSync(build(ociTar).out).equals(readFileSync(fromLayout.out)));
-    const docker = join(dir, 'docker.tar');
-    const manifest = JSON.stringify([
-      { Config: 'c.json', RepoTags: ['x:1'], Layers: ['l1/layer.tar', 'l2/layer.tar'] },
-    ]);
-    writeFileSync(
-      docker,
-      tar(
-        { name: 'manifest.json', data: manifest },
-        { name: 'l1/layer.tar', data: lower },
-        { name: 'l2/layer.tar', data: upper },
-      ),
-    );
-    const fromDocker = build(docker);
-    assert.equal(fromDocker.source, 'docker-archive');
-    assert.equal(fromDocker.descriptor.rootHash, fromLayout.descriptor.rootHash);
-  });
-
-  it('is reproducible: same input and epoch give the same bytes; file times on the host do not matter', (t) => {
-    if (!requireTools(t, ...TOOLS)) return;
-    const a = build(fixtureDir('repro'));
-    const copy = join(dir, 'repro-copy');
-    cpSync(join(dir, 'repro'), copy, { recursive: true, verbatimSymlinks: true });
-    utimesSync(join(copy, 'hello.txt'), 12345, 12345);
-    const b = build(copy);
-    assert.ok(readFileSync(a.out).equals(readFileSync(b.out)));
-    assert.deepEqual(a.descriptor, b.descriptor);
-    const later = build(copy, { epoch: 1_700_000_001 });
-    assert.notEqual(later.descriptor.rootHash, a.descriptor.rootHash);
-  });
-
-  it('takes an explicit --size, and refuses one the contents do not fit', (t) => {
-    if (!requireTools(t, ...TOOLS)) return;
-    const r = build(fixtureDir('sized'), { size: 8 << 20 });
-    assert.equal(r.descriptor.ext4.size, 8 << 20);
-    checkWithTools(r);
-    writeFileSync(join(dir, 'sized', 'fill'), pattern(3 << 20, 3)); // zeros would become a hole
-    assert.throws(() => build(join(dir, 'sized'), { size: 2 << 20 }), /do not fit in --size/);
-  });
-
   it('leaves an existing image alone when a build fails', (t) => {
     if (!requireTools(t, ...TOOLS)) return;
     const out = join(dir, 'keep.img');

@@ -184,6 +184,17 @@ describe('cloister image', () => {
     assert.ok(readFileSync(asNobody).equals(readFileSync(asRoot)));
   });
 
+  it('builds with the built-in libext2fs when asked (the fallback without e2fsprogs)', async (t) => {
+    if (!requireTools(t, 'debugfs')) return;
+    const img = join(dir, 'lib.img');
+    const r = await runCli(['image', 'build', '--from', source(), '-o', img, '--ext4-builder', 'libext2fs']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /ext4 by libext2fs/);
+    assert.equal((await runCli(['image', 'verify', img])).code, 0);
+    const info = JSON.parse((await runCli(['image', 'inspect', img, '--json'])).stdout) as ImageInfo;
+    assert.equal(info.ext4?.freeInodes, (info.ext4?.inodes ?? 0) - 12);
+  });
+
   it('usage errors exit with 2 and one line', async () => {
     const cases: [string[], RegExp][] = [
       [
@@ -206,6 +217,10 @@ describe('cloister image', () => {
       [['image', 'verify', join(dir, 'nope.img')], /nope\.img: no such file/],
       [['image', 'verify', dir, '--root-hash', 'xyz'], /--root-hash must be 64 hex digits/],
       [['image', 'inspect'], /^cloister: error: missing required argument 'IMG'$/],
+      [
+        ['image', 'build', '--from', dir, '-o', 'x.img', '--ext4-builder', 'genext2fs'],
+        /^cloister: error: option '--ext4-builder <WHO>' argument 'genext2fs' is invalid/,
+      ],
       [
         ['image', 'build', '--from', dir, '-o', 'x.img', '--bogus'],
         /^cloister: error: unknown option '--bogus'$/,

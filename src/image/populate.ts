@@ -1,0 +1,122 @@
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { Ext4Fs, ROOT_INO } from '../enclave/ext4/index.ts';
+import type { BlockDevice } from '../enclave/ext4/index.ts';
+import { Errno, WasiError } from '../interface/errno.ts';
+import { packageRoot } from '../host/package-files.ts';
+import { ImageError } from './errors.ts';
+import type { FileAttributes } from './stage.ts';
+
+const CHUNK = 1 << 20;
+
+/** The ext4 layer's block device over a host file. */
+class FileDevice implements BlockDevice {
+  readonly blockSize = 4096;
+  readonly sizeBytes: number;
+  constructor(private readonly fd: number) {
+    this.sizeBytes = fstatSync(fd).size;
+  }
+  read(offset: number, length: number): Uint8Array {
+    const buf = new Uint8Array(length);
+    for (let done = 0; done < length;) {
+      const n = readSync(this.fd, buf, done, length - done, offset + done);
+      if (n === 0) throw new Error('unexpected end of file');
+      done += n;
+    }
+    return buf;
+  }
+  write(offset: number, data: Uint8Array): void {
+    writeSync(this.fd, data, 0, data.length, offset);
+  }
+  flush(): void {}
+}
+
+/** The file is too small for the tree (libext2fs said ENOSPC). */
+export class Ext4FullError extends ImageError {}
+
+/**
+ * Copies the staged tree into the empty ext4 file system in `image` with libext2fs (the enclave's
+ * ext4 code, compiled to WebAssembly), in sorted order, with the owners and modes of `attributes`,
+ * every timestamp `epoch`, and all-zero 1 MiB runs of files left as holes (as mke2fs -d does).
+ */
+export function populateExt4(
+  image: string,
+  stageDir: string,
+  attributes: FileAttributes[],
+  epoch: number,
+): void {
+  const attrs = new Map(attributes.map((a) => [a.path, a]));
+  const wasmPath = join(packageRoot(), 'src', 'enclave', 'ext4', 'ext2fs.wasm');
+  if (!existsSync(wasmPath)) throw new ImageError(`${wasmPath} is missing: reinstall cloister`);
+  const wasm = new Uint8Array(readFileSync(wasmPath));
+  const fd = openSync(image, 'r+');
+  const fs = Ext4Fs.open(new FileDevice(fd), {
+    wasm,
+    readOnly: false,
+    now: () => BigInt(epoch) * 1_000_000_000n,
+  });
+  try {
+    const linked = new Map<number, number>();
+    const owner = (rel: string) => attrs.get(rel) ?? { path: rel, mode: 0o755, uid: 0, gid: 0 };
+    const copy = (hostDir: string, dirIno: number, rel: string) => {
+      for (const name of readdirSync(hostDir).sort()) {
+        const host = join(hostDir, name);
+        const child = rel === '' ? name : `${rel}/${name}`;
+        const st = lstatSync(host);
+        const a = owner(child);
+        const opts = { mode: a.mode & 0o7777, uid: a.uid, gid: a.gid };
+        if (st.isDirectory()) {
+          copy(host, fs.mkdir(dirIno, name, opts), child);
+        } else if (st.isSymbolicLink()) {
+          fs.symlink(dirIno, name, readlinkSync(host), opts);
+        } else if (st.nlink > 1 && linked.has(st.ino)) {
+          fs.link(linked.get(st.ino) as number, dirIno, name);
+        } else {
+          const ino = fs.create(dirIno, name, opts);
+          if (st.nlink > 1) linked.set(st.ino, ino);
+          writeFile(fs, ino, host, st.size);
+        }
+      }
+    };
+    const root = owner('');
+    fs.chmod(ROOT_INO, root.mode);
+    fs.chown(ROOT_INO, root.uid, root.gid);
+    copy(stageDir, ROOT_INO, '');
+    fs.close();
+  } catch (error) {
+    if (error instanceof WasiError && error.errno === Errno.NOSPC) {
+      throw new Ext4FullError('the contents do not fit');
+    }
+    throw error;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeFile(fs: Ext4Fs, ino: number, host: string, size: number): void {
+  const fd = openSync(host, 'r');
+  try {
+    const chunk = new Uint8Array(CHUNK);
+    for (let offset = 0; offset < size; offset += CHUNK) {
+      const part = chunk.subarray(0, Math.min(CHUNK, size - offset));
+      if (readSync(fd, part, 0, part.length, offset) !== part.length)
+        throw new ImageError(`${host}: changed while read`);
+      if (part.every((b) => b === 0)) continue;
+      if (fs.write(ino, offset, part) !== part.length) throw new Ext4FullError('the contents do not fit');
+    }
+    fs.truncate(ino, size);
+  } finally {
+    closeSync(fd);
+  }
+}
