@@ -1,0 +1,82 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import initSqlJs from 'sql.js';
+import { KbsStore, isResourcePath, loadMasterKey } from '../../src/kbs/store.ts';
+import { DISK_KEY, startKbs } from './helpers/kbs.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cloister-kbs-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const contains = (haystack: Buffer, needle: Uint8Array): boolean =>
+  haystack.indexOf(Buffer.from(needle)) >= 0;
+
+describe('KBS store', () => {
+  it('keeps resources sealed at rest, with the master key in a 0600 file', async () => {
+    const file = join(dir, 'kbs.sqlite');
+    const kbs = await startKbs({ file });
+    assert.deepEqual(await kbs.client().getResource('default/disk/app'), DISK_KEY);
+    await assert.rejects(kbs.client({ mrEnclave: '99'.repeat(32) }).getResource('default/disk/app'));
+    await kbs.close();
+
+    const bytes = readFileSync(file);
+    assert.equal(bytes.subarray(0, 15).toString(), 'SQLite format 3');
+    assert.ok(!contains(bytes, DISK_KEY), 'the secret is in the database file in the clear');
+    assert.ok(!contains(bytes, DISK_KEY.subarray(0, 16)));
+    assert.ok(!contains(bytes, Buffer.from(Buffer.from(DISK_KEY).toString('base64'))));
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(`${file}.key`).mode & 0o777, 0o600);
+
+    // Reopened, it still has the resource and the audit rows (a release, then a refusal).
+    const store = await KbsStore.open({ file });
+    assert.deepEqual(store.get('default/disk/app')?.secret, DISK_KEY);
+    const log = store.auditLog();
+    assert.ok(log.some((r) => r.event === 'release' && r.resource === 'default/disk/app'));
+    assert.ok(log.some((r) => r.event === 'refuse' && /mrenclave 9999/.test(r.reason)));
+    assert.equal(store.auditLog(1).length, 1);
+    store.close();
+  });
+
+  it('detects a sealed row moved to another path or altered', async () => {
+    const file = join(dir, 'moved.sqlite');
+    const store = await KbsStore.open({ file });
+    store.put('default/disk/a', DISK_KEY);
+    store.put('default/disk/b', new TextEncoder().encode('other secret'));
+    store.close();
+    const SQL = await initSqlJs();
+    const db = new SQL.Database(readFileSync(file));
+    db.run(
+      "UPDATE resources SET sealed = (SELECT sealed FROM resources WHERE path = 'default/disk/b') WHERE path = 'default/disk/a'",
+    );
+    writeFileSync(file, db.export());
+    db.close();
+    const reopened = await KbsStore.open({ file });
+    assert.throws(() => reopened.get('default/disk/a'), /unable to authenticate|Unsupported state/);
+    assert.equal(reopened.get('default/disk/none'), undefined);
+    reopened.close();
+  });
+
+  it('refuses a master key readable by others, or of the wrong size', () => {
+    const key = join(dir, 'open.key');
+    writeFileSync(key, Buffer.alloc(32, 1));
+    chmodSync(key, 0o644);
+    assert.throws(() => loadMasterKey(key), /must not be readable by others/);
+    chmodSync(key, 0o600);
+    assert.equal(loadMasterKey(key).length, 32);
+    writeFileSync(key, Buffer.alloc(16, 1));
+    assert.throws(() => loadMasterKey(key), /not a 32-byte key/);
+  });
+
+  it('accepts only repo/type/tag resource paths', async () => {
+    for (const good of ['default/disk/app', 'a/b/c', 'repo_1/key-type/v1.2'])
+      assert.ok(isResourcePath(good), good);
+    for (const bad of ['', 'a/b', 'a/b/c/d', '../b/c', 'a/./c', 'a//c', 'a/b/c ', '.a/b/c', 'a/b/%2e']) {
+      assert.ok(!isResourcePath(bad), bad);
+    }
+    const store = await KbsStore.open({});
+    assert.throws(() => store.put('../etc/passwd', DISK_KEY), /invalid resource path/);
+    store.close();
+  });
+});
