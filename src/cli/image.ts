@@ -42,7 +42,7 @@ function parseCount(text: string, option: string, min: number): number {
   return Number(text);
 }
 
-/** The secret: key-file bytes as they are, or a passphrase file without its final newline. */
+/** The secret: key-file bytes as they are, or a passphrase file without its final newline (LF or CRLF). */
 function readSecret(flags: BuildFlags): Uint8Array {
   const path = flags.keyFile ?? flags.passphraseFile;
   const option = flags.keyFile !== undefined ? '--key-file' : '--passphrase-file';
@@ -51,8 +51,9 @@ function readSecret(flags: BuildFlags): Uint8Array {
   }
   if (statSync(path).size > MAX_KEY_FILE) throw new UsageError(`${option} ${path}: larger than 8 MiB`);
   let secret = new Uint8Array(readFileSync(path));
-  if (flags.passphraseFile !== undefined && secret[secret.length - 1] === 0x0a)
-    secret = secret.subarray(0, -1);
+  if (flags.passphraseFile !== undefined && secret[secret.length - 1] === 0x0a) {
+    secret = secret.subarray(0, secret[secret.length - 2] === 0x0d ? -2 : -1);
+  }
   if (secret.length === 0) throw new UsageError(`${option} ${path}: empty`);
   return secret;
 }

@@ -2,8 +2,9 @@
 // Needs dist/ (node scripts/build.mjs).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { ImageDescriptor } from '../../src/image/descriptor.ts';
 import type { ImageInfo } from '../../src/image/inspect.ts';
@@ -13,6 +14,7 @@ import { requireTools, tempDir } from './helpers/image.ts';
 import { tar } from './helpers/tar.ts';
 
 const dir = tempDir();
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 const TOOLS = ['mke2fs', 'debugfs', 'dumpe2fs'];
 
 function source(): string {
@@ -193,6 +195,37 @@ describe('cloister image', () => {
     assert.equal((await runCli(['image', 'verify', img])).code, 0);
     const info = JSON.parse((await runCli(['image', 'inspect', img, '--json'])).stdout) as ImageInfo;
     assert.equal(info.ext4?.freeInodes, (info.ext4?.inodes ?? 0) - 12);
+  });
+
+  it('cloister run opens a built encrypted image (passphrase file with CRLF) and runs a program from it', async (t) => {
+    if (!requireTools(t, ...TOOLS)) return;
+    const app = join(dir, 'app');
+    mkdirSync(join(app, 'bin'), { recursive: true });
+    copyFileSync(join(packageRoot, 'examples', 'sqlite3.wasm'), join(app, 'bin', 'sqlite3.wasm'));
+    const pass = join(dir, 'crlf.txt');
+    writeFileSync(pass, 'pw\r\n');
+    const img = join(dir, 'run.img');
+    const built = await runCli(
+      ['image', 'build', '--from', app, '-o', img, '--encrypt', '--passphrase-file', pass].concat([
+        '--pbkdf',
+        'pbkdf2',
+        '--pbkdf-iterations',
+        '1000',
+      ]),
+    );
+    assert.equal(built.code, 0, built.stderr);
+    const r = await runCli([
+      'run',
+      img,
+      '--passphrase-file',
+      pass,
+      '--',
+      '/bin/sqlite3.wasm',
+      ':memory:',
+      "select 'from the image';",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'from the image\n');
   });
 
   it('usage errors exit with 2 and one line', async () => {
