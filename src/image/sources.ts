@@ -46,6 +46,8 @@ function json(bytes: Uint8Array, what: string): Record<string, unknown> {
 
 function descriptors(value: unknown, what: string): Record<string, unknown>[] {
   if (!Array.isArray(value) || value.length === 0) throw new ImageError(`${what}: no descriptors`);
+  if (!value.every((d) => typeof d === 'object' && d !== null))
+    throw new ImageError(`${what}: malformed descriptor`);
   return value as Record<string, unknown>[];
 }
 

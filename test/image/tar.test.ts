@@ -1,6 +1,15 @@
 // The tar reader and the stager: formats it must read, and hostile archives it must refuse.
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -141,6 +150,24 @@ describe('hostile archives', () => {
     stageSource(openSource(layout), new Stager(root));
     assert.equal(readFileSync(join(hostDir, 'victim'), 'utf8'), 'keep me');
     assert.equal(readlinkSync(join(root, 'lnk')), hostDir);
+  });
+
+  it('refuses OCI blobs that do not match their digest, missing blobs and escaping docker layer paths', () => {
+    const layout = join(dir, 'oci-tampered');
+    writeOciLayout(layout, [tar({ name: 'a', data: 'a' })]);
+    const blobs = join(layout, 'blobs', 'sha256');
+    const layer = readdirSync(blobs).find((b) => readFileSync(join(blobs, b)).length > 1024) as string;
+    writeFileSync(join(blobs, layer), tar({ name: 'a', data: 'evil' }));
+    assert.throws(() => openSource(layout), /blob sha256:[0-9a-f]{64} does not match its digest/);
+    rmSync(join(blobs, layer));
+    assert.throws(() => openSource(layout), /blob sha256:[0-9a-f]{64} is missing/);
+
+    const docker = join(dir, 'docker-evil.tar');
+    writeFileSync(
+      docker,
+      tar({ name: 'manifest.json', data: JSON.stringify([{ Layers: ['../../etc/x.tar'] }]) }),
+    );
+    assert.throws(() => openSource(docker), /layer "\.\.\/\.\.\/etc\/x\.tar": '\.\.' in the path/);
   });
 
   it('keeps symlinks as links: their targets are never followed on the host', () => {
