@@ -10,6 +10,7 @@ import { formatTcb, measureTcb } from './tcb.ts';
 import { runDemo } from './demo.ts';
 import { registerImageCommands } from './image.ts';
 import { registerVolumeCommands } from './volume.ts';
+import { registerAttestCommands } from './attest.ts';
 
 interface GlobalOptions {
   verbose?: boolean;
@@ -140,6 +141,7 @@ export function buildProgram(): Command {
 
   registerImageCommands(program);
   registerVolumeCommands(program);
+  registerAttestCommands(program);
   return program;
 }
 

@@ -1,0 +1,364 @@
+/**
+ * `cloister sign`, `cloister quote` and `cloister attest verify | collateral`: enclave signing
+ * (SIGSTRUCT), simulated quotes, and verification of DCAP evidence against collateral and a tenant
+ * policy. Verification failures exit 1, usage errors 2.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { FormatError, toHex } from '../attestation/bytes.ts';
+import { VerificationError } from '../attestation/errors.ts';
+import { PolicyError, PolicyFormatError, checkPolicy, parsePolicy } from '../attestation/policy.ts';
+import type { Policy } from '../attestation/policy.ts';
+import { SgxAttributeFlags, sgxAttributeFlags } from '../attestation/report-body.ts';
+import { bcdDate, signSigstruct, verifySigstruct } from '../attestation/sigstruct.ts';
+import type { Sigstruct } from '../attestation/sigstruct.ts';
+import { verifyDcapQuote } from '../attestation/verify-dcap.ts';
+import type { DcapVerdict } from '../attestation/verify-dcap.ts';
+import { measureRun } from '../host/launcher.ts';
+import { SimPlatform, SimPlatformError } from '../tee/sim/platform.ts';
+import type { EnclaveIdentity } from '../tee/sim/platform.ts';
+import { SimQuotingEnclave, simCollateral } from '../tee/sim/quoting.ts';
+import { planLaunch } from './launch-plan.ts';
+import { DEFAULT_MEMORY_MIB, UsageError } from './run-options.ts';
+import type { RunOptions } from './run-options.ts';
+
+const SIM_EVIDENCE =
+  'SIMULATED evidence: signed by the Cloister sim platform root, not Intel. It proves nothing about hardware ' +
+  'or isolation: whoever holds the sim platform file can forge it.';
+const MAX_INPUT = 1 << 20;
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Usage errors of these commands exit with 2 and print `cloister: error: …` on one line. */
+function usageStyle(command: Command): Command {
+  return command
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (text, write) => write(`cloister: ${text}`) })
+    .exitOverride((error) => {
+      throw error.exitCode === 1 ? new CommanderError(2, error.code, error.message) : error;
+    });
+}
+
+/** The measured run options, as `cloister run` and `measure` take them. */
+function addRunOptions(command: Command): Command {
+  return command
+    .option('--dir <HOST::GUEST>', 'mount a host directory at GUEST (measured); repeatable', collect)
+    .option('--tmpfs <GUEST>', 'mount an in-enclave file system at GUEST (measured); repeatable', collect)
+    .option('--env <NAME[=VALUE]>', 'set an environment variable (measured); repeatable', collect)
+    .option('--memory <SIZE>', `enclave memory limit (default ${DEFAULT_MEMORY_MIB}M)`)
+    .option('--config <FILE>', 'JSON file with the same options');
+}
+
+function inputFile(option: string, path: string): Buffer {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`${option} ${path}: no such file`);
+  if (statSync(path).size > MAX_INPUT) throw new UsageError(`${option} ${path}: larger than 1 MiB`);
+  return readFileSync(path);
+}
+
+function u16(option: string, text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 0xffff) throw new UsageError(`${option} must be 0..65535`);
+  return Number(text);
+}
+
+/** Report data from hex: 1..64 bytes, zero-padded to 64 (as a policy's `reportData` is). */
+function reportData(text: string): Uint8Array {
+  if (!/^(?:[0-9a-fA-F]{2}){1,64}$/.test(text))
+    throw new UsageError('--report-data must be 1..64 bytes of hex');
+  const out = new Uint8Array(64);
+  out.set(Buffer.from(text, 'hex'));
+  return out;
+}
+
+function atDate(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const d = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(d.getTime()))
+    throw new UsageError(`--at: ${JSON.stringify(text)} is not an ISO date such as 2025-07-01T00:00:00Z`);
+  return d;
+}
+
+/** MRENCLAVE exactly as `cloister measure` computes it (a .wasm, or a disk image and the program in it). */
+function measure(program: string, args: string[], options: RunOptions): Uint8Array {
+  const plan = planLaunch(program, args, options);
+  return measureRun(plan.wasm, plan.config);
+}
+
+interface SignOptions extends RunOptions {
+  key: string;
+  output: string;
+  isvprodid?: string;
+  isvsvn?: string;
+  debug?: boolean;
+  generateKey?: boolean;
+}
+
+function sign(program: string, args: string[], o: SignOptions): void {
+  if (o.generateKey) {
+    if (existsSync(o.key)) throw new UsageError(`--generate-key: ${o.key} exists; not overwriting a key`);
+    // SIGSTRUCT keys are RSA-3072 with e = 3.
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 3072, publicExponent: 3 });
+    writeFileSync(o.key, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+  }
+  const key = inputFile('--key', o.key).toString();
+  const mrenclave = measure(program, args, o);
+  const now = new Date();
+  const flags = SgxAttributeFlags.MODE64BIT | (o.debug ? SgxAttributeFlags.DEBUG : 0n);
+  const attributes = (f: bigint, x: bigint): Uint8Array => {
+    const b = Buffer.alloc(16);
+    b.writeBigUInt64LE(f, 0);
+    b.writeBigUInt64LE(x, 8);
+    return b;
+  };
+  let sig: Uint8Array;
+  try {
+    sig = signSigstruct(
+      {
+        debugType: false,
+        vendor: 0,
+        date: bcdDate(now.getUTCFullYear(), now.getUTCMonth() + 1, now.getUTCDate()),
+        hwVersion: 0,
+        miscSelect: 0,
+        miscMask: 0xffffffff,
+        isvFamilyId: new Uint8Array(16),
+        // DEBUG is in the mask: the signer decides whether the enclave may be debuggable.
+        attributes: attributes(flags, 3n),
+        attributeMask: attributes(0xffffffffffffffffn, 0n),
+        enclaveHash: mrenclave,
+        isvExtProdId: new Uint8Array(16),
+        isvProdId: o.isvprodid === undefined ? 0 : u16('--isvprodid', o.isvprodid),
+        isvSvn: o.isvsvn === undefined ? 0 : u16('--isvsvn', o.isvsvn),
+      },
+      key,
+    );
+  } catch (error) {
+    throw new UsageError(`--key ${o.key}: ${(error as Error).message}`);
+  }
+  writeFileSync(o.output, sig);
+  process.stdout.write(describeSigstruct(verifySigstruct(sig)));
+}
+
+function describeSigstruct(s: Sigstruct): string {
+  const debug =
+    (new DataView(s.attributes.buffer, s.attributes.byteOffset).getBigUint64(0, true) & 2n) !== 0n;
+  return (
+    `mrenclave  ${toHex(s.enclaveHash)}\nmrsigner   ${toHex(s.mrSigner)}\n` +
+    `isvprodid  ${s.isvProdId}\nisvsvn     ${s.isvSvn}\ndebug      ${debug ? 'yes' : 'no'}\n`
+  );
+}
+
+/** The identity SGX would give the enclave at EINIT: the measurement, vouched for by the SIGSTRUCT. */
+function enclaveIdentity(mrenclave: Uint8Array, sigPath: string): EnclaveIdentity {
+  let s: Sigstruct;
+  try {
+    s = verifySigstruct(inputFile('--sig', sigPath));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--sig ${sigPath}: ${(error as Error).message}`);
+  }
+  if (toHex(s.enclaveHash) !== toHex(mrenclave)) {
+    throw new UsageError(
+      `--sig ${sigPath} was signed for MRENCLAVE ${toHex(s.enclaveHash)}, this program measures ${toHex(mrenclave)}`,
+    );
+  }
+  const a = new DataView(s.attributes.buffer, s.attributes.byteOffset, 16);
+  return {
+    mrenclave,
+    mrsigner: s.mrSigner,
+    isvprodid: s.isvProdId,
+    isvsvn: s.isvSvn,
+    // EINIT sets INIT.
+    attributes: { flags: a.getBigUint64(0, true) | SgxAttributeFlags.INIT, xfrm: a.getBigUint64(8, true) },
+    miscselect: s.miscSelect,
+  };
+}
+
+async function openPlatform(create: boolean): Promise<SimPlatform> {
+  try {
+    return await SimPlatform.open({ create });
+  } catch (error) {
+    if (error instanceof SimPlatformError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+interface QuoteOptions extends RunOptions {
+  program: string;
+  sig: string;
+  reportData: string;
+  output: string;
+}
+
+async function quote(args: string[], o: QuoteOptions): Promise<void> {
+  const data = reportData(o.reportData);
+  const identity = enclaveIdentity(measure(o.program, args, o), o.sig);
+  const platform = await openPlatform(true);
+  const qe = new SimQuotingEnclave(platform);
+  // What the enclave would do: EREPORT targeted at the QE, which checks it and signs the quote.
+  const bytes = qe.quote(platform.ereport(identity, qe.targetInfo(), data));
+  writeFileSync(o.output, bytes);
+  process.stderr.write(`cloister: warning: ${SIM_EVIDENCE} (platform ${platform.path})\n`);
+  process.stdout.write(`${toHex(identity.mrenclave)}\n`);
+}
+
+interface VerifyOptions {
+  collateral: string;
+  policy?: string;
+  at?: string;
+  json?: boolean;
+  trustSimRoot?: boolean;
+}
+
+function jsonFile(option: string, path: string): unknown {
+  try {
+    return JSON.parse(inputFile(option, path).toString());
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`${option} ${path}: not JSON`);
+  }
+}
+
+function summary(v: DcapVerdict): Record<string, unknown> {
+  const common = { status: v.status, advisoryIds: v.advisoryIds, fmspc: v.fmspc };
+  if (v.quote.kind !== 'sgx') return { ...common, tee: 'tdx', mrtd: toHex(v.quote.body.mrTd) };
+  const b = v.quote.body;
+  return {
+    ...common,
+    tee: 'sgx',
+    mrenclave: toHex(b.mrEnclave),
+    mrsigner: toHex(b.mrSigner),
+    isvprodid: b.isvProdId,
+    isvsvn: b.isvSvn,
+    debug: (sgxAttributeFlags(b) & SgxAttributeFlags.DEBUG) !== 0n,
+    reportData: toHex(b.reportData),
+  };
+}
+
+const LABELS: Record<string, string> = { advisoryIds: 'advisories', reportData: 'report data' };
+
+/** The verdict as `label  value` lines; the first says whether the evidence is simulated. */
+function textVerdict(out: Record<string, unknown>): string {
+  if (out.status === undefined) return '';
+  const lines = out.simulated
+    ? ['evidence    SIMULATED (sim platform root, not Intel: nothing about hardware)']
+    : [];
+  for (const [k, v] of Object.entries(out)) {
+    if (['ok', 'error', 'simulated'].includes(k)) continue;
+    const value = Array.isArray(v)
+      ? v.join(', ') || 'none'
+      : typeof v === 'boolean'
+        ? v
+          ? 'yes'
+          : 'no'
+        : String(v);
+    lines.push(`${(LABELS[k] ?? k).padEnd(12)}${value}`);
+  }
+  lines.push(out.ok ? 'verified' : 'NOT verified');
+  return `${lines.join('\n')}\n`;
+}
+
+async function verify(quotePath: string, o: VerifyOptions): Promise<number> {
+  const quoteBytes = new Uint8Array(inputFile('quote', quotePath));
+  const collateral = jsonFile('--collateral', o.collateral);
+  let policy: Policy | undefined;
+  if (o.policy !== undefined) {
+    try {
+      policy = parsePolicy(jsonFile('--policy', o.policy));
+    } catch (error) {
+      if (error instanceof PolicyFormatError) throw new UsageError(`--policy ${o.policy}: ${error.message}`);
+      throw error;
+    }
+  }
+  const at = atDate(o.at);
+  const trustedRoot = o.trustSimRoot
+    ? new Uint8Array((await openPlatform(false)).rootCertificate.rawData)
+    : undefined;
+  const out: Record<string, unknown> = { ok: false, simulated: o.trustSimRoot === true };
+  let failure: { code: string; message: string } | undefined;
+  try {
+    const verdict = await verifyDcapQuote(quoteBytes, { collateral, at, trustedRoot });
+    Object.assign(out, summary(verdict));
+    if (policy !== undefined) checkPolicy(verdict, policy);
+    out.policy = policy === undefined ? 'none' : 'met';
+    out.ok = true;
+  } catch (error) {
+    if (!(error instanceof VerificationError || error instanceof FormatError || error instanceof PolicyError))
+      throw error;
+    failure = { code: error.code, message: error.message };
+    out.error = failure;
+    if (error instanceof PolicyError) out.policy = 'refused';
+  }
+  if (o.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  else process.stdout.write(textVerdict(out));
+  if (o.trustSimRoot) process.stderr.write(`cloister: warning: ${SIM_EVIDENCE}\n`);
+  if (failure !== undefined) {
+    process.stderr.write(`cloister: error: verification failed (${failure.code}): ${failure.message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/** Adds `cloister sign`, `cloister quote` and `cloister attest verify | collateral` to the program. */
+export function registerAttestCommands(program: Command): void {
+  addRunOptions(
+    usageStyle(
+      program
+        .command('sign')
+        .description(
+          'sign an enclave: a SIGSTRUCT whose ENCLAVEHASH is the measurement of PROGRAM with its run options',
+        )
+        .argument('<PROGRAM>', 'the .wasm file')
+        .argument('[ARGS...]', 'arguments for the program, after -- (they are measured)')
+        .requiredOption('--key <PEM>', 'the signer key: RSA-3072 with public exponent 3')
+        .requiredOption('-o, --output <FILE>', 'SIGSTRUCT file to write (1808 bytes)')
+        .option('--generate-key', 'create the --key file first (refuses to overwrite one)')
+        .option('--isvprodid <N>', 'product id (default 0)')
+        .option('--isvsvn <N>', 'security version (default 0)')
+        .option('--debug', 'sign a debug enclave (its memory is readable by the host; policies refuse it)'),
+    ),
+  ).action((file: string, args: string[], options: SignOptions) => sign(file, args, options));
+
+  addRunOptions(
+    usageStyle(
+      program
+        .command('quote')
+        .description(
+          'simulated quote: the sim platform quotes the identity of --program (measured with its run options) ' +
+            'as signed by --sig; the program is not run',
+        )
+        .argument('[ARGS...]', 'arguments for the program, after -- (they are measured)')
+        .requiredOption('--program <FILE>', 'the .wasm file')
+        .requiredOption('--sig <FILE>', 'its SIGSTRUCT (cloister sign)')
+        .requiredOption('--report-data <HEX>', '1..64 bytes to bind, zero-padded to 64')
+        .requiredOption('-o, --output <FILE>', 'quote file to write'),
+    ),
+  ).action((args: string[], options: QuoteOptions) => quote(args, options));
+
+  const attest = usageStyle(program.command('attest').description('verify attestation evidence'));
+  usageStyle(
+    attest
+      .command('verify')
+      .description('verify a DCAP quote; exit 0 only when it verifies (and meets --policy)')
+      .argument('<QUOTE>', 'quote file (SGX v3 or TDX v4)')
+      .requiredOption('--collateral <FILE>', 'collateral JSON (PCCS shape)')
+      .option('--policy <FILE>', 'tenant policy JSON')
+      .option('--at <ISO>', 'verification time (default now)')
+      .option('--json', 'print the verdict as JSON')
+      .addOption(
+        new Option('--trust-sim-root', "trust the local sim platform's root CA: accepts SIMULATED evidence"),
+      ),
+  ).action(async (file: string, options: VerifyOptions) => {
+    process.exitCode = await verify(file, options);
+  });
+  usageStyle(
+    attest
+      .command('collateral')
+      .description("export the sim platform's collateral (CRLs, TCB info, QE identity under the sim root)")
+      .requiredOption('-o, --output <FILE>', 'collateral JSON to write')
+      .option('--at <ISO>', 'issue time (default now)')
+      .option('--days <N>', 'validity in days (default 30)'),
+  ).action(async (options: { output: string; at?: string; days?: string }) => {
+    const days = options.days === undefined ? undefined : u16('--days', options.days);
+    const collateral = await simCollateral(await openPlatform(true), { at: atDate(options.at), days });
+    writeFileSync(options.output, `${JSON.stringify(collateral, null, 2)}\n`);
+  });
+}
