@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { ImageError } from './errors.ts';
 import { normalizeEntryPath } from './paths.ts';
 import type { StageEntry, Stager } from './stage.ts';
-import { maybeGunzip, readTar, type TarLimits } from './tar.ts';
+import { MAX_ARCHIVE_BYTES, maybeGunzip, readTar, type TarLimits } from './tar.ts';
 
 /** What `--from` turned out to be. */
 export type SourceKind = 'directory' | 'tar' | 'oci' | 'docker-archive';
@@ -136,6 +136,10 @@ export function openSource(from: string, limits: TarLimits = {}): Source {
       return { kind: 'oci', layers: ociLayers(read, from, limits) };
     }
     return { kind: 'directory', layers: [{ name: from, entries: directoryEntries(from) }] };
+  }
+  const max = limits.maxArchiveBytes ?? MAX_ARCHIVE_BYTES;
+  if (statSync(from).size > max) {
+    throw new ImageError(`${from}: archives over ${max} bytes are not supported (build from a directory)`);
   }
   const entries = readTar(maybeGunzip(new Uint8Array(readFileSync(from)), from, limits), from, limits);
   const files = new Map<string, Uint8Array>();

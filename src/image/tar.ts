@@ -22,13 +22,15 @@ export interface TarEntry {
 
 /** Limits that keep a hostile archive from exhausting memory. */
 export interface TarLimits {
-  /** Largest uncompressed archive accepted, bytes (default 4 GiB). */
+  /** Largest archive accepted, compressed or not, bytes (default: 2 GiB - 1, Node's largest file read). */
   maxArchiveBytes?: number;
   /** Largest single member, bytes (default 2 GiB). */
   maxEntryBytes?: number;
 }
 
 const BLOCK = 512;
+/** Default for {@link TarLimits.maxArchiveBytes}. */
+export const MAX_ARCHIVE_BYTES = 2 ** 31 - 1;
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 /** True when `bytes` starts like a gzip stream. */
@@ -39,7 +41,7 @@ export function isGzip(bytes: Uint8Array): boolean {
 /** Decompresses gzip input (bounded by `maxArchiveBytes`) or returns plain input unchanged. */
 export function maybeGunzip(bytes: Uint8Array, name: string, limits: TarLimits = {}): Uint8Array {
   if (!isGzip(bytes)) return bytes;
-  const max = limits.maxArchiveBytes ?? 4 * 2 ** 30;
+  const max = limits.maxArchiveBytes ?? MAX_ARCHIVE_BYTES;
   try {
     return gunzipSync(bytes, { maxOutputLength: max });
   } catch (error) {

@@ -100,6 +100,15 @@ describe('tar reader', () => {
     );
   });
 
+  it('refuses archives over the limit before reading them', () => {
+    const file = join(dir, 'big.tar');
+    writeFileSync(file, tar({ name: 'a', data: 'x'.repeat(5000) }));
+    assert.throws(
+      () => openSource(file, { maxArchiveBytes: 4096 }),
+      /archives over 4096 bytes are not supported/,
+    );
+  });
+
   it('refuses sparse and unknown member types', () => {
     assert.throws(() => readTar(tar({ name: 's', type: 'S' }), 't'), /unsupported tar member type 'S'/);
   });
