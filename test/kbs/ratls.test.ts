@@ -43,7 +43,7 @@ async function reissue(id: RaTlsIdentity, extensions: Array<[string, Uint8Array]
 
 /** The value of extension `oid` in `id`'s certificate. */
 function extension(id: RaTlsIdentity, oid: string): Uint8Array {
-  const ext = new X509Certificate(id.certificateDer).extensions.find((e) => e.type === oid);
+  const ext = new X509Certificate(new Uint8Array(id.certificateDer)).extensions.find((e) => e.type === oid);
   assert.ok(ext, `no extension ${oid}`);
   return new Uint8Array(ext.value);
 }
