@@ -76,7 +76,13 @@ export function populateExt4(
         const st = lstatSync(host);
         const a = owner(child);
         const opts = { mode: a.mode & 0o7777, uid: a.uid, gid: a.gid };
-        if (st.isDirectory()) {
+        if (st.isDirectory() && child === 'lost+found') {
+          // The file system has its own; the source's contents go into it, as with mke2fs -d.
+          const ino = fs.lookupIn(ROOT_INO, name);
+          fs.chmod(ino, opts.mode);
+          fs.chown(ino, opts.uid, opts.gid);
+          copy(host, ino, child);
+        } else if (st.isDirectory()) {
           copy(host, fs.mkdir(dirIno, name, opts), child);
         } else if (st.isSymbolicLink()) {
           fs.symlink(dirIno, name, readlinkSync(host), opts);

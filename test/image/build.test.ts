@@ -160,6 +160,16 @@ for (const builder of ['mke2fs', 'libext2fs'] as const) {
       assert.equal(fromDocker.descriptor.rootHash, fromLayout.descriptor.rootHash);
     });
 
+    it("merges a source's /lost+found into the file system's own", (t) => {
+      if (!requireTools(t, ...tools)) return;
+      const src = join(dir, `lost-${builder}`);
+      mkdirSync(join(src, 'lost+found'), { recursive: true });
+      writeFileSync(join(src, 'lost+found', 'kept'), 'k');
+      const r = build(src);
+      checkWithTools(r);
+      assert.equal(debugfsCat(r.out, '/lost+found/kept').toString(), 'k');
+    });
+
     it('is reproducible: same input and epoch give the same bytes; file times on the host do not matter', (t) => {
       if (!requireTools(t, ...tools)) return;
       const a = build(fixtureDir(`repro-${builder}`));
