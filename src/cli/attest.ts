@@ -272,10 +272,12 @@ async function verify(quotePath: string, o: VerifyOptions): Promise<number> {
   const trustedRoot = o.trustSimRoot
     ? new Uint8Array((await openPlatform(false)).rootCertificate.rawData)
     : undefined;
-  const out: Record<string, unknown> = { ok: false, simulated: o.trustSimRoot === true };
+  // `simulated`: the evidence verified up to the sim root (only ever trusted with --trust-sim-root).
+  const out: Record<string, unknown> = { ok: false, simulated: false };
   let failure: { code: string; message: string } | undefined;
   try {
     const verdict = await verifyDcapQuote(quoteBytes, { collateral, at, trustedRoot });
+    out.simulated = trustedRoot !== undefined;
     Object.assign(out, summary(verdict));
     if (policy !== undefined) checkPolicy(verdict, policy);
     out.policy = policy === undefined ? 'none' : 'met';
@@ -289,7 +291,7 @@ async function verify(quotePath: string, o: VerifyOptions): Promise<number> {
   }
   if (o.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   else process.stdout.write(textVerdict(out));
-  if (o.trustSimRoot) process.stderr.write(`cloister: warning: ${SIM_EVIDENCE}\n`);
+  if (out.simulated) process.stderr.write(`cloister: warning: ${SIM_EVIDENCE}\n`);
   if (failure !== undefined) {
     process.stderr.write(`cloister: error: verification failed (${failure.code}): ${failure.message}\n`);
     return 1;
