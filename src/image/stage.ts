@@ -133,6 +133,9 @@ export class Stager {
       this.meta.set('', meta);
       return;
     }
+    if (rel === 'lost+found' && entry.type !== 'dir') {
+      throw new ImageError('/lost+found must be a directory (ext4 keeps its own there)');
+    }
     if (entry.type === 'other') {
       this.skipped.push(rel);
       return;

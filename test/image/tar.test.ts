@@ -109,6 +109,13 @@ describe('tar reader', () => {
     );
   });
 
+  it('refuses a /lost+found that is not a directory', () => {
+    assert.throws(
+      () => stageTar(tar({ name: 'lost+found', data: 'x' })),
+      /\/lost\+found must be a directory/,
+    );
+  });
+
   it('refuses sparse and unknown member types', () => {
     assert.throws(() => readTar(tar({ name: 's', type: 'S' }), 't'), /unsupported tar member type 'S'/);
   });
