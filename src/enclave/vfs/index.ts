@@ -19,4 +19,5 @@ export type { TmpfsOptions } from './tmpfs.ts';
 export { createHostDirFs } from './hostdir.ts';
 export { createStaticFs } from './staticfs.ts';
 export { createMountTree } from './mounts.ts';
+export { createOverlayFs } from './overlay.ts';
 export type { Mount } from './mounts.ts';

@@ -2,12 +2,13 @@
  * File systems that the shared WASI suites (path resolution, path operations, readdir) run on:
  * each test gets a fresh, empty one. A new file-system type joins every suite by adding an entry.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHostDirFs, createTmpfs } from '../../../src/enclave/vfs/index.ts';
-import type { FileSystem } from '../../../src/enclave/vfs/index.ts';
+import { createHostDirFs, createOverlayFs, createTmpfs } from '../../../src/enclave/vfs/index.ts';
+import type { FileSystem, Inode } from '../../../src/enclave/vfs/index.ts';
+import { FileType } from '../../../src/interface/services.ts';
 import { Ext4Fs, MemoryBlockDevice, compileExt2fs } from '../../../src/enclave/ext4/index.ts';
 import { Ext4FileSystem } from '../../../src/enclave/storage/ext4-vfs.ts';
 import { NodeHostDir } from './node-hostdir.ts';
@@ -39,6 +40,49 @@ function makeExt4(): FsFixture {
   }
 }
 
+/**
+ * An overlay of a tmpfs over a read-only ext4 image (mke2fs -d) that holds the names the suites
+ * use, all removed through the overlay: empty to the suites, but every name they make lands on a
+ * whiteout, and every directory they make is opaque.
+ */
+function makeOverlay(): FsFixture {
+  const dir = mkdtempSync(join(tmpdir(), 'cloister-overlay-'));
+  try {
+    const src = join(dir, 'src');
+    for (const d of ['d/subdir', 'dir/sub', 'e', 'missing', 'newdir']) {
+      mkdirSync(join(src, d), { recursive: true });
+    }
+    for (const f of ['d/alpha', 'd/old', 'dir/sub/x', 'file', 'a', 'b', 'f', 'newfile', 'x']) {
+      writeFileSync(join(src, f), `lower ${f}`);
+    }
+    symlinkSync('file', join(src, 'target'));
+    symlinkSync('dir', join(src, 'link'));
+    const image = join(dir, 'image');
+    const made = spawnSync(MKE2FS!, ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', src, image, '8192k'], {
+      encoding: 'utf8',
+    });
+    if (made.status !== 0) throw new Error(`mke2fs failed: ${made.stderr}`);
+    const device = new MemoryBlockDevice(new Uint8Array(readFileSync(image)));
+    const lower = new Ext4FileSystem(Ext4Fs.open(device, { wasm: ext2fs(), readOnly: true }), true);
+    const fs = createOverlayFs(lower, createTmpfs());
+    removeAll(fs.root());
+    return { fs, cleanup: () => {} };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function removeAll(dir: Inode): void {
+  for (const { name, filetype } of dir.readdir(0, 1000).entries) {
+    if (filetype === FileType.DIRECTORY) {
+      removeAll(dir.lookup(name)!);
+      dir.rmdir(name);
+    } else {
+      dir.unlink(name);
+    }
+  }
+}
+
 let ext2fsModule: ReturnType<typeof compileExt2fs> | null = null;
 function ext2fs(): ReturnType<typeof compileExt2fs> {
   ext2fsModule ??= compileExt2fs(
@@ -61,4 +105,6 @@ export const FILE_SYSTEMS: { name: string; make(): FsFixture }[] = [
   },
   // ext4 needs mke2fs (e2fsprogs) to make its empty image.
   ...(MKE2FS ? [{ name: 'ext4', make: makeExt4 }] : []),
+  // overlay over a read-only ext4 image, also made by mke2fs.
+  ...(MKE2FS ? [{ name: 'overlay', make: makeOverlay }] : []),
 ];
