@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { buildImage, type BuildOptions, type BuildResult } from '../../src/image/build.ts';
-import { e2fsTool } from '../../src/image/ext4.ts';
+import { e2fsTool } from '../../src/image/mke2fs.ts';
 import { run } from '../storage/helpers/tools.ts';
 import { pattern } from '../storage/helpers/files.ts';
 import { debugfs, debugfsCat, e2fsckClean, requireTools, tempDir } from './helpers/image.ts';
