@@ -11,6 +11,7 @@ import { runDemo } from './demo.ts';
 import { registerImageCommands } from './image.ts';
 import { registerVolumeCommands } from './volume.ts';
 import { registerAttestCommands } from './attest.ts';
+import { registerKbsCommands } from './kbs.ts';
 
 interface GlobalOptions {
   verbose?: boolean;
@@ -50,7 +51,8 @@ function addRunOptions(command: Command): Command {
  */
 function withImageOptions<T extends object>(file: string, args: string[], options: T): [string[], T] {
   const cut = args.indexOf('--');
-  if (cut <= 0 || !looksLikeImage(file)) return [args, options];
+  const treeNamed = args.slice(0, cut).some((a) => /^--(root-hash|hash-file)(=|$)/.test(a));
+  if (cut <= 0 || !looksLikeImage(file, treeNamed)) return [args, options];
   const parser = addRunOptions(new Command().exitOverride().allowExcessArguments(false)).configureOutput({
     writeErr: () => {},
   });
@@ -60,7 +62,7 @@ function withImageOptions<T extends object>(file: string, args: string[], option
   } catch (error) {
     throw new UsageError((error as Error).message.replace(/^error: /, ''));
   }
-  const merged: Record<string, unknown> = { ...options };
+  const merged: Record<string, unknown> = { ...(options as Record<string, unknown>) };
   for (const [key, value] of Object.entries(extra)) {
     const before = merged[key];
     merged[key] = Array.isArray(before) && Array.isArray(value) ? [...before, ...value] : value;
@@ -142,6 +144,7 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerVolumeCommands(program);
   registerAttestCommands(program);
+  registerKbsCommands(program);
   return program;
 }
 

@@ -92,11 +92,14 @@ export class KbsStore {
     masterKey?: Buffer;
     masterKeyFile?: string;
     flushMs?: number;
+    /** Read the audit log only: no master key needed, the file is never written. */
+    readOnly?: boolean;
   }): Promise<KbsStore> {
     const SQL = await initSqlJs();
     const { file } = options;
     const db = new SQL.Database(file !== undefined && existsSync(file) ? readFileSync(file) : undefined);
     db.exec(SCHEMA);
+    if (options.readOnly) return new KbsStore(db, Buffer.alloc(0), undefined, 0);
     const keyFile = options.masterKeyFile ?? (file === undefined ? undefined : `${file}.key`);
     const masterKey = options.masterKey ?? (keyFile === undefined ? randomBytes(32) : loadMasterKey(keyFile));
     const store = new KbsStore(db, masterKey, file, options.flushMs ?? 200);

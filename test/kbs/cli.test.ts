@@ -1,0 +1,221 @@
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  BasicConstraintsExtension,
+  SubjectAlternativeNameExtension,
+  X509CertificateGenerator,
+} from '@peculiar/x509';
+import { KbsClient } from '../../src/kbs/client.ts';
+import type { Fetch } from '../../src/kbs/client.ts';
+import { DISK_KEY, POLICY, issuer } from './helpers/kbs.ts';
+import type { QuoteIssuer } from './helpers/quotes.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cloister-kbs-cli-'));
+const file = (name: string): string => join(dir, name);
+const CLI = ['--import', 'tsx', 'src/cli/main.ts', 'kbs'];
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts `kbs serve`; resolves with its URL once it logs that it listens. */
+async function serve(args: string[]): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [...CLI, 'serve', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 30_000);
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /listening on (\S+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  return { child, url, stderr: () => stderr };
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+/** A `fetch` over node:https trusting one CA: the client takes its fetch as a parameter. */
+function httpsFetch(ca: string): Fetch {
+  return (url, init) =>
+    new Promise((resolve, reject) => {
+      const headers = Object.fromEntries(new Headers(init.headers).entries());
+      const req = request(url, { method: init.method, headers, ca }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, String(v));
+          resolve(new Response(Buffer.concat(chunks), { status: res.statusCode, headers: h }));
+        });
+      });
+      req.on('error', reject);
+      req.end(init.body as string | undefined);
+    });
+}
+
+describe('cloister kbs', () => {
+  let iss: QuoteIssuer;
+  before(async () => {
+    iss = await issuer();
+    writeFileSync(file('root.der'), iss.rootDer);
+    writeFileSync(file('collateral.json'), JSON.stringify(iss.collateral));
+    writeFileSync(file('policy.json'), JSON.stringify(POLICY));
+    writeFileSync(file('strict.json'), JSON.stringify({ ...POLICY, minIsvsvn: 7 }));
+    writeFileSync(file('disk.key'), DISK_KEY);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const common = (): string[] => [
+    '--db',
+    file('kbs.sqlite'),
+    '--policy',
+    file('policy.json'),
+    '--collateral',
+    file('collateral.json'),
+    '--trusted-root',
+    file('root.der'),
+    '--port',
+    '0',
+  ];
+
+  it('put stores a resource; bad paths and policies are usage errors', () => {
+    const ok = cli('put', 'default/disk/app', '--file', file('disk.key'), '--db', file('kbs.sqlite'));
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /stored default\/disk\/app \(41 bytes\)/);
+    const strict = cli(
+      'put',
+      'default/disk/strict',
+      '--file',
+      file('disk.key'),
+      '--db',
+      file('kbs.sqlite'),
+      '--policy',
+      file('strict.json'),
+    );
+    assert.equal(strict.status, 0, strict.stderr);
+    assert.equal(
+      cli('put', '../etc/passwd', '--file', file('disk.key'), '--db', file('kbs.sqlite')).status,
+      2,
+    );
+    writeFileSync(file('typo.json'), '{"mrenclve": "00"}');
+    const typo = cli(
+      'put',
+      'a/b/c',
+      '--file',
+      file('disk.key'),
+      '--db',
+      file('kbs.sqlite'),
+      '--policy',
+      file('typo.json'),
+    );
+    assert.equal(typo.status, 2);
+    assert.match(typo.stderr, /unknown policy field "mrenclve"/);
+  });
+
+  it('serve refuses a non-Intel root without --trust-sim-root', () => {
+    const r = cli('serve', ...common());
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /not Intel's SGX Root CA.*--trust-sim-root/s);
+  });
+
+  it('serve releases to a matching enclave, refuses others with a logged reason, and audit shows both', async () => {
+    const { child, url, stderr } = await serve([...common(), '--trust-sim-root']);
+    try {
+      const client = (fields = {}): KbsClient =>
+        new KbsClient({
+          url,
+          fetch: (u, i) => fetch(u, i),
+          evidence: (reportData) => iss.quote({ reportData, ...fields }),
+        });
+      assert.deepEqual(await client().getResource('default/disk/app'), DISK_KEY);
+      await assert.rejects(
+        client({ mrEnclave: '77'.repeat(32) }).getResource('default/disk/app'),
+        /policy-refused/,
+      );
+      await assert.rejects(
+        client().getResource('default/disk/strict'),
+        /403 policy-refused.*isvsvn 3 is below 7/,
+      );
+      // The database is locked while served.
+      const busy = cli('put', 'default/disk/x', '--file', file('disk.key'), '--db', file('kbs.sqlite'));
+      assert.equal(busy.status, 2);
+      assert.match(busy.stderr, /in use/);
+    } finally {
+      assert.equal(await stop(child), 0);
+    }
+    assert.match(stderr(), /WARNING: trusting a non-Intel root/);
+    assert.match(stderr(), /release default\/disk\/app to session \S+ mrenclave=1111/);
+    assert.match(
+      stderr(),
+      /refuse - session=\S+ .*401 policy-refused: attestation policy: mrenclave 7777\S* is not allowed/,
+    );
+    assert.ok(!existsSync(file('kbs.sqlite.lock')));
+
+    const audit = cli('audit', '--db', file('kbs.sqlite'));
+    assert.equal(audit.status, 0, audit.stderr);
+    assert.match(audit.stdout, /release +default\/disk\/app .*mrenclave=1111.*: policy met/);
+    assert.match(audit.stdout, /refuse +default\/disk\/strict .*403 policy-refused/);
+    const json = JSON.parse(
+      cli('audit', '--db', file('kbs.sqlite'), '--json', '--limit', '2').stdout,
+    ) as unknown[];
+    assert.equal(json.length, 2);
+  });
+
+  it('serve --tls speaks HTTPS', async () => {
+    const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+      'sign',
+      'verify',
+    ])) as CryptoKeyPair;
+    const cert = await X509CertificateGenerator.createSelfSigned({
+      serialNumber: '01',
+      name: 'CN=127.0.0.1',
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 86_400_000),
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      keys,
+      extensions: [
+        new BasicConstraintsExtension(true, undefined, true),
+        new SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
+      ],
+    });
+    const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
+    writeFileSync(file('tls.pem'), cert.toString('pem'));
+    writeFileSync(file('tls.key'), `-----BEGIN PRIVATE KEY-----\n${pkcs8}\n-----END PRIVATE KEY-----\n`);
+    const { child, url } = await serve([
+      ...common(),
+      '--trust-sim-root',
+      '--tls',
+      '--cert',
+      file('tls.pem'),
+      '--key',
+      file('tls.key'),
+    ]);
+    try {
+      assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const client = new KbsClient({
+        url,
+        fetch: httpsFetch(cert.toString('pem')),
+        evidence: (reportData) => iss.quote({ reportData }),
+      });
+      assert.deepEqual(await client.getResource('default/disk/app'), DISK_KEY);
+    } finally {
+      await stop(child);
+    }
+  });
+});
