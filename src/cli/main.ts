@@ -51,8 +51,7 @@ function addRunOptions(command: Command): Command {
  */
 function withImageOptions<T extends object>(file: string, args: string[], options: T): [string[], T] {
   const cut = args.indexOf('--');
-  const treeNamed = args.slice(0, cut).some((a) => /^--(root-hash|hash-file)(=|$)/.test(a));
-  if (cut <= 0 || !looksLikeImage(file, treeNamed)) return [args, options];
+  if (cut <= 0 || !looksLikeImage(file)) return [args, options];
   const parser = addRunOptions(new Command().exitOverride().allowExcessArguments(false)).configureOutput({
     writeErr: () => {},
   });
@@ -62,7 +61,7 @@ function withImageOptions<T extends object>(file: string, args: string[], option
   } catch (error) {
     throw new UsageError((error as Error).message.replace(/^error: /, ''));
   }
-  const merged: Record<string, unknown> = { ...(options as Record<string, unknown>) };
+  const merged: Record<string, unknown> = { ...options };
   for (const [key, value] of Object.entries(extra)) {
     const before = merged[key];
     merged[key] = Array.isArray(before) && Array.isArray(value) ? [...before, ...value] : value;
