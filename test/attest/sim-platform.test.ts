@@ -1,7 +1,8 @@
 // The sim CPU: local attestation (a REPORT only its target can check), seal key policies and the SVN
 // rules, and the platform identity file.
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
 import { aesCmac } from '../../src/tee/sim/cmac.ts';
 import { REPORT_SIZE, SimPlatform, SimPlatformError, targetInfoOf } from '../../src/tee/sim/platform.ts';
@@ -155,6 +156,14 @@ describe('platform identity file', () => {
     assert.doesNotThrow(() => b.verifyReport(identity({ isvsvn: 9 }), report));
   });
 
+  it('two openers creating it at once end up with one platform, and no temporary file is left', async () => {
+    const path = platformPath();
+    const [a, b] = await Promise.all([SimPlatform.open({ path }), SimPlatform.open({ path })]);
+    assert.deepEqual(a.egetkey(identity(), { name: 'seal' }), b.egetkey(identity(), { name: 'seal' }));
+    assert.deepEqual(a.rootCertificate.rawData, b.rootCertificate.rawData);
+    assert.deepEqual(readdirSync(dirname(path)), ['sim-platform.json']);
+  });
+
   it('uses $CLOISTER_SIM_PLATFORM; refuses a file others can read, a damaged file, and a missing one when asked', async () => {
     const path = platformPath();
     const saved = process.env.CLOISTER_SIM_PLATFORM;
@@ -174,6 +183,7 @@ describe('platform identity file', () => {
       '[]',
       '{"format":"x"}',
       text.replace(/"rootSecret": "[0-9a-f]+"/, '"rootSecret": "00"'),
+      text.replace(/MII[A-Za-z0-9+/]{20}/, 'MIIAAAAAAAAAAAAAAAAAAAAA'),
     ]) {
       writeFileSync(path, damaged);
       await assert.rejects(SimPlatform.open({ path }), code('bad-platform-file'), damaged.slice(0, 20));

@@ -7,31 +7,28 @@
  *
  * Nothing here is isolated from the host: whoever reads the file can forge every key and report.
  */
-import {
-  createHash,
-  createPrivateKey,
-  generateKeyPairSync,
-  hkdfSync,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createHash, createPrivateKey, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { X509Certificate } from '@peculiar/x509';
-import { Reader, concat, toHex } from '../../attestation/bytes.ts';
+import { Reader, concat, fromHex, toHex } from '../../attestation/bytes.ts';
 import { SgxAttributeFlags, encodeSgxReportBody, readSgxReportBody } from '../../attestation/report-body.ts';
 import type { SgxReportBody } from '../../attestation/report-body.ts';
 import { aesCmac } from './cmac.ts';
-import { createSimPki } from './pki.ts';
-import type { SimCertKey, SimPkiFiles } from './pki.ts';
+import {
+  SimPlatformError,
+  defaultPlatformPath,
+  loadPlatformFile,
+  savePlatformFile,
+} from './platform-file.ts';
+import type { SimPlatformFile } from './platform-file.ts';
+import type { SimPkiFiles } from './pki.ts';
+
+export { SimPlatformError, defaultPlatformPath } from './platform-file.ts';
+export type { SimPlatformFile } from './platform-file.ts';
 
 /** REPORT: 384-byte body, 32-byte KEYID, 16-byte AES-128-CMAC. */
 export const REPORT_SIZE = 432;
 const KEY_ID_SIZE = 32;
-const FORMAT = 'cloister-sim-platform';
-const FORMAT_VERSION = 1;
 /** Seal keys ignore MODE64BIT, PROVISIONKEY and EINITTOKENKEY, like the SGX SDK's default flags mask. */
 const SEAL_FLAGS_MASK = ~(
   SgxAttributeFlags.MODE64BIT |
@@ -69,58 +66,6 @@ export interface KeyRequest {
   isvsvn?: number;
   cpusvn?: Uint8Array;
   keyId?: Uint8Array;
-}
-
-/** A refused platform operation; `code` names the rule. */
-export class SimPlatformError extends Error {
-  override name = 'SimPlatformError';
-  constructor(
-    readonly code:
-      | 'bad-platform-file'
-      | 'platform-file-permissions'
-      | 'no-platform'
-      | 'bad-identity'
-      | 'bad-key-request'
-      | 'isvsvn-too-high'
-      | 'cpusvn-too-high'
-      | 'bad-report'
-      | 'report-mac',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The platform identity file (JSON). Hex strings for bytes, PEM for keys and certificates. */
-export interface SimPlatformFile {
-  format: typeof FORMAT;
-  version: typeof FORMAT_VERSION;
-  /** 32 bytes: the root of every report and seal key (SGX's fused root seal key). */
-  rootSecret: string;
-  /** 16 bytes: the CPU's security version (one SVN per TCB component, as in the PCK certificate). */
-  cpuSvn: string;
-  pceSvn: number;
-  pceId: string;
-  fmspc: string;
-  ppid: string;
-  pki: SimPkiFiles;
-  /** The quoting enclave's ECDSA P-256 attestation key (PKCS#8 PEM). */
-  attestationKey: string;
-  /** Hex serial numbers of PCK certificates listed in the sim PCK CRL. */
-  revokedPckSerials: string[];
-}
-
-/** Defaults of a new platform: a plausible CPUSVN and PCESVN, a made-up FMSPC. */
-const NEW_PLATFORM = {
-  cpuSvn: Uint8Array.from([4, 4, 2, 2, 3, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0]),
-  pceSvn: 13,
-  pceId: '0000',
-  fmspc: '00c10e000000',
-};
-
-/** `$CLOISTER_SIM_PLATFORM`, else `~/.cloister/sim-platform.json`. */
-export function defaultPlatformPath(): string {
-  return process.env.CLOISTER_SIM_PLATFORM || join(homedir(), '.cloister', 'sim-platform.json');
 }
 
 /** The 16-byte ATTRIBUTES field. */
@@ -178,75 +123,22 @@ export class SimPlatform {
     readonly path: string,
     private file: SimPlatformFile,
   ) {
-    this.rootSecret = Buffer.from(file.rootSecret, 'hex');
-    this.cpuSvn = Buffer.from(file.cpuSvn, 'hex');
+    this.rootSecret = fromHex(file.rootSecret);
+    this.cpuSvn = fromHex(file.cpuSvn);
     this.pceSvn = file.pceSvn;
-    this.pceId = Buffer.from(file.pceId, 'hex');
-    this.fmspc = Buffer.from(file.fmspc, 'hex');
-    this.ppid = Buffer.from(file.ppid, 'hex');
+    this.pceId = fromHex(file.pceId);
+    this.fmspc = fromHex(file.fmspc);
+    this.ppid = fromHex(file.ppid);
     this.rootCertificate = new X509Certificate(file.pki.rootCa.cert);
   }
 
   /**
-   * Opens the platform at `path` (default `defaultPlatformPath()`), creating it (mode 0600, directory
-   * 0700) unless `create` is false. A file readable by group or others is refused, as ssh refuses keys.
+   * Opens the platform at `path` (default `$CLOISTER_SIM_PLATFORM` or `~/.cloister/sim-platform.json`),
+   * creating it (mode 0600) unless `create` is false.
    */
   static async open(options: { path?: string; create?: boolean } = {}): Promise<SimPlatform> {
     const path = options.path ?? defaultPlatformPath();
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      if (options.create === false) throw new SimPlatformError('no-platform', `no sim platform at ${path}`);
-      return SimPlatform.create(path);
-    }
-    if ((statSync(path).mode & 0o077) !== 0) {
-      throw new SimPlatformError(
-        'platform-file-permissions',
-        `${path}: the sim platform's secrets are readable by others (chmod 600 it)`,
-      );
-    }
-    return new SimPlatform(path, parsePlatformFile(text, path));
-  }
-
-  private static async create(path: string): Promise<SimPlatform> {
-    const now = Date.now();
-    const ppid = new Uint8Array(randomBytes(16));
-    const pki = await createSimPki(
-      {
-        ...NEW_PLATFORM,
-        ppid,
-        pceId: Buffer.from(NEW_PLATFORM.pceId, 'hex'),
-        fmspc: Buffer.from(NEW_PLATFORM.fmspc, 'hex'),
-      },
-      new Date(now - 24 * 3600_000),
-      new Date(now + 20 * 365 * 24 * 3600_000),
-    );
-    const attestation = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const file: SimPlatformFile = {
-      format: FORMAT,
-      version: FORMAT_VERSION,
-      rootSecret: toHex(randomBytes(32)),
-      cpuSvn: toHex(NEW_PLATFORM.cpuSvn),
-      pceSvn: NEW_PLATFORM.pceSvn,
-      pceId: NEW_PLATFORM.pceId,
-      fmspc: NEW_PLATFORM.fmspc,
-      ppid: toHex(ppid),
-      pki,
-      attestationKey: attestation.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-      revokedPckSerials: [],
-    };
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    try {
-      // 'wx': if another process created it first, use theirs.
-      writeFileSync(path, JSON.stringify(file, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST')
-        return SimPlatform.open({ path, create: false });
-      throw error;
-    }
-    return new SimPlatform(path, file);
+    return new SimPlatform(path, await loadPlatformFile(path, options.create !== false));
   }
 
   /** The sim PKI: certificates and the keys that Intel (CAs) and the PCE (PCK) would hold. */
@@ -274,10 +166,7 @@ export class SimPlatform {
     const serial = new X509Certificate(this.file.pki.pck.cert).serialNumber.toLowerCase();
     if (this.file.revokedPckSerials.includes(serial)) return;
     this.file = { ...this.file, revokedPckSerials: [...this.file.revokedPckSerials, serial] };
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.file, null, 2) + '\n', { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, this.path);
+    savePlatformFile(this.path, this.file);
   }
 
   /** EREPORT: `self`'s REPORT for `target`, MACed with the target's report key (432 bytes). */
@@ -385,40 +274,4 @@ export class SimPlatform {
     );
     return new Uint8Array(hkdfSync('sha256', this.rootSecret, keyId, info, 16));
   }
-}
-
-function parsePlatformFile(text: string, path: string): SimPlatformFile {
-  const bad = (what: string): never => {
-    throw new SimPlatformError('bad-platform-file', `${path}: ${what}`);
-  };
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return bad('not JSON');
-  }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) bad('not a JSON object');
-  if (o.format !== FORMAT || o.version !== FORMAT_VERSION)
-    bad(`not a ${FORMAT} file of version ${FORMAT_VERSION}`);
-  const hex = (k: string, bytes: number): void => {
-    const v = o[k];
-    if (typeof v !== 'string' || !new RegExp(`^[0-9a-f]{${bytes * 2}}$`).test(v))
-      bad(`${k} is not ${bytes} bytes of hex`);
-  };
-  hex('rootSecret', 32);
-  hex('cpuSvn', 16);
-  hex('pceId', 2);
-  hex('fmspc', 6);
-  hex('ppid', 16);
-  if (!Number.isInteger(o.pceSvn) || (o.pceSvn as number) < 0 || (o.pceSvn as number) > 0xffff) bad('pceSvn');
-  if (typeof o.attestationKey !== 'string') bad('attestationKey');
-  const serials = o.revokedPckSerials;
-  if (!Array.isArray(serials) || !serials.every((s) => typeof s === 'string' && /^[0-9a-f]+$/.test(s)))
-    bad('revokedPckSerials');
-  const pki = o.pki as Record<string, SimCertKey> | undefined;
-  for (const k of ['rootCa', 'pckCa', 'tcbSigning', 'pck']) {
-    const ck = pki?.[k];
-    if (typeof ck?.cert !== 'string' || typeof ck.key !== 'string') bad(`pki.${k}`);
-  }
-  return o as unknown as SimPlatformFile;
 }
