@@ -9,7 +9,7 @@ import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { MountConfig, RootImageConfig } from '../interface/run-config.ts';
 import { parseVeritySuperblock } from '../enclave/blockdev/verity-superblock.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
-import { readDescriptor } from '../image/descriptor.ts';
+import { descriptorPath, readDescriptor } from '../image/descriptor.ts';
 import { readVolumeInfo } from '../image/volume-format.ts';
 import { UsageError } from './run-options.ts';
 
@@ -44,11 +44,16 @@ function readAt(path: string, offset: number, length: number): Uint8Array {
   }
 }
 
-/** True when the file is not a WebAssembly module, so `run FILE` means a disk image. */
-export function looksLikeImage(path: string): boolean {
+/**
+ * True when `run FILE` means a disk image: FILE is not a WebAssembly module, and it has a sidecar
+ * (IMG.json) or the command line names its hash tree (--root-hash or --hash-file). Anything else is
+ * treated as a program, so a stray file gets "not a WebAssembly module".
+ */
+export function looksLikeImage(path: string, treeNamed: boolean): boolean {
   if (!existsSync(path) || statSync(path).isDirectory()) return false;
   const head = readAt(path, 0, 4);
-  return !(head[0] === 0 && head[1] === 0x61 && head[2] === 0x73 && head[3] === 0x6d);
+  if (head[0] === 0 && head[1] === 0x61 && head[2] === 0x73 && head[3] === 0x6d) return false;
+  return treeNamed || existsSync(descriptorPath(path));
 }
 
 function readSecretFile(path: string, what: string): Uint8Array {

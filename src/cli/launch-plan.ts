@@ -25,7 +25,8 @@ export function programArgs(args: string[]): string[] {
 
 export function planLaunch(file: string, rawArgs: string[], options: RunOptions & DiskOptions): LaunchPlan {
   const args = programArgs(rawArgs);
-  const image = looksLikeImage(file) ? file : undefined;
+  const treeNamed = options.rootHash !== undefined || options.hashFile !== undefined;
+  const image = looksLikeImage(file, treeNamed) ? file : undefined;
   const inImage = image ? args[0] : undefined;
   const disks = prepareDisks(image, inImage, options);
   const prepared = image

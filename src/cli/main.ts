@@ -51,7 +51,8 @@ function addRunOptions(command: Command): Command {
  */
 function withImageOptions<T extends object>(file: string, args: string[], options: T): [string[], T] {
   const cut = args.indexOf('--');
-  if (cut <= 0 || !looksLikeImage(file)) return [args, options];
+  const treeNamed = args.slice(0, cut).some((a) => /^--(root-hash|hash-file)(=|$)/.test(a));
+  if (cut <= 0 || !looksLikeImage(file, treeNamed)) return [args, options];
   const parser = addRunOptions(new Command().exitOverride().allowExcessArguments(false)).configureOutput({
     writeErr: () => {},
   });
@@ -61,7 +62,7 @@ function withImageOptions<T extends object>(file: string, args: string[], option
   } catch (error) {
     throw new UsageError((error as Error).message.replace(/^error: /, ''));
   }
-  const merged: Record<string, unknown> = { ...options };
+  const merged: Record<string, unknown> = { ...(options as Record<string, unknown>) };
   for (const [key, value] of Object.entries(extra)) {
     const before = merged[key];
     merged[key] = Array.isArray(before) && Array.isArray(value) ? [...before, ...value] : value;

@@ -13,7 +13,13 @@ import type { Preopen } from './libos/index.ts';
 import type { HostChannel } from './ring/channel.ts';
 import { RingHostDir } from './ring/host-services.ts';
 import { DiskError, openRootImage, openVolumeMount, type OpenedDisk } from './storage/disks.ts';
-import { createHostDirFs, createMountTree, createStaticFs, createTmpfs } from './vfs/index.ts';
+import {
+  createHostDirFs,
+  createMountTree,
+  createOverlayFs,
+  createStaticFs,
+  createTmpfs,
+} from './vfs/index.ts';
 import type { FileSystem } from './vfs/index.ts';
 
 /** Guest directory where the enclave publishes facts about itself (cf. Gramine's /dev/attestation). */
@@ -86,7 +92,8 @@ export function buildNamespace(ctx: NamespaceContext): Namespace {
     const rootDisk = openRootImage(channel, config.root, ctx.secrets.rootKey, ext2fsModule(), log);
     disks.push(rootDisk);
     const program = readProgram(rootDisk, config.root.program);
-    const tree = createMountTree(rootDisk.fs, [attestation, ...mounts]);
+    const rootFs = config.root.overlay ? createOverlayFs(rootDisk.fs, createTmpfs()) : rootDisk.fs;
+    const tree = createMountTree(rootFs, [attestation, ...mounts]);
     return { preopens: [{ guestPath: '/', fs: tree }], program, close };
   } catch (error) {
     close();

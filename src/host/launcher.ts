@@ -12,7 +12,8 @@ import { measureEnclave } from '../tee/measurement.ts';
 import { startSimEnclave } from '../tee/sim/enclave.ts';
 import type { BlockDeviceFile } from './host-calls.ts';
 import { distFile } from './package-files.ts';
-import type { ServerExit, ServerStart } from './server-worker.ts';
+import { createExitRecord, readExitRecord } from './exit-record.ts';
+import type { ServerStart } from './server-worker.ts';
 import { createStdinMailbox, feedStdin, releaseStdin } from './stdin-bridge.ts';
 import { createTraceCounters, TraceCounters } from './trace.ts';
 
@@ -59,10 +60,12 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const ring = createRingBuffer();
   const traceBuffer = createTraceCounters();
   const stdinMailbox = createStdinMailbox();
+  const exitRecord = createExitRecord();
   const serverStart: ServerStart = {
     ring,
     stdinMailbox,
     trace: traceBuffer,
+    exitRecord,
     mounts: options.hostDirs,
     blockDevices: options.blockDevices ?? [],
   };
@@ -81,31 +84,23 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   });
 
   const ended = await new Promise<Omit<LaunchResult, 'mrenclave' | 'trace'>>((resolve) => {
-    server.on('message', (message: ServerExit | { type: string }) => {
-      if (message.type === 'exit') {
-        const exit = message as ServerExit;
-        resolve({ status: exit.status, kind: exit.kind, message: exit.message });
-      }
-    });
-    server.on('error', (error) => {
-      resolve({
-        status: 1,
-        kind: ExitKind.STARTUP_ERROR,
-        message: `host-call server failed: ${error.message}`,
-      });
-    });
+    const failed = (message: string): void => resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message });
+    server.on('error', (error) => failed(`host-call server failed: ${error.message}`));
     enclave.on('error', (error: Error & { code?: string }) => {
-      const message =
-        error.code === 'ERR_WORKER_OUT_OF_MEMORY'
-          ? `enclave memory limit exceeded (${options.config.memoryMiB} MiB)`
-          : `enclave stopped: ${error.message}`;
-      resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message });
+      const recorded = readExitRecord(exitRecord);
+      if (recorded) resolve(recorded);
+      else if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        failed(`enclave memory limit exceeded (${options.config.memoryMiB} MiB)`);
+      } else failed(`enclave stopped: ${error.message}`);
     });
     enclave.on('exit', () => {
-      // An enclave that ends without its exit call has crashed; give a posted exit a moment to arrive.
-      setTimeout(
-        () => resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message: 'enclave ended without exiting' }),
-        200,
+      // An enclave that ends without its exit call has crashed.
+      resolve(
+        readExitRecord(exitRecord) ?? {
+          status: 1,
+          kind: ExitKind.STARTUP_ERROR,
+          message: 'enclave ended without exiting',
+        },
       );
     });
   });

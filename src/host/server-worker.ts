@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { viewRing } from '../interface/ring.ts';
 import { createHostCalls, type BlockDeviceFile } from './host-calls.ts';
+import { writeExitRecord } from './exit-record.ts';
 import { replyWriterFor } from './fault-injection.ts';
 import { RingServer } from './ring-server.ts';
 import { StdinReader } from './stdin-bridge.ts';
@@ -14,16 +15,9 @@ export interface ServerStart {
   ring: SharedArrayBuffer;
   stdinMailbox: SharedArrayBuffer;
   trace: SharedArrayBuffer;
+  exitRecord: SharedArrayBuffer;
   mounts: string[];
   blockDevices: BlockDeviceFile[];
-}
-
-/** Posted to the main thread when the enclave has exited. */
-export interface ServerExit {
-  type: 'exit';
-  status: number;
-  kind: number;
-  message: string;
 }
 
 const start = workerData as ServerStart;
@@ -39,7 +33,7 @@ const handle = createHostCalls({
   stdin: new StdinReader(start.stdinMailbox, () => port.postMessage({ type: 'stdin-want' })),
   onExit: (status, kind, message) => {
     server?.stop();
-    port.postMessage({ type: 'exit', status, kind, message } satisfies ServerExit);
+    writeExitRecord(start.exitRecord, { status, kind, message });
   },
 });
 server = new RingServer(
