@@ -136,7 +136,7 @@ export function buildImage(opts: BuildOptions): BuildResult {
     mkdirSync(stageDir);
     const source = openSource(opts.from, opts.limits);
     const stager = new Stager(stageDir);
-    stageSource(source, stager);
+    stageSource(source, stager, opts.onProgress);
     const tree = stager.finish(epoch);
     if (tree.skipped.length > 0) {
       opts.warn?.(`skipped ${tree.skipped.length} device or FIFO entries (first: /${tree.skipped[0]})`);
@@ -149,6 +149,7 @@ export function buildImage(opts: BuildOptions): BuildResult {
       size: opts.size,
       scratch,
       builder: opts.ext4Builder,
+      onProgress: opts.onProgress,
     });
     rmSync(stageDir, { recursive: true, force: true });
 

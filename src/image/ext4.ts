@@ -5,6 +5,7 @@ import { ImageError } from './errors.ts';
 import { applyAttributes, hasMke2fs, runMke2fs } from './mke2fs.ts';
 import { writeEmptyExt4 } from './mkfs.ts';
 import { Ext4FullError, populateExt4 } from './populate.ts';
+import type { ProgressCallback } from './progress.ts';
 import type { StagedTree } from './stage.ts';
 
 /** Options for {@link buildExt4}. */
@@ -20,6 +21,8 @@ export interface Ext4Options {
   scratch: string;
   /** Who writes the file system (default 'auto': mke2fs when installed, else libext2fs). */
   builder?: Ext4Builder;
+  /** Progress of libext2fs filling the file system, in bytes (mke2fs reports none). */
+  onProgress?: ProgressCallback;
 }
 
 /** `mke2fs` (e2fsprogs) or the enclave's `libext2fs` (WebAssembly, no tools needed). */
@@ -97,7 +100,7 @@ export function buildExt4(out: string, opts: Ext4Options): Ext4Result {
   } else {
     withGrowth(opts, inodes, (size) => {
       writeEmptyExt4(out, { size, inodes, uuid, epoch });
-      populateExt4(out, stageDir, opts.tree.attributes, epoch);
+      populateExt4(out, stageDir, opts.tree, epoch, opts.onProgress);
     });
   }
   return { uuid, size: statSync(out).size, builder };

@@ -16,7 +16,8 @@ import type { BlockDevice } from '../enclave/ext4/index.ts';
 import { Errno, WasiError } from '../interface/errno.ts';
 import { packageRoot } from '../host/package-files.ts';
 import { ImageError } from './errors.ts';
-import type { FileAttributes } from './stage.ts';
+import type { ProgressCallback } from './progress.ts';
+import type { StagedTree } from './stage.ts';
 
 const CHUNK = 1 << 20;
 
@@ -47,16 +48,19 @@ export class Ext4FullError extends ImageError {}
 
 /**
  * Copies the staged tree into the empty ext4 file system in `image` with libext2fs (the enclave's
- * ext4 code, compiled to WebAssembly), in sorted order, with the owners and modes of `attributes`,
+ * ext4 code, compiled to WebAssembly), in sorted order, with the owners and modes of its attributes,
  * every timestamp `epoch`, and all-zero 1 MiB runs of files left as holes (as mke2fs -d does).
  */
 export function populateExt4(
   image: string,
   stageDir: string,
-  attributes: FileAttributes[],
+  tree: StagedTree,
   epoch: number,
+  onProgress?: ProgressCallback,
 ): void {
-  const attrs = new Map(attributes.map((a) => [a.path, a]));
+  const attrs = new Map(tree.attributes.map((a) => [a.path, a]));
+  const total = tree.blocks * 4096;
+  let done = 0;
   const wasmPath = join(packageRoot(), 'src', 'enclave', 'ext4', 'ext2fs.wasm');
   if (!existsSync(wasmPath)) throw new ImageError(`${wasmPath} is missing: reinstall cloister`);
   const wasm = new Uint8Array(readFileSync(wasmPath));
@@ -92,6 +96,8 @@ export function populateExt4(
           const ino = fs.create(dirIno, name, opts);
           if (st.nlink > 1) linked.set(st.ino, ino);
           writeFile(fs, ino, host, st.size);
+          done += Math.ceil(st.size / 4096) * 4096;
+          onProgress?.('writing ext4', Math.min(done, total), total);
         }
       }
     };

@@ -4,6 +4,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSyn
 import { basename, join } from 'node:path';
 import { ImageError } from './errors.ts';
 import { normalizeEntryPath } from './paths.ts';
+import type { ProgressCallback } from './progress.ts';
 import type { StageEntry, Stager } from './stage.ts';
 import { MAX_ARCHIVE_BYTES, maybeGunzip, readTar, type TarLimits } from './tar.ts';
 
@@ -157,14 +158,17 @@ export function openSource(from: string, limits: TarLimits = {}): Source {
  * Applies the source's layers to the stager in order. In image layers (OCI, docker) whiteouts
  * are honoured first, against the layers below only (as the OCI spec says), then the entries.
  */
-export function stageSource(source: Source, stager: Stager): void {
+export function stageSource(source: Source, stager: Stager, onProgress?: ProgressCallback): void {
   const layered = source.kind === 'oci' || source.kind === 'docker-archive';
+  const total = source.layers.reduce((n, l) => n + l.entries.length, 0);
+  let done = 0;
   for (const layer of source.layers) {
     const isWhiteout = (e: StageEntry) => layered && basename(e.path).startsWith(WHITEOUT);
     try {
       for (const e of layer.entries) if (isWhiteout(e)) stager.whiteout(e.path);
       for (const e of layer.entries) {
         if (!isWhiteout(e)) stager.add(e);
+        onProgress?.('staging', ++done, total, 'entries');
       }
     } catch (error) {
       if (error instanceof ImageError && source.layers.length > 1) {
