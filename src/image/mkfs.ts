@@ -87,15 +87,18 @@ function dirBlock(entries: [number, string][]): Uint8Array {
 }
 
 /**
- * Writes an empty ext4 file system (root directory and lost+found) to `path` without e2fsprogs,
- * for libext2fs to fill in. 4 KiB blocks, 256-byte inodes, no journal, no flex_bg, no checksums.
+ * Lays out `blocks` blocks in groups with `inodes` inodes spread over them; null when the last group
+ * is too small for its metadata (the caller drops it, as mke2fs does).
  */
-export function writeEmptyExt4(path: string, opts: EmptyExt4Options): number {
-  let blocks = Math.floor(opts.size / BS);
+function layout(
+  blocks: number,
+  inodes: number,
+  size: number,
+): { groups: Group[]; perGroup: number; gdtBlocks: number } | null {
   const groupCount = Math.ceil(blocks / BLOCKS_PER_GROUP);
   const gdtBlocks = Math.ceil((groupCount * DESC_SIZE) / BS);
-  const perGroup = Math.ceil(opts.inodes / groupCount / 16) * 16;
-  if (perGroup > BLOCKS_PER_GROUP) throw new ImageError(`too many inodes (${opts.inodes}) for the size`);
+  const perGroup = Math.ceil(inodes / groupCount / 16) * 16;
+  if (perGroup > BLOCKS_PER_GROUP) throw new ImageError(`too many inodes (${inodes}) for ${size} bytes`);
   const itableBlocks = (perGroup * INODE_SIZE) / BS;
   const groups: Group[] = [];
   for (let g = 0; g < groupCount; g++) {
@@ -109,13 +112,30 @@ export function writeEmptyExt4(path: string, opts: EmptyExt4Options): number {
       inodeTable: meta + 2,
       dataStart: meta + 2 + itableBlocks,
     };
+    // Room for the metadata, the two directory blocks of group 0, and a little data.
     if (group.dataStart - start + (g === 0 ? 2 : 0) + 16 > group.blocks) {
-      if (g === 0) throw new ImageError(`${opts.size} bytes is too small for a file system`);
-      blocks = start; // a last group too small for its metadata is dropped, as mke2fs does
-      break;
+      if (g === 0) throw new ImageError(`${size} bytes is too small for a file system`);
+      return null;
     }
     groups.push(group);
   }
+  return { groups, perGroup, gdtBlocks };
+}
+
+/**
+ * Writes an empty ext4 file system (root directory and lost+found) to `path` without e2fsprogs,
+ * for libext2fs to fill in. 4 KiB blocks, 256-byte inodes, no journal, no flex_bg, no checksums.
+ * Returns its size in bytes.
+ */
+export function writeEmptyExt4(path: string, opts: EmptyExt4Options): number {
+  let blocks = Math.floor(opts.size / BS);
+  let planned = layout(blocks, opts.inodes, opts.size);
+  while (planned === null) {
+    blocks = (Math.ceil(blocks / BLOCKS_PER_GROUP) - 1) * BLOCKS_PER_GROUP;
+    planned = layout(blocks, opts.inodes, opts.size);
+  }
+  const { groups, perGroup, gdtBlocks } = planned;
+  const itableBlocks = (perGroup * INODE_SIZE) / BS;
   const rootBlock = groups[0].dataStart;
   const lostFoundBlock = rootBlock + 1;
   const used = groups.map((g, i) => g.dataStart - g.start + (i === 0 ? 2 : 0));
