@@ -1,17 +1,23 @@
 // KBS resource releases per second with 50 concurrent clients on loopback, against `cloister kbs serve`
 // in its own process (so client-side quoting and decryption do not share its core), next to the
-// in-process ceilings of its two costly steps. Quotes come from the test issuer until the sim quoting
-// enclave lands. Bounded: each phase stops at its count or its time limit, whichever comes first.
+// in-process ceilings of its two costly steps. Evidence comes from a sim platform of its own (EREPORT
+// to the sim quoting enclave, which quotes it), trusted with --trust-sim-root. Bounded: each phase
+// stops at its count or its time limit, whichever comes first.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FlattenedEncrypt, exportJWK, generateKeyPair, importJWK } from 'jose';
+import { verifyDcapCollateral } from '../src/attestation/dcap-collateral.ts';
+import { SgxAttributeFlags } from '../src/attestation/report-body.ts';
 import { runtimeDataReportData } from '../src/kbs/binding.ts';
 import { KbsClient } from '../src/kbs/client.ts';
+import { dcapEvidenceVerifier } from '../src/kbs/evidence.ts';
 import { KbsStore } from '../src/kbs/store.ts';
-import { makeQuoteIssuer, MRENCLAVE } from '../test/kbs/helpers/quotes.ts';
+import { SimPlatform } from '../src/tee/sim/platform.ts';
+import type { EnclaveIdentity } from '../src/tee/sim/platform.ts';
+import { SimQuotingEnclave, simCollateral } from '../src/tee/sim/quoting.ts';
 import { median, printTable } from './lib.ts';
 
 const CLIENTS = 50;
@@ -61,10 +67,19 @@ const row = (name: string, p: Phase): (string | number)[] => [
   p99(p.latencies),
 ];
 
-const issuer = await makeQuoteIssuer();
-writeFileSync(file('root.der'), issuer.rootDer);
-writeFileSync(file('collateral.json'), JSON.stringify(issuer.collateral));
-writeFileSync(file('policy.json'), JSON.stringify({ mrenclave: [MRENCLAVE] }));
+const platform = await SimPlatform.open({ path: file('sim-platform.json') });
+const qe = new SimQuotingEnclave(platform);
+const app: EnclaveIdentity = {
+  mrenclave: new Uint8Array(32).fill(0x11),
+  mrsigner: new Uint8Array(32).fill(0x22),
+  isvprodid: 1,
+  isvsvn: 1,
+  attributes: { flags: SgxAttributeFlags.INIT | SgxAttributeFlags.MODE64BIT, xfrm: 3n },
+  miscselect: 0,
+};
+const quoteFor = (reportData: Uint8Array): Uint8Array =>
+  qe.quote(platform.ereport(app, qe.targetInfo(), reportData));
+writeFileSync(file('policy.json'), JSON.stringify({ mrenclave: ['11'.repeat(32)] }));
 const store = await KbsStore.open({ file: file('kbs.sqlite') });
 store.put('default/disk/app', secret);
 store.close();
@@ -81,15 +96,14 @@ const server = spawn(
     file('kbs.sqlite'),
     '--policy',
     file('policy.json'),
-    '--collateral',
-    file('collateral.json'),
-    '--trusted-root',
-    file('root.der'),
     '--trust-sim-root',
     '--port',
     '0',
   ],
-  { stdio: ['ignore', 'ignore', 'pipe'] },
+  {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, CLOISTER_SIM_PLATFORM: file('sim-platform.json') },
+  },
 );
 const url = await new Promise<string>((resolve, reject) => {
   let text = '';
@@ -110,7 +124,7 @@ try {
     new KbsClient({
       url,
       fetch: (u, i) => fetch(u, i),
-      evidence: (reportData) => issuer.quote({ reportData }),
+      evidence: quoteFor,
     });
   const check = (bytes: Uint8Array): void => {
     if (bytes.length !== secret.length || bytes[0] !== 7) throw new Error('wrong secret released');
@@ -137,8 +151,11 @@ try {
       .encrypt(await importJWK(jwk, 'ECDH-ES+A256KW'));
   });
   const reportData = runtimeDataReportData({ nonce: 'n', 'tee-pubkey': jwk as Record<string, unknown> });
-  const quote = issuer.quote({ reportData });
-  const verify = await drive(1, 5_000, 3, async () => void (await issuer.verifier(quote, reportData)));
+  const quote = quoteFor(reportData);
+  const root = new Uint8Array(platform.rootCertificate.rawData);
+  const collateral = await verifyDcapCollateral(await simCollateral(platform), { trustedRoot: root });
+  const verifier = dcapEvidenceVerifier({ collateral, trustedRoot: root });
+  const verify = await drive(1, 5_000, 3, async () => void (await verifier(quote, reportData)));
 
   printTable(
     `KBS on loopback, ${CLIENTS} concurrent clients (server: cloister kbs serve, its own process)`,

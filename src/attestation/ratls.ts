@@ -25,8 +25,8 @@ import { bytesEqual, concat, toHex } from './bytes.ts';
 import { encodeBase64 } from '../kbs/protocol.ts';
 import { checkReportData, claimsOf } from '../kbs/evidence.ts';
 import type { Claims, EvidenceVerifier, Verdict } from '../kbs/evidence.ts';
-import { policyFailure } from '../kbs/policy.ts';
-import type { ResourcePolicy } from '../kbs/policy.ts';
+import { PolicyError, checkPolicy } from './policy.ts';
+import type { Policy } from './policy.ts';
 
 /** Gramine's quote extension, properly encoded. */
 export const RATLS_QUOTE_OID = '1.2.840.113741.1337.6';
@@ -126,7 +126,7 @@ export interface RaTlsResult {
 export interface RaTlsCheckOptions {
   verifier: EvidenceVerifier;
   /** Checked on the verdict; omit only when the caller judges `claims` itself. */
-  policy?: ResourcePolicy;
+  policy?: Policy;
   /** Time for the certificate validity window; now when absent. */
   at?: Date;
 }
@@ -187,10 +187,17 @@ export async function checkRaTlsCertificate(
       throw new RaTlsError(code, `${c.kind} evidence: ${reason}`);
     }
   }
-  const claims = claimsOf(verdict as Verdict);
-  const failure = options.policy === undefined ? undefined : policyFailure(claims, options.policy);
-  if (failure !== undefined) throw new RaTlsError('policy', failure);
-  return { verdict: verdict as Verdict, claims, evidence: checks.map((c) => c.kind) };
+  try {
+    if (options.policy !== undefined) checkPolicy(verdict as Verdict, options.policy);
+  } catch (error) {
+    if (error instanceof PolicyError) throw new RaTlsError('policy', error.message);
+    throw error;
+  }
+  return {
+    verdict: verdict as Verdict,
+    claims: claimsOf(verdict as Verdict),
+    evidence: checks.map((c) => c.kind),
+  };
 }
 
 /**

@@ -1,21 +1,20 @@
 /** `cloister kbs serve | put | audit`: the key broker service and its resource store. */
 import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
-import { bytesEqual } from '../attestation/bytes.ts';
-import { INTEL_SGX_ROOT_CA_DER, verifyDcapCollateral } from '../attestation/dcap-collateral.ts';
-import { parseCert } from '../attestation/x509-chain.ts';
+import { verifyDcapCollateral } from '../attestation/dcap-collateral.ts';
+import { PolicyFormatError, parsePolicy } from '../attestation/policy.ts';
+import type { Policy } from '../attestation/policy.ts';
 import { dcapEvidenceVerifier } from '../kbs/evidence.ts';
-import { parsePolicy } from '../kbs/policy.ts';
-import type { ResourcePolicy } from '../kbs/policy.ts';
 import { KeyBroker } from '../kbs/server.ts';
 import { KbsStore, isResourcePath } from '../kbs/store.ts';
+import { SimPlatform, SimPlatformError } from '../tee/sim/platform.ts';
+import { simCollateral } from '../tee/sim/quoting.ts';
 import { UsageError } from './run-options.ts';
 
 interface ServeFlags {
   db: string;
   policy: string;
-  collateral: string;
-  trustedRoot?: string;
+  collateral?: string;
   trustSimRoot?: boolean;
   port: string;
   host: string;
@@ -42,36 +41,40 @@ function readJson(path: string, option: string): unknown {
   }
 }
 
-function readPolicy(path: string, option: string): ResourcePolicy {
+function readPolicy(path: string, option: string): Policy {
   try {
     return parsePolicy(readJson(path, option));
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`${option} ${path}: ${(error as Error).message}`);
+    if (error instanceof PolicyFormatError) throw new UsageError(`${option} ${path}: ${error.message}`);
+    throw error;
   }
 }
 
 /**
- * The root evidence must chain to: Intel's SGX Root CA, unless `--trusted-root` names another and
- * `--trust-sim-root` says the operator knowingly accepts evidence from a simulated platform.
+ * What evidence must chain to, and the collateral to judge it with: Intel's SGX Root CA (the verifier's
+ * default) with `--collateral`; or, with `--trust-sim-root`, the local sim platform's root, whose
+ * evidence proves nothing about hardware, with `--collateral` or else collateral the sim platform
+ * issues now (valid 30 days).
  */
-function trustedRoot(flags: ServeFlags): Uint8Array {
-  if (flags.trustedRoot === undefined) {
-    if (flags.trustSimRoot) throw new UsageError('--trust-sim-root needs --trusted-root (the sim root CA)');
-    return INTEL_SGX_ROOT_CA_DER;
+async function trust(flags: ServeFlags): Promise<{ root?: Uint8Array; collateral: unknown }> {
+  if (!flags.trustSimRoot) {
+    if (flags.collateral === undefined) {
+      throw new UsageError('--collateral is required (DCAP collateral for Intel-rooted evidence)');
+    }
+    return { collateral: readJson(flags.collateral, '--collateral') };
   }
-  const bytes = readFile(flags.trustedRoot, '--trusted-root');
-  const root = new Uint8Array(
-    parseCert(bytes.toString('latin1').includes('-----BEGIN') ? bytes.toString() : bytes, 'trusted root')
-      .rawData,
-  );
-  if (!bytesEqual(root, INTEL_SGX_ROOT_CA_DER) && !flags.trustSimRoot) {
-    throw new UsageError(
-      `--trusted-root ${flags.trustedRoot} is not Intel's SGX Root CA: evidence under it has no hardware ` +
-        'behind it; pass --trust-sim-root to accept it anyway (development only)',
-    );
+  let platform: SimPlatform;
+  try {
+    platform = await SimPlatform.open({ create: false });
+  } catch (error) {
+    if (error instanceof SimPlatformError) throw new UsageError(`--trust-sim-root: ${error.message}`);
+    throw error;
   }
-  return root;
+  const collateral =
+    flags.collateral === undefined
+      ? await simCollateral(platform)
+      : readJson(flags.collateral, '--collateral');
+  return { root: new Uint8Array(platform.rootCertificate.rawData), collateral };
 }
 
 /** Holds `<db>.lock` while serving, so `kbs put` cannot write a database the server will overwrite. */
@@ -96,10 +99,9 @@ async function serve(flags: ServeFlags): Promise<void> {
     throw new UsageError('--tls needs --cert and --key');
   }
   const policy = readPolicy(flags.policy, '--policy');
-  const root = trustedRoot(flags);
-  const collateral = await verifyDcapCollateral(readJson(flags.collateral, '--collateral'), {
-    trustedRoot: root,
-  });
+  const { root, collateral: raw } = await trust(flags);
+  // Verified once here: collateral under another root fails now, not at the first attestation.
+  const collateral = await verifyDcapCollateral(raw, { trustedRoot: root });
   const tls = flags.tls
     ? { cert: readFile(flags.cert as string, '--cert'), key: readFile(flags.key as string, '--key') }
     : undefined;
@@ -113,7 +115,11 @@ async function serve(flags: ServeFlags): Promise<void> {
     log,
   });
   const { url, close } = await broker.listen({ host: flags.host, port, tls });
-  if (flags.trustSimRoot) log('WARNING: trusting a non-Intel root (--trust-sim-root): no hardware isolation');
+  if (flags.trustSimRoot) {
+    log(
+      'WARNING: --trust-sim-root: accepting SIMULATED evidence (sim platform root, not Intel): no hardware isolation',
+    );
+  }
   log(`listening on ${url} (${store.list().length} resources)`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -188,9 +194,11 @@ export function registerKbsCommands(program: Command): void {
     .description('serve the Trustee KBS protocol (auth, attest, resource) over HTTP, or HTTPS with --tls')
     .requiredOption('--db <FILE>', 'resource database (SQLite)', 'kbs.sqlite')
     .requiredOption('--policy <FILE>', 'attestation policy (JSON), also for resources without their own')
-    .requiredOption('--collateral <FILE>', 'DCAP collateral (PCCS JSON) for the quotes presented')
-    .option('--trusted-root <FILE>', "root CA the evidence must chain to (default: Intel's SGX Root CA)")
-    .option('--trust-sim-root', 'accept a non-Intel (simulated platform) root: development only')
+    .option('--collateral <FILE>', 'DCAP collateral (PCCS JSON) for the quotes presented')
+    .option(
+      '--trust-sim-root',
+      "trust the local sim platform's root CA: accepts SIMULATED evidence (development)",
+    )
     .option('--port <PORT>', 'TCP port (0: any free port)', '8080')
     .option('--host <ADDR>', 'address to listen on', '127.0.0.1')
     .option('--tls', 'serve HTTPS')

@@ -13,10 +13,10 @@ import type { AddressInfo } from 'node:net';
 import { FlattenedEncrypt, SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
 import type { CryptoKey as JoseKey, JWK } from 'jose';
 import { runtimeDataReportData } from './binding.ts';
+import { PolicyError, checkPolicy } from '../attestation/policy.ts';
+import type { Policy } from '../attestation/policy.ts';
 import { checkReportData, claimsOf, evidenceFailureReason } from './evidence.ts';
-import type { Claims, EvidenceVerifier } from './evidence.ts';
-import { policyFailure } from './policy.ts';
-import type { ResourcePolicy } from './policy.ts';
+import type { Claims, EvidenceVerifier, Verdict } from './evidence.ts';
 import { KbsProblem, problemBody } from './problem.ts';
 import { ProtocolError, SESSION_COOKIE, parseAttestRequest, parseAuthRequest } from './protocol.ts';
 import { isResourcePath } from './store.ts';
@@ -27,7 +27,7 @@ export interface KbsOptions {
   store: KbsStore;
   verifier: EvidenceVerifier;
   /** Checked at attestation, and at release for resources without a policy of their own. */
-  policy: ResourcePolicy;
+  policy: Policy;
   /** One line per release and refusal (and per rejected request). */
   log?: (line: string) => void;
   /** How long a challenge nonce stays usable (default 5 minutes). */
@@ -50,8 +50,12 @@ interface Session {
   expiresAt: number;
   state: 'challenged' | 'consumed' | 'attested';
   teePubkey?: JWK;
+  verdict?: Verdict;
   claims?: Claims;
 }
+
+/** An attested session: what a release is judged on. */
+type Attested = Required<Pick<Session, 'teePubkey' | 'verdict' | 'claims'>> & Session;
 
 /** Who asked, for the audit log. */
 interface Requester {
@@ -61,6 +65,17 @@ interface Requester {
 }
 
 const TOKEN_ISSUER = 'cloister-kbs';
+
+/** The policy's refusal as text, or undefined when the verdict meets it. */
+function policyFailure(verdict: Verdict, policy: Policy): string | undefined {
+  try {
+    checkPolicy(verdict, policy);
+    return undefined;
+  } catch (error) {
+    if (error instanceof PolicyError) return error.message;
+    throw error;
+  }
+}
 const JSON_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
 
 /** The KBS request handler; `listen` wraps it in an HTTP(S) server. */
@@ -194,19 +209,20 @@ export class KeyBroker {
       throw new ProtocolError(`tee-pubkey: not a usable key (${(error as Error).message})`);
     }
     const reportData = runtimeDataReportData(runtimeData);
-    let claims: Claims;
+    let verdict: Verdict;
     try {
-      const verdict = await this.withTimeout(Promise.resolve(this.o.verifier(quote, reportData)));
+      verdict = await this.withTimeout(Promise.resolve(this.o.verifier(quote, reportData)));
       checkReportData(verdict, reportData);
-      claims = claimsOf(verdict);
     } catch (error) {
       throw new KbsProblem(401, 'evidence-refused', evidenceFailureReason(error));
     }
+    const claims = claimsOf(verdict);
     who.mrenclave = claims.mrenclave;
-    const failure = policyFailure(claims, this.o.policy);
-    if (failure !== undefined) throw new KbsProblem(401, 'policy-refused', `attestation policy: ${failure}`);
+    const failure = policyFailure(verdict, this.o.policy);
+    if (failure !== undefined) throw new KbsProblem(401, 'policy-refused', `attestation ${failure}`);
     session.state = 'attested';
     session.teePubkey = publicKey;
+    session.verdict = verdict;
     session.claims = claims;
     session.expiresAt = now + this.o.sessionTtlMs;
     this.setCookie(res, session);
@@ -216,12 +232,12 @@ export class KeyBroker {
 
   private async release(req: IncomingMessage, path: string, who: Requester): Promise<unknown> {
     if (req.method !== 'GET') throw new KbsProblem(405, 'method', `${req.method} is not allowed here`);
-    const { teePubkey, claims } = await this.authenticated(req, who);
+    const { teePubkey, verdict, claims } = await this.authenticated(req, who);
     who.mrenclave = claims.mrenclave;
     const entry = isResourcePath(path) ? this.o.store.get(path) : undefined;
     if (entry === undefined) throw new KbsProblem(404, 'no-resource', `no resource ${path}`);
-    const failure = policyFailure(claims, entry.policy ?? this.o.policy);
-    if (failure !== undefined) throw new KbsProblem(403, 'policy-refused', `resource policy: ${failure}`);
+    const failure = policyFailure(verdict, entry.policy ?? this.o.policy);
+    if (failure !== undefined) throw new KbsProblem(403, 'policy-refused', `resource ${failure}`);
     const rsa = teePubkey.kty === 'RSA';
     const alg = rsa ? 'RSA-OAEP-256' : 'ECDH-ES+A256KW';
     const jwe = await new FlattenedEncrypt(entry.secret)
@@ -232,12 +248,13 @@ export class KeyBroker {
     return jwe;
   }
 
-  /** The attested session (cookie) or token (bearer) of a resource request. */
-  private async authenticated(
-    req: IncomingMessage,
-    who: Requester,
-  ): Promise<{ teePubkey: JWK; claims: Claims }> {
+  /**
+   * The attested session of a resource request, named by its cookie or by the attestation token
+   * (bearer), which carries the session id under the KBS's signature.
+   */
+  private async authenticated(req: IncomingMessage, who: Requester): Promise<Attested> {
     const bearer = /^Bearer ([A-Za-z0-9._-]{1,8192})$/.exec(req.headers.authorization ?? '');
+    let session: Session | undefined;
     if (bearer) {
       try {
         const { payload } = await jwtVerify(bearer[1], (await this.tokenKey).publicKey, {
@@ -245,29 +262,30 @@ export class KeyBroker {
           algorithms: ['ES256'],
           currentDate: new Date(this.o.now()),
         });
-        who.session = String(payload.sid ?? '').slice(0, 12);
-        return { teePubkey: payload['tee-pubkey'] as JWK, claims: payload.claims as Claims };
+        session = this.sessions.get(String(payload.sid));
       } catch (error) {
         throw new KbsProblem(401, 'bad-token', `attestation token refused: ${(error as Error).message}`);
       }
+    } else {
+      session = this.cookieSession(req);
     }
-    const session = this.cookieSession(req);
     who.session = session?.id.slice(0, 12) ?? null;
-    if (session === undefined || session.state !== 'attested' || !session.teePubkey || !session.claims) {
+    if (session === undefined || session.state !== 'attested') {
       throw new KbsProblem(401, 'not-attested', 'this session has not attested: auth and attest first');
     }
     if (this.o.now() > session.expiresAt) {
       this.sessions.delete(session.id);
       throw new KbsProblem(401, 'session-expired', 'the attested session has expired');
     }
-    return { teePubkey: session.teePubkey, claims: session.claims };
+    return session as Attested;
   }
 
   private async token(session: Session): Promise<string> {
     return new SignJWT({
       'tee-pubkey': session.teePubkey,
       claims: session.claims,
-      sid: session.id.slice(0, 12),
+      // The session the token stands for; a bearer of the token is that session.
+      sid: session.id,
       jwk: await exportJWK((await this.tokenKey).publicKey),
     } as Record<string, unknown>)
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })

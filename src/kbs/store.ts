@@ -8,8 +8,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import initSqlJs from 'sql.js';
 import type { Database, SqlValue } from 'sql.js';
-import { parsePolicy } from './policy.ts';
-import type { ResourcePolicy } from './policy.ts';
+import { parsePolicy } from '../attestation/policy.ts';
+import type { Policy } from '../attestation/policy.ts';
 
 /** `repository/type/tag`, each segment a plain name. */
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -108,7 +108,7 @@ export class KbsStore {
   }
 
   /** Stores (or replaces) a resource, sealed; `policy` undefined keeps the server's default policy. */
-  put(path: string, secret: Uint8Array, policy?: ResourcePolicy): void {
+  put(path: string, secret: Uint8Array, policy?: Policy): void {
     if (!isResourcePath(path)) throw new Error(`invalid resource path "${path}" (want repo/type/tag)`);
     this.db.run(
       'INSERT INTO resources (path, sealed, policy, updated) VALUES (?, ?, ?, ?) ' +
@@ -119,7 +119,7 @@ export class KbsStore {
   }
 
   /** The resource's secret and policy, or undefined when there is none. */
-  get(path: string): { secret: Uint8Array; policy: ResourcePolicy | undefined } | undefined {
+  get(path: string): { secret: Uint8Array; policy: Policy | undefined } | undefined {
     const row = this.one('SELECT sealed, policy FROM resources WHERE path = ?', [path]);
     if (row === undefined) return undefined;
     const [sealed, policy] = row;

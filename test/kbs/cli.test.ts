@@ -11,23 +11,31 @@ import {
   SubjectAlternativeNameExtension,
   X509CertificateGenerator,
 } from '@peculiar/x509';
+import { SgxAttributeFlags } from '../../src/attestation/report-body.ts';
 import { KbsClient } from '../../src/kbs/client.ts';
 import type { Fetch } from '../../src/kbs/client.ts';
-import { DISK_KEY, POLICY, issuer } from './helpers/kbs.ts';
-import type { QuoteIssuer } from './helpers/quotes.ts';
+import { SimPlatform } from '../../src/tee/sim/platform.ts';
+import type { EnclaveIdentity } from '../../src/tee/sim/platform.ts';
+import { SimQuotingEnclave, simCollateral } from '../../src/tee/sim/quoting.ts';
+import { DISK_KEY } from './helpers/kbs.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cloister-kbs-cli-'));
 const file = (name: string): string => join(dir, name);
 const CLI = ['--import', 'tsx', 'src/cli/main.ts', 'kbs'];
+// Every process of this test uses one sim platform of its own.
+const env = { ...process.env, CLOISTER_SIM_PLATFORM: file('sim-platform.json') };
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8', timeout: 60_000, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Starts `kbs serve`; resolves with its URL once it logs that it listens. */
 async function serve(args: string[]): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [...CLI, 'serve', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI, 'serve', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env,
+  });
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 30_000);
@@ -69,30 +77,42 @@ function httpsFetch(ca: string): Fetch {
     });
 }
 
+const APP: EnclaveIdentity = {
+  mrenclave: new Uint8Array(32).fill(0x11),
+  mrsigner: new Uint8Array(32).fill(0x22),
+  isvprodid: 1,
+  isvsvn: 3,
+  attributes: { flags: SgxAttributeFlags.INIT | SgxAttributeFlags.MODE64BIT, xfrm: 3n },
+  miscselect: 0,
+};
+
 describe('cloister kbs', () => {
-  let iss: QuoteIssuer;
+  let platform: SimPlatform;
+  /** The enclave side: a REPORT for the sim QE, quoted, as the runtime will do it. */
+  const simClient = (
+    url: string,
+    identity: Partial<EnclaveIdentity> = {},
+    fetcher: Fetch = (u, i) => fetch(u, i),
+  ) => {
+    const qe = new SimQuotingEnclave(platform);
+    return new KbsClient({
+      url,
+      fetch: fetcher,
+      evidence: (reportData) =>
+        qe.quote(platform.ereport({ ...APP, ...identity }, qe.targetInfo(), reportData)),
+    });
+  };
   before(async () => {
-    iss = await issuer();
-    writeFileSync(file('root.der'), iss.rootDer);
-    writeFileSync(file('collateral.json'), JSON.stringify(iss.collateral));
-    writeFileSync(file('policy.json'), JSON.stringify(POLICY));
-    writeFileSync(file('strict.json'), JSON.stringify({ ...POLICY, minIsvsvn: 7 }));
+    platform = await SimPlatform.open({ path: env.CLOISTER_SIM_PLATFORM });
+    writeFileSync(file('sim-collateral.json'), JSON.stringify(await simCollateral(platform)));
+    const policy = { mrenclave: ['11'.repeat(32)] };
+    writeFileSync(file('policy.json'), JSON.stringify(policy));
+    writeFileSync(file('strict.json'), JSON.stringify({ ...policy, minIsvsvn: 7 }));
     writeFileSync(file('disk.key'), DISK_KEY);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const common = (): string[] => [
-    '--db',
-    file('kbs.sqlite'),
-    '--policy',
-    file('policy.json'),
-    '--collateral',
-    file('collateral.json'),
-    '--trusted-root',
-    file('root.der'),
-    '--port',
-    '0',
-  ];
+  const common = (): string[] => ['--db', file('kbs.sqlite'), '--policy', file('policy.json'), '--port', '0'];
 
   it('put stores a resource; bad paths and policies are usage errors', () => {
     const ok = cli('put', 'default/disk/app', '--file', file('disk.key'), '--db', file('kbs.sqlite'));
@@ -125,32 +145,28 @@ describe('cloister kbs', () => {
       file('typo.json'),
     );
     assert.equal(typo.status, 2);
-    assert.match(typo.stderr, /unknown policy field "mrenclve"/);
+    assert.match(typo.stderr, /unknown key "mrenclve"/);
   });
 
-  it('serve refuses a non-Intel root without --trust-sim-root', () => {
-    const r = cli('serve', ...common());
-    assert.equal(r.status, 2);
-    assert.match(r.stderr, /not Intel's SGX Root CA.*--trust-sim-root/s);
+  it('serve never accepts sim evidence without --trust-sim-root', () => {
+    const none = cli('serve', ...common());
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /--collateral is required/);
+    // Sim collateral checked against Intel's root: refused at start-up, before any enclave asks.
+    const sim = cli('serve', ...common(), '--collateral', file('sim-collateral.json'));
+    assert.equal(sim.status, 1);
+    assert.match(sim.stderr, /root|issuer/i);
   });
 
   it('serve releases to a matching enclave, refuses others with a logged reason, and audit shows both', async () => {
     const { child, url, stderr } = await serve([...common(), '--trust-sim-root']);
     try {
-      const client = (fields = {}): KbsClient =>
-        new KbsClient({
-          url,
-          fetch: (u, i) => fetch(u, i),
-          evidence: (reportData) => iss.quote({ reportData, ...fields }),
-        });
-      assert.deepEqual(await client().getResource('default/disk/app'), DISK_KEY);
+      assert.deepEqual(await simClient(url).getResource('default/disk/app'), DISK_KEY);
+      const other = simClient(url, { mrenclave: new Uint8Array(32).fill(0x77) });
+      await assert.rejects(other.getResource('default/disk/app'), /policy-refused/);
       await assert.rejects(
-        client({ mrEnclave: '77'.repeat(32) }).getResource('default/disk/app'),
-        /policy-refused/,
-      );
-      await assert.rejects(
-        client().getResource('default/disk/strict'),
-        /403 policy-refused.*isvsvn 3 is below 7/,
+        simClient(url).getResource('default/disk/strict'),
+        /403 policy-refused.*ISVSVN 3 is below the minimum 7/,
       );
       // The database is locked while served.
       const busy = cli('put', 'default/disk/x', '--file', file('disk.key'), '--db', file('kbs.sqlite'));
@@ -159,11 +175,11 @@ describe('cloister kbs', () => {
     } finally {
       assert.equal(await stop(child), 0);
     }
-    assert.match(stderr(), /WARNING: trusting a non-Intel root/);
+    assert.match(stderr(), /WARNING: --trust-sim-root: accepting SIMULATED evidence/);
     assert.match(stderr(), /release default\/disk\/app to session \S+ mrenclave=1111/);
     assert.match(
       stderr(),
-      /refuse - session=\S+ .*401 policy-refused: attestation policy: mrenclave 7777\S* is not allowed/,
+      /refuse - session=\S+ .*401 policy-refused: attestation policy: MRENCLAVE 7777\S* is not allowed/,
     );
     assert.ok(!existsSync(file('kbs.sqlite.lock')));
 
@@ -208,11 +224,7 @@ describe('cloister kbs', () => {
     ]);
     try {
       assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
-      const client = new KbsClient({
-        url,
-        fetch: httpsFetch(cert.toString('pem')),
-        evidence: (reportData) => iss.quote({ reportData }),
-      });
+      const client = simClient(url, {}, httpsFetch(cert.toString('pem')));
       assert.deepEqual(await client.getResource('default/disk/app'), DISK_KEY);
     } finally {
       await stop(child);

@@ -34,7 +34,7 @@ describe('KBS store', () => {
     assert.deepEqual(store.get('default/disk/app')?.secret, DISK_KEY);
     const log = store.auditLog();
     assert.ok(log.some((r) => r.event === 'release' && r.resource === 'default/disk/app'));
-    assert.ok(log.some((r) => r.event === 'refuse' && /mrenclave 9999/.test(r.reason)));
+    assert.ok(log.some((r) => r.event === 'refuse' && /MRENCLAVE 9999/.test(r.reason)));
     assert.equal(store.auditLog(1).length, 1);
     store.close();
   });

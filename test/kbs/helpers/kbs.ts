@@ -2,14 +2,14 @@
 import { KeyBroker } from '../../../src/kbs/server.ts';
 import type { KbsOptions } from '../../../src/kbs/server.ts';
 import { KbsStore } from '../../../src/kbs/store.ts';
-import type { ResourcePolicy } from '../../../src/kbs/policy.ts';
+import { parsePolicy } from '../../../src/attestation/policy.ts';
 import { KbsClient } from '../../../src/kbs/client.ts';
 import type { KbsClientOptions } from '../../../src/kbs/client.ts';
 import { MRENCLAVE, makeQuoteIssuer } from './quotes.ts';
 import type { QuoteFields, QuoteIssuer } from './quotes.ts';
 
 export const DISK_KEY = new TextEncoder().encode('disk-key:0123456789abcdef0123456789abcdef');
-export const POLICY: ResourcePolicy = { mrenclave: [MRENCLAVE] };
+export const POLICY = parsePolicy({ mrenclave: [MRENCLAVE] });
 
 export interface TestKbs {
   url: string;
