@@ -8,7 +8,9 @@ import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { RunConfig } from '../interface/run-config.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
 import { looksLikeImage, prepareDisks, type DiskOptions } from './disk-options.ts';
-import { prepareRun, readProgram, type RunOptions } from './run-options.ts';
+import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { verifySigstruct, type Sigstruct } from '../attestation/sigstruct.ts';
 
 export interface LaunchPlan {
   wasm: Uint8Array<ArrayBuffer>;
@@ -16,6 +18,8 @@ export interface LaunchPlan {
   hostDirs: string[];
   blockDevices: BlockDeviceFile[];
   secrets: EnclaveSecrets;
+  /** The verified SIGSTRUCT given with --sig. */
+  sig?: Sigstruct;
 }
 
 /** `cloister run [options] FILE [--] ARGS...`: a leading `--` after FILE is dropped. */
@@ -23,7 +27,20 @@ export function programArgs(args: string[]): string[] {
   return args[0] === '--' ? args.slice(1) : args;
 }
 
-export function planLaunch(file: string, rawArgs: string[], options: RunOptions & DiskOptions): LaunchPlan {
+function readSig(path: string): Sigstruct {
+  if (!existsSync(path)) throw new UsageError(`--sig ${path}: no such file`);
+  try {
+    return verifySigstruct(new Uint8Array(readFileSync(path)));
+  } catch (error) {
+    throw new UsageError(`--sig ${path}: ${(error as Error).message}`);
+  }
+}
+
+export function planLaunch(
+  file: string,
+  rawArgs: string[],
+  options: RunOptions & DiskOptions & { sig?: string },
+): LaunchPlan {
   const args = programArgs(rawArgs);
   const treeNamed = options.rootHash !== undefined || options.hashFile !== undefined;
   const image = looksLikeImage(file, treeNamed) ? file : undefined;
@@ -43,5 +60,6 @@ export function planLaunch(file: string, rawArgs: string[], options: RunOptions 
     hostDirs: prepared.hostDirs,
     blockDevices: disks.blockDevices,
     secrets: disks.secrets,
+    sig: options.sig === undefined ? undefined : readSig(options.sig),
   };
 }

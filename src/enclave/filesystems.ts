@@ -13,13 +13,9 @@ import type { Preopen } from './libos/index.ts';
 import type { HostChannel } from './ring/channel.ts';
 import { RingHostDir } from './ring/host-services.ts';
 import { DiskError, openRootImage, openVolumeMount, type OpenedDisk } from './storage/disks.ts';
-import {
-  createHostDirFs,
-  createMountTree,
-  createOverlayFs,
-  createStaticFs,
-  createTmpfs,
-} from './vfs/index.ts';
+import { createHostDirFs, createMountTree, createOverlayFs, createTmpfs } from './vfs/index.ts';
+import { createAttestationFs } from './attest/attestation-fs.ts';
+import type { Platform } from './attest/platform-client.ts';
 import type { FileSystem } from './vfs/index.ts';
 
 /** Guest directory where the enclave publishes facts about itself (cf. Gramine's /dev/attestation). */
@@ -40,6 +36,7 @@ export interface NamespaceContext {
   console: ConsoleCalls;
   clock: ClockSource;
   mrenclave: Uint8Array;
+  platform: Platform;
   ext2fsWasm: Uint8Array;
 }
 
@@ -77,7 +74,7 @@ export function buildNamespace(ctx: NamespaceContext): Namespace {
       }
       return { path: mount.guest, fs };
     });
-    const attestation = { path: ATTESTATION_DIR, fs: createStaticFs({ mrenclave: ctx.mrenclave }) };
+    const attestation = { path: ATTESTATION_DIR, fs: createAttestationFs(ctx.platform, ctx.mrenclave) };
 
     if (!config.root) {
       // The attestation files appear inside a root mount, when there is one. They are never an

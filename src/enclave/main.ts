@@ -23,6 +23,7 @@ import {
 import { HostChannel, HostProtocolError } from './ring/channel.ts';
 import { RingClock, RingConsole } from './ring/host-services.ts';
 import { buildNamespace, type Namespace } from './filesystems.ts';
+import { Platform } from './attest/platform-client.ts';
 import { DiskError } from './storage/disks.ts';
 import ext2fsWasm from './ext4/ext2fs.wasm';
 
@@ -57,6 +58,7 @@ function run(start: EnclaveStart): void {
         console,
         clock,
         mrenclave: start.mrenclave,
+        platform: new Platform(start.platform, channel),
         ext2fsWasm,
       });
     } catch (error) {

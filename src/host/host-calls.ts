@@ -16,6 +16,8 @@ import {
   STAT_BYTES,
 } from '../interface/codec.ts';
 import { Errno } from '../interface/errno.ts';
+import { mailboxCall } from '../interface/mailbox.ts';
+import { QeOp } from '../interface/platform.ts';
 import { OpenFlag } from '../interface/ring.ts';
 import { FileType, type HostDirEntry, type HostStat } from '../interface/services.ts';
 import { errnoOf } from './errno-map.ts';
@@ -36,6 +38,8 @@ export interface HostCallConfig {
   onExit: (status: number, kind: number, message: string) => void;
   /** Where the clock page lives. */
   clockPage: BigInt64Array;
+  /** The quoting enclave's mailbox (served by the platform in the launching process). */
+  qeMailbox: SharedArrayBuffer;
 }
 
 const OK: Response = { errno: Errno.SUCCESS };
@@ -182,6 +186,8 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
         return OK;
       },
     ],
+    [Calls.qeTargetInfo.id, (req) => relay(req, QeOp.TARGET_INFO, new Uint8Array(0))],
+    [Calls.quote.id, (req) => relay(req, QeOp.QUOTE, req.payload)],
     [
       Calls.dirLstat.id,
       (req) => withStat(req, fs.lstatSync(resolve(req.args[0], req.payload), { bigint: true })),
@@ -327,6 +333,15 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
       },
     ],
   ]);
+
+  /** Hands a request to the quoting enclave and its answer back to the enclave. */
+  function relay(req: Request, op: number, payload: Uint8Array): Response {
+    const reply = mailboxCall(config.qeMailbox, op, payload.slice());
+    if (reply.status !== 0) return { errno: Errno.INVAL };
+    if (reply.data.length > req.replyLimit) return { errno: Errno.IO };
+    req.data.set(reply.data);
+    return { errno: Errno.SUCCESS, replyLength: reply.data.length };
+  }
 
   function pathOp(op: (path: string) => void): (req: Request) => Response {
     return (req) => {

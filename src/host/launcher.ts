@@ -10,6 +10,10 @@ import { canonicalJson, type RunConfig } from '../interface/run-config.ts';
 import { ExitKind } from '../interface/exit.ts';
 import { measureEnclave } from '../tee/measurement.ts';
 import { startSimEnclave } from '../tee/sim/enclave.ts';
+import { SimPlatform } from '../tee/sim/platform.ts';
+import { enclaveIdentity, serveQuotingEnclave, serveSimPlatform } from '../tee/sim/platform-service.ts';
+import type { Sigstruct } from '../attestation/sigstruct.ts';
+import { createMailbox } from '../interface/mailbox.ts';
 import type { BlockDeviceFile } from './host-calls.ts';
 import { distFile } from './package-files.ts';
 import { createExitRecord, readExitRecord } from './exit-record.ts';
@@ -25,6 +29,8 @@ export interface LaunchOptions {
   blockDevices?: BlockDeviceFile[];
   /** Keys provisioned at launch (not measured). */
   secrets?: EnclaveSecrets;
+  /** The enclave's verified SIGSTRUCT (`--sig`): its signer identity. */
+  sig?: Sigstruct;
 }
 
 export interface LaunchResult {
@@ -61,11 +67,20 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const traceBuffer = createTraceCounters();
   const stdinMailbox = createStdinMailbox();
   const exitRecord = createExitRecord();
+  const platform = await SimPlatform.open();
+  const identity = enclaveIdentity(mrenclave, options.sig);
+  const platformMailbox = createMailbox();
+  const qeMailbox = createMailbox();
+  const stopPlatform = [
+    serveSimPlatform(platformMailbox, platform, identity),
+    serveQuotingEnclave(qeMailbox, platform),
+  ];
   const serverStart: ServerStart = {
     ring,
     stdinMailbox,
     trace: traceBuffer,
     exitRecord,
+    qeMailbox,
     mounts: options.hostDirs,
     blockDevices: options.blockDevices ?? [],
   };
@@ -79,6 +94,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       wasm: options.wasm,
       config: canonicalJson(options.config),
       mrenclave,
+      platform: platformMailbox,
       secrets: options.secrets ?? { volumeKeys: [] },
     },
   });
@@ -105,6 +121,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     });
   });
   releaseStdin();
+  for (const stop of stopPlatform) stop();
   await Promise.all([enclave.terminate(), server.terminate()]);
   return { ...ended, mrenclave, trace: new TraceCounters(traceBuffer) };
 }

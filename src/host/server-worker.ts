@@ -16,6 +16,7 @@ export interface ServerStart {
   stdinMailbox: SharedArrayBuffer;
   trace: SharedArrayBuffer;
   exitRecord: SharedArrayBuffer;
+  qeMailbox: SharedArrayBuffer;
   mounts: string[];
   blockDevices: BlockDeviceFile[];
 }
@@ -30,6 +31,7 @@ const handle = createHostCalls({
   mounts: start.mounts,
   blockDevices: start.blockDevices,
   clockPage: ring.clock,
+  qeMailbox: start.qeMailbox,
   stdin: new StdinReader(start.stdinMailbox, () => port.postMessage({ type: 'stdin-want' })),
   onExit: (status, kind, message) => {
     server?.stop();

@@ -102,6 +102,20 @@ export const Calls = {
   ),
   blockInfo: call(13, 'block_info', I, [Errno.INVAL], 'Size in bytes of block device arg0.'),
   blockFlush: call(12, 'block_flush', I, [Errno.IO], 'Make the writes to device arg0 durable.'),
+  qeTargetInfo: call(
+    40,
+    'qe_target_info',
+    I,
+    [Errno.IO],
+    "The quoting enclave's TARGETINFO (512 bytes), relayed by the host.",
+  ),
+  quote: call(
+    41,
+    'quote',
+    D,
+    [Errno.IO, Errno.INVAL],
+    'A DCAP quote for the REPORT in the payload, from the quoting enclave.',
+  ),
   dirLstat: call(20, 'dir_lstat', D, fsErrors, 'lstat of a path in mount arg0.'),
   dirOpen: call(
     21,

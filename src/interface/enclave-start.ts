@@ -8,6 +8,8 @@ export interface EnclaveStart {
   config: string;
   /** This enclave's MRENCLAVE, as the platform measured it. */
   mrenclave: Uint8Array;
+  /** The platform mailbox: EREPORT and EGETKEY (see platform.ts). */
+  platform: SharedArrayBuffer;
   /**
    * Keys provisioned by the user at launch (`--key-file`...), not measured. In `sim` the host
    * handles them; a key broker (`--kbs`) releases them inside the enclave instead.
