@@ -23,7 +23,7 @@ import {
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { bytesEqual, concat, toHex } from './bytes.ts';
 import { encodeBase64 } from '../kbs/protocol.ts';
-import { checkReportData, claimsOf } from '../kbs/evidence.ts';
+import { ReportDataMismatch, checkReportData, claimsOf } from '../kbs/evidence.ts';
 import type { Claims, EvidenceVerifier, Verdict } from '../kbs/evidence.ts';
 import { PolicyError, checkPolicy } from './policy.ts';
 import type { Policy } from './policy.ts';
@@ -183,7 +183,7 @@ export async function checkRaTlsCertificate(
       checkReportData(verdict, c.reportData);
     } catch (error) {
       const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      const code = /report data/.test(reason) ? 'key-mismatch' : 'evidence-refused';
+      const code = error instanceof ReportDataMismatch ? 'key-mismatch' : 'evidence-refused';
       throw new RaTlsError(code, `${c.kind} evidence: ${reason}`);
     }
   }
