@@ -22,7 +22,7 @@ import {
 } from '@peculiar/x509';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { bytesEqual, concat, toHex } from './bytes.ts';
-import { encodeBase64 } from '../kbs/protocol.ts';
+import { encodeBase64 } from '../interface/kbs/protocol.ts';
 import { ReportDataMismatch, checkReportData, claimsOf } from '../kbs/evidence.ts';
 import type { Claims, EvidenceVerifier, Verdict } from '../kbs/evidence.ts';
 import { PolicyError, checkPolicy } from './policy.ts';

@@ -48,22 +48,8 @@ export interface RunConfig {
   root?: RootImageConfig;
 }
 
-/** JSON with object keys sorted and no whitespace: one text per value (as RFC 8785 for our types). */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError('canonical JSON has no non-finite numbers');
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  throw new TypeError(`canonical JSON cannot encode ${typeof value}`);
-}
+/** The configuration's canonical text (RFC 8785), as measured. */
+export { canonicalJson } from './jcs.ts';
 
 /** The guest paths a mount may use: absolute, normalized, not the root of another mount. */
 export function checkGuestPath(path: string): string | undefined {

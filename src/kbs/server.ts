@@ -12,13 +12,13 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { FlattenedEncrypt, SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
 import type { CryptoKey as JoseKey, JWK } from 'jose';
-import { runtimeDataReportData } from './binding.ts';
+import { runtimeDataReportData } from '../interface/kbs/binding.ts';
 import { PolicyError, checkPolicy } from '../attestation/policy.ts';
 import type { Policy } from '../attestation/policy.ts';
 import { checkReportData, claimsOf, evidenceFailureReason } from './evidence.ts';
 import type { Claims, EvidenceVerifier, Verdict } from './evidence.ts';
 import { KbsProblem, problemBody } from './problem.ts';
-import { ProtocolError, SESSION_COOKIE, parseAttestRequest, parseAuthRequest } from './protocol.ts';
+import { ProtocolError, SESSION_COOKIE, parseAttestRequest, parseAuthRequest } from '../interface/kbs/protocol.ts';
 import { isResourcePath } from './store.ts';
 import type { KbsStore } from './store.ts';
 

@@ -12,8 +12,8 @@ import {
   X509CertificateGenerator,
 } from '@peculiar/x509';
 import { SgxAttributeFlags } from '../../src/attestation/report-body.ts';
-import { KbsClient } from '../../src/kbs/client.ts';
-import type { Fetch } from '../../src/kbs/client.ts';
+import { KbsClient } from '../../src/enclave/kbs/client.ts';
+import type { Fetch } from '../../src/enclave/kbs/client.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';
 import type { EnclaveIdentity } from '../../src/tee/sim/platform.ts';
 import { SimQuotingEnclave, simCollateral } from '../../src/tee/sim/quoting.ts';

@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { FlattenedEncrypt, generateKeyPair } from 'jose';
-import { KbsClient, KbsClientError } from '../../src/kbs/client.ts';
-import type { Fetch } from '../../src/kbs/client.ts';
-import { canonicalJson } from '../../src/kbs/jcs.ts';
-import { runtimeDataReportData } from '../../src/kbs/binding.ts';
+import { KbsClient, KbsClientError } from '../../src/enclave/kbs/client.ts';
+import type { Fetch } from '../../src/enclave/kbs/client.ts';
+import { canonicalJson } from '../../src/interface/jcs.ts';
+import { runtimeDataReportData } from '../../src/interface/kbs/binding.ts';
 
 /** A stub KBS: answers each request with the next scripted response (the client takes fetch as a parameter). */
 function scripted(...responses: Array<(init: RequestInit) => Response | Promise<Response>>): Fetch {

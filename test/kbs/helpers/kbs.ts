@@ -3,8 +3,8 @@ import { KeyBroker } from '../../../src/kbs/server.ts';
 import type { KbsOptions } from '../../../src/kbs/server.ts';
 import { KbsStore } from '../../../src/kbs/store.ts';
 import { parsePolicy } from '../../../src/attestation/policy.ts';
-import { KbsClient } from '../../../src/kbs/client.ts';
-import type { KbsClientOptions } from '../../../src/kbs/client.ts';
+import { KbsClient } from '../../../src/enclave/kbs/client.ts';
+import type { KbsClientOptions } from '../../../src/enclave/kbs/client.ts';
 import { MRENCLAVE, makeQuoteIssuer } from './quotes.ts';
 import type { QuoteFields, QuoteIssuer } from './quotes.ts';
 

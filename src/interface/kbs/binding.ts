@@ -6,7 +6,7 @@
  * No Node I/O: the enclave side uses this too.
  */
 import { sha384 } from '@noble/hashes/sha2.js';
-import { canonicalJson } from './jcs.ts';
+import { canonicalJson } from '../jcs.ts';
 
 /** SGX/TDX report data length. */
 export const REPORT_DATA_SIZE = 64;

@@ -8,10 +8,10 @@
  */
 import { flattenedDecrypt } from 'jose';
 import type { FlattenedJWE, JWK } from 'jose';
-import { runtimeDataReportData } from './binding.ts';
-import type { RuntimeData } from './binding.ts';
-import { KBS_PROTOCOL_VERSION, SESSION_COOKIE, encodeBase64 } from './protocol.ts';
-import type { AttestRequest, Challenge, Tee } from './protocol.ts';
+import { runtimeDataReportData } from '../../interface/kbs/binding.ts';
+import type { RuntimeData } from '../../interface/kbs/binding.ts';
+import { KBS_PROTOCOL_VERSION, SESSION_COOKIE, encodeBase64 } from '../../interface/kbs/protocol.ts';
+import type { AttestRequest, Challenge, Tee } from '../../interface/kbs/protocol.ts';
 
 /** The subset of `fetch` the client needs. */
 export type Fetch = (url: string, init: RequestInit) => Promise<Response>;
