@@ -12,8 +12,9 @@ const common = {
   loader: { '.wasm': 'binary' },
 };
 
-// Run with `new Worker(source, { eval: true })`, which takes a CommonJS script.
-await build({ ...common, entryPoints: ['src/enclave/main.ts'], outfile: 'dist/enclave.js', format: 'cjs' });
+// Run with `new Worker(source, { eval: true })`, which takes a CommonJS script. An IIFE keeps the
+// bundle's top-level names out of the worker's global scope (a `var Event` would replace the global).
+await build({ ...common, entryPoints: ['src/enclave/main.ts'], outfile: 'dist/enclave.js', format: 'iife' });
 await build({
   ...common,
   entryPoints: ['src/host/server-worker.ts'],

@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
-import type { RunConfig } from '../interface/run-config.ts';
+import type { KbsConfig, RunConfig } from '../interface/run-config.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
 import { looksLikeImage, prepareDisks, type DiskOptions } from './disk-options.ts';
 import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
@@ -27,6 +27,28 @@ export function programArgs(args: string[]): string[] {
   return args[0] === '--' ? args.slice(1) : args;
 }
 
+export interface KbsOptions {
+  kbs?: string;
+  resource?: string;
+}
+
+function kbsConfig(options: KbsOptions, hasImage: boolean): KbsConfig {
+  let url: URL;
+  try {
+    url = new URL(options.kbs ?? '');
+  } catch {
+    throw new UsageError(`--kbs ${options.kbs}: not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError('--kbs must be an http(s) URL');
+  if (!options.resource || !/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(options.resource)) {
+    throw new UsageError('--kbs needs --resource REPOSITORY/TYPE/TAG');
+  }
+  if (!hasImage)
+    throw new UsageError('--kbs releases the key of a root disk image: run IMG --kbs URL -- /prog');
+  return { url: url.href.replace(/\/$/, ''), resource: options.resource };
+}
+
 function readSig(path: string): Sigstruct {
   if (!existsSync(path)) throw new UsageError(`--sig ${path}: no such file`);
   try {
@@ -39,7 +61,7 @@ function readSig(path: string): Sigstruct {
 export function planLaunch(
   file: string,
   rawArgs: string[],
-  options: RunOptions & DiskOptions & { sig?: string },
+  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
 ): LaunchPlan {
   const args = programArgs(rawArgs);
   const treeNamed = options.rootHash !== undefined || options.hashFile !== undefined;
@@ -53,6 +75,7 @@ export function planLaunch(
     ...prepared.config,
     mounts: [...prepared.config.mounts, ...disks.volumeMounts],
     ...(disks.root && { root: disks.root, args: [basename(inImage ?? ''), ...args.slice(1)] }),
+    ...(options.kbs !== undefined && { kbs: kbsConfig(options, disks.root !== undefined) }),
   };
   return {
     wasm: image ? new Uint8Array(0) : readProgram(file),

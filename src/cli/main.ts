@@ -40,6 +40,8 @@ function addRunOptions(command: Command): Command {
     .option('--hash-offset <BYTES>', 'where the verity superblock starts in the image (tree appended)')
     .option('--hash-file <FILE>', 'the verity hash tree, when it is a separate file')
     .option('--overlay', 'a writable in-enclave tmpfs over the read-only root image')
+    .option('--kbs <URL>', 'key broker that releases the root image key after attesting the enclave')
+    .option('--resource <PATH>', "the key's resource path at the key broker, e.g. default/disk/app")
     .option('--sig <FILE>', "the enclave's SIGSTRUCT (cloister sign): its signer, product id and SVN")
     .option('--volume <VOLUME::GUEST>', 'mount a writable encrypted volume at GUEST; repeatable', collect)
     .option('--volume-key-file <FILE>', 'key of each --volume, in order (one for all); repeatable', collect)

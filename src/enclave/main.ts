@@ -24,10 +24,11 @@ import { HostChannel, HostProtocolError } from './ring/channel.ts';
 import { RingClock, RingConsole } from './ring/host-services.ts';
 import { buildNamespace, type Namespace } from './filesystems.ts';
 import { Platform } from './attest/platform-client.ts';
+import { ProvisioningError, provisionFromKbs } from './kbs/provision.ts';
 import { DiskError } from './storage/disks.ts';
 import ext2fsWasm from './ext4/ext2fs.wasm';
 
-function run(start: EnclaveStart): void {
+async function run(start: EnclaveStart): Promise<void> {
   const ring = viewRing(start.ring);
   const channel = new HostChannel(ring);
   let closeDisks = (): void => {};
@@ -49,20 +50,23 @@ function run(start: EnclaveStart): void {
     const config = JSON.parse(start.config) as RunConfig;
     const console = new RingConsole(channel);
     const clock = new RingClock(channel, ring.clock);
+    const platform = new Platform(start.platform, channel);
     let namespace: Namespace;
     try {
+      const secrets = { ...start.secrets };
+      if (config.kbs) secrets.rootKey = await provisionFromKbs(config.kbs, channel, platform);
       namespace = buildNamespace({
         config,
-        secrets: start.secrets,
+        secrets,
         channel,
         console,
         clock,
         mrenclave: start.mrenclave,
-        platform: new Platform(start.platform, channel),
+        platform,
         ext2fsWasm,
       });
     } catch (error) {
-      if (!(error instanceof DiskError)) throw error;
+      if (!(error instanceof DiskError || error instanceof ProvisioningError)) throw error;
       exit(1, ExitKind.STARTUP_ERROR, error.message);
       return;
     }
@@ -116,4 +120,4 @@ function startupMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-run(workerData as EnclaveStart);
+void run(workerData as EnclaveStart);

@@ -18,6 +18,7 @@ import {
 import { Errno } from '../interface/errno.ts';
 import { mailboxCall } from '../interface/mailbox.ts';
 import { QeOp } from '../interface/platform.ts';
+import { NET_FETCH } from '../interface/net-relay.ts';
 import { OpenFlag } from '../interface/ring.ts';
 import { FileType, type HostDirEntry, type HostStat } from '../interface/services.ts';
 import { errnoOf } from './errno-map.ts';
@@ -40,6 +41,8 @@ export interface HostCallConfig {
   clockPage: BigInt64Array;
   /** The quoting enclave's mailbox (served by the platform in the launching process). */
   qeMailbox: SharedArrayBuffer;
+  /** The network relay's mailbox (served by the launching process). */
+  netMailbox: SharedArrayBuffer;
 }
 
 const OK: Response = { errno: Errno.SUCCESS };
@@ -188,6 +191,7 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     ],
     [Calls.qeTargetInfo.id, (req) => relay(req, QeOp.TARGET_INFO, new Uint8Array(0))],
     [Calls.quote.id, (req) => relay(req, QeOp.QUOTE, req.payload)],
+    [Calls.netFetch.id, (req) => relay(req, NET_FETCH, req.payload, config.netMailbox)],
     [
       Calls.dirLstat.id,
       (req) => withStat(req, fs.lstatSync(resolve(req.args[0], req.payload), { bigint: true })),
@@ -334,9 +338,9 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     ],
   ]);
 
-  /** Hands a request to the quoting enclave and its answer back to the enclave. */
-  function relay(req: Request, op: number, payload: Uint8Array): Response {
-    const reply = mailboxCall(config.qeMailbox, op, payload.slice());
+  /** Hands a request to a service of the launching process (the QE, the network) and its answer back. */
+  function relay(req: Request, op: number, payload: Uint8Array, mailbox = config.qeMailbox): Response {
+    const reply = mailboxCall(mailbox, op, payload.slice());
     if (reply.status !== 0) return { errno: Errno.INVAL };
     if (reply.data.length > req.replyLimit) return { errno: Errno.IO };
     req.data.set(reply.data);

@@ -14,6 +14,7 @@ import { SimPlatform } from '../tee/sim/platform.ts';
 import { enclaveIdentity, serveQuotingEnclave, serveSimPlatform } from '../tee/sim/platform-service.ts';
 import type { Sigstruct } from '../attestation/sigstruct.ts';
 import { createMailbox } from '../interface/mailbox.ts';
+import { serveNetRelay } from './net-relay.ts';
 import type { BlockDeviceFile } from './host-calls.ts';
 import { distFile } from './package-files.ts';
 import { createExitRecord, readExitRecord } from './exit-record.ts';
@@ -34,6 +35,8 @@ export interface LaunchOptions {
 }
 
 export interface LaunchResult {
+  /** Everything the host side shared with the enclave in this run (ring, mailboxes), for audits. */
+  hostVisibleMemory: SharedArrayBuffer[];
   status: number;
   kind: number;
   message: string;
@@ -71,9 +74,11 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const identity = enclaveIdentity(mrenclave, options.sig);
   const platformMailbox = createMailbox();
   const qeMailbox = createMailbox();
+  const netMailbox = createMailbox();
   const stopPlatform = [
     serveSimPlatform(platformMailbox, platform, identity),
     serveQuotingEnclave(qeMailbox, platform),
+    ...(options.config.kbs ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin)] : []),
   ];
   const serverStart: ServerStart = {
     ring,
@@ -81,6 +86,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     trace: traceBuffer,
     exitRecord,
     qeMailbox,
+    netMailbox,
     mounts: options.hostDirs,
     blockDevices: options.blockDevices ?? [],
   };
@@ -99,29 +105,36 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     },
   });
 
-  const ended = await new Promise<Omit<LaunchResult, 'mrenclave' | 'trace'>>((resolve) => {
-    const failed = (message: string): void => resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message });
-    server.on('error', (error) => failed(`host-call server failed: ${error.message}`));
-    enclave.on('error', (error: Error & { code?: string }) => {
-      const recorded = readExitRecord(exitRecord);
-      if (recorded) resolve(recorded);
-      else if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-        failed(`enclave memory limit exceeded (${options.config.memoryMiB} MiB)`);
-      } else failed(`enclave stopped: ${error.message}`);
-    });
-    enclave.on('exit', () => {
-      // An enclave that ends without its exit call has crashed.
-      resolve(
-        readExitRecord(exitRecord) ?? {
-          status: 1,
-          kind: ExitKind.STARTUP_ERROR,
-          message: 'enclave ended without exiting',
-        },
-      );
-    });
-  });
+  const ended = await new Promise<Omit<LaunchResult, 'mrenclave' | 'trace' | 'hostVisibleMemory'>>(
+    (resolve) => {
+      const failed = (message: string): void => resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message });
+      server.on('error', (error) => failed(`host-call server failed: ${error.message}`));
+      enclave.on('error', (error: Error & { code?: string }) => {
+        const recorded = readExitRecord(exitRecord);
+        if (recorded) resolve(recorded);
+        else if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+          failed(`enclave memory limit exceeded (${options.config.memoryMiB} MiB)`);
+        } else failed(`enclave stopped: ${error.message}`);
+      });
+      enclave.on('exit', () => {
+        // An enclave that ends without its exit call has crashed.
+        resolve(
+          readExitRecord(exitRecord) ?? {
+            status: 1,
+            kind: ExitKind.STARTUP_ERROR,
+            message: 'enclave ended without exiting',
+          },
+        );
+      });
+    },
+  );
   releaseStdin();
   for (const stop of stopPlatform) stop();
   await Promise.all([enclave.terminate(), server.terminate()]);
-  return { ...ended, mrenclave, trace: new TraceCounters(traceBuffer) };
+  return {
+    ...ended,
+    mrenclave,
+    trace: new TraceCounters(traceBuffer),
+    hostVisibleMemory: [ring, stdinMailbox, platformMailbox, qeMailbox, netMailbox, exitRecord],
+  };
 }

@@ -17,6 +17,7 @@ export interface ServerStart {
   trace: SharedArrayBuffer;
   exitRecord: SharedArrayBuffer;
   qeMailbox: SharedArrayBuffer;
+  netMailbox: SharedArrayBuffer;
   mounts: string[];
   blockDevices: BlockDeviceFile[];
 }
@@ -32,6 +33,7 @@ const handle = createHostCalls({
   blockDevices: start.blockDevices,
   clockPage: ring.clock,
   qeMailbox: start.qeMailbox,
+  netMailbox: start.netMailbox,
   stdin: new StdinReader(start.stdinMailbox, () => port.postMessage({ type: 'stdin-want' })),
   onExit: (status, kind, message) => {
     server?.stop();

@@ -116,6 +116,13 @@ export const Calls = {
     [Errno.IO, Errno.INVAL],
     'A DCAP quote for the REPORT in the payload, from the quoting enclave.',
   ),
+  netFetch: call(
+    42,
+    'net_fetch',
+    D,
+    [Errno.IO, Errno.INVAL],
+    'An HTTP request of the runtime to its key broker (JSON), relayed by the host.',
+  ),
   dirLstat: call(20, 'dir_lstat', D, fsErrors, 'lstat of a path in mount arg0.'),
   dirOpen: call(
     21,

@@ -46,6 +46,15 @@ export interface RunConfig {
   memoryMiB: number;
   /** The root disk image the program comes from, when it runs from one. */
   root?: RootImageConfig;
+  /** The key broker that releases the root image's key to this enclave, after attesting it. */
+  kbs?: KbsConfig;
+}
+
+export interface KbsConfig {
+  /** Base URL, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** The resource holding the root image's key, repository/type/tag. */
+  resource: string;
 }
 
 /** The configuration's canonical text (RFC 8785), as measured. */
