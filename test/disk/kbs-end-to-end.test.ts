@@ -1,0 +1,141 @@
+// The key broker end to end: an encrypted image whose key only the KBS holds, released to the
+// enclave whose measurement the policy names, and refused (with the reason logged) when one byte
+// of the configuration changes. The key never appears in the host's shared buffers or on disk.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { planLaunch } from '../../src/cli/launch-plan.ts';
+import { launch } from '../../src/host/launcher.ts';
+import { cliPath, runCli, tempDir } from '../helpers/cli.ts';
+
+const dir = tempDir('cloister-kbs-e2e-');
+const env = { CLOISTER_SIM_PLATFORM: join(dir, 'platform.json') };
+const image = join(dir, 'enc.img');
+const diskKey = Buffer.from('a-disk-key-only-the-kbs-releases', 'utf8');
+let server: ChildProcess | undefined;
+let url = '';
+const kbsLog: string[] = [];
+const runArgs = (extra: string[] = []) => [
+  'run',
+  image,
+  ...extra,
+  '--kbs',
+  url,
+  '--resource',
+  'default/disk/app',
+  '--',
+  '/bin/sqlite3.wasm',
+];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const port = (probe.address() as { port: number }).port;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+describe('key broker release of a disk key', () => {
+  before(async () => {
+    process.env.CLOISTER_SIM_PLATFORM = env.CLOISTER_SIM_PLATFORM;
+    mkdirSync(join(dir, 'rootfs/bin'), { recursive: true });
+    copyFileSync('examples/sqlite3.wasm', join(dir, 'rootfs/bin/sqlite3.wasm'));
+    writeFileSync(join(dir, 'disk.key'), diskKey);
+    const built = await runCli([
+      'image',
+      'build',
+      '--from',
+      join(dir, 'rootfs'),
+      '-o',
+      image,
+      '--encrypt',
+      '--key-file',
+      join(dir, 'disk.key'),
+      '--pbkdf',
+      'pbkdf2',
+      '--pbkdf-iterations',
+      '1000',
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    const db = join(dir, 'kbs.sqlite');
+    assert.equal(
+      (await runCli(['kbs', 'put', 'default/disk/app', '--file', join(dir, 'disk.key'), '--db', db], { env }))
+        .code,
+      0,
+    );
+    // The sim platform (its root CA) exists once anything has used it.
+    assert.equal((await runCli(['attest', 'collateral', '-o', join(dir, 'coll.json')], { env })).code, 0);
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const measured = await runCli(['measure', ...runArgs().slice(1)], { env });
+    assert.equal(measured.code, 0, measured.stderr);
+    const scripted = await runCli(['measure', ...runArgs().slice(1), ':memory:', 'select 1;'], { env });
+    writeFileSync(
+      join(dir, 'policy.json'),
+      JSON.stringify({ mrenclave: [measured.stdout.trim(), scripted.stdout.trim()] }),
+    );
+    server = spawn(
+      process.execPath,
+      [
+        cliPath,
+        'kbs',
+        'serve',
+        '--db',
+        db,
+        '--policy',
+        join(dir, 'policy.json'),
+        '--trust-sim-root',
+        '--port',
+        String(port),
+      ],
+      {
+        env: { ...process.env, ...env },
+      },
+    );
+    server.stderr?.on('data', (d: Buffer) => kbsLog.push(d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      server?.stderr?.on('data', () => kbsLog.join('').includes('listening') && resolve());
+      server?.on('exit', (code) => reject(new Error(`kbs exited ${code}: ${kbsLog.join('')}`)));
+    });
+  });
+
+  after(() => {
+    server?.kill();
+  });
+
+  it('releases the key to the measured enclave, which then runs from the image', async () => {
+    const r = await runCli(runArgs(), { input: "select 'unlocked by the key broker';\n", env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'unlocked by the key broker\n');
+    assert.match(kbsLog.join(''), /release default\/disk\/app/);
+  });
+
+  it('refuses an enclave whose configuration differs by one byte, and says why', async () => {
+    const r = await runCli(runArgs(['--env', 'X=1']), { input: "select 'should not run';\n", env });
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '', 'the program never starts');
+    assert.match(
+      r.stderr,
+      /cloister: error: key broker refused: KBS 401 policy-refused: .*MRENCLAVE [0-9a-f]{64} is not allowed/,
+    );
+    assert.match(kbsLog.join(''), /refuse .*policy-refused/);
+  });
+
+  it('never shows the key to the host: not in shared memory, not on disk', async () => {
+    const plan = planLaunch(image, ['--', '/bin/sqlite3.wasm', ':memory:', 'select 1;'], {
+      kbs: url,
+      resource: 'default/disk/app',
+    });
+    const result = await launch(plan);
+    assert.equal(result.status, 0, result.message);
+    for (const memory of result.hostVisibleMemory) {
+      assert.equal(Buffer.from(memory).indexOf(diskKey), -1, 'the key is not in any buffer the host shares');
+    }
+    assert.equal(readFileSync(image).indexOf(diskKey), -1);
+    assert.equal(readFileSync(join(dir, 'kbs.sqlite')).indexOf(diskKey), -1, 'the KBS stores it encrypted');
+  });
+});
