@@ -194,7 +194,11 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     [Calls.netFetch.id, (req) => relay(req, NET_FETCH, req.payload, config.netMailbox)],
     [
       Calls.dirLstat.id,
-      (req) => withStat(req, fs.lstatSync(resolve(req.args[0], req.payload), { bigint: true })),
+      (req) => {
+        // A missing file is the common answer (journals, locks): no exception for it.
+        const stat = fs.lstatSync(resolve(req.args[0], req.payload), { bigint: true, throwIfNoEntry: false });
+        return stat ? withStat(req, stat) : { errno: Errno.NOENT };
+      },
     ],
     [
       Calls.dirOpen.id,

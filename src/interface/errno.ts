@@ -88,11 +88,16 @@ export type ErrnoValue = (typeof Errno)[ErrnoName];
 
 /** An error that carries a WASI errno; thrown inside the enclave and turned into the call's result. */
 export class WasiError extends Error {
-  constructor(
-    readonly errno: number,
-    message?: string,
-  ) {
+  readonly errno: number;
+
+  constructor(errno: number, message?: string) {
+    // An errno is an ordinary answer (SQLite probes for files that are not there thousands of
+    // times), not a bug: skip the stack capture, which costs far more than the call itself.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ?? `errno ${errnoName(errno)}`);
+    Error.stackTraceLimit = limit;
+    this.errno = errno;
     this.name = 'WasiError';
   }
 }
