@@ -18,7 +18,12 @@ import type { Policy } from '../attestation/policy.ts';
 import { checkReportData, claimsOf, evidenceFailureReason } from './evidence.ts';
 import type { Claims, EvidenceVerifier, Verdict } from './evidence.ts';
 import { KbsProblem, problemBody } from './problem.ts';
-import { ProtocolError, SESSION_COOKIE, parseAttestRequest, parseAuthRequest } from '../interface/kbs/protocol.ts';
+import {
+  ProtocolError,
+  SESSION_COOKIE,
+  parseAttestRequest,
+  parseAuthRequest,
+} from '../interface/kbs/protocol.ts';
 import { isResourcePath } from './store.ts';
 import type { KbsStore } from './store.ts';
 
