@@ -47,6 +47,36 @@ const scenarios: Scenario[] = [
     cloister: onDisk('speedtest1-nolock.wasm'),
     peer: onDisk('speedtest1-nolock.wasm'),
   },
+  {
+    name: 'Cloister: encrypted volume; node:wasi: host dir',
+    cloister: (dir) => {
+      const key = join(dir, 'vol.key');
+      timeNode([
+        cli,
+        'volume',
+        'create',
+        join(dir, 'data.vol'),
+        '--size',
+        '128M',
+        '--key-file',
+        key,
+        '--generate-key',
+      ]);
+      return [
+        '--volume',
+        `${join(dir, 'data.vol')}::/data`,
+        '--volume-key-file',
+        key,
+        '--tmpfs',
+        '/tmp',
+        program('speedtest1.wasm'),
+        '--size',
+        size,
+        '/data/bench.db',
+      ];
+    },
+    peer: onDisk('speedtest1.wasm'),
+  },
 ];
 
 const rows: (string | number)[][] = [];

@@ -160,10 +160,8 @@ export class VolumeDevice implements BlockDevice {
     this.usable();
     if (this.s.readOnly) return;
     this.guard(() => {
-      if (!this.s.tree.isDirty) {
-        this.s.io.flush();
-        return;
-      }
+      // Nothing written since the last commit: it is already durable (SQLite syncs often).
+      if (!this.s.tree.isDirty) return;
       const root = this.s.tree.writeDirty((unit, data) => this.s.io.write(unit, data));
       this.s.io.flush();
       this.writeSuperblock(root, this.s.versionLimit);
