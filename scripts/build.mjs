@@ -3,6 +3,9 @@
 import { build } from 'esbuild';
 import { chmodSync } from 'node:fs';
 
+// CLOISTER_DIST lets a test rebuild elsewhere and compare: same sources, same bytes.
+const out = process.env.CLOISTER_DIST ?? 'dist';
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -14,20 +17,25 @@ const common = {
 
 // Run with `new Worker(source, { eval: true })`, which takes a CommonJS script. An IIFE keeps the
 // bundle's top-level names out of the worker's global scope (a `var Event` would replace the global).
-await build({ ...common, entryPoints: ['src/enclave/main.ts'], outfile: 'dist/enclave.js', format: 'iife' });
+await build({
+  ...common,
+  entryPoints: ['src/enclave/main.ts'],
+  outfile: `${out}/enclave.js`,
+  format: 'iife',
+});
 await build({
   ...common,
   entryPoints: ['src/host/server-worker.ts'],
-  outfile: 'dist/host-server.js',
+  outfile: `${out}/host-server.js`,
   format: 'esm',
   packages: 'external',
 });
 await build({
   ...common,
   entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/cli.js',
+  outfile: `${out}/cli.js`,
   format: 'esm',
   packages: 'external',
   banner: { js: '#!/usr/bin/env node' },
 });
-chmodSync('dist/cli.js', 0o755);
+chmodSync(`${out}/cli.js`, 0o755);
