@@ -264,6 +264,36 @@ describe('running images made by the standard tools', () => {
   });
 });
 
+describe('plain ext4 with the hash tree in its own file', () => {
+  it('runs with --root-hash and --hash-file, 1 KiB verity blocks', async (t) => {
+    for (const tool of ['mke2fs', 'debugfs', 'veritysetup']) if (!requireTool(t, tool)) return;
+    const img = join(dir, 'plain.img');
+    const hashes = join(dir, 'plain.hash');
+    writeFileSync(img, new Uint8Array(6 << 20));
+    run('mke2fs', ['-q', '-t', 'ext4', '-b', '4096', '-F', img]);
+    run('debugfs', ['-w', '-R', 'mkdir bin', img]);
+    run('debugfs', ['-w', '-R', 'write examples/sqlite3.wasm bin/sqlite3.wasm', img]);
+    const out = run('veritysetup', [
+      'format',
+      '--data-block-size',
+      '1024',
+      '--hash-block-size',
+      '1024',
+      img,
+      hashes,
+    ]);
+    const rootHash = /Root hash:\s+([0-9a-f]{64})/.exec(out)?.[1] ?? '';
+    const r = await runCli(
+      ['run', img, '--root-hash', rootHash, '--hash-file', hashes, '--', '/bin/sqlite3.wasm'],
+      {
+        input: "select 'from a separate tree';\n",
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'from a separate tree\n');
+  });
+});
+
 describe('crashes and real workloads on a volume', () => {
   it('opens consistent (or refuses loudly) after kill -9 during writes', async (t) => {
     if (!requireTool(t, 'e2fsck') || !requireTool(t, 'mke2fs') || !requireTool(t, 'debugfs')) return;
