@@ -20,14 +20,14 @@ import { SimPlatform, SimPlatformError } from '../tee/sim/platform.ts';
 import type { EnclaveIdentity } from '../tee/sim/platform.ts';
 import { SimQuotingEnclave, simCollateral } from '../tee/sim/quoting.ts';
 import { planLaunch } from './launch-plan.ts';
-import { DEFAULT_MEMORY_MIB, UsageError } from './run-options.ts';
+import { addMeasuredOptions } from './run-command-options.ts';
+import { UsageError } from './run-options.ts';
 import type { RunOptions } from './run-options.ts';
 
 const SIM_EVIDENCE =
   'SIMULATED evidence: signed by the Cloister sim platform root, not Intel. It proves nothing about hardware ' +
   'or isolation: whoever holds the sim platform file can forge it.';
 const MAX_INPUT = 1 << 20;
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** Usage errors of these commands exit with 2 and print `cloister: error: …` on one line. */
 function usageStyle(command: Command): Command {
@@ -37,16 +37,6 @@ function usageStyle(command: Command): Command {
     .exitOverride((error) => {
       throw error.exitCode === 1 ? new CommanderError(2, error.code, error.message) : error;
     });
-}
-
-/** The measured run options, as `cloister run` and `measure` take them. */
-function addRunOptions(command: Command): Command {
-  return command
-    .option('--dir <HOST::GUEST>', 'mount a host directory at GUEST (measured); repeatable', collect)
-    .option('--tmpfs <GUEST>', 'mount an in-enclave file system at GUEST (measured); repeatable', collect)
-    .option('--env <NAME[=VALUE]>', 'set an environment variable (measured); repeatable', collect)
-    .option('--memory <SIZE>', `enclave memory limit (default ${DEFAULT_MEMORY_MIB}M)`)
-    .option('--config <FILE>', 'JSON file with the same options');
 }
 
 function inputFile(option: string, path: string): Buffer {
@@ -301,7 +291,7 @@ async function verify(quotePath: string, o: VerifyOptions): Promise<number> {
 
 /** Adds `cloister sign`, `cloister quote` and `cloister attest verify | collateral` to the program. */
 export function registerAttestCommands(program: Command): void {
-  addRunOptions(
+  addMeasuredOptions(
     usageStyle(
       program
         .command('sign')
@@ -319,7 +309,7 @@ export function registerAttestCommands(program: Command): void {
     ),
   ).action((file: string, args: string[], options: SignOptions) => sign(file, args, options));
 
-  addRunOptions(
+  addMeasuredOptions(
     usageStyle(
       program
         .command('quote')

@@ -155,7 +155,6 @@ export function prepareDisks(
     const path = resolve(spec.slice(0, sep));
     if (!existsSync(path)) throw new UsageError(`--volume ${spec}: ${spec.slice(0, sep)}: no such file`);
     const keyFile = keyFiles[i] ?? keyFiles[0];
-    if (!keyFile) throw new UsageError(`--volume ${spec}: give --volume-key-file`);
     let uuid: string;
     try {
       uuid = readVolumeInfo(path).uuid;
@@ -164,7 +163,8 @@ export function prepareDisks(
     }
     volumeMounts.push({ guest: spec.slice(sep + 2), type: 'volume', uuid });
     blockDevices.push({ path, writable: true });
-    secrets.volumeKeys.push(readVolumeKey(keyFile));
+    // Without a key the enclave refuses the volume; measuring and signing need none.
+    if (keyFile) secrets.volumeKeys[i] = readVolumeKey(keyFile);
   }
   return { root, volumeMounts, blockDevices, secrets };
 }

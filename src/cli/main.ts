@@ -1,10 +1,11 @@
 /** The `cloister` command. */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { addRunOptions, withImageOptions } from './run-command-options.ts';
 import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
 import { launch, measureRun } from '../host/launcher.ts';
 import { SIM_WARNING } from '../tee/sim/enclave.ts';
-import { UsageError, DEFAULT_MEMORY_MIB, type RunOptions } from './run-options.ts';
-import { looksLikeImage, type DiskOptions } from './disk-options.ts';
+import { UsageError, type RunOptions } from './run-options.ts';
+import type { DiskOptions } from './disk-options.ts';
 import { planLaunch } from './launch-plan.ts';
 import { formatTcb, measureTcb } from './tcb.ts';
 import { runDemo } from './demo.ts';
@@ -17,61 +18,7 @@ interface GlobalOptions {
   verbose?: boolean;
 }
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
-
-function addRunOptions(command: Command): Command {
-  return command
-    .option('--dir <HOST::GUEST>', 'mount a host directory (untrusted storage) at GUEST; repeatable', collect)
-    .option('--tmpfs <GUEST>', 'mount an empty in-enclave file system at GUEST; repeatable', collect)
-    .option(
-      '--env <NAME[=VALUE]>',
-      'set an environment variable (NAME alone passes the host value); repeatable',
-      collect,
-    )
-    .option('--memory <SIZE>', `enclave memory limit, e.g. 256M or 1G (default ${DEFAULT_MEMORY_MIB}M)`)
-    .option(
-      '--config <FILE>',
-      'JSON file with the same options: {"dir":[],"tmpfs":[],"env":{},"memory":"256M"}',
-    )
-    .option('--key-file <FILE>', "key file of the root image's LUKS2 container (as cryptsetup --key-file)")
-    .option('--passphrase-file <FILE>', 'passphrase of the root image (first line of FILE)')
-    .option('--root-hash <HEX>', 'dm-verity root hash of the image (default: from IMG.json)')
-    .option('--hash-offset <BYTES>', 'where the verity superblock starts in the image (tree appended)')
-    .option('--hash-file <FILE>', 'the verity hash tree, when it is a separate file')
-    .option('--overlay', 'a writable in-enclave tmpfs over the read-only root image')
-    .option('--kbs <URL>', 'key broker that releases the root image key after attesting the enclave')
-    .option('--resource <PATH>', "the key's resource path at the key broker, e.g. default/disk/app")
-    .option('--sig <FILE>', "the enclave's SIGSTRUCT (cloister sign): its signer, product id and SVN")
-    .option('--volume <VOLUME::GUEST>', 'mount a writable encrypted volume at GUEST; repeatable', collect)
-    .option('--volume-key-file <FILE>', 'key of each --volume, in order (one for all); repeatable', collect)
-    .addOption(new Option('--backend <NAME>', 'TEE backend').choices(['sim']).default('sim'));
-}
-
-/**
- * With a disk image, options may also follow it up to `--` (`run app.img --key-file k -- /bin/app`):
- * the program inside the image only gets what follows `--`. A .wasm program gets everything.
- */
-function withImageOptions<T extends object>(file: string, args: string[], options: T): [string[], T] {
-  const cut = args.indexOf('--');
-  const treeNamed = args.slice(0, cut).some((a) => /^--(root-hash|hash-file)(=|$)/.test(a));
-  if (cut <= 0 || !looksLikeImage(file, treeNamed)) return [args, options];
-  const parser = addRunOptions(new Command().exitOverride().allowExcessArguments(false)).configureOutput({
-    writeErr: () => {},
-  });
-  let extra: Record<string, unknown>;
-  try {
-    extra = parser.parse(args.slice(0, cut), { from: 'user' }).opts();
-  } catch (error) {
-    throw new UsageError((error as Error).message.replace(/^error: /, ''));
-  }
-  const merged: Record<string, unknown> = { ...(options as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(extra)) {
-    const before = merged[key];
-    merged[key] = Array.isArray(before) && Array.isArray(value) ? [...before, ...value] : value;
-  }
-  return [args.slice(cut), merged as T];
-}
 
 async function runCommand(
   program: string,
