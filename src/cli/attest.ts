@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { FormatError, toHex } from '../attestation/bytes.ts';
 import { VerificationError } from '../attestation/errors.ts';
 import { PolicyError, PolicyFormatError, checkPolicy, parsePolicy } from '../attestation/policy.ts';
@@ -28,16 +28,6 @@ const SIM_EVIDENCE =
   'SIMULATED evidence: signed by the Cloister sim platform root, not Intel. It proves nothing about hardware ' +
   'or isolation: whoever holds the sim platform file can forge it.';
 const MAX_INPUT = 1 << 20;
-
-/** Usage errors of these commands exit with 2 and print `cloister: error: …` on one line. */
-function usageStyle(command: Command): Command {
-  return command
-    .showHelpAfterError(false)
-    .configureOutput({ outputError: (text, write) => write(`cloister: ${text}`) })
-    .exitOverride((error) => {
-      throw error.exitCode === 1 ? new CommanderError(2, error.code, error.message) : error;
-    });
-}
 
 function inputFile(option: string, path: string): Buffer {
   if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`${option} ${path}: no such file`);
@@ -292,65 +282,59 @@ async function verify(quotePath: string, o: VerifyOptions): Promise<number> {
 /** Adds `cloister sign`, `cloister quote` and `cloister attest verify | collateral` to the program. */
 export function registerAttestCommands(program: Command): void {
   addMeasuredOptions(
-    usageStyle(
-      program
-        .command('sign')
-        .description(
-          'sign an enclave: a SIGSTRUCT whose ENCLAVEHASH is the measurement of PROGRAM with its run options',
-        )
-        .argument('<PROGRAM>', 'the .wasm file')
-        .argument('[ARGS...]', 'arguments for the program, after -- (they are measured)')
-        .requiredOption('--key <PEM>', 'the signer key: RSA-3072 with public exponent 3')
-        .requiredOption('-o, --output <FILE>', 'SIGSTRUCT file to write (1808 bytes)')
-        .option('--generate-key', 'create the --key file first (refuses to overwrite one)')
-        .option('--isvprodid <N>', 'product id (default 0)')
-        .option('--isvsvn <N>', 'security version (default 0)')
-        .option('--debug', 'sign a debug enclave (its memory is readable by the host; policies refuse it)'),
-    ),
+    program
+      .command('sign')
+      .description(
+        'sign an enclave: a SIGSTRUCT whose ENCLAVEHASH is the measurement of PROGRAM with its run options',
+      )
+      .argument('<PROGRAM>', 'the .wasm file')
+      .argument('[ARGS...]', 'arguments for the program, after -- (they are measured)')
+      .requiredOption('--key <PEM>', 'the signer key: RSA-3072 with public exponent 3')
+      .requiredOption('-o, --output <FILE>', 'SIGSTRUCT file to write (1808 bytes)')
+      .option('--generate-key', 'create the --key file first (refuses to overwrite one)')
+      .option('--isvprodid <N>', 'product id (default 0)')
+      .option('--isvsvn <N>', 'security version (default 0)')
+      .option('--debug', 'sign a debug enclave (its memory is readable by the host; policies refuse it)'),
   ).action((file: string, args: string[], options: SignOptions) => sign(file, args, options));
 
   addMeasuredOptions(
-    usageStyle(
-      program
-        .command('quote')
-        .description(
-          'simulated quote: the sim platform quotes the identity of --program (measured with its run options) ' +
-            'as signed by --sig; the program is not run',
-        )
-        .argument('[ARGS...]', 'arguments for the program, after -- (they are measured)')
-        .requiredOption('--program <FILE>', 'the .wasm file')
-        .requiredOption('--sig <FILE>', 'its SIGSTRUCT (cloister sign)')
-        .requiredOption('--report-data <HEX>', '1..64 bytes to bind, zero-padded to 64')
-        .requiredOption('-o, --output <FILE>', 'quote file to write'),
-    ),
+    program
+      .command('quote')
+      .description(
+        'simulated quote: the sim platform quotes the identity of --program (measured with its run options) ' +
+          'as signed by --sig; the program is not run',
+      )
+      .argument('[ARGS...]', 'arguments for the program, after -- (they are measured)')
+      .requiredOption('--program <FILE>', 'the .wasm file')
+      .requiredOption('--sig <FILE>', 'its SIGSTRUCT (cloister sign)')
+      .requiredOption('--report-data <HEX>', '1..64 bytes to bind, zero-padded to 64')
+      .requiredOption('-o, --output <FILE>', 'quote file to write'),
   ).action((args: string[], options: QuoteOptions) => quote(args, options));
 
-  const attest = usageStyle(program.command('attest').description('verify attestation evidence'));
-  usageStyle(
-    attest
-      .command('verify')
-      .description('verify a DCAP quote; exit 0 only when it verifies (and meets --policy)')
-      .argument('<QUOTE>', 'quote file (SGX v3 or TDX v4)')
-      .requiredOption('--collateral <FILE>', 'collateral JSON (PCCS shape)')
-      .option('--policy <FILE>', 'tenant policy JSON')
-      .option('--at <ISO>', 'verification time (default now)')
-      .option('--json', 'print the verdict as JSON')
-      .addOption(
-        new Option('--trust-sim-root', "trust the local sim platform's root CA: accepts SIMULATED evidence"),
-      ),
-  ).action(async (file: string, options: VerifyOptions) => {
-    process.exitCode = await verify(file, options);
-  });
-  usageStyle(
-    attest
-      .command('collateral')
-      .description("export the sim platform's collateral (CRLs, TCB info, QE identity under the sim root)")
-      .requiredOption('-o, --output <FILE>', 'collateral JSON to write')
-      .option('--at <ISO>', 'issue time (default now)')
-      .option('--days <N>', 'validity in days (default 30)'),
-  ).action(async (options: { output: string; at?: string; days?: string }) => {
-    const days = options.days === undefined ? undefined : u16('--days', options.days);
-    const collateral = await simCollateral(await openPlatform(true), { at: atDate(options.at), days });
-    writeFileSync(options.output, `${JSON.stringify(collateral, null, 2)}\n`);
-  });
+  const attest = program.command('attest').description('verify attestation evidence');
+  attest
+    .command('verify')
+    .description('verify a DCAP quote; exit 0 only when it verifies (and meets --policy)')
+    .argument('<QUOTE>', 'quote file (SGX v3 or TDX v4)')
+    .requiredOption('--collateral <FILE>', 'collateral JSON (PCCS shape)')
+    .option('--policy <FILE>', 'tenant policy JSON')
+    .option('--at <ISO>', 'verification time (default now)')
+    .option('--json', 'print the verdict as JSON')
+    .addOption(
+      new Option('--trust-sim-root', "trust the local sim platform's root CA: accepts SIMULATED evidence"),
+    )
+    .action(async (file: string, options: VerifyOptions) => {
+      process.exitCode = await verify(file, options);
+    });
+  attest
+    .command('collateral')
+    .description("export the sim platform's collateral (CRLs, TCB info, QE identity under the sim root)")
+    .requiredOption('-o, --output <FILE>', 'collateral JSON to write')
+    .option('--at <ISO>', 'issue time (default now)')
+    .option('--days <N>', 'validity in days (default 30)')
+    .action(async (options: { output: string; at?: string; days?: string }) => {
+      const days = options.days === undefined ? undefined : u16('--days', options.days);
+      const collateral = await simCollateral(await openPlatform(true), { at: atDate(options.at), days });
+      writeFileSync(options.output, `${JSON.stringify(collateral, null, 2)}\n`);
+    });
 }

@@ -1,7 +1,7 @@
 /** `cloister image build | inspect | verify`: make and check disk images (ext4 + dm-verity + LUKS2). */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CommanderError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { buildImage } from '../image/build.ts';
 import type { Ext4Builder } from '../image/ext4.ts';
 import { formatImageInfo, inspectImage } from '../image/inspect.ts';
@@ -112,92 +112,74 @@ function imagePath(path: string): string {
   return path;
 }
 
-/** Usage errors of these commands exit with 2 and print `cloister: error: …` on one line. */
-function usageStyle(command: Command): Command {
-  return command
-    .showHelpAfterError(false)
-    .configureOutput({ outputError: (text, write) => write(`cloister: ${text}`) })
-    .exitOverride((error) => {
-      throw error.exitCode === 1 ? new CommanderError(2, error.code, error.message) : error;
-    });
-}
-
 /** Adds `cloister image build | inspect | verify` to the program. */
 export function registerImageCommands(program: Command): void {
-  const image = usageStyle(
-    program
-      .command('image')
-      .description('build and check disk images: ext4 + dm-verity, optionally LUKS2-encrypted'),
-  );
+  const image = program
+    .command('image')
+    .description('build and check disk images: ext4 + dm-verity, optionally LUKS2-encrypted');
 
-  usageStyle(
-    image
-      .command('build')
-      .description('build IMG from a directory, tar or OCI image; prints the root hash and writes IMG.json')
-      .requiredOption('--from <SRC>', 'directory, tar (plain or gzip), OCI layout or `docker save` archive')
-      .requiredOption('-o, --output <IMG>', 'image file to write')
-      .option('--encrypt', 'encrypt the file system with LUKS2 (aes-xts-plain64) before dm-verity')
-      .option('--key-file <F>', 'LUKS2 secret: the whole file, byte for byte (as cryptsetup --key-file)')
-      .option('--passphrase-file <F>', 'LUKS2 passphrase: the file without its final newline')
-      .option(
-        '--source-date-epoch <N>',
-        'timestamp for every file and the file system (default $SOURCE_DATE_EPOCH or 0)',
-      )
-      .option('--size <SIZE>', 'ext4 size, e.g. 64M (default: the contents plus headroom)')
-      .addOption(
-        new Option('--pbkdf <KDF>', 'LUKS2 keyslot KDF').choices(['argon2id', 'pbkdf2']).default('argon2id'),
-      )
-      .option('--pbkdf-iterations <N>', 'pbkdf2 iterations (default 600000)')
-      .addOption(
-        new Option(
-          '--ext4-builder <WHO>',
-          'who writes the ext4: mke2fs (e2fsprogs) or the built-in libext2fs',
-        )
-          .choices(['auto', 'mke2fs', 'libext2fs'])
-          .default('auto'),
-      ),
-  ).action((flags: BuildFlags) => build(flags));
+  image
+    .command('build')
+    .description('build IMG from a directory, tar or OCI image; prints the root hash and writes IMG.json')
+    .requiredOption('--from <SRC>', 'directory, tar (plain or gzip), OCI layout or `docker save` archive')
+    .requiredOption('-o, --output <IMG>', 'image file to write')
+    .option('--encrypt', 'encrypt the file system with LUKS2 (aes-xts-plain64) before dm-verity')
+    .option('--key-file <F>', 'LUKS2 secret: the whole file, byte for byte (as cryptsetup --key-file)')
+    .option('--passphrase-file <F>', 'LUKS2 passphrase: the file without its final newline')
+    .option(
+      '--source-date-epoch <N>',
+      'timestamp for every file and the file system (default $SOURCE_DATE_EPOCH or 0)',
+    )
+    .option('--size <SIZE>', 'ext4 size, e.g. 64M (default: the contents plus headroom)')
+    .addOption(
+      new Option('--pbkdf <KDF>', 'LUKS2 keyslot KDF').choices(['argon2id', 'pbkdf2']).default('argon2id'),
+    )
+    .option('--pbkdf-iterations <N>', 'pbkdf2 iterations (default 600000)')
+    .addOption(
+      new Option('--ext4-builder <WHO>', 'who writes the ext4: mke2fs (e2fsprogs) or the built-in libext2fs')
+        .choices(['auto', 'mke2fs', 'libext2fs'])
+        .default('auto'),
+    )
+    .action((flags: BuildFlags) => build(flags));
 
-  usageStyle(
-    image
-      .command('inspect')
-      .description('show the layout, root hash, dm-verity parameters, LUKS2 keyslots and sizes of IMG')
-      .argument('<IMG>', 'image file (IMG.json is read when present)')
-      .option('--json', 'print JSON'),
-  ).action((path: string, flags: { json?: boolean }) => {
-    const info = inspectImage(imagePath(path));
-    process.stdout.write(flags.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatImageInfo(info)}\n`);
-  });
+  image
+    .command('inspect')
+    .description('show the layout, root hash, dm-verity parameters, LUKS2 keyslots and sizes of IMG')
+    .argument('<IMG>', 'image file (IMG.json is read when present)')
+    .option('--json', 'print JSON')
+    .action((path: string, flags: { json?: boolean }) => {
+      const info = inspectImage(imagePath(path));
+      process.stdout.write(flags.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatImageInfo(info)}\n`);
+    });
 
-  usageStyle(
-    image
-      .command('verify')
-      .description('check every block of IMG against the root hash (like veritysetup verify); exit 0 or 1')
-      .argument('<IMG>', 'image file')
-      .option('--root-hash <HEX>', 'the trusted root hash (default: the one in IMG.json)')
-      .option('--hash-offset <BYTES>', 'offset of the dm-verity superblock (default: IMG.json, else found)'),
-  ).action((path: string, flags: { rootHash?: string; hashOffset?: string }) => {
-    if (flags.rootHash !== undefined && !/^[0-9a-fA-F]{64}$/.test(flags.rootHash)) {
-      throw new UsageError('--root-hash must be 64 hex digits');
-    }
-    const hashOffset =
-      flags.hashOffset === undefined ? undefined : parseCount(flags.hashOffset, '--hash-offset', 0);
-    const progress = terminalProgress();
-    try {
-      const result = verifyImage(imagePath(path), {
-        rootHash: flags.rootHash?.toLowerCase(),
-        hashOffset,
-        onProgress: progress.onProgress,
-      });
-      progress.stop();
-      const from =
-        result.rootHashFrom === 'descriptor'
-          ? ' (root hash from IMG.json: pass --root-hash to check against a trusted one)'
-          : '';
-      process.stdout.write(`${result.message}${result.ok ? from : ''}\n`);
-      process.exitCode = result.ok ? 0 : 1;
-    } finally {
-      progress.stop();
-    }
-  });
+  image
+    .command('verify')
+    .description('check every block of IMG against the root hash (like veritysetup verify); exit 0 or 1')
+    .argument('<IMG>', 'image file')
+    .option('--root-hash <HEX>', 'the trusted root hash (default: the one in IMG.json)')
+    .option('--hash-offset <BYTES>', 'offset of the dm-verity superblock (default: IMG.json, else found)')
+    .action((path: string, flags: { rootHash?: string; hashOffset?: string }) => {
+      if (flags.rootHash !== undefined && !/^[0-9a-fA-F]{64}$/.test(flags.rootHash)) {
+        throw new UsageError('--root-hash must be 64 hex digits');
+      }
+      const hashOffset =
+        flags.hashOffset === undefined ? undefined : parseCount(flags.hashOffset, '--hash-offset', 0);
+      const progress = terminalProgress();
+      try {
+        const result = verifyImage(imagePath(path), {
+          rootHash: flags.rootHash?.toLowerCase(),
+          hashOffset,
+          onProgress: progress.onProgress,
+        });
+        progress.stop();
+        const from =
+          result.rootHashFrom === 'descriptor'
+            ? ' (root hash from IMG.json: pass --root-hash to check against a trusted one)'
+            : '';
+        process.stdout.write(`${result.message}${result.ok ? from : ''}\n`);
+        process.exitCode = result.ok ? 0 : 1;
+      } finally {
+        progress.stop();
+      }
+    });
 }

@@ -49,7 +49,12 @@ export function buildProgram(): Command {
     )
     .option('-v, --verbose', 'print stack traces of errors')
     .enablePositionalOptions()
-    .showHelpAfterError();
+    // Every command (subcommands inherit this): usage errors are one line and exit with 2.
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (text, write) => write(`cloister: ${text}`) })
+    .exitOverride((error) => {
+      throw error.exitCode === 1 ? new CommanderError(2, error.code, error.message) : error;
+    });
 
   addRunOptions(
     program
@@ -100,7 +105,6 @@ export function buildProgram(): Command {
 
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (error) {

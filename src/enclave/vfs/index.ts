@@ -18,6 +18,7 @@ export { createTmpfs } from './tmpfs.ts';
 export type { TmpfsOptions } from './tmpfs.ts';
 export { createHostDirFs } from './hostdir.ts';
 export { createStaticFs } from './staticfs.ts';
+export type { PseudoFile } from './staticfs.ts';
 export { createMountTree } from './mounts.ts';
 export { createOverlayFs } from './overlay.ts';
 export type { Mount } from './mounts.ts';

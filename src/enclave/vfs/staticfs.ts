@@ -1,7 +1,8 @@
 /**
- * A read-only pseudo file system built from a map of path -> bytes, for files such as
- * `/dev/attestation/mrenclave`. Keys may contain '/' to make subdirectories. Contents are copied
- * at creation, so later changes to the caller's arrays do not show.
+ * A pseudo file system built from a map of path -> contents, for files such as those of
+ * `/dev/attestation`. Keys may contain '/' to make subdirectories. A file is fixed bytes (copied at
+ * creation, so later changes to the caller's arrays do not show) or a `PseudoFile` computed when it
+ * is opened, and writable when it has `set` (writes replace bytes within its fixed size).
  */
 import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
@@ -10,9 +11,18 @@ import type { DirPage, FileHandle, FileSystem, Inode, OpenOptions, Stat } from '
 
 let nextDev = 1n << 48n;
 
+/** A file whose contents are computed on open (a snapshot per open) and may be written. */
+export interface PseudoFile {
+  get(): Uint8Array;
+  /** Absent for read-only files. */
+  set?(bytes: Uint8Array): void;
+  /** The size writes must stay within (and stat reports before a snapshot). */
+  size: number;
+}
+
 class StaticFs implements FileSystem {
   readonly type = 'static';
-  readonly readOnly = true;
+  readOnly = true;
   readonly dev = nextDev++;
   readonly rootDir: StaticDir;
   private nextIno = 1n;
@@ -60,43 +70,53 @@ abstract class StaticNode extends InodeBase {
   }
 }
 
-class StaticFile extends StaticNode implements FileHandle {
+class StaticFile extends StaticNode {
   readonly filetype = FileType.REGULAR_FILE;
 
   constructor(
     fs: StaticFs,
-    private readonly data: Uint8Array,
+    private readonly value: PseudoFile,
   ) {
     super(fs);
   }
 
   size(): number {
-    return this.data.length;
+    return this.value.size;
   }
 
   override open(options: OpenOptions): FileHandle {
-    if (options.write || options.truncate) throw new WasiError(Errno.ROFS);
-    return this;
+    const { value } = this;
+    if ((options.write || options.truncate) && !value.set) throw new WasiError(Errno.ROFS);
+    let snapshot: Uint8Array | undefined;
+    const current = (): Uint8Array => (snapshot ??= value.get());
+    return {
+      read: (offset, dst) => {
+        const chunk = current().subarray(offset, offset + dst.length);
+        dst.set(chunk);
+        return chunk.length;
+      },
+      write: (offset, src) => {
+        if (!value.set) throw new WasiError(Errno.BADF);
+        if (offset + src.length > value.size)
+          throw new WasiError(Errno.INVAL, 'pseudo files have a fixed size');
+        const next = value.get().slice();
+        next.set(src, offset);
+        value.set(next);
+        snapshot = undefined;
+        return src.length;
+      },
+      size: () => current().length,
+      stat: () => ({ ...this.stat(), size: BigInt(current().length) }),
+      truncate: (size) => {
+        if (!value.set || size !== value.size) throw new WasiError(Errno.INVAL);
+      },
+      sync: () => {},
+      setTimes: () => {
+        throw new WasiError(Errno.ROFS);
+      },
+      close: () => {},
+    };
   }
-
-  read(offset: number, dst: Uint8Array): number {
-    if (offset >= this.data.length) return 0;
-    const chunk = this.data.subarray(offset, offset + dst.length);
-    dst.set(chunk);
-    return chunk.length;
-  }
-
-  write(): number {
-    throw new WasiError(Errno.ROFS);
-  }
-
-  truncate(): void {
-    throw new WasiError(Errno.ROFS);
-  }
-
-  sync(): void {}
-
-  close(): void {}
 }
 
 class StaticDir extends StaticNode {
@@ -129,8 +149,8 @@ class StaticDir extends StaticNode {
   }
 }
 
-/** Creates a read-only file system holding `files` (path below the root -> contents). */
-export function createStaticFs(files: Record<string, Uint8Array>): FileSystem {
+/** Creates a pseudo file system holding `files` (path below the root -> contents). */
+export function createStaticFs(files: Record<string, Uint8Array | PseudoFile>): FileSystem {
   const fs = new StaticFs();
   for (const [path, data] of Object.entries(files)) {
     const names = path.split('/');
@@ -144,7 +164,13 @@ export function createStaticFs(files: Record<string, Uint8Array>): FileSystem {
     }
     const name = names[names.length - 1];
     if (dir.entries.has(name)) throw new Error(`static fs: duplicate path ${JSON.stringify(path)}`);
-    dir.entries.set(name, new StaticFile(fs, data.slice()));
+    let value: PseudoFile;
+    if (data instanceof Uint8Array) {
+      const bytes = data.slice();
+      value = { get: () => bytes, size: bytes.length };
+    } else value = data;
+    if (value.set) fs.readOnly = false;
+    dir.entries.set(name, new StaticFile(fs, value));
   }
   return fs;
 }
