@@ -162,21 +162,21 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     [
       Calls.blockRead.id,
       (req) => {
-        const length = Math.min(Number(req.args[2]), req.replyLimit);
-        const n = fs.readSync(blockFd(req.args[0]), req.data, 0, length, req.args[1]);
+        const n = preadFully(
+          blockFd(req.args[0]),
+          req.data,
+          Math.min(Number(req.args[2]), req.replyLimit),
+          req.args[1],
+        );
         return { errno: Errno.SUCCESS, replyLength: n, result: BigInt(n) };
       },
     ],
     [
       Calls.blockWrite.id,
-      (req) => {
-        const fd = blockFd(req.args[0]);
-        let done = 0;
-        while (done < req.payload.length) {
-          done += fs.writeSync(fd, req.payload, done, req.payload.length - done, Number(req.args[1]) + done);
-        }
-        return { errno: Errno.SUCCESS, result: BigInt(done) };
-      },
+      (req) => ({
+        errno: Errno.SUCCESS,
+        result: BigInt(pwriteFully(blockFd(req.args[0]), req.payload, req.args[1])),
+      }),
     ],
     [
       Calls.blockInfo.id,
@@ -231,28 +231,22 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     ],
     [
       Calls.filePread.id,
-      (req) => {
-        const length = Math.min(Number(req.args[2]), req.replyLimit);
-        const fd = hostFd(req.args[0]);
-        let n = 0;
-        while (n < length) {
-          const got = fs.readSync(fd, req.data, n, length - n, req.args[1] + BigInt(n));
-          if (got === 0) break;
-          n += got;
-        }
-        return { errno: Errno.SUCCESS, replyLength: n };
-      },
+      (req) => ({
+        errno: Errno.SUCCESS,
+        replyLength: preadFully(
+          hostFd(req.args[0]),
+          req.data,
+          Math.min(Number(req.args[2]), req.replyLimit),
+          req.args[1],
+        ),
+      }),
     ],
     [
       Calls.filePwrite.id,
-      (req) => {
-        const fd = hostFd(req.args[0]);
-        let done = 0;
-        while (done < req.payload.length) {
-          done += fs.writeSync(fd, req.payload, done, req.payload.length - done, Number(req.args[1]) + done);
-        }
-        return { errno: Errno.SUCCESS, result: BigInt(done) };
-      },
+      (req) => ({
+        errno: Errno.SUCCESS,
+        result: BigInt(pwriteFully(hostFd(req.args[0]), req.payload, req.args[1])),
+      }),
     ],
     [Calls.fileFstat.id, (req) => withStat(req, fs.fstatSync(hostFd(req.args[0]), { bigint: true }))],
     [
@@ -367,6 +361,25 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
       return { errno: errnoOf(error) };
     }
   };
+}
+
+/** Reads up to `length` bytes at `position` into `out`, fewer only at end of file. */
+function preadFully(fd: number, out: Uint8Array, length: number, position: bigint): number {
+  let n = 0;
+  while (n < length) {
+    const got = fs.readSync(fd, out, n, length - n, position + BigInt(n));
+    if (got === 0) break;
+    n += got;
+  }
+  return n;
+}
+
+/** Writes all of `bytes` at `position`; returns the count. */
+function pwriteFully(fd: number, bytes: Uint8Array, position: bigint): number {
+  let done = 0;
+  while (done < bytes.length)
+    done += fs.writeSync(fd, bytes, done, bytes.length - done, Number(position) + done);
+  return done;
 }
 
 /** Writes all bytes to a host fd, waiting out EAGAIN on non-blocking pipes and terminals. */
