@@ -3,7 +3,7 @@
  * options) into the measured RunConfig plus the host-only settings (host directory paths).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename, posix, resolve } from 'node:path';
 import { checkGuestPath, type MountConfig, type RunConfig } from '../interface/run-config.ts';
 
 export class UsageError extends Error {
@@ -91,6 +91,12 @@ function envEntry(spec: string): string {
   return `${name}=${value}`;
 }
 
+/** `--dir DIR` without a guest path mounts DIR at /DIR (`.` at /), as wasmtime maps it. */
+function guestPathOf(host: string): string {
+  const trimmed = posix.normalize(host).replace(/^(\.\/)+|\/+$/g, '');
+  return trimmed === '.' || trimmed === '' ? '/' : trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}
+
 /** Builds the run configuration; file options come first, command-line options are added after. */
 export function prepareRun(programPath: string, programArgs: string[], options: RunOptions): PreparedRun {
   const file = options.config ? readConfigFile(options.config) : {};
@@ -107,15 +113,11 @@ export function prepareRun(programPath: string, programArgs: string[], options: 
   for (const spec of [...(file.dir ?? []), ...(options.dir ?? [])]) {
     const sep = spec.indexOf('::');
     const host = sep < 0 ? spec : spec.slice(0, sep);
-    const guest = sep < 0 ? spec : spec.slice(sep + 2);
     const hostPath = resolve(host);
     if (!existsSync(hostPath) || !statSync(hostPath).isDirectory()) {
       throw new UsageError(`--dir ${spec}: ${host} is not a directory`);
     }
-    addMount(
-      sep < 0 && !guest.startsWith('/') ? `/${guest.replace(/^\.\/?/, '')}`.replace(/\/$/, '') || '/' : guest,
-      'hostdir',
-    );
+    addMount(sep < 0 ? guestPathOf(host) : spec.slice(sep + 2), 'hostdir');
     hostDirs.push(hostPath);
   }
   for (const guest of [...(file.tmpfs ?? []), ...(options.tmpfs ?? [])]) addMount(guest, 'tmpfs');
