@@ -22,5 +22,9 @@ export async function runDemo(run: RunCommand): Promise<number> {
   process.stderr.write(
     `cloister demo: ${program} /data/demo.db (tmpfs at /data) with a built-in SQL script\n`,
   );
-  return run(program, ['/data/demo.db', ...DEMO_SQL.split('\n')], { tmpfs: ['/data'], traceHost: true });
+  return run(program, ['/data/demo.db', ...DEMO_SQL.split('\n')], {
+    tmpfs: ['/data'],
+    env: ['HOME=/data'],
+    traceHost: true,
+  });
 }
