@@ -94,7 +94,7 @@ async function run(start: EnclaveStart): Promise<void> {
       status = wasi.start(instance);
     } catch (error) {
       if (error instanceof ProcExit) status = error.code;
-      else if (error instanceof WebAssembly.RuntimeError || error instanceof RangeError) {
+      else if (error instanceof WebAssembly.RuntimeError || isStackOverflow(error)) {
         exit(TRAP_STATUS, ExitKind.TRAP, describeTrap(error as Error));
         return;
       } else throw error;
@@ -112,6 +112,11 @@ async function run(start: EnclaveStart): Promise<void> {
     }
     throw error;
   }
+}
+
+/** A program recursing without end overflows V8's stack: a trap, not a runtime bug. */
+function isStackOverflow(error: unknown): boolean {
+  return error instanceof RangeError && error.message.includes('call stack');
 }
 
 function startupMessage(error: unknown): string {

@@ -97,6 +97,18 @@ describe('cloister run with bad input', () => {
     assertOneLineError(r.stderr, /^wasm trap: unreachable.* in function .*explode/);
   });
 
+  it('reports endless recursion as a trap', async () => {
+    const path = await watFile(
+      'recurse',
+      `(module (memory (export "memory") 1)
+        (func $down (param i32) (result i32) (call $down (i32.add (local.get 0) (i32.const 1))))
+        (func (export "_start") (drop (call $down (i32.const 0)))))`,
+    );
+    const r = await runCli(['run', path]);
+    assert.equal(r.code, 134);
+    assertOneLineError(r.stderr, /^wasm trap: Maximum call stack size exceeded/);
+  });
+
   it('rejects bad options with a usage error', async () => {
     const path = await watFile('ok', `(module (memory (export "memory") 1) (func (export "_start")))`);
     const bad = await runCli(['run', '--memory', 'lots', path]);
