@@ -24,7 +24,7 @@ const enclave: EnclaveIdentity = {
   attributes: { flags: 0x5n, xfrm: 0x3n },
   miscselect: 0,
 };
-const trustedRoot = new Uint8Array(platform.rootCertificate.rawData);
+const trustedRoot = platform.rootCertificateDer;
 const collateral = await simCollateral(platform);
 const cached = await verifyDcapCollateral(collateral, { trustedRoot });
 

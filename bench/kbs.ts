@@ -152,7 +152,7 @@ try {
   });
   const reportData = runtimeDataReportData({ nonce: 'n', 'tee-pubkey': jwk as Record<string, unknown> });
   const quote = quoteFor(reportData);
-  const root = new Uint8Array(platform.rootCertificate.rawData);
+  const root = platform.rootCertificateDer;
   const collateral = await verifyDcapCollateral(await simCollateral(platform), { trustedRoot: root });
   const verifier = dcapEvidenceVerifier({ collateral, trustedRoot: root });
   const verify = await drive(1, 5_000, 3, async () => void (await verifier(quote, reportData)));

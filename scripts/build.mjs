@@ -30,10 +30,13 @@ await build({
   format: 'esm',
   packages: 'external',
 });
+// Split so that the heavy command groups the CLI imports on demand load only when used.
 await build({
   ...common,
-  entryPoints: ['src/cli/main.ts'],
-  outfile: `${out}/cli.js`,
+  entryPoints: { cli: 'src/cli/main.ts' },
+  outdir: out,
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   format: 'esm',
   packages: 'external',
   banner: { js: '#!/usr/bin/env node' },

@@ -249,9 +249,7 @@ async function verify(quotePath: string, o: VerifyOptions): Promise<number> {
     }
   }
   const at = atDate(o.at);
-  const trustedRoot = o.trustSimRoot
-    ? new Uint8Array((await openPlatform(false)).rootCertificate.rawData)
-    : undefined;
+  const trustedRoot = o.trustSimRoot ? (await openPlatform(false)).rootCertificateDer : undefined;
   // `simulated`: the evidence verified up to the sim root (only ever trusted with --trust-sim-root).
   const out: Record<string, unknown> = { ok: false, simulated: false };
   let failure: { code: string; message: string } | undefined;

@@ -74,7 +74,7 @@ async function trust(flags: ServeFlags): Promise<{ root?: Uint8Array; collateral
     flags.collateral === undefined
       ? await simCollateral(platform)
       : readJson(flags.collateral, '--collateral');
-  return { root: new Uint8Array(platform.rootCertificate.rawData), collateral };
+  return { root: platform.rootCertificateDer, collateral };
 }
 
 /** Holds `<db>.lock` while serving, so `kbs put` cannot write a database the server will overwrite. */

@@ -9,10 +9,6 @@ import type { DiskOptions } from './disk-options.ts';
 import { planLaunch } from './launch-plan.ts';
 import { formatTcb, measureTcb } from './tcb.ts';
 import { runDemo } from './demo.ts';
-import { registerImageCommands } from './image.ts';
-import { registerVolumeCommands } from './volume.ts';
-import { registerAttestCommands } from './attest.ts';
-import { registerKbsCommands } from './kbs.ts';
 
 interface GlobalOptions {
   verbose?: boolean;
@@ -39,6 +35,30 @@ async function runCommand(
       process.stderr.write(`cloister: error: ${result.message}\n`);
       return result.status === 0 ? 1 : result.status;
   }
+}
+
+type Register = (program: Command) => void;
+
+/**
+ * Command groups with heavy dependencies (X.509, JOSE, SQLite, progress bars), loaded only when
+ * their command is asked for (or for the full help): `cloister run` starts without them.
+ */
+const commandGroups: Record<string, () => Promise<Register>> = {
+  image: async () => (await import('./image.ts')).registerImageCommands,
+  volume: async () => (await import('./volume.ts')).registerVolumeCommands,
+  attest: async () => (await import('./attest.ts')).registerAttestCommands,
+  kbs: async () => (await import('./kbs.ts')).registerKbsCommands,
+};
+const groupOfCommand: Record<string, string> = { sign: 'attest', quote: 'attest' };
+
+/** The groups `argv` needs: the one its command belongs to, or all of them when it names none. */
+async function loadCommandGroups(program: Command, argv: string[]): Promise<void> {
+  const command = argv.slice(2).find((a) => !a.startsWith('-'));
+  const core = ['run', 'measure', 'tcb', 'demo'];
+  if (command !== undefined && core.includes(command)) return;
+  const group = command === undefined ? undefined : (groupOfCommand[command] ?? command);
+  const names = group !== undefined && group in commandGroups ? [group] : Object.keys(commandGroups);
+  for (const name of names) (await commandGroups[name]())(program);
 }
 
 export function buildProgram(): Command {
@@ -96,16 +116,13 @@ export function buildProgram(): Command {
       process.exitCode = await runDemo(runCommand);
     });
 
-  registerImageCommands(program);
-  registerVolumeCommands(program);
-  registerAttestCommands(program);
-  registerKbsCommands(program);
   return program;
 }
 
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
+    await loadCommandGroups(program, argv);
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -33,7 +33,7 @@ describe('Gramine /dev/attestation', async () => {
     assert.deepEqual(new Uint8Array(readFileSync(join(root, 'user_report_data'))), DATA);
     const v = await verifyDcapQuote(q.quote, {
       collateral: await simCollateral(platform),
-      trustedRoot: new Uint8Array(platform.rootCertificate.rawData),
+      trustedRoot: platform.rootCertificateDer,
     });
     assert.equal(v.status, 'UpToDate');
   });

@@ -160,7 +160,7 @@ describe('platform identity file', () => {
     const path = platformPath();
     const [a, b] = await Promise.all([SimPlatform.open({ path }), SimPlatform.open({ path })]);
     assert.deepEqual(a.egetkey(identity(), { name: 'seal' }), b.egetkey(identity(), { name: 'seal' }));
-    assert.deepEqual(a.rootCertificate.rawData, b.rootCertificate.rawData);
+    assert.deepEqual(a.rootCertificateDer, b.rootCertificateDer);
     assert.deepEqual(readdirSync(dirname(path)), ['sim-platform.json']);
   });
 

@@ -28,7 +28,7 @@ const { QuoteVerifier } = createRequire(import.meta.url)('@phala/dcap-qvl') as {
   };
 };
 
-const rootOf = (p: SimPlatform): Uint8Array => new Uint8Array(p.rootCertificate.rawData);
+const rootOf = (p: SimPlatform): Uint8Array => p.rootCertificateDer;
 const code = (c: string) => (e: unknown) => e instanceof VerificationError && e.code === c;
 const rule = (c: string) => (e: unknown) => e instanceof PolicyError && e.code === c;
 

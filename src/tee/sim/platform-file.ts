@@ -3,13 +3,11 @@
  * keys and certificates). Created on first use with mode 0600 in a 0700 directory; refused when group
  * or others can read it.
  */
-import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { X509Certificate } from '@peculiar/x509';
 import { fromHex, toHex } from '../../attestation/bytes.ts';
-import { createSimPki } from './pki.ts';
 import type { SimCertKey, SimPkiFiles } from './pki.ts';
 
 const FORMAT = 'cloister-sim-platform';
@@ -71,6 +69,8 @@ export function defaultPlatformPath(): string {
 async function newPlatformFile(): Promise<SimPlatformFile> {
   const now = Date.now();
   const ppid = toHex(randomBytes(16));
+  // The certificate generator is loaded only to create a platform, not on every launch.
+  const { createSimPki } = await import('./pki.ts');
   const pki = await createSimPki(
     {
       ppid: fromHex(ppid),

@@ -7,9 +7,15 @@
  *
  * Nothing here is isolated from the host: whoever reads the file can forge every key and report.
  */
-import { createHash, createPrivateKey, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPrivateKey,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { X509Certificate } from '@peculiar/x509';
 import { Reader, concat, fromHex, toHex } from '../../attestation/bytes.ts';
 import { SgxAttributeFlags, encodeSgxReportBody, readSgxReportBody } from '../../attestation/report-body.ts';
 import type { SgxReportBody } from '../../attestation/report-body.ts';
@@ -117,7 +123,8 @@ export class SimPlatform {
   readonly fmspc: Uint8Array;
   readonly ppid: Uint8Array;
   /** The sim root CA certificate; trust it only to accept simulated evidence. */
-  readonly rootCertificate: X509Certificate;
+  /** The sim root CA certificate, DER: the trust anchor to pass as `trustedRoot` to accept sim evidence. */
+  readonly rootCertificateDer: Uint8Array;
 
   private constructor(
     readonly path: string,
@@ -129,7 +136,7 @@ export class SimPlatform {
     this.pceId = fromHex(file.pceId);
     this.fmspc = fromHex(file.fmspc);
     this.ppid = fromHex(file.ppid);
-    this.rootCertificate = new X509Certificate(file.pki.rootCa.cert);
+    this.rootCertificateDer = new Uint8Array(new X509Certificate(file.pki.rootCa.cert).raw);
   }
 
   /**

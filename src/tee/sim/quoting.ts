@@ -13,7 +13,6 @@ import { INTEL_QE_VENDOR_ID } from '../../attestation/quote.ts';
 import type { QuoteHeader } from '../../attestation/quote.ts';
 import { encodeQuote, quoteSignedData } from '../../attestation/quote-encode.ts';
 import { SgxAttributeFlags } from '../../attestation/report-body.ts';
-import { SimNames, signCrl } from './pki.ts';
 import { encodeAttributes, targetInfoOf } from './platform.ts';
 import type { EnclaveIdentity, SimPlatform, TargetInfo } from './platform.ts';
 
@@ -123,6 +122,7 @@ export async function simCollateral(
   const until = new Date(at.getTime() + (options.days ?? 30) * 24 * 3600_000);
   const pki = platform.pki;
   const tcbKey = createPrivateKey(pki.tcbSigning.key);
+  const { SimNames, signCrl } = await import('./pki.ts');
   const rootCrl = await signCrl(pki.rootCa, SimNames.root, [], from, until);
   const pckCrl = await signCrl(pki.pckCa, SimNames.pckCa, platform.revokedPckSerials, from, until);
   const status = options.platformStatus ?? 'UpToDate';
