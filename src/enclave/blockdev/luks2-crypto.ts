@@ -101,6 +101,7 @@ export function xtsSectors(
   firstIv: bigint,
   ivStep: number,
   data: Uint8Array,
+  inPlace = false,
 ): Uint8Array {
   if (data.length % sectorSize !== 0) throw new FormatError('LUKS2: data is not a whole number of sectors');
   const algorithm = key.length === 64 ? 'aes-256-xts' : 'aes-128-xts';
@@ -117,7 +118,8 @@ export function xtsSectors(
     const own = piece.byteOffset === 0 && piece.buffer.byteLength === sectorSize;
     return own ? new Uint8Array(piece.buffer, 0, sectorSize) : new Uint8Array(piece);
   }
-  const out = new Uint8Array(data.length);
+  // In place when the caller owns `data` and no longer needs it (decrypting a read): one less copy.
+  const out = inPlace ? data : new Uint8Array(data.length);
   for (let at = 0, k = 0; at < data.length; at += sectorSize, k++) out.set(sector(at, k), at);
   return out;
 }

@@ -190,7 +190,7 @@ export class Luks2Device implements BlockDevice {
       this.segment.offset + block * this.blockSize,
       count * this.blockSize,
     );
-    return xtsSectors(false, this.volumeKey, this.blockSize, this.iv(block), this.ivStep, ciphertext);
+    return xtsSectors(false, this.volumeKey, this.blockSize, this.iv(block), this.ivStep, ciphertext, true);
   }
 
   write(block: number, plaintext: Uint8Array): void {
