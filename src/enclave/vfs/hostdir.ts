@@ -146,19 +146,20 @@ class HostInode extends InodeBase {
     const path = this.child(name);
     const handle = calls.open(mount, path, { create: true, exclusive, truncate: false, write: true });
     calls.close(handle);
-    return this.fs.inode(path);
+    // The host just made a regular file there (or refused): no need to ask it what it made.
+    return new HostInode(this.fs, path, FileType.REGULAR_FILE);
   }
 
   override mkdir(name: string): Inode {
     this.requireDir();
     this.fs.calls.mkdir(this.fs.mount, this.child(name));
-    return this.fs.inode(this.child(name));
+    return new HostInode(this.fs, this.child(name), FileType.DIRECTORY);
   }
 
   override symlink(name: string, target: string): Inode {
     this.requireDir();
     this.fs.calls.symlink(target, this.fs.mount, this.child(name));
-    return this.fs.inode(this.child(name));
+    return new HostInode(this.fs, this.child(name), FileType.SYMBOLIC_LINK);
   }
 
   override unlink(name: string): void {
