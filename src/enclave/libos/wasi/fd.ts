@@ -13,12 +13,12 @@ import {
   Dirent,
   FDFLAGS_ALL,
   Fdstat,
-  IOVEC_SIZE,
   Prestat,
   PREOPENTYPE_DIR,
   Rights,
   Whence,
 } from './layout.ts';
+import { iovecs } from './iovec.ts';
 import { timesToSet } from './times.ts';
 
 const encoder = new TextEncoder();
@@ -44,18 +44,13 @@ export function fd_read(
   nreadPtr: number,
 ): number {
   const file = ctx.fds.get(fd, Rights.FD_READ);
-  const v = ctx.memory.view();
-  const bytes = ctx.memory.bytes();
   let total = 0;
-  for (let i = 0; i < iovsLen; i++) {
-    const buf = v.getUint32(iovs + i * IOVEC_SIZE, true);
-    const len = v.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-    if (buf + len > bytes.length) throw new WasiError(Errno.FAULT);
-    const n = file.read(bytes.subarray(buf, buf + len));
+  for (const buffer of iovecs(ctx.memory, iovs, iovsLen)) {
+    const n = file.read(buffer);
     total += n;
-    if (n < len) break;
+    if (n < buffer.length) break;
   }
-  v.setUint32(nreadPtr, total, true);
+  ctx.memory.view().setUint32(nreadPtr, total, true);
   return 0;
 }
 
@@ -67,16 +62,9 @@ export function fd_write(
   nwrittenPtr: number,
 ): number {
   const file = ctx.fds.get(fd, Rights.FD_WRITE);
-  const v = ctx.memory.view();
-  const bytes = ctx.memory.bytes();
   let total = 0;
-  for (let i = 0; i < iovsLen; i++) {
-    const buf = v.getUint32(iovs + i * IOVEC_SIZE, true);
-    const len = v.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-    if (buf + len > bytes.length) throw new WasiError(Errno.FAULT);
-    if (len > 0) total += file.write(bytes.subarray(buf, buf + len));
-  }
-  v.setUint32(nwrittenPtr, total, true);
+  for (const buffer of iovecs(ctx.memory, iovs, iovsLen)) if (buffer.length > 0) total += file.write(buffer);
+  ctx.memory.view().setUint32(nwrittenPtr, total, true);
   return 0;
 }
 
@@ -89,20 +77,15 @@ export function fd_pread(
   nreadPtr: number,
 ): number {
   const file = fileWithRights(ctx, fd, Rights.FD_READ);
-  const v = ctx.memory.view();
-  const bytes = ctx.memory.bytes();
   let at = offsetArg(offset);
   let total = 0;
-  for (let i = 0; i < iovsLen; i++) {
-    const buf = v.getUint32(iovs + i * IOVEC_SIZE, true);
-    const len = v.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-    if (buf + len > bytes.length) throw new WasiError(Errno.FAULT);
-    const n = file.pread(bytes.subarray(buf, buf + len), at);
+  for (const buffer of iovecs(ctx.memory, iovs, iovsLen)) {
+    const n = file.pread(buffer, at);
     total += n;
     at += n;
-    if (n < len) break;
+    if (n < buffer.length) break;
   }
-  v.setUint32(nreadPtr, total, true);
+  ctx.memory.view().setUint32(nreadPtr, total, true);
   return 0;
 }
 
@@ -115,19 +98,14 @@ export function fd_pwrite(
   nwrittenPtr: number,
 ): number {
   const file = fileWithRights(ctx, fd, Rights.FD_WRITE);
-  const v = ctx.memory.view();
-  const bytes = ctx.memory.bytes();
   let at = offsetArg(offset);
   let total = 0;
-  for (let i = 0; i < iovsLen; i++) {
-    const buf = v.getUint32(iovs + i * IOVEC_SIZE, true);
-    const len = v.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-    if (buf + len > bytes.length) throw new WasiError(Errno.FAULT);
-    const n = file.pwrite(bytes.subarray(buf, buf + len), at);
+  for (const buffer of iovecs(ctx.memory, iovs, iovsLen)) {
+    const n = file.pwrite(buffer, at);
     total += n;
     at += n;
   }
-  v.setUint32(nwrittenPtr, total, true);
+  ctx.memory.view().setUint32(nwrittenPtr, total, true);
   return 0;
 }
 
