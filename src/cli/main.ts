@@ -9,6 +9,7 @@ import type { DiskOptions } from './disk-options.ts';
 import { planLaunch } from './launch-plan.ts';
 import { formatTcb, measureTcb } from './tcb.ts';
 import { runDemo } from './demo.ts';
+import { versionText } from './version.ts';
 
 interface GlobalOptions {
   verbose?: boolean;
@@ -68,6 +69,7 @@ export function buildProgram(): Command {
         'Backend `sim` (the only one here): no hardware isolation — for development and testing only.',
     )
     .option('-v, --verbose', 'print stack traces of errors')
+    .version(versionText(), '-V, --version', 'print the version, the Node version and the backends')
     .enablePositionalOptions()
     // Every command (subcommands inherit this): usage errors are one line and exit with 2.
     .showHelpAfterError(false)
@@ -93,7 +95,7 @@ export function buildProgram(): Command {
     program
       .command('measure')
       .description('print the enclave measurement (MRENCLAVE, hex) of a program with its run options')
-      .argument('<PROGRAM>', 'the .wasm file')
+      .argument('<PROGRAM>', 'the .wasm file, or a disk image: then ARGS start with the program path in it')
       .argument('[ARGS...]', 'arguments for the program (they are measured)'),
   )
     .passThroughOptions()
