@@ -1,6 +1,6 @@
 /** `cloister image build | inspect | verify`: make and check disk images (ext4 + dm-verity + LUKS2). */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { buildImage } from '../image/build.ts';
 import type { Ext4Builder } from '../image/ext4.ts';
@@ -70,6 +70,10 @@ function build(flags: BuildFlags): void {
   }
   if (!existsSync(flags.from)) throw new UsageError(`--from ${flags.from}: no such file or directory`);
   if (resolve(flags.from) === resolve(flags.output)) throw new UsageError('-o must not be the --from source');
+  const outDir = dirname(resolve(flags.output));
+  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) {
+    throw new UsageError(`-o ${flags.output}: the folder ${outDir} does not exist`);
+  }
   const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH ?? '0';
   const epoch = parseCount(epochText, '--source-date-epoch', 0);
   if (epoch > 2 ** 32 - 1) throw new UsageError('--source-date-epoch is beyond 2106');
