@@ -50,6 +50,8 @@ interface InFlight {
   spec: CallSpec;
   seq: number;
   replyLimit: number;
+  /** The first argument, to tell which stream a failed posted call was for. */
+  arg0: bigint;
 }
 
 export class HostChannel {
@@ -57,6 +59,8 @@ export class HostChannel {
   private readonly inFlight: (InFlight | undefined)[] = new Array(SLOT_COUNT);
   /** Errors the host reported for posted calls (console output), counted, not thrown. */
   postedErrors = 0;
+  /** The last error of posted calls, by call id and first argument. */
+  private readonly postedFailures = new Map<string, number>();
 
   constructor(private readonly ring: RingView) {}
 
@@ -85,6 +89,11 @@ export class HostChannel {
     this.submit(spec, args, payload, 0);
   }
 
+  /** The errno a posted call of `spec` with first argument `arg0` last failed with, or 0. */
+  postedError(spec: CallSpec, arg0: bigint): number {
+    return this.postedFailures.get(`${spec.id}:${arg0}`) ?? 0;
+  }
+
   /** Waits until every posted call has been answered. */
   drain(): void {
     for (let i = 0; i < SLOT_COUNT; i++) if (this.inFlight[i]) this.complete(i, false);
@@ -108,7 +117,7 @@ export class HostChannel {
     h[SlotField.enclaveWaiting] = 0;
     for (let i = 0; i < ARG_COUNT; i++) slot.args[i] = args[i] ?? 0n;
     if (payload.length > 0) slot.data.set(payload);
-    this.inFlight[index] = { spec, seq, replyLimit };
+    this.inFlight[index] = { spec, seq, replyLimit, arg0: args[0] ?? 0n };
     Atomics.store(h, SlotField.state, SlotState.SUBMITTED);
     Atomics.add(this.ring.control, Control.submitted, 1);
     if (Atomics.load(this.ring.control, Control.hostParked) === 1) {
@@ -146,6 +155,7 @@ export class HostChannel {
     if (checked !== 0) {
       if (!wanted) {
         this.postedErrors++;
+        this.postedFailures.set(`${pending.spec.id}:${pending.arg0}`, checked);
         return { result: 0n, data: EMPTY };
       }
       throw new WasiError(checked, `${pending.spec.name}: host returned ${checked}`);
