@@ -71,6 +71,11 @@ export function planLaunch(
   const prepared = image
     ? prepareRun(inImage ?? '', args.slice(1), options)
     : prepareRun(file, args, options);
+  const clash = disks.root && [...prepared.config.mounts, ...disks.volumeMounts].find((m) => m.guest === '/');
+  if (clash) {
+    const option = { hostdir: '--dir', tmpfs: '--tmpfs', volume: '--volume' }[clash.type];
+    throw new UsageError(`${option} at / clashes with the root image, which is / itself: mount it elsewhere`);
+  }
   const config: RunConfig = {
     ...prepared.config,
     mounts: [...prepared.config.mounts, ...disks.volumeMounts],

@@ -66,6 +66,19 @@ describe('cloister run IMG: usage', () => {
     }
   });
 
+  it('a mount at / beside the root image names the clash', async (t) => {
+    if (!requireTool(t, 'mke2fs')) return;
+    mkdirSync(join(dir, 'hostdir'), { recursive: true });
+    for (const [option, value] of [
+      ['--dir', `${join(dir, 'hostdir')}::/`],
+      ['--tmpfs', '/'],
+    ]) {
+      const r = await runCli(['run', image, option, value, '--', '/bin/sqlite3.wasm'], sql);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`${option} at / clashes with the root image`));
+    }
+  });
+
   it('options after IMG without -- are named', async (t) => {
     if (!requireTool(t, 'mke2fs')) return;
     const r = await runCli(['run', image, '--env', 'A=1', '/bin/sqlite3.wasm'], sql);
