@@ -19,7 +19,7 @@ import { measureRun } from '../host/launcher.ts';
 import { SimPlatform, SimPlatformError } from '../tee/sim/platform.ts';
 import type { EnclaveIdentity } from '../tee/sim/platform.ts';
 import { SimQuotingEnclave, simCollateral } from '../tee/sim/quoting.ts';
-import { planLaunch } from './launch-plan.ts';
+import { planCommandLine } from './launch-plan.ts';
 import { addMeasuredOptions } from './run-command-options.ts';
 import { UsageError } from './run-options.ts';
 import type { RunOptions } from './run-options.ts';
@@ -58,8 +58,8 @@ function atDate(text: string | undefined): Date | undefined {
 }
 
 /** MRENCLAVE exactly as `cloister measure` computes it (a .wasm, or a disk image and the program in it). */
-function measure(program: string, args: string[], options: RunOptions): Uint8Array {
-  const plan = planLaunch(program, args, options);
+function measure(program: string | undefined, args: string[], options: RunOptions): Uint8Array {
+  const plan = planCommandLine(program, args, options);
   return measureRun(plan.wasm, plan.config);
 }
 
@@ -79,9 +79,10 @@ function sign(program: string | undefined, args: string[], o: SignOptions): void
     process.stdout.write(showSigstruct(o.show));
     return;
   }
-  if (program === undefined) throw new UsageError("missing required argument 'PROGRAM'");
   if (o.key === undefined) throw new UsageError("required option '--key <PEM>' not specified");
   if (o.output === undefined) throw new UsageError("required option '-o, --output <FILE>' not specified");
+  // Measure first: a wrong program or option must not leave a freshly generated key behind.
+  const mrenclave = measure(program, args, o);
   if (o.generateKey) {
     if (existsSync(o.key)) throw new UsageError(`--generate-key: ${o.key} exists; not overwriting a key`);
     // SIGSTRUCT keys are RSA-3072 with e = 3.
@@ -89,7 +90,6 @@ function sign(program: string | undefined, args: string[], o: SignOptions): void
     writeFileSync(o.key, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
   }
   const key = inputFile('--key', o.key).toString();
-  const mrenclave = measure(program, args, o);
   const now = new Date();
   const flags = SgxAttributeFlags.MODE64BIT | (o.debug ? SgxAttributeFlags.DEBUG : 0n);
   const attributes = (f: bigint, x: bigint): Uint8Array => {

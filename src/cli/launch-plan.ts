@@ -8,6 +8,8 @@ import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { KbsConfig, RunConfig } from '../interface/run-config.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
 import { looksLikeImage, prepareDisks, type DiskOptions } from './disk-options.ts';
+import { withImageOptions } from './run-command-options.ts';
+import { withRunFile } from './run-file.ts';
 import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { verifySigstruct, type Sigstruct } from '../attestation/sigstruct.ts';
@@ -90,4 +92,17 @@ export function planLaunch(
     secrets: disks.secrets,
     sig: options.sig === undefined ? undefined : readSig(options.sig),
   };
+}
+
+/**
+ * A run as the command line describes it: the --config file applied under the command line's
+ * options, options between a disk image and `--` picked up, then planned.
+ */
+export function planCommandLine(
+  program: string | undefined,
+  args: string[],
+  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+): LaunchPlan {
+  const run = withRunFile(program, args, options);
+  return planLaunch(run.program, ...withImageOptions(run.program, run.args, run.options));
 }

@@ -38,7 +38,10 @@ describe('cloister sign --show', () => {
   });
 
   it('needs a program, --key and -o to sign, and no program with --show', async () => {
-    assert.match((await runCli(['sign'])).stderr, /missing required argument 'PROGRAM'/);
+    assert.match((await runCli(['sign'])).stderr, /required option '--key <PEM>' not specified/);
+    const noProgram = await runCli(['sign', '--key', join(dir, 'k.pem'), '-o', join(dir, 'o.sig')]);
+    assert.equal(noProgram.code, 2);
+    assert.match(noProgram.stderr, /missing required argument 'PROGRAM'/);
     const both = await runCli(['sign', 'app.wasm', '--show', sig1]);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--show reads a SIGSTRUCT: give no PROGRAM with it/);
