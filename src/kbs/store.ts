@@ -34,6 +34,8 @@ export interface AuditEntry {
 }
 
 const MASTER_KEY_SIZE = 32;
+/** Audit rows kept by default: the newest, the oldest dropped as new ones come. */
+export const DEFAULT_AUDIT_ROWS = 50_000;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS resources (
   path TEXT PRIMARY KEY,
@@ -81,6 +83,7 @@ export class KbsStore {
     private readonly masterKey: Buffer,
     private readonly file: string | undefined,
     private readonly flushMs: number,
+    private readonly maxAuditRows: number,
   ) {}
 
   /**
@@ -92,6 +95,8 @@ export class KbsStore {
     masterKey?: Buffer;
     masterKeyFile?: string;
     flushMs?: number;
+    /** Audit rows kept (default `DEFAULT_AUDIT_ROWS`); beyond, the oldest are deleted. */
+    maxAuditRows?: number;
     /** Read the audit log only: no master key needed, the file is never written. */
     readOnly?: boolean;
   }): Promise<KbsStore> {
@@ -99,10 +104,14 @@ export class KbsStore {
     const { file } = options;
     const db = new SQL.Database(file !== undefined && existsSync(file) ? readFileSync(file) : undefined);
     db.exec(SCHEMA);
-    if (options.readOnly) return new KbsStore(db, Buffer.alloc(0), undefined, 0);
+    const maxAuditRows = options.maxAuditRows ?? DEFAULT_AUDIT_ROWS;
+    if (!Number.isInteger(maxAuditRows) || maxAuditRows < 1) {
+      throw new RangeError(`maxAuditRows ${maxAuditRows}: a positive integer`);
+    }
+    if (options.readOnly) return new KbsStore(db, Buffer.alloc(0), undefined, 0, maxAuditRows);
     const keyFile = options.masterKeyFile ?? (file === undefined ? undefined : `${file}.key`);
     const masterKey = options.masterKey ?? (keyFile === undefined ? randomBytes(32) : loadMasterKey(keyFile));
-    const store = new KbsStore(db, masterKey, file, options.flushMs ?? 200);
+    const store = new KbsStore(db, masterKey, file, options.flushMs ?? 200, maxAuditRows);
     store.flush();
     return store;
   }
@@ -135,12 +144,16 @@ export class KbsStore {
     return (result[0]?.values ?? []).map((r) => String(r[0]));
   }
 
-  /** Appends an audit row. */
+  /**
+   * Appends an audit row, and deletes the rows older than the newest `maxAuditRows` (a flood of
+   * refusals cannot grow the database without bound; the table keeps the most recent history).
+   */
   audit(entry: Omit<AuditEntry, 'id' | 'at'>): void {
     this.db.run(
       'INSERT INTO audit (at, event, resource, session, client, mrenclave, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
       [now(), entry.event, entry.resource, entry.session, entry.client, entry.mrenclave, entry.reason],
     );
+    this.db.run('DELETE FROM audit WHERE id <= last_insert_rowid() - ?', [this.maxAuditRows]);
     this.scheduleFlush();
   }
 

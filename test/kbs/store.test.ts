@@ -79,4 +79,26 @@ describe('KBS store', () => {
     assert.throws(() => store.put('../etc/passwd', DISK_KEY), /invalid resource path/);
     store.close();
   });
+
+  it('keeps the audit table to its newest rows: a flood of refusals cannot grow it without bound', async () => {
+    const file = join(dir, 'audit-bound.sqlite');
+    const store = await KbsStore.open({ file, maxAuditRows: 50, flushMs: 10 });
+    const entry = { resource: null, session: null, client: '127.0.0.1', mrenclave: null } as const;
+    for (let i = 0; i < 200; i++)
+      store.audit({ event: 'refuse', ...entry, reason: `refusal ${i} ${'x'.repeat(500)}` });
+    store.flush();
+    const afterFirst = statSync(file).size;
+    for (let i = 200; i < 2_000; i++)
+      store.audit({ event: 'refuse', ...entry, reason: `refusal ${i} ${'x'.repeat(500)}` });
+    store.close();
+    const reader = await KbsStore.open({ file, readOnly: true });
+    const rows = reader.auditLog();
+    reader.close();
+    assert.equal(rows.length, 50);
+    assert.match(rows[0].reason, /^refusal 1950 /);
+    assert.match(rows[49].reason, /^refusal 1999 /);
+    // Deleted rows' pages are reused: ten times the rows, not ten times the file.
+    assert.ok(statSync(file).size <= afterFirst + 64 * 1024, `${afterFirst} -> ${statSync(file).size}`);
+    await assert.rejects(KbsStore.open({ maxAuditRows: 0 }), /positive integer/);
+  });
 });
