@@ -1,7 +1,7 @@
 /**
  * Deliberate host misbehaviour for testing the enclave's defences from the outside:
  * `CLOISTER_HOST_FAULT=<call name>:<fault>` makes this (untrusted) host corrupt every reply to
- * that call. It lives on the host side, so it can only do what any malicious host can.
+ * that call, or never answer it. It lives on the host side, so it can only do what any malicious host can.
  */
 import { Calls } from '../interface/calls.ts';
 import { SlotField, type SlotView } from '../interface/ring.ts';
@@ -14,6 +14,8 @@ const faults = {
   length: (slot: SlotView) => (slot.header[SlotField.replyLength] = slot.data.length + 1),
   /** The reply carries another request's sequence number. */
   'wrong-request': (slot: SlotView) => (slot.header[SlotField.replySeq] += 1),
+  /** The host thread never answers: it blocks for good, as one stuck in the kernel would. */
+  hang: () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0),
 } as const;
 
 /** The reply writer for a fault spec, or the honest one when there is none. */
