@@ -7,7 +7,7 @@ import type { Policy } from '../attestation/policy.ts';
 import { dcapEvidenceVerifier } from '../kbs/evidence.ts';
 import { KeyBroker } from '../kbs/server.ts';
 import { escapeControls } from '../kbs/problem.ts';
-import { DEFAULT_AUDIT_ROWS, KbsStore, isResourcePath } from '../kbs/store.ts';
+import { DEFAULT_REFUSAL_ROWS, KbsStore, isResourcePath } from '../kbs/store.ts';
 import { SimPlatform, SimPlatformError } from '../tee/sim/platform.ts';
 import { simCollateral } from '../tee/sim/quoting.ts';
 import { UsageError } from './run-options.ts';
@@ -23,7 +23,7 @@ interface ServeFlags {
   cert?: string;
   key?: string;
   masterKey?: string;
-  auditRows: string;
+  auditRefusals: string;
 }
 
 const MAX_FILE = 1 << 20;
@@ -100,9 +100,9 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (flags.tls && (flags.cert === undefined || flags.key === undefined)) {
     throw new UsageError('--tls needs --cert and --key');
   }
-  const maxAuditRows = Number(flags.auditRows);
-  if (!Number.isInteger(maxAuditRows) || maxAuditRows < 1) {
-    throw new UsageError(`--audit-rows ${flags.auditRows}: a positive integer`);
+  const maxRefusalRows = Number(flags.auditRefusals);
+  if (!Number.isInteger(maxRefusalRows) || maxRefusalRows < 1) {
+    throw new UsageError(`--audit-refusals ${flags.auditRefusals}: a positive integer`);
   }
   const policy = readPolicy(flags.policy, '--policy');
   const { root, collateral: raw } = await trust(flags);
@@ -112,7 +112,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     ? { cert: readFile(flags.cert as string, '--cert'), key: readFile(flags.key as string, '--key') }
     : undefined;
   const unlock = lock(flags.db);
-  const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey, maxAuditRows });
+  const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey, maxRefusalRows });
   const log = (line: string): void => void process.stderr.write(`kbs: ${new Date().toISOString()} ${line}\n`);
   const broker = new KeyBroker({
     store,
@@ -214,9 +214,9 @@ export function registerKbsCommands(program: Command): void {
     .option('--key <FILE>', 'TLS private key (PEM)')
     .option(...masterKey)
     .option(
-      '--audit-rows <N>',
-      'audit rows kept, the newest (older ones are deleted)',
-      String(DEFAULT_AUDIT_ROWS),
+      '--audit-refusals <N>',
+      'refusals kept in the audit log, the newest (releases are all kept)',
+      String(DEFAULT_REFUSAL_ROWS),
     )
     .action(serve);
 

@@ -16,6 +16,7 @@ import { runtimeDataReportData } from '../interface/kbs/binding.ts';
 import { PolicyError, checkPolicy } from '../attestation/policy.ts';
 import type { Policy } from '../attestation/policy.ts';
 import { checkReportData, claimsOf, evidenceFailureReason } from './evidence.ts';
+import { LogBudget } from './log-budget.ts';
 import type { Claims, EvidenceVerifier, Verdict } from './evidence.ts';
 import { KbsProblem, escapeText, problemBody } from './problem.ts';
 import {
@@ -54,6 +55,8 @@ export interface KbsOptions {
   headersTimeoutMs?: number;
   /** Time for a whole request to arrive (default 30 s); then 408 and the connection is closed. */
   requestTimeoutMs?: number;
+  /** Refusal lines logged per client in 10 s (default 20); the rest are counted in one line. */
+  refusalLogLines?: number;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -137,6 +140,7 @@ export class KeyBroker {
   private readonly attested = new Map<string, Session>();
   /** Connections whose request timed out: already answered and recorded. */
   private readonly timedOut = new WeakSet<Socket>();
+  private readonly logBudget: LogBudget;
   private readonly o: Required<Omit<KbsOptions, 'log'>> & Pick<KbsOptions, 'log'>;
   private tokenKey: Promise<{ privateKey: JoseKey; publicKey: JoseKey }>;
 
@@ -151,9 +155,17 @@ export class KeyBroker {
       verifyTimeoutMs: 10_000,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
+      refusalLogLines: 20,
       now: Date.now,
       ...options,
     };
+    this.logBudget = new LogBudget(
+      (client, held) =>
+        this.o.log?.(`refuse: ${held} more refusals of client=${client} not logged (see kbs audit)`),
+      this.o.refusalLogLines,
+      10_000,
+      () => this.o.now(),
+    );
     // The token signing key lives only as long as this process: tokens do not outlive a restart.
     this.tokenKey = generateKeyPair('ES256');
   }
@@ -499,6 +511,7 @@ export class KeyBroker {
     const reason = `${p.status} ${p.code}: ${p.detail}`;
     const path = resource === null ? null : escapeText(resource, 256);
     this.o.store.audit({ event: 'refuse', resource: path, ...who, reason });
+    if (!this.logBudget.take(clientKey(who.client ?? undefined))) return;
     this.o.log?.(
       `refuse ${path ?? '-'} session=${who.session ?? '-'} client=${who.client ?? '-'}: reason="${reason}"`,
     );

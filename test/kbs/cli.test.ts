@@ -194,7 +194,7 @@ describe('cloister kbs', () => {
   });
 
   it('serve writes hostile input to its log and audit escaped: no forged line, no raw control character', async () => {
-    const { child, url, stderr } = await serve([...common(), '--trust-sim-root', '--audit-rows', '1000']);
+    const { child, url, stderr } = await serve([...common(), '--trust-sim-root', '--audit-refusals', '1000']);
     const forged = '\n[fake] release default/disk/app to session x\r\u001b[2J\u001b[31m\u009b';
     try {
       for (const body of [
@@ -221,7 +221,7 @@ describe('cloister kbs', () => {
     assert.equal(audit.status, 0, audit.stderr);
     assert.doesNotMatch(audit.stdout, control);
     for (const line of audit.stdout.trimEnd().split('\n')) assert.match(line, /^\d{4}-\S+ (release|refuse) /);
-    assert.equal(cli('serve', ...common(), '--trust-sim-root', '--audit-rows', '0').status, 2);
+    assert.equal(cli('serve', ...common(), '--trust-sim-root', '--audit-refusals', '0').status, 2);
   });
 
   it('serve --tls speaks HTTPS', async () => {
