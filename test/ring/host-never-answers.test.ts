@@ -131,6 +131,18 @@ describe('cloister run when the host or the program never answer', { concurrency
     assert.equal(r.code, 130, r.stderr);
   });
 
+  it('Ctrl-C ends the run even when a host thread is blocked in the kernel (by the signal itself)', async () => {
+    const run = start([await wasm('hello-kernel', HELLO)], {
+      CLOISTER_HOST_FAULT: 'clock_sync:hang-in-kernel',
+    });
+    await run.stderrMatches(/not answering clock_sync/, 30_000);
+    run.signal('SIGINT');
+    const r = await run.ended(15_000);
+    // The launcher could not stop the thread: it ended the process with the default action of SIGINT.
+    assert.equal(r.signal, 'SIGINT', r.stderr);
+    assert.match(r.stderr, /cloister: error: interrupted; a thread did not stop, ending by the signal\n$/);
+  });
+
   it('ends with a clear message when the host answers the exit call with another request', async () => {
     const run = start([await wasm('hello-exit', HELLO)], { CLOISTER_HOST_FAULT: 'exit:wrong-request' });
     const r = await run.ended(30_000);
