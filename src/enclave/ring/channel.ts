@@ -35,6 +35,13 @@ export interface Reply {
  * and wake-up costs about 20 µs more, so spinning through typical host work pays.
  */
 const SPIN_WINDOW_MS = 0.2;
+/**
+ * Once the host has broken the protocol, how long a call may still wait for its reply. The enclave
+ * makes one more call then, `exit` with the reason; a host that broke the ring may never answer
+ * it, and the enclave must stop rather than wait forever. (An intact ring waits without limit:
+ * reading stdin or writing to a full pipe can legitimately take as long as the user.)
+ */
+const BROKEN_RING_WAIT_MS = 2_000;
 const EMPTY = new Uint8Array(0);
 
 export interface BatchRequest {
@@ -61,6 +68,8 @@ export class HostChannel {
   postedErrors = 0;
   /** The last error of posted calls, by call id and first argument. */
   private readonly postedFailures = new Map<string, number>();
+  /** The host broke the protocol: calls from now on wait `BROKEN_RING_WAIT_MS` at most. */
+  private broken = false;
 
   constructor(private readonly ring: RingView) {}
 
@@ -127,11 +136,24 @@ export class HostChannel {
   }
 
   private complete(index: number, wanted: boolean, into?: Uint8Array): Reply {
+    try {
+      return this.checkedReply(index, wanted, into);
+    } catch (error) {
+      if (error instanceof HostProtocolError) this.broken = true;
+      throw error;
+    }
+  }
+
+  private checkedReply(index: number, wanted: boolean, into?: Uint8Array): Reply {
     const pending = this.inFlight[index];
     if (!pending) throw new Error('no request in flight in this slot');
     const slot = this.ring.slots[index];
-    waitForReply(slot);
     this.inFlight[index] = undefined;
+    if (!waitForReply(slot, this.broken ? BROKEN_RING_WAIT_MS : Infinity)) {
+      throw new HostProtocolError(
+        `host did not answer ${pending.spec.name} within ${BROKEN_RING_WAIT_MS / 1000} s after breaking the protocol`,
+      );
+    }
     const h = slot.header;
     const replySeq = h[SlotField.replySeq];
     const errno = h[SlotField.errno];
@@ -171,19 +193,24 @@ function checkReply(pending: InFlight, errno: number, replyLength: number): numb
   return Errno.SUCCESS;
 }
 
-function waitForReply(slot: SlotView): void {
+/** Spins, then parks until the slot's reply is published; false when `limitMs` passed first. */
+function waitForReply(slot: SlotView, limitMs: number): boolean {
   const h = slot.header;
-  for (let i = 0; i < 64; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return;
-  const deadline = performance.now() + SPIN_WINDOW_MS;
+  for (let i = 0; i < 64; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return true;
+  const spinUntil = performance.now() + SPIN_WINDOW_MS;
   do {
-    for (let i = 0; i < 256; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return;
-  } while (performance.now() < deadline);
+    for (let i = 0; i < 256; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return true;
+  } while (performance.now() < spinUntil);
   Atomics.store(h, SlotField.enclaveWaiting, 1);
+  const giveUpAt = performance.now() + limitMs;
   while (Atomics.load(h, SlotField.state) !== SlotState.DONE) {
-    Atomics.wait(h, SlotField.state, SlotState.SUBMITTED, 1000);
+    const left = giveUpAt - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(h, SlotField.state, SlotState.SUBMITTED, Math.min(1000, left));
     const state = Atomics.load(h, SlotField.state);
     if (state !== SlotState.SUBMITTED && state !== SlotState.DONE) {
       throw new HostProtocolError(`host wrote slot state ${state}`);
     }
   }
+  return true;
 }
