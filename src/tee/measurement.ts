@@ -3,7 +3,8 @@
  * load it. Page 0 is a layout header (magic, version, offset and length of each part); then the
  * enclave bundle (the trusted runtime), the program's `.wasm` and the canonical JSON of the run
  * configuration, each starting on a page boundary and zero-padded. The header makes the layout
- * unambiguous: no two different inputs lay out to the same pages.
+ * unambiguous: no two different inputs lay out to the same pages. A JavaScript enclave's image
+ * (`measureJsEnclave`) has the same layout under another magic, so the kinds never measure alike.
  */
 import { MrEnclaveBuilder, PAGE_SIZE, SecinfoFlags } from './mrenclave.ts';
 
