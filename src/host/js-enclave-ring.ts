@@ -7,7 +7,8 @@
 import { Calls } from '../interface/calls.ts';
 import { Errno } from '../interface/errno.ts';
 import { HostCallOutcome, JsCalls, MAX_HOST_CALL_NAME } from '../interface/js-enclave.ts';
-import { mailboxCall } from '../interface/mailbox.ts';
+import { mailboxCall, mailboxCallAsync, type MailboxReply } from '../interface/mailbox.ts';
+import { NET_FETCH } from '../interface/net-relay.ts';
 import { QeOp } from '../interface/platform.ts';
 import { ARG_COUNT, SLOT_COUNT, SlotField, SlotState, type RingView } from '../interface/ring.ts';
 import { writeReply, type ReplyWriter, type Request, type Response } from './ring-server.ts';
@@ -19,6 +20,7 @@ export interface JsRingOptions {
   ring: RingView;
   handlers: ReadonlyMap<string, HostHandler>;
   qeMailbox: SharedArrayBuffer;
+  netMailbox: SharedArrayBuffer;
   maxMessageBytes: number;
   onConsole: (stream: 1 | 2, text: string) => void;
   /** Tests of the enclave's defences rewrite replies here; the real host passes them through. */
@@ -51,7 +53,7 @@ export class JsRingServer {
       this.serving = true;
       try {
         const request = this.take();
-        const response = this.handle(request);
+        const response = this.handle(request, false);
         if (response instanceof Promise) {
           void response.catch(() => {});
           const message = 'the handler is async; a callSync needs a synchronous host handler';
@@ -68,7 +70,7 @@ export class JsRingServer {
       this.serving = true;
       try {
         const request = this.take();
-        this.publish(request, await this.handle(request));
+        this.publish(request, await this.handle(request, true));
       } finally {
         this.serving = false;
       }
@@ -100,7 +102,8 @@ export class JsRingServer {
     this.next++;
   }
 
-  private handle(request: Request): Response | Promise<Response> {
+  /** `onLoop`: the caller waits on its event loop, so slow relays need not block the thread. */
+  private handle(request: Request, onLoop: boolean): Response | Promise<Response> {
     switch (request.callId) {
       case Calls.consoleWrite.id: {
         const stream = request.args[0] === 2n ? 2 : 1;
@@ -108,9 +111,14 @@ export class JsRingServer {
         return { errno: Errno.SUCCESS };
       }
       case Calls.qeTargetInfo.id:
-        return this.relay(QeOp.TARGET_INFO, new Uint8Array(0), request);
+        return this.relay(this.options.qeMailbox, QeOp.TARGET_INFO, new Uint8Array(0), request);
       case Calls.quote.id:
-        return this.relay(QeOp.QUOTE, request.payload, request);
+        return this.relay(this.options.qeMailbox, QeOp.QUOTE, request.payload, request);
+      case Calls.netFetch.id:
+        if (!onLoop) return this.relay(this.options.netMailbox, NET_FETCH, request.payload, request);
+        return mailboxCallAsync(this.options.netMailbox, NET_FETCH, request.payload).then((reply) =>
+          this.relayed(reply, request),
+        );
       case JsCalls.appCallPart.id:
         return this.appendPart(request) ? { errno: Errno.SUCCESS } : fail(Errno.INVAL);
       case JsCalls.appCall.id:
@@ -127,10 +135,14 @@ export class JsRingServer {
     }
   }
 
-  /** The QE is the platform thread's; the host only relays, as it would to a real QE. */
-  private relay(op: number, data: Uint8Array, request: Request): Response {
-    const reply = mailboxCall(this.options.qeMailbox, op, data);
-    if (reply.status !== 0 || reply.data.length > request.replyLimit) return fail(Errno.IO);
+  /** The QE and the network relay are the platform thread's; the host only relays, as it would to a real QE. */
+  private relay(mailbox: SharedArrayBuffer, op: number, data: Uint8Array, request: Request): Response {
+    return this.relayed(mailboxCall(mailbox, op, data), request);
+  }
+
+  private relayed(reply: MailboxReply, request: Request): Response {
+    if (reply.status !== 0) return fail(Errno.INVAL);
+    if (reply.data.length > request.replyLimit) return fail(Errno.IO);
     request.data.set(reply.data);
     return { errno: Errno.SUCCESS, replyLength: reply.data.length };
   }

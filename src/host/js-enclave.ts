@@ -112,11 +112,14 @@ export async function launchJsEnclave(options: LaunchJsEnclaveOptions): Promise<
   const channel = createCallChannel(config.maxMessageBytes);
   const platformMailbox = createMailbox();
   const qeMailbox = createMailbox();
+  const netMailbox = createMailbox();
   const platformStart: PlatformThreadStart = {
     path: options.platformPath,
     mrenclave,
     platformMailbox,
     qeMailbox,
+    netMailbox,
+    kbsOrigin: config.kbs && new URL(config.kbs.url).origin,
   };
   const platformThread = new Worker(distFile('js-enclave-platform.js'), { workerData: platformStart });
   try {
@@ -142,8 +145,9 @@ export async function launchJsEnclave(options: LaunchJsEnclaveOptions): Promise<
     ring: viewRing(ring),
     view: viewCallChannel(channel, config.maxMessageBytes),
     qeMailbox,
+    netMailbox,
     options,
-    hostVisibleMemory: [ring, channel, platformMailbox, qeMailbox],
+    hostVisibleMemory: [ring, channel, platformMailbox, qeMailbox, netMailbox],
   });
   for (const [name, handler] of Object.entries(options.hostHandlers ?? {})) enclave.onHostCall(name, handler);
   try {
@@ -162,6 +166,7 @@ interface JsEnclaveParts {
   ring: RingView;
   view: ChannelView;
   qeMailbox: SharedArrayBuffer;
+  netMailbox: SharedArrayBuffer;
   options: LaunchJsEnclaveOptions;
   hostVisibleMemory: SharedArrayBuffer[];
 }
@@ -188,6 +193,7 @@ export class JsEnclave {
       ring: parts.ring,
       handlers: this.handlers,
       qeMailbox: parts.qeMailbox,
+      netMailbox: parts.netMailbox,
       maxMessageBytes: parts.view.maxMessageBytes,
       onConsole:
         parts.options.onConsole ??

@@ -31,6 +31,8 @@ export interface JsEnclaveConfig {
   entries?: Record<string, [number, number]>;
   /** The application's own settings (job id, key names...), visible to it as `enclave.config`. */
   settings?: Json;
+  /** The key broker the app may fetch resources from (`kbsResource`); measured, so the host cannot redirect it. */
+  kbs?: { url: string };
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -171,5 +173,17 @@ export function normalizeJsConfig(config: Partial<JsEnclaveConfig> = {}): JsEncl
     out.entries = config.entries;
   }
   if (config.settings !== undefined) out.settings = config.settings;
+  if (config.kbs !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(config.kbs.url);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new RangeError(`kbs.url must be an http(s) URL, got ${JSON.stringify(config.kbs.url)}`);
+    }
+    out.kbs = { url: config.kbs.url };
+  }
   return out;
 }

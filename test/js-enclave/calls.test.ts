@@ -154,6 +154,26 @@ describe('JavaScript enclave calls', () => {
   });
 });
 
+describe('an app failing outside a call', () => {
+  const enclaves = new TestEnclaves();
+  after(() => enclaves.close());
+
+  it('stops the enclave: the call in flight and every later call get the reason', async () => {
+    const enclave = await enclaves.launch({
+      appBundle: [
+        `exports.hang = () => new Promise(() => setTimeout(() => { throw new Error('timer fire'); }, 1));`,
+        `exports.one = () => 1;`,
+      ].join('\n'),
+    });
+    assert.equal(enclave.callSync('one', []), 1);
+    await assert.rejects(
+      enclave.call('hang', []),
+      err('stopped', /failed outside a call: Error: timer fire/),
+    );
+    assert.throws(() => enclave.callSync('one', []), err('closed', /timer fire/));
+  });
+});
+
 describe('a host lying to the enclave', () => {
   const enclaves = new TestEnclaves();
   after(() => enclaves.close());

@@ -17,8 +17,9 @@ export function enclaveApi(parts: {
   sealer: Sealer;
   platform: Platform;
   hostCalls: HostCalls;
+  kbsResource: (resource: string) => Promise<Uint8Array>;
 }): EnclaveApi {
-  const { sealer, platform, hostCalls } = parts;
+  const { sealer, platform, hostCalls, kbsResource } = parts;
   const settings = parts.settings === undefined ? undefined : deepFreeze(structuredClone(parts.settings));
   return Object.freeze({
     get mrenclave() {
@@ -31,6 +32,7 @@ export function enclaveApi(parts: {
     report: (targetInfo: Uint8Array, reportData: Uint8Array) =>
       platform.ereport(bytes(targetInfo), bytes(reportData)),
     quote: (reportData: Uint8Array) => platform.quote(bytes(reportData)),
+    kbsResource: async (resource: string) => kbsResource(String(resource)),
     host: Object.freeze({ call: (name: string, data: Uint8Array) => hostCalls.call(name, bytes(data)) }),
   });
 }

@@ -14,6 +14,12 @@ declare module 'cloister:enclave' {
   export function report(targetInfo: Uint8Array, reportData: Uint8Array): Uint8Array;
   /** A DCAP quote of this enclave with 64 bytes of report data (relayed by the host). */
   export function quote(reportData: Uint8Array): Uint8Array;
+  /**
+   * The resource `repository/type/tag` from the key broker of the measured configuration (`kbs`):
+   * the enclave attests with a quote binding the broker's nonce and a fresh key pair; the host
+   * relays the HTTP exchange and sees only ciphertext.
+   */
+  export function kbsResource(resource: string): Promise<Uint8Array>;
   /** Calls the host's handler `name` (synchronously) with bytes; returns its reply bytes. */
   export const host: { call(name: string, data: Uint8Array): Uint8Array };
 }

@@ -23,6 +23,7 @@ import {
 } from '../../interface/js-enclave.ts';
 import { Control, viewRing, type RingView } from '../../interface/ring.ts';
 import { Platform } from '../attest/platform-client.ts';
+import { provisionFromKbs } from '../kbs/provision.ts';
 import { HostChannel, HostProtocolError } from '../ring/channel.ts';
 import { enclaveApi } from './api.ts';
 import { enclaveConsole } from './console.ts';
@@ -32,6 +33,9 @@ import { appRequire, lockDownRealm } from './sandbox.ts';
 import { Sealer } from './seal.ts';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// Taken before the lockdown deletes the global: the runtime's one use of it is to learn of
+// exceptions the app throws outside a call.
+const nodeProcess = process;
 
 /** Publishes a reply and rings the doorbell the host waits on. */
 function reply(view: ChannelView, ring: RingView, seq: number, outcome: Outcome): void {
@@ -98,6 +102,10 @@ async function serve(start: JsEnclaveStart): Promise<void> {
       sealer: new Sealer((policy) => platform.sealKey(policy)),
       platform,
       hostCalls,
+      kbsResource: async (resource) => {
+        if (!config.kbs) throw new LoadError('kbsResource: the configuration names no key broker (kbs.url)');
+        return provisionFromKbs({ url: config.kbs.url, resource }, channel, platform);
+      },
     });
     const console = enclaveConsole(channel, () => calls.broken !== undefined);
     dispatcher = loadApp(start, config, api, console);
@@ -116,6 +124,25 @@ async function serve(start: JsEnclaveStart): Promise<void> {
     return;
   }
 
+  const open = view;
+  const stopped = (): Outcome => ({
+    status: CallStatus.STOPPED,
+    data: encodeValue(`the enclave has stopped: ${hostCalls.broken}`, open.maxMessageBytes),
+  });
+  // The call being served; cleared once answered, also when the enclave stops mid-call.
+  let current: number | undefined;
+  // An exception the app throws outside any call (a timer, a forgotten promise) stops the
+  // enclave: its state is no longer known. The call in flight, if any, is answered now.
+  const fatal = (error: unknown): void => {
+    const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    hostCalls.broken ??= `the application failed outside a call: ${what}`;
+    if (current === undefined) return;
+    reply(open, ring, current, stopped());
+    current = undefined;
+  };
+  nodeProcess.on('uncaughtException', fatal);
+  nodeProcess.on('unhandledRejection', fatal);
+
   const h = view.header;
   for (;;) {
     const state = Atomics.load(h, ChannelField.state);
@@ -128,12 +155,10 @@ async function serve(start: JsEnclaveStart): Promise<void> {
     const seq = h[ChannelField.seq];
     const length = h[ChannelField.length];
     Atomics.store(h, ChannelField.state, ChannelState.RUNNING);
+    current = seq;
     let outcome: Outcome;
     if (hostCalls.broken !== undefined) {
-      outcome = {
-        status: CallStatus.STOPPED,
-        data: encodeValue(`the enclave has stopped: ${hostCalls.broken}`, view.maxMessageBytes),
-      };
+      outcome = stopped();
     } else if (!Number.isInteger(length) || length < 0 || length > view.maxMessageBytes) {
       outcome = dispatcher.refuse(`request length ${length} outside 0..${view.maxMessageBytes}`);
     } else {
@@ -144,13 +169,10 @@ async function serve(start: JsEnclaveStart): Promise<void> {
         if (!(error instanceof HostProtocolError)) throw error;
         hostCalls.broken = error.message;
       }
-      if (hostCalls.broken !== undefined) {
-        outcome = {
-          status: CallStatus.STOPPED,
-          data: encodeValue(`the enclave has stopped: ${hostCalls.broken}`, view.maxMessageBytes),
-        };
-      }
+      if (hostCalls.broken !== undefined) outcome = stopped();
     }
+    if (current !== seq) continue; // already answered by `fatal`
+    current = undefined;
     reply(view, ring, seq, outcome);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * What the application code can reach inside the enclave Worker. The runtime takes what it needs
  * first; then the realm is locked down: the globals that do I/O or reach Node's internals are
- * deleted (process, require, module, fetch and friends), and code generation from strings is
+ * deleted (process, require, module, fetch and friends; Request, Response and Headers stay: they
+ * are data, and the runtime's key-broker client builds them), and code generation from strings is
  * switched off (eval, Function and its async and generator kin), because code made from a string
  * could use `import()` to load any Node module. The app gets `require` only for the modules in
  * ALLOWED_MODULES, minus the crypto functions that load code from the file system.
@@ -21,10 +22,6 @@ const DELETED_GLOBALS = [
   '__filename',
   '__dirname',
   'fetch',
-  'Request',
-  'Response',
-  'Headers',
-  'FormData',
   'WebSocket',
   'EventSource',
   'BroadcastChannel',
