@@ -135,11 +135,12 @@ describe('JavaScript enclave calls', () => {
 
   it('routes the app console through the ring, not the worker stdio', async () => {
     const probe = await enclaves.launch({
-      appBundle: `exports.hello = (n) => { console.log('hello', n); console.error({ n: 1n }); return n; };`,
+      appBundle: `exports.hello = (n) => { console.log('hello', n); console.error({ n: 1n }); globalThis.console.log('global', n); return n; };`,
     });
     assert.equal(probe.callSync('hello', [7]), 7);
     assert.ok(enclaves.console.includes('hello 7\n'));
     assert.ok(enclaves.console.includes('{"n":"1n"}\n'));
+    assert.ok(enclaves.console.includes('global 7\n'), 'the global console is the enclave console too');
   });
 
   it('honours a measured entry list: only those entries, with their argument ranges', async () => {

@@ -112,8 +112,13 @@ export class Dispatcher {
 
   /** The error's name and message only: nothing else of an enclave object reaches the host. */
   private threw(error: unknown): Outcome {
-    const name = error instanceof Error ? String(error.name) : 'Error';
-    const message = error instanceof Error ? String(error.message) : `non-error thrown: ${typeof error}`;
+    let name = 'Error';
+    let message = `non-error thrown: ${typeof error}`;
+    try {
+      if (error instanceof Error) [name, message] = [String(error.name), String(error.message)];
+    } catch {
+      message = 'an error whose name or message cannot be read';
+    }
     const cap = Math.max(0, Math.floor(this.maxMessageBytes / 8));
     return {
       status: CallStatus.THREW,

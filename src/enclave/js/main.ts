@@ -78,7 +78,7 @@ function loadApp(start: JsEnclaveStart, config: JsEnclaveConfig, api: object, co
   const body = compileFunction(source, ['exports', 'require', 'module', 'console'], {
     filename: 'enclave-app.js',
   });
-  lockDownRealm();
+  lockDownRealm(console);
   const module = { exports: {} as unknown };
   body(module.exports, require, module, console);
   return new Dispatcher(entryTable(module.exports, config.entries), config.maxMessageBytes);
@@ -87,15 +87,31 @@ function loadApp(start: JsEnclaveStart, config: JsEnclaveConfig, api: object, co
 async function serve(start: JsEnclaveStart): Promise<void> {
   const ring = viewRing(start.ring);
   const channel = new HostChannel(ring);
-  let view: ChannelView | undefined;
+  const config = readConfig(start.config);
+  const view = viewCallChannel(start.channel, config.maxMessageBytes);
+  const platform = new Platform(start.platform, channel);
+  const hostCalls = new HostCalls(channel, config.maxMessageBytes);
+  const stopped = (): Outcome => ({
+    status: CallStatus.STOPPED,
+    data: encodeValue(`the enclave has stopped: ${hostCalls.broken}`, view.maxMessageBytes),
+  });
+  // The call being served (the start, first); cleared once answered, also when the enclave stops.
+  let current: number | undefined = START_SEQ;
+  // An exception the app throws outside any call (a timer, a forgotten promise) stops the
+  // enclave: its state is no longer known. The call in flight, if any, is answered now. Installed
+  // before the app's first line, which never sees `process`.
+  const fatal = (error: unknown): void => {
+    const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    hostCalls.broken ??= `the application failed outside a call: ${what}`;
+    if (current === undefined) return;
+    reply(view, ring, current, stopped());
+    current = undefined;
+  };
+  nodeProcess.on('uncaughtException', fatal);
+  nodeProcess.on('unhandledRejection', fatal);
+
   let dispatcher: Dispatcher;
-  let hostCalls: HostCalls;
   try {
-    const config = readConfig(start.config);
-    view = viewCallChannel(start.channel, config.maxMessageBytes);
-    const platform = new Platform(start.platform, channel);
-    hostCalls = new HostCalls(channel, config.maxMessageBytes);
-    const calls = hostCalls;
     const api = enclaveApi({
       mrenclave: start.mrenclave,
       settings: config.settings,
@@ -107,15 +123,10 @@ async function serve(start: JsEnclaveStart): Promise<void> {
         return provisionFromKbs({ url: config.kbs.url, resource }, channel, platform);
       },
     });
-    const console = enclaveConsole(channel, () => calls.broken !== undefined);
+    const console = enclaveConsole(channel, () => hostCalls.broken !== undefined);
     dispatcher = loadApp(start, config, api, console);
     channel.drain();
-    reply(view, ring, START_SEQ, {
-      status: CallStatus.OK,
-      data: encodeValue(dispatcher.names, config.maxMessageBytes),
-    });
   } catch (error) {
-    if (!view) throw error;
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     reply(view, ring, START_SEQ, {
       status: CallStatus.LOAD_FAILED,
@@ -123,25 +134,11 @@ async function serve(start: JsEnclaveStart): Promise<void> {
     });
     return;
   }
-
-  const open = view;
-  const stopped = (): Outcome => ({
-    status: CallStatus.STOPPED,
-    data: encodeValue(`the enclave has stopped: ${hostCalls.broken}`, open.maxMessageBytes),
+  current = undefined;
+  reply(view, ring, START_SEQ, {
+    status: CallStatus.OK,
+    data: encodeValue(dispatcher.names, config.maxMessageBytes),
   });
-  // The call being served; cleared once answered, also when the enclave stops mid-call.
-  let current: number | undefined;
-  // An exception the app throws outside any call (a timer, a forgotten promise) stops the
-  // enclave: its state is no longer known. The call in flight, if any, is answered now.
-  const fatal = (error: unknown): void => {
-    const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    hostCalls.broken ??= `the application failed outside a call: ${what}`;
-    if (current === undefined) return;
-    reply(open, ring, current, stopped());
-    current = undefined;
-  };
-  nodeProcess.on('uncaughtException', fatal);
-  nodeProcess.on('unhandledRejection', fatal);
 
   const h = view.header;
   for (;;) {

@@ -40,10 +40,12 @@ function denied(): never {
   throw new EvalError('code generation from strings is disabled in the enclave');
 }
 
-export function lockDownRealm(): void {
+/** Locks the realm down; `console` replaces the global one, which writes to the Worker's stdio. */
+export function lockDownRealm(console: Console): void {
   for (const name of DELETED_GLOBALS) {
     if (!Reflect.deleteProperty(globalThis, name)) throw new SandboxError(`cannot remove the global ${name}`);
   }
+  Object.defineProperty(globalThis, 'console', { value: console, writable: false, configurable: false });
   const kinds = [function () {}, async function () {}, function* () {}, async function* () {}];
   for (const f of kinds) {
     Object.defineProperty(Object.getPrototypeOf(f), 'constructor', {
