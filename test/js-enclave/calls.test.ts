@@ -3,6 +3,7 @@
 // oversized requests, lying replies to the enclave's host calls — refused cleanly, the enclave
 // still serving afterwards (or stopped for good, when the host breaks the ring protocol).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { JsEnclaveError, type JsEnclave } from '../../src/host/js-enclave.ts';
 import { writeReply } from '../../src/host/ring-server.ts';
@@ -141,6 +142,17 @@ describe('JavaScript enclave calls', () => {
     assert.ok(enclaves.console.includes('hello 7\n'));
     assert.ok(enclaves.console.includes('{"n":"1n"}\n'));
     assert.ok(enclaves.console.includes('global 7\n'), 'the global console is the enclave console too');
+  });
+
+  it('runs an app with an npm dependency bundled in', async () => {
+    const app = await enclaves.launch({
+      appEntry: new URL('fixtures/package-app.ts', import.meta.url).pathname,
+    });
+    const data = new TextEncoder().encode('abc');
+    assert.equal(
+      Buffer.from(app.callSync('digest', [data]) as Uint8Array).toString('hex'),
+      createHash('sha384').update(data).digest('hex'),
+    );
   });
 
   it('honours a measured entry list: only those entries, with their argument ranges', async () => {
