@@ -58,6 +58,22 @@ describe('JavaScript enclave sealing and attestation', () => {
     );
   });
 
+  it('a secret unsealed inside never appears in the memory the host shares with the enclave', async () => {
+    enclave.callSync('setSecret', [SECRET]);
+    const sealed = enclave.callSync('sealSecret', [AAD]) as Uint8Array;
+    const fresh = await enclaves.launch({ config: { settings: { job: 'wc' } } });
+    fresh.callSync('unsealSecret', [sealed, AAD]);
+    fresh.callSync('digestSecret', []);
+    await fresh.call('quoteWith', [new Uint8Array(64)]);
+    fresh.callSync('echo', ['done']);
+    assert.ok(fresh.hostVisibleMemory.length >= 4);
+    for (const shared of fresh.hostVisibleMemory) {
+      assert.equal(Buffer.from(shared).indexOf(Buffer.from(SECRET)), -1);
+    }
+    // The scan does find what did cross in clear: the last request's argument.
+    assert.ok(fresh.hostVisibleMemory.some((m) => Buffer.from(m).indexOf('done') >= 0));
+  });
+
   it('quotes from inside verify with the sim root, carry the MRENCLAVE and report data, and fail without that root', async () => {
     const reportData = Uint8Array.from({ length: 64 }, (_, i) => i);
     const quote = (await enclave.call('quoteWith', [reportData])) as Uint8Array;
