@@ -244,7 +244,8 @@ export class JsEnclave {
    */
   callSync(name: string, args: readonly unknown[] = []): unknown {
     if (this.server.serving) {
-      throw new JsEnclaveError('a host handler cannot call into the enclave that is calling it', 'busy');
+      // The enclave is inside a host call (this is its handler, or an async handler is pending).
+      throw new JsEnclaveError('the enclave is waiting for a host handler and cannot take a call', 'busy');
     }
     if (this.asyncInFlight) {
       // One call at a time: finish the asynchronous call first, and hand its result on.
