@@ -80,6 +80,15 @@ describe('JavaScript enclave calls', () => {
     );
   });
 
+  it('refuses a result larger than the message limit inside, and keeps serving', () => {
+    assert.equal((enclave.callSync('zeros', [1000]) as Uint8Array).length, 1000);
+    assert.throws(
+      () => enclave.callSync('zeros', [2 << 20]),
+      err('threw', /cannot leave: value larger than the 1048576-byte message limit/),
+    );
+    assert.equal(enclave.callSync('add', [1, 2]), 3);
+  });
+
   it('refuses oversized arguments on the host side without touching the enclave', () => {
     assert.throws(() => enclave.callSync('echo', [new Uint8Array(2 << 20)]), err('refused', /message limit/));
     assert.throws(() => enclave.callSync('echo', [() => 1]), err('refused', /function/));
