@@ -194,6 +194,15 @@ describe('an app failing outside a call', () => {
     );
     assert.throws(() => enclave.callSync('one', []), err('closed', /timer fire/));
   });
+
+  it('running out of its memory limit ends the enclave: the call fails, and so does every later one', async () => {
+    const enclave = await enclaves.launch({
+      appBundle: `exports.hog = () => { const a = []; for (;;) a.push({ n: a.length, m: [a.length] }); };`,
+      config: { memoryMiB: 16 },
+    });
+    await assert.rejects(enclave.call('hog', []), err('closed', /ran out of memory/));
+    assert.throws(() => enclave.callSync('hog', []), err('closed', /ran out of memory/));
+  });
 });
 
 describe('a host lying to the enclave', () => {
