@@ -12,6 +12,7 @@ import type { BlockDeviceFile } from '../host/host-calls.ts';
 import { descriptorPath, readDescriptor } from '../image/descriptor.ts';
 import { readVolumeInfo } from '../image/volume-format.ts';
 import { UsageError } from './run-options.ts';
+import { lockVolume, type VolumeLock } from './volume-lock.ts';
 
 export interface DiskOptions {
   keyFile?: string;
@@ -29,6 +30,8 @@ export interface PreparedDisks {
   volumeMounts: MountConfig[];
   blockDevices: BlockDeviceFile[];
   secrets: EnclaveSecrets;
+  /** The volume locks taken (with `lock`): release them when the run ends. */
+  locks: VolumeLock[];
 }
 
 const LUKS_MAGIC = [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe];
@@ -125,13 +128,30 @@ function rootImage(
 
 /**
  * Prepares the disks of a run. `image` is the root image (or undefined for a plain .wasm run) and
- * `program` the program's path inside it.
+ * `program` the program's path inside it. With `lock` (a run, not a measurement) each volume is
+ * locked before anything of it is read, and stays locked until the caller releases it.
  */
 export function prepareDisks(
   image: string | undefined,
   program: string | undefined,
   opts: DiskOptions,
+  lock = false,
 ): PreparedDisks {
+  const locks: VolumeLock[] = [];
+  try {
+    return { ...prepareDiskFiles(image, program, opts, lock ? locks : undefined), locks };
+  } catch (error) {
+    for (const l of locks) l.release();
+    throw error;
+  }
+}
+
+function prepareDiskFiles(
+  image: string | undefined,
+  program: string | undefined,
+  opts: DiskOptions,
+  locks: VolumeLock[] | undefined,
+): Omit<PreparedDisks, 'locks'> {
   const blockDevices: BlockDeviceFile[] = [];
   const secrets: EnclaveSecrets = { volumeKeys: [] };
   let root: RootImageConfig | undefined;
@@ -155,6 +175,8 @@ export function prepareDisks(
     const path = resolve(spec.slice(0, sep));
     if (!existsSync(path)) throw new UsageError(`--volume ${spec}: ${spec.slice(0, sep)}: no such file`);
     const keyFile = keyFiles[i] ?? keyFiles[0];
+    // Before the superblock is read: a volume in use is refused before anything of it is looked at.
+    if (locks) locks.push(lockVolume(path));
     let uuid: string;
     try {
       uuid = readVolumeInfo(path).uuid;

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { KbsConfig, RunConfig } from '../interface/run-config.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
-import { looksLikeImage, prepareDisks, type DiskOptions } from './disk-options.ts';
+import { looksLikeImage, prepareDisks, type DiskOptions, type PreparedDisks } from './disk-options.ts';
 import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { verifySigstruct, type Sigstruct } from '../attestation/sigstruct.ts';
@@ -20,6 +20,8 @@ export interface LaunchPlan {
   secrets: EnclaveSecrets;
   /** The verified SIGSTRUCT given with --sig. */
   sig?: Sigstruct;
+  /** Releases the volume locks taken for the run (`lock`); call when the run has ended. */
+  release(): void;
 }
 
 /** `cloister run [options] FILE [--] ARGS...`: a leading `--` after FILE is dropped. */
@@ -62,12 +64,31 @@ export function planLaunch(
   file: string,
   rawArgs: string[],
   options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  { lock = false }: { lock?: boolean } = {},
 ): LaunchPlan {
   const args = programArgs(rawArgs);
   const treeNamed = options.rootHash !== undefined || options.hashFile !== undefined;
   const image = looksLikeImage(file, treeNamed) ? file : undefined;
   const inImage = image ? args[0] : undefined;
-  const disks = prepareDisks(image, inImage, options);
+  const disks = prepareDisks(image, inImage, options, lock);
+  const release = (): void => disks.locks.forEach((l) => l.release());
+  try {
+    return planWithDisks(file, args, image, inImage, options, disks, release);
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+function planWithDisks(
+  file: string,
+  args: string[],
+  image: string | undefined,
+  inImage: string | undefined,
+  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  disks: PreparedDisks,
+  release: () => void,
+): LaunchPlan {
   const prepared = image
     ? prepareRun(inImage ?? '', args.slice(1), options)
     : prepareRun(file, args, options);
@@ -84,5 +105,6 @@ export function planLaunch(
     blockDevices: disks.blockDevices,
     secrets: disks.secrets,
     sig: options.sig === undefined ? undefined : readSig(options.sig),
+    release,
   };
 }
