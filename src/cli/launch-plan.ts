@@ -10,6 +10,7 @@ import type { BlockDeviceFile } from '../host/host-calls.ts';
 import { looksLikeImage, prepareDisks, type DiskOptions, type PreparedDisks } from './disk-options.ts';
 import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
 import { existsSync, readFileSync } from 'node:fs';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { verifySigstruct, type Sigstruct } from '../attestation/sigstruct.ts';
 
 export interface LaunchPlan {
@@ -32,9 +33,28 @@ export function programArgs(args: string[]): string[] {
 export interface KbsOptions {
   kbs?: string;
   resource?: string;
+  kbsKey?: string;
 }
 
-function kbsConfig(options: KbsOptions, hasImage: boolean): KbsConfig {
+/** The broker's public key from a JWK (JSON) or PEM file: P-256 only, as a minimal JWK. */
+function readBrokerKey(path: string): NonNullable<KbsConfig['brokerKey']> {
+  if (!existsSync(path)) throw new UsageError(`--kbs-key ${path}: no such file`);
+  const text = readFileSync(path, 'utf8');
+  let key: KeyObject;
+  try {
+    key = text.trimStart().startsWith('{')
+      ? createPublicKey({ key: JSON.parse(text) as JsonWebKey, format: 'jwk' })
+      : createPublicKey(text);
+  } catch (error) {
+    throw new UsageError(`--kbs-key ${path}: not a public key (${(error as Error).message})`);
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+    throw new UsageError(`--kbs-key ${path}: the broker key is an EC P-256 key`);
+  const { x, y } = key.export({ format: 'jwk' });
+  return { kty: 'EC', crv: 'P-256', x: x as string, y: y as string };
+}
+
+function kbsConfig(options: KbsOptions, hasImage: boolean, hasVolumes: boolean): KbsConfig {
   let url: URL;
   try {
     url = new URL(options.kbs ?? '');
@@ -43,12 +63,25 @@ function kbsConfig(options: KbsOptions, hasImage: boolean): KbsConfig {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new UsageError('--kbs must be an http(s) URL');
-  if (!options.resource || !/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(options.resource)) {
-    throw new UsageError('--kbs needs --resource REPOSITORY/TYPE/TAG');
+  if (options.resource !== undefined) {
+    if (!/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(options.resource))
+      throw new UsageError('--resource: expected REPOSITORY/TYPE/TAG');
+    if (!hasImage)
+      throw new UsageError('--kbs releases the key of a root disk image: run IMG --kbs URL -- /prog');
+  } else if (!hasVolumes) {
+    throw new UsageError('--kbs needs --resource REPOSITORY/TYPE/TAG (or volumes, with --kbs-key)');
   }
-  if (!hasImage)
-    throw new UsageError('--kbs releases the key of a root disk image: run IMG --kbs URL -- /prog');
-  return { url: url.href.replace(/\/$/, ''), resource: options.resource };
+  // The broker's counter replies cross the host: unsigned, they would only look like protection.
+  if (hasVolumes && options.kbsKey === undefined)
+    throw new UsageError(
+      "--kbs with --volume needs --kbs-key FILE (the broker's public key, from `cloister kbs public-key`): " +
+        'without it the rollback protection of the volumes could not be trusted',
+    );
+  return {
+    url: url.href.replace(/\/$/, ''),
+    ...(options.resource !== undefined && { resource: options.resource }),
+    ...(options.kbsKey !== undefined && { brokerKey: readBrokerKey(options.kbsKey) }),
+  };
 }
 
 function readSig(path: string): Sigstruct {
@@ -89,6 +122,8 @@ function planWithDisks(
   disks: PreparedDisks,
   release: () => void,
 ): LaunchPlan {
+  if (options.kbsKey !== undefined && options.kbs === undefined)
+    throw new UsageError('--kbs-key pins the key of the broker given with --kbs URL');
   const prepared = image
     ? prepareRun(inImage ?? '', args.slice(1), options)
     : prepareRun(file, args, options);
@@ -96,7 +131,9 @@ function planWithDisks(
     ...prepared.config,
     mounts: [...prepared.config.mounts, ...disks.volumeMounts],
     ...(disks.root && { root: disks.root, args: [basename(inImage ?? ''), ...args.slice(1)] }),
-    ...(options.kbs !== undefined && { kbs: kbsConfig(options, disks.root !== undefined) }),
+    ...(options.kbs !== undefined && {
+      kbs: kbsConfig(options, disks.root !== undefined, disks.volumeMounts.length > 0),
+    }),
   };
   return {
     wasm: image ? new Uint8Array(0) : readProgram(file),

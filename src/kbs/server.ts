@@ -25,6 +25,8 @@ import {
   parseAuthRequest,
 } from '../interface/kbs/protocol.ts';
 import { isResourcePath } from './store.ts';
+import { COUNTER_PATH } from '../interface/kbs/counter.ts';
+import type { VolumeCounters } from './counters.ts';
 import type { KbsStore } from './store.ts';
 
 /** Options of a key broker. */
@@ -47,6 +49,8 @@ export interface KbsOptions {
   verifyTimeoutMs?: number;
   /** Clock, for tests. */
   now?: () => number;
+  /** Volume generation counters (`POST /kbs/v0/volume-counter`); without them the endpoint is 404. */
+  counters?: VolumeCounters;
 }
 
 interface Session {
@@ -86,7 +90,7 @@ const JSON_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
 /** The KBS request handler; `listen` wraps it in an HTTP(S) server. */
 export class KeyBroker {
   private readonly sessions = new Map<string, Session>();
-  private readonly o: Required<Omit<KbsOptions, 'log'>> & Pick<KbsOptions, 'log'>;
+  private readonly o: Required<Omit<KbsOptions, 'log' | 'counters'>> & Pick<KbsOptions, 'log' | 'counters'>;
   private tokenKey: Promise<{ privateKey: JoseKey; publicKey: JoseKey }>;
 
   constructor(options: KbsOptions) {
@@ -115,6 +119,11 @@ export class KeyBroker {
       if (path.startsWith('/kbs/v0/resource/')) {
         resource = path.slice('/kbs/v0/resource/'.length);
         return this.send(res, 200, await this.release(req, resource, who));
+      }
+      if (path === COUNTER_PATH && this.o.counters) {
+        const { claims } = await this.authenticated(req, who);
+        who.mrenclave = claims.mrenclave;
+        return this.send(res, 200, await this.o.counters.handle(await this.body(req, 'POST'), claims));
       }
       throw new KbsProblem(404, 'not-found', `no such endpoint ${path}`);
     } catch (error) {
