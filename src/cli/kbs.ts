@@ -118,9 +118,10 @@ async function serve(flags: ServeFlags): Promise<void> {
   const unlock = lock(flags.db);
   const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey });
   const log = (line: string): void => void process.stderr.write(`kbs: ${new Date().toISOString()} ${line}\n`);
+  const counters = new VolumeCounters(store);
   const broker = new KeyBroker({
     store,
-    counters: new VolumeCounters(store),
+    counters,
     policy,
     verifier: dcapEvidenceVerifier({ collateral, trustedRoot: root }),
     log,
@@ -132,6 +133,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     );
   }
   log(`listening on ${url} (${store.list().length} resources)`);
+  log(`broker key (for run --kbs-key): ${JSON.stringify(counters.publicKey)}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -14,7 +14,12 @@ import { KbsStore } from '../../src/kbs/store.ts';
 import { COUNTER_JWS_TYPE, COUNTER_PATH, counterIdentity } from '../../src/interface/kbs/counter.ts';
 import { runtimeDataReportData } from '../../src/interface/kbs/binding.ts';
 import { encodeBase64 } from '../../src/interface/kbs/protocol.ts';
-import { brokerPublicKey, verifyCounterReply } from '../../src/enclave/kbs/counters.ts';
+import {
+  BrokerCounters,
+  brokerPublicKey,
+  verifyCounterReply,
+  type SyncHttp,
+} from '../../src/enclave/kbs/counters.ts';
 import { startKbs, type TestKbs } from './helpers/kbs.ts';
 import { MRENCLAVE, MRSIGNER, type QuoteFields } from './helpers/quotes.ts';
 
@@ -152,6 +157,38 @@ describe('volume counters at the key broker', () => {
       () => verifyCounterReply(current, key, { ...expected, volume: 'cd'.repeat(16) }),
       /another volume/,
     );
+  });
+
+  it('the enclave client refuses a genuine old answer that a host replays to a new request', async () => {
+    const kbs = await start();
+    const ask = await session(kbs);
+    const recorded = await ask({ volume: VOLUME, nonce: nonce() });
+    await ask({ volume: VOLUME, nonce: nonce(), generation: 30 });
+    const requests: string[] = [];
+    // A host relaying the enclave's requests: it plays the session along, then replays the old answer.
+    const host: SyncHttp = ({ url, body }) => {
+      const path = new URL(url).pathname;
+      requests.push(path);
+      const reply = (value: unknown) => ({
+        status: 200,
+        headers: { 'set-cookie': 'kbs-session-id=hijacked' },
+        body: Buffer.from(JSON.stringify(value)),
+      });
+      if (path === '/kbs/v0/auth') return reply({ nonce: 'n'.repeat(43), 'extra-params': {} });
+      if (path === '/kbs/v0/attest') return reply({ token: 'x' });
+      assert.match(Buffer.from(body).toString(), /"nonce":"[A-Za-z0-9_-]{43}"/);
+      return reply(recorded.value);
+    };
+    const client = new BrokerCounters({
+      url: kbs.url,
+      http: host,
+      evidence: () => new Uint8Array(0),
+      identity: identityOf(),
+      brokerKey: kbs.counters.publicKey,
+    });
+    assert.throws(() => client.recorded(VOLUME), /nonce differs: replayed/);
+    assert.throws(() => client.advance(VOLUME, 31), /nonce differs: replayed/);
+    assert.deepEqual(requests, ['/kbs/v0/auth', '/kbs/v0/attest', COUNTER_PATH, COUNTER_PATH]);
   });
 
   it('answers only attested sessions and well-formed requests', async () => {
