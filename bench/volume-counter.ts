@@ -76,12 +76,12 @@ const workloads = [
 
 const rows: (string | number)[][] = [];
 try {
-  for (const w of workloads) {
+  for (const [wi, w] of workloads.entries()) {
     const result = { plain: [] as number[], kbs: [] as number[], advances: [] as number[] };
     for (let i = 0; i < runs; i++) {
       for (const mode of ['plain', 'kbs'] as const) {
-        const volume = join(dir, `v-${mode}-${i}.vol`);
-        const key = join(dir, `v-${mode}-${i}.key`);
+        const volume = join(dir, `v${wi}-${mode}-${i}.vol`);
+        const key = join(dir, `v${wi}-${mode}-${i}.key`);
         node([cli, 'volume', 'create', volume, '--size', '64M', '--key-file', key, '--generate-key']);
         const before = generation(volume);
         const kbs =
@@ -108,7 +108,7 @@ try {
     }
     const [p, k, a] = [median(result.plain), median(result.kbs), median(result.advances)];
     rows.push([w.name, p, k, k / p, a, (k - p) / a]);
-    process.stderr.write(`done: ${w.name}\n`);
+    process.stderr.write(`done: ${rows.at(-1)?.map(String).join(' | ')}\n`);
   }
 } finally {
   server.kill('SIGTERM');
