@@ -21,8 +21,9 @@ const brokerKey = join(dir, 'broker.jwk');
 let server: ChildProcess | undefined;
 let url = '';
 const kbsLog: string[] = [];
+const children: ChildProcess[] = [];
 
-const runArgs = (extra: string[] = []) => [
+const runArgs = (extra: string[] = [], database = '/data/db.sqlite') => [
   'run',
   '--volume',
   `${volume}::/data`,
@@ -32,9 +33,39 @@ const runArgs = (extra: string[] = []) => [
   url,
   ...extra,
   'examples/sqlite3.wasm',
-  '/data/db.sqlite',
+  database,
 ];
-const sqlite = (sql: string, extra: string[] = []) => runCli(runArgs(extra), { input: sql, env });
+const sqlite = (sql: string, extra: string[] = [], database?: string) =>
+  runCli(runArgs(extra, database), { input: sql, env });
+/** SQLite's own lock directory outlives a run that failed: the database opened without it. */
+const NOLOCK = 'file:/data/db.sqlite?nolock=1';
+
+async function startServer(): Promise<void> {
+  kbsLog.length = 0;
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'kbs', 'serve', '--db', db, '--policy', join(dir, 'policy.json')].concat([
+      '--trust-sim-root',
+      '--port',
+      url.split(':')[2],
+    ]),
+    { env: { ...process.env, ...env } },
+  );
+  server = child;
+  child.stderr?.on('data', (d: Buffer) => kbsLog.push(d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr?.on('data', () => kbsLog.join('').includes('listening') && resolve());
+    child.on('exit', (code) => reject(new Error(`kbs exited ${code}: ${kbsLog.join('')}`)));
+  });
+}
+
+async function stopServer(): Promise<void> {
+  const child = server;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
 const generationOnDisk = (): number => {
   const raw = readFileSync(volume);
   return Math.max(
@@ -60,38 +91,20 @@ describe('rollback protection of volumes with the key broker, through the CLI', 
     assert.equal(made.code, 0, made.stderr);
     assert.equal((await runCli(['attest', 'collateral', '-o', join(dir, 'coll.json')], { env })).code, 0);
     url = `http://127.0.0.1:${await freePort()}`;
-    const measured = await runCli(['measure', ...runArgs(['--kbs-key', brokerKey]).slice(1)], { env });
-    assert.equal(measured.code, 0, measured.stderr);
-    writeFileSync(join(dir, 'policy.json'), JSON.stringify({ mrenclave: [measured.stdout.trim()] }));
-    server = spawn(
-      process.execPath,
-      [
-        cliPath,
-        'kbs',
-        'serve',
-        '--db',
-        db,
-        '--policy',
-        join(dir, 'policy.json'),
-        '--trust-sim-root',
-        '--port',
-        url.split(':')[2],
-      ],
-      { env: { ...process.env, ...env } },
-    );
-    server.stderr?.on('data', (d: Buffer) => kbsLog.push(d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      server?.stderr?.on('data', () => kbsLog.join('').includes('listening') && resolve());
-      server?.on('exit', (code) => reject(new Error(`kbs exited ${code}: ${kbsLog.join('')}`)));
-    });
+    const measure = async (database?: string) => {
+      const r = await runCli(['measure', ...runArgs(['--kbs-key', brokerKey], database).slice(1)], { env });
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    // Two measurements, one signer: both enclaves share the volume's counter.
+    const policy = { mrenclave: [await measure(), await measure(NOLOCK)] };
+    writeFileSync(join(dir, 'policy.json'), JSON.stringify(policy));
+    await startServer();
   });
 
   after(async () => {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((resolve) => server?.on('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
-    }
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await stopServer();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -146,6 +159,38 @@ describe('rollback protection of volumes with the key broker, through the CLI', 
     );
     writeFileSync(volume, good);
     assert.equal((await sqlite('select count(*) from notes;\n', key)).stdout, '2\n');
+  });
+
+  it('a commit the broker could not record fails the run, and never locks the user out', async () => {
+    const child = spawn(process.execPath, [cliPath, ...runArgs(['--kbs-key', brokerKey])], {
+      env: { ...process.env, ...env },
+    });
+    children.push(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stdin.write("insert into notes values ('three'); select 'ready';\n");
+    for (const deadline = Date.now() + 60_000; !out.includes('ready');) {
+      assert.ok(Date.now() < deadline && child.exitCode === null, `the run did not start: ${err}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await stopServer();
+    child.stdin.end("insert into notes values ('four');\n");
+    assert.equal(await closed, 1);
+    const unrecorded = /generation (\d+) is on disk but could not be recorded/.exec(err);
+    assert.ok(unrecorded, err);
+    assert.match(err, /disk I\/O error/, "the program's fsync failed: it knows its statement is not durable");
+    assert.match(err, /cloister: error: could not commit the volumes/);
+    assert.ok(generationOnDisk() >= Number(unrecorded[1]), 'the disk is ahead of the broker');
+    await startServer();
+    // Disk ahead of the broker (the crash window): accepted, recorded, and the committed rows are there.
+    const after = await sqlite('select body from notes;\n', ['--kbs-key', brokerKey], NOLOCK);
+    assert.equal(after.code, 0, after.stderr);
+    assert.equal(after.stdout, 'one\ntwo\nthree\n');
+    const again = await sqlite('select count(*) from notes;\n', ['--kbs-key', brokerKey], NOLOCK);
+    assert.equal(again.stdout, '3\n');
   });
 
   it('refuses --kbs with a volume but without the broker key to check its answers', async () => {
