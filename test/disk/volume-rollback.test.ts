@@ -184,6 +184,12 @@ describe('rollback protection of volumes with the key broker, through the CLI', 
     assert.match(err, /disk I\/O error/, "the program's fsync failed: it knows its statement is not durable");
     assert.match(err, /cloister: error: could not commit the volumes/);
     assert.ok(generationOnDisk() >= Number(unrecorded[1]), 'the disk is ahead of the broker');
+    const down = await sqlite('select 1;\n', ['--kbs-key', brokerKey], NOLOCK);
+    assert.equal(down.code, 1);
+    assert.match(
+      down.stderr,
+      /cloister: error: volume [0-9a-f-]{36}: key broker counter: key broker unreachable/,
+    );
     await startServer();
     // Disk ahead of the broker (the crash window): accepted, recorded, and the committed rows are there.
     const after = await sqlite('select body from notes;\n', ['--kbs-key', brokerKey], NOLOCK);

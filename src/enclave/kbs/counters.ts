@@ -25,6 +25,7 @@ import {
 import { runtimeDataReportData, type RuntimeData } from '../../interface/kbs/binding.ts';
 import { KBS_PROTOCOL_VERSION, SESSION_COOKIE, encodeBase64 } from '../../interface/kbs/protocol.ts';
 import type { GenerationRecord } from '../volume/freshness.ts';
+import { HostProtocolError } from '../ring/channel.ts';
 
 /** One HTTP exchange, synchronously (the host relay). */
 export type SyncHttp = (request: {
@@ -171,12 +172,19 @@ export class BrokerCounters implements GenerationRecord {
   private post(path: string, body: unknown): { status: number; body: Uint8Array } {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.cookie !== undefined) headers.cookie = `${SESSION_COOKIE}=${this.cookie}`;
-    const reply = this.o.http({
-      method: 'POST',
-      url: new URL(path, this.o.url).toString(),
-      headers,
-      body: new TextEncoder().encode(JSON.stringify(body)),
-    });
+    let reply: ReturnType<SyncHttp>;
+    try {
+      reply = this.o.http({
+        method: 'POST',
+        url: new URL(path, this.o.url).toString(),
+        headers,
+        body: new TextEncoder().encode(JSON.stringify(body)),
+      });
+    } catch (error) {
+      // A broken ring stays what it is; anything else means the broker could not be reached.
+      if (error instanceof HostProtocolError) throw error;
+      throw new CounterError(`key broker unreachable (${(error as Error).message})`);
+    }
     const setCookie = Object.entries(reply.headers).find(([k]) => k.toLowerCase() === 'set-cookie')?.[1];
     const cookie = new RegExp(`(?:^|[,;]\\s*)${SESSION_COOKIE}=([A-Za-z0-9_-]+)`).exec(setCookie ?? '');
     if (cookie) this.cookie = cookie[1];
