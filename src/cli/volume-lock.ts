@@ -115,7 +115,14 @@ export function lockVolume(volume: string): VolumeLock {
   const mine = `${process.pid} ${startTime(process.pid) ?? '-'} ${token}\n`;
   // Written in full under a private name first, so nobody ever reads a half-written lock.
   const draft = join(dirname(lockPath), `.${basename(lockPath)}.${token}`);
-  const fd = openSync(draft, 'wx', 0o644);
+  let fd: number;
+  try {
+    fd = openSync(draft, 'wx', 0o644);
+  } catch (error) {
+    throw new Error(
+      `cannot lock volume ${volume}: ${(error as Error).message} (its directory must be writable)`,
+    );
+  }
   try {
     writeSync(fd, mine);
   } finally {
