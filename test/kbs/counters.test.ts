@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CompactSign } from 'jose';
-import { VolumeCounters } from '../../src/kbs/counters.ts';
+import { VolumeCounters, brokerKey } from '../../src/kbs/counters.ts';
 import { KbsStore } from '../../src/kbs/store.ts';
 import { COUNTER_JWS_TYPE, COUNTER_PATH, counterIdentity } from '../../src/interface/kbs/counter.ts';
 import { runtimeDataReportData } from '../../src/interface/kbs/binding.ts';
 import { encodeBase64 } from '../../src/interface/kbs/protocol.ts';
 import {
   BrokerCounters,
+  CounterError,
   brokerPublicKey,
   verifyCounterReply,
   type SyncHttp,
@@ -157,6 +158,52 @@ describe('volume counters at the key broker', () => {
       () => verifyCounterReply(current, key, { ...expected, volume: 'cd'.repeat(16) }),
       /another volume/,
     );
+  });
+
+  it('refuses every mutation of a signed reply, and hostile claims even under the broker key', async () => {
+    const kbs = await start();
+    const ask = await session(kbs);
+    const key = brokerPublicKey(kbs.counters.publicKey);
+    const n = nonce();
+    const expected = { volume: VOLUME, identity: identityOf(), nonce: n };
+    const jws = (await ask({ volume: VOLUME, nonce: n, generation: 3 })).value.jws as string;
+    assert.equal(verifyCounterReply(jws, key, expected), 3);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.';
+    let refused = 0;
+    for (let i = 0; i < jws.length; i++) {
+      // Each position changed to another character of the alphabet (one per position, bounded).
+      const c = alphabet[(alphabet.indexOf(jws[i]) + 1 + (i % 7)) % alphabet.length];
+      const mutated = jws.slice(0, i) + c + jws.slice(i + 1);
+      assert.throws(() => verifyCounterReply(mutated, key, expected), CounterError, `position ${i}`);
+      refused++;
+    }
+    assert.equal(refused, jws.length);
+    // Claims the broker would never sign, signed with its key: the enclave still checks them.
+    const signer = brokerKey(kbs.store);
+    const good = { typ: COUNTER_JWS_TYPE, volume: VOLUME, identity: identityOf(), generation: 3, nonce: n };
+    const sign = (
+      claims: unknown,
+      header: Record<string, unknown> = { alg: 'ES256', typ: COUNTER_JWS_TYPE },
+    ) =>
+      new CompactSign(Buffer.from(JSON.stringify(claims))).setProtectedHeader(header as never).sign(signer);
+    for (const hostile of [
+      { ...good, generation: '3' },
+      { ...good, generation: -1 },
+      { ...good, generation: 2 ** 60 },
+      { ...good, extra: true },
+      { ...good, typ: 'jwt' },
+      [good],
+      null,
+    ]) {
+      const signed = await sign(hostile);
+      assert.throws(() => verifyCounterReply(signed, key, expected), CounterError, JSON.stringify(hostile));
+    }
+    assert.throws(() => verifyCounterReply('x', key, expected), /not a compact JWS/);
+    const otherType = await sign(good, { alg: 'ES256', typ: 'JWT' });
+    assert.throws(() => verifyCounterReply(otherType, key, expected), /not an ES256 counter signature/);
+    const critical = await sign(good, { alg: 'ES256', typ: COUNTER_JWS_TYPE, crit: ['b64'], b64: true });
+    assert.throws(() => verifyCounterReply(critical, key, expected), /not an ES256 counter signature/);
+    assert.equal(verifyCounterReply(await sign(good), key, expected), 3);
   });
 
   it('the enclave client refuses a genuine old answer that a host replays to a new request', async () => {

@@ -67,10 +67,14 @@ export function verifyCounterReply(jws: string, brokerKey: KeyObject, expected: 
   const parts = jws.split('.');
   if (parts.length !== 3 || !parts.every((p) => /^[A-Za-z0-9_-]+$/.test(p)))
     throw new CounterError('counter reply: not a compact JWS');
-  const [head, payload, signature] = parts;
+  // Canonical base64url only: no two texts of one reply (Buffer would ignore a last character's spare bits).
+  const decoded = parts.map((p) => Buffer.from(p, 'base64url'));
+  if (decoded.some((bytes, i) => bytes.toString('base64url') !== parts[i]))
+    throw new CounterError('counter reply: not canonical base64url');
+  const [head, payload] = parts;
   let header: { alg?: unknown; typ?: unknown; crit?: unknown };
   try {
-    header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as typeof header;
+    header = JSON.parse(decoded[0].toString('utf8')) as typeof header;
   } catch {
     throw new CounterError('counter reply: malformed JWS header');
   }
@@ -80,12 +84,12 @@ export function verifyCounterReply(jws: string, brokerKey: KeyObject, expected: 
     'sha256',
     Buffer.from(`${head}.${payload}`, 'ascii'),
     { key: brokerKey, dsaEncoding: 'ieee-p1363' },
-    Buffer.from(signature, 'base64url'),
+    decoded[2],
   );
   if (!signed) throw new CounterError('counter reply: the signature is not the pinned broker key’s');
   let claims;
   try {
-    claims = parseCounterClaims(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
+    claims = parseCounterClaims(JSON.parse(decoded[1].toString('utf8')));
   } catch (error) {
     throw new CounterError(`counter reply: ${(error as Error).message}`);
   }
