@@ -171,20 +171,22 @@ function prepareDiskFiles(
   const keyFiles = opts.volumeKeyFile ?? [];
   for (const [i, spec] of (opts.volume ?? []).entries()) {
     const sep = spec.indexOf('::');
-    if (sep < 0) throw new UsageError(`--volume ${spec}: expected VOLUME::GUEST`);
+    if (sep < 0) throw new UsageError(`--volume ${spec}: expected VOLUME::GUEST or VOLUME::GUEST:ro`);
+    const readOnly = spec.endsWith(':ro');
+    const guest = spec.slice(sep + 2, readOnly ? -3 : undefined);
     const path = resolve(spec.slice(0, sep));
     if (!existsSync(path)) throw new UsageError(`--volume ${spec}: ${spec.slice(0, sep)}: no such file`);
     const keyFile = keyFiles[i] ?? keyFiles[0];
     // Before the superblock is read: a volume in use is refused before anything of it is looked at.
-    if (locks) locks.push(lockVolume(path));
+    if (locks) locks.push(lockVolume(path, { shared: readOnly }));
     let uuid: string;
     try {
       uuid = readVolumeInfo(path).uuid;
     } catch (error) {
       throw new UsageError(`--volume ${spec}: not a Cloister volume (${(error as Error).message})`);
     }
-    volumeMounts.push({ guest: spec.slice(sep + 2), type: 'volume', uuid });
-    blockDevices.push({ path, writable: true });
+    volumeMounts.push({ guest, type: 'volume', uuid, ...(readOnly && { readOnly: true }) });
+    blockDevices.push({ path, writable: !readOnly });
     // Without a key the enclave refuses the volume; measuring and signing need none.
     if (keyFile) secrets.volumeKeys[i] = readVolumeKey(keyFile);
   }

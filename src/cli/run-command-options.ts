@@ -34,7 +34,11 @@ export function addMeasuredOptions(command: Command): Command {
       '--kbs-key <FILE>',
       "the key broker's public key (cloister kbs public-key): volumes get rollback protection from its counters",
     )
-    .option('--volume <VOLUME::GUEST>', 'mount a writable encrypted volume at GUEST; repeatable', collect);
+    .option(
+      '--volume <VOLUME::GUEST[:ro]>',
+      'mount an encrypted volume at GUEST, writable (or read-only: :ro, shareable); repeatable',
+      collect,
+    );
 }
 
 /** `run` and `measure`: the measured options, keys (not measured), the signature and the backend. */

@@ -5,7 +5,16 @@
  * now belongs to a process started later) is stale and taken over. See docs/storage.md.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Another live process holds the volume. */
@@ -106,10 +115,55 @@ function removeStale(lockPath: string, staleText: string, token: string): boolea
 }
 
 /**
- * Takes the lock of `volume` (`VOLUME.lock`) or throws {@link VolumeInUseError} naming the live
- * holder's pid. A stale lock (holder dead or pid reused) is taken over.
+ * Locks `volume` for one run, or throws {@link VolumeInUseError} naming a live holder's pid. A writer
+ * holds `VOLUME.lock` for the whole run, and is refused while readers hold theirs. A reader
+ * (`shared`) takes `VOLUME.lock` only for a moment, to leave a file `VOLUME.lock.reader-TOKEN` of
+ * its own: readers share a volume with each other, never with a writer. Stale locks (holder dead or
+ * pid reused) are taken over or removed.
  */
-export function lockVolume(volume: string): VolumeLock {
+export function lockVolume(volume: string, { shared = false }: { shared?: boolean } = {}): VolumeLock {
+  const exclusive = lockExclusive(volume);
+  try {
+    // Under the exclusive lock: readers appear only while it is held, so the check cannot race.
+    if (!shared) {
+      refuseLiveReaders(volume);
+      return exclusive;
+    }
+    return addReader(volume);
+  } catch (error) {
+    exclusive.release();
+    throw error;
+  } finally {
+    if (shared) exclusive.release();
+  }
+}
+
+const readerPrefix = (volume: string): string => `${basename(volume)}.lock.reader-`;
+
+function refuseLiveReaders(volume: string): void {
+  const dir = dirname(volume);
+  for (const name of readdirSync(dir).filter((n) => n.startsWith(readerPrefix(volume)))) {
+    const found = readHolder(join(dir, name));
+    if (found?.holder === undefined) continue;
+    if (alive(found.holder)) throw new VolumeInUseError(volume, found.holder.pid);
+    tryUnlink(join(dir, name));
+  }
+}
+
+function addReader(volume: string): VolumeLock {
+  const token = randomBytes(16).toString('hex');
+  const mine = `${process.pid} ${startTime(process.pid) ?? '-'} ${token}\n`;
+  const path = join(dirname(volume), `${readerPrefix(volume)}${token}`);
+  const fd = openSync(path, 'wx', 0o644);
+  try {
+    writeSync(fd, mine);
+  } finally {
+    closeSync(fd);
+  }
+  return held(path, mine);
+}
+
+function lockExclusive(volume: string): VolumeLock {
   const lockPath = `${volume}.lock`;
   const token = randomBytes(16).toString('hex');
   const mine = `${process.pid} ${startTime(process.pid) ?? '-'} ${token}\n`;

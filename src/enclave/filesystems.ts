@@ -72,6 +72,7 @@ export function buildNamespace(ctx: NamespaceContext): Namespace {
           log,
           () => ctx.clock.realtimeNs(),
           ctx.generations,
+          mount.readOnly === true,
         );
         disks.push(disk);
         fs = disk.fs;

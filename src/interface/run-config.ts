@@ -12,6 +12,8 @@ export interface MountConfig {
   type: MountType;
   /** Volumes: the UUID the volume must carry (a different volume is refused). */
   uuid?: string;
+  /** Volumes: opened read-only (`--volume VOL::GUEST:ro`); several such runs may share the volume. */
+  readOnly?: boolean;
 }
 
 /**

@@ -15,12 +15,25 @@ const volume = join(dir, 'data.vol');
 const key = join(dir, 'vol.key');
 const children: ChildProcess[] = [];
 
-const runArgs = ['run', '--volume', `${volume}::/data`, '--volume-key-file', key, 'examples/sqlite3.wasm'];
+const argsFor = (spec: string) => [
+  'run',
+  '--volume',
+  spec,
+  '--volume-key-file',
+  key,
+  'examples/sqlite3.wasm',
+];
+const runArgs = argsFor(`${volume}::/data`);
 const sqlite = (sql: string, db = '/data/db.sqlite') => runCli([...runArgs, db], { input: sql });
+/** A read-only run: SQLite opens the database immutable (no lock files on a read-only file system). */
+const readOnlyArgs = [...argsFor(`${volume}::/data:ro`), 'file:/data/db.sqlite?immutable=1'];
 
 /** A run that holds the volume until its stdin ends; resolves once the program has answered. */
-async function holdingRun(): Promise<{ child: ChildProcess; pid: number; done: Promise<string> }> {
-  const child = spawn(process.execPath, [cliPath, ...runArgs, '/data/db.sqlite'], {
+async function holdingRun(
+  args = [...runArgs, '/data/db.sqlite'],
+  first = "insert into notes values ('from the first run');\n",
+): Promise<{ child: ChildProcess; pid: number; done: Promise<string> }> {
+  const child = spawn(process.execPath, [cliPath, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -31,7 +44,7 @@ async function holdingRun(): Promise<{ child: ChildProcess; pid: number; done: P
   const done = new Promise<string>((resolve, reject) =>
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${err}`)))),
   );
-  child.stdin?.write("insert into notes values ('from the first run');\nselect 'ready';\n");
+  child.stdin?.write(`${first}select 'ready';\n`);
   const deadline = Date.now() + 60_000;
   while (!out.includes('ready')) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`first run did not start: ${err}`);
@@ -72,6 +85,31 @@ describe('a volume is used by one run at a time', () => {
     assert.equal(reopened.stdout, 'created\nfrom the first run\nstill the first run\n');
   });
 
+  it('lets read-only runs (VOLUME::GUEST:ro) share a volume, never with a writer', async () => {
+    const reader = await holdingRun(readOnlyArgs, '');
+    const second = await runCli(readOnlyArgs, { input: 'select count(*) from notes;\n' });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, '3\n', 'a second reader runs beside the first');
+    const writer = await sqlite("insert into notes values ('refused');\n");
+    assert.equal(writer.code, 1);
+    assert.match(writer.stderr, new RegExp(`volume ${volume} is in use by pid ${reader.pid}\n`));
+    reader.child.stdin?.end('select count(*) from notes;\n');
+    assert.equal(await reader.done, 'ready\n3\n');
+    const writing = await holdingRun(undefined, '');
+    const refused = await runCli(readOnlyArgs, { input: 'select 1;\n' });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`volume ${volume} is in use by pid ${writing.pid}\n`));
+    writing.child.stdin?.end();
+    await writing.done;
+    const readonly = await runCli(readOnlyArgs, { input: "insert into notes values ('no');\n" });
+    assert.match(readonly.stderr, /attempt to write a readonly database/);
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.includes('.lock')),
+      [],
+      'every reader and writer lock is gone',
+    );
+  });
+
   it('takes over the lock of a run that was killed', async () => {
     const first = await holdingRun();
     first.child.kill('SIGKILL');
@@ -88,6 +126,10 @@ describe('a volume is used by one run at a time', () => {
     );
     assert.equal(next.code, 0, next.stderr);
     assert.equal(next.stdout, '2\n', 'the killed run committed its statement before it was killed');
+    await sqlite(
+      'delete from notes where rowid = (select max(rowid) from notes);\n',
+      'file:/data/db.sqlite?nolock=1',
+    );
     assert.equal(existsSync(`${volume}.lock`), false);
     assert.deepEqual(
       readdirSync(dir).filter((n) => n.includes('.lock')),
@@ -113,6 +155,15 @@ describe('a volume is used by one run at a time', () => {
     // Our own pid with another start time: a later process reusing the pid of a dead holder.
     writeFileSync(`${target}.lock`, `${process.pid} 1 ${token}\n`);
     lockVolume(target).release();
+    // Readers share; a writer is refused while one lives, and removes a dead one's file.
+    const r1 = lockVolume(target, { shared: true });
+    const r2 = lockVolume(target, { shared: true });
+    assert.throws(() => lockVolume(target), VolumeInUseError);
+    r1.release();
+    r2.release();
+    writeFileSync(`${target}.lock.reader-${token}`, `${gone.stdout.toString()} 1 ${token}\n`);
+    lockVolume(target).release();
+    assert.equal(existsSync(`${target}.lock.reader-${token}`), false, 'a dead reader is cleared');
     // Something that is not a lock is not removed.
     writeFileSync(`${target}.lock`, 'hello\n');
     assert.throws(() => lockVolume(target), /not a volume lock/);

@@ -118,8 +118,8 @@ export function openRootImage(
 }
 
 /**
- * Opens a writable volume; its UUID must be the measured one. With `generations` (the key broker's
- * counters) an older generation than recorded is refused and every commit is recorded.
+ * Opens a volume (writable unless `readOnly`); its UUID must be the measured one. With `generations`
+ * (the key broker's counters) an older generation than recorded is refused and every commit recorded.
  */
 export function openVolumeMount(
   channel: HostChannel,
@@ -130,21 +130,20 @@ export function openVolumeMount(
   log: IntegrityLog,
   now: () => bigint,
   generations?: GenerationRecord,
+  readOnly = false,
 ): OpenedDisk {
   const what = `volume ${uuid}`;
   try {
     if (!key) throw new DiskError(`${what}: no key (give --volume-key-file)`);
-    const raw = new HostBlockDevice(channel, device, 4096, true);
-    const expectedUuid = uuidBytes(uuid);
-    const volume = generations
-      ? openRecordedVolume(raw, key, generations, { expectedUuid })
-      : openVolume(raw, key, { expectedUuid });
+    const raw = new HostBlockDevice(channel, device, 4096, !readOnly);
+    const opts = { expectedUuid: uuidBytes(uuid), readOnly };
+    const volume = generations ? openRecordedVolume(raw, key, generations, opts) : openVolume(raw, key, opts);
     const ext4 = Ext4Fs.open(fromBlockLayer(logged(volume, what, log)), {
       wasm: ext2fs,
-      readOnly: false,
+      readOnly,
       now,
     });
-    return { fs: new Ext4FileSystem(ext4, false), close: () => ext4.close() };
+    return { fs: new Ext4FileSystem(ext4, readOnly), close: () => ext4.close() };
   } catch (error) {
     return refuse(what, error);
   }
