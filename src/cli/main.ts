@@ -23,9 +23,14 @@ async function runCommand(
   args: string[],
   options: RunOptions & DiskOptions & { traceHost?: boolean },
 ): Promise<number> {
-  const plan = planCommandLine(program, args, options);
+  const plan = planCommandLine(program, args, options, { lock: true });
   process.stderr.write(`cloister: ${SIM_WARNING}\n`);
-  const result = await launch(plan);
+  let result;
+  try {
+    result = await launch(plan);
+  } finally {
+    plan.release();
+  }
   if (options.traceHost) process.stderr.write(`\n${result.trace.format()}\n`);
   switch (result.kind) {
     case ExitKind.PROGRAM:
