@@ -179,6 +179,7 @@ uint32_t EXPORT(cl_stat)(uint32_t which) {
 	case 15: return output_oversized;
 	case 16: return lwip_stats.mem.err;
 	case 17: return lwip_stats.ip.xmit;
+	case 18: return lwip_stats.icmp.chkerr;
 	default: return 0;
 	}
 }
@@ -187,10 +188,14 @@ uint32_t EXPORT(cl_stat)(uint32_t which) {
 
 enum { SLOT_FREE, SLOT_LISTEN, SLOT_CONN };
 
+/* Received data waits in a few pbuf chains: one chain's length is 16 bits, the window is larger. */
+#define RX_CHAINS 16
+
 struct tcp_slot {
 	int kind;
 	struct tcp_pcb *pcb; /* NULL once lwIP freed it (reset, abort) */
-	struct pbuf *rx;     /* received, not yet read */
+	struct pbuf *rx[RX_CHAINS]; /* received, not yet read: a ring of chains */
+	uint32_t rx_head, rx_count, rx_bytes;
 	int eof;
 };
 
@@ -199,7 +204,7 @@ static struct tcp_slot tcp_slots[MAX_TCP];
 static int tcp_alloc(int kind, struct tcp_pcb *pcb) {
 	for (int i = 0; i < MAX_TCP; i++) {
 		if (tcp_slots[i].kind == SLOT_FREE) {
-			tcp_slots[i] = (struct tcp_slot){kind, pcb, NULL, 0};
+			tcp_slots[i] = (struct tcp_slot){.kind = kind, .pcb = pcb};
 			return i + 1;
 		}
 	}
@@ -229,11 +234,17 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) 
 		return ERR_OK;
 	}
 	(void)pcb;
-	if (s->rx)
-		pbuf_cat(s->rx, p);
-	else
-		s->rx = p;
-	js_event(EV_READABLE, id, s->rx->tot_len);
+	struct pbuf **last = s->rx_count ? &s->rx[(s->rx_head + s->rx_count - 1) % RX_CHAINS] : NULL;
+	if (last && (uint32_t)(*last)->tot_len + p->tot_len <= 0xffff) {
+		pbuf_cat(*last, p);
+	} else if (s->rx_count < RX_CHAINS) {
+		s->rx[(s->rx_head + s->rx_count) % RX_CHAINS] = p;
+		s->rx_count++;
+	} else {
+		return ERR_MEM; /* lwIP keeps it and offers it again later */
+	}
+	s->rx_bytes += p->tot_len;
+	js_event(EV_READABLE, id, (int32_t)s->rx_bytes);
 	return ERR_OK;
 }
 
@@ -385,17 +396,29 @@ int EXPORT(cl_tcp_recv)(uint32_t id, uint32_t max) {
 	struct tcp_slot *s = tcp_get(id, SLOT_CONN);
 	if (!s)
 		return -EBADF;
-	if (!s->rx)
+	if (!s->rx_count)
 		return s->pcb || s->eof ? 0 : -ECONNRESET;
-	uint32_t n = s->rx->tot_len;
-	if (n > max)
-		n = max;
-	if (n > CL_IO_SIZE)
-		n = CL_IO_SIZE;
-	n = pbuf_copy_partial(s->rx, io_buf, (u16_t)(n > 0xffff ? 0xffff : n), 0);
-	s->rx = n == s->rx->tot_len ? (pbuf_free(s->rx), NULL) : pbuf_free_header(s->rx, (u16_t)n);
-	if (s->pcb)
-		tcp_recved(s->pcb, (u16_t)n);
+	if (max > CL_IO_SIZE)
+		max = CL_IO_SIZE;
+	uint32_t n = 0;
+	while (s->rx_count && n < max) {
+		struct pbuf **head = &s->rx[s->rx_head];
+		uint32_t want = max - n;
+		uint16_t take = (uint16_t)((*head)->tot_len < want ? (*head)->tot_len : want);
+		pbuf_copy_partial(*head, io_buf + n, take, 0);
+		*head = pbuf_free_header(*head, take);
+		n += take;
+		if (!*head) {
+			s->rx_head = (s->rx_head + 1) % RX_CHAINS;
+			s->rx_count--;
+		}
+	}
+	s->rx_bytes -= n;
+	for (uint32_t left = n; s->pcb && left > 0;) {
+		uint16_t chunk = (uint16_t)(left > 0xffff ? 0xffff : left);
+		tcp_recved(s->pcb, chunk);
+		left -= chunk;
+	}
 	return (int)n;
 }
 
@@ -404,7 +427,7 @@ int EXPORT(cl_tcp_pending)(uint32_t id) {
 	struct tcp_slot *s = tcp_get(id, SLOT_CONN);
 	if (!s)
 		return -EBADF;
-	return s->rx ? s->rx->tot_len : 0;
+	return (int)s->rx_bytes;
 }
 
 /* Ends the sending direction (FIN); receiving goes on. */
@@ -436,9 +459,9 @@ int EXPORT(cl_tcp_close)(uint32_t id) {
 		if (tcp_close(s->pcb) != ERR_OK)
 			tcp_abort(s->pcb);
 	}
-	if (s->rx)
-		pbuf_free(s->rx);
-	*s = (struct tcp_slot){SLOT_FREE, NULL, NULL, 0};
+	for (; s->rx_count; s->rx_count--, s->rx_head = (s->rx_head + 1) % RX_CHAINS)
+		pbuf_free(s->rx[s->rx_head]);
+	*s = (struct tcp_slot){.kind = SLOT_FREE};
 	return 0;
 }
 
