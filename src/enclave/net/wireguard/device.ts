@@ -69,7 +69,7 @@ export interface DeviceOptions {
   clock: WireGuardClock;
   transmit(datagram: Uint8Array, to: Endpoint): void;
   deliver(packet: Uint8Array, from: PeerInfo): void;
-  /** Handshake messages per second above which mac2 (a cookie) is demanded. Default 64. */
+  /** Handshake messages per second above which mac2 (a cookie) is demanded. Default 32. */
   loadThreshold?: number;
 }
 
@@ -197,7 +197,7 @@ export class WireGuardDevice {
     this.#clock = options.clock;
     this.#options = options;
     this.#checker = new MacChecker(this.#identity.publicKey, options.clock.nowMs());
-    this.#loadThreshold = options.loadThreshold ?? 64;
+    this.#loadThreshold = options.loadThreshold ?? 32;
   }
 
   get publicKey(): Uint8Array {
