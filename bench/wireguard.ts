@@ -1,7 +1,7 @@
 // WireGuard transport and handshakes in TypeScript (src/enclave/net/wireguard), and lwIP TCP through
 // it, against one core's ChaCha20-Poly1305 ceiling from node:crypto measured in the same run.
 // Everything runs in this one thread: a send is sealed, "carried" and opened on the same core.
-// Run: node --import tsx bench/wireguard.ts [MiB]
+// Run: node --import tsx bench/wireguard.ts [MiB per run] [rounds]
 import {
   createCipheriv,
   createDecipheriv,
@@ -166,16 +166,37 @@ function handshakeMs(runs: number): number {
   return median(times);
 }
 
-/** Bulk TCP from one lwIP stack to another through two WireGuard devices, all in this thread. */
-function tcpThroughTunnel(): number {
+/** Bulk TCP from one lwIP stack to another, through two WireGuard devices or (`tunnel` false) directly. */
+function tcpThroughTunnel(tunnel = true): number {
   const wasm = compileLwip(readFileSync(new URL('../src/enclave/net/lwip.wasm', import.meta.url)));
   const stacks: { a?: LwipStack; b?: LwipStack } = {};
-  const { alice, bob, carry } = devicePair(
+  const {
+    alice,
+    bob,
+    carry: carryTunnel,
+  } = devicePair(
     (p) => stacks.b!.input(p),
     (p) => stacks.a!.input(p),
   );
-  const a = new LwipStack({ wasm, nowMs: clock.nowMs, output: (p) => alice.send(p) });
-  const b = new LwipStack({ wasm, nowMs: clock.nowMs, output: (p) => bob.send(p) });
+  // Without the tunnel, packets wait in a queue too: a stack is never re-entered from its own output.
+  const direct: { to: 'a' | 'b'; p: Uint8Array }[] = [];
+  const a = new LwipStack({
+    wasm,
+    nowMs: clock.nowMs,
+    output: (p) => (tunnel ? alice.send(p) : direct.push({ to: 'b', p })),
+  });
+  const b = new LwipStack({
+    wasm,
+    nowMs: clock.nowMs,
+    output: (p) => (tunnel ? bob.send(p) : direct.push({ to: 'a', p })),
+  });
+  const carry = () => {
+    carryTunnel();
+    while (direct.length) {
+      const { to, p } = direct.shift()!;
+      (to === 'a' ? a : b).input(p);
+    }
+  };
   stacks.a = a;
   stacks.b = b;
   a.up({ address: '10.9.0.1', prefix: 24, mtu: 1420 });
@@ -202,41 +223,57 @@ function tcpThroughTunnel(): number {
   return r;
 }
 
+/** Medians over `ROUNDS` alternating rounds: on a shared machine the load moves between runs. */
+const ROUNDS = Number(process.argv[3] ?? 5);
+function medianOf(measures: Record<string, () => number>): Record<string, number> {
+  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(measures).map((k) => [k, []]));
+  for (let r = 0; r < ROUNDS; r++) for (const [name, f] of Object.entries(measures)) samples[name]!.push(f());
+  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
+}
+
 const rows: (string | number)[][] = [];
 for (const size of [1420, 512, 64]) {
-  const ceiling = aeadCeiling(size);
-  const transport = transportOnly(size);
-  const device = devices(size);
-  rows.push([`${size}-byte packets`, ceiling, transport, transport / ceiling, device, device / ceiling]);
+  const m = medianOf({
+    ceiling: () => aeadCeiling(size),
+    transport: () => transportOnly(size),
+    device: () => devices(size),
+  });
+  rows.push([
+    `${size}-byte packets`,
+    m.ceiling!,
+    m.transport!,
+    m.transport! / m.ceiling!,
+    m.device!,
+    m.device! / m.ceiling!,
+  ]);
 }
 printTable(
-  `WireGuard transport, seal + open on one core, ${MIB} MiB per row (MiB/s of inner packets)`,
+  `WireGuard transport, seal + open on one core, ${MIB} MiB per run, median of ${ROUNDS} (MiB/s of inner packets)`,
   ['', 'AEAD ceiling', 'transport msgs', 'ratio', 'device to device', 'ratio'],
   rows,
 );
 
-const ceiling1420 = aeadCeiling(1420);
-const tcp = tcpThroughTunnel();
+const t = medianOf({
+  ceiling: () => aeadCeiling(1420),
+  tcp: () => tcpThroughTunnel(true),
+  direct: () => tcpThroughTunnel(false),
+  bulk: bulkAead,
+});
 printTable(
-  'Bulk TCP, lwIP to lwIP through two WireGuard devices, one thread (MiB/s)',
+  `Bulk TCP, lwIP to lwIP through two WireGuard devices, one thread, median of ${ROUNDS} (MiB/s)`,
   ['', 'MiB/s', 'ratio to AEAD ceiling (1420 B)'],
   [
-    ['AEAD ceiling, 1420-byte packets', ceiling1420, 1],
-    ['TCP through the tunnel', tcp, tcp / ceiling1420],
+    ['AEAD ceiling: seal + open of 1420-byte packets', t.ceiling!, 1],
+    ['TCP through the tunnel (payload bytes)', t.tcp!, t.tcp! / t.ceiling!],
+    ['TCP lwIP to lwIP without the tunnel', t.direct!, t.direct! / t.ceiling!],
+    ['ChaCha20-Poly1305 seal only, 1 MiB chunks', t.bulk!, t.bulk! / t.ceiling!],
   ],
 );
 
-const bulk = bulkAead();
+const hs = handshakeMs(100);
+const dh = x25519Ms(100);
 printTable(
-  'ChaCha20-Poly1305 seal only, node:crypto (MiB/s)',
-  ['', 'MiB/s'],
-  [['1 MiB chunks (the cipher itself)', bulk]],
-);
-
-const hs = handshakeMs(200);
-const dh = x25519Ms(200);
-printTable(
-  'Handshake, median of 200 (ms)',
+  'Handshake, median of 100 (ms)',
   ['', 'ms', 'ratio to one X25519 (noble)'],
   [
     ['handshake: initiation, response, first message, both sides', hs, hs / dh.noble],

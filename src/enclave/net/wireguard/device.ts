@@ -5,7 +5,7 @@
  * authenticated, fresh message is dropped and counted in `stats`, by reason.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { TAG_LEN, counterNonce, encodeKey } from './crypto.ts';
+import { TAG_LEN, counterNonce, dh, encodeKey } from './crypto.ts';
 import { MacChecker, MacStamper, endpointBytes } from './cookie.ts';
 import { Keypair } from './keypair.ts';
 import {
@@ -151,6 +151,14 @@ class Peer {
     this.stamper = new MacStamper(config.publicKey);
     this.keyText = encodeKey(config.publicKey);
     this.endpoint = config.endpoint;
+  }
+
+  #staticShared: Uint8Array | undefined;
+
+  /** DH(our static, the peer's static), computed on first use: it never changes. */
+  staticShared(local: Identity): Uint8Array | undefined {
+    this.#staticShared ??= dh(local.privateKey, this.config.publicKey);
+    return this.#staticShared;
   }
 
   get psk(): Uint8Array {
@@ -303,7 +311,13 @@ export class WireGuardDevice {
     this.#endHandshake(peer);
     if (!peer.endpoint) return;
     const index = this.#newIndex();
-    const made = createInitiation(this.#identity, peer.config.publicKey, index, tai64n(this.#clock.wallMs()));
+    const made = createInitiation(
+      this.#identity,
+      peer.config.publicKey,
+      index,
+      tai64n(this.#clock.wallMs()),
+      peer.staticShared(this.#identity),
+    );
     if (!made) return;
     peer.stamper.stamp(made.message, now);
     const hs: Handshake = { state: made.state, sentMs: now, startedMs };
@@ -342,7 +356,9 @@ export class WireGuardDevice {
   #receiveInitiation(message: Uint8Array, from: Endpoint): void {
     const now = this.#clock.nowMs();
     if (!this.#admitHandshake(message, from, now)) return;
-    const init = consumeInitiation(this.#identity, message);
+    const init = consumeInitiation(this.#identity, message, (key) =>
+      this.#peers.get(encodeKey(key))?.staticShared(this.#identity),
+    );
     if (!init) return this.#drop('badHandshake');
     const peer = this.#peers.get(encodeKey(init.peerStatic));
     if (!peer) return this.#drop('unknownPeer');

@@ -69,11 +69,16 @@ export function tai64n(wallMs: number): Uint8Array {
   return t;
 }
 
+/**
+ * `staticShared` is DH(local static, peer static), the same for every handshake with this peer: the
+ * caller may compute it once (it is checked like any DH result).
+ */
 export function createInitiation(
   local: Identity,
   peerPublic: Uint8Array,
   localIndex: number,
   timestamp: Uint8Array,
+  staticShared?: Uint8Array,
 ): { message: Uint8Array; state: InitiatorState } | undefined {
   const msg = new Uint8Array(INITIATION_SIZE);
   msg[0] = MSG_INITIATION;
@@ -91,7 +96,7 @@ export function createInitiation(
   const encStatic = aeadSeal(k, ZERO_NONCE, local.publicKey, h);
   msg.set(encStatic, 40);
   h = hash(h, encStatic);
-  const ss = dh(local.privateKey, peerPublic);
+  const ss = staticShared ?? dh(local.privateKey, peerPublic);
   if (!ss) return undefined;
   [c, k] = kdf(2, c, ss) as [Uint8Array, Uint8Array];
   const encTimestamp = aeadSeal(k, ZERO_NONCE, timestamp, h);
@@ -100,8 +105,15 @@ export function createInitiation(
   return { message: msg, state: { localIndex, chainKey: c, hash: h, ephemeralPrivate } };
 }
 
-/** Decrypts an initiation addressed to `local`; undefined when it does not authenticate. */
-export function consumeInitiation(local: Identity, msg: Uint8Array): ConsumedInitiation | undefined {
+/**
+ * Decrypts an initiation addressed to `local`; undefined when it does not authenticate.
+ * `staticSharedFor` may supply DH(local static, peer static) once the peer's key is known.
+ */
+export function consumeInitiation(
+  local: Identity,
+  msg: Uint8Array,
+  staticSharedFor: (peerStatic: Uint8Array) => Uint8Array | undefined = () => undefined,
+): ConsumedInitiation | undefined {
   const peerEphemeral = msg.slice(8, 40);
   let h = hash(INITIAL_HASH, local.publicKey);
   let [c] = kdf(1, INITIAL_CHAIN_KEY, peerEphemeral) as [Uint8Array];
@@ -114,7 +126,7 @@ export function consumeInitiation(local: Identity, msg: Uint8Array): ConsumedIni
   const peerStatic = aeadOpen(k, ZERO_NONCE, encStatic, h);
   if (!peerStatic) return undefined;
   h = hash(h, encStatic);
-  const ss = dh(local.privateKey, peerStatic);
+  const ss = staticSharedFor(peerStatic) ?? dh(local.privateKey, peerStatic);
   if (!ss) return undefined;
   [c, k] = kdf(2, c, ss) as [Uint8Array, Uint8Array];
   const encTimestamp = msg.subarray(88, 116);
