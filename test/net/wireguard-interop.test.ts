@@ -171,6 +171,45 @@ describe('WireGuard interop with wireguard-go in a network namespace', { skip },
     assert.equal(r.code, 0, r.stdout);
   });
 
+  it('roams: after Cloister moves to a new UDP port and sends, wireguard-go follows it there', async () => {
+    const host = hosts[1]!; // the lwIP client's host, with a session
+    const newPort = await host.rebind();
+    const nc = peer!.exec('nc', ['-l', '-N', '10.213.77.2', '7778'], 30_000, '');
+    await new Promise((r) => setTimeout(r, 300));
+    const closed = new Promise<void>((resolve) => {
+      host.onEvent = (e) => {
+        if (e.kind === 'connected' && e.errno === 0)
+          host.write(e.conn, new TextEncoder().encode('from the new port\n'), true);
+        if (e.kind === 'readable') host.stack.tcpRecv(e.conn);
+        if (e.kind === 'eof') {
+          host.stack.tcpClose(e.conn);
+          resolve();
+        }
+      };
+    });
+    host.stack.tcpConnect('10.213.77.2', 7778);
+    await closed;
+    assert.equal((await nc).stdout, 'from the new port\n');
+    const endpoints = peer!.peerDump().map((l) => l[2]);
+    assert.ok(
+      endpoints.includes(`127.0.0.1:${newPort}`),
+      `wireguard-go's endpoints: ${endpoints.join(', ')}`,
+    );
+    const r = await peer!.exec('ping', ['-c', '2', '-i', '0.2', '-W', '5', '10.213.77.3'], 30_000);
+    assert.equal(r.code, 0, r.stdout);
+  });
+
+  it('roams: when wireguard-go moves to a new port, Cloister answers it there after its first authenticated datagram', async () => {
+    const host = hosts[0]!;
+    host.onEvent = () => {};
+    const oldPort = peer!.listenPort;
+    const newPort = peer!.changePort();
+    assert.notEqual(newPort, oldPort);
+    const r = await peer!.exec('ping', ['-c', '2', '-i', '0.2', '-W', '5', '10.213.77.1'], 30_000);
+    assert.equal(r.code, 0, r.stdout);
+    assert.equal(host.device.peers()[0]!.endpoint?.port, newPort, 'the endpoint followed the peer');
+  });
+
   it('under load Cloister answers wireguard-go with a cookie reply; wireguard-go retries with mac2 and gets through', async () => {
     const host = await hostFor(peer!, '10.213.77.4', 0);
     hosts.push(host);

@@ -26,7 +26,7 @@ class Writer {
 }
 
 export class TunnelHost {
-  readonly socket: Socket;
+  socket: Socket;
   readonly device: WireGuardDevice;
   readonly stack: LwipStack;
   /** Every datagram through the host socket, both directions. */
@@ -39,7 +39,7 @@ export class TunnelHost {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: TunnelHostOptions) {
-    this.socket = createSocket('udp4');
+    this.socket = this.#newSocket();
     this.device = new WireGuardDevice({
       privateKey: options.privateKey,
       clock: { nowMs: () => performance.now(), wallMs: () => Date.now() },
@@ -59,13 +59,26 @@ export class TunnelHost {
       output: (packet) => this.device.send(packet),
     });
     this.stack.up({ address: options.tunnelAddress, prefix: 24, mtu: options.mtu ?? 1420 });
-    this.socket.on('message', (msg, rinfo) => {
+  }
+
+  #newSocket(): Socket {
+    const socket = createSocket('udp4');
+    socket.on('message', (msg, rinfo) => {
       const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
       this.seen.push({ dir: 'in', data: data.slice() });
       if (!this.inboundFilter(data)) return;
       this.device.receive(data, { address: rinfo.address, port: rinfo.port });
       this.#drain();
     });
+    return socket;
+  }
+
+  /** Moves to a new UDP port (the host roams): the old socket is closed. Returns the new port. */
+  async rebind(): Promise<number> {
+    this.socket.close();
+    this.socket = this.#newSocket();
+    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', resolve));
+    return this.socket.address().port;
   }
 
   async start(): Promise<number> {

@@ -89,6 +89,16 @@ export class WireGuardGoPeer {
     this.#ip(['link', 'set', this.name, 'mtu', String(mtu), 'up']);
   }
 
+  /** Moves wireguard-go's UDP socket to a new random port (the peer roams); returns it. */
+  changePort(): number {
+    const old = this.listenPort;
+    for (let i = 0; i < 5 && this.listenPort === old; i++) {
+      run('wg', ['set', this.name, 'listen-port', '0']);
+      this.listenPort = Number(run('wg', ['show', this.name, 'listen-port']).trim());
+    }
+    return this.listenPort;
+  }
+
   setPeer(p: PeerSetting): void {
     const args = ['set', this.name, 'peer', p.publicKey, 'allowed-ips', p.allowedIPs];
     if (p.endpoint) args.push('endpoint', p.endpoint);
