@@ -266,6 +266,35 @@ describe('WireGuard under a flood of initiations', () => {
     assert.equal(pair.alice.device.stats.handshakesCompleted, 1);
   });
 
+  it('under load, a source that proved its address with mac2 is still held to 20 handshakes a second', () => {
+    const pair = new WgPair({ loadThreshold: 0 });
+    const bobPublic = publicKey(pair.bob.privateKey);
+    const attacker = identity(generatePrivateKey());
+    const stamper = new MacStamper(bobPublic);
+    const source = { address: '127.0.0.66', port: 5000 };
+    const message = () => {
+      const m = createInitiation(attacker, bobPublic, 9, tai64n(Date.now()))!.message;
+      stamper.stamp(m, pair.clock.ms);
+      return m;
+    };
+    const first = message();
+    pair.bob.device.receive(first, source); // no mac2 yet: a cookie reply
+    const [reply] = pair.wire.splice(0);
+    assert.equal(reply!.datagram[0], 3);
+    assert.equal(stamper.consumeCookieReply(reply!.datagram, pair.clock.ms), true);
+    const withMac2 = message(); // the attacker now sends valid mac2s from its own address
+    for (let i = 0; i < 100; i++) pair.bob.device.receive(withMac2, source);
+    const s = pair.bob.device.stats.dropped;
+    assert.equal(s.unknownPeer, 5, 'a burst of 5 got as far as the Diffie-Hellman');
+    assert.equal(s.rateLimited, 95);
+    pair.clock.ms += 1000;
+    for (let i = 0; i < 100; i++) pair.bob.device.receive(withMac2, source);
+    assert.equal(s.unknownPeer, 10, 'refilled at 20 a second, capped at the burst');
+    // Another address is not held back by this one's bucket.
+    pair.bob.device.receive(withMac2, { address: '127.0.0.67', port: 5000 });
+    assert.equal(s.cookieRequired, 2, 'it needs its own cookie first');
+  });
+
   it('a cookie reply that does not decrypt is dropped', () => {
     const pair = new WgPair();
     pair.alice.device.send(fromAlice(Uint8Array.of(1)));

@@ -8,6 +8,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { TAG_LEN, counterNonce, dh, encodeKey } from './crypto.ts';
 import { MacChecker, MacStamper, endpointBytes } from './cookie.ts';
 import { Keypair } from './keypair.ts';
+import { SourceRateLimiter } from './ratelimit.ts';
 import {
   MSG_COOKIE_REPLY,
   MSG_INITIATION,
@@ -85,6 +86,7 @@ const DROP_REASONS = [
   'malformed',
   'badMac1',
   'cookieRequired',
+  'rateLimited',
   'badHandshake',
   'unknownPeer',
   'staleTimestamp',
@@ -183,6 +185,7 @@ export class WireGuardDevice {
   readonly #clock: WireGuardClock;
   readonly #options: DeviceOptions;
   readonly #checker: MacChecker;
+  readonly #limiter = new SourceRateLimiter();
   readonly #peers = new Map<string, Peer>();
   readonly #indices = new Map<number, IndexEntry>();
   readonly #loadThreshold: number;
@@ -337,7 +340,10 @@ export class WireGuardDevice {
     if (!this.#checker.checkMac1(message)) return (this.#drop('badMac1'), false);
     if (!this.#underLoad(now)) return true;
     const source = endpointBytes(from.address, from.port);
-    if (this.#checker.checkMac2(message, source, now)) return true;
+    if (this.#checker.checkMac2(message, source, now)) {
+      if (this.#limiter.allow(from.address, now)) return true;
+      return (this.#drop('rateLimited'), false);
+    }
     this.#drop('cookieRequired');
     this.stats.cookieRepliesSent++;
     this.#options.transmit(this.#checker.cookieReply(message, source, now), from);
