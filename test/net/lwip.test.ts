@@ -129,6 +129,7 @@ describe('lwIP in wasm, two stacks back to back', () => {
     wire.pump();
     assert.equal(dropped, 1);
     assert.equal(wire.b.stack.tcpPending(server), 0);
+    assert.ok(wire.a.stack.sleepTime() <= 250, 'a TCP timer is due within one timer period');
     wire.advance(10_000);
     assert.ok(Buffer.from(wire.b.stack.tcpRecv(server)).equals(data));
   });

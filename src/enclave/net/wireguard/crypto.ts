@@ -9,7 +9,6 @@ import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 
-export const KEY_LEN = 32;
 export const TAG_LEN = 16;
 export const EMPTY = new Uint8Array(0);
 
