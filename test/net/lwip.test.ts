@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Wire, makeNode, TestClock } from './helpers/lwip-pair.ts';
 import type { Node } from './helpers/lwip-pair.ts';
 import { TCP_SYN, icmpEchoRequest, inetChecksum, ipv4Packet, readIpv4, readTcp } from './helpers/packets.ts';
@@ -49,6 +50,26 @@ function exchange(wire: Wire, aConn: number, aOut: Uint8Array, bConn: number, bO
   }
   return { a: Buffer.concat(got.a), b: Buffer.concat(got.b) };
 }
+
+describe('lwip.wasm', () => {
+  it('is the build recorded in native/lwip/SHA256SUMS and imports only the five embedder functions', () => {
+    const bytes = readFileSync(new URL('../../src/enclave/net/lwip.wasm', import.meta.url));
+    const sums = readFileSync(new URL('../../native/lwip/SHA256SUMS', import.meta.url), 'utf8');
+    assert.ok(
+      sums.includes(`${createHash('sha256').update(bytes).digest('hex')}  src/enclave/net/lwip.wasm`),
+    );
+    const imports = WebAssembly.Module.imports(new WebAssembly.Module(bytes)).map(
+      (i) => `${i.module}.${i.name}`,
+    );
+    assert.deepEqual(imports.sort(), [
+      'cloister_net.assert_failed',
+      'cloister_net.event',
+      'cloister_net.now_ms',
+      'cloister_net.output',
+      'cloister_net.random32',
+    ]);
+  });
+});
 
 describe('lwIP in wasm, two stacks back to back', () => {
   it('completes a TCP handshake; the SYN advertises an MSS fitted to the MTU and window scaling', () => {
