@@ -47,7 +47,7 @@ async function runCommand(
 type Register = (program: Command) => void;
 
 /**
- * Command groups with heavy dependencies (X.509, JOSE, SQLite, progress bars), loaded only when
+ * Command groups with heavy dependencies (X.509, JOSE, SQLite, progress bars, curves), loaded only when
  * their command is asked for (or for the full help): `cloister run` starts without them.
  */
 const commandGroups: Record<string, () => Promise<Register>> = {
@@ -55,6 +55,7 @@ const commandGroups: Record<string, () => Promise<Register>> = {
   volume: async () => (await import('./volume.ts')).registerVolumeCommands,
   attest: async () => (await import('./attest.ts')).registerAttestCommands,
   kbs: async () => (await import('./kbs.ts')).registerKbsCommands,
+  net: async () => (await import('./net.ts')).registerNetCommands,
 };
 const groupOfCommand: Record<string, string> = { sign: 'attest', quote: 'attest' };
 
