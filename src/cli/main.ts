@@ -48,6 +48,8 @@ const commandGroups: Record<string, () => Promise<Register>> = {
   volume: async () => (await import('./volume.ts')).registerVolumeCommands,
   attest: async () => (await import('./attest.ts')).registerAttestCommands,
   kbs: async () => (await import('./kbs.ts')).registerKbsCommands,
+  data: async () => (await import('./data.ts')).registerDataCommands,
+  job: async () => (await import('./job.ts')).registerJobCommands,
 };
 const groupOfCommand: Record<string, string> = { sign: 'attest', quote: 'attest' };
 

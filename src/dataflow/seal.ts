@@ -56,6 +56,9 @@ export function openBlock(
   const flags = bytes[4];
   if (flags > 1) throw new IntegrityError(`${where}: unknown flags ${flags}`);
   const last = flags === 1;
+  // The index in the header is only a hint for humans; the expected one goes into the AD. Both must agree.
+  if (bytes.readUInt32BE(5) !== index)
+    throw new IntegrityError(`${where}: found block ${bytes.readUInt32BE(5)} in its place`);
   const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(9, HEADER));
   decipher.setAAD(associatedData(domain, index, last));
   decipher.setAuthTag(bytes.subarray(bytes.length - TAG));
