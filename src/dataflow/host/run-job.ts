@@ -10,13 +10,12 @@ import { pathToFileURL } from 'node:url';
 import type { Job } from '../context.ts';
 import { DataflowError } from '../errors.ts';
 import { MANIFEST_FILE } from '../manifest.ts';
-import type { TaskMessage } from '../messages.ts';
 import type { ProgramHost, ProgramResult } from '../program.ts';
 import { buildJob } from './bundle.ts';
 import { FileBlockStore } from './file-store.ts';
 import { listSealedFiles } from './list-files.ts';
 import { LocalExecutorPool } from './local-pool.ts';
-import { Scheduler, type SchedulerStats } from './scheduler.ts';
+import { Scheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
 
 export type Master = { kind: 'local'; executors: number } | { kind: 'nats'; url: string };
 
@@ -41,7 +40,7 @@ export interface RunJobOptions {
   readonly memoryBytes?: number;
   /** Target size of a sealed block's plaintext, bytes. */
   readonly blockBytes?: number;
-  readonly rewriteTask?: (message: TaskMessage) => TaskMessage;
+  readonly rewriteTask?: SchedulerOptions['rewriteTask'];
   readonly onPool?: (pool: LocalExecutorPool) => void;
 }
 

@@ -16,7 +16,7 @@ import { isFatal, type ExecutorPool } from './executor-pool.ts';
 export interface SchedulerOptions {
   readonly maxAttempts?: number;
   /** What a compromised scheduler could do to a task before sending it (tests of the defences use it). */
-  readonly rewriteTask?: (message: TaskMessage) => TaskMessage;
+  readonly rewriteTask?: (message: TaskMessage, store: BlockStore) => TaskMessage | Promise<TaskMessage>;
 }
 
 export interface SchedulerStats {
@@ -80,7 +80,7 @@ export class Scheduler {
 
   private async runTask(message: TaskMessage): Promise<TaskOutcome> {
     const maxAttempts = this.options.maxAttempts ?? 4;
-    const sent = this.options.rewriteTask ? this.options.rewriteTask(message) : message;
+    const sent = this.options.rewriteTask ? await this.options.rewriteTask(message, this.store) : message;
     for (let attempt = 1; ; attempt++) {
       this.stats.tasks++;
       try {
