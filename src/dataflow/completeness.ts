@@ -1,9 +1,9 @@
 /**
  * Completeness of one action (after VC3): every stage has exactly one committed, authentic record per
- * partition; every reducer read, from every mapper of each parent stage, exactly the set that mapper's
- * record says it wrote for it; and every text partition was read exactly as often as the lineage
- * reads it, each input file of a text RDD once. The job program checks this before it uses a result,
- * the data owner again from the manifest.
+ * partition; every task read exactly its leaf of the plan — from every mapper of its parent stage
+ * exactly the set that mapper's record says it wrote for it, or exactly its one input file — and no
+ * input file stands in for two partitions of a text RDD. The job program checks this before it uses
+ * a result, the data owner again from the manifest.
  */
 import { IntegrityError } from './errors.ts';
 import type { ActionPlan } from './plan.ts';
@@ -46,84 +46,77 @@ export function checkAction(
     partsOf.set(stage.id, parts);
   }
 
+  const fileAt = new Map<string, string>();
   for (const stage of plan.stages) {
     const parts = partsOf.get(stage.id)!;
-    if (stage.shuffle)
-      for (const record of parts) {
-        const outs = record.outputs.filter((o) => o.type === 'shuffle');
-        const seen = new Set(outs.map((o) => (o.type === 'shuffle' ? o.reduce : -1)));
-        if (outs.length !== stage.shuffle.reducers || seen.size !== outs.length)
-          throw new IntegrityError(`${stage.id} partition ${record.part}: not one output per reducer`);
-      }
-    for (const parentId of stage.parents) {
-      const mappers = partsOf.get(parentId)!;
-      for (const record of parts) {
-        const reads = record.inputs.filter((i) => i.type === 'shuffle' && i.stage === parentId);
-        if (reads.length !== mappers.length)
-          throw new IntegrityError(
-            `${stage.id} partition ${record.part} read ${reads.length} map outputs of ${parentId}, which has ${mappers.length}`,
-          );
-        for (const read of reads) {
-          if (read.type !== 'shuffle') continue;
-          const mapper = mappers[read.map];
-          const wrote = mapper?.outputs.find((o) => o.type === 'shuffle' && o.reduce === record.part);
-          if (
-            !mapper ||
-            mapper.attempt !== read.attempt ||
-            !wrote ||
-            wrote.type !== 'shuffle' ||
-            wrote.digest !== read.digest
-          )
-            throw new IntegrityError(
-              `${stage.id} partition ${record.part} read output ${read.map} of ${parentId} that its committed mapper did not write`,
-            );
-        }
-        if (new Set(reads.map((r) => (r.type === 'shuffle' ? r.map : -1))).size !== reads.length)
-          throw new IntegrityError(
-            `${stage.id} partition ${record.part} read a map output of ${parentId} twice`,
-          );
-      }
+    if (stage.leaves.length !== stage.partitions)
+      throw new IntegrityError(`${stage.id}: the plan lacks leaves`);
+    for (const record of parts) {
+      if (stage.shuffle) checkShuffleOutputs(stage.id, stage.shuffle.reducers, record);
+      const leaf = stage.leaves[record.part];
+      const where = `${stage.id} partition ${record.part}`;
+      if (leaf.kind === 'shuffle')
+        checkShuffleRead(where, leaf.stage, leaf.reduce, partsOf.get(leaf.stage)!, record);
+      else if (leaf.kind === 'file') {
+        const input = record.inputs[0];
+        if (
+          record.inputs.length !== 1 ||
+          input.type !== 'file' ||
+          input.rdd !== leaf.rdd ||
+          input.part !== leaf.part
+        )
+          throw new IntegrityError(`${where}: did not read exactly its input ${leaf.rdd}/${leaf.part}`);
+        const at = `${input.rdd}/${input.part}`;
+        const file = `${input.dataset}/${input.file}/${input.digest}`;
+        if ((fileAt.get(at) ?? file) !== file)
+          throw new IntegrityError(`${where}: input ${at} was two different files`);
+        fileAt.set(at, file);
+      } else if (record.inputs.length !== 0) throw new IntegrityError(`${where}: read inputs it has none of`);
     }
-    checkSources(plan, stage.id, stage.sources, parts);
+  }
+  // Each file once per text RDD: no file stands in for two partitions.
+  const seen = new Map<string, string>();
+  for (const [at, file] of fileAt) {
+    const id = `${at.split('/')[0]}:${file.split('/').slice(0, 2).join('/')}`;
+    const other = seen.get(id);
+    if (other)
+      throw new IntegrityError(`input ${file.split('/')[1]} was read as partitions ${other} and ${at}`);
+    seen.set(id, at);
   }
 }
 
-function checkSources(
-  plan: ActionPlan,
-  stageId: string,
-  sources: readonly number[],
-  parts: readonly TaskRecord[],
+function checkShuffleOutputs(stageId: string, reducers: number, record: TaskRecord): void {
+  const outs = record.outputs.filter((o) => o.type === 'shuffle');
+  const seen = new Set(outs.map((o) => (o.type === 'shuffle' ? o.reduce : -1)));
+  if (outs.length !== reducers || seen.size !== reducers || [...seen].some((r) => r < 0 || r >= reducers))
+    throw new IntegrityError(`${stageId} partition ${record.part}: not one output per reducer`);
+}
+
+/** A reducer read, from each committed mapper of `parent`, exactly the set that mapper wrote for it. */
+function checkShuffleRead(
+  where: string,
+  parent: string,
+  reduce: number,
+  mappers: readonly TaskRecord[],
+  record: TaskRecord,
 ): void {
-  const reads = new Map<string, number>();
-  const fileOf = new Map<string, string>();
-  for (const record of parts)
-    for (const input of record.inputs) {
-      if (input.type !== 'file') continue;
-      const at = `${input.rdd}/${input.part}`;
-      reads.set(at, (reads.get(at) ?? 0) + 1);
-      const file = `${input.dataset}/${input.file}/${input.digest}`;
-      if (fileOf.has(at) && fileOf.get(at) !== file)
-        throw new IntegrityError(
-          `${stageId}: text RDD ${input.rdd} partition ${input.part} read two different files`,
-        );
-      fileOf.set(at, file);
-    }
-  const expected = new Map<string, number>();
-  for (const rdd of sources) {
-    const files = plan.files[rdd] ?? [];
-    for (let p = 0; p < files.length; p++)
-      expected.set(`${rdd}/${p}`, (expected.get(`${rdd}/${p}`) ?? 0) + 1);
-  }
-  for (const [at, n] of expected)
-    if (reads.get(at) !== n)
-      throw new IntegrityError(`${stageId}: input ${at} read ${reads.get(at) ?? 0} times, not ${n}`);
-  for (const at of reads.keys())
-    if (!expected.has(at)) throw new IntegrityError(`${stageId}: read input ${at} it should not`);
-  for (const rdd of new Set(sources)) {
-    const names = [...fileOf.entries()]
-      .filter(([at]) => at.startsWith(`${rdd}/`))
-      .map(([, f]) => f.split('/').slice(0, 2).join('/'));
-    if (new Set(names).size !== names.length)
-      throw new IntegrityError(`${stageId}: text RDD ${rdd} read one file twice`);
+  const reads = record.inputs;
+  if (reads.length !== mappers.length)
+    throw new IntegrityError(
+      `${where} read ${reads.length} map outputs of ${parent}, which has ${mappers.length}`,
+    );
+  const maps = new Set<number>();
+  for (const read of reads) {
+    if (read.type !== 'shuffle' || read.stage !== parent || read.reduce !== reduce || maps.has(read.map))
+      throw new IntegrityError(
+        `${where}: read something other than one output ${reduce} of each mapper of ${parent}`,
+      );
+    maps.add(read.map);
+    const mapper = mappers[read.map];
+    const wrote = mapper?.outputs.find((o) => o.type === 'shuffle' && o.reduce === reduce);
+    if (!mapper || mapper.attempt !== read.attempt || !wrote || wrote.digest !== read.digest)
+      throw new IntegrityError(
+        `${where} read output ${read.map} of ${parent} that its committed mapper did not write`,
+      );
   }
 }

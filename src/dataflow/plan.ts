@@ -16,9 +16,14 @@ export interface StagePlan {
   readonly shuffle?: { readonly rdd: number; readonly reducers: number };
   /** The map stages this stage reads, by id. */
   readonly parents: readonly string[];
-  /** Text RDDs read through narrow dependencies, once per path to them. */
-  readonly sources: readonly number[];
+  /** What each task reads: its narrow lineage ends in exactly one leaf (a union picks one parent). */
+  readonly leaves: readonly Leaf[];
 }
+
+export type Leaf =
+  | { readonly kind: 'shuffle'; readonly stage: string; readonly reduce: number }
+  | { readonly kind: 'file'; readonly rdd: number; readonly part: number }
+  | { readonly kind: 'values' };
 
 export interface ActionPlan {
   readonly action: number;
@@ -47,6 +52,17 @@ function narrow(rdd: RDD<unknown>): { shuffles: ShuffledRDD<unknown>[]; sources:
   return { shuffles, sources };
 }
 
+function leafOf(rdd: RDD<unknown>, part: number, action: number): Leaf {
+  if (rdd instanceof PartitionRDD) return leafOf(rdd.parent as RDD<unknown>, part, action);
+  if (rdd instanceof UnionRDD) {
+    const at = rdd.locate(part);
+    return leafOf(at.parent as RDD<unknown>, at.index, action);
+  }
+  if (rdd instanceof ShuffledRDD) return { kind: 'shuffle', stage: mapStageId(action, rdd.id), reduce: part };
+  if (rdd instanceof TextFileRDD) return { kind: 'file', rdd: rdd.id, part };
+  return { kind: 'values' };
+}
+
 export function planAction(index: number, rdd: RDD<unknown>, action: Action): ActionPlan {
   const stages: StagePlan[] = [];
   const files: Record<number, readonly string[]> = {};
@@ -63,7 +79,7 @@ export function planAction(index: number, rdd: RDD<unknown>, action: Action): Ac
       partitions: top.numPartitions,
       ...(shuffle ? { shuffle: { rdd: shuffle.id, reducers: shuffle.numPartitions } } : {}),
       parents: [...new Set(shuffles.map((s) => mapStageId(index, s.id)))],
-      sources: sources.map((s) => s.id),
+      leaves: Array.from({ length: top.numPartitions }, (_, p) => leafOf(top, p, index)),
     });
   };
   visit(rdd, resultStageId(index));

@@ -7,7 +7,15 @@ import { IntegrityError } from './errors.ts';
 
 export type RecordInput =
   | { type: 'file'; rdd: number; part: number; dataset: string; file: string; digest: string; blocks: number }
-  | { type: 'shuffle'; stage: string; map: number; attempt: string; digest: string; blocks: number };
+  | {
+      type: 'shuffle';
+      stage: string;
+      map: number;
+      reduce: number;
+      attempt: string;
+      digest: string;
+      blocks: number;
+    };
 
 export type RecordOutput =
   | { type: 'shuffle'; reduce: number; digest: string; blocks: number }

@@ -104,6 +104,7 @@ export async function* readShuffle(
       type: 'shuffle',
       stage: side.stage,
       map: input.map,
+      reduce,
       attempt: input.attempt,
       digest: digest.hex(),
       blocks: digest.blocks,

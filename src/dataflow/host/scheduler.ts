@@ -70,12 +70,16 @@ export class Scheduler {
     partition: number,
     outcomes: Map<string, TaskOutcome[]>,
   ): Record<string, ShuffleInput[]> {
-    const inputs: Record<string, ShuffleInput[]> = {};
-    for (const parent of stage.parents)
-      inputs[parent] = outcomes
-        .get(parent)!
-        .map((o) => ({ map: o.record.part, attempt: o.attempt, blocks: o.shuffleOutputs![partition] }));
-    return inputs;
+    const leaf = stage.leaves[partition];
+    if (leaf.kind !== 'shuffle') return {};
+    const mappers = outcomes.get(leaf.stage)!;
+    return {
+      [leaf.stage]: mappers.map((o) => ({
+        map: o.record.part,
+        attempt: o.attempt,
+        blocks: o.shuffleOutputs![leaf.reduce],
+      })),
+    };
   }
 
   private async runTask(message: TaskMessage): Promise<TaskOutcome> {
