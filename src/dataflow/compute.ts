@@ -6,7 +6,7 @@ import type { ExecutorHost } from './host-io.ts';
 import { compareKeys, type Key } from './keys.ts';
 import type { TaskMessage } from './messages.ts';
 import { mapStageId } from './plan.ts';
-import { ParallelRDD, PartitionRDD, ShuffledRDD, TextFileRDD, UnionRDD, type RDD } from './rdd.ts';
+import { BATCH, ParallelRDD, PartitionRDD, ShuffledRDD, TextFileRDD, UnionRDD, type RDD } from './rdd.ts';
 import type { RecordInput } from './records.ts';
 import { readShuffle } from './shuffle-io.ts';
 import { ExternalSorter } from './sorter.ts';
@@ -22,24 +22,38 @@ export interface TaskEnv {
   readonly sorters: ExternalSorter[];
 }
 
-export async function* compute(rdd: RDD<unknown>, part: number, env: TaskEnv): AsyncGenerator<unknown> {
+/** The items of partition `part` of `rdd`, in batches. */
+export async function* compute(
+  rdd: RDD<unknown>,
+  part: number,
+  env: TaskEnv,
+): AsyncGenerator<readonly unknown[]> {
   if (rdd instanceof PartitionRDD) {
     yield* rdd.fn(compute(rdd.parent as RDD<unknown>, part, env), part);
   } else if (rdd instanceof UnionRDD) {
     const at = rdd.locate(part);
     yield* compute(at.parent as RDD<unknown>, at.index, env);
   } else if (rdd instanceof ParallelRDD) {
-    yield* rdd.slices[part];
+    const slice = rdd.slices[part];
+    for (let i = 0; i < slice.length; i += BATCH) yield slice.slice(i, i + BATCH);
   } else if (rdd instanceof TextFileRDD) {
     yield* readText(rdd, part, env);
   } else if (rdd instanceof ShuffledRDD) {
-    yield* readShuffled(rdd, part, env);
+    let batch: unknown[] = [];
+    for await (const item of readShuffled(rdd, part, env)) {
+      batch.push(item);
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
   } else {
     throw new DataflowError(`RDD ${rdd.id} has an unknown kind`);
   }
 }
 
-async function* readText(rdd: TextFileRDD, part: number, env: TaskEnv): AsyncGenerator<string> {
+async function* readText(rdd: TextFileRDD, part: number, env: TaskEnv): AsyncGenerator<string[]> {
   const path = rdd.files[part];
   const file = openInput(inputKey(env.jobKey), path, await env.host.readFile(path));
   env.inputs.push({
@@ -51,7 +65,7 @@ async function* readText(rdd: TextFileRDD, part: number, env: TaskEnv): AsyncGen
     digest: file.digest,
     blocks: file.count,
   });
-  for (const block of file.blocks) yield* blockLines(block);
+  for (const block of file.blocks) yield blockLines(block);
 }
 
 async function* readShuffled(rdd: ShuffledRDD<unknown>, part: number, env: TaskEnv): AsyncGenerator<unknown> {
@@ -71,7 +85,11 @@ async function* readShuffled(rdd: ShuffledRDD<unknown>, part: number, env: TaskE
   );
   env.sorters.push(sorter);
   const pairs = readShuffle(side, part, rdd.parent.numPartitions, message.shuffleInputs[stage], env.inputs);
-  for await (const pair of pairs) await sorter.add(pair);
+  for await (const batch of pairs)
+    for (const pair of batch) {
+      const spilling = sorter.add(pair);
+      if (spilling) await spilling;
+    }
   const mode = rdd.mode;
   if (mode.kind === 'sort') {
     for await (const [k, v] of sorter.sorted()) yield [k, v];

@@ -15,6 +15,18 @@ export type Widen<V> = V extends number
       ? boolean
       : V;
 
+/** Items move through a task in batches (arrays): one await per batch, not per item. */
+export const BATCH = 4096;
+
+export type BatchFn<T, U> = (
+  batches: AsyncIterable<readonly T[]>,
+  partition: number,
+) => AsyncIterable<readonly U[]>;
+
+async function* items<T>(batches: AsyncIterable<readonly T[]>): AsyncGenerator<T> {
+  for await (const batch of batches) yield* batch;
+}
+
 export type PartitionFn<T, U> = (
   items: AsyncIterable<T>,
   partition: number,
@@ -43,25 +55,40 @@ export abstract class RDD<T> {
     this.id = context.nextRddId();
   }
 
+  /** `fn` gets the partition's items one by one and yields the new partition's. */
   mapPartitions<U>(fn: PartitionFn<T, U>): RDD<U> {
-    return new PartitionRDD<T, U>(this, fn);
+    return new PartitionRDD<T, U>(this, async function* (batches, partition) {
+      let out: U[] = [];
+      for await (const item of fn(items(batches), partition)) {
+        out.push(item);
+        if (out.length >= BATCH) {
+          yield out;
+          out = [];
+        }
+      }
+      if (out.length > 0) yield out;
+    });
   }
 
   map<U>(fn: (item: T) => U): RDD<U> {
-    return this.mapPartitions(async function* (items) {
-      for await (const item of items) yield fn(item);
+    return new PartitionRDD<T, U>(this, async function* (batches) {
+      for await (const batch of batches) yield batch.map((item) => fn(item));
     });
   }
 
   flatMap<U>(fn: (item: T) => Iterable<U>): RDD<U> {
-    return this.mapPartitions(async function* (items) {
-      for await (const item of items) yield* fn(item);
+    return new PartitionRDD<T, U>(this, async function* (batches) {
+      for await (const batch of batches) {
+        const out: U[] = [];
+        for (const item of batch) for (const u of fn(item)) out.push(u);
+        yield out;
+      }
     });
   }
 
   filter(fn: (item: T) => boolean): RDD<T> {
-    return this.mapPartitions(async function* (items) {
-      for await (const item of items) if (fn(item)) yield item;
+    return new PartitionRDD<T, T>(this, async function* (batches) {
+      for await (const batch of batches) yield batch.filter((item) => fn(item));
     });
   }
 
@@ -165,7 +192,7 @@ export class ParallelRDD<T> extends RDD<T> {
 export class PartitionRDD<T, U> extends RDD<U> {
   constructor(
     readonly parent: RDD<T>,
-    readonly fn: PartitionFn<T, U>,
+    readonly fn: BatchFn<T, U>,
   ) {
     super(parent.context, parent.numPartitions);
   }

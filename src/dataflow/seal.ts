@@ -9,9 +9,27 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { IntegrityError } from './errors.ts';
 
-const MAGIC = Buffer.from('CDF1');
 const HEADER = 4 + 1 + 4 + 12;
 const TAG = 16;
+const MAGIC = Buffer.from('CDF1');
+const PLAIN_MAGIC = Buffer.from('CDF0');
+
+declare const CLOISTER_DATAFLOW_PLAINTEXT: boolean;
+/**
+ * The plaintext baseline of bench/dataflow.ts: a bundle built with this constant defined (esbuild
+ * `define`, so it is a different, measured bundle) writes and reads unencrypted, unauthenticated
+ * blocks, marked "CDF0" so that neither kind of bundle takes the other's blocks.
+ */
+const PLAINTEXT = typeof CLOISTER_DATAFLOW_PLAINTEXT === 'boolean' && CLOISTER_DATAFLOW_PLAINTEXT;
+
+/** A plaintext-baseline block: the sealed layout with a zero nonce and tag and no encryption. */
+export function plainBlock(index: number, last: boolean, payload: Uint8Array): Buffer {
+  const header = Buffer.alloc(HEADER);
+  PLAIN_MAGIC.copy(header, 0);
+  header[4] = last ? 1 : 0;
+  header.writeUInt32BE(index, 5);
+  return Buffer.concat([header, payload, Buffer.alloc(TAG)]);
+}
 
 /** Where a block belongs; its fields are serialised in insertion order, so build them with domains.ts. */
 export type Domain = Readonly<Record<string, string | number>>;
@@ -32,6 +50,7 @@ export function sealBlock(
   last: boolean,
   plaintext: Uint8Array,
 ): Buffer {
+  if (PLAINTEXT) return plainBlock(index, last, plaintext);
   const nonce = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(associatedData(domain, index, last));
@@ -51,7 +70,7 @@ export function openBlock(
 ): { plaintext: Buffer; last: boolean } {
   const where = `${describe(domain)} block ${index}`;
   const bytes = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
-  if (bytes.length < HEADER + TAG || !bytes.subarray(0, 4).equals(MAGIC))
+  if (bytes.length < HEADER + TAG || !bytes.subarray(0, 4).equals(PLAINTEXT ? PLAIN_MAGIC : MAGIC))
     throw new IntegrityError(`${where}: not a sealed block (${bytes.length} bytes)`);
   const flags = bytes[4];
   if (flags > 1) throw new IntegrityError(`${where}: unknown flags ${flags}`);
@@ -59,6 +78,7 @@ export function openBlock(
   // The index in the header is only a hint for humans; the expected one goes into the AD. Both must agree.
   if (bytes.readUInt32BE(5) !== index)
     throw new IntegrityError(`${where}: found block ${bytes.readUInt32BE(5)} in its place`);
+  if (PLAINTEXT) return { plaintext: bytes.subarray(HEADER, bytes.length - TAG), last };
   const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(9, HEADER));
   decipher.setAAD(associatedData(domain, index, last));
   decipher.setAuthTag(bytes.subarray(bytes.length - TAG));

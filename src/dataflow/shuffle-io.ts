@@ -39,11 +39,13 @@ export class ShuffleWriter {
     this.digests = Array.from({ length: reducers }, () => new SetDigest());
   }
 
-  async add(pair: Pair): Promise<void> {
-    const r = this.reducers === 1 ? 0 : hashPartition(pair[0], this.reducers);
+  /** Adds a pair; returns a promise only when a block is being written (no await per pair). */
+  add(pair: Pair): Promise<void> | undefined {
+    // Hashed even for one reducer: that also refuses keys without a canonical encoding.
+    const r = hashPartition(pair[0], this.reducers);
     this.buffers[r].push(pair);
     this.sizes[r] += roughSize(pair);
-    if (this.sizes[r] > this.blockBytes) await this.flush(r, false);
+    return this.sizes[r] > this.blockBytes ? this.flush(r, false) : undefined;
   }
 
   private async flush(r: number, last: boolean): Promise<void> {
@@ -84,7 +86,7 @@ export async function* readShuffle(
   mappers: number,
   inputs: readonly ShuffleInput[] | undefined,
   record: RecordInput[],
-): AsyncGenerator<Pair> {
+): AsyncGenerator<Pair[]> {
   const given = inputs ?? [];
   const maps = new Set(given.map((i) => i.map));
   if (
@@ -109,6 +111,6 @@ export async function* readShuffle(
       digest: digest.hex(),
       blocks: digest.blocks,
     });
-    for (const batch of batches) yield* decodeBatch(batch) as Pair[];
+    for (const batch of batches) yield decodeBatch(batch) as Pair[];
   }
 }

@@ -38,10 +38,11 @@ export class ExternalSorter {
     return this.runs.length;
   }
 
-  async add(pair: Pair): Promise<void> {
+  /** Adds a pair; returns a promise only when a run is being spilled (no await per pair). */
+  add(pair: Pair): Promise<void> | undefined {
     this.buffer.push(pair);
     this.bytes += roughSize(pair);
-    if (this.bytes > this.target.memoryBytes) await this.spill();
+    return this.bytes > this.target.memoryBytes ? this.spill() : undefined;
   }
 
   private async spill(): Promise<void> {

@@ -81,7 +81,7 @@ async function writeShuffle(rdd: RDD<unknown>, shuffle: RDD<unknown>, env: TaskE
     shuffle.numPartitions,
     message.blockBytes,
   );
-  const items = compute(rdd, message.partition, env) as AsyncGenerator<Pair>;
+  const batches = compute(rdd, message.partition, env) as AsyncGenerator<readonly Pair[]>;
   const mode = shuffle.mode;
   if (mode.kind === 'reduce') {
     // Map-side combine, flushed to the reducers whenever it outgrows the memory bound.
@@ -92,22 +92,25 @@ async function writeShuffle(rdd: RDD<unknown>, shuffle: RDD<unknown>, env: TaskE
       combined = new Map();
       bytes = 0;
     };
-    for await (const [k, v] of items) {
-      const id = encodeKey(k);
-      const entry = combined.get(id);
-      if (entry) entry[1] = mode.fn(entry[1], v);
-      else {
-        combined.set(id, [k, v]);
-        bytes += roughSize(k) + roughSize(v) + 64;
-        if (bytes > message.memoryBytes) await flush();
+    for await (const batch of batches) {
+      for (const [k, v] of batch) {
+        const id = encodeKey(k);
+        const entry = combined.get(id);
+        if (entry) entry[1] = mode.fn(entry[1], v);
+        else {
+          combined.set(id, [k, v]);
+          bytes += roughSize(k) + roughSize(v) + 64;
+        }
       }
+      if (bytes > message.memoryBytes) await flush();
     }
     await flush();
   } else {
-    for await (const pair of items) {
-      encodeKey(pair[0]);
-      await writer.add(pair);
-    }
+    for await (const batch of batches)
+      for (const pair of batch) {
+        const writing = writer.add(pair);
+        if (writing) await writing;
+      }
   }
   const { names, outputs } = await writer.finish();
   return { outputs, outcome: { shuffleOutputs: names } };
@@ -115,10 +118,11 @@ async function writeShuffle(rdd: RDD<unknown>, shuffle: RDD<unknown>, env: TaskE
 
 async function writeResult(rdd: RDD<unknown>, action: Action, env: TaskEnv): Promise<Written> {
   const { message, keys, host } = env;
-  const items = compute(rdd, message.partition, env);
+  const batches = compute(rdd, message.partition, env);
   if (action.kind === 'save') {
     const all: string[] = [];
-    for await (const item of items) all.push(typeof item === 'string' ? item : JSON.stringify(item));
+    for await (const batch of batches)
+      for (const item of batch) all.push(typeof item === 'string' ? item : JSON.stringify(item));
     const sealed = sealTextFile(
       keys.get('output'),
       keys.jobId,
@@ -132,7 +136,7 @@ async function writeResult(rdd: RDD<unknown>, action: Action, env: TaskEnv): Pro
       outcome: { output: name },
     };
   }
-  const value = await partitionResult(items, action);
+  const value = await partitionResult(batches, action);
   const blob = sealBlock(
     keys.get('result'),
     resultDomain(keys.jobId, message.action, message.partition, env.attempt),
@@ -147,24 +151,28 @@ async function writeResult(rdd: RDD<unknown>, action: Action, env: TaskEnv): Pro
 }
 
 /** What one partition contributes to an action's value. */
-async function partitionResult(items: AsyncGenerator<unknown>, action: Action): Promise<unknown> {
+async function partitionResult(
+  batches: AsyncGenerator<readonly unknown[]>,
+  action: Action,
+): Promise<unknown> {
   switch (action.kind) {
     case 'count': {
       let n = 0;
-      for await (const _ of items) n++;
+      for await (const batch of batches) n += batch.length;
       return n;
     }
     case 'collect':
     case 'take': {
-      const out: unknown[] = [];
       // take() still reads the whole partition: the manifest proves every input was read.
       const limit = action.kind === 'take' ? action.n : Infinity;
-      for await (const item of items) if (out.length < limit) out.push(item);
+      const out: unknown[] = [];
+      for await (const batch of batches) for (const item of batch) if (out.length < limit) out.push(item);
       return out;
     }
     case 'reduce': {
       let acc: { value: unknown } | undefined;
-      for await (const item of items) acc = acc ? { value: action.fn(acc.value, item) } : { value: item };
+      for await (const batch of batches)
+        for (const item of batch) acc = acc ? { value: action.fn(acc.value, item) } : { value: item };
       return acc ? [acc.value] : [];
     }
     default:

@@ -7,7 +7,7 @@ import { IntegrityError } from '../../src/dataflow/errors.ts';
 import { frameFile, parseFrames } from '../../src/dataflow/framing.ts';
 import { encodeKey, hashKey } from '../../src/dataflow/keys.ts';
 import { jobKeys, parseKeyFile } from '../../src/dataflow/keyring.ts';
-import { openSet, sealSet } from '../../src/dataflow/seal.ts';
+import { openSet, plainBlock, sealSet } from '../../src/dataflow/seal.ts';
 
 const key = randomBytes(32);
 const job = 'aa'.repeat(16);
@@ -61,6 +61,10 @@ describe('sealed sets', () => {
     early[4] = 1; // claims to be the last block, so the set looks complete after two
     assert.throws(() => open([blobs[0], early]), /does not authenticate/);
     assert.throws(() => openSet(randomBytes(32), domain, blobs), /does not authenticate/);
+  });
+
+  it("refuse the plaintext benchmark baseline's blocks", () => {
+    assert.throws(() => open([plainBlock(0, true, Buffer.from('one'))]), /not a sealed block/);
   });
 
   it('framing: truncated and hostile files fail with a clear error', () => {

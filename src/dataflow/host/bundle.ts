@@ -29,7 +29,8 @@ export interface BuiltJob {
   readonly digest: string;
 }
 
-export async function buildJob(jobFile: string, outDir: string): Promise<BuiltJob> {
+/** `plaintext`: the unencrypted baseline for benchmarks (seal.ts), a bundle with another digest. */
+export async function buildJob(jobFile: string, outDir: string, plaintext = false): Promise<BuiltJob> {
   const { build } = await import('esbuild');
   const sources = dataflowSources();
   const common = {
@@ -48,6 +49,7 @@ export async function buildJob(jobFile: string, outDir: string): Promise<BuiltJo
   try {
     await build({
       ...common,
+      define: { CLOISTER_DATAFLOW_PLAINTEXT: String(plaintext) },
       stdin: { contents: entry, resolveDir: dirname(resolve(jobFile)), loader: 'ts' },
       outfile: bundle,
     });

@@ -41,6 +41,8 @@ export interface RunJobOptions {
   /** Target size of a sealed block's plaintext, bytes. */
   readonly blockBytes?: number;
   readonly rewriteTask?: SchedulerOptions['rewriteTask'];
+  /** The unencrypted baseline bundle (bench/dataflow.ts only): reads and writes plaintext blocks. */
+  readonly plaintext?: boolean;
   readonly onPool?: (pool: LocalExecutorPool) => void;
 }
 
@@ -72,7 +74,7 @@ export async function runJob(options: RunJobOptions): Promise<JobRun> {
   const work = mkdtempSync(join(tmpdir(), 'cloister-job-'));
   let pool: LocalExecutorPool | undefined;
   try {
-    const built = await buildJob(options.jobFile, work);
+    const built = await buildJob(options.jobFile, work, options.plaintext);
     const jobId = randomBytes(16).toString('hex');
     const storeDir = join(work, 'store');
     pool = await LocalExecutorPool.start(master.executors, {
