@@ -6,7 +6,7 @@ import { UsageError } from './run-options.ts';
 
 interface JobRunOptions {
   master: string;
-  executors?: string;
+  executors: string;
   keyFile: string;
   memory: string;
 }
@@ -18,21 +18,24 @@ export function registerJobCommands(program: Command): void {
     .description('bundle JOB (a file with `export default async function job(sc)`) and run it')
     .argument('<JOB>', 'the job file (.ts or .js)')
     .argument('[ARGS...]', 'arguments for the job (sc.args), after --')
-    .requiredOption('--master <MASTER>', 'local[N]: N executors in this process; nats://host:port (not yet)')
-    .option('--executors <N>', 'number of executors (nats:// masters)')
+    .requiredOption(
+      '--master <MASTER>',
+      'local[N]: N executor threads in this process; nats://host:port: executor processes over NATS JetStream',
+    )
+    .option('--executors <N>', 'executor processes to start for a nats:// master', '2')
     .requiredOption('--key-file <FILE>', 'the job key: 32 bytes or 64 hex digits')
     .option('--memory <SIZE>', 'memory per task before it spills to sealed files', '64M')
     .action(async (file: string, args: string[], options: JobRunOptions) => {
       const master = parseMaster(options.master);
-      if (
-        options.executors !== undefined &&
-        master.kind === 'local' &&
-        Number(options.executors) !== master.executors
-      )
-        throw new UsageError(`--executors ${options.executors} contradicts --master ${options.master}`);
+      const executors = Number(options.executors);
+      if (!Number.isInteger(executors) || executors < 1 || executors > 64)
+        throw new UsageError(`--executors: 1 to 64, not ${JSON.stringify(options.executors)}`);
       process.stderr.write(
-        'cloister: executors run as worker threads of this process, not in enclaves yet; ' +
-          'data outside them is sealed, but this host can read their memory\n',
+        master.kind === 'local'
+          ? 'cloister: executors run as worker threads of this process, not in enclaves yet; ' +
+              'data outside them is sealed, but this host can read their memory\n'
+          : 'cloister: executors run as plain processes, not in enclaves yet; ' +
+              'what crosses NATS is sealed, but their hosts can read their memory\n',
       );
       const run = await runJob({
         jobFile: file,
@@ -40,6 +43,7 @@ export function registerJobCommands(program: Command): void {
         jobKey: readJobKey(options.keyFile),
         args,
         memoryBytes: parseBytes('--memory', options.memory),
+        executors,
       });
       const { tasks, retries, spilledRuns } = run.stats;
       process.stderr.write(

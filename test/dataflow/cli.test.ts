@@ -59,7 +59,7 @@ describe('cloister data / job', () => {
     assert.deepEqual(counts, { the: 2, cat: 2, hat: 2, s: 1, trick: 1 });
   });
 
-  it('usage errors: bad master, nats not yet, bad key file', async () => {
+  it('usage errors: bad master, bad executor count, bad key file', async () => {
     const bad = await runCli([
       'job',
       'run',
@@ -77,10 +77,13 @@ describe('cloister data / job', () => {
       `${examples}wordcount.ts`,
       '--master',
       'nats://127.0.0.1:4222',
+      '--executors',
+      '0',
       '--key-file',
       s.path('job.key'),
     ]);
-    assert.match(nats.stderr, /not implemented yet/);
+    assert.equal(nats.code, 2);
+    assert.match(nats.stderr, /--executors: 1 to 64/);
     const nokey = await runCli(['data', 'open', s.path('out'), '--key-file', s.path('missing.key')]);
     assert.equal(nokey.code, 2);
     assert.match(nokey.stderr, /no such file/);

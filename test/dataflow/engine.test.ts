@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { LocalExecutorPool } from '../../src/dataflow/host/local-pool.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
 import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
 import {
@@ -62,6 +63,7 @@ describe('word count over dict-gcide', () => {
         jobKey: s.key,
         args: [s.path('corpus.sealed'), s.path('wc-killed.out')],
         onPool: (pool) => {
+          assert.ok(pool instanceof LocalExecutorPool);
           pool.onTaskStart = (message, slot) => {
             if (killed < 2 && message.partition === 1) {
               killed++;

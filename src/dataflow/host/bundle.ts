@@ -25,6 +25,8 @@ export function dataflowSources(): string {
 export interface BuiltJob {
   readonly bundle: string;
   readonly executorScript: string;
+  /** The executor process for nats:// masters. */
+  readonly natsExecutorScript: string;
   /** SHA-256 of the bundle, hex. */
   readonly digest: string;
 }
@@ -67,6 +69,16 @@ export async function buildJob(jobFile: string, outDir: string, plaintext = fals
     entryPoints: [join(sources, 'host', 'worker-executor.ts')],
     outfile: executorScript,
   });
+  const natsExecutorScript = join(outDir, 'nats-executor.mjs');
+  await build({
+    ...common,
+    entryPoints: [join(sources, 'host', 'nats', 'nats-executor.ts')],
+    outfile: natsExecutorScript,
+    // The NATS client's key library is CommonJS and requires node:crypto.
+    banner: {
+      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    },
+  });
   const digest = createHash('sha256').update(readFileSync(bundle)).digest('hex');
-  return { bundle, executorScript, digest };
+  return { bundle, executorScript, natsExecutorScript, digest };
 }

@@ -15,6 +15,8 @@ import { buildJob } from './bundle.ts';
 import { FileBlockStore } from './file-store.ts';
 import { listSealedFiles } from './list-files.ts';
 import { LocalExecutorPool } from './local-pool.ts';
+import { NatsExecutorPool } from './nats/nats-pool.ts';
+import type { BlockStore } from '../host-io.ts';
 import { Scheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
 
 export type Master = { kind: 'local'; executors: number } | { kind: 'nats'; url: string };
@@ -43,7 +45,11 @@ export interface RunJobOptions {
   readonly rewriteTask?: SchedulerOptions['rewriteTask'];
   /** The unencrypted baseline bundle (bench/dataflow.ts only): reads and writes plaintext blocks. */
   readonly plaintext?: boolean;
-  readonly onPool?: (pool: LocalExecutorPool) => void;
+  readonly onPool?: (pool: LocalExecutorPool | NatsExecutorPool) => void;
+  /** Executors to start for a nats:// master (default 2). */
+  readonly executors?: number;
+  /** nats://: how long a task may go silent before JetStream redelivers it. */
+  readonly ackWaitMs?: number;
 }
 
 export interface JobRun {
@@ -67,27 +73,39 @@ interface Bundle {
 
 export async function runJob(options: RunJobOptions): Promise<JobRun> {
   const master = parseMaster(options.master);
-  if (master.kind === 'nats')
-    throw new DataflowError(
-      'nats:// masters (executors over NATS JetStream) are not implemented yet; use local[N]',
-    );
+  const executors = master.kind === 'local' ? master.executors : (options.executors ?? 2);
   const work = mkdtempSync(join(tmpdir(), 'cloister-job-'));
-  let pool: LocalExecutorPool | undefined;
+  let pool: LocalExecutorPool | NatsExecutorPool | undefined;
   try {
     const built = await buildJob(options.jobFile, work, options.plaintext);
     const jobId = randomBytes(16).toString('hex');
-    const storeDir = join(work, 'store');
-    pool = await LocalExecutorPool.start(master.executors, {
-      script: built.executorScript,
-      bundle: built.bundle,
-      store: storeDir,
-      jobKey: options.jobKey,
-    });
+    let store: BlockStore;
+    if (master.kind === 'local') {
+      const storeDir = join(work, 'store');
+      pool = await LocalExecutorPool.start(executors, {
+        script: built.executorScript,
+        bundle: built.bundle,
+        store: storeDir,
+        jobKey: options.jobKey,
+      });
+      store = new FileBlockStore(storeDir);
+    } else {
+      pool = await NatsExecutorPool.start({
+        url: master.url,
+        job: jobId,
+        executors,
+        executorScript: built.natsExecutorScript,
+        bundle: built.bundle,
+        jobKey: options.jobKey,
+        ackWaitMs: options.ackWaitMs,
+      });
+      store = pool.store();
+    }
     options.onPool?.(pool);
-    const scheduler = new Scheduler(pool, new FileBlockStore(storeDir), { rewriteTask: options.rewriteTask });
+    const scheduler = new Scheduler(pool, store, { rewriteTask: options.rewriteTask });
     const bundle = (await import(pathToFileURL(built.bundle).href)) as Bundle;
     const result = await bundle.runProgram(bundle.job, options.jobKey, jobId, built.digest, {
-      defaultParallelism: master.executors,
+      defaultParallelism: executors,
       args: options.args ?? [],
       memoryBytes: options.memoryBytes ?? 64 * 1024 * 1024,
       blockBytes: options.blockBytes ?? 1024 * 1024,
