@@ -1,13 +1,27 @@
-// Word count three ways, from one run: the dataflow engine with everything outside executors sealed,
-// the same engine built as its plaintext baseline, and a plain single Node process doing the count.
-//   node --import tsx bench/dataflow.ts            (dict-gcide, about 40 MB; BENCH_MB=8 for less)
-// Executors are worker threads (local[N]), not enclaves yet: this measures the cost of sealing.
-import { spawnSync } from 'node:child_process';
+// Dataflow jobs from one run, each as ratio tables:
+// 1. word count over dict-gcide: the engine sealed, the same engine's plaintext baseline bundle, and
+//    a plain single Node process doing the count;
+// 2. smart-grid fault detection on seeded data: sealed against the plaintext baseline;
+// 3. word count over NATS JetStream with 1 and 2 executor processes (when nats-server is installed).
+//   node --import tsx bench/dataflow.ts     (BENCH_MB=8 for a smaller corpus than the 40 MB,
+//                                            BENCH_REPEATS, BENCH_EXECUTORS, BENCH_CUSTOMERS)
+// Executors are worker threads or plain processes, not enclaves yet: this measures sealing and scale-out.
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateGrid, writeGrid } from '../examples/smartgrid-data.ts';
 import { frameFile } from '../src/dataflow/framing.ts';
 import { runJob } from '../src/dataflow/host/run-job.ts';
 import { openOutput, sealDirectory } from '../src/dataflow/owner.ts';
@@ -16,88 +30,156 @@ import { lineBlocks } from '../src/dataflow/text-files.ts';
 import { median, printTable } from './lib.ts';
 
 const GCIDE = '/usr/share/dictd/gcide.dict.dz';
+const NATS_SERVER = '/usr/sbin/nats-server';
 const megabytes = Number(process.env.BENCH_MB ?? 0);
 const executors = Number(process.env.BENCH_EXECUTORS ?? 2);
 const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+const customers = Number(process.env.BENCH_CUSTOMERS ?? 100_000);
 const partBytes = 4 * 1024 * 1024;
 const blockBytes = 1024 * 1024;
-const wordcount = fileURLToPath(new URL('../examples/wordcount.ts', import.meta.url));
+const example = (name: string): string => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'cloister-bench-dataflow-'));
+const key = randomBytes(32);
+const path = (...parts: string[]): string => join(dir, ...parts);
+
+/** Median wall time of `repeats` runs of `run`. */
+async function timed(run: (i: number) => Promise<void>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await run(i);
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+/** The same files as `data seal` makes, with plaintext-baseline blocks. */
+function writePlainInputs(from: string, out: string): void {
+  mkdirSync(out);
+  for (const name of readdirSync(from)) {
+    const lines = readFileSync(join(from, name), 'utf8').split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const blocks = lineBlocks(lines, blockBytes);
+    const perPart = partBytes / blockBytes;
+    const parts = Math.max(1, Math.ceil(blocks.length / perPart));
+    for (let p = 0; p < parts; p++) {
+      const part = blocks.slice(p * perPart, (p + 1) * perPart);
+      const file = parts === 1 ? name : `${name}.${String(p).padStart(5, '0')}`;
+      const blobs = part.map((b, i) => plainBlock(i, i === part.length - 1, b));
+      writeFileSync(join(out, `${file}.sealed`), frameFile('00'.repeat(16), blobs));
+    }
+  }
+}
+
+function prepare(name: string, write: (dir: string) => void): void {
+  write(path(name));
+  sealDirectory(path(name), path(`${name}.sealed`), key, { partBytes, blockBytes });
+  writePlainInputs(path(name), path(`${name}.plain`));
+}
+
+async function engine(
+  job: string,
+  input: string,
+  master: string,
+  args: string[],
+  plaintext: boolean,
+  extra = {},
+): Promise<void> {
+  const out = path(`out-${randomBytes(4).toString('hex')}`);
+  await runJob({
+    jobFile: example(job),
+    master,
+    jobKey: key,
+    args: [path(input), out, ...args],
+    plaintext,
+    ...extra,
+  });
+  if (!plaintext) openOutput(out, key, { verifyManifest: true });
+  rmSync(out, { recursive: true, force: true });
+}
+
+async function startNats(): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
+  if (!existsSync(NATS_SERVER)) return undefined;
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: p } = probe.address() as { port: number };
+      probe.close(() => resolve(p));
+    });
+  });
+  const server = spawn(
+    NATS_SERVER,
+    ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', path('jetstream')],
+    { stdio: 'ignore' },
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    stop: () => new Promise((r) => (server.once('exit', r), server.kill('SIGTERM'))),
+  };
+}
+
 try {
   const head = megabytes > 0 ? ` | head -c ${megabytes * 1024 * 1024}` : '';
   const r = spawnSync('sh', ['-c', `zcat ${GCIDE}${head}`], { maxBuffer: 256 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`cannot read ${GCIDE}: apt-get install dict-gcide`);
   const text = r.stdout.toString('utf8');
-  mkdirSync(join(dir, 'corpus'));
-  writeFileSync(join(dir, 'corpus', 'gcide.txt'), text);
-  const key = randomBytes(32);
-  sealDirectory(join(dir, 'corpus'), join(dir, 'sealed'), key, { partBytes, blockBytes });
-  writePlainInputs(text, join(dir, 'plain'));
+  prepare('corpus', (d) => (mkdirSync(d), writeFileSync(join(d, 'gcide.txt'), text)));
+  prepare('grid', (d) => writeGrid(d, generateGrid(customers, 1)));
+  const local = `local[${executors}]`;
+  const window = ['2024-03-01', '2024-05-31'];
 
-  const engine = async (plaintext: boolean, run: number): Promise<number> => {
-    const out = join(dir, `out-${plaintext ? 'plain' : 'sealed'}-${run}`);
-    const start = performance.now();
-    await runJob({
-      jobFile: wordcount,
-      master: `local[${executors}]`,
-      jobKey: key,
-      args: [join(dir, plaintext ? 'plain' : 'sealed'), out],
-      plaintext,
-    });
-    const ms = performance.now() - start;
-    if (!plaintext && run === 0) {
-      const words = openOutput(out, key, { verifyManifest: true }).lines.length;
-      console.log(`sealed run: ${words} distinct words, manifest verified`);
-    }
-    rmSync(out, { recursive: true, force: true });
-    return ms;
-  };
-  const plainNode = (): number => {
+  const wcSealed = await timed(() => engine('wordcount.ts', 'corpus.sealed', local, [], false));
+  const wcPlain = await timed(() => engine('wordcount.ts', 'corpus.plain', local, [], true));
+  const plainNode = await timed(async () => {
     const script =
       "const t=require('fs').readFileSync(process.argv[1],'utf8').toLowerCase();const m=new Map();" +
       'for(const w of t.split(/[^a-z]+/))if(w)m.set(w,(m.get(w)||0)+1);console.log(m.size)';
-    const start = performance.now();
-    const p = spawnSync(process.execPath, ['-e', script, join(dir, 'corpus', 'gcide.txt')], {
-      encoding: 'utf8',
-    });
+    const p = spawnSync(process.execPath, ['-e', script, path('corpus', 'gcide.txt')], { encoding: 'utf8' });
     if (p.status !== 0) throw new Error(p.stderr);
-    return performance.now() - start;
-  };
-
-  const sealed: number[] = [];
-  const plain: number[] = [];
-  const node: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    sealed.push(await engine(false, i));
-    plain.push(await engine(true, i));
-    node.push(plainNode());
-  }
-  const [s, p, n] = [median(sealed), median(plain), median(node)];
+  });
   printTable(
-    `word count over ${(text.length / 1024 / 1024).toFixed(1)} MB of dict-gcide, local[${executors}], median of ${repeats} (wall ms, incl. bundling and executor start)`,
+    `word count over ${(text.length / 1024 / 1024).toFixed(1)} MB of dict-gcide, ${local}, median of ${repeats} (wall ms, incl. bundling and executor start)`,
     ['configuration', 'ms', 'vs plaintext engine', 'vs plain node'],
     [
-      ['engine, sealed (AES-256-GCM, manifest)', s, s / p, s / n],
-      ['engine, plaintext baseline', p, 1, p / n],
-      ['plain single node process', n, n / p, 1],
+      ['engine, sealed (AES-256-GCM, manifest)', wcSealed, wcSealed / wcPlain, wcSealed / plainNode],
+      ['engine, plaintext baseline', wcPlain, 1, wcPlain / plainNode],
+      ['plain single node process', plainNode, plainNode / wcPlain, 1],
     ],
   );
+
+  const sgSealed = await timed(() => engine('smartgrid.ts', 'grid.sealed', local, window, false));
+  const sgPlain = await timed(() => engine('smartgrid.ts', 'grid.plain', local, window, true));
+  printTable(
+    `smart-grid fault detection, ${customers} customers and ${customers * 3} faults, ${local}, median of ${repeats} (wall ms)`,
+    ['configuration', 'ms', 'vs plaintext engine'],
+    [
+      ['engine, sealed', sgSealed, sgSealed / sgPlain],
+      ['engine, plaintext baseline', sgPlain, 1],
+    ],
+  );
+
+  const nats = await startNats();
+  if (!nats) console.log('\n(nats-server is not installed: no NATS scaling table)');
+  else
+    try {
+      const one = await timed(() =>
+        engine('wordcount.ts', 'corpus.sealed', nats.url, [], false, { executors: 1 }),
+      );
+      const two = await timed(() =>
+        engine('wordcount.ts', 'corpus.sealed', nats.url, [], false, { executors: 2 }),
+      );
+      printTable(
+        `word count sealed over NATS JetStream (executor processes on this machine), median of ${repeats} (wall ms)`,
+        ['executors', 'ms', 'speed-up vs 1'],
+        [
+          ['1', one, 1],
+          ['2', two, one / two],
+        ],
+      );
+    } finally {
+      await nats.stop();
+    }
 } finally {
   rmSync(dir, { recursive: true, force: true });
-}
-
-/** The inputs of the plaintext baseline: the sealed files' layout with plain blocks. */
-function writePlainInputs(text: string, out: string): void {
-  mkdirSync(out);
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  const blocks = lineBlocks(lines, blockBytes);
-  const perPart = partBytes / blockBytes;
-  for (let p = 0; p * perPart < blocks.length; p++) {
-    const part = blocks.slice(p * perPart, (p + 1) * perPart);
-    const name = `gcide.txt.${String(p).padStart(5, '0')}`;
-    const blobs = part.map((b, i) => plainBlock(i, i === part.length - 1, b));
-    writeFileSync(join(out, `${name}.sealed`), frameFile('00'.repeat(16), blobs));
-  }
 }

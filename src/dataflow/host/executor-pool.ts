@@ -21,6 +21,14 @@ export interface TaskFailure {
   message: string;
 }
 
+/** A task's own error, rethrown on the scheduler's side under its original name. */
+export class TaskFailed extends Error {
+  constructor(readonly failure: TaskFailure) {
+    super(failure.message);
+    this.name = failure.name;
+  }
+}
+
 /** Errors that retrying cannot fix: the job stops with them. */
 export const isFatal = (failure: TaskFailure): boolean =>
   failure.name === 'IntegrityError' || failure.name === 'DataflowError';

@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { TaskMessage, TaskOutcome } from '../messages.ts';
-import { ExecutorLost, type ExecutorPool, type TaskFailure } from './executor-pool.ts';
+import { ExecutorLost, TaskFailed, type ExecutorPool, type TaskFailure } from './executor-pool.ts';
 
 export interface LocalPoolOptions {
   /** The built worker-executor script. */
@@ -24,13 +24,6 @@ interface Pending {
 interface Slot {
   worker: Worker;
   pending?: Pending;
-}
-
-export class TaskFailed extends Error {
-  constructor(readonly failure: TaskFailure) {
-    super(failure.message);
-    this.name = failure.name;
-  }
 }
 
 export class LocalExecutorPool implements ExecutorPool {

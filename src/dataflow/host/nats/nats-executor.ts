@@ -29,9 +29,21 @@ interface Bundle {
 const [url, job, index] = process.argv.slice(2);
 const jobKey = Buffer.from(readFileSync(0, 'utf8').trim(), 'hex');
 const n = names(job);
-const nc = await connect({ servers: url });
-const objects = await new Objm(nc).open(n.blocks);
-const kv = await new Kvm(nc).open(n.kv);
+const nc = await connect({ servers: url.split(','), maxReconnectAttempts: -1 });
+/** JetStream requests time out while a cluster re-elects leaders (a server died): try again for a while. */
+async function retrying<T>(what: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await what();
+    } catch (error) {
+      if (attempt >= 30) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+const objects = await retrying(() => new Objm(nc).open(n.blocks));
+const kv = await retrying(() => new Kvm(nc).open(n.kv));
 const host: ExecutorHost = { store: new NatsBlockStore(objects), readFile: (path) => readFile(path) };
 
 const dir = mkdtempSync(join(tmpdir(), 'cloister-executor-'));
@@ -41,7 +53,7 @@ writeFileSync(join(dir, 'job.mjs'), bundleBytes);
 const bundle = (await import(pathToFileURL(join(dir, 'job.mjs')).href)) as Bundle;
 rmSync(dir, { recursive: true, force: true });
 
-const consumer = await jetstream(nc).consumers.get(n.stream, n.consumer);
+const consumer = await retrying(() => jetstream(nc).consumers.get(n.stream, n.consumer));
 const messages = await consumer.consume({ max_messages: 1 });
 process.on('SIGTERM', () => void nc.close().then(() => process.exit(0)));
 
@@ -65,6 +77,9 @@ for await (const m of messages) {
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
     const failure = { name: e.name, message: e.message };
+    process.stderr.write(
+      `executor ${index}: ${key} (delivery ${m.info.deliveryCount}): ${e.name}: ${e.message}\n`,
+    );
     if (isFatal(failure) || m.info.deliveryCount >= 4) {
       await kv.create(key, encode({ failure })).catch(() => undefined);
       m.term();

@@ -12,8 +12,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { TaskMessage, TaskOutcome } from '../../messages.ts';
-import { ExecutorLost, type ExecutorPool, type TaskFailure } from '../executor-pool.ts';
-import { TaskFailed } from '../local-pool.ts';
+import { ExecutorLost, TaskFailed, type ExecutorPool, type TaskFailure } from '../executor-pool.ts';
 import { NatsBlockStore } from './nats-store.ts';
 import { decode, encode, names, taskKey } from './wire.ts';
 
@@ -32,6 +31,10 @@ interface Waiter {
   resolve: (outcome: TaskOutcome) => void;
   reject: (error: Error) => void;
 }
+
+/** `nats://a:1,b:2` (or `nats://a:1,nats://b:2`): the servers of one cluster. */
+export const serverList = (url: string): string[] =>
+  url.split(',').map((s) => s.trim().replace(/^nats:\/\//, ''));
 
 export class NatsExecutorPool implements ExecutorPool {
   private readonly waiters = new Map<string, Waiter>();
@@ -52,7 +55,7 @@ export class NatsExecutorPool implements ExecutorPool {
 
   static async start(options: NatsPoolOptions): Promise<NatsExecutorPool> {
     const n = names(options.job);
-    const nc = await connect({ servers: options.url.replace(/^nats:\/\//, '') });
+    const nc = await connect({ servers: serverList(options.url), maxReconnectAttempts: -1 });
     try {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.add({ name: n.stream, subjects: [n.subject], retention: RetentionPolicy.Workqueue });
@@ -81,13 +84,9 @@ export class NatsExecutorPool implements ExecutorPool {
 
   private spawn(index: number): ChildProcess {
     const { url, job, jobKey, executorScript } = this.options;
-    const child = spawn(
-      process.execPath,
-      [executorScript, url.replace(/^nats:\/\//, ''), job, String(index)],
-      {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      },
-    );
+    const child = spawn(process.execPath, [executorScript, serverList(url).join(','), job, String(index)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     child.stdin!.end(Buffer.from(jobKey).toString('hex'));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const event = JSON.parse(line) as { start?: string; executor?: number };
