@@ -8,6 +8,7 @@
 import { IntegrityError } from './errors.ts';
 import type { ActionPlan } from './plan.ts';
 import { checkRecordMac, type TaskRecord } from './records.ts';
+import { inputName } from './text-files.ts';
 
 export function checkAction(
   manifestKey: Uint8Array,
@@ -66,6 +67,8 @@ export function checkAction(
           input.part !== leaf.part
         )
           throw new IntegrityError(`${where}: did not read exactly its input ${leaf.rdd}/${leaf.part}`);
+        if (input.file !== inputName(plan.files[leaf.rdd]?.[leaf.part] ?? ''))
+          throw new IntegrityError(`${where}: read ${input.file}, not the file the plan names`);
         const at = `${input.rdd}/${input.part}`;
         const file = `${input.dataset}/${input.file}/${input.digest}`;
         if ((fileAt.get(at) ?? file) !== file)

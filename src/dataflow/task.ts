@@ -8,11 +8,12 @@ import { roughSize } from './batch.ts';
 import { compute, type TaskEnv } from './compute.ts';
 import type { Job } from './context.ts';
 import { outputDomain, resultDomain } from './domains.ts';
-import { DataflowError } from './errors.ts';
+import { DataflowError, IntegrityError } from './errors.ts';
 import type { ExecutorHost } from './host-io.ts';
 import { encodeKey, type Key } from './keys.ts';
 import { jobKeys } from './keyring.ts';
 import type { TaskMessage, TaskOutcome } from './messages.ts';
+import { mapStageId, resultStageId } from './plan.ts';
 import type { Action, RDD } from './rdd.ts';
 import { ShuffledRDD } from './rdd.ts';
 import { signRecord, type RecordOutput } from './records.ts';
@@ -44,7 +45,7 @@ export async function runTask(
     inputs: [],
     sorters: [],
   };
-  const rdd = findRdd(final, message.stage.rdd);
+  const rdd = checkStage(final, message);
   try {
     const written = message.stage.shuffle
       ? await writeShuffle(rdd, findRdd(final, message.stage.shuffle.rdd), env)
@@ -62,6 +63,33 @@ export async function runTask(
   } finally {
     for (const sorter of env.sorters) await sorter.cleanup();
   }
+}
+
+/**
+ * The scheduler says which stage and partition to run; the executor checks that against the lineage
+ * it rebuilt, so that a task cannot be pointed at another RDD (skipping a filter, say) under a stage
+ * id the job program will accept.
+ */
+function checkStage(final: RDD<unknown>, message: TaskMessage): RDD<unknown> {
+  const { stage, partition, action } = message;
+  let rdd: RDD<unknown>;
+  if (stage.shuffle) {
+    const shuffle = findRdd(final, stage.shuffle.rdd);
+    if (!(shuffle instanceof ShuffledRDD))
+      throw new IntegrityError(`task for ${stage.id}: RDD ${shuffle.id} is no shuffle`);
+    rdd = shuffle.parent as RDD<unknown>;
+    if (stage.id !== mapStageId(action, shuffle.id) || stage.shuffle.reducers !== shuffle.numPartitions)
+      throw new IntegrityError(`task for ${stage.id}: not the map stage of shuffle ${shuffle.id}`);
+  } else {
+    rdd = final;
+    if (stage.id !== resultStageId(action))
+      throw new IntegrityError(`task for ${stage.id}: not the result stage of action ${action}`);
+  }
+  if (stage.rdd !== rdd.id || stage.partitions !== rdd.numPartitions)
+    throw new IntegrityError(`task for ${stage.id}: names RDD ${stage.rdd}, the lineage says RDD ${rdd.id}`);
+  if (!Number.isInteger(partition) || partition < 0 || partition >= rdd.numPartitions)
+    throw new IntegrityError(`task for ${stage.id}: no partition ${partition}`);
+  return rdd;
 }
 
 type Written = { outputs: RecordOutput[]; outcome: Partial<TaskOutcome> };

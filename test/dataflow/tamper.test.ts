@@ -156,6 +156,25 @@ describe('a tampering scheduler or store', () => {
       /does not authenticate/,
     ));
 
+  it('a task pointed at another RDD under its stage id (skipping the map before the shuffle)', () =>
+    refused(
+      (message) =>
+        message.stage.id === 'a0:s3' ? { ...message, stage: { ...message.stage, rdd: 1 } } : message,
+      /names RDD 1, the lineage says RDD 2/,
+    ));
+
+  it("a text partition pointed at another partition's file", () =>
+    refused(
+      (message) =>
+        message.stage.id === 'a0:s3' && message.partition === 1
+          ? {
+              ...message,
+              files: { ...message.files, 0: [message.files[0][0], message.files[0][0], message.files[0][2]] },
+            }
+          : message,
+      /read a\.txt, not the file the plan names/,
+    ));
+
   it('blocks replayed from another stage of the same job', async () => {
     const first: ShuffleInput[][] = [];
     let done = false;
