@@ -36,6 +36,8 @@ interface Waiter {
 export const serverList = (url: string): string[] =>
   url.split(',').map((s) => s.trim().replace(/^nats:\/\//, ''));
 
+const alive = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
+
 export class NatsExecutorPool implements ExecutorPool {
   private readonly waiters = new Map<string, Waiter>();
   private readonly children: ChildProcess[] = [];
@@ -93,7 +95,6 @@ export class NatsExecutorPool implements ExecutorPool {
       if (event.start) this.onTaskStart?.(event.start, index);
     });
     child.on('exit', (code, signal) => {
-      const alive = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
       if (this.closing || this.children.some((c) => c !== child && alive(c))) return;
       const error = new ExecutorLost(`every executor is gone (the last exited with ${signal ?? code})`);
       for (const waiter of this.waiters.values()) waiter.reject(error);
@@ -118,6 +119,7 @@ export class NatsExecutorPool implements ExecutorPool {
   }
 
   async run(message: TaskMessage): Promise<TaskOutcome> {
+    if (!this.children.some(alive)) throw new ExecutorLost('no executor process is running');
     const key = taskKey(message);
     const n = names(this.options.job);
     const done = new Promise<TaskOutcome>((resolve, reject) => this.waiters.set(key, { resolve, reject }));
