@@ -56,6 +56,8 @@ const commandGroups: Record<string, () => Promise<Register>> = {
   attest: async () => (await import('./attest.ts')).registerAttestCommands,
   kbs: async () => (await import('./kbs.ts')).registerKbsCommands,
   net: async () => (await import('./net.ts')).registerNetCommands,
+  data: async () => (await import('./data.ts')).registerDataCommands,
+  job: async () => (await import('./job.ts')).registerJobCommands,
 };
 const groupOfCommand: Record<string, string> = { sign: 'attest', quote: 'attest' };
 

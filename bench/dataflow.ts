@@ -1,0 +1,185 @@
+// Dataflow jobs from one run, each as ratio tables:
+// 1. word count over dict-gcide: the engine sealed, the same engine's plaintext baseline bundle, and
+//    a plain single Node process doing the count;
+// 2. smart-grid fault detection on seeded data: sealed against the plaintext baseline;
+// 3. word count over NATS JetStream with 1 and 2 executor processes (when nats-server is installed).
+//   node --import tsx bench/dataflow.ts     (BENCH_MB=8 for a smaller corpus than the 40 MB,
+//                                            BENCH_REPEATS, BENCH_EXECUTORS, BENCH_CUSTOMERS)
+// Executors are worker threads or plain processes, not enclaves yet: this measures sealing and scale-out.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateGrid, writeGrid } from '../examples/smartgrid-data.ts';
+import { frameFile } from '../src/dataflow/framing.ts';
+import { runJob } from '../src/dataflow/host/run-job.ts';
+import { openOutput, sealDirectory } from '../src/dataflow/owner.ts';
+import { plainBlock } from '../src/dataflow/seal.ts';
+import { lineBlocks } from '../src/dataflow/text-files.ts';
+import { median, printTable } from './lib.ts';
+
+const GCIDE = '/usr/share/dictd/gcide.dict.dz';
+const NATS_SERVER = '/usr/sbin/nats-server';
+const megabytes = Number(process.env.BENCH_MB ?? 0);
+const executors = Number(process.env.BENCH_EXECUTORS ?? 2);
+const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+const customers = Number(process.env.BENCH_CUSTOMERS ?? 100_000);
+const partBytes = 4 * 1024 * 1024;
+const blockBytes = 1024 * 1024;
+const example = (name: string): string => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
+
+const dir = mkdtempSync(join(tmpdir(), 'cloister-bench-dataflow-'));
+const key = randomBytes(32);
+const path = (...parts: string[]): string => join(dir, ...parts);
+
+/** Median wall time of `repeats` runs of `run`. */
+async function timed(run: (i: number) => Promise<void>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await run(i);
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+/** The same files as `data seal` makes, with plaintext-baseline blocks. */
+function writePlainInputs(from: string, out: string): void {
+  mkdirSync(out);
+  for (const name of readdirSync(from)) {
+    const lines = readFileSync(join(from, name), 'utf8').split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const blocks = lineBlocks(lines, blockBytes);
+    const perPart = partBytes / blockBytes;
+    const parts = Math.max(1, Math.ceil(blocks.length / perPart));
+    for (let p = 0; p < parts; p++) {
+      const part = blocks.slice(p * perPart, (p + 1) * perPart);
+      const file = parts === 1 ? name : `${name}.${String(p).padStart(5, '0')}`;
+      const blobs = part.map((b, i) => plainBlock(i, i === part.length - 1, b));
+      writeFileSync(join(out, `${file}.sealed`), frameFile('00'.repeat(16), blobs));
+    }
+  }
+}
+
+function prepare(name: string, write: (dir: string) => void): void {
+  write(path(name));
+  sealDirectory(path(name), path(`${name}.sealed`), key, { partBytes, blockBytes });
+  writePlainInputs(path(name), path(`${name}.plain`));
+}
+
+async function engine(
+  job: string,
+  input: string,
+  master: string,
+  args: string[],
+  plaintext: boolean,
+  extra = {},
+): Promise<void> {
+  const out = path(`out-${randomBytes(4).toString('hex')}`);
+  await runJob({
+    jobFile: example(job),
+    master,
+    jobKey: key,
+    args: [path(input), out, ...args],
+    plaintext,
+    ...extra,
+  });
+  if (!plaintext) openOutput(out, key, { verifyManifest: true });
+  rmSync(out, { recursive: true, force: true });
+}
+
+async function startNats(): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
+  if (!existsSync(NATS_SERVER)) return undefined;
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: p } = probe.address() as { port: number };
+      probe.close(() => resolve(p));
+    });
+  });
+  const server = spawn(
+    NATS_SERVER,
+    ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', path('jetstream')],
+    { stdio: 'ignore' },
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    stop: () => new Promise((r) => (server.once('exit', r), server.kill('SIGTERM'))),
+  };
+}
+
+try {
+  const head = megabytes > 0 ? ` | head -c ${megabytes * 1024 * 1024}` : '';
+  const r = spawnSync('sh', ['-c', `zcat ${GCIDE}${head}`], { maxBuffer: 256 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`cannot read ${GCIDE}: apt-get install dict-gcide`);
+  const text = r.stdout.toString('utf8');
+  prepare('corpus', (d) => (mkdirSync(d), writeFileSync(join(d, 'gcide.txt'), text)));
+  prepare('grid', (d) => writeGrid(d, generateGrid(customers, 1)));
+  const local = `local[${executors}]`;
+  const window = ['2024-03-01', '2024-05-31'];
+
+  const wcSealed = await timed(() => engine('wordcount.ts', 'corpus.sealed', local, [], false));
+  const wcPlain = await timed(() => engine('wordcount.ts', 'corpus.plain', local, [], true));
+  const plainNode = await timed(async () => {
+    const script =
+      "const t=require('fs').readFileSync(process.argv[1],'utf8').toLowerCase();const m=new Map();" +
+      'for(const w of t.split(/[^a-z]+/))if(w)m.set(w,(m.get(w)||0)+1);console.log(m.size)';
+    const p = spawnSync(process.execPath, ['-e', script, path('corpus', 'gcide.txt')], { encoding: 'utf8' });
+    if (p.status !== 0) throw new Error(p.stderr);
+  });
+  printTable(
+    `word count over ${(text.length / 1024 / 1024).toFixed(1)} MB of dict-gcide, ${local}, median of ${repeats} (wall ms, incl. bundling and executor start)`,
+    ['configuration', 'ms', 'vs plaintext engine', 'vs plain node'],
+    [
+      ['engine, sealed (AES-256-GCM, manifest)', wcSealed, wcSealed / wcPlain, wcSealed / plainNode],
+      ['engine, plaintext baseline', wcPlain, 1, wcPlain / plainNode],
+      ['plain single node process', plainNode, plainNode / wcPlain, 1],
+    ],
+  );
+
+  const sgSealed = await timed(() => engine('smartgrid.ts', 'grid.sealed', local, window, false));
+  const sgPlain = await timed(() => engine('smartgrid.ts', 'grid.plain', local, window, true));
+  printTable(
+    `smart-grid fault detection, ${customers} customers and ${customers * 3} faults, ${local}, median of ${repeats} (wall ms)`,
+    ['configuration', 'ms', 'vs plaintext engine'],
+    [
+      ['engine, sealed', sgSealed, sgSealed / sgPlain],
+      ['engine, plaintext baseline', sgPlain, 1],
+    ],
+  );
+
+  const nats = await startNats();
+  if (!nats) console.log('\n(nats-server is not installed: no NATS scaling table)');
+  else
+    try {
+      const one = await timed(() =>
+        engine('wordcount.ts', 'corpus.sealed', nats.url, [], false, { executors: 1 }),
+      );
+      const two = await timed(() =>
+        engine('wordcount.ts', 'corpus.sealed', nats.url, [], false, { executors: 2 }),
+      );
+      printTable(
+        `word count sealed over NATS JetStream (executor processes on this machine), median of ${repeats} (wall ms)`,
+        ['executors', 'ms', 'speed-up vs 1'],
+        [
+          ['1', one, 1],
+          ['2', two, one / two],
+        ],
+      );
+    } finally {
+      await nats.stop();
+    }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

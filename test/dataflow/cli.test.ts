@@ -1,0 +1,91 @@
+// The commands as a data owner and a job runner use them (the built CLI in dist/).
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { runCli } from '../helpers/cli.ts';
+import { examples, scratch, writeCorpus } from './helpers.ts';
+
+const s = scratch();
+after(() => s.cleanup());
+
+describe('cloister data / job', () => {
+  it('seal, run word count on local[2], open with the manifest verified', async () => {
+    writeCorpus(s.path('corpus'), { 'a.txt': 'The cat; the HAT.\n', 'b.txt': "cat's hat-trick\n" });
+    const key = s.path('job.key');
+    const seal = await runCli([
+      'data',
+      'seal',
+      s.path('corpus'),
+      '-o',
+      s.path('in'),
+      '--key-file',
+      key,
+      '--generate-key',
+    ]);
+    assert.equal(seal.code, 0, seal.stderr);
+    assert.match(seal.stdout, /^dataset [0-9a-f]{32}: 2 sealed files/);
+    const run = await runCli([
+      'job',
+      'run',
+      `${examples}wordcount.ts`,
+      '--master',
+      'local[2]',
+      '--key-file',
+      key,
+      '--',
+      s.path('in'),
+      s.path('out'),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /worker threads of this process, not in enclaves/);
+    assert.match(run.stderr, /job [0-9a-f]{32} done: 1 actions/);
+    const open = await runCli([
+      'data',
+      'open',
+      s.path('out'),
+      '--key-file',
+      key,
+      '--verify-manifest',
+      '--inputs',
+      s.path('in'),
+    ]);
+    assert.equal(open.code, 0, open.stderr);
+    assert.match(open.stderr, /manifest verified/);
+    const counts = Object.fromEntries(
+      open.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as [string, number]),
+    );
+    assert.deepEqual(counts, { the: 2, cat: 2, hat: 2, s: 1, trick: 1 });
+  });
+
+  it('usage errors: bad master, bad executor count, bad key file', async () => {
+    const bad = await runCli([
+      'job',
+      'run',
+      `${examples}wordcount.ts`,
+      '--master',
+      'yarn',
+      '--key-file',
+      s.path('job.key'),
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--master is local\[N\] or nats:\/\/host:port/);
+    const nats = await runCli([
+      'job',
+      'run',
+      `${examples}wordcount.ts`,
+      '--master',
+      'nats://127.0.0.1:4222',
+      '--executors',
+      '0',
+      '--key-file',
+      s.path('job.key'),
+    ]);
+    assert.equal(nats.code, 2);
+    assert.match(nats.stderr, /--executors: 1 to 64/);
+    const nokey = await runCli(['data', 'open', s.path('out'), '--key-file', s.path('missing.key')]);
+    assert.equal(nokey.code, 2);
+    assert.match(nokey.stderr, /no such file/);
+  });
+});

@@ -1,0 +1,73 @@
+// Shared pieces of the dataflow tests: temp dirs, keys, sealed corpora and the plaintext oracles.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
+export const GCIDE = '/usr/share/dictd/gcide.dict.dz';
+
+export interface Scratch {
+  readonly dir: string;
+  readonly key: Buffer;
+  path(...parts: string[]): string;
+  cleanup(): void;
+}
+
+export function scratch(): Scratch {
+  const dir = mkdtempSync(join(tmpdir(), 'cloister-dataflow-'));
+  return {
+    dir,
+    key: randomBytes(32),
+    path: (...parts) => join(dir, ...parts),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The first `bytes` of dict-gcide's text, or undefined when it is not installed (outside CI). */
+export function gcideSlice(bytes: number): string | undefined {
+  if (!existsSync(GCIDE)) {
+    if (process.env.CI === 'true') throw new Error(`${GCIDE} is missing: apt-get install dict-gcide`);
+    return undefined;
+  }
+  const r = spawnSync('sh', ['-c', `zcat ${GCIDE} | head -c ${bytes}`], { maxBuffer: bytes + 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`zcat ${GCIDE} failed`);
+  // Cut at the last line end, so the slice is whole lines.
+  const text = r.stdout.toString('utf8');
+  return text.slice(0, text.lastIndexOf('\n') + 1);
+}
+
+/** Word counts by coreutils: lowercase, maximal runs of [a-z], sort, uniq -c. */
+export function coreutilsWordCount(file: string): Map<string, number> {
+  const r = spawnSync('sh', ['-c', `tr 'A-Z' 'a-z' < '${file}' | tr -cs 'a-z' '\\n' | sort | uniq -c`], {
+    env: { ...process.env, LC_ALL: 'C' },
+    maxBuffer: 256 * 1024 * 1024,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`coreutils pipeline failed: ${r.stderr}`);
+  const counts = new Map<string, number>();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^\s*(\d+) ([a-z]+)$/.exec(line);
+    if (m) counts.set(m[2], Number(m[1]));
+  }
+  return counts;
+}
+
+/** Lines `["word",n]` of a word-count output as a map. */
+export function wordCounts(lines: string[]): Map<string, number> {
+  return new Map(lines.map((l) => JSON.parse(l) as [string, number]));
+}
+
+export function writeCorpus(dir: string, files: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+}
+
+/** Writes a job file into the scratch dir (importing the dataflow API by its package name). */
+export function jobFile(s: Scratch, name: string, body: string): string {
+  const path = s.path(name);
+  writeFileSync(path, `import type { SparkContext } from 'cloister/dataflow';\n${body}`);
+  return path;
+}

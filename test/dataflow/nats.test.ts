@@ -1,0 +1,109 @@
+// nats:// masters: executors as separate processes over a real nats-server with JetStream (started
+// here on a loopback port, stopped after). Results equal coreutils; a killed executor's task is
+// redelivered to another and the result stays right.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { NatsExecutorPool } from '../../src/dataflow/host/nats/nats-pool.ts';
+import { runJob } from '../../src/dataflow/host/run-job.ts';
+import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
+import { coreutilsWordCount, examples, scratch, wordCounts, writeCorpus } from './helpers.ts';
+
+const NATS_SERVER = '/usr/sbin/nats-server';
+const present = existsSync(NATS_SERVER);
+if (!present && process.env.CI === 'true')
+  throw new Error(`${NATS_SERVER} is missing: apt-get install nats-server`);
+
+const s = scratch();
+let server: ChildProcess | undefined;
+let url = '';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const c = createConnection({ port, host: '127.0.0.1' }, () => (c.end(), resolve(true)));
+      c.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nats-server did not listen on ${port}`);
+}
+
+before(async () => {
+  const words = Array.from(
+    { length: 3000 },
+    (_, i) => `Word${i % 211} other-${(i * 7) % 57}; ${i % 3 ? 'x' : 'Y'}`,
+  );
+  writeCorpus(s.path('corpus'), {
+    'a.txt': words.slice(0, 1000).join('\n'),
+    'b.txt': words.slice(1000, 2000).join('\n'),
+    'c.txt': words.slice(2000).join('\n'),
+  });
+  writeCorpus(s.path('all'), { 'all.txt': `${words.join('\n')}\n` });
+  sealDirectory(s.path('corpus'), s.path('in'), s.key, { blockBytes: 4096 });
+  if (!present) return;
+  const port = await freePort();
+  server = spawn(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', s.path('jetstream')], {
+    stdio: 'ignore',
+  });
+  await waitForPort(port);
+  url = `nats://127.0.0.1:${port}`;
+});
+
+after(async () => {
+  if (server && server.exitCode === null)
+    await new Promise((r) => (server!.once('exit', r), server!.kill('SIGTERM')));
+  s.cleanup();
+});
+
+describe('nats:// master', { skip: !present && 'nats-server is not installed' }, () => {
+  it('word count with 2 executor processes equals coreutils', async () => {
+    const run = await runJob({
+      jobFile: `${examples}wordcount.ts`,
+      master: url,
+      executors: 2,
+      jobKey: s.key,
+      args: [s.path('in'), s.path('out')],
+    });
+    assert.equal(run.stats.retries, 0);
+    const opened = openOutput(s.path('out'), s.key, { verifyManifest: true, inputs: s.path('in') });
+    assert.deepEqual(wordCounts(opened.lines), coreutilsWordCount(s.path('all', 'all.txt')));
+  });
+
+  it('an executor killed mid-task: JetStream redelivers the task to the other, the result is right', async () => {
+    let killed = -1;
+    await runJob({
+      jobFile: `${examples}wordcount.ts`,
+      master: url,
+      executors: 2,
+      jobKey: s.key,
+      args: [s.path('in'), s.path('out-killed')],
+      ackWaitMs: 1500,
+      onPool: (pool) => {
+        assert.ok(pool instanceof NatsExecutorPool);
+        pool.onTaskStart = (key, executor) => {
+          if (killed < 0 && key.endsWith('.1')) {
+            killed = executor;
+            pool.terminate(executor);
+          }
+        };
+      },
+    });
+    assert.ok(killed >= 0, 'an executor was killed during a task');
+    const opened = openOutput(s.path('out-killed'), s.key, { verifyManifest: true });
+    assert.deepEqual(wordCounts(opened.lines), coreutilsWordCount(s.path('all', 'all.txt')));
+  });
+});
