@@ -132,6 +132,10 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
       Calls.exit.id,
       (req) => {
         config.onExit(Number(req.args[0]), Number(req.args[1]), decodeUtf8(req.payload));
+        // The enclave is gone: its files and directories close with it, also in a long-lived launcher.
+        for (const fd of [...handles.values(), ...dirs.values()]) fs.closeSync(fd);
+        handles.clear();
+        dirs.clear();
         return OK;
       },
     ],

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import {
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   renameSync,
@@ -208,5 +209,17 @@ describe('host directory handlers', () => {
     assert.equal(serve(Calls.dirClose, [c]).errno, Errno.SUCCESS);
     assert.equal(serve(Calls.dirOpen, [c, READ], 'f').errno, Errno.BADF);
     assert.equal(serve(Calls.dirRoot, [1n]).errno, Errno.INVAL);
+  });
+
+  it('close every handle when the enclave exits', () => {
+    const { serve } = tree();
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const c = walk(serve, ['a', 'b', 'c']);
+    assert.equal(serve(Calls.dirOpen, [c, READ], 'f').errno, Errno.SUCCESS);
+    assert.ok(fds() >= before + 5);
+    assert.equal(serve(Calls.exit, [0n, 0n]).errno, Errno.SUCCESS);
+    assert.equal(fds(), before);
+    assert.equal(serve(Calls.dirOpen, [c, READ], 'f').errno, Errno.BADF);
   });
 });
