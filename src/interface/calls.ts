@@ -174,7 +174,14 @@ export const Calls = {
     fsErrors,
     'lstat of entry (payload) of directory handle arg0; a directory is opened too (result = its handle), unless arg1 = 1 and it is the directory with device arg2 and inode arg3 (result 0).',
   ),
-  dirClose: call(52, 'dir_close', I, [Errno.BADF, Errno.IO], 'Close directory handle arg0.'),
+  dirClose: call(
+    52,
+    'dir_close',
+    I,
+    [Errno.BADF, Errno.IO],
+    'Close directory handle arg0 (the enclave no longer uses it: not waited for).',
+    true,
+  ),
   dirStat: call(53, 'dir_stat', D, fsErrors, 'fstat of directory handle arg0.'),
   dirSetTimes: call(54, 'dir_set_times', D, fsErrors, 'Set times (arg1, arg2) of directory handle arg0.'),
   dirOpen: call(

@@ -83,7 +83,8 @@ export class RingHostDir implements HostDirCalls {
   }
 
   closeDir(dir: number): void {
-    this.channel.call(Calls.dirClose, [BigInt(dir)]);
+    // Nothing waits on a close: handles are never reused, so a late close harms no later call.
+    this.channel.post(Calls.dirClose, [BigInt(dir)]);
   }
 
   dirStat(dir: number): HostStat {
