@@ -1,20 +1,19 @@
 /**
  * What the host does for each call of `src/interface/calls.ts`: console output, stdin, the clock
- * page, host directories (`--dir`) and block devices (image files). Paths arrive relative to a
- * mount root; the host refuses any that could leave it, although the enclave never sends one.
+ * page, host directories (`--dir`) and block devices (image files).
+ *
+ * Host directories are served by handle, as gVisor's lisafs does: the host keeps an open file
+ * descriptor for each directory handle and every call names one entry of such a directory. Node
+ * has no openat(), so the entry is reached as `/proc/self/fd/<dir fd>/<name>`: the kernel jumps
+ * from the magic link straight to the open directory (wherever it now is) and looks up the one
+ * name there, and the operations used never follow a symlink in that last component (lstat,
+ * open with O_NOFOLLOW, mkdir, unlink, rename, link, lutimes, readlink). No path the host walks
+ * has a component a guest controls besides that name, so nothing outside a mount is reachable.
  */
 import * as fs from 'node:fs';
-import { join } from 'node:path';
 import { isatty } from 'node:tty';
 import { Calls } from '../interface/calls.ts';
-import {
-  decodePathPair,
-  decodeUtf8,
-  encodeDirEntries,
-  encodeStat,
-  encodeUtf8,
-  STAT_BYTES,
-} from '../interface/codec.ts';
+import { decodeNamePair, decodeUtf8, encodeDirEntries, encodeStat, STAT_BYTES } from '../interface/codec.ts';
 import { Errno } from '../interface/errno.ts';
 import { mailboxCall } from '../interface/mailbox.ts';
 import { QeOp } from '../interface/platform.ts';
@@ -70,13 +69,13 @@ function toHostStat(stat: fs.BigIntStats): HostStat {
   };
 }
 
-function isSafeRelative(path: string): boolean {
-  if (path === '') return true;
-  return (
-    !path.startsWith('/') &&
-    !path.includes('\0') &&
-    path.split('/').every((c) => c !== '' && c !== '.' && c !== '..')
-  );
+/** True when `name` is one entry of a directory: no separator, not '.' or '..', no NUL. */
+function isEntryName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
+
+function failure(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
 }
 
 function nsToDate(ns: bigint): number {
@@ -89,18 +88,31 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
   let nextHandle = 1;
   const blockFds = config.blockDevices.map((d) => fs.openSync(d.path, d.writable ? 'r+' : 'r'));
 
-  const resolve = (mount: bigint, payload: Uint8Array): string => {
-    const root = config.mounts[Number(mount)];
-    const path = decodeUtf8(payload);
-    if (root === undefined || !isSafeRelative(path))
-      throw Object.assign(new Error('bad path'), { code: 'EINVAL' });
-    return path === '' ? root : join(root, path);
-  };
+  /** Open directories, by handle (file handles are a separate map: neither stands for the other). */
+  const dirs = new Map<number, number>();
   const hostFd = (handle: bigint): number => {
     const fd = handles.get(Number(handle));
-    if (fd === undefined) throw Object.assign(new Error('bad handle'), { code: 'EBADF' });
+    if (fd === undefined) throw failure('EBADF', 'bad handle');
     return fd;
   };
+  const dirFd = (handle: bigint): number => {
+    const fd = dirs.get(Number(handle));
+    if (fd === undefined) throw failure('EBADF', 'bad directory handle');
+    return fd;
+  };
+  const addDir = (fd: number): bigint => {
+    const handle = nextHandle++;
+    dirs.set(handle, fd);
+    return BigInt(handle);
+  };
+  /** The host path of entry `name` of directory handle `dir`: only `name` is looked up, in that directory. */
+  const entry = (dir: bigint, name: string): string => {
+    if (!isEntryName(name)) throw failure('EINVAL', 'bad entry name');
+    return `/proc/self/fd/${dirFd(dir)}/${name}`;
+  };
+  const entryOf = (req: Request): string => entry(req.args[0], decodeUtf8(req.payload));
+  const c = fs.constants;
+  const DIR_FLAGS = c.O_RDONLY | c.O_DIRECTORY | c.O_NOFOLLOW;
   const blockFd = (device: bigint): number => {
     const fd = blockFds[Number(device)];
     if (fd === undefined) throw Object.assign(new Error('bad device'), { code: 'EINVAL' });
@@ -120,6 +132,10 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
       Calls.exit.id,
       (req) => {
         config.onExit(Number(req.args[0]), Number(req.args[1]), decodeUtf8(req.payload));
+        // The enclave is gone: its files and directories close with it, also in a long-lived launcher.
+        for (const fd of [...handles.values(), ...dirs.values()]) fs.closeSync(fd);
+        handles.clear();
+        dirs.clear();
         return OK;
       },
     ],
@@ -193,28 +209,75 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     [Calls.quote.id, (req) => relay(req, QeOp.QUOTE, req.payload)],
     [Calls.netFetch.id, (req) => relay(req, NET_FETCH, req.payload, config.netMailbox)],
     [
-      Calls.dirLstat.id,
+      Calls.dirRoot.id,
       (req) => {
+        const root = config.mounts[Number(req.args[0])];
+        if (root === undefined) throw failure('EINVAL', 'no such mount');
+        // The mount root is the user's choice and may be reached through a symlink; below it, nothing is.
+        const fd = fs.openSync(root, c.O_RDONLY | c.O_DIRECTORY);
+        if (!fs.existsSync(`/proc/self/fd/${fd}`)) {
+          fs.closeSync(fd);
+          throw failure('ENOTSUP', 'host directories need /proc/self/fd (Linux)');
+        }
+        return { errno: Errno.SUCCESS, result: addDir(fd) };
+      },
+    ],
+    [
+      Calls.dirLookup.id,
+      (req) => {
+        const path = entryOf(req);
         // A missing file is the common answer (journals, locks): no exception for it.
-        const stat = fs.lstatSync(resolve(req.args[0], req.payload), { bigint: true, throwIfNoEntry: false });
-        return stat ? withStat(req, stat) : { errno: Errno.NOENT };
+        const stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+        if (!stat) return { errno: Errno.NOENT };
+        if (!stat.isDirectory()) return withStat(req, stat);
+        // The enclave already holds a handle on this very directory: no second one.
+        const [, held, dev, ino] = req.args;
+        if (held === 1n && stat.dev === BigInt.asUintN(64, dev) && stat.ino === BigInt.asUintN(64, ino)) {
+          return withStat(req, stat);
+        }
+        // The stat returned is the open directory's own, so it describes what the handle holds.
+        const fd = fs.openSync(path, DIR_FLAGS);
+        try {
+          return { ...withStat(req, fs.fstatSync(fd, { bigint: true })), result: addDir(fd) };
+        } catch (error) {
+          fs.closeSync(fd);
+          throw error;
+        }
+      },
+    ],
+    [
+      Calls.dirClose.id,
+      (req) => {
+        fs.closeSync(dirFd(req.args[0]));
+        dirs.delete(Number(req.args[0]));
+        return OK;
+      },
+    ],
+    [Calls.dirStat.id, (req) => withStat(req, fs.fstatSync(dirFd(req.args[0]), { bigint: true }))],
+    [
+      Calls.dirSetTimes.id,
+      (req) => {
+        const fd = dirFd(req.args[0]);
+        fs.futimesSync(fd, ...times(req.args[1], req.args[2], fs.fstatSync(fd, { bigint: true })));
+        return OK;
       },
     ],
     [
       Calls.dirOpen.id,
       (req) => {
         const bits = Number(req.args[1]);
-        const c = fs.constants;
         const flags =
           (bits & OpenFlag.write ? c.O_RDWR : c.O_RDONLY) |
           (bits & OpenFlag.create ? c.O_CREAT : 0) |
           (bits & OpenFlag.exclusive ? c.O_EXCL : 0) |
           (bits & OpenFlag.truncate ? c.O_TRUNC : 0) |
-          c.O_NOFOLLOW;
-        const fd = fs.openSync(resolve(req.args[0], req.payload), flags, 0o644);
+          // Never through a symlink; never blocking on a FIFO the host put there.
+          c.O_NOFOLLOW |
+          c.O_NONBLOCK;
+        const fd = fs.openSync(entryOf(req), flags, 0o644);
         if (!fs.fstatSync(fd).isFile()) {
           fs.closeSync(fd);
-          throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+          throw failure('EISDIR', 'not a file');
         }
         const handle = nextHandle++;
         handles.set(handle, fd);
@@ -276,51 +339,51 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     [
       Calls.dirReaddir.id,
       (req) => {
-        const dir = resolve(req.args[0], req.payload);
-        const names = fs.readdirSync(dir).sort();
+        const dir = req.args[0];
+        const names = fs.readdirSync(`/proc/self/fd/${dirFd(dir)}`).sort();
         const start = Number(req.args[1]);
         const slice = names.slice(start, start + Number(req.args[2]));
         const entries: HostDirEntry[] = slice.map((name) => {
-          const stat = fs.lstatSync(join(dir, name), { bigint: true });
+          const stat = fs.lstatSync(entry(dir, name), { bigint: true });
           return { name, ino: stat.ino, filetype: fileType(stat) };
         });
         const [length, count] = encodeDirEntries(entries, req.data.subarray(0, req.replyLimit));
         return { errno: Errno.SUCCESS, replyLength: length, result: start + count >= names.length ? 1n : 0n };
       },
     ],
-    [Calls.dirMkdir.id, pathOp((p) => fs.mkdirSync(p, 0o755))],
-    [Calls.dirRmdir.id, pathOp((p) => fs.rmdirSync(p))],
-    [Calls.dirUnlink.id, pathOp((p) => fs.unlinkSync(p))],
+    [Calls.dirMkdir.id, entryOp((p) => fs.mkdirSync(p, 0o755))],
+    [Calls.dirRmdir.id, entryOp((p) => fs.rmdirSync(p))],
+    [Calls.dirUnlink.id, entryOp((p) => fs.unlinkSync(p))],
     [
       Calls.dirRename.id,
       (req) => {
-        const [from, to] = decodePathPair(req.payload);
-        fs.renameSync(resolve(req.args[0], encodeUtf8(from)), resolve(req.args[0], encodeUtf8(to)));
+        const [from, to] = decodeNamePair(req.payload);
+        fs.renameSync(entry(req.args[0], from), entry(req.args[1], to));
         return OK;
       },
     ],
     [
       Calls.dirLink.id,
       (req) => {
-        const [from, to] = decodePathPair(req.payload);
-        fs.linkSync(resolve(req.args[0], encodeUtf8(from)), resolve(req.args[0], encodeUtf8(to)));
+        const [from, to] = decodeNamePair(req.payload);
+        // link(2) on Linux links a symlink itself, never what it points to.
+        fs.linkSync(entry(req.args[0], from), entry(req.args[1], to));
         return OK;
       },
     ],
     [
       Calls.dirSymlink.id,
       (req) => {
-        const [target, path] = decodePathPair(req.payload);
-        fs.symlinkSync(target, resolve(req.args[0], encodeUtf8(path)));
+        // The target is stored verbatim and never followed by this server (the enclave resolves links).
+        const [target, name] = decodeNamePair(req.payload);
+        fs.symlinkSync(target, entry(req.args[0], name));
         return OK;
       },
     ],
     [
       Calls.dirReadlink.id,
       (req) => {
-        const target = Buffer.from(
-          fs.readlinkSync(resolve(req.args[0], req.payload), { encoding: 'buffer' }),
-        );
+        const target = Buffer.from(fs.readlinkSync(entryOf(req), { encoding: 'buffer' }));
         const n = Math.min(target.length, req.replyLimit);
         req.data.set(target.subarray(0, n));
         return { errno: Errno.SUCCESS, replyLength: n };
@@ -329,7 +392,7 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     [
       Calls.dirUtimes.id,
       (req) => {
-        const path = resolve(req.args[0], req.payload);
+        const path = entryOf(req);
         fs.lutimesSync(path, ...times(req.args[1], req.args[2], fs.lstatSync(path, { bigint: true })));
         return OK;
       },
@@ -345,9 +408,9 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     return { errno: Errno.SUCCESS, replyLength: reply.data.length };
   }
 
-  function pathOp(op: (path: string) => void): (req: Request) => Response {
+  function entryOp(op: (path: string) => void): (req: Request) => Response {
     return (req) => {
-      op(resolve(req.args[0], req.payload));
+      op(entryOf(req));
       return OK;
     };
   }

@@ -1,7 +1,8 @@
 /** Counts of host calls per call id, in shared memory so the main thread can read them at any time. */
 import { callsById } from '../interface/calls.ts';
 
-const MAX_CALL_ID = 64;
+/** One past the highest call id: every call in the table has its counters. */
+const MAX_CALL_ID = Math.max(...callsById.keys()) + 1;
 const FIELDS = 3;
 
 export function createTraceCounters(): SharedArrayBuffer {

@@ -97,14 +97,14 @@ export function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
-/** Two paths in one payload, separated by NUL (paths never contain NUL). */
-export function encodePathPair(a: string, b: string): Uint8Array {
+/** Two names (or a symlink target and a name) in one payload, separated by NUL (neither contains NUL). */
+export function encodeNamePair(a: string, b: string): Uint8Array {
   return utf8.encode(`${a}\0${b}`);
 }
 
-export function decodePathPair(bytes: Uint8Array): [string, string] {
+export function decodeNamePair(bytes: Uint8Array): [string, string] {
   const text = decodeUtf8(bytes);
   const parts = text.split('\0');
-  if (parts.length !== 2) throw new WireError('malformed path pair');
+  if (parts.length !== 2) throw new WireError('malformed name pair');
   return [parts[0], parts[1]];
 }

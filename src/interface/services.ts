@@ -41,17 +41,41 @@ export interface HostOpenFlags {
   write: boolean;
 }
 
+/** A host directory's identity. */
+export interface HostDirId {
+  dev: bigint;
+  ino: bigint;
+}
+
+/** What `lookup` found: the entry's stat and, for a directory, a handle on it. */
+export interface HostLookup {
+  stat: HostStat;
+  /** A directory handle when the entry is a directory, else null. */
+  dir: number | null;
+}
+
 /**
- * Calls on a host directory mount (`--dir HOST::GUEST`). `mount` is the mount's index in the
- * host-side mount list. Paths are relative to the mount root and already resolved inside the
- * enclave: '/'-separated, no empty, '.' or '..' components, no symlink in any prefix; '' is the
- * mount root. The last component is never followed if it is a symlink (lstat semantics).
+ * Calls on a host directory mount (`--dir HOST::GUEST`), by handle, never by path: the host holds
+ * an open directory for each directory handle, and every call names at most one entry of such a
+ * directory. Names are single components, checked by the enclave (non-empty, no '/', no NUL,
+ * never '.' or '..'); the host acts on the entry itself and never follows a symlink, so nothing
+ * outside the mount's directories can be reached (symlinks are resolved inside the enclave).
+ * A directory handle stays on its directory when the directory is renamed.
  * Times are nanoseconds since the epoch; `null` leaves a time unchanged.
  */
 export interface HostDirCalls {
-  lstat(mount: number, path: string): HostStat;
-  /** Opens a regular file and returns a host handle. */
-  open(mount: number, path: string, flags: HostOpenFlags): number;
+  /** A handle on the root directory of mount number `mount`. */
+  root(mount: number): number;
+  /**
+   * lstat of entry `name` of directory `dir`; opens it when it is a directory, unless it is the
+   * directory `held` (same device and inode), which the enclave already has a handle on.
+   */
+  lookup(dir: number, name: string, held: HostDirId | null): HostLookup;
+  closeDir(dir: number): void;
+  dirStat(dir: number): HostStat;
+  dirSetTimes(dir: number, atimNs: bigint | null, mtimNs: bigint | null): void;
+  /** Opens regular file `name` of `dir` (never following a symlink) and returns a file handle. */
+  open(dir: number, name: string, flags: HostOpenFlags): number;
   close(handle: number): void;
   /** Reads up to `length` bytes at `offset`; fewer only at end of file. */
   pread(handle: number, offset: bigint, length: number): Uint8Array;
@@ -61,17 +85,18 @@ export interface HostDirCalls {
   ftruncate(handle: number, size: bigint): void;
   fsync(handle: number, dataOnly: boolean): void;
   futimes(handle: number, atimNs: bigint | null, mtimNs: bigint | null): void;
-  /** Entries of a directory (without '.' and '..'), from index `start`, at most `max`. */
-  readdir(mount: number, path: string, start: number, max: number): { entries: HostDirEntry[]; end: boolean };
-  mkdir(mount: number, path: string): void;
-  rmdir(mount: number, path: string): void;
-  unlink(mount: number, path: string): void;
-  rename(mount: number, from: string, to: string): void;
-  link(mount: number, from: string, to: string): void;
-  symlink(target: string, mount: number, path: string): void;
-  readlink(mount: number, path: string): string;
-  /** Sets the times of the path itself (a symlink is not followed). */
-  utimes(mount: number, path: string, atimNs: bigint | null, mtimNs: bigint | null): void;
+  /** Entries of directory `dir` (without '.' and '..'), from index `start`, at most `max`. */
+  readdir(dir: number, start: number, max: number): { entries: HostDirEntry[]; end: boolean };
+  mkdir(dir: number, name: string): void;
+  rmdir(dir: number, name: string): void;
+  unlink(dir: number, name: string): void;
+  rename(fromDir: number, from: string, toDir: number, to: string): void;
+  /** Adds `to` in `toDir` as a link to entry `from` of `fromDir` (a symlink is linked, not followed). */
+  link(fromDir: number, from: string, toDir: number, to: string): void;
+  symlink(target: string, dir: number, name: string): void;
+  readlink(dir: number, name: string): string;
+  /** Sets the times of entry `name` itself (a symlink is not followed). */
+  utimes(dir: number, name: string, atimNs: bigint | null, mtimNs: bigint | null): void;
 }
 
 /** stdin, stdout and stderr of the enclave's program, served by the host console. */

@@ -34,9 +34,9 @@ describe('host-call ring against an honest host', () => {
     assert.equal(data.length, 70_000);
     assert.equal(data[0], 100);
     assert.equal(data[69_999], (100 + 69_999 - 65_536) & 0xff, 'second chunk starts at its own offset');
-    assert.equal(dir.lstat(0, 'x').size, 3n);
+    assert.equal(dir.lookup(0, 'x', null).stat.size, 3n);
     assert.deepEqual(
-      dir.readdir(0, '', 0, 10).entries.map((e) => e.name),
+      dir.readdir(0, 0, 10).entries.map((e) => e.name),
       ['a', 'b'],
     );
     assertErrno(() => dir.unlink(0, 'missing'), Errno.NOENT);
@@ -48,7 +48,7 @@ describe('host-call ring against a malicious host', () => {
   it('turns a reply longer than asked for into EIO and never copies it', () => {
     const { dir } = enclaveWith('reply-too-long');
     assertErrno(() => dir.pread(3, 0n, 16), Errno.IO);
-    assertErrno(() => dir.lstat(0, 'x'), Errno.IO);
+    assertErrno(() => dir.lookup(0, 'x', null).stat, Errno.IO);
   });
 
   it('turns a negative reply length into EIO', () => {
@@ -58,7 +58,7 @@ describe('host-call ring against a malicious host', () => {
 
   it('turns an errno outside the call allow-list into EIO', () => {
     const { dir } = enclaveWith('garbage-errno');
-    assertErrno(() => dir.lstat(0, 'x'), Errno.IO);
+    assertErrno(() => dir.lookup(0, 'x', null).stat, Errno.IO);
     assertErrno(() => dir.unlink(0, 'x'), Errno.IO);
   });
 
@@ -88,12 +88,12 @@ describe('host-call ring against a malicious host', () => {
 
   it('rejects a malformed stat record', () => {
     const { dir } = enclaveWith('bad-stat');
-    assertErrno(() => dir.lstat(0, 'x'), Errno.IO);
+    assertErrno(() => dir.lookup(0, 'x', null).stat, Errno.IO);
   });
 
   it('rejects directory entries that could escape a path', () => {
     const { dir } = enclaveWith('bad-dir-entry');
-    assertErrno(() => dir.readdir(0, '', 0, 10), Errno.IO);
+    assertErrno(() => dir.readdir(0, 0, 10), Errno.IO);
   });
 
   it('rejects an out-of-range handle and a short write', () => {

@@ -5,11 +5,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHostDirFs, createOverlayFs, createTmpfs } from '../../src/enclave/vfs/index.ts';
+import { createOverlayFs, createTmpfs } from '../../src/enclave/vfs/index.ts';
 import type { FileSystem } from '../../src/enclave/vfs/index.ts';
 import { Ext4Fs, MemoryBlockDevice, compileExt2fs } from '../../src/enclave/ext4/index.ts';
 import { Ext4FileSystem } from '../../src/enclave/storage/ext4-vfs.ts';
-import { NodeHostDir } from '../wasi/helpers/node-hostdir.ts';
+import { realHostDirFs } from '../wasi/helpers/host-server.ts';
 import { runWasm } from '../wasi/helpers/run.ts';
 import { FrozenFs, at, frozenTree, names } from './helpers/layers.ts';
 
@@ -73,7 +73,12 @@ test('sqlite3 changes a database shipped in a read-only ext4 image (mke2fs -d) t
     const src = join(dir, 'src');
     mkdirSync(join(src, 'app'), { recursive: true });
     writeFileSync(join(src, 'app/README'), 'shipped');
-    sqlite(createHostDirFs(new NodeHostDir([src]), 0), CREATE);
+    const host = realHostDirFs(src);
+    try {
+      sqlite(host.fs, CREATE);
+    } finally {
+      host.stop();
+    }
     const image = join(dir, 'root.img');
     const mkfs = spawnSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', src, image, '4096k'], {
       encoding: 'utf8',

@@ -1,6 +1,8 @@
 /**
- * hostdir treats the host as hostile: a host that lies about types, sizes, names or lengths gets
- * EIO, never a malformed result inside the enclave.
+ * hostdir treats the host as hostile: a host that lies about types, sizes, names, handles or
+ * lengths gets EIO, never a malformed result inside the enclave. The host here is the real
+ * host-call server over the real ring, with a scripted liar in front of the enclave's side that
+ * changes only the answers a test names; everything else is the real handlers' work.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,29 +11,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Errno } from '../../src/interface/errno.ts';
 import type { HostDirCalls, HostDirEntry, HostStat } from '../../src/interface/services.ts';
-import { createHostDirFs } from '../../src/enclave/vfs/index.ts';
+import type { RingHostDir } from '../../src/enclave/ring/host-services.ts';
 import { FIRST_PREOPEN as ROOT, Guest, parseDirents } from './helpers/guest.ts';
-import { NodeHostDir } from './helpers/node-hostdir.ts';
+import { realHostDirFs } from './helpers/host-server.ts';
 
 /** Runs `body` over a real directory (a file `f` with "honest", a directory `d`) through `lie`. */
-function withLyingHost(lie: (honest: NodeHostDir) => Partial<HostDirCalls>, body: (g: Guest) => void): void {
+function withLyingHost(lie: (honest: RingHostDir) => Partial<HostDirCalls>, body: (g: Guest) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'cloister-liar-'));
+  let stop = (): void => {};
   try {
     writeFileSync(join(dir, 'f'), 'honest');
     mkdirSync(join(dir, 'd'));
-    const honest = new NodeHostDir([dir]);
-    const overrides = lie(honest);
-    const calls = new Proxy(honest, {
-      get: (target, prop) => {
-        const override = overrides[prop as keyof HostDirCalls];
-        if (override) return override;
-        const value = Reflect.get(target, prop) as unknown;
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
+    const host = realHostDirFs(dir, (honest) => {
+      const overrides = lie(honest as RingHostDir);
+      return new Proxy(honest, {
+        get: (target, prop) => {
+          const override = overrides[prop as keyof HostDirCalls];
+          if (override) return override;
+          const value = Reflect.get(target, prop) as unknown;
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
     });
-    const g = new Guest({ preopens: [{ guestPath: '/', fs: createHostDirFs(calls, 0) }] });
+    stop = host.stop;
+    const g = new Guest({ preopens: [{ guestPath: '/', fs: host.fs }] });
     g.run(() => body(g));
   } finally {
+    stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -41,9 +47,11 @@ const stat = (g: Guest, path: string): number => {
   return g.call('path_filestat_get', ROOT, 0, p, l, g.alloc(64));
 };
 
-const lstatWith = (honest: NodeHostDir, patch: Partial<HostStat>) => ({
-  lstat: (mount: number, path: string): HostStat =>
-    path === 'f' ? { ...honest.lstat(mount, path), ...patch } : honest.lstat(mount, path),
+const lookupWith = (honest: RingHostDir, patch: Partial<HostStat>): Partial<HostDirCalls> => ({
+  lookup: (dir, name, held) => {
+    const found = honest.lookup(dir, name, held);
+    return name === 'f' ? { ...found, stat: { ...found.stat, ...patch } } : found;
+  },
 });
 
 test('an honest host passes every check', () =>
@@ -65,7 +73,7 @@ test('an impossible file type, size or inode number is EIO', () => {
     { nlink: 2n ** 64n },
   ]) {
     withLyingHost(
-      (honest) => lstatWith(honest, patch as Partial<HostStat>),
+      (honest) => lookupWith(honest, patch as Partial<HostStat>),
       (g) =>
         assert.equal(
           stat(g, 'f'),
@@ -76,12 +84,15 @@ test('an impossible file type, size or inode number is EIO', () => {
   }
 });
 
-test('a file that turns into a directory between lookups is not trusted', () =>
+test('a file that turns into a symlink between lookups is not trusted', () =>
   withLyingHost(
     (honest) => {
       let calls = 0;
       return {
-        lstat: (m, p) => ({ ...honest.lstat(m, p), ...(p === 'f' && ++calls > 1 ? { filetype: 3 } : {}) }),
+        lookup: (dir, name, held) => {
+          const found = honest.lookup(dir, name, held);
+          return name === 'f' && ++calls > 1 ? { ...found, stat: { ...found.stat, filetype: 7 } } : found;
+        },
       };
     },
     (g) => assert.equal(stat(g, 'f'), Errno.STALE),
@@ -116,7 +127,7 @@ test('listings with bad names, duplicates or a wrong end marker are EIO', () => 
     (g) => assert.equal(g.readdir(ROOT, 0n, 1000)[0], Errno.IO),
   );
   withLyingHost(
-    (honest) => ({ readdir: (m, p, s, n) => honest.readdir(m, p, s, n) }),
+    (honest) => ({ readdir: (d, s, n) => honest.readdir(d, s, n) }),
     (g) => {
       const names = parseDirents(g.readdir(ROOT, 0n, 1000)[2]).map((e) => e.name);
       assert.deepEqual(names, ['.', '..', 'd', 'f']);
@@ -141,7 +152,10 @@ test('reads longer than asked, short write counts and bad link targets are EIO',
   );
   withLyingHost(
     (honest) => ({
-      lstat: (m, p) => (p === 'l' ? { ...honest.lstat(m, 'f'), filetype: 7 } : honest.lstat(m, p)),
+      lookup: (dir, name, held) =>
+        name === 'l'
+          ? { stat: { ...honest.lookup(dir, 'f', null).stat, filetype: 7 }, dir: null }
+          : honest.lookup(dir, name, held),
       readlink: () => 'x\0y',
     }),
     (g) => assert.equal(g.open(ROOT, 'l')[0], Errno.IO),
@@ -162,5 +176,21 @@ test('the host never sees the program memory: writes get a copy', () => {
       assert.deepEqual(g.write(fd, 'abc'), [0, 3]);
       assert.notEqual((seen as Uint8Array | null)?.buffer, g.memory.buffer);
     },
+  );
+});
+
+test('a directory without a handle, or a handle with a file, is EIO', () => {
+  withLyingHost(
+    (honest) => ({ lookup: (dir, name, held) => ({ ...honest.lookup(dir, name, held), dir: null }) }),
+    (g) => assert.equal(stat(g, 'd'), Errno.IO),
+  );
+  withLyingHost(
+    (honest) => ({
+      lookup: (dir, name, held) => {
+        const found = honest.lookup(dir, name, held);
+        return name === 'f' ? { ...found, dir: honest.root(0) } : found;
+      },
+    }),
+    (g) => assert.equal(g.open(ROOT, 'f')[0], Errno.IO),
   );
 });

@@ -17,9 +17,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHostDirFs, createTmpfs } from '../../src/enclave/vfs/index.ts';
+import { createTmpfs } from '../../src/enclave/vfs/index.ts';
 import type { FileSystem, Inode } from '../../src/enclave/vfs/index.ts';
-import { NodeHostDir } from './helpers/node-hostdir.ts';
+import { realHostDirFs } from './helpers/host-server.ts';
 import { runWasm } from './helpers/run.ts';
 
 const SUITE = '/work/shared/wasi-testsuite';
@@ -68,9 +68,13 @@ function rootFs(kind: 'hostdir' | 'tmpfs', root: string): { fs: FileSystem; clea
   cpSync(root, tmp, { recursive: true });
   chmodSync(tmp, 0o755);
   prepare(tmp);
+  const host = realHostDirFs(tmp);
   return {
-    fs: createHostDirFs(new NodeHostDir([tmp]), 0),
-    cleanup: () => rmSync(tmp, { recursive: true, force: true }),
+    fs: host.fs,
+    cleanup: () => {
+      host.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    },
   };
 }
 

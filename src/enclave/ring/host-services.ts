@@ -10,16 +10,19 @@ import {
   decodeDirEntries,
   decodeStat,
   decodeUtf8,
-  encodePathPair,
+  encodeNamePair,
   encodeUtf8,
 } from '../../interface/codec.ts';
 import { Errno, WasiError } from '../../interface/errno.ts';
 import { OpenFlag, SLOT_DATA_BYTES } from '../../interface/ring.ts';
+import { FileType } from '../../interface/services.ts';
 import type {
   ClockSource,
   ConsoleCalls,
   HostDirCalls,
   HostDirEntry,
+  HostDirId,
+  HostLookup,
   HostOpenFlags,
   HostStat,
 } from '../../interface/services.ts';
@@ -42,31 +45,64 @@ function timeArg(ns: bigint | null): bigint {
   return ns === null ? -1n : ns;
 }
 
+function handleOf(call: string, result: bigint): number {
+  if (result <= 0n || result > MAX_HANDLE) throw new WasiError(Errno.IO, `${call}: handle ${result}`);
+  return Number(result);
+}
+
 export class RingHostDir implements HostDirCalls {
   constructor(private readonly channel: HostChannel) {}
 
-  private pathCall(
+  private nameCall(
     spec: (typeof Calls)[keyof typeof Calls],
-    mount: number,
-    path: string,
+    dir: number,
+    name: string,
     args: bigint[] = [],
     replyLimit = 0,
   ): Reply {
-    return this.channel.call(spec, [BigInt(mount), ...args], encodeUtf8(path), replyLimit);
+    return this.channel.call(spec, [BigInt(dir), ...args], encodeUtf8(name), replyLimit);
   }
 
-  lstat(mount: number, path: string): HostStat {
-    const reply = this.pathCall(Calls.dirLstat, mount, path, [], STAT_BYTES);
+  root(mount: number): number {
+    return handleOf('dir_root', this.channel.call(Calls.dirRoot, [BigInt(mount)]).result);
+  }
+
+  lookup(dir: number, name: string, held: HostDirId | null): HostLookup {
+    const heldArgs = held ? [1n, held.dev, held.ino] : [0n, 0n, 0n];
+    const reply = this.nameCall(Calls.dirLookup, dir, name, heldArgs, STAT_BYTES);
+    const stat = decoded(() => decodeStat(reply.data));
+    // A handle comes with a directory and only with one; only the held directory comes without.
+    if (stat.filetype !== FileType.DIRECTORY || reply.result === 0n) {
+      const isHeld = held !== null && stat.dev === held.dev && stat.ino === held.ino;
+      if (reply.result !== 0n || (stat.filetype === FileType.DIRECTORY && !isHeld)) {
+        throw new WasiError(Errno.IO, 'dir_lookup: directory handle does not match the entry');
+      }
+      return { stat, dir: null };
+    }
+    return { stat, dir: handleOf('dir_lookup', reply.result) };
+  }
+
+  closeDir(dir: number): void {
+    // Nothing waits on a close: handles are never reused, so a late close harms no later call.
+    this.channel.post(Calls.dirClose, [BigInt(dir)]);
+  }
+
+  dirStat(dir: number): HostStat {
+    const reply = this.channel.call(Calls.dirStat, [BigInt(dir)], undefined, STAT_BYTES);
     return decoded(() => decodeStat(reply.data));
   }
 
-  open(mount: number, path: string, flags: HostOpenFlags): number {
+  dirSetTimes(dir: number, atimNs: bigint | null, mtimNs: bigint | null): void {
+    this.channel.call(Calls.dirSetTimes, [BigInt(dir), timeArg(atimNs), timeArg(mtimNs)]);
+  }
+
+  open(dir: number, name: string, flags: HostOpenFlags): number {
     const bits =
       (flags.create ? OpenFlag.create : 0) |
       (flags.exclusive ? OpenFlag.exclusive : 0) |
       (flags.truncate ? OpenFlag.truncate : 0) |
       (flags.write ? OpenFlag.write : 0);
-    const { result } = this.pathCall(Calls.dirOpen, mount, path, [BigInt(bits)]);
+    const { result } = this.nameCall(Calls.dirOpen, dir, name, [BigInt(bits)]);
     if (result < 0n || result > MAX_HANDLE) throw new WasiError(Errno.IO, `dir_open: handle ${result}`);
     return Number(result);
   }
@@ -122,13 +158,13 @@ export class RingHostDir implements HostDirCalls {
     this.channel.call(Calls.fileUtimes, [BigInt(handle), timeArg(atimNs), timeArg(mtimNs)]);
   }
 
-  readdir(
-    mount: number,
-    path: string,
-    start: number,
-    max: number,
-  ): { entries: HostDirEntry[]; end: boolean } {
-    const reply = this.pathCall(Calls.dirReaddir, mount, path, [BigInt(start), BigInt(max)], SLOT_DATA_BYTES);
+  readdir(dir: number, start: number, max: number): { entries: HostDirEntry[]; end: boolean } {
+    const reply = this.channel.call(
+      Calls.dirReaddir,
+      [BigInt(dir), BigInt(start), BigInt(max)],
+      undefined,
+      SLOT_DATA_BYTES,
+    );
     if (reply.result !== 0n && reply.result !== 1n)
       throw new WasiError(Errno.IO, 'dir_readdir: bad end flag');
     const entries = decoded(() => decodeDirEntries(reply.data));
@@ -136,32 +172,32 @@ export class RingHostDir implements HostDirCalls {
     return { entries, end: reply.result === 1n };
   }
 
-  mkdir(mount: number, path: string): void {
-    this.pathCall(Calls.dirMkdir, mount, path);
+  mkdir(dir: number, name: string): void {
+    this.nameCall(Calls.dirMkdir, dir, name);
   }
 
-  rmdir(mount: number, path: string): void {
-    this.pathCall(Calls.dirRmdir, mount, path);
+  rmdir(dir: number, name: string): void {
+    this.nameCall(Calls.dirRmdir, dir, name);
   }
 
-  unlink(mount: number, path: string): void {
-    this.pathCall(Calls.dirUnlink, mount, path);
+  unlink(dir: number, name: string): void {
+    this.nameCall(Calls.dirUnlink, dir, name);
   }
 
-  rename(mount: number, from: string, to: string): void {
-    this.channel.call(Calls.dirRename, [BigInt(mount)], encodePathPair(from, to));
+  rename(fromDir: number, from: string, toDir: number, to: string): void {
+    this.channel.call(Calls.dirRename, [BigInt(fromDir), BigInt(toDir)], encodeNamePair(from, to));
   }
 
-  link(mount: number, from: string, to: string): void {
-    this.channel.call(Calls.dirLink, [BigInt(mount)], encodePathPair(from, to));
+  link(fromDir: number, from: string, toDir: number, to: string): void {
+    this.channel.call(Calls.dirLink, [BigInt(fromDir), BigInt(toDir)], encodeNamePair(from, to));
   }
 
-  symlink(target: string, mount: number, path: string): void {
-    this.channel.call(Calls.dirSymlink, [BigInt(mount)], encodePathPair(target, path));
+  symlink(target: string, dir: number, name: string): void {
+    this.channel.call(Calls.dirSymlink, [BigInt(dir)], encodeNamePair(target, name));
   }
 
-  readlink(mount: number, path: string): string {
-    const reply = this.pathCall(Calls.dirReadlink, mount, path, [], MAX_LINK_BYTES);
+  readlink(dir: number, name: string): string {
+    const reply = this.nameCall(Calls.dirReadlink, dir, name, [], MAX_LINK_BYTES);
     return decoded(() => {
       const target = decodeUtf8(reply.data);
       if (target.includes('\0')) throw new WireError('symlink target with NUL');
@@ -169,8 +205,8 @@ export class RingHostDir implements HostDirCalls {
     });
   }
 
-  utimes(mount: number, path: string, atimNs: bigint | null, mtimNs: bigint | null): void {
-    this.pathCall(Calls.dirUtimes, mount, path, [timeArg(atimNs), timeArg(mtimNs)]);
+  utimes(dir: number, name: string, atimNs: bigint | null, mtimNs: bigint | null): void {
+    this.nameCall(Calls.dirUtimes, dir, name, [timeArg(atimNs), timeArg(mtimNs)]);
   }
 }
 

@@ -1,12 +1,15 @@
 /**
- * hostdir: a directory of the host's file system, reached only through `HostDirCalls`. The host is
- * untrusted: every stat, listing, name, link target and read length it returns is checked before
- * use, and anything malformed becomes EIO. (Contents are not authenticated here; hostdir mounts
- * are declared untrusted storage.)
+ * hostdir: a directory of the host's file system, reached only through `HostDirCalls`, by host
+ * directory handle and one entry name at a time, never by path: symlinks and '..' are resolved in
+ * the enclave (libos/resolve.ts) and the host never follows a link, so a guest cannot reach outside
+ * the mount however it renames directories or plants links. The host is untrusted: every stat,
+ * listing, name, link target, handle and read length it returns is checked before use, and
+ * anything malformed becomes EIO. (Contents are not authenticated here; hostdir mounts are
+ * declared untrusted storage.)
  */
 import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
-import type { HostDirCalls, HostDirEntry, HostStat } from '../../interface/services.ts';
+import type { HostDirCalls, HostDirEntry, HostLookup, HostStat } from '../../interface/services.ts';
 import { InodeBase, isValidName } from './base.ts';
 import type { DirEntry, DirPage, FileHandle, FileSystem, Inode, OpenOptions, Stat } from './types.ts';
 
@@ -37,7 +40,7 @@ function checkFiletype(filetype: unknown): number {
 }
 
 /** Copies a host stat into a fresh `Stat` after checking every field. */
-function checkStat(s: HostStat, dev: bigint): Stat {
+function checkStat(s: HostStat | undefined, dev: bigint): Stat {
   if (typeof s !== 'object' || s === null) throw hostLied('stat');
   const { ino, nlink, size, atimNs, mtimNs, ctimNs } = s;
   if (!isU64(ino) || !isU64(nlink) || !isU64(atimNs) || !isU64(mtimNs) || !isU64(ctimNs)) {
@@ -60,10 +63,35 @@ function checkEntries(list: unknown, seen: Set<string>): DirEntry[] {
 
 let nextDev = 1n << 32n;
 
+/** Host directory handles one mount keeps open at most (besides its root); the least recently used closes. */
+export const MAX_OPEN_DIRS = 128;
+
+/**
+ * A directory of the mount, held by a host directory handle. The handle follows the directory
+ * through renames. When it was closed to bound the open handles, it is reopened through the parent
+ * by name and must be the same directory (inode number) again: a directory reference is never
+ * redirected, it fails with STALE instead.
+ */
+class DirRef {
+  /** Open subdirectories by name, so that looking one up again reuses its handle. */
+  readonly children = new Map<string, DirRef>();
+  /** The host's device and inode numbers; null until first opened (a directory this mount just made). */
+  id: { dev: bigint; ino: bigint } | null = null;
+
+  constructor(
+    readonly parent: DirRef | null,
+    readonly name: string,
+    public handle: number | null,
+  ) {}
+}
+
 class HostDirFs implements FileSystem {
   readonly type = 'hostdir';
   readonly readOnly = false;
   readonly dev = nextDev++;
+  private rootInode: HostInode | null = null;
+  /** Open handles other than the root's, least recently used first. */
+  private readonly openDirs = new Set<DirRef>();
 
   constructor(
     readonly calls: HostDirCalls,
@@ -71,21 +99,98 @@ class HostDirFs implements FileSystem {
   ) {}
 
   root(): Inode {
-    const stat = this.lstat('');
-    if (stat.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-    return new HostInode(this, '', FileType.DIRECTORY);
+    if (this.rootInode) return this.rootInode;
+    const ref = new DirRef(null, '', this.calls.root(this.mount));
+    const root = new HostInode(this, null, '', FileType.DIRECTORY, ref);
+    root.stat();
+    this.rootInode = root;
+    return root;
   }
 
-  lstat(path: string): Stat {
-    return checkStat(this.calls.lstat(this.mount, path), this.dev);
+  /** The host handle of `ref`, reopened if it was closed. */
+  handle(ref: DirRef): number {
+    if (ref.handle !== null) {
+      this.touch(ref);
+      return ref.handle;
+    }
+    if (ref.parent === null) throw new WasiError(Errno.BADF, 'hostdir: root handle closed');
+    const found = this.lookup(ref.parent, ref.name, ref);
+    if (found?.dir !== ref) throw new WasiError(Errno.STALE);
+    return ref.handle!;
   }
 
-  inode(path: string): HostInode {
-    return new HostInode(this, path, this.lstat(path).filetype);
+  /**
+   * Looks up entry `name` of directory `parent`; null when absent. A directory comes with its
+   * `DirRef`: the one already open when the host reports the same directory (device and inode),
+   * else a new one on the handle the host opened.
+   */
+  lookup(
+    parent: DirRef,
+    name: string,
+    reopening: DirRef | null = null,
+  ): { stat: Stat; dir: DirRef | null } | null {
+    if (!isValidName(name)) throw new WasiError(Errno.INVAL);
+    const held = reopening ?? parent.children.get(name) ?? null;
+    const heldId = held?.handle !== null ? (held?.id ?? null) : null;
+    let found: HostLookup;
+    try {
+      found = this.calls.lookup(this.handle(parent), name, heldId);
+    } catch (e) {
+      if (e instanceof WasiError && e.errno === Errno.NOENT) return null;
+      throw e;
+    }
+    const handle: unknown = found?.dir;
+    const stat = checkStat(found?.stat, this.dev);
+    const isDir = stat.filetype === FileType.DIRECTORY;
+    const isHeld = heldId !== null && found.stat.dev === heldId.dev && found.stat.ino === heldId.ino;
+    if (isDir && handle === null && isHeld) {
+      this.touch(held!);
+      return { stat, dir: held };
+    }
+    if (isDir && typeof handle === 'number' && Number.isSafeInteger(handle) && handle > 0) {
+      const id = { dev: found.stat.dev, ino: found.stat.ino };
+      // The same directory again (or one this mount made and has not opened yet) keeps its reference.
+      const same = held !== null && (held.id === null || (held.id.dev === id.dev && held.id.ino === id.ino));
+      const ref = same ? held : new DirRef(parent, name, null);
+      ref.id = id;
+      parent.children.set(name, ref);
+      this.adopt(ref, handle);
+      return { stat, dir: ref };
+    }
+    if (typeof handle === 'number') this.closeDir(handle);
+    if (isDir || handle !== null) throw hostLied('directory handle');
+    return { stat, dir: null };
+  }
+
+  private touch(ref: DirRef): void {
+    if (ref.parent === null) return;
+    this.openDirs.delete(ref);
+    this.openDirs.add(ref);
+  }
+
+  private adopt(ref: DirRef, handle: number): void {
+    if (ref.handle !== null) this.closeDir(ref.handle);
+    ref.handle = handle;
+    this.touch(ref);
+    if (this.openDirs.size <= MAX_OPEN_DIRS) return;
+    const oldest = this.openDirs.values().next().value as DirRef;
+    this.openDirs.delete(oldest);
+    if (oldest.parent!.children.get(oldest.name) === oldest) oldest.parent!.children.delete(oldest.name);
+    const closing = oldest.handle!;
+    oldest.handle = null;
+    this.closeDir(closing);
+  }
+
+  private closeDir(handle: number): void {
+    try {
+      this.calls.closeDir(handle);
+    } catch {
+      // A host that cannot close its own descriptor only wastes its own resources.
+    }
   }
 }
 
-/** A host file, directory or link, named by its path below the mount root. */
+/** A host file, directory or link: an entry of a directory (`parent`), or the mount root. */
 class HostInode extends InodeBase {
   /**
    * The listing fetched when a listing last began (cookie 0). Later cookies are indexes into it,
@@ -95,32 +200,38 @@ class HostInode extends InodeBase {
 
   constructor(
     readonly fs: HostDirFs,
-    readonly path: string,
+    readonly parent: DirRef | null,
+    readonly name: string,
     readonly filetype: number,
+    /** Directories: the host directory itself. */
+    readonly dir: DirRef | null,
   ) {
     super();
   }
 
   stat(): Stat {
-    const stat = this.fs.lstat(this.path);
+    const stat = this.dir
+      ? checkStat(this.fs.calls.dirStat(this.fs.handle(this.dir)), this.fs.dev)
+      : this.fs.lookup(this.requireParent(), this.name)?.stat;
+    if (!stat) throw new WasiError(Errno.NOENT);
     if (stat.filetype !== this.filetype) throw new WasiError(Errno.STALE);
     return stat;
   }
 
   setTimes(atimNs: bigint | null, mtimNs: bigint | null): void {
-    this.fs.calls.utimes(this.fs.mount, this.path, atimNs, mtimNs);
+    if (this.dir) this.fs.calls.dirSetTimes(this.fs.handle(this.dir), atimNs, mtimNs);
+    else this.fs.calls.utimes(this.parentHandle(), this.name, atimNs, mtimNs);
   }
 
   override open(options: OpenOptions): FileHandle {
     if (this.filetype !== FileType.REGULAR_FILE) return super.open(options);
-    const { calls, mount } = this.fs;
     const flags = { create: false, exclusive: false, truncate: options.truncate, write: options.write };
-    return new HostFileHandle(this.fs, calls.open(mount, this.path, flags));
+    return new HostFileHandle(this.fs, this.fs.calls.open(this.parentHandle(), this.name, flags));
   }
 
   override readlink(): string {
     if (this.filetype !== FileType.SYMBOLIC_LINK) return super.readlink();
-    const target = this.fs.calls.readlink(this.fs.mount, this.path);
+    const target = this.fs.calls.readlink(this.parentHandle(), this.name);
     if (typeof target !== 'string' || target.length > MAX_LINK_TARGET || target.includes('\0')) {
       throw hostLied('link target');
     }
@@ -128,13 +239,9 @@ class HostInode extends InodeBase {
   }
 
   override lookup(name: string): Inode | null {
-    this.requireDir();
-    try {
-      return this.fs.inode(this.child(name));
-    } catch (e) {
-      if (e instanceof WasiError && e.errno === Errno.NOENT) return null;
-      throw e;
-    }
+    const dir = this.requireDir();
+    const found = this.fs.lookup(dir, name);
+    return found && new HostInode(this.fs, dir, name, found.stat.filetype, found.dir);
   }
 
   override createFile(name: string, exclusive: boolean): Inode {
@@ -142,46 +249,52 @@ class HostInode extends InodeBase {
     // opened with O_CREAT for reading.
     const existing = exclusive ? null : this.lookup(name);
     if (existing) return existing;
-    const { calls, mount } = this.fs;
-    const path = this.child(name);
-    const handle = calls.open(mount, path, { create: true, exclusive, truncate: false, write: true });
+    const dir = this.requireDir();
+    const { calls } = this.fs;
+    const handle = calls.open(this.fs.handle(dir), name, {
+      create: true,
+      exclusive,
+      truncate: false,
+      write: true,
+    });
     calls.close(handle);
     // The host just made a regular file there (or refused): no need to ask it what it made.
-    return new HostInode(this.fs, path, FileType.REGULAR_FILE);
+    return new HostInode(this.fs, dir, name, FileType.REGULAR_FILE, null);
   }
 
   override mkdir(name: string): Inode {
-    this.requireDir();
-    this.fs.calls.mkdir(this.fs.mount, this.child(name));
-    return new HostInode(this.fs, this.child(name), FileType.DIRECTORY);
+    const dir = this.requireDir();
+    this.fs.calls.mkdir(this.fs.handle(dir), name);
+    return new HostInode(this.fs, dir, name, FileType.DIRECTORY, new DirRef(dir, name, null));
   }
 
   override symlink(name: string, target: string): Inode {
-    this.requireDir();
-    this.fs.calls.symlink(target, this.fs.mount, this.child(name));
-    return new HostInode(this.fs, this.child(name), FileType.SYMBOLIC_LINK);
+    const dir = this.requireDir();
+    this.fs.calls.symlink(target, this.fs.handle(dir), name);
+    return new HostInode(this.fs, dir, name, FileType.SYMBOLIC_LINK, null);
   }
 
   override unlink(name: string): void {
-    this.requireDir();
-    this.fs.calls.unlink(this.fs.mount, this.child(name));
+    this.fs.calls.unlink(this.fs.handle(this.requireDir()), name);
   }
 
   override rmdir(name: string): void {
-    this.requireDir();
-    this.fs.calls.rmdir(this.fs.mount, this.child(name));
+    this.fs.calls.rmdir(this.fs.handle(this.requireDir()), name);
   }
 
   override link(name: string, target: Inode): void {
-    this.requireDir();
+    const dir = this.requireDir();
     if (!(target instanceof HostInode) || target.fs !== this.fs) throw new WasiError(Errno.XDEV);
-    this.fs.calls.link(this.fs.mount, target.path, this.child(name));
+    if (target.dir !== null) throw new WasiError(Errno.PERM);
+    const from = target.parentHandle();
+    this.fs.calls.link(from, target.name, this.fs.handle(dir), name);
   }
 
   override rename(name: string, newDir: Inode, newName: string): void {
-    this.requireDir();
+    const dir = this.requireDir();
     if (!(newDir instanceof HostInode) || newDir.fs !== this.fs) throw new WasiError(Errno.XDEV);
-    this.fs.calls.rename(this.fs.mount, this.child(name), newDir.child(newName));
+    const to = this.fs.handle(newDir.requireDir());
+    this.fs.calls.rename(this.fs.handle(dir), name, to, newName);
   }
 
   override readdir(cookie: number, max: number): DirPage {
@@ -191,19 +304,25 @@ class HostInode extends InodeBase {
     return { entries, end: cookie + max >= this.listing.length };
   }
 
-  child(name: string): string {
-    return this.path === '' ? name : `${this.path}/${name}`;
+  private parentHandle(): number {
+    return this.fs.handle(this.requireParent());
   }
 
-  private requireDir(): void {
-    if (this.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+  private requireParent(): DirRef {
+    if (this.parent === null) throw new WasiError(Errno.INVAL);
+    return this.parent;
+  }
+
+  private requireDir(): DirRef {
+    if (this.dir === null) throw new WasiError(Errno.NOTDIR);
+    return this.dir;
   }
 
   private fetchListing(): DirEntry[] {
     const seen = new Set<string>();
     const all: DirEntry[] = [];
     for (;;) {
-      const page = this.fs.calls.readdir(this.fs.mount, this.path, all.length, READDIR_PAGE);
+      const page = this.fs.calls.readdir(this.fs.handle(this.requireDir()), all.length, READDIR_PAGE);
       const entries = checkEntries(page?.entries, seen);
       if (entries.length > READDIR_PAGE || all.length + entries.length > MAX_DIR_ENTRIES) {
         throw hostLied('directory listing');

@@ -39,7 +39,7 @@ function handle(req: Request): Response {
         errno: Errno.SUCCESS,
         result: BigInt(mode === 'short-write' ? req.payload.length - 1 : req.payload.length),
       };
-    case Calls.dirLstat.id: {
+    case Calls.dirLookup.id: {
       const stat = { filetype: 4, dev: 1n, ino: 2n, nlink: 1n, size: 3n, atimNs: 0n, mtimNs: 0n, ctimNs: 0n };
       const length = encodeStat(stat, req.data);
       if (mode === 'bad-stat') req.data[0] = 99;

@@ -6,12 +6,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHostDirFs, createOverlayFs, createTmpfs } from '../../../src/enclave/vfs/index.ts';
+import { createOverlayFs, createTmpfs } from '../../../src/enclave/vfs/index.ts';
 import type { FileSystem, Inode } from '../../../src/enclave/vfs/index.ts';
 import { FileType } from '../../../src/interface/services.ts';
 import { Ext4Fs, MemoryBlockDevice, compileExt2fs } from '../../../src/enclave/ext4/index.ts';
 import { Ext4FileSystem } from '../../../src/enclave/storage/ext4-vfs.ts';
-import { NodeHostDir } from './node-hostdir.ts';
+import { tempHostDirFs } from './host-server.ts';
 
 export interface FsFixture {
   fs: FileSystem;
@@ -95,13 +95,8 @@ export const FILE_SYSTEMS: { name: string; make(): FsFixture }[] = [
   { name: 'tmpfs', make: () => ({ fs: createTmpfs(), cleanup: () => {} }) },
   {
     name: 'hostdir',
-    make: () => {
-      const dir = mkdtempSync(join(tmpdir(), 'cloister-hostdir-'));
-      return {
-        fs: createHostDirFs(new NodeHostDir([dir]), 0),
-        cleanup: () => rmSync(dir, { recursive: true, force: true }),
-      };
-    },
+    // The real host-call server in its own thread, over the real ring.
+    make: () => tempHostDirFs(),
   },
   // ext4 needs mke2fs (e2fsprogs) to make its empty image.
   ...(MKE2FS ? [{ name: 'ext4', make: makeExt4 }] : []),
