@@ -48,6 +48,7 @@ const commandGroups: Record<string, () => Promise<Register>> = {
   volume: async () => (await import('./volume.ts')).registerVolumeCommands,
   attest: async () => (await import('./attest.ts')).registerAttestCommands,
   kbs: async () => (await import('./kbs.ts')).registerKbsCommands,
+  partition: async () => (await import('./partition.ts')).registerPartitionCommands,
 };
 const groupOfCommand: Record<string, string> = { sign: 'attest', quote: 'attest' };
 

@@ -372,9 +372,7 @@ export class GraphBuilder {
   // ---- flows ---------------------------------------------------------------------------------
 
   private flow(from: Iterable<string>, to: string, ctx: Context, at: ts.Node, why: string): void {
-    const info = this.graph.functions.get(ctx.fn);
-    info?.writes.add(to);
-    info?.touches.add(to);
+    this.graph.functions.get(ctx.fn)?.writes.add(to);
     for (const f of from) this.graph.addEdge({ from: f, to, site: ctx.fn, file: this.rel(at), line: this.lineOf(at), why });
   }
 
@@ -898,7 +896,8 @@ export class GraphBuilder {
     }
     // Through a function value (callback, `any`, an interface method): merged with the value.
     const slot = this.expr(calleeExpr, ctx);
-    const reason: PrecisionLoss['reason'] = this.isAny(calleeType) ? 'any' : decl !== undefined && !isFunctionLike(decl) ? 'abstract-call' : 'callback';
+    const abstract = decl !== undefined && (ts.isMethodSignature(decl) || (ts.isMethodDeclaration(decl) && decl.body === undefined));
+    const reason: PrecisionLoss['reason'] = this.isAny(calleeType) ? 'any' : abstract ? 'abstract-call' : 'callback';
     this.loss(node, reason, `\`${calleeExpr.getText().slice(0, 60)}(…)\`: ${reason === 'any' ? 'callee of type any' : 'call through a function value'}; arguments and result merged with it`);
     for (const s of slot) for (const a of args) this.flow(a, s, ctx, node, 'argument to a function value');
     this.graph.calls.push({

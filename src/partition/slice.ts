@@ -51,10 +51,12 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
   }
   const sees = new Set<string>();
   const affects = new Set<string>();
+  // A declassified return is sensitive only inside its own function: callers get it in clear.
+  const clearOutside = new Set([...declassifiedFns].map((f) => `${f}#return`));
   for (const fn of graph.functions.values()) {
     if (fn.kind === 'module') continue;
     for (const id of fn.touches) {
-      if (forward.has(id)) {
+      if (forward.has(id) && !(clearOutside.has(id) && id !== `${fn.id}#return`)) {
         sees.add(fn.id);
         break;
       }
