@@ -86,7 +86,11 @@ export function collectAnnotations(builder: GraphBuilder, files: readonly ts.Sou
     return undefined;
   };
 
-  const describe = (n: ts.Node): string => ts.SyntaxKind[n.kind].replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+  const describe = (n: ts.Node): string => {
+    // The enum's reverse mapping gives markers like `FirstStatement` for some kinds: take the real name.
+    const name = Object.keys(ts.SyntaxKind).find((k) => ts.SyntaxKind[k as keyof typeof ts.SyntaxKind] === n.kind && !/^(First|Last)/.test(k)) ?? ts.SyntaxKind[n.kind];
+    return name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+  };
 
   const visit = (n: ts.Node): void => {
     for (const tag of tagged(n, 'sensitive')) {

@@ -409,8 +409,8 @@ export class GraphBuilder {
     const visit = (n: ts.Node): void => {
       if (info.pinnedHost !== undefined || (n !== node && isFunctionLike(n))) return;
       if (ts.isIdentifier(n)) {
-        const symbol = this.resolveSymbol(n);
-        const decl = symbol?.declarations?.[0];
+        // The import or require binding itself (not what it aliases) names the module.
+        const decl = this.checker.getSymbolAtLocation(n)?.declarations?.[0];
         const module = decl === undefined ? undefined : this.importedModule(decl);
         if (module !== undefined && HOST_IO.test(module)) info.pinnedHost = `uses ${module} (${this.rel(n)}:${this.lineOf(n)})`;
       }
