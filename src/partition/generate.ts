@@ -6,7 +6,8 @@
  * from the interface file.
  */
 import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
+import { PartitionError } from './errors.ts';
 import { ts } from 'ts-morph';
 import type { Analysis } from './analyze.ts';
 import { isFunctionLike } from './build-graph.ts';
@@ -121,6 +122,10 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
     }
   }
 
+  const target = resolve(out);
+  if (target === app.root || target.startsWith(`${app.root}${sep}`) || app.root.startsWith(`${target}${sep}`)) {
+    throw new PartitionError(out, 0, 'the output directory must be outside the application (and not contain it)');
+  }
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const host = join(out, 'host');
