@@ -47,6 +47,7 @@ export class GraphBuilder {
   /** Methods overriding a method (by declaration), for dispatch of calls resolved to the base. */
   private readonly overrides = new Map<ts.Node, ts.Node[]>();
   private readonly escaped = new Set<string>();
+  private readonly slotCalls: { slot: string[]; args: Set<string>[]; ctx: Context; node: ts.Node }[] = [];
   private readonly params = new Map<string, string[]>();
 
   constructor(app: LoadedApp) {
@@ -60,6 +61,7 @@ export class GraphBuilder {
     for (const file of this.app.files) this.collectOverrides(file);
     for (const file of this.app.files) this.visitFile(file);
     this.linkFieldsByName();
+    this.linkSlotCalls();
     return this.graph;
   }
 
@@ -292,6 +294,43 @@ export class GraphBuilder {
   }
 
   /**
+   * A call through a function value passes its arguments into the value (and so to the parameters
+   * of the application functions it may hold) when an application function flows into it, to a
+   * fixpoint; a value no application function reaches is library code, whose result already
+   * derives from the arguments.
+   */
+  private linkSlotCalls(): void {
+    const holdsFunction = (id: string): boolean => {
+      const seen = new Set<string>([id]);
+      const queue = [id];
+      for (let i = 0; i < queue.length && i < 10_000; i++) {
+        for (const e of this.graph.incoming(queue[i])) {
+          if (e.from.endsWith('#value')) return true;
+          if (!seen.has(e.from)) {
+            seen.add(e.from);
+            queue.push(e.from);
+          }
+        }
+      }
+      return false;
+    };
+    let pending = this.slotCalls;
+    for (let changed = true; changed; ) {
+      changed = false;
+      const rest: typeof pending = [];
+      for (const call of pending) {
+        if (!call.slot.some(holdsFunction)) {
+          rest.push(call);
+          continue;
+        }
+        changed = true;
+        for (const s of call.slot) for (const a of call.args) this.flow(a, s, call.ctx, call.node, 'argument to a function value');
+      }
+      pending = rest;
+    }
+  }
+
+  /**
    * Field-based by name where types are missing: `(any).f` is the same location as every declared
    * field `T.f` of the application, both ways, so a read through `any` sees typed writes and back.
    */
@@ -310,12 +349,6 @@ export class GraphBuilder {
   private anyField(name: string, at: ts.Node): string {
     const id = `field:any.${name}`;
     this.graph.addNode({ id, kind: 'field', label: `(any).${name}`, file: this.rel(at), line: this.lineOf(at), functionTyped: false });
-    return id;
-  }
-
-  private externalNode(name: string, at: ts.Node): string {
-    const id = `ext:${name}`;
-    this.graph.addNode({ id, kind: 'external', label: name, file: this.rel(at), line: this.lineOf(at), functionTyped: false });
     return id;
   }
 
@@ -408,7 +441,7 @@ export class GraphBuilder {
     if (info === undefined || info.pinnedHost !== undefined) return;
     const visit = (n: ts.Node): void => {
       if (info.pinnedHost !== undefined || (n !== node && isFunctionLike(n))) return;
-      if (ts.isIdentifier(n)) {
+      if (ts.isIdentifier(n) && this.isCalled(n)) {
         // The import or require binding itself (not what it aliases) names the module.
         const decl = this.checker.getSymbolAtLocation(n)?.declarations?.[0];
         const module = decl === undefined ? undefined : this.importedModule(decl);
@@ -417,6 +450,14 @@ export class GraphBuilder {
       ts.forEachChild(n, visit);
     };
     visit(node);
+  }
+
+  /** `n` is what a call or `new` invokes, or the object whose method it invokes (`fs.readFileSync(…)`). */
+  private isCalled(n: ts.Identifier): boolean {
+    const p = n.parent;
+    if ((ts.isCallExpression(p) || ts.isNewExpression(p)) && p.expression === n) return true;
+    const q = p.parent;
+    return ts.isPropertyAccessExpression(p) && p.expression === n && q !== undefined && (ts.isCallExpression(q) || ts.isNewExpression(q)) && q.expression === p;
   }
 
   /** The module an import or `require` binding comes from. */
@@ -670,7 +711,8 @@ export class GraphBuilder {
     const symbol = this.resolveSymbol(node);
     const decl = symbol?.valueDeclaration ?? symbol?.declarations?.[0];
     if (decl === undefined) return new Set();
-    if (!this.isAppNode(decl)) return new Set([this.externalNode(node.text, node)]);
+    // Library globals and imports (Object, Math, crypto) hold no application data: not a node.
+    if (!this.isAppNode(decl)) return new Set();
     if (isFunctionLike(decl) && this.fnIds.has(decl)) return new Set([`${this.fnIds.get(decl)}#value`]);
     if (ts.isVariableDeclaration(decl) && decl.initializer !== undefined && isFunctionLike(decl.initializer) && this.fnIds.has(decl.initializer)) {
       const id = this.declarationNode(decl);
@@ -899,7 +941,8 @@ export class GraphBuilder {
     const abstract = decl !== undefined && (ts.isMethodSignature(decl) || (ts.isMethodDeclaration(decl) && decl.body === undefined));
     const reason: PrecisionLoss['reason'] = this.isAny(calleeType) ? 'any' : abstract ? 'abstract-call' : 'callback';
     this.loss(node, reason, `\`${calleeExpr.getText().slice(0, 60)}(…)\`: ${reason === 'any' ? 'callee of type any' : 'call through a function value'}; arguments and result merged with it`);
-    for (const s of slot) for (const a of args) this.flow(a, s, ctx, node, 'argument to a function value');
+    // Arguments reach the value only if an application function can be in it (decided at the end).
+    this.slotCalls.push({ slot: [...slot], args, ctx, node });
     this.graph.calls.push({
       caller: ctx.fn,
       callee: `external:${calleeExpr.getText().replace(/\s+/g, '').slice(0, 80)}`,
