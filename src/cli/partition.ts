@@ -1,6 +1,6 @@
 /** `cloister partition DIR --out DIR` and `cloister partition explain DIR FUNCTION`. */
-import { writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { analyze } from '../partition/analyze.ts';
 import { PartitionError } from '../partition/errors.ts';
@@ -15,6 +15,13 @@ interface PartitionFlags {
   report?: string;
   include?: string;
   integrity: boolean;
+}
+
+/** The application's name: package.json's, else its folder's. */
+function appName(root: string): string {
+  const pkg = join(root, 'package.json');
+  const name = existsSync(pkg) ? (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name : undefined;
+  return typeof name === 'string' ? name : basename(root);
 }
 
 /** Partitioner errors name a file and line of the user's source: they are usage errors. */
@@ -44,8 +51,8 @@ export function registerPartitionCommands(program: Command): void {
         const analysis = analyze(dir, { include: flags.include?.split(',') });
         const plan = planPartition(analysis, { integrity: flags.integrity });
         writePartitioned(analysis, plan, out);
-        if (flags.report !== undefined) writeFileSync(flags.report, htmlReport(basename(analysis.app.root), analysis, plan));
-        process.stdout.write(formatTable(basename(analysis.app.root), plan));
+        if (flags.report !== undefined) writeFileSync(flags.report, htmlReport(appName(analysis.app.root), analysis, plan));
+        process.stdout.write(formatTable(appName(analysis.app.root), plan));
       });
     });
   partition

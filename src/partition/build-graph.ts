@@ -47,7 +47,7 @@ export class GraphBuilder {
   /** Methods overriding a method (by declaration), for dispatch of calls resolved to the base. */
   private readonly overrides = new Map<ts.Node, ts.Node[]>();
   private readonly escaped = new Set<string>();
-  private readonly slotCalls: { slot: string[]; args: Set<string>[]; ctx: Context; node: ts.Node }[] = [];
+  private readonly slotCalls: { slot: string[]; args: Set<string>[]; ctx: Context; node: ts.Node; result: string }[] = [];
   private readonly params = new Map<string, string[]>();
 
   constructor(app: LoadedApp) {
@@ -294,39 +294,75 @@ export class GraphBuilder {
   }
 
   /**
-   * A call through a function value passes its arguments into the value (and so to the parameters
-   * of the application functions it may hold) when an application function flows into it, to a
-   * fixpoint; a value no application function reaches is library code, whose result already
-   * derives from the arguments.
+   * Calls through function values, resolved by flow: the application functions whose values reach
+   * the callee get the arguments and give their return (to a fixpoint, as new argument edges carry
+   * more function values); a value no application function reaches is library code, whose result
+   * derives from the value (and, for `any`, from the arguments).
    */
   private linkSlotCalls(): void {
-    const holdsFunction = (id: string): boolean => {
-      const seen = new Set<string>([id]);
-      const queue = [id];
-      for (let i = 0; i < queue.length && i < 10_000; i++) {
-        for (const e of this.graph.incoming(queue[i])) {
-          if (e.from.endsWith('#value')) return true;
-          if (!seen.has(e.from)) {
-            seen.add(e.from);
-            queue.push(e.from);
+    // Which function values reach each node: one forward walk per function value and round.
+    let holders = new Map<string, Set<string>>();
+    let budget = 4_000_000;
+    const propagate = (): boolean => {
+      holders = new Map();
+      for (const id of this.graph.nodes.keys()) {
+        if (!id.endsWith('#value')) continue;
+        const fn = id.slice(0, -'#value'.length);
+        const queue = [id];
+        const seen = new Set(queue);
+        for (let i = 0; i < queue.length; i++) {
+          if (--budget < 0) return false;
+          let set = holders.get(queue[i]);
+          if (set === undefined) holders.set(queue[i], (set = new Set()));
+          set.add(fn);
+          for (const e of this.graph.outgoing(queue[i])) {
+            if (!seen.has(e.to)) {
+              seen.add(e.to);
+              queue.push(e.to);
+            }
           }
         }
       }
-      return false;
+      return true;
     };
-    let pending = this.slotCalls;
-    for (let changed = true; changed; ) {
+    const functionsIn = (ids: string[]): Set<string> => {
+      const found = new Set<string>();
+      for (const id of ids) for (const fn of holders.get(id) ?? []) found.add(fn);
+      return found;
+    };
+    const linked = this.slotCalls.map(() => new Set<string>());
+    for (let round = 0, changed = true; changed && round < 4; round++) {
       changed = false;
-      const rest: typeof pending = [];
-      for (const call of pending) {
-        if (!call.slot.some(holdsFunction)) {
-          rest.push(call);
-          continue;
+      if (!propagate()) {
+        // Too many function values flow too far to resolve: every such call is merged with its
+        // value, both ways (sound, coarse), and recorded.
+        for (const call of this.slotCalls) {
+          for (const s of call.slot) {
+            for (const a of call.args) this.flow(a, s, call.ctx, call.node, 'argument to a function value');
+            this.flow([s], call.result, call.ctx, call.node, 'result of a function value');
+          }
         }
-        changed = true;
-        for (const s of call.slot) for (const a of call.args) this.flow(a, s, call.ctx, call.node, 'argument to a function value');
+        this.loss(this.app.files[0], 'callback', 'function values too widespread to resolve: calls through them merged with the values');
+        return;
       }
-      pending = rest;
+      this.slotCalls.forEach((call, k) => {
+        const targets = functionsIn(call.slot);
+        if (targets.size === 0 && linked[k].size === 0 && round === 0) {
+          for (const s of call.slot) this.flow([s], call.result, call.ctx, call.node, 'result of calling a library function value');
+        }
+        for (const fn of targets) {
+          if (linked[k].has(fn)) continue;
+          linked[k].add(fn);
+          changed = true;
+          const params = this.params.get(fn) ?? [];
+          params.forEach((p, i) => {
+            if (call.args[i] !== undefined) this.flow(call.args[i], p, call.ctx, call.node, `argument ${i + 1} of ${this.graph.functions.get(fn)?.name} (through a function value)`);
+          });
+          this.flow([`${fn}#return`], call.result, call.ctx, call.node, `return of ${this.graph.functions.get(fn)?.name} (through a function value)`);
+          this.touch(call.ctx, [call.result]);
+          this.graph.calls.push({ caller: call.ctx.fn, callee: fn, file: this.rel(call.node), line: this.lineOf(call.node), async: this.graph.functions.get(fn)?.async === true });
+        }
+      });
     }
   }
 
@@ -941,8 +977,10 @@ export class GraphBuilder {
     const abstract = decl !== undefined && (ts.isMethodSignature(decl) || (ts.isMethodDeclaration(decl) && decl.body === undefined));
     const reason: PrecisionLoss['reason'] = this.isAny(calleeType) ? 'any' : abstract ? 'abstract-call' : 'callback';
     this.loss(node, reason, `\`${calleeExpr.getText().slice(0, 60)}(…)\`: ${reason === 'any' ? 'callee of type any' : 'call through a function value'}; arguments and result merged with it`);
-    // Arguments reach the value only if an application function can be in it (decided at the end).
-    this.slotCalls.push({ slot: [...slot], args, ctx, node });
+    // Which application functions the value can hold is known at the end (see linkSlotCalls).
+    const result = `${this.rel(node)}:${this.lineOf(node)}:${node.getStart()}#call`;
+    this.graph.addNode({ id: result, kind: 'var', label: `${calleeExpr.getText().slice(0, 40)}(…) result`, file: this.rel(node), line: this.lineOf(node), owner: ctx.fn, functionTyped: false });
+    this.slotCalls.push({ slot: [...slot], args, ctx, node, result });
     this.graph.calls.push({
       caller: ctx.fn,
       callee: `external:${calleeExpr.getText().replace(/\s+/g, '').slice(0, 80)}`,
@@ -951,7 +989,7 @@ export class GraphBuilder {
       async: ts.isAwaitExpression(node.parent),
       args: args.map((a) => [...a]),
     });
-    return this.union([slot, ...(this.isAny(calleeType) ? args : [])]);
+    return this.union([new Set([result]), ...(this.isAny(calleeType) ? args : [])]);
   }
 
   /**
