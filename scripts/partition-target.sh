@@ -23,9 +23,9 @@ while [ $# -gt 0 ]; do
 done
 
 case $name in
-  oauth2-server) source_dir=oauth2-server-5.3.0 include= ;;
-  kdbxweb) source_dir=kdbxweb-2.1.1 include=lib ;;
-  node-forge) source_dir=node-forge-1.4.0 include= ;;
+  oauth2-server) source_dir=oauth2-server-5.3.0 include= extra= ;;
+  kdbxweb) source_dir=kdbxweb-2.1.1 include=lib extra=--allow-type-errors ;;
+  node-forge) source_dir=node-forge-1.4.0 include= extra= ;;
   *) echo "partition-target: unknown target $name" >&2; exit 2 ;;
 esac
 patch_file=$repo/test/partition/targets/$name/annotations.patch
@@ -48,6 +48,7 @@ installed=$(date +%s)
 args=(partition "$work/app" --out "$work/partitioned")
 [ -n "$include" ] && args+=(--include "$include")
 [ -n "$report" ] && args+=(--report "$report")
+[ -n "$extra" ] && args+=("$extra")
 node --import tsx "$repo/src/cli/main.ts" "${args[@]}"
 done_at=$(date +%s)
 

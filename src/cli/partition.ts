@@ -15,6 +15,7 @@ interface PartitionFlags {
   report?: string;
   include?: string;
   integrity: boolean;
+  allowTypeErrors?: boolean;
 }
 
 /** The application's name: package.json's, else its folder's. */
@@ -42,13 +43,14 @@ export function registerPartitionCommands(program: Command): void {
     .option('-o, --out <DIR>', 'where to write the partitioned application')
     .option('--report <FILE>', 'also write an HTML report')
     .option('--include <PATHS>', 'comma-separated files or folders of the application (default: package.json files, else all but tests)')
+    .option('--allow-type-errors', 'analyse source with type errors (not syntax errors); each is listed where precision was given up')
     .option('--no-integrity', 'confidentiality only: leave out the backward slice (code that can affect sensitive data)')
     .action((dir: string | undefined, flags: PartitionFlags) => {
       if (dir === undefined) throw new UsageError('partition: missing DIR');
       if (flags.out === undefined) throw new UsageError('partition: --out DIR is required');
       const out = flags.out;
       reported(() => {
-        const analysis = analyze(dir, { include: flags.include?.split(',') });
+        const analysis = analyze(dir, { include: flags.include?.split(','), allowTypeErrors: flags.allowTypeErrors });
         const plan = planPartition(analysis, { integrity: flags.integrity });
         writePartitioned(analysis, plan, out);
         if (flags.report !== undefined) writeFileSync(flags.report, htmlReport(appName(analysis.app.root), analysis, plan));
@@ -61,9 +63,10 @@ export function registerPartitionCommands(program: Command): void {
     .argument('<DIR>', 'the application')
     .argument('<FUNCTION>', 'a function: name, Class.method, or file:line:name')
     .option('--include <PATHS>', 'comma-separated files or folders of the application')
-    .action((dir: string, name: string, flags: { include?: string }) => {
+    .option('--allow-type-errors', 'analyse source with type errors (not syntax errors)')
+    .action((dir: string, name: string, flags: { include?: string; allowTypeErrors?: boolean }) => {
       reported(() => {
-        const analysis = analyze(dir, { include: flags.include?.split(',') });
+        const analysis = analyze(dir, { include: flags.include?.split(','), allowTypeErrors: flags.allowTypeErrors });
         const id = findFunction(analysis, name);
         process.stdout.write(formatPath(analysis, id, explainPath(analysis, id)));
       });

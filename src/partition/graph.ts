@@ -56,7 +56,7 @@ export interface CallSite {
 export interface PrecisionLoss {
   file: string;
   line: number;
-  reason: 'any' | 'dynamic-property' | 'callback' | 'eval' | 'dynamic-require' | 'abstract-call';
+  reason: 'any' | 'dynamic-property' | 'callback' | 'eval' | 'dynamic-require' | 'abstract-call' | 'type-error';
   detail: string;
 }
 

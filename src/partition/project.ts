@@ -20,6 +20,8 @@ export interface LoadedApp {
   /** The application's own files (absolute paths), the ones partitioned. */
   files: ts.SourceFile[];
   rel(fileName: string): string;
+  /** Type errors let through with `allowTypeErrors`: the types there are not trusted. */
+  typeErrors: { file: string; line: number; message: string }[];
 }
 
 function walk(dir: string, out: string[], skipTop: boolean, depth = 0): void {
@@ -101,21 +103,24 @@ function position(file: ts.SourceFile, pos: number): number {
  * no syntax errors (checkJs errors in untyped JavaScript are the norm, and the analysis falls back
  * to conservative flow where types are missing).
  */
-function checkDiagnostics(app: LoadedApp): void {
+function checkDiagnostics(app: LoadedApp, allowTypeErrors: boolean): void {
   for (const file of app.files) {
     const isTs = /\.(ts|tsx|mts|cts)$/.test(file.fileName);
     const diagnostics = isTs
       ? [...app.program.getSyntacticDiagnostics(file), ...app.program.getSemanticDiagnostics(file)]
       : app.program.getSyntacticDiagnostics(file);
-    const error = diagnostics.find((d) => d.category === ts.DiagnosticCategory.Error);
-    if (error === undefined) continue;
-    const line = error.file !== undefined && error.start !== undefined ? position(error.file, error.start) : 1;
-    const where = error.file !== undefined ? app.rel(error.file.fileName) : app.rel(file.fileName);
-    throw new PartitionError(where, line, `does not type-check: ${ts.flattenDiagnosticMessageText(error.messageText, ' ')}`);
+    for (const error of diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error)) {
+      const line = error.file !== undefined && error.start !== undefined ? position(error.file, error.start) : 1;
+      const where = error.file !== undefined ? app.rel(error.file.fileName) : app.rel(file.fileName);
+      const message = ts.flattenDiagnosticMessageText(error.messageText, ' ');
+      const syntax = error.code < 2000;
+      if (!allowTypeErrors || syntax) throw new PartitionError(where, line, `does not type-check: ${message}`);
+      app.typeErrors.push({ file: where, line, message });
+    }
   }
 }
 
-export function loadApp(rootDir: string, include?: string[]): LoadedApp {
+export function loadApp(rootDir: string, include?: string[], allowTypeErrors = false): LoadedApp {
   const root = resolve(rootDir);
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new PartitionError(rootDir, 0, 'not a directory');
   const paths = applicationFiles(root, include);
@@ -133,7 +138,8 @@ export function loadApp(rootDir: string, include?: string[]): LoadedApp {
     checker: program.getTypeChecker(),
     files,
     rel: (fileName) => relative(root, fileName).split(sep).join('/'),
+    typeErrors: [],
   };
-  checkDiagnostics(app);
+  checkDiagnostics(app, allowTypeErrors);
   return app;
 }
