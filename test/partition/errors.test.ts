@@ -24,6 +24,17 @@ describe('partition refuses bad input with file and line', () => {
     assert.match(e.message, /^bad\.ts:2: does not type-check: Type 'string' is not assignable to type 'number'/);
   });
 
+  it('with allowTypeErrors, lists type errors as places where precision was given up (not syntax errors)', () => {
+    const dir = writeApp({ 'bad.ts': 'export const ok = 1;\nexport const n: number = "not a number";\n' });
+    const a = analyze(dir, { allowTypeErrors: true });
+    assert.deepEqual(
+      a.graph.precisionLoss.filter((p) => p.reason === 'type-error').map((p) => `${p.file}:${p.line}`),
+      ['bad.ts:2'],
+    );
+    const broken = writeApp({ 'x.ts': 'export const a = 1;\nfunction (\n' });
+    assert.deepEqual([refusal(() => analyze(broken, { allowTypeErrors: true })).line], [2]);
+  });
+
   it('JavaScript with a syntax error', () => {
     const dir = writeApp({ 'package.json': '{"files":["x.js"]}', 'x.js': 'const a = 1;\nfunction (\n' });
     const e = refusal(() => analyze(dir));
