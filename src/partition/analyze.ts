@@ -13,11 +13,20 @@ export interface Analysis {
   slices: Slices;
 }
 
-export function analyze(root: string, options: { include?: string[]; allowTypeErrors?: boolean } = {}): Analysis {
+export function analyze(
+  root: string,
+  options: { include?: string[]; allowTypeErrors?: boolean } = {},
+): Analysis {
   const app = loadApp(root, options.include, options.allowTypeErrors === true);
   const builder = new GraphBuilder(app);
   const graph = builder.build();
-  for (const e of app.typeErrors) graph.precisionLoss.push({ file: e.file, line: e.line, reason: 'type-error', detail: e.message.slice(0, 200) });
+  for (const e of app.typeErrors)
+    graph.precisionLoss.push({
+      file: e.file,
+      line: e.line,
+      reason: 'type-error',
+      detail: e.message.slice(0, 200),
+    });
   const annotations = collectAnnotations(builder, app.files, app.rel);
   const slices = computeSlices(graph, annotations);
   return { app, builder, graph, annotations, slices };

@@ -6,10 +6,11 @@
  */
 import { ts } from 'ts-morph';
 import type { LoadedApp } from './project.ts';
-import { DependenceGraph, type FunctionInfo, type GraphNode, type PrecisionLoss } from './graph.ts';
+import { DependenceGraph, type FunctionInfo, type PrecisionLoss } from './graph.ts';
 
 /** Node modules the enclave does not have: a function using them stays on the host. */
-const HOST_IO = /^(node:)?(fs|fs\/promises|net|dgram|child_process|http|https|http2|tls|dns|cluster|readline|inspector|worker_threads)$/;
+const HOST_IO =
+  /^(node:)?(fs|fs\/promises|net|dgram|child_process|http|https|http2|tls|dns|cluster|readline|inspector|worker_threads)$/;
 
 type FunctionLike =
   | ts.FunctionDeclaration
@@ -47,7 +48,13 @@ export class GraphBuilder {
   /** Methods overriding a method (by declaration), for dispatch of calls resolved to the base. */
   private readonly overrides = new Map<ts.Node, ts.Node[]>();
   private readonly escaped = new Set<string>();
-  private readonly slotCalls: { slot: string[]; args: Set<string>[]; ctx: Context; node: ts.Node; result: string }[] = [];
+  private readonly slotCalls: {
+    slot: string[];
+    args: Set<string>[];
+    ctx: Context;
+    node: ts.Node;
+    result: string;
+  }[] = [];
   private readonly params = new Map<string, string[]>();
 
   constructor(app: LoadedApp) {
@@ -92,15 +99,23 @@ export class GraphBuilder {
     const cls = this.className(node);
     if (ts.isConstructorDeclaration(node)) return `${cls ?? '?'}.constructor`;
     if (
-      (ts.isMethodDeclaration(node) || ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node)) &&
+      (ts.isMethodDeclaration(node) ||
+        ts.isGetAccessorDeclaration(node) ||
+        ts.isSetAccessorDeclaration(node)) &&
       cls !== undefined
     ) {
       return `${cls}.${node.name.getText()}`;
     }
     if (node.name !== undefined && !ts.isComputedPropertyName(node.name)) return node.name.getText();
     const parent = node.parent;
-    if (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)) {
-      return cls !== undefined && ts.isPropertyDeclaration(parent) ? `${cls}.${parent.name.getText()}` : parent.name.getText();
+    if (
+      ts.isVariableDeclaration(parent) ||
+      ts.isPropertyAssignment(parent) ||
+      ts.isPropertyDeclaration(parent)
+    ) {
+      return cls !== undefined && ts.isPropertyDeclaration(parent)
+        ? `${cls}.${parent.name.getText()}`
+        : parent.name.getText();
     }
     if (ts.isBinaryExpression(parent) && parent.operatorToken.kind === ts.SyntaxKind.EqualsToken) {
       return parent.left.getText().replace(/\s+/g, '');
@@ -167,19 +182,44 @@ export class GraphBuilder {
       endLine,
       lines: endLine - line + 1,
       async: isAsync,
-      declassify: GraphBuilder.tags(node).some((t) => t.tagName.text === 'declassify') ||
-        (ts.isVariableDeclaration(node.parent) && GraphBuilder.tags(node.parent).some((t) => t.tagName.text === 'declassify')),
+      declassify:
+        GraphBuilder.tags(node).some((t) => t.tagName.text === 'declassify') ||
+        (ts.isVariableDeclaration(node.parent) &&
+          GraphBuilder.tags(node.parent).some((t) => t.tagName.text === 'declassify')),
       className: this.className(node),
       touches: new Set(),
       writes: new Set(),
     });
-    this.graph.addNode({ id: `${id}#return`, kind: 'return', label: `${name}() return`, file, line, owner: id, functionTyped: false });
-    this.graph.addNode({ id: `${id}#value`, kind: 'function-value', label: `${name} (as a value)`, file, line, functionTyped: true });
+    this.graph.addNode({
+      id: `${id}#return`,
+      kind: 'return',
+      label: `${name}() return`,
+      file,
+      line,
+      owner: id,
+      functionTyped: false,
+    });
+    this.graph.addNode({
+      id: `${id}#value`,
+      kind: 'function-value',
+      label: `${name} (as a value)`,
+      file,
+      line,
+      functionTyped: true,
+    });
     node.parameters.forEach((p, i) => {
       const pid = this.paramId(id, p, i);
       this.declIds.set(p, pid);
       this.params.set(id, [...(this.params.get(id) ?? []), pid]);
-      this.graph.addNode({ id: pid, kind: 'param', label: `${name}(${p.name.getText()})`, file, line: this.lineOf(p), owner: id, functionTyped: this.isFunctionType(p) });
+      this.graph.addNode({
+        id: pid,
+        kind: 'param',
+        label: `${name}(${p.name.getText()})`,
+        file,
+        line: this.lineOf(p),
+        owner: id,
+        functionTyped: this.isFunctionType(p),
+      });
     });
   }
 
@@ -195,9 +235,23 @@ export class GraphBuilder {
     const fn = this.graph.functions.get(id);
     if (fn === undefined) return;
     for (const param of this.params.get(id) ?? []) {
-      this.graph.addEdge({ from: fnValue, to: param, site: id, file: fn.file, line: fn.line, why: 'function value to its parameter' });
+      this.graph.addEdge({
+        from: fnValue,
+        to: param,
+        site: id,
+        file: fn.file,
+        line: fn.line,
+        why: 'function value to its parameter',
+      });
     }
-    this.graph.addEdge({ from: `${id}#return`, to: fnValue, site: id, file: fn.file, line: fn.line, why: 'return of a function value' });
+    this.graph.addEdge({
+      from: `${id}#return`,
+      to: fnValue,
+      site: id,
+      file: fn.file,
+      line: fn.line,
+      why: 'return of a function value',
+    });
   }
 
   private paramId(fn: string, p: ts.ParameterDeclaration, i: number): string {
@@ -239,7 +293,8 @@ export class GraphBuilder {
   declarationNode(decl: ts.Node): string | undefined {
     const known = this.declIds.get(decl);
     if (known !== undefined) return known;
-    if (!(ts.isVariableDeclaration(decl) || ts.isBindingElement(decl) || ts.isParameter(decl))) return undefined;
+    if (!(ts.isVariableDeclaration(decl) || ts.isBindingElement(decl) || ts.isParameter(decl)))
+      return undefined;
     if (!ts.isIdentifier(decl.name)) return undefined;
     const container = this.enclosingFunction(decl);
     const owner = ts.isSourceFile(container) ? undefined : this.fnIds.get(container);
@@ -342,13 +397,18 @@ export class GraphBuilder {
             this.flow([s], call.result, call.ctx, call.node, 'result of a function value');
           }
         }
-        this.loss(this.app.files[0], 'callback', 'function values too widespread to resolve: calls through them merged with the values');
+        this.loss(
+          this.app.files[0],
+          'callback',
+          'function values too widespread to resolve: calls through them merged with the values',
+        );
         return;
       }
       this.slotCalls.forEach((call, k) => {
         const targets = functionsIn(call.slot);
         if (targets.size === 0 && linked[k].size === 0 && round === 0) {
-          for (const s of call.slot) this.flow([s], call.result, call.ctx, call.node, 'result of calling a library function value');
+          for (const s of call.slot)
+            this.flow([s], call.result, call.ctx, call.node, 'result of calling a library function value');
         }
         for (const fn of targets) {
           if (linked[k].has(fn)) continue;
@@ -356,11 +416,30 @@ export class GraphBuilder {
           changed = true;
           const params = this.params.get(fn) ?? [];
           params.forEach((p, i) => {
-            if (call.args[i] !== undefined) this.flow(call.args[i], p, call.ctx, call.node, `argument ${i + 1} of ${this.graph.functions.get(fn)?.name} (through a function value)`);
+            if (call.args[i] !== undefined)
+              this.flow(
+                call.args[i],
+                p,
+                call.ctx,
+                call.node,
+                `argument ${i + 1} of ${this.graph.functions.get(fn)?.name} (through a function value)`,
+              );
           });
-          this.flow([`${fn}#return`], call.result, call.ctx, call.node, `return of ${this.graph.functions.get(fn)?.name} (through a function value)`);
+          this.flow(
+            [`${fn}#return`],
+            call.result,
+            call.ctx,
+            call.node,
+            `return of ${this.graph.functions.get(fn)?.name} (through a function value)`,
+          );
           this.touch(call.ctx, [call.result]);
-          this.graph.calls.push({ caller: call.ctx.fn, callee: fn, file: this.rel(call.node), line: this.lineOf(call.node), async: this.graph.functions.get(fn)?.async === true });
+          this.graph.calls.push({
+            caller: call.ctx.fn,
+            callee: fn,
+            file: this.rel(call.node),
+            line: this.lineOf(call.node),
+            async: this.graph.functions.get(fn)?.async === true,
+          });
         }
       });
     }
@@ -371,12 +450,19 @@ export class GraphBuilder {
    * field `T.f` of the application, both ways, so a read through `any` sees typed writes and back.
    */
   private linkFieldsByName(): void {
-    const typed = [...this.graph.nodes.values()].filter((n) => n.kind === 'field' && !n.id.startsWith('field:any.') && !n.id.startsWith('field:lib:'));
+    const typed = [...this.graph.nodes.values()].filter(
+      (n) => n.kind === 'field' && !n.id.startsWith('field:any.') && !n.id.startsWith('field:lib:'),
+    );
     for (const field of typed) {
       const name = field.id.slice(field.id.lastIndexOf('.') + 1);
       const any = `field:any.${name}`;
       if (!this.graph.nodes.has(any)) continue;
-      const edge = { site: '', file: field.file, line: field.line, why: `\`${name}\` read or written through \`any\`` };
+      const edge = {
+        site: '',
+        file: field.file,
+        line: field.line,
+        why: `\`${name}\` read or written through \`any\``,
+      };
       this.graph.addEdge({ ...edge, from: field.id, to: any });
       this.graph.addEdge({ ...edge, from: any, to: field.id });
     }
@@ -384,7 +470,14 @@ export class GraphBuilder {
 
   private anyField(name: string, at: ts.Node): string {
     const id = `field:any.${name}`;
-    this.graph.addNode({ id, kind: 'field', label: `(any).${name}`, file: this.rel(at), line: this.lineOf(at), functionTyped: false });
+    this.graph.addNode({
+      id,
+      kind: 'field',
+      label: `(any).${name}`,
+      file: this.rel(at),
+      line: this.lineOf(at),
+      functionTyped: false,
+    });
     return id;
   }
 
@@ -410,7 +503,9 @@ export class GraphBuilder {
         for (const member of node.members) {
           if (!ts.isMethodDeclaration(member) || member.body === undefined) continue;
           for (const base of this.baseClasses(node)) {
-            const baseMember = base.members.find((m) => ts.isMethodDeclaration(m) && m.name.getText() === member.name.getText());
+            const baseMember = base.members.find(
+              (m) => ts.isMethodDeclaration(m) && m.name.getText() === member.name.getText(),
+            );
             if (baseMember !== undefined) {
               const list = this.overrides.get(baseMember) ?? [];
               list.push(member);
@@ -431,7 +526,8 @@ export class GraphBuilder {
       for (const expr of clause.types) {
         const symbol = this.resolveSymbol(expr.expression);
         for (const decl of symbol?.declarations ?? []) {
-          if (ts.isClassLike(decl) && this.isAppNode(decl)) out.push(decl, ...this.baseClasses(decl, depth + 1));
+          if (ts.isClassLike(decl) && this.isAppNode(decl))
+            out.push(decl, ...this.baseClasses(decl, depth + 1));
         }
       }
     }
@@ -442,7 +538,8 @@ export class GraphBuilder {
 
   private flow(from: Iterable<string>, to: string, ctx: Context, at: ts.Node, why: string): void {
     this.graph.functions.get(ctx.fn)?.writes.add(to);
-    for (const f of from) this.graph.addEdge({ from: f, to, site: ctx.fn, file: this.rel(at), line: this.lineOf(at), why });
+    for (const f of from)
+      this.graph.addEdge({ from: f, to, site: ctx.fn, file: this.rel(at), line: this.lineOf(at), why });
   }
 
   private touch(ctx: Context, ids: Iterable<string>): void {
@@ -481,7 +578,8 @@ export class GraphBuilder {
         // The import or require binding itself (not what it aliases) names the module.
         const decl = this.checker.getSymbolAtLocation(n)?.declarations?.[0];
         const module = decl === undefined ? undefined : this.importedModule(decl);
-        if (module !== undefined && HOST_IO.test(module)) info.pinnedHost = `uses ${module} (${this.rel(n)}:${this.lineOf(n)})`;
+        if (module !== undefined && HOST_IO.test(module))
+          info.pinnedHost = `uses ${module} (${this.rel(n)}:${this.lineOf(n)})`;
       }
       ts.forEachChild(n, visit);
     };
@@ -493,7 +591,13 @@ export class GraphBuilder {
     const p = n.parent;
     if ((ts.isCallExpression(p) || ts.isNewExpression(p)) && p.expression === n) return true;
     const q = p.parent;
-    return ts.isPropertyAccessExpression(p) && p.expression === n && q !== undefined && (ts.isCallExpression(q) || ts.isNewExpression(q)) && q.expression === p;
+    return (
+      ts.isPropertyAccessExpression(p) &&
+      p.expression === n &&
+      q !== undefined &&
+      (ts.isCallExpression(q) || ts.isNewExpression(q)) &&
+      q.expression === p
+    );
   }
 
   /** The module an import or `require` binding comes from. */
@@ -503,7 +607,12 @@ export class GraphBuilder {
       if (ts.isVariableDeclaration(p)) {
         let init = p.initializer;
         while (init !== undefined && ts.isPropertyAccessExpression(init)) init = init.expression;
-        if (init !== undefined && ts.isCallExpression(init) && ts.isIdentifier(init.expression) && init.expression.text === 'require') {
+        if (
+          init !== undefined &&
+          ts.isCallExpression(init) &&
+          ts.isIdentifier(init.expression) &&
+          init.expression.text === 'require'
+        ) {
           const arg = init.arguments[0];
           return arg !== undefined && ts.isStringLiteral(arg) ? arg.text : undefined;
         }
@@ -539,7 +648,7 @@ export class GraphBuilder {
     if (ts.isReturnStatement(node)) {
       if (node.expression !== undefined) {
         const sources = this.expr(node.expression, ctx);
-        if (!ts.isSourceFile(this.enclosingFunction(node)) || ctx.fn.endsWith('<module>') === false) {
+        if (!ctx.fn.endsWith('<module>')) {
           this.flow(sources, `${ctx.fn}#return`, ctx, node, 'return');
         }
       }
@@ -600,7 +709,13 @@ export class GraphBuilder {
   }
 
   /** A member of a class is also the same-named member of the interfaces and classes it extends. */
-  private linkHeritage(cls: ts.ClassLikeDeclaration, name: string, node: string, at: ts.Node, ctx: Context): void {
+  private linkHeritage(
+    cls: ts.ClassLikeDeclaration,
+    name: string,
+    node: string,
+    at: ts.Node,
+    ctx: Context,
+  ): void {
     for (const clause of cls.heritageClauses ?? []) {
       for (const expr of clause.types) {
         const base = this.checker.getTypeAtLocation(expr);
@@ -609,9 +724,24 @@ export class GraphBuilder {
           const baseNode = this.memberNode(decl, name);
           if (baseNode === undefined || baseNode === node) continue;
           // Called through an interface or abstract member: the implementation is a function value.
-          if (node.endsWith('#value') && !(isFunctionLike(decl) && decl.body !== undefined)) this.escape(node);
-          this.graph.addEdge({ from: node, to: baseNode, site: ctx.fn, file: this.rel(at), line: this.lineOf(at), why: 'inherited member' });
-          this.graph.addEdge({ from: baseNode, to: node, site: ctx.fn, file: this.rel(at), line: this.lineOf(at), why: 'inherited member' });
+          if (node.endsWith('#value') && !(isFunctionLike(decl) && decl.body !== undefined))
+            this.escape(node);
+          this.graph.addEdge({
+            from: node,
+            to: baseNode,
+            site: ctx.fn,
+            file: this.rel(at),
+            line: this.lineOf(at),
+            why: 'inherited member',
+          });
+          this.graph.addEdge({
+            from: baseNode,
+            to: node,
+            site: ctx.fn,
+            file: this.rel(at),
+            line: this.lineOf(at),
+            why: 'inherited member',
+          });
         }
       }
     }
@@ -620,7 +750,11 @@ export class GraphBuilder {
   /** The node a member declaration stands for: a method's function value, else its field. */
   private memberNode(decl: ts.Node, name: string): string | undefined {
     if (isFunctionLike(decl) && this.fnIds.has(decl)) return `${this.fnIds.get(decl)}#value`;
-    if (ts.isPropertyAssignment(decl) && isFunctionLike(decl.initializer) && this.fnIds.has(decl.initializer)) {
+    if (
+      ts.isPropertyAssignment(decl) &&
+      isFunctionLike(decl.initializer) &&
+      this.fnIds.has(decl.initializer)
+    ) {
       return `${this.fnIds.get(decl.initializer)}#value`;
     }
     if (ts.isBinaryExpression(decl) && isFunctionLike(decl.right) && this.fnIds.has(decl.right)) {
@@ -636,7 +770,8 @@ export class GraphBuilder {
   private linkStructural(source: ts.Expression, target: ts.Node, ctx: Context): void {
     const from = this.checker.getTypeAtLocation(source);
     const to = this.checker.getTypeAtLocation(target);
-    if (from === to || (from.flags & ts.TypeFlags.Object) === 0 || (to.flags & ts.TypeFlags.Object) === 0) return;
+    if (from === to || (from.flags & ts.TypeFlags.Object) === 0 || (to.flags & ts.TypeFlags.Object) === 0)
+      return;
     for (const prop of to.getProperties().slice(0, 64)) {
       const other = from.getProperty(prop.getName());
       const a = prop.declarations?.[0];
@@ -646,12 +781,31 @@ export class GraphBuilder {
       const na = this.memberNode(a, prop.getName());
       const nb = this.memberNode(b, prop.getName());
       if (na === undefined || nb === undefined) continue;
-      this.graph.addEdge({ from: nb, to: na, site: ctx.fn, file: this.rel(source), line: this.lineOf(source), why: 'same field of aliased types' });
-      this.graph.addEdge({ from: na, to: nb, site: ctx.fn, file: this.rel(source), line: this.lineOf(source), why: 'same field of aliased types' });
+      this.graph.addEdge({
+        from: nb,
+        to: na,
+        site: ctx.fn,
+        file: this.rel(source),
+        line: this.lineOf(source),
+        why: 'same field of aliased types',
+      });
+      this.graph.addEdge({
+        from: na,
+        to: nb,
+        site: ctx.fn,
+        file: this.rel(source),
+        line: this.lineOf(source),
+        why: 'same field of aliased types',
+      });
     }
   }
 
-  private bindPattern(pattern: ts.BindingName, sources: Iterable<string>, ctx: Context, init?: ts.Expression): void {
+  private bindPattern(
+    pattern: ts.BindingName,
+    sources: Iterable<string>,
+    ctx: Context,
+    init?: ts.Expression,
+  ): void {
     const list = [...sources];
     if (ts.isIdentifier(pattern)) return;
     for (const element of pattern.elements) {
@@ -663,14 +817,16 @@ export class GraphBuilder {
           const type = this.checker.getTypeAtLocation(init);
           const symbol = type.getProperty(prop.text);
           const decl = symbol?.declarations?.[0];
-          if (decl !== undefined) from = [...list, this.memberNode(decl, prop.text) ?? this.anyField(prop.text, element)];
+          if (decl !== undefined)
+            from = [...list, this.memberNode(decl, prop.text) ?? this.anyField(prop.text, element)];
           else from = [...list, this.anyField(prop.text, element)];
         }
       }
       if (ts.isIdentifier(element.name)) {
         const id = this.declarationNode(element);
         if (id !== undefined) this.flow(from, id, ctx, element, 'destructuring');
-        if (element.initializer !== undefined && id !== undefined) this.flow(this.expr(element.initializer, ctx), id, ctx, element, 'default value');
+        if (element.initializer !== undefined && id !== undefined)
+          this.flow(this.expr(element.initializer, ctx), id, ctx, element, 'default value');
       } else this.bindPattern(element.name, from, ctx);
     }
   }
@@ -686,14 +842,29 @@ export class GraphBuilder {
   }
 
   private exprInner(node: ts.Expression, ctx: Context): Set<string> {
-    if (ts.isParenthesizedExpression(node) || ts.isAsExpression(node) || ts.isNonNullExpression(node) ||
-        ts.isTypeAssertionExpression(node) || ts.isSatisfiesExpression(node) || ts.isAwaitExpression(node) ||
-        ts.isSpreadElement(node) || ts.isTypeOfExpression(node) || ts.isVoidExpression(node) ||
-        ts.isPrefixUnaryExpression(node) || ts.isPostfixUnaryExpression(node) || ts.isDeleteExpression(node)) {
-      const inner = this.expr((node as { expression?: ts.Expression; operand?: ts.Expression }).expression ??
-        (node as { operand: ts.Expression }).operand, ctx);
-      if ((ts.isPrefixUnaryExpression(node) || ts.isPostfixUnaryExpression(node)) &&
-          (node.operator === ts.SyntaxKind.PlusPlusToken || node.operator === ts.SyntaxKind.MinusMinusToken)) {
+    if (
+      ts.isParenthesizedExpression(node) ||
+      ts.isAsExpression(node) ||
+      ts.isNonNullExpression(node) ||
+      ts.isTypeAssertionExpression(node) ||
+      ts.isSatisfiesExpression(node) ||
+      ts.isAwaitExpression(node) ||
+      ts.isSpreadElement(node) ||
+      ts.isTypeOfExpression(node) ||
+      ts.isVoidExpression(node) ||
+      ts.isPrefixUnaryExpression(node) ||
+      ts.isPostfixUnaryExpression(node) ||
+      ts.isDeleteExpression(node)
+    ) {
+      const inner = this.expr(
+        (node as { expression?: ts.Expression; operand?: ts.Expression }).expression ??
+          (node as { operand: ts.Expression }).operand,
+        ctx,
+      );
+      if (
+        (ts.isPrefixUnaryExpression(node) || ts.isPostfixUnaryExpression(node)) &&
+        (node.operator === ts.SyntaxKind.PlusPlusToken || node.operator === ts.SyntaxKind.MinusMinusToken)
+      ) {
         this.assignTo(node.operand, inner, ctx, node);
       }
       return inner;
@@ -719,7 +890,8 @@ export class GraphBuilder {
     }
     if (ts.isObjectLiteralExpression(node)) return this.objectLiteral(node, ctx);
     if (ts.isArrayLiteralExpression(node)) return this.union(node.elements.map((e) => this.expr(e, ctx)));
-    if (ts.isTemplateExpression(node)) return this.union(node.templateSpans.map((s) => this.expr(s.expression, ctx)));
+    if (ts.isTemplateExpression(node))
+      return this.union(node.templateSpans.map((s) => this.expr(s.expression, ctx)));
     if (ts.isTaggedTemplateExpression(node)) {
       this.expr(node.tag, ctx);
       return this.expr(node.template, ctx);
@@ -750,15 +922,31 @@ export class GraphBuilder {
     // Library globals and imports (Object, Math, crypto) hold no application data: not a node.
     if (!this.isAppNode(decl)) return new Set();
     if (isFunctionLike(decl) && this.fnIds.has(decl)) return new Set([`${this.fnIds.get(decl)}#value`]);
-    if (ts.isVariableDeclaration(decl) && decl.initializer !== undefined && isFunctionLike(decl.initializer) && this.fnIds.has(decl.initializer)) {
+    if (
+      ts.isVariableDeclaration(decl) &&
+      decl.initializer !== undefined &&
+      isFunctionLike(decl.initializer) &&
+      this.fnIds.has(decl.initializer)
+    ) {
       const id = this.declarationNode(decl);
       return new Set(id === undefined ? [] : [id]);
     }
     const id = this.declarationNode(decl);
     if (id !== undefined) return new Set([id]);
-    if (ts.isClassLike(decl) || ts.isImportClause(decl) || ts.isNamespaceImport(decl) || ts.isSourceFile(decl)) return new Set();
-    if (ts.isPropertyAssignment(decl) || ts.isShorthandPropertyAssignment(decl) || ts.isBinaryExpression(decl) ||
-        ts.isPropertyDeclaration(decl) || ts.isPropertyAccessExpression(decl)) {
+    if (
+      ts.isClassLike(decl) ||
+      ts.isImportClause(decl) ||
+      ts.isNamespaceImport(decl) ||
+      ts.isSourceFile(decl)
+    )
+      return new Set();
+    if (
+      ts.isPropertyAssignment(decl) ||
+      ts.isShorthandPropertyAssignment(decl) ||
+      ts.isBinaryExpression(decl) ||
+      ts.isPropertyDeclaration(decl) ||
+      ts.isPropertyAccessExpression(decl)
+    ) {
       return new Set([this.memberNode(decl, node.text) ?? this.anyField(node.text, node)]);
     }
     return new Set();
@@ -769,14 +957,24 @@ export class GraphBuilder {
   }
 
   /** The nodes a property access denotes: fields by declaring type, or `(any).name` where types are missing. */
-  private propertyNodes(node: ts.PropertyAccessExpression | ts.ElementAccessExpression, name: string, receiver: Set<string>): Set<string> {
-    const symbol = this.checker.getSymbolAtLocation(ts.isPropertyAccessExpression(node) ? node.name : node.argumentExpression);
+  private propertyNodes(
+    node: ts.PropertyAccessExpression | ts.ElementAccessExpression,
+    name: string,
+    receiver: Set<string>,
+  ): Set<string> {
+    const symbol = this.checker.getSymbolAtLocation(
+      ts.isPropertyAccessExpression(node) ? node.name : node.argumentExpression,
+    );
     const decls = symbol?.declarations ?? [];
     const out = new Set<string>();
     if (decls.length === 0) {
       const type = this.checker.getTypeAtLocation(node.expression);
       if (this.isAny(type) || (type.flags & ts.TypeFlags.Object) !== 0) {
-        this.loss(node, 'any', `\`${node.getText().slice(0, 60)}\`: receiver has no declared field \`${name}\`; every field named \`${name}\` merged`);
+        this.loss(
+          node,
+          'any',
+          `\`${node.getText().slice(0, 60)}\`: receiver has no declared field \`${name}\`; every field named \`${name}\` merged`,
+        );
         out.add(this.anyField(name, node));
       } else {
         for (const r of receiver) out.add(r); // a property of a primitive (length, …) derives from it
@@ -796,7 +994,11 @@ export class GraphBuilder {
 
   private propertyRead(node: ts.PropertyAccessExpression, ctx: Context): Set<string> {
     const receiver = this.expr(node.expression, ctx);
-    if (ts.isIdentifier(node.expression) && ['module', 'exports'].includes(node.expression.text) && !this.resolveSymbol(node.expression)) {
+    if (
+      ts.isIdentifier(node.expression) &&
+      ['module', 'exports'].includes(node.expression.text) &&
+      !this.resolveSymbol(node.expression)
+    ) {
       return new Set();
     }
     return this.propertyNodes(node, node.name.text, receiver);
@@ -806,17 +1008,24 @@ export class GraphBuilder {
     const receiver = this.expr(node.expression, ctx);
     const key = this.expr(node.argumentExpression, ctx);
     const arg = node.argumentExpression;
-    if (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg)) return this.propertyNodes(node, arg.text, receiver);
+    if (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg))
+      return this.propertyNodes(node, arg.text, receiver);
     const type = this.checker.getTypeAtLocation(node.expression);
     if (this.checker.isArrayLikeType(type) || this.isTypedArray(type)) return this.union([receiver, key]); // elements are the array's value
-    this.loss(node, 'dynamic-property', `\`${node.getText().slice(0, 60)}\`: computed key; every field of the object merged`);
+    this.loss(
+      node,
+      'dynamic-property',
+      `\`${node.getText().slice(0, 60)}\`: computed key; every field of the object merged`,
+    );
     const star = this.starNode(node);
     return this.union([receiver, key, new Set([star])]);
   }
 
   private isTypedArray(type: ts.Type): boolean {
     const name = type.getSymbol()?.getName() ?? '';
-    return /^(Uint8|Uint16|Uint32|Int8|Int16|Int32|Float32|Float64|BigInt64|BigUint64|Uint8Clamped)Array$|^Buffer$|^ArrayBuffer$/.test(name);
+    return /^(Uint8|Uint16|Uint32|Int8|Int16|Int32|Float32|Float64|BigInt64|BigUint64|Uint8Clamped)Array$|^Buffer$|^ArrayBuffer$/.test(
+      name,
+    );
   }
 
   /** `T.*`: all fields of the receiver's type; written by `o[k] = v`, read by `o[k]`; merged with the receiver. */
@@ -824,7 +1033,14 @@ export class GraphBuilder {
     const type = this.checker.getTypeAtLocation(node.expression);
     const name = this.isAny(type) ? 'any' : this.checker.typeToString(type).slice(0, 60);
     const id = `field:${name}.*`;
-    this.graph.addNode({ id, kind: 'field', label: `${name}[*]`, file: this.rel(node), line: this.lineOf(node), functionTyped: false });
+    this.graph.addNode({
+      id,
+      kind: 'field',
+      label: `${name}[*]`,
+      file: this.rel(node),
+      line: this.lineOf(node),
+      functionTyped: false,
+    });
     return id;
   }
 
@@ -832,7 +1048,8 @@ export class GraphBuilder {
     const op = node.operatorToken.kind;
     if (op >= ts.SyntaxKind.FirstAssignment && op <= ts.SyntaxKind.LastAssignment) {
       const right = this.expr(node.right, ctx);
-      const sources = op === ts.SyntaxKind.EqualsToken ? right : this.union([right, this.expr(node.left, ctx)]);
+      const sources =
+        op === ts.SyntaxKind.EqualsToken ? right : this.union([right, this.expr(node.left, ctx)]);
       this.assignTo(node.left, sources, ctx, node);
       if (op === ts.SyntaxKind.EqualsToken) this.linkStructural(node.right, node.left, ctx);
       return sources;
@@ -865,13 +1082,18 @@ export class GraphBuilder {
       this.expr(target.argumentExpression, ctx);
       const arg = target.argumentExpression;
       if (ts.isStringLiteral(arg)) {
-        for (const f of this.propertyNodes(target, arg.text, new Set())) this.flow(list, f, ctx, at, 'field write');
+        for (const f of this.propertyNodes(target, arg.text, new Set()))
+          this.flow(list, f, ctx, at, 'field write');
         return;
       }
       for (const r of receiver) this.flow(list, r, ctx, at, 'element write');
       const type = this.checker.getTypeAtLocation(target.expression);
       if (!this.checker.isArrayLikeType(type) && !this.isTypedArray(type)) {
-        this.loss(target, 'dynamic-property', `\`${target.getText().slice(0, 60)}\` = …: computed key; every field of the object merged`);
+        this.loss(
+          target,
+          'dynamic-property',
+          `\`${target.getText().slice(0, 60)}\` = …: computed key; every field of the object merged`,
+        );
         this.flow(list, this.starNode(target), ctx, at, 'computed field write');
       }
       return;
@@ -879,14 +1101,25 @@ export class GraphBuilder {
     if (ts.isObjectLiteralExpression(target) || ts.isArrayLiteralExpression(target)) {
       const parts = ts.isObjectLiteralExpression(target) ? target.properties : target.elements;
       for (const part of parts) {
-        const inner = ts.isPropertyAssignment(part) ? part.initializer : ts.isShorthandPropertyAssignment(part) ? part.name : ts.isSpreadElement(part) || ts.isSpreadAssignment(part) ? part.expression : part;
+        const inner = ts.isPropertyAssignment(part)
+          ? part.initializer
+          : ts.isShorthandPropertyAssignment(part)
+            ? part.name
+            : ts.isSpreadElement(part) || ts.isSpreadAssignment(part)
+              ? part.expression
+              : part;
         this.assignTo(inner, list, ctx, at);
       }
     }
   }
 
   private isModuleExports(node: ts.Node): boolean {
-    return ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'module' && node.name.text === 'exports';
+    return (
+      ts.isPropertyAccessExpression(node) &&
+      ts.isIdentifier(node.expression) &&
+      node.expression.text === 'module' &&
+      node.name.text === 'exports'
+    );
   }
 
   private objectLiteral(node: ts.ObjectLiteralExpression, ctx: Context): Set<string> {
@@ -900,13 +1133,25 @@ export class GraphBuilder {
         this.functionBody(prop);
         continue;
       }
-      const value = ts.isPropertyAssignment(prop) ? this.expr(prop.initializer, ctx) : ts.isShorthandPropertyAssignment(prop) ? this.expr(prop.name, ctx) : new Set<string>();
-      const name = prop.name !== undefined && !ts.isComputedPropertyName(prop.name) ? prop.name.getText().replace(/^['"]|['"]$/g, '') : undefined;
+      const value = ts.isPropertyAssignment(prop)
+        ? this.expr(prop.initializer, ctx)
+        : ts.isShorthandPropertyAssignment(prop)
+          ? this.expr(prop.name, ctx)
+          : new Set<string>();
+      const name =
+        prop.name !== undefined && !ts.isComputedPropertyName(prop.name)
+          ? prop.name.getText().replace(/^['"]|['"]$/g, '')
+          : undefined;
       if (name === undefined) {
-        this.loss(prop, 'dynamic-property', 'computed key in an object literal; the value is merged into the object');
+        this.loss(
+          prop,
+          'dynamic-property',
+          'computed key in an object literal; the value is merged into the object',
+        );
       } else {
         const field = this.memberNode(prop, name);
-        if (field !== undefined && !(ts.isPropertyAssignment(prop) && isFunctionLike(prop.initializer))) this.flow(value, field, ctx, prop, 'field initializer');
+        if (field !== undefined && !(ts.isPropertyAssignment(prop) && isFunctionLike(prop.initializer)))
+          this.flow(value, field, ctx, prop, 'field initializer');
         // The same name in the type the literal is used as (its contextual type).
         const contextual = this.checker.getContextualType(node);
         const target = contextual?.getProperty(name)?.declarations?.[0];
@@ -939,47 +1184,94 @@ export class GraphBuilder {
       if (special !== undefined) return special;
     }
     if (ts.isNewExpression(node) && ts.isIdentifier(calleeExpr) && calleeExpr.text === 'Function') {
-      this.loss(node, 'eval', '`new Function(…)`: code unknown to the analysis; result merged with its arguments');
+      this.loss(
+        node,
+        'eval',
+        '`new Function(…)`: code unknown to the analysis; result merged with its arguments',
+      );
       return this.union(args);
     }
     // The receiver of a method call (read) and the callee expression's own nodes.
     let receiver = new Set<string>();
-    if (ts.isPropertyAccessExpression(calleeExpr) || ts.isElementAccessExpression(calleeExpr)) receiver = this.expr(calleeExpr.expression, ctx);
+    if (ts.isPropertyAccessExpression(calleeExpr) || ts.isElementAccessExpression(calleeExpr))
+      receiver = this.expr(calleeExpr.expression, ctx);
     const targets = this.callee(node).filter((d) => isFunctionLike(d) && this.fnIds.has(d));
     if (targets.length > 0) {
       const result = new Set<string>();
       for (const target of targets as FunctionLike[]) {
         const id = this.fnIds.get(target) ?? '';
-        this.graph.calls.push({ caller: ctx.fn, callee: id, file: this.rel(node), line: this.lineOf(node), async: this.graph.functions.get(id)?.async === true || ts.isAwaitExpression(node.parent) });
+        this.graph.calls.push({
+          caller: ctx.fn,
+          callee: id,
+          file: this.rel(node),
+          line: this.lineOf(node),
+          async: this.graph.functions.get(id)?.async === true || ts.isAwaitExpression(node.parent),
+        });
         target.parameters.forEach((p, i) => {
           const pid = this.paramId(id, p, i);
           const passed = p.dotDotDotToken !== undefined ? this.union(args.slice(i)) : args[i];
-          if (passed !== undefined) this.flow(passed, pid, ctx, node.arguments?.[i] ?? node, `argument ${i + 1} of ${this.graph.functions.get(id)?.name}`);
+          if (passed !== undefined)
+            this.flow(
+              passed,
+              pid,
+              ctx,
+              node.arguments?.[i] ?? node,
+              `argument ${i + 1} of ${this.graph.functions.get(id)?.name}`,
+            );
           const arg = node.arguments?.[i];
           if (arg !== undefined) this.linkStructural(arg, p, ctx);
         });
         result.add(`${id}#return`);
       }
-      this.touch(ctx, [...targets].map((t) => `${this.fnIds.get(t)}#value`));
+      this.touch(
+        ctx,
+        [...targets].map((t) => `${this.fnIds.get(t)}#value`),
+      );
       return result;
     }
     const decl = this.callee(node)[0];
     const calleeType = this.checker.getTypeAtLocation(calleeExpr);
-    const external = decl === undefined ? this.isAny(calleeType) === false && calleeType.getCallSignatures().length + calleeType.getConstructSignatures().length > 0 : !this.isAppNode(decl);
+    const external =
+      decl === undefined
+        ? this.isAny(calleeType) === false &&
+          calleeType.getCallSignatures().length + calleeType.getConstructSignatures().length > 0
+        : !this.isAppNode(decl);
     if (external && (decl === undefined || !this.isAppNode(decl))) {
       if (decl === undefined && !ts.isIdentifier(calleeExpr) && !ts.isPropertyAccessExpression(calleeExpr)) {
-        this.loss(node, 'callback', `\`${calleeExpr.getText().slice(0, 60)}(…)\`: callee not resolved; merged with its arguments`);
+        this.loss(
+          node,
+          'callback',
+          `\`${calleeExpr.getText().slice(0, 60)}(…)\`: callee not resolved; merged with its arguments`,
+        );
       }
       return this.externalCall(node, receiver, args, ctx);
     }
     // Through a function value (callback, `any`, an interface method): merged with the value.
     const slot = this.expr(calleeExpr, ctx);
-    const abstract = decl !== undefined && (ts.isMethodSignature(decl) || (ts.isMethodDeclaration(decl) && decl.body === undefined));
-    const reason: PrecisionLoss['reason'] = this.isAny(calleeType) ? 'any' : abstract ? 'abstract-call' : 'callback';
-    this.loss(node, reason, `\`${calleeExpr.getText().slice(0, 60)}(…)\`: ${reason === 'any' ? 'callee of type any' : 'call through a function value'}; arguments and result merged with it`);
+    const abstract =
+      decl !== undefined &&
+      (ts.isMethodSignature(decl) || (ts.isMethodDeclaration(decl) && decl.body === undefined));
+    const reason: PrecisionLoss['reason'] = this.isAny(calleeType)
+      ? 'any'
+      : abstract
+        ? 'abstract-call'
+        : 'callback';
+    this.loss(
+      node,
+      reason,
+      `\`${calleeExpr.getText().slice(0, 60)}(…)\`: ${reason === 'any' ? 'callee of type any' : 'call through a function value'}; arguments and result merged with it`,
+    );
     // Which application functions the value can hold is known at the end (see linkSlotCalls).
     const result = `${this.rel(node)}:${this.lineOf(node)}:${node.getStart()}#call`;
-    this.graph.addNode({ id: result, kind: 'var', label: `${calleeExpr.getText().slice(0, 40)}(…) result`, file: this.rel(node), line: this.lineOf(node), owner: ctx.fn, functionTyped: false });
+    this.graph.addNode({
+      id: result,
+      kind: 'var',
+      label: `${calleeExpr.getText().slice(0, 40)}(…) result`,
+      file: this.rel(node),
+      line: this.lineOf(node),
+      owner: ctx.fn,
+      functionTyped: false,
+    });
     this.slotCalls.push({ slot: [...slot], args, ctx, node, result });
     this.graph.calls.push({
       caller: ctx.fn,
@@ -996,21 +1288,31 @@ export class GraphBuilder {
    * A library function: its result derives from the receiver and arguments; arguments may be
    * stored into the receiver (`map.set(k, v)`); function arguments receive all of these (callbacks).
    */
-  private externalCall(node: ts.CallExpression | ts.NewExpression, receiver: Set<string>, args: Set<string>[], ctx: Context): Set<string> {
+  private externalCall(
+    node: ts.CallExpression | ts.NewExpression,
+    receiver: Set<string>,
+    args: Set<string>[],
+    ctx: Context,
+  ): Set<string> {
     const all = this.union([receiver, ...args]);
     for (const r of receiver) {
-      if (this.graph.nodes.get(r)?.kind === 'external') continue;
       for (const a of args) this.flow(a, r, ctx, node, 'argument stored into a library object');
     }
     const result = new Set(all);
     const functionArgs = (node.arguments ?? []).filter((a) => isFunctionLike(a) || this.isFunctionType(a));
     for (const arg of functionArgs) {
-      for (const id of this.expr(arg, ctx)) this.flow(all, id, ctx, arg, 'library call passes data to a callback');
+      for (const id of this.expr(arg, ctx))
+        this.flow(all, id, ctx, arg, 'library call passes data to a callback');
     }
     return result;
   }
 
-  private specialCall(node: ts.CallExpression, name: string, args: Set<string>[], _ctx: Context): Set<string> | undefined {
+  private specialCall(
+    node: ts.CallExpression,
+    name: string,
+    args: Set<string>[],
+    _ctx: Context,
+  ): Set<string> | undefined {
     const symbol = this.resolveSymbol(node.expression);
     const decl = symbol?.declarations?.[0];
     if (decl !== undefined && this.isAppNode(decl)) return undefined;

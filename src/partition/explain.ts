@@ -19,7 +19,11 @@ export function findFunction(analysis: Analysis, query: string): string {
   if (matches.length > 1) {
     const inSlice = matches.filter((f) => analysis.slices.sees.has(f.id));
     if (inSlice.length === 1) return inSlice[0].id;
-    throw new PartitionError(analysis.app.root, 0, `${query} is ambiguous: ${matches.map((f) => f.id).join(', ')}`);
+    throw new PartitionError(
+      analysis.app.root,
+      0,
+      `${query} is ambiguous: ${matches.map((f) => f.id).join(', ')}`,
+    );
   }
   return matches[0].id;
 }
@@ -36,7 +40,7 @@ export function explainPath(analysis: Analysis, fnId: string): PathStep[] {
   for (const start of reached) {
     const steps: PathStep[] = [];
     const seen = new Set<string>();
-    for (let id: string | undefined = start; id !== undefined && !seen.has(id); ) {
+    for (let id: string | undefined = start; id !== undefined && !seen.has(id);) {
       seen.add(id);
       const node = graph.nodes.get(id);
       const how = slices.reachedBy.get(id);

@@ -28,21 +28,45 @@ export interface Generated {
 
 function applyEdits(text: string, edits: Edit[]): string {
   let out = text;
-  for (const e of [...edits].sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  for (const e of [...edits].sort((a, b) => b.start - a.start))
+    out = out.slice(0, e.start) + e.text + out.slice(e.end);
   return out;
 }
 
 /** The expression that names a function for registration in the enclave, if it has one. */
 function reference(node: ts.Node): string | undefined {
-  if (ts.isFunctionDeclaration(node) && node.name !== undefined && ts.isSourceFile(node.parent)) return node.name.text;
+  if (ts.isFunctionDeclaration(node) && node.name !== undefined && ts.isSourceFile(node.parent))
+    return node.name.text;
   const cls = node.parent;
-  if ((ts.isMethodDeclaration(node) || ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node)) && ts.isClassDeclaration(cls) && cls.name !== undefined && ts.isSourceFile(cls.parent)) {
+  if (
+    (ts.isMethodDeclaration(node) ||
+      ts.isGetAccessorDeclaration(node) ||
+      ts.isSetAccessorDeclaration(node)) &&
+    ts.isClassDeclaration(cls) &&
+    cls.name !== undefined &&
+    ts.isSourceFile(cls.parent)
+  ) {
     const isStatic = (ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Static) !== 0;
-    if (!ts.isIdentifier(node.name) || ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node)) return undefined;
-    return isStatic ? `${cls.name.text}.${node.name.text}` : `${cls.name.text}.prototype.${node.name.text}, ${cls.name.text}.prototype`;
+    if (!ts.isIdentifier(node.name) || ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node))
+      return undefined;
+    return isStatic
+      ? `${cls.name.text}.${node.name.text}`
+      : `${cls.name.text}.prototype.${node.name.text}, ${cls.name.text}.prototype`;
   }
-  if (ts.isConstructorDeclaration(node) && ts.isClassDeclaration(cls) && cls.name !== undefined && ts.isSourceFile(cls.parent)) return cls.name.text;
-  if ((ts.isFunctionExpression(node) || ts.isArrowFunction(node)) && ts.isVariableDeclaration(node.parent) && ts.isIdentifier(node.parent.name) && ts.isVariableStatement(node.parent.parent.parent) && ts.isSourceFile(node.parent.parent.parent.parent)) {
+  if (
+    ts.isConstructorDeclaration(node) &&
+    ts.isClassDeclaration(cls) &&
+    cls.name !== undefined &&
+    ts.isSourceFile(cls.parent)
+  )
+    return cls.name.text;
+  if (
+    (ts.isFunctionExpression(node) || ts.isArrowFunction(node)) &&
+    ts.isVariableDeclaration(node.parent) &&
+    ts.isIdentifier(node.parent.name) &&
+    ts.isVariableStatement(node.parent.parent.parent) &&
+    ts.isSourceFile(node.parent.parent.parent.parent)
+  ) {
     return node.parent.name.text;
   }
   return undefined;
@@ -92,39 +116,72 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
     if (plan.enclave.has(fn.id)) {
       if (!outermost(decl, (id) => plan.enclave.has(id))) continue; // moves with the enclave function around it
       if (!outermost(decl, (id) => !plan.enclave.has(id)) || range === undefined) {
-        unsupported.push({ function: fn.id, reason: 'an enclave function inside a host function (or without a block body) is not moved yet' });
+        unsupported.push({
+          function: fn.id,
+          reason: 'an enclave function inside a host function (or without a block body) is not moved yet',
+        });
         continue;
       }
       const entry = entries.get(fn.id);
       const ref = reference(decl);
       if (entry !== undefined && ref === undefined) {
-        unsupported.push({ function: fn.id, reason: 'an entry that is not a top-level function or a method of a top-level class' });
+        unsupported.push({
+          function: fn.id,
+          reason: 'an entry that is not a top-level function or a method of a top-level class',
+        });
         continue;
       }
       // Constructors of enclave classes: the host keeps building its own object (public fields),
       // the enclave builds the mirror that holds the sensitive ones.
       if (isCtor && entry !== undefined) {
         const body = (decl as ts.ConstructorDeclaration).body as ts.Block;
-        const superCall = body.statements.find((s) => ts.isExpressionStatement(s) && ts.isCallExpression(s.expression) && s.expression.expression.kind === ts.SyntaxKind.SuperKeyword);
+        const superCall = body.statements.find(
+          (s) =>
+            ts.isExpressionStatement(s) &&
+            ts.isCallExpression(s.expression) &&
+            s.expression.expression.kind === ts.SyntaxKind.SuperKeyword,
+        );
         const keep = superCall !== undefined ? `${superCall.getText()} ` : '';
-        push(hostEdits, fn.file, { ...range, text: `{ ${keep}globalThis.__cloister.enterConstructor(${JSON.stringify(entry)}, this, arguments); }` });
+        push(hostEdits, fn.file, {
+          ...range,
+          text: `{ ${keep}globalThis.__cloister.enterConstructor(${JSON.stringify(entry)}, this, arguments); }`,
+        });
       } else {
-        push(hostEdits, fn.file, { ...range, text: entry !== undefined ? stub('enter', entry, false) : GUARD });
+        push(hostEdits, fn.file, {
+          ...range,
+          text: entry !== undefined ? stub('enter', entry, false) : GUARD,
+        });
       }
-      if (entry !== undefined && ref !== undefined) registrations.set(fn.file, [...(registrations.get(fn.file) ?? []), `${JSON.stringify(entry)}, ${ref}`]);
+      if (entry !== undefined && ref !== undefined)
+        registrations.set(fn.file, [
+          ...(registrations.get(fn.file) ?? []),
+          `${JSON.stringify(entry)}, ${ref}`,
+        ]);
     } else {
       if (!outermost(decl, (id) => !plan.enclave.has(id)) || range === undefined) continue;
       if (isCtor) continue; // host classes are built on the host; the enclave only sees their data
       const ref = reference(decl);
       const isExit = exitTargets.has(fn.name) && ref !== undefined && !ref.includes('.prototype.');
       push(enclaveEdits, fn.file, { ...range, text: isExit ? stub('exit', fn.name, false) : GUARD });
-      if (isExit) hostRegistrations.set(fn.file, [...(hostRegistrations.get(fn.file) ?? []), `${JSON.stringify(fn.name)}, ${ref}`]);
+      if (isExit)
+        hostRegistrations.set(fn.file, [
+          ...(hostRegistrations.get(fn.file) ?? []),
+          `${JSON.stringify(fn.name)}, ${ref}`,
+        ]);
     }
   }
 
   const target = resolve(out);
-  if (target === app.root || target.startsWith(`${app.root}${sep}`) || app.root.startsWith(`${target}${sep}`)) {
-    throw new PartitionError(out, 0, 'the output directory must be outside the application (and not contain it)');
+  if (
+    target === app.root ||
+    target.startsWith(`${app.root}${sep}`) ||
+    app.root.startsWith(`${target}${sep}`)
+  ) {
+    throw new PartitionError(
+      out,
+      0,
+      'the output directory must be outside the application (and not contain it)',
+    );
   }
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
@@ -133,15 +190,24 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
   const skip = (src: string): boolean => /(^|\/)(node_modules|\.git)$/.test(src);
   for (const side of [host, enclave]) {
     cpSync(app.root, side, { recursive: true, filter: (src) => !skip(src) });
-    if (existsSync(join(app.root, 'node_modules'))) symlinkSync(join(app.root, 'node_modules'), join(side, 'node_modules'), 'dir');
+    if (existsSync(join(app.root, 'node_modules')))
+      symlinkSync(join(app.root, 'node_modules'), join(side, 'node_modules'), 'dir');
   }
   for (const file of app.files) {
     const rel = app.rel(file.fileName);
     const text = file.text;
-    const hostRegs = (hostRegistrations.get(rel) ?? []).map((r) => `globalThis.__cloisterRegisterHost?.(${r});`);
-    const hostText = applyEdits(text, hostEdits.get(rel) ?? []) + (hostRegs.length > 0 ? `\n// cloister: host functions the enclave may call\n${hostRegs.join('\n')}\n` : '');
+    const hostRegs = (hostRegistrations.get(rel) ?? []).map(
+      (r) => `globalThis.__cloisterRegisterHost?.(${r});`,
+    );
+    const hostText =
+      applyEdits(text, hostEdits.get(rel) ?? []) +
+      (hostRegs.length > 0
+        ? `\n// cloister: host functions the enclave may call\n${hostRegs.join('\n')}\n`
+        : '');
     const regs = (registrations.get(rel) ?? []).map((r) => `globalThis.__cloisterRegister?.(${r});`);
-    const enclaveText = applyEdits(text, enclaveEdits.get(rel) ?? []) + (regs.length > 0 ? `\n// cloister: enclave entries\n${regs.join('\n')}\n` : '');
+    const enclaveText =
+      applyEdits(text, enclaveEdits.get(rel) ?? []) +
+      (regs.length > 0 ? `\n// cloister: enclave entries\n${regs.join('\n')}\n` : '');
     writeFileSync(join(host, rel), hostText);
     writeFileSync(join(enclave, rel), enclaveText);
   }
@@ -154,4 +220,3 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
   writeFileSync(join(out, 'generation.json'), `${JSON.stringify({ unsupported }, null, 2)}\n`);
   return { unsupported };
 }
-

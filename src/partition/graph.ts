@@ -1,6 +1,6 @@
 /** The dependence graph the slices run over: value nodes, flow edges with their site, functions, calls. */
 
-export type NodeKind = 'var' | 'param' | 'return' | 'field' | 'function-value' | 'external';
+export type NodeKind = 'var' | 'param' | 'return' | 'field' | 'function-value';
 
 export interface GraphNode {
   id: string;
@@ -56,7 +56,8 @@ export interface CallSite {
 export interface PrecisionLoss {
   file: string;
   line: number;
-  reason: 'any' | 'dynamic-property' | 'callback' | 'eval' | 'dynamic-require' | 'abstract-call' | 'type-error';
+  reason:
+    'any' | 'dynamic-property' | 'callback' | 'eval' | 'dynamic-require' | 'abstract-call' | 'type-error';
   detail: string;
 }
 

@@ -61,10 +61,16 @@ export interface InterfaceFile {
 }
 
 function bytesOrHandle(schema: Schema): Crossing {
-  return schema.type === 'object' || schema.type === 'handle' || schema.type === 'array' ? 'handle' : 'sealed';
+  return schema.type === 'object' || schema.type === 'handle' || schema.type === 'array'
+    ? 'handle'
+    : 'sealed';
 }
 
-export function buildInterface(analysis: Analysis, enclave: Map<string, string>, state: string[]): InterfaceFile {
+export function buildInterface(
+  analysis: Analysis,
+  enclave: Map<string, string>,
+  state: string[],
+): InterfaceFile {
   const { graph, slices, builder, app } = analysis;
   const checker = app.checker;
   const residentClasses = new Set(
@@ -76,7 +82,8 @@ export function buildInterface(analysis: Analysis, enclave: Map<string, string>,
   );
   const declassifiedFns = new Set(analysis.annotations.declassified.map((d) => d.function));
   const callers = new Map<string, string[]>();
-  for (const call of graph.calls) callers.set(call.callee, [...(callers.get(call.callee) ?? []), call.caller]);
+  for (const call of graph.calls)
+    callers.set(call.callee, [...(callers.get(call.callee) ?? []), call.caller]);
 
   const entries: Entry[] = [];
   const names = new Set<string>();
@@ -93,12 +100,22 @@ export function buildInterface(analysis: Analysis, enclave: Map<string, string>,
       const schema = schemaOf(checker, checker.getTypeAtLocation(p), residentClasses);
       return { name: p.name.getText(), schema, crossing: schema.type === 'handle' ? 'handle' : 'clear' };
     });
-    const returnSchema = sig === undefined ? ({ type: 'any' } as Schema) : schemaOf(checker, checker.getReturnTypeOfSignature(sig), residentClasses);
+    const returnSchema =
+      sig === undefined
+        ? ({ type: 'any' } as Schema)
+        : schemaOf(checker, checker.getReturnTypeOfSignature(sig), residentClasses);
     const sensitive = slices.forward.has(`${id}#return`);
     const returns: Value = {
       name: 'return',
       schema: returnSchema,
-      crossing: fn.kind === 'constructor' ? 'handle' : !sensitive ? 'clear' : declassifiedFns.has(id) ? 'declassified' : bytesOrHandle(returnSchema),
+      crossing:
+        fn.kind === 'constructor'
+          ? 'handle'
+          : !sensitive
+            ? 'clear'
+            : declassifiedFns.has(id)
+              ? 'declassified'
+              : bytesOrHandle(returnSchema),
     };
     let name = fn.name;
     if (names.has(name)) name = `${fn.name}@${fn.file}:${fn.line}`;
@@ -121,14 +138,17 @@ export function buildInterface(analysis: Analysis, enclave: Map<string, string>,
   }
   // Which state some entry establishes: a requirement nothing establishes is dropped (initial state).
   const established = new Set(entries.flatMap((e) => e.establishes));
-  for (const e of entries) e.requires = e.requires.filter((r) => established.has(r) && !e.establishes.includes(r));
+  for (const e of entries)
+    e.requires = e.requires.filter((r) => established.has(r) && !e.establishes.includes(r));
 
   const exits: Exit[] = [];
   for (const call of graph.calls) {
     if (!enclave.has(call.caller)) continue;
     const internal = graph.functions.has(call.callee);
     if (internal && enclave.has(call.callee)) continue;
-    const target = internal ? (graph.functions.get(call.callee)?.name ?? call.callee) : call.callee.replace(/^external:/, '');
+    const target = internal
+      ? (graph.functions.get(call.callee)?.name ?? call.callee)
+      : call.callee.replace(/^external:/, '');
     const args = (call.args ?? []).map((sources) => ({
       crossing: (sources.some((s) => slices.forward.has(s)) ? 'sealed' : 'clear') as Crossing,
     }));
@@ -169,7 +189,7 @@ export function buildInterface(analysis: Analysis, enclave: Map<string, string>,
 export function parseInterface(text: string): InterfaceFile {
   const value = JSON.parse(text) as Partial<InterfaceFile>;
   if (value.format !== INTERFACE_FORMAT) throw new Error(`not a ${INTERFACE_FORMAT} file`);
-  if (!Array.isArray(value.entries) || !Array.isArray(value.exits)) throw new Error('interface file without entries or exits');
+  if (!Array.isArray(value.entries) || !Array.isArray(value.exits))
+    throw new Error('interface file without entries or exits');
   return value as InterfaceFile;
 }
-

@@ -10,14 +10,25 @@ import type { Analysis } from './analyze.ts';
 export interface Metrics {
   functions: { total: number; enclave: number; percent: number };
   lines: { total: number; enclave: number; percent: number };
-  withDependencies: { total: number; enclave: number; percent: number; packages: string[]; enclavePackages: string[] };
+  withDependencies: {
+    total: number;
+    enclave: number;
+    percent: number;
+    packages: string[];
+    enclavePackages: string[];
+  };
   annotations: number;
   precisionLoss: number;
 }
 
 /** Code lines of a source text: lines on which a token starts or continues. */
 export function codeLines(text: string, jsx = false): Set<number> {
-  const scanner = ts.createScanner(ts.ScriptTarget.Latest, true, jsx ? ts.LanguageVariant.JSX : ts.LanguageVariant.Standard, text);
+  const scanner = ts.createScanner(
+    ts.ScriptTarget.Latest,
+    true,
+    jsx ? ts.LanguageVariant.JSX : ts.LanguageVariant.Standard,
+    text,
+  );
   const starts = [0];
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
   const lineAt = (pos: number): number => {
@@ -56,7 +67,9 @@ function dependencyClosure(root: string, names: string[]): string[] {
     const dir = packageDir(root, name);
     if (dir === undefined) continue;
     seen.add(name);
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
     queue.push(...Object.keys(pkg.dependencies ?? {}));
   }
   return [...seen].sort();
@@ -97,7 +110,9 @@ export function measure(analysis: Analysis, enclave: Map<string, string>): Metri
     inside += covered.size;
   }
   const pkgPath = join(app.root, 'package.json');
-  const pkg = existsSync(pkgPath) ? (JSON.parse(readFileSync(pkgPath, 'utf8')) as { dependencies?: Record<string, string> }) : {};
+  const pkg = existsSync(pkgPath)
+    ? (JSON.parse(readFileSync(pkgPath, 'utf8')) as { dependencies?: Record<string, string> })
+    : {};
   const packages = dependencyClosure(app.root, Object.keys(pkg.dependencies ?? {}));
   // The packages enclave functions use, and theirs.
   const used = new Set<string>();
@@ -124,7 +139,10 @@ export function measure(analysis: Analysis, enclave: Map<string, string>): Metri
       }
     }
   }
-  const enclavePackages = dependencyClosure(app.root, [...used].filter((p) => packages.includes(p)));
+  const enclavePackages = dependencyClosure(
+    app.root,
+    [...used].filter((p) => packages.includes(p)),
+  );
   const depLines = new Map(packages.map((p) => [p, packageLines(packageDir(app.root, p) as string)]));
   const depTotal = [...depLines.values()].reduce((a, b) => a + b, 0);
   const depInside = enclavePackages.reduce((a, p) => a + (depLines.get(p) ?? 0), 0);

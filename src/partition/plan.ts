@@ -88,7 +88,10 @@ function closeSyncCycles(analysis: Analysis, enclave: Map<string, Reason>): void
     if (pinned !== undefined) {
       const fn = graph.functions.get(pinned);
       const inside = scc.find((f) => enclave.has(f)) ?? '';
-      const call = graph.calls.find((c) => scc.includes(c.caller) && scc.includes(c.callee) && enclave.has(c.caller) !== enclave.has(c.callee));
+      const call = graph.calls.find(
+        (c) =>
+          scc.includes(c.caller) && scc.includes(c.callee) && enclave.has(c.caller) !== enclave.has(c.callee),
+      );
       throw new PartitionError(
         call?.file ?? fn?.file ?? '?',
         call?.line ?? fn?.line ?? 0,
@@ -103,20 +106,27 @@ export function planPartition(analysis: Analysis, options: { integrity?: boolean
   const { graph, slices } = analysis;
   const enclave = new Map<string, Reason>();
   for (const f of slices.sees) enclave.set(f, 'sees');
-  if (options.integrity !== false) for (const f of slices.affects) if (!enclave.has(f)) enclave.set(f, 'affects');
+  if (options.integrity !== false)
+    for (const f of slices.affects) if (!enclave.has(f)) enclave.set(f, 'affects');
   closeSyncCycles(analysis, enclave);
   for (const id of enclave.keys()) {
     const fn = graph.functions.get(id);
     if (fn?.pinnedHost !== undefined) {
-      throw new PartitionError(fn.file, fn.line, `cannot be partitioned: ${fn.name} handles sensitive data but ${fn.pinnedHost}, which the enclave does not have`);
+      throw new PartitionError(
+        fn.file,
+        fn.line,
+        `cannot be partitioned: ${fn.name} handles sensitive data but ${fn.pinnedHost}, which the enclave does not have`,
+      );
     }
   }
   const state = [...graph.nodes.values()]
-    .filter((n) => (n.kind === 'field' || (n.kind === 'var' && n.owner === undefined)) && !n.id.startsWith('field:lib:'))
+    .filter(
+      (n) =>
+        (n.kind === 'field' || (n.kind === 'var' && n.owner === undefined)) && !n.id.startsWith('field:lib:'),
+    )
     .filter((n) => slices.forward.has(n.id) || (options.integrity !== false && slices.backward.has(n.id)))
     .map((n) => n.id)
     .sort();
   const iface = buildInterface(analysis, enclave, state);
   return { enclave, state, interface: iface, metrics: measure(analysis, enclave) };
 }
-

@@ -9,7 +9,18 @@ import { PartitionError } from './errors.ts';
 
 const SOURCE = /\.(ts|tsx|mts|cts|js|mjs|cjs)$/;
 /** Folders that are not the application's own code when package.json names no `files`. */
-const NOT_APP = new Set(['node_modules', 'test', 'tests', 'dist', 'build', 'docs', 'examples', 'scripts', 'conf', 'coverage']);
+const NOT_APP = new Set([
+  'node_modules',
+  'test',
+  'tests',
+  'dist',
+  'build',
+  'docs',
+  'examples',
+  'scripts',
+  'conf',
+  'coverage',
+]);
 const TOOL_CONFIG = /(^|[.-])(config|conf|karma|webpack|rollup|gulpfile|Gruntfile)[^/]*\.(c|m)?js$/;
 
 export interface LoadedApp {
@@ -53,7 +64,8 @@ function expandFilesEntry(root: string, entry: string, out: string[]): void {
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
-    if (name.endsWith(suffix) && SOURCE.test(name) && !name.endsWith('.d.ts') && statSync(path).isFile()) out.push(path);
+    if (name.endsWith(suffix) && SOURCE.test(name) && !name.endsWith('.d.ts') && statSync(path).isFile())
+      out.push(path);
   }
 }
 
@@ -61,11 +73,14 @@ function expandFilesEntry(root: string, entry: string, out: string[]): void {
 export function applicationFiles(root: string, include?: string[]): string[] {
   const out: string[] = [];
   const pkgPath = join(root, 'package.json');
-  const pkg = existsSync(pkgPath) ? (JSON.parse(readFileSync(pkgPath, 'utf8')) as { files?: string[]; main?: string }) : {};
+  const pkg = existsSync(pkgPath)
+    ? (JSON.parse(readFileSync(pkgPath, 'utf8')) as { files?: string[]; main?: string })
+    : {};
   const entries = include ?? pkg.files;
   if (entries !== undefined) {
     for (const entry of entries) expandFilesEntry(root, entry.replace(/^\.\//, ''), out);
-    if (include === undefined && pkg.main !== undefined) expandFilesEntry(root, pkg.main.replace(/^\.\//, ''), out);
+    if (include === undefined && pkg.main !== undefined)
+      expandFilesEntry(root, pkg.main.replace(/^\.\//, ''), out);
   } else {
     walk(root, out, true);
   }
@@ -110,11 +125,13 @@ function checkDiagnostics(app: LoadedApp, allowTypeErrors: boolean): void {
       ? [...app.program.getSyntacticDiagnostics(file), ...app.program.getSemanticDiagnostics(file)]
       : app.program.getSyntacticDiagnostics(file);
     for (const error of diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error)) {
-      const line = error.file !== undefined && error.start !== undefined ? position(error.file, error.start) : 1;
+      const line =
+        error.file !== undefined && error.start !== undefined ? position(error.file, error.start) : 1;
       const where = error.file !== undefined ? app.rel(error.file.fileName) : app.rel(file.fileName);
       const message = ts.flattenDiagnosticMessageText(error.messageText, ' ');
       const syntax = error.code < 2000;
-      if (!allowTypeErrors || syntax) throw new PartitionError(where, line, `does not type-check: ${message}`);
+      if (!allowTypeErrors || syntax)
+        throw new PartitionError(where, line, `does not type-check: ${message}`);
       app.typeErrors.push({ file: where, line, message });
     }
   }
@@ -122,11 +139,16 @@ function checkDiagnostics(app: LoadedApp, allowTypeErrors: boolean): void {
 
 export function loadApp(rootDir: string, include?: string[], allowTypeErrors = false): LoadedApp {
   const root = resolve(rootDir);
-  if (!existsSync(root) || !statSync(root).isDirectory()) throw new PartitionError(rootDir, 0, 'not a directory');
+  if (!existsSync(root) || !statSync(root).isDirectory())
+    throw new PartitionError(rootDir, 0, 'not a directory');
   const paths = applicationFiles(root, include);
   if (paths.length === 0) throw new PartitionError(rootDir, 0, 'no TypeScript or JavaScript source files');
   const { tsConfigFilePath, options } = compilerOptions(root);
-  const project = new Project({ tsConfigFilePath, skipAddingFilesFromTsConfig: true, compilerOptions: options });
+  const project = new Project({
+    tsConfigFilePath,
+    skipAddingFilesFromTsConfig: true,
+    compilerOptions: options,
+  });
   for (const path of paths) project.addSourceFileAtPath(path);
   const program = project.getProgram().compilerObject;
   const wanted = new Set(paths);

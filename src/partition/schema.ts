@@ -12,7 +12,12 @@ export type Schema =
 
 const BYTES = /^(Uint8Array|Buffer|ArrayBuffer)$/;
 
-export function schemaOf(checker: ts.TypeChecker, type: ts.Type, residentClasses: Set<string>, depth = 0): Schema {
+export function schemaOf(
+  checker: ts.TypeChecker,
+  type: ts.Type,
+  residentClasses: Set<string>,
+  depth = 0,
+): Schema {
   const f = type.flags;
   if (f & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return { type: 'any' };
   if (f & ts.TypeFlags.StringLike && !(f & ts.TypeFlags.StringLiteral)) return { type: 'string' };
@@ -24,7 +29,12 @@ export function schemaOf(checker: ts.TypeChecker, type: ts.Type, residentClasses
     const parts = type.types;
     if (parts.every((t) => t.isLiteral() || (t.flags & ts.TypeFlags.BooleanLiteral) !== 0)) {
       if (parts.every((t) => t.flags & ts.TypeFlags.BooleanLiteral)) return { type: 'boolean' };
-      return { type: 'enum', values: parts.map((t) => (t.isLiteral() ? (t.value as string | number) : checker.typeToString(t) === 'true')) };
+      return {
+        type: 'enum',
+        values: parts.map((t) =>
+          t.isLiteral() ? (t.value as string | number) : checker.typeToString(t) === 'true',
+        ),
+      };
     }
     return { type: 'union', anyOf: parts.map((t) => schemaOf(checker, t, residentClasses, depth + 1)) };
   }
@@ -35,11 +45,17 @@ export function schemaOf(checker: ts.TypeChecker, type: ts.Type, residentClasses
   if (residentClasses.has(name)) return { type: 'handle', class: name };
   if (name === 'Promise') {
     const arg = checker.getTypeArguments(type as ts.TypeReference)[0];
-    return { type: 'promise', of: arg === undefined ? { type: 'any' } : schemaOf(checker, arg, residentClasses, depth + 1) };
+    return {
+      type: 'promise',
+      of: arg === undefined ? { type: 'any' } : schemaOf(checker, arg, residentClasses, depth + 1),
+    };
   }
   if (checker.isArrayType(type)) {
     const arg = checker.getTypeArguments(type as ts.TypeReference)[0];
-    return { type: 'array', items: arg === undefined ? { type: 'any' } : schemaOf(checker, arg, residentClasses, depth + 1) };
+    return {
+      type: 'array',
+      items: arg === undefined ? { type: 'any' } : schemaOf(checker, arg, residentClasses, depth + 1),
+    };
   }
   if (type.getCallSignatures().length > 0) return { type: 'function' };
   if (depth > 3) return { type: 'any' };
@@ -67,13 +83,19 @@ export function checkSchema(schema: Schema, value: unknown, path = 'value'): str
     case 'bigint':
     case 'undefined':
     case 'function':
-      return typeof value === schema.type ? undefined : `${path}: expected ${schema.type}, got ${typeof value}`;
+      return typeof value === schema.type
+        ? undefined
+        : `${path}: expected ${schema.type}, got ${typeof value}`;
     case 'null':
       return value === null ? undefined : `${path}: expected null`;
     case 'bytes':
-      return value instanceof Uint8Array || value instanceof ArrayBuffer ? undefined : `${path}: expected bytes`;
+      return value instanceof Uint8Array || value instanceof ArrayBuffer
+        ? undefined
+        : `${path}: expected bytes`;
     case 'enum':
-      return schema.values.includes(value as string) ? undefined : `${path}: not one of ${JSON.stringify(schema.values)}`;
+      return schema.values.includes(value as string)
+        ? undefined
+        : `${path}: not one of ${JSON.stringify(schema.values)}`;
     case 'array':
       if (!Array.isArray(value)) return `${path}: expected an array`;
       for (let i = 0; i < value.length; i++) {
@@ -82,13 +104,17 @@ export function checkSchema(schema: Schema, value: unknown, path = 'value'): str
       }
       return undefined;
     case 'handle':
-      return typeof value === 'object' && value !== null && typeof (value as { handle?: unknown }).handle === 'number'
+      return typeof value === 'object' &&
+        value !== null &&
+        typeof (value as { handle?: unknown }).handle === 'number'
         ? undefined
         : `${path}: expected a handle to a ${schema.class}`;
     case 'promise':
       return checkSchema(schema.of, value, path);
     case 'union':
-      return schema.anyOf.some((s) => checkSchema(s, value, path) === undefined) ? undefined : `${path}: matches none of its types`;
+      return schema.anyOf.some((s) => checkSchema(s, value, path) === undefined)
+        ? undefined
+        : `${path}: matches none of its types`;
     case 'object': {
       if (typeof value !== 'object' || value === null) return `${path}: expected an object`;
       for (const [key, s] of Object.entries(schema.properties)) {

@@ -18,9 +18,12 @@ export interface Slices {
 }
 
 export function computeSlices(graph: DependenceGraph, annotations: Annotations): Slices {
-  const declassifiedFns = new Set(annotations.declassified.filter((d) => d.scope === 'function').map((d) => d.function));
+  const declassifiedFns = new Set(
+    annotations.declassified.filter((d) => d.scope === 'function').map((d) => d.function),
+  );
   const stops = (edge: FlowEdge): boolean => {
-    if (edge.from.endsWith('#return') && declassifiedFns.has(edge.from.slice(0, -'#return'.length))) return true;
+    if (edge.from.endsWith('#return') && declassifiedFns.has(edge.from.slice(0, -'#return'.length)))
+      return true;
     return edge.why === 'return' && annotations.declassifiedReturns.has(`${edge.file}:${edge.line}`);
   };
   const forward = new Set<string>();

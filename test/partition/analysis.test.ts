@@ -93,7 +93,10 @@ describe('partition analysis (TypeScript)', () => {
     });
     const a = analyze(dir);
     assert.deepEqual(names(a.slices.sees), ['reveal']);
-    assert.deepEqual(a.annotations.declassified.map((d) => [d.file, d.line, d.scope]), [['vault.ts', 3, 'function']]);
+    assert.deepEqual(
+      a.annotations.declassified.map((d) => [d.file, d.line, d.scope]),
+      [['vault.ts', 3, 'function']],
+    );
   });
 
   it('finds who can affect sensitive data (backward slice)', () => {
@@ -189,7 +192,10 @@ describe('partition analysis (JavaScript with JSDoc, CommonJS)', () => {
     const a = analyze(dir);
     assert.deepEqual(names(a.slices.sees), ['get', 'put', 'readAny', 'viaAny']);
     const reasons = a.graph.precisionLoss.map((p) => `${p.reason}@${p.line}`);
-    assert.ok(reasons.includes('dynamic-property@5') && reasons.includes('dynamic-property@6'), reasons.join(' '));
+    assert.ok(
+      reasons.includes('dynamic-property@5') && reasons.includes('dynamic-property@6'),
+      reasons.join(' '),
+    );
     assert.ok(reasons.includes('any@7') && reasons.includes('any@8'), reasons.join(' '));
   });
 
@@ -207,6 +213,9 @@ describe('partition analysis (JavaScript with JSDoc, CommonJS)', () => {
     });
     const a = analyze(dir);
     const got = a.graph.precisionLoss.map((p) => `${p.reason}@${p.line}`).sort();
-    assert.ok(got.includes('eval@3') && got.includes('dynamic-require@4') && got.includes('eval@5'), got.join(' '));
+    assert.ok(
+      got.includes('eval@3') && got.includes('dynamic-require@4') && got.includes('eval@5'),
+      got.join(' '),
+    );
   });
 });

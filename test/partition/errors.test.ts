@@ -21,7 +21,10 @@ describe('partition refuses bad input with file and line', () => {
     const dir = writeApp({ 'bad.ts': 'export const ok = 1;\nexport const n: number = "not a number";\n' });
     const e = refusal(() => analyze(dir));
     assert.deepEqual([e.file, e.line], ['bad.ts', 2]);
-    assert.match(e.message, /^bad\.ts:2: does not type-check: Type 'string' is not assignable to type 'number'/);
+    assert.match(
+      e.message,
+      /^bad\.ts:2: does not type-check: Type 'string' is not assignable to type 'number'/,
+    );
   });
 
   it('with allowTypeErrors, lists type errors as places where precision was given up (not syntax errors)', () => {
@@ -42,7 +45,9 @@ describe('partition refuses bad input with file and line', () => {
   });
 
   it('@sensitive on a class (not a value the analysis can follow)', () => {
-    const dir = writeApp({ 'c.ts': 'export const x = 1;\n/** @sensitive */\nexport class Keys { k = 1; }\n' });
+    const dir = writeApp({
+      'c.ts': 'export const x = 1;\n/** @sensitive */\nexport class Keys { k = 1; }\n',
+    });
     const e = refusal(() => analyze(dir));
     assert.deepEqual([e.file, e.line], ['c.ts', 3]);
     assert.match(e.message, /cannot be partitioned: @sensitive on a class declaration/);
@@ -52,11 +57,17 @@ describe('partition refuses bad input with file and line', () => {
     const dir = writeApp({ 'd.ts': '/** @declassify */\nexport const shown = "x";\n' });
     const e = refusal(() => analyze(dir));
     assert.deepEqual([e.file, e.line], ['d.ts', 2]);
-    assert.match(e.message, /@declassify on a variable statement; it belongs on a function or a return statement/);
+    assert.match(
+      e.message,
+      /@declassify on a variable statement; it belongs on a function or a return statement/,
+    );
   });
 
   it('@sensitive naming a parameter the function does not have', () => {
-    const dir = writeApp({ 'p.ts': '/** @sensitive pasword */\nexport function login(password: string): number { return password.length; }\n' });
+    const dir = writeApp({
+      'p.ts':
+        '/** @sensitive pasword */\nexport function login(password: string): number { return password.length; }\n',
+    });
     const e = refusal(() => analyze(dir));
     assert.deepEqual([e.file, e.line], ['p.ts', 2]);
   });
@@ -69,7 +80,8 @@ describe('partition refuses bad input with file and line', () => {
         'export function backup(): void { writeFileSync("/tmp/k", key); }',
       ].join('\n'),
       'node_modules/@types/node/package.json': '{"name":"@types/node","types":"index.d.ts"}',
-      'node_modules/@types/node/index.d.ts': 'declare module "node:fs" { export function writeFileSync(p: string, d: string): void; }\n',
+      'node_modules/@types/node/index.d.ts':
+        'declare module "node:fs" { export function writeFileSync(p: string, d: string): void; }\n',
     });
     const e = refusal(() => planPartition(analyze(dir)));
     assert.deepEqual([e.file, e.line], ['io.ts', 3]);
@@ -85,10 +97,14 @@ describe('partition refuses bad input with file and line', () => {
         'export function load(n: number): number { readFileSync("/dev/null"); return sign(n); }',
       ].join('\n'),
       'node_modules/@types/node/package.json': '{"name":"@types/node","types":"index.d.ts"}',
-      'node_modules/@types/node/index.d.ts': 'declare module "node:fs" { export function readFileSync(p: string): string; }\n',
+      'node_modules/@types/node/index.d.ts':
+        'declare module "node:fs" { export function readFileSync(p: string): string; }\n',
     });
     const e = refusal(() => planPartition(analyze(dir)));
     assert.deepEqual([e.file, e.line], ['cyc.ts', 3]); // the call that crosses out of the enclave
-    assert.match(e.message, /a cycle the generator cannot split: synchronous calls between sign \(enclave\) and load \(cyc\.ts:4\), which must stay on the host: it uses node:fs/);
+    assert.match(
+      e.message,
+      /a cycle the generator cannot split: synchronous calls between sign \(enclave\) and load \(cyc\.ts:4\), which must stay on the host: it uses node:fs/,
+    );
   });
 });

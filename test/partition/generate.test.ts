@@ -70,13 +70,17 @@ describe('generated partition (in-process test double for the enclave channel)',
     const plan = planPartition(analysis);
     writePartitioned(analysis, plan, out);
     const require = createRequire(import.meta.url);
-    const enclaveRuntime = require(join(out, 'enclave/cloister/enclave-runtime.cjs')) as { install: (o: unknown) => EnclaveSide };
+    const enclaveRuntime = require(join(out, 'enclave/cloister/enclave-runtime.cjs')) as {
+      install: (o: unknown) => EnclaveSide;
+    };
     const hostRuntime = require(join(out, 'host/cloister/host-runtime.cjs')) as {
       install: (c: unknown) => void;
       serveExit: (n: string, r: unknown) => unknown;
     };
     enclave = enclaveRuntime.install({
-      host: { callSync: (n: string, r: unknown) => structuredClone(hostRuntime.serveExit(n, structuredClone(r))) },
+      host: {
+        callSync: (n: string, r: unknown) => structuredClone(hostRuntime.serveExit(n, structuredClone(r))),
+      },
       seal,
       unseal,
     });
@@ -92,11 +96,16 @@ describe('generated partition (in-process test double for the enclave channel)',
     const iface = parseInterface(readFileSync(join(out, 'interface.json'), 'utf8'));
     const byName = new Map(iface.entries.map((e) => [e.name, e]));
     assert.deepEqual([...byName.keys()].sort(), ['checksum', 'exportKey', 'hint', 'unlock']);
-    assert.deepEqual(byName.get('unlock')?.params, [{ name: 'password', schema: { type: 'string' }, crossing: 'clear' }]);
+    assert.deepEqual(byName.get('unlock')?.params, [
+      { name: 'password', schema: { type: 'string' }, crossing: 'clear' },
+    ]);
     assert.equal(byName.get('exportKey')?.returns.crossing, 'sealed');
     assert.equal(byName.get('hint')?.returns.crossing, 'declassified');
     assert.deepEqual(byName.get('checksum')?.requires, ['vault.ts#masterKey']);
-    assert.deepEqual(iface.exits.map((e) => e.target), ['audit']);
+    assert.deepEqual(
+      iface.exits.map((e) => e.target),
+      ['audit'],
+    );
   });
 
   it('leaves the enclave code out of the host copy', () => {
@@ -124,7 +133,10 @@ describe('generated partition (in-process test double for the enclave channel)',
 
   it('refuses calls that are not entries, wrong types and malformed requests, and keeps serving', () => {
     assert.throws(() => enclave.callSync('greet', { args: ['x'] }), /refused: greet is not an entry/);
-    assert.throws(() => enclave.callSync('unlock', { args: [42] }), /refused: unlock: password: expected string, got number/);
+    assert.throws(
+      () => enclave.callSync('unlock', { args: [42] }),
+      /refused: unlock: password: expected string, got number/,
+    );
     assert.throws(() => enclave.callSync('unlock', { args: ['a', 'b'] }), /too many arguments/);
     assert.throws(() => enclave.callSync('unlock', null), /malformed request/);
     assert.throws(() => enclave.callSync('unlock', { args: [{ __cloisterHandle: 99 }] }), /unknown handle/);

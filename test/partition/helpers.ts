@@ -21,4 +21,5 @@ export function writeApp(files: Record<string, string>): string {
 }
 
 /** The names of the functions in a set of function ids (`file:line:name`). */
-export const names = (ids: Iterable<string>): string[] => [...ids].map((id) => id.slice(id.lastIndexOf(':') + 1)).sort();
+export const names = (ids: Iterable<string>): string[] =>
+  [...ids].map((id) => id.slice(id.lastIndexOf(':') + 1)).sort();
