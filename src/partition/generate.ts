@@ -183,6 +183,17 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       'the output directory must be outside the application (and not contain it)',
     );
   }
+  // What crosses as a structured clone cannot carry functions: host objects with methods (a model
+  // object, a callback) are not proxied yet.
+  for (const e of iface.entries) {
+    const loose = e.params.filter((p) => p.schema.type === 'function' || p.schema.type === 'any');
+    if (loose.length > 0) {
+      unsupported.push({
+        function: e.function,
+        reason: `parameters ${loose.map((p) => p.name).join(', ')} may be host objects with methods or callbacks, which are not proxied yet`,
+      });
+    }
+  }
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const host = join(out, 'host');
