@@ -58,6 +58,7 @@ const commandGroups: Record<string, () => Promise<Register>> = {
   net: async () => (await import('./net.ts')).registerNetCommands,
   data: async () => (await import('./data.ts')).registerDataCommands,
   job: async () => (await import('./job.ts')).registerJobCommands,
+  partition: async () => (await import('./partition.ts')).registerPartitionCommands,
 };
 const groupOfCommand: Record<string, string> = { sign: 'attest', quote: 'attest' };
 

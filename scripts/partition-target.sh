@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Partitions one of the real target programs (../shared/partition-targets): copies it to a
+# temporary directory, applies the annotations kept in test/partition/targets/<name>/, installs
+# its dependencies from the npm registry, runs `cloister partition` and prints the figures.
+#
+#   scripts/partition-target.sh oauth2-server|kdbxweb|node-forge [--report FILE] [--keep]
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+targets=${CLOISTER_PARTITION_TARGETS:-$repo/../shared/partition-targets}
+[ -d "$targets" ] || targets=/work/shared/partition-targets
+
+name=${1:?usage: partition-target.sh oauth2-server|kdbxweb|node-forge [--report FILE] [--keep]}
+shift
+report=
+keep=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --report) report=$(realpath -m "$2"); shift 2 ;;
+    --keep) keep=1; shift ;;
+    *) echo "partition-target: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+case $name in
+  oauth2-server) source_dir=oauth2-server-5.3.0 include= extra= ;;
+  kdbxweb) source_dir=kdbxweb-2.1.1 include=lib extra=--allow-type-errors ;;
+  node-forge) source_dir=node-forge-1.4.0 include= extra= ;;
+  *) echo "partition-target: unknown target $name" >&2; exit 2 ;;
+esac
+patch_file=$repo/test/partition/targets/$name/annotations.patch
+[ -f "$patch_file" ] || { echo "partition-target: no $patch_file" >&2; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cloister-target-$name-XXXXXX")
+cleanup() { if [ -z "$keep" ]; then rm -rf "$work"; else echo "kept: $work" >&2; fi; }
+trap cleanup EXIT
+
+cp -r "$targets/$source_dir" "$work/app"
+chmod -R u+w "$work/app"
+(cd "$work/app" && patch -s -p1 < "$patch_file")
+marks=$(grep -c '^+.*@\(sensitive\|declassify\)\|^+.*Sensitive<' "$patch_file" || true)
+
+start=$(date +%s)
+(cd "$work/app" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error > "$work/npm.log" 2>&1) ||
+  { cat "$work/npm.log" >&2; exit 1; }
+installed=$(date +%s)
+
+args=(partition "$work/app" --out "$work/partitioned")
+[ -n "$include" ] && args+=(--include "$include")
+[ -n "$report" ] && args+=(--report "$report")
+[ -n "$extra" ] && args+=("$extra")
+node --import tsx "$repo/src/cli/main.ts" "${args[@]}"
+done_at=$(date +%s)
+
+echo "annotation lines in the patch      $marks ($(basename "$patch_file"))"
+echo "npm install                        $((installed - start)) s"
+echo "analysis + generation              $((done_at - installed)) s"
+echo "interface file                     $work/partitioned/interface.json${keep:+ (kept)}"

@@ -1,0 +1,233 @@
+/**
+ * Code generation from the plan: two copies of the application. The host copy keeps host code and
+ * turns every enclave entry into a stub that calls `EnclaveChannel`; the enclave copy keeps
+ * enclave code, turns host functions it calls into exits, and registers its entries with the
+ * generated dispatcher, whose checks (allow-list, argument schemas, call order) and sealing come
+ * from the interface file.
+ */
+import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { PartitionError } from './errors.ts';
+import { ts } from 'ts-morph';
+import type { Analysis } from './analyze.ts';
+import { isFunctionLike } from './build-graph.ts';
+import type { InterfaceFile } from './interface-file.ts';
+import type { PartitionPlan } from './plan.ts';
+import { ENCLAVE_RUNTIME, HOST_RUNTIME } from './runtime-source.ts';
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+export interface Generated {
+  /** Enclave functions nested in host functions: the generator leaves them (reported, not moved). */
+  unsupported: { function: string; reason: string }[];
+}
+
+function applyEdits(text: string, edits: Edit[]): string {
+  let out = text;
+  for (const e of [...edits].sort((a, b) => b.start - a.start))
+    out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return out;
+}
+
+/** The expression that names a function for registration in the enclave, if it has one. */
+function reference(node: ts.Node): string | undefined {
+  if (ts.isFunctionDeclaration(node) && node.name !== undefined && ts.isSourceFile(node.parent))
+    return node.name.text;
+  const cls = node.parent;
+  if (
+    (ts.isMethodDeclaration(node) ||
+      ts.isGetAccessorDeclaration(node) ||
+      ts.isSetAccessorDeclaration(node)) &&
+    ts.isClassDeclaration(cls) &&
+    cls.name !== undefined &&
+    ts.isSourceFile(cls.parent)
+  ) {
+    const isStatic = (ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Static) !== 0;
+    if (!ts.isIdentifier(node.name) || ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node))
+      return undefined;
+    return isStatic
+      ? `${cls.name.text}.${node.name.text}`
+      : `${cls.name.text}.prototype.${node.name.text}, ${cls.name.text}.prototype`;
+  }
+  if (
+    ts.isConstructorDeclaration(node) &&
+    ts.isClassDeclaration(cls) &&
+    cls.name !== undefined &&
+    ts.isSourceFile(cls.parent)
+  )
+    return cls.name.text;
+  if (
+    (ts.isFunctionExpression(node) || ts.isArrowFunction(node)) &&
+    ts.isVariableDeclaration(node.parent) &&
+    ts.isIdentifier(node.parent.name) &&
+    ts.isVariableStatement(node.parent.parent.parent) &&
+    ts.isSourceFile(node.parent.parent.parent.parent)
+  ) {
+    return node.parent.name.text;
+  }
+  return undefined;
+}
+
+function bodyRange(node: ts.Node & { body?: ts.Node }): { start: number; end: number } | undefined {
+  const body = node.body;
+  if (body === undefined || !ts.isBlock(body)) return undefined;
+  return { start: body.getStart(), end: body.getEnd() };
+}
+
+const stub = (side: 'enter' | 'exit', name: string, isCtor: boolean): string =>
+  isCtor
+    ? `{ globalThis.__cloister.${side}Constructor(${JSON.stringify(name)}, this, arguments); }`
+    : `{ return globalThis.__cloister.${side}(${JSON.stringify(name)}, this, arguments); }`;
+
+const GUARD = '{ throw new Error("cloister: this function runs only on the other side of the partition"); }';
+
+export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: string): Generated {
+  const { graph, builder, app } = analysis;
+  const iface: InterfaceFile = plan.interface;
+  const entries = new Map(iface.entries.map((e) => [e.function, e.name]));
+  const exitTargets = new Set(iface.exits.map((e) => e.target));
+  const unsupported: Generated['unsupported'] = [];
+  const hostEdits = new Map<string, Edit[]>();
+  const enclaveEdits = new Map<string, Edit[]>();
+  const registrations = new Map<string, string[]>();
+  const hostRegistrations = new Map<string, string[]>();
+  const push = (map: Map<string, Edit[]>, file: string, edit: Edit): void => {
+    map.set(file, [...(map.get(file) ?? []), edit]);
+  };
+
+  const outermost = (node: ts.Node, inside: (id: string) => boolean): boolean => {
+    for (let p = node.parent; p !== undefined && !ts.isSourceFile(p); p = p.parent) {
+      const id = isFunctionLike(p) ? builder.fnId(p) : undefined;
+      if (id !== undefined && inside(id)) return false;
+    }
+    return true;
+  };
+
+  for (const fn of graph.functions.values()) {
+    if (fn.kind === 'module') continue;
+    const decl = builder.declarationOf(fn.id);
+    if (decl === undefined) continue;
+    const range = bodyRange(decl);
+    const isCtor = ts.isConstructorDeclaration(decl);
+    if (plan.enclave.has(fn.id)) {
+      if (!outermost(decl, (id) => plan.enclave.has(id))) continue; // moves with the enclave function around it
+      if (!outermost(decl, (id) => !plan.enclave.has(id)) || range === undefined) {
+        unsupported.push({
+          function: fn.id,
+          reason: 'an enclave function inside a host function (or without a block body) is not moved yet',
+        });
+        continue;
+      }
+      const entry = entries.get(fn.id);
+      const ref = reference(decl);
+      if (entry !== undefined && ref === undefined) {
+        unsupported.push({
+          function: fn.id,
+          reason: 'an entry that is not a top-level function or a method of a top-level class',
+        });
+        continue;
+      }
+      // Constructors of enclave classes: the host keeps building its own object (public fields),
+      // the enclave builds the mirror that holds the sensitive ones.
+      if (isCtor && entry !== undefined) {
+        const body = (decl as ts.ConstructorDeclaration).body as ts.Block;
+        const superCall = body.statements.find(
+          (s) =>
+            ts.isExpressionStatement(s) &&
+            ts.isCallExpression(s.expression) &&
+            s.expression.expression.kind === ts.SyntaxKind.SuperKeyword,
+        );
+        const keep = superCall !== undefined ? `${superCall.getText()} ` : '';
+        push(hostEdits, fn.file, {
+          ...range,
+          text: `{ ${keep}globalThis.__cloister.enterConstructor(${JSON.stringify(entry)}, this, arguments); }`,
+        });
+      } else {
+        push(hostEdits, fn.file, {
+          ...range,
+          text: entry !== undefined ? stub('enter', entry, false) : GUARD,
+        });
+      }
+      if (entry !== undefined && ref !== undefined)
+        registrations.set(fn.file, [
+          ...(registrations.get(fn.file) ?? []),
+          `${JSON.stringify(entry)}, ${ref}`,
+        ]);
+    } else {
+      if (!outermost(decl, (id) => !plan.enclave.has(id)) || range === undefined) continue;
+      if (isCtor) continue; // host classes are built on the host; the enclave only sees their data
+      const ref = reference(decl);
+      const isExit = exitTargets.has(fn.name) && ref !== undefined && !ref.includes('.prototype.');
+      push(enclaveEdits, fn.file, { ...range, text: isExit ? stub('exit', fn.name, false) : GUARD });
+      if (isExit)
+        hostRegistrations.set(fn.file, [
+          ...(hostRegistrations.get(fn.file) ?? []),
+          `${JSON.stringify(fn.name)}, ${ref}`,
+        ]);
+    }
+  }
+
+  const target = resolve(out);
+  if (
+    target === app.root ||
+    target.startsWith(`${app.root}${sep}`) ||
+    app.root.startsWith(`${target}${sep}`)
+  ) {
+    throw new PartitionError(
+      out,
+      0,
+      'the output directory must be outside the application (and not contain it)',
+    );
+  }
+  // What crosses as a structured clone cannot carry functions: host objects with methods (a model
+  // object, a callback) are not proxied yet.
+  for (const e of iface.entries) {
+    const loose = e.params.filter((p) => p.schema.type === 'function' || p.schema.type === 'any');
+    if (loose.length > 0) {
+      unsupported.push({
+        function: e.function,
+        reason: `parameters ${loose.map((p) => p.name).join(', ')} may be host objects with methods or callbacks, which are not proxied yet`,
+      });
+    }
+  }
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const host = join(out, 'host');
+  const enclave = join(out, 'enclave');
+  const skip = (src: string): boolean => /(^|\/)(node_modules|\.git)$/.test(src);
+  for (const side of [host, enclave]) {
+    cpSync(app.root, side, { recursive: true, filter: (src) => !skip(src) });
+    if (existsSync(join(app.root, 'node_modules')))
+      symlinkSync(join(app.root, 'node_modules'), join(side, 'node_modules'), 'dir');
+  }
+  for (const file of app.files) {
+    const rel = app.rel(file.fileName);
+    const text = file.text;
+    const hostRegs = (hostRegistrations.get(rel) ?? []).map(
+      (r) => `globalThis.__cloisterRegisterHost?.(${r});`,
+    );
+    const hostText =
+      applyEdits(text, hostEdits.get(rel) ?? []) +
+      (hostRegs.length > 0
+        ? `\n// cloister: host functions the enclave may call\n${hostRegs.join('\n')}\n`
+        : '');
+    const regs = (registrations.get(rel) ?? []).map((r) => `globalThis.__cloisterRegister?.(${r});`);
+    const enclaveText =
+      applyEdits(text, enclaveEdits.get(rel) ?? []) +
+      (regs.length > 0 ? `\n// cloister: enclave entries\n${regs.join('\n')}\n` : '');
+    writeFileSync(join(host, rel), hostText);
+    writeFileSync(join(enclave, rel), enclaveText);
+  }
+  const spec = JSON.stringify(iface, null, 2);
+  writeFileSync(join(out, 'interface.json'), `${spec}\n`);
+  mkdirSync(join(host, 'cloister'), { recursive: true });
+  mkdirSync(join(enclave, 'cloister'), { recursive: true });
+  writeFileSync(join(host, 'cloister', 'host-runtime.cjs'), HOST_RUNTIME(spec));
+  writeFileSync(join(enclave, 'cloister', 'enclave-runtime.cjs'), ENCLAVE_RUNTIME(spec));
+  writeFileSync(join(out, 'generation.json'), `${JSON.stringify({ unsupported }, null, 2)}\n`);
+  return { unsupported };
+}

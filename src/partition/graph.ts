@@ -1,0 +1,111 @@
+/** The dependence graph the slices run over: value nodes, flow edges with their site, functions, calls. */
+
+export type NodeKind = 'var' | 'param' | 'return' | 'field' | 'function-value';
+
+export interface GraphNode {
+  id: string;
+  kind: NodeKind;
+  label: string;
+  file: string;
+  line: number;
+  /** The function whose frame holds the value (params, locals, returns); none for module state and fields. */
+  owner?: string;
+  /** The value is a function: flows into and out of it are merged both ways (callbacks). */
+  functionTyped: boolean;
+}
+
+export interface FunctionInfo {
+  id: string;
+  name: string;
+  kind: 'function' | 'method' | 'constructor' | 'arrow' | 'accessor' | 'module';
+  file: string;
+  line: number;
+  endLine: number;
+  lines: number;
+  async: boolean;
+  /** Why the function cannot leave the host (it uses Node I/O the enclave does not have). */
+  pinnedHost?: string;
+  declassify: boolean;
+  className?: string;
+  /** Nodes read or written in its body, and those in its frame. */
+  touches: Set<string>;
+  /** Nodes it assigns to. */
+  writes: Set<string>;
+}
+
+export interface FlowEdge {
+  from: string;
+  to: string;
+  site: string;
+  file: string;
+  line: number;
+  why: string;
+}
+
+export interface CallSite {
+  caller: string;
+  callee: string;
+  file: string;
+  line: number;
+  /** The call is awaited or its callee is async: it may cross asynchronously. */
+  async: boolean;
+  /** For calls out of the analysed code: the nodes each argument's value comes from. */
+  args?: string[][];
+}
+
+export interface PrecisionLoss {
+  file: string;
+  line: number;
+  reason:
+    'any' | 'dynamic-property' | 'callback' | 'eval' | 'dynamic-require' | 'abstract-call' | 'type-error';
+  detail: string;
+}
+
+export class DependenceGraph {
+  readonly nodes = new Map<string, GraphNode>();
+  readonly functions = new Map<string, FunctionInfo>();
+  readonly edges: FlowEdge[] = [];
+  readonly calls: CallSite[] = [];
+  readonly precisionLoss: PrecisionLoss[] = [];
+  private readonly out = new Map<string, FlowEdge[]>();
+  private readonly into = new Map<string, FlowEdge[]>();
+  private readonly seen = new Set<string>();
+
+  addNode(node: GraphNode): GraphNode {
+    const existing = this.nodes.get(node.id);
+    if (existing !== undefined) return existing;
+    this.nodes.set(node.id, node);
+    return node;
+  }
+
+  addEdge(edge: FlowEdge): void {
+    if (edge.from === edge.to) return;
+    this.push(edge);
+    const from = this.nodes.get(edge.from);
+    const to = this.nodes.get(edge.to);
+    if (from?.functionTyped === true || to?.functionTyped === true) {
+      this.push({ ...edge, from: edge.to, to: edge.from, why: `${edge.why} (function value, both ways)` });
+    }
+  }
+
+  private push(edge: FlowEdge): void {
+    const key = `${edge.from}\u0000${edge.to}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.edges.push(edge);
+    let list = this.out.get(edge.from);
+    if (list === undefined) this.out.set(edge.from, (list = []));
+    list.push(edge);
+    let back = this.into.get(edge.to);
+    if (back === undefined) this.into.set(edge.to, (back = []));
+    back.push(edge);
+  }
+
+  outgoing(id: string): FlowEdge[] {
+    return this.out.get(id) ?? [];
+  }
+
+  incoming(id: string): FlowEdge[] {
+    return this.into.get(id) ?? [];
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The interface file (in the spirit of SGX's EDL), the one source of truth for the generated
+ * stubs and checks: each crossing, its direction, who may call it, argument schemas from the TS
+ * types, and how each value crosses (clear, opaque handle to an enclave object, sealed bytes).
+ */
+
+import type { Analysis } from './analyze.ts';
+import { schemaOf, type Schema } from './schema.ts';
+
+export const INTERFACE_FORMAT = 'cloister-partition-interface/1';
+
+export type Crossing = 'clear' | 'handle' | 'sealed' | 'declassified';
+
+export interface Value {
+  name: string;
+  schema: Schema;
+  crossing: Crossing;
+}
+
+export interface Entry {
+  /** Unique name of the crossing, used by stubs and the dispatcher. */
+  name: string;
+  function: string;
+  file: string;
+  line: number;
+  mode: 'sync' | 'async';
+  /** The host calls into the enclave. */
+  callableBy: 'host';
+  receiver?: string;
+  params: Value[];
+  returns: Value;
+  /** Call-order invariant: enclave state this entry reads that another entry must have written first. */
+  requires: string[];
+  establishes: string[];
+}
+
+export interface Exit {
+  name: string;
+  target: string;
+  file: string;
+  line: number;
+  mode: 'sync' | 'async';
+  /** The enclave calls out to the host. */
+  callableBy: 'enclave';
+  args: { crossing: Crossing }[];
+}
+
+export interface InterfaceFile {
+  format: typeof INTERFACE_FORMAT;
+  application: string;
+  enclave: {
+    functions: { id: string; name: string; file: string; line: number; reason: string }[];
+    state: { id: string; label: string; file: string; line: number }[];
+    residentClasses: string[];
+  };
+  entries: Entry[];
+  exits: Exit[];
+  declassified: { file: string; line: number; function: string; scope: string }[];
+  sources: { file: string; line: number; what: string }[];
+  precisionLoss: number;
+}
+
+function bytesOrHandle(schema: Schema): Crossing {
+  return schema.type === 'object' || schema.type === 'handle' || schema.type === 'array'
+    ? 'handle'
+    : 'sealed';
+}
+
+export function buildInterface(
+  analysis: Analysis,
+  enclave: Map<string, string>,
+  state: string[],
+): InterfaceFile {
+  const { graph, slices, builder, app } = analysis;
+  const checker = app.checker;
+  const residentClasses = new Set(
+    state
+      .map((id) => graph.nodes.get(id))
+      .filter((n) => n?.kind === 'field')
+      .map((n) => (n?.label ?? '').split('.')[0])
+      .filter((c) => /^[A-Za-z_$][\w$]*$/.test(c)),
+  );
+  const declassifiedFns = new Set(analysis.annotations.declassified.map((d) => d.function));
+  const callers = new Map<string, string[]>();
+  for (const call of graph.calls)
+    callers.set(call.callee, [...(callers.get(call.callee) ?? []), call.caller]);
+
+  const entries: Entry[] = [];
+  const names = new Set<string>();
+  for (const id of [...enclave.keys()].sort()) {
+    const fn = graph.functions.get(id);
+    if (fn === undefined || fn.kind === 'arrow' || fn.name === '<anonymous>') continue;
+    const from = callers.get(id) ?? [];
+    const fromHost = from.some((c) => !enclave.has(c));
+    if (!fromHost && from.length > 0) continue; // called only inside the enclave
+    const decl = builder.declarationOf(id);
+    if (decl === undefined) continue;
+    const sig = checker.getSignatureFromDeclaration(decl);
+    const params: Value[] = decl.parameters.map((p) => {
+      const schema = schemaOf(checker, checker.getTypeAtLocation(p), residentClasses);
+      return { name: p.name.getText(), schema, crossing: schema.type === 'handle' ? 'handle' : 'clear' };
+    });
+    const returnSchema =
+      sig === undefined
+        ? ({ type: 'any' } as Schema)
+        : schemaOf(checker, checker.getReturnTypeOfSignature(sig), residentClasses);
+    const sensitive = slices.forward.has(`${id}#return`);
+    const returns: Value = {
+      name: 'return',
+      schema: returnSchema,
+      crossing:
+        fn.kind === 'constructor'
+          ? 'handle'
+          : !sensitive
+            ? 'clear'
+            : declassifiedFns.has(id)
+              ? 'declassified'
+              : bytesOrHandle(returnSchema),
+    };
+    let name = fn.name;
+    if (names.has(name)) name = `${fn.name}@${fn.file}:${fn.line}`;
+    names.add(name);
+    const stateSet = new Set(state);
+    const reads = [...fn.touches].filter((n) => stateSet.has(n) && !fn.writes.has(n));
+    entries.push({
+      name,
+      function: id,
+      file: fn.file,
+      line: fn.line,
+      mode: fn.async ? 'async' : 'sync',
+      callableBy: 'host',
+      receiver: fn.className !== undefined && fn.kind !== 'constructor' ? fn.className : undefined,
+      params,
+      returns,
+      requires: reads,
+      establishes: [...fn.writes].filter((n) => stateSet.has(n)),
+    });
+  }
+  // Which state some entry establishes: a requirement nothing establishes is dropped (initial state).
+  const established = new Set(entries.flatMap((e) => e.establishes));
+  for (const e of entries)
+    e.requires = e.requires.filter((r) => established.has(r) && !e.establishes.includes(r));
+
+  const exits: Exit[] = [];
+  for (const call of graph.calls) {
+    if (!enclave.has(call.caller)) continue;
+    const internal = graph.functions.has(call.callee);
+    if (internal && enclave.has(call.callee)) continue;
+    const target = internal
+      ? (graph.functions.get(call.callee)?.name ?? call.callee)
+      : call.callee.replace(/^external:/, '');
+    const args = (call.args ?? []).map((sources) => ({
+      crossing: (sources.some((s) => slices.forward.has(s)) ? 'sealed' : 'clear') as Crossing,
+    }));
+    exits.push({
+      name: `${target}@${call.file}:${call.line}`,
+      target,
+      file: call.file,
+      line: call.line,
+      mode: call.async || graph.functions.get(call.callee)?.async === true ? 'async' : 'sync',
+      callableBy: 'enclave',
+      args,
+    });
+  }
+  const nodeInfo = (id: string): { id: string; label: string; file: string; line: number } => {
+    const n = graph.nodes.get(id);
+    return { id, label: n?.label ?? id, file: n?.file ?? '', line: n?.line ?? 0 };
+  };
+  return {
+    format: INTERFACE_FORMAT,
+    application: app.root.split('/').pop() ?? '',
+    enclave: {
+      functions: [...enclave].map(([id, reason]) => {
+        const fn = graph.functions.get(id);
+        return { id, name: fn?.name ?? id, file: fn?.file ?? '', line: fn?.line ?? 0, reason };
+      }),
+      state: state.map(nodeInfo),
+      residentClasses: [...residentClasses].sort(),
+    },
+    entries,
+    exits,
+    declassified: analysis.annotations.declassified,
+    sources: analysis.annotations.sources.map((s) => ({ file: s.file, line: s.line, what: s.what })),
+    precisionLoss: graph.precisionLoss.length,
+  };
+}
+
+/** Reads an interface file back, refusing anything that is not one. */
+export function parseInterface(text: string): InterfaceFile {
+  const value = JSON.parse(text) as Partial<InterfaceFile>;
+  if (value.format !== INTERFACE_FORMAT) throw new Error(`not a ${INTERFACE_FORMAT} file`);
+  if (!Array.isArray(value.entries) || !Array.isArray(value.exits))
+    throw new Error('interface file without entries or exits');
+  return value as InterfaceFile;
+}

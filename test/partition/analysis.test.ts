@@ -1,0 +1,221 @@
+// The partitioner's analysis on small programs with known answers: which functions see sensitive
+// data (forward slice), which can affect it (backward slice), and where precision was given up.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { analyze } from '../../src/partition/analyze.ts';
+import { explainPath, findFunction } from '../../src/partition/explain.ts';
+import { names, writeApp } from './helpers.ts';
+
+describe('partition analysis (TypeScript)', () => {
+  it('follows direct flow from a @sensitive variable, and no further', () => {
+    const dir = writeApp({
+      'app.ts': [
+        '/** @sensitive */',
+        'let masterKey = new Uint8Array(32);',
+        'export function checksum(): number { return masterKey[0] ^ masterKey[1]; }',
+        'export function report(n: number): string { return `sum ${n}`; }',
+        'export function main(): string { return report(checksum()); }',
+        'export function unrelated(a: number): number { return a + 1; }',
+        'masterKey = new Uint8Array(16);',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    assert.deepEqual(names(a.slices.sees), ['checksum', 'main', 'report']);
+    assert.equal(a.annotations.sources[0].line, 2);
+  });
+
+  it('tracks fields per declaring type: a sensitive field taints its readers, not readers of other fields', () => {
+    const dir = writeApp({
+      'vault.ts': [
+        'export class Vault {',
+        '  /** @sensitive */',
+        '  key: Uint8Array = new Uint8Array(0);',
+        '  name = "main";',
+        '  open(k: Uint8Array): void { this.key = k; }',
+        '  label(): string { return this.name; }',
+        '  digest(): number { return this.key[0]; }',
+        '}',
+        'export class Other { key = 1; get(): number { return this.key; } }',
+        'export function show(v: Vault): string { return v.label(); }',
+        'export function leak(v: Vault): number { return v.digest(); }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    assert.deepEqual(names(a.slices.sees), ['Vault.digest', 'leak']);
+    // open only writes the field: it can affect the key (integrity), it does not see it
+    assert.deepEqual(names(a.slices.affects), ['Vault.open']);
+  });
+
+  it('carries data through parameters and returns across functions', () => {
+    const dir = writeApp({
+      'flow.ts': [
+        'function derive(p: string): string { return p.toUpperCase(); }',
+        'function sink(s: string): number { return s.length; }',
+        'function constant(): number { return derive("x").length; }',
+        '/** @sensitive */',
+        'function password(): string { return "hunter2"; }',
+        'export function login(): number { const k = derive(password()); return sink(k); }',
+        'export function other(): number { return constant(); }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    // derive is shared: one summary for all call sites (context-insensitive), so constant sees its return
+    assert.deepEqual(names(a.slices.sees), ['constant', 'derive', 'login', 'other', 'password', 'sink']);
+  });
+
+  it('merges data passed through a callback with the function value and records it', () => {
+    const dir = writeApp({
+      'cb.ts': [
+        'type Fn = (v: string) => number;',
+        'function apply(cb: Fn, v: string): number { return cb(v); }',
+        '/** @sensitive */ const secret = "s3cret";',
+        'export function run(): number { return apply((x) => x.length, secret); }',
+        'export function plain(n: number): number { return n * 2; }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    assert.ok(names(a.slices.sees).includes('<anonymous>'), 'the arrow passed as a callback sees the secret');
+    assert.ok(names(a.slices.sees).includes('apply'));
+    assert.ok(!names(a.slices.sees).includes('plain'));
+    const loss = a.graph.precisionLoss.find((p) => p.reason === 'callback');
+    assert.deepEqual([loss?.file, loss?.line], ['cb.ts', 2]);
+  });
+
+  it('stops forward flow at @declassify and lists the place', () => {
+    const dir = writeApp({
+      'vault.ts': [
+        '/** @sensitive */ let entry = "pw";',
+        '/** @declassify the owner sees the password */',
+        'export function reveal(): string { return entry; }',
+        'export function render(): string { return `<b>${reveal()}</b>`; }',
+        'export function set(v: string): void { entry = v; }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    assert.deepEqual(names(a.slices.sees), ['reveal']);
+    assert.deepEqual(
+      a.annotations.declassified.map((d) => [d.file, d.line, d.scope]),
+      [['vault.ts', 3, 'function']],
+    );
+  });
+
+  it('finds who can affect sensitive data (backward slice)', () => {
+    const dir = writeApp({
+      'key.ts': [
+        'function readPassword(): string { return "typed"; }',
+        'function stretch(p: string): string { return p + p; }',
+        '/** @sensitive */ let key = "";',
+        'export function unlock(): void { key = stretch(readPassword()); }',
+        'export function status(): string { return "ok"; }',
+        'export function use(): number { return key.length; }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    assert.deepEqual(names(a.slices.affects), ['readPassword', 'stretch', 'unlock']);
+    assert.ok(!a.slices.affects.has(findFunction(a, 'status')));
+    assert.ok(a.slices.sees.has(findFunction(a, 'use')));
+  });
+
+  it('takes a Sensitive<T> type as a source', () => {
+    const dir = writeApp({
+      'typed.ts': [
+        'type Sensitive<T> = T;',
+        'export function keyOf(seed: Sensitive<string>): number { return seed.length; }',
+        'export function size(n: number): number { return n; }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    assert.deepEqual(names(a.slices.sees), ['keyOf']);
+    assert.equal(a.annotations.sources[0].how, 'type');
+  });
+
+  it('explains the path from the source to a function, file:line per step', () => {
+    const dir = writeApp({
+      'p.ts': [
+        '/** @sensitive */',
+        'const token = "t";',
+        'function wrap(t: string): string { return t + "!"; }',
+        'function framed(): string { return wrap(token); }',
+        'export function send(): number { const w = framed(); return w.length; }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    const steps = explainPath(a, findFunction(a, 'send'));
+    assert.deepEqual(
+      steps.map((s) => `${s.file}:${s.line} ${s.why}`),
+      ['p.ts:2 sensitive source', 'p.ts:4 argument 1 of wrap', 'p.ts:3 return', 'p.ts:4 return'],
+    );
+  });
+});
+
+describe('partition analysis (JavaScript with JSDoc, CommonJS)', () => {
+  it('resolves require/module.exports calls and follows the data into the callee', () => {
+    const dir = writeApp({
+      'package.json': '{ "name": "js-app", "files": ["lib"] }',
+      'lib/util.js': [
+        "'use strict';",
+        '/** @param {string} s */',
+        'function hash(s) { return s.split("").reverse().join(""); }',
+        'function idle() { return 0; }',
+        'module.exports = { hash, idle };',
+      ].join('\n'),
+      'lib/main.js': [
+        "'use strict';",
+        "const util = require('./util');",
+        '/** @sensitive */',
+        'const clientSecret = process.env.SECRET || "x";',
+        'function token() { return util.hash(clientSecret); }',
+        'function noop() { return util.idle(); }',
+        'module.exports = { token, noop };',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    assert.deepEqual(names(a.slices.sees), ['hash', 'token']);
+  });
+
+  it('falls back for any and computed keys, merging fields, and records each place', () => {
+    const dir = writeApp({
+      'package.json': '{ "name": "dyn", "files": ["index.js"] }',
+      'index.js': [
+        "'use strict';",
+        '/** @sensitive */',
+        'const secret = "k";',
+        'const table = {};',
+        'function put(name) { table[name] = secret; }',
+        'function get(name) { return table[name]; }',
+        'function viaAny(o) { o.pin = secret; }',
+        'function readAny(o) { return o.pin; }',
+        'function unrelated(o) { return o.other; }',
+        'module.exports = { put, get, viaAny, readAny, unrelated };',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    assert.deepEqual(names(a.slices.sees), ['get', 'put', 'readAny', 'viaAny']);
+    const reasons = a.graph.precisionLoss.map((p) => `${p.reason}@${p.line}`);
+    assert.ok(
+      reasons.includes('dynamic-property@5') && reasons.includes('dynamic-property@6'),
+      reasons.join(' '),
+    );
+    assert.ok(reasons.includes('any@7') && reasons.includes('any@8'), reasons.join(' '));
+  });
+
+  it('records eval, new Function and require(expr) as places where precision is given up', () => {
+    const dir = writeApp({
+      'package.json': '{ "name": "ev", "files": ["e.js"] }',
+      'e.js': [
+        "'use strict';",
+        '/** @sensitive */ const k = "x";',
+        'function a() { return eval("k"); }',
+        'function b(m) { return require(m); }',
+        'function c() { return new Function("return 1")(); }',
+        'module.exports = { a, b, c, k };',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    const got = a.graph.precisionLoss.map((p) => `${p.reason}@${p.line}`).sort();
+    assert.ok(
+      got.includes('eval@3') && got.includes('dynamic-require@4') && got.includes('eval@5'),
+      got.join(' '),
+    );
+  });
+});

@@ -1,0 +1,146 @@
+// Code generation on a small TypeScript program: the host copy keeps only host code and stubs, the
+// enclave copy registers its entries with the generated dispatcher, whose checks come from the
+// interface file. The channel between them here is an in-process TEST DOUBLE (structured clones of
+// every request and reply, AES-GCM sealing with a test key), not the enclave: the real
+// `EnclaveChannel` is backed by the JavaScript enclave once it lands.
+import assert from 'node:assert/strict';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { before, describe, it } from 'node:test';
+import { analyze } from '../../src/partition/analyze.ts';
+import { parseInterface } from '../../src/partition/interface-file.ts';
+import { writePartitioned } from '../../src/partition/generate.ts';
+import { planPartition } from '../../src/partition/plan.ts';
+import { writeApp } from './helpers.ts';
+
+const VAULT = `
+/** @sensitive */
+let masterKey: Uint8Array = new Uint8Array(0);
+const events: string[] = [];
+export function audit(what: string): void { events.push(what); }
+export function auditLog(): string[] { return [...events]; }
+export function unlock(password: string): number {
+  masterKey = new TextEncoder().encode(password + ':stretched');
+  audit('unlock');
+  return masterKey.length;
+}
+export function checksum(): number { let s = 0; for (const b of masterKey) s = (s + b) % 251; return s; }
+/** @sensitive */
+export function exportKey(): Uint8Array { return masterKey.slice(); }
+/** @declassify the owner may see the first letter */
+export function hint(): string { return String.fromCharCode(masterKey[0]); }
+export function greet(name: string): string { return 'hello ' + name; }
+`;
+
+type Sealed = { __cloisterSealed: string };
+interface EnclaveSide {
+  callSync(name: string, request: unknown): unknown;
+  call(name: string, request: unknown): Promise<unknown>;
+}
+
+describe('generated partition (in-process test double for the enclave channel)', () => {
+  const key = randomBytes(32);
+  const seal = (bytes: Uint8Array): string => {
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    const body = Buffer.concat([c.update(bytes), c.final()]);
+    return Buffer.concat([iv, c.getAuthTag(), body]).toString('base64');
+  };
+  const unseal = (text: string): Uint8Array => {
+    const raw = Buffer.from(text, 'base64');
+    const d = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+    d.setAuthTag(raw.subarray(12, 28));
+    return new Uint8Array(Buffer.concat([d.update(raw.subarray(28)), d.final()]));
+  };
+  const opened = (v: unknown): unknown => {
+    const bytes = unseal((v as Sealed).__cloisterSealed);
+    return bytes[0] === 1 ? bytes.subarray(1) : JSON.parse(new TextDecoder().decode(bytes.subarray(1)));
+  };
+  let out = '';
+  let host: Record<string, (...a: unknown[]) => unknown>;
+  let enclave: EnclaveSide;
+
+  before(async () => {
+    const dir = writeApp({ 'vault.ts': VAULT });
+    out = join(writeApp({}), 'partitioned');
+    const analysis = analyze(dir);
+    const plan = planPartition(analysis);
+    writePartitioned(analysis, plan, out);
+    const require = createRequire(import.meta.url);
+    const enclaveRuntime = require(join(out, 'enclave/cloister/enclave-runtime.cjs')) as {
+      install: (o: unknown) => EnclaveSide;
+    };
+    const hostRuntime = require(join(out, 'host/cloister/host-runtime.cjs')) as {
+      install: (c: unknown) => void;
+      serveExit: (n: string, r: unknown) => unknown;
+    };
+    enclave = enclaveRuntime.install({
+      host: {
+        callSync: (n: string, r: unknown) => structuredClone(hostRuntime.serveExit(n, structuredClone(r))),
+      },
+      seal,
+      unseal,
+    });
+    hostRuntime.install({
+      callSync: (n: string, r: unknown) => structuredClone(enclave.callSync(n, structuredClone(r))),
+      call: async (n: string, r: unknown) => structuredClone(await enclave.call(n, structuredClone(r))),
+    });
+    await import(pathToFileURL(join(out, 'enclave/vault.ts')).href);
+    host = (await import(pathToFileURL(join(out, 'host/vault.ts')).href)) as typeof host;
+  });
+
+  it('writes the interface file with entries, schemas and crossings', () => {
+    const iface = parseInterface(readFileSync(join(out, 'interface.json'), 'utf8'));
+    const byName = new Map(iface.entries.map((e) => [e.name, e]));
+    assert.deepEqual([...byName.keys()].sort(), ['checksum', 'exportKey', 'hint', 'unlock']);
+    assert.deepEqual(byName.get('unlock')?.params, [
+      { name: 'password', schema: { type: 'string' }, crossing: 'clear' },
+    ]);
+    assert.equal(byName.get('exportKey')?.returns.crossing, 'sealed');
+    assert.equal(byName.get('hint')?.returns.crossing, 'declassified');
+    assert.deepEqual(byName.get('checksum')?.requires, ['vault.ts#masterKey']);
+    assert.deepEqual(
+      iface.exits.map((e) => e.target),
+      ['audit'],
+    );
+  });
+
+  it('leaves the enclave code out of the host copy', () => {
+    const hostText = readFileSync(join(out, 'host/vault.ts'), 'utf8');
+    const enclaveText = readFileSync(join(out, 'enclave/vault.ts'), 'utf8');
+    assert.ok(!hostText.includes(':stretched') && enclaveText.includes(':stretched'));
+    assert.ok(!enclaveText.includes("'hello ' + name"), 'host-only code is not in the enclave copy');
+  });
+
+  it('refuses an entry called before the state it reads was set (call order)', () => {
+    assert.throws(() => host.checksum(), /refused: checksum called before vault\.ts#masterKey was set/);
+  });
+
+  it('runs enclave functions through the channel; sensitive results come back sealed, declassified ones clear', () => {
+    const length = host.unlock('pw');
+    assert.equal(opened(length), 'pw:stretched'.length);
+    assert.deepEqual(host.auditLog(), ['unlock'], 'the enclave called the host function back (exit)');
+    assert.equal(host.greet('x'), 'hello x');
+    assert.equal(host.hint(), 'p');
+    const exported = host.exportKey() as Sealed;
+    assert.ok(!Buffer.from(exported.__cloisterSealed, 'base64').toString('latin1').includes('stretched'));
+    assert.equal(Buffer.from(opened(exported) as Uint8Array).toString(), 'pw:stretched');
+    assert.equal(typeof opened(host.checksum()), 'number');
+  });
+
+  it('refuses calls that are not entries, wrong types and malformed requests, and keeps serving', () => {
+    assert.throws(() => enclave.callSync('greet', { args: ['x'] }), /refused: greet is not an entry/);
+    assert.throws(
+      () => enclave.callSync('unlock', { args: [42] }),
+      /refused: unlock: password: expected string, got number/,
+    );
+    assert.throws(() => enclave.callSync('unlock', { args: ['a', 'b'] }), /too many arguments/);
+    assert.throws(() => enclave.callSync('unlock', null), /malformed request/);
+    assert.throws(() => enclave.callSync('unlock', { args: [{ __cloisterHandle: 99 }] }), /unknown handle/);
+    assert.throws(() => enclave.callSync('unlock', { args: [{ __cloisterSealed: 'AAAA' }] }));
+    assert.equal(host.hint(), 'p', 'the enclave still answers after refusals');
+  });
+});
