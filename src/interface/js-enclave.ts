@@ -121,21 +121,21 @@ export function viewCallChannel(buffer: SharedArrayBuffer, maxMessageBytes: numb
  */
 export const JsCalls = {
   appCallPart: {
-    id: 60,
+    id: 80,
     name: 'app_call_part',
     class: 'workload-dependent',
     errnos: [Errno.INVAL],
     doc: 'Part of a host-call request at byte offset arg0 (requests larger than a slot).',
   },
   appCall: {
-    id: 61,
+    id: 81,
     name: 'app_call',
     class: 'workload-dependent',
     errnos: [Errno.INVAL],
     doc: 'The last part of a host-call request of arg0 bytes; result is the reply length, data its first part.',
   },
   appReplyPart: {
-    id: 62,
+    id: 82,
     name: 'app_reply_part',
     class: 'workload-dependent',
     errnos: [Errno.INVAL],
