@@ -53,6 +53,26 @@ export default tseslint.config(
     },
   },
   {
+    // The JavaScript enclave's entry compiles the app with node:vm's compileFunction (sandbox.ts).
+    files: ['src/enclave/js/main.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ioPatterns
+            .filter((name) => name !== 'vm' && name !== 'node:vm')
+            .map((name) => ({ name, message: 'src/enclave must not use Node I/O modules' })),
+          patterns: [
+            {
+              group: ['**/host/**', '**/cli/**', '**/image/**'],
+              message: 'src/enclave must not import untrusted code',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/host/**/*.ts'],
     rules: {
       'no-restricted-imports': [

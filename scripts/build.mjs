@@ -23,6 +23,22 @@ await build({
   outfile: `${out}/enclave.js`,
   format: 'iife',
 });
+// The JavaScript enclave's runtime (measured, like enclave.js). Strict mode throughout: the app
+// it loads must not reach the runtime's functions through `caller` or sloppy-mode stack frames.
+await build({
+  ...common,
+  entryPoints: ['src/enclave/js/main.ts'],
+  outfile: `${out}/js-enclave.js`,
+  format: 'iife',
+  banner: { js: "'use strict';" },
+});
+await build({
+  ...common,
+  entryPoints: ['src/host/js-enclave-platform.ts'],
+  outfile: `${out}/js-enclave-platform.js`,
+  format: 'esm',
+  packages: 'external',
+});
 await build({
   ...common,
   entryPoints: ['src/host/server-worker.ts'],

@@ -26,7 +26,7 @@ import { measureRun } from '../host/launcher.ts';
 import { SimPlatform, SimPlatformError } from '../tee/sim/platform.ts';
 import type { EnclaveIdentity } from '../tee/sim/platform.ts';
 import { SimQuotingEnclave, simCollateral } from '../tee/sim/quoting.ts';
-import { planLaunch } from './launch-plan.ts';
+import { planCommandLine } from './launch-plan.ts';
 import { addMeasuredOptions } from './run-command-options.ts';
 import { UsageError } from './run-options.ts';
 import type { RunOptions } from './run-options.ts';
@@ -65,21 +65,31 @@ function atDate(text: string | undefined): Date | undefined {
 }
 
 /** MRENCLAVE exactly as `cloister measure` computes it (a .wasm, or a disk image and the program in it). */
-function measure(program: string, args: string[], options: RunOptions): Uint8Array {
-  const plan = planLaunch(program, args, options);
+function measure(program: string | undefined, args: string[], options: RunOptions): Uint8Array {
+  const plan = planCommandLine(program, args, options);
   return measureRun(plan.wasm, plan.config);
 }
 
 interface SignOptions extends RunOptions {
-  key: string;
-  output: string;
+  key?: string;
+  output?: string;
+  show?: string;
   isvprodid?: string;
   isvsvn?: string;
   debug?: boolean;
   generateKey?: boolean;
 }
 
-function sign(program: string, args: string[], o: SignOptions): void {
+function sign(program: string | undefined, args: string[], o: SignOptions): void {
+  if (o.show !== undefined) {
+    if (program !== undefined) throw new UsageError('--show reads a SIGSTRUCT: give no PROGRAM with it');
+    process.stdout.write(showSigstruct(o.show));
+    return;
+  }
+  if (o.key === undefined) throw new UsageError("required option '--key <PEM>' not specified");
+  if (o.output === undefined) throw new UsageError("required option '-o, --output <FILE>' not specified");
+  // Measure first: a wrong program or option must not leave a freshly generated key behind.
+  const mrenclave = measure(program, args, o);
   if (o.generateKey) {
     if (existsSync(o.key)) throw new UsageError(`--generate-key: ${o.key} exists; not overwriting a key`);
     // SIGSTRUCT keys are RSA-3072 with e = 3.
@@ -87,7 +97,6 @@ function sign(program: string, args: string[], o: SignOptions): void {
     writeFileSync(o.key, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
   }
   const key = inputFile('--key', o.key).toString();
-  const mrenclave = measure(program, args, o);
   const now = new Date();
   const flags = SgxAttributeFlags.MODE64BIT | (o.debug ? SgxAttributeFlags.DEBUG : 0n);
   const attributes = (f: bigint, x: bigint): Uint8Array => {
@@ -124,9 +133,47 @@ function sign(program: string, args: string[], o: SignOptions): void {
   process.stdout.write(describeSigstruct(verifySigstruct(sig)));
 }
 
+/** Every field of a SIGSTRUCT file, as `gramine-sgx-sigstruct-view` prints them, after checking its signature. */
+function showSigstruct(path: string): string {
+  const bytes = inputFile('--show', path);
+  let s: Sigstruct;
+  try {
+    s = verifySigstruct(bytes);
+  } catch (error) {
+    throw new UsageError(`--show ${path}: ${(error as Error).message}`);
+  }
+  const u64 = (b: Uint8Array, at: number): string =>
+    `0x${new DataView(b.buffer, b.byteOffset).getBigUint64(at, true).toString(16).padStart(16, '0')}`;
+  const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
+  const date = s.date.toString(16).padStart(8, '0');
+  return (
+    `type            ${s.debugType ? 'debug signer' : 'production'}\n` +
+    `vendor          ${hex32(s.vendor)}\n` +
+    `date            ${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}\n` +
+    `modulus (LE)    ${toHex(s.modulus).slice(0, 32)}… (3072 bits)\n` +
+    `exponent        ${s.exponent}\n` +
+    `miscselect      ${hex32(s.miscSelect)}\n` +
+    `miscmask        ${hex32(s.miscMask)}\n` +
+    `isvfamilyid     ${toHex(s.isvFamilyId)}\n` +
+    `attributes      flags ${u64(s.attributes, 0)}  xfrm ${u64(s.attributes, 8)}\n` +
+    `attributemask   flags ${u64(s.attributeMask, 0)}  xfrm ${u64(s.attributeMask, 8)}\n` +
+    `isvextprodid    ${toHex(s.isvExtProdId)}\n` +
+    `isvprodid       ${s.isvProdId}\n` +
+    `isvsvn          ${s.isvSvn}\n` +
+    `mrenclave       ${toHex(s.enclaveHash)}\n` +
+    `mrsigner        ${toHex(s.mrSigner)}\n` +
+    `debug enclave   ${debugEnclave(s) ? 'allowed' : 'no'}\n` +
+    `signature       verifies (RSA-3072, e=3; Q1/Q2 consistent)\n`
+  );
+}
+
+/** ATTRIBUTES.DEBUG: the signer lets the enclave run as a debug enclave. */
+function debugEnclave(s: Sigstruct): boolean {
+  return (new DataView(s.attributes.buffer, s.attributes.byteOffset).getBigUint64(0, true) & 2n) !== 0n;
+}
+
 function describeSigstruct(s: Sigstruct): string {
-  const debug =
-    (new DataView(s.attributes.buffer, s.attributes.byteOffset).getBigUint64(0, true) & 2n) !== 0n;
+  const debug = debugEnclave(s);
   return (
     `mrenclave  ${toHex(s.enclaveHash)}\nmrsigner   ${toHex(s.mrSigner)}\n` +
     `isvprodid  ${s.isvProdId}\nisvsvn     ${s.isvSvn}\ndebug      ${debug ? 'yes' : 'no'}\n`
@@ -297,17 +344,19 @@ export function registerAttestCommands(program: Command): void {
     program
       .command('sign')
       .description(
-        'sign an enclave: a SIGSTRUCT whose ENCLAVEHASH is the measurement of PROGRAM with its run options',
+        'sign an enclave: a SIGSTRUCT whose ENCLAVEHASH is the measurement of PROGRAM with its run options;\n' +
+          'or, with --show SIG, print the fields of an existing SIGSTRUCT',
       )
-      .argument('<PROGRAM>', 'the .wasm file')
+      .argument('[PROGRAM]', 'the .wasm file or disk image (required unless --show)')
       .argument('[ARGS...]', 'arguments for the program, after -- (they are measured)')
-      .requiredOption('--key <PEM>', 'the signer key: RSA-3072 with public exponent 3')
-      .requiredOption('-o, --output <FILE>', 'SIGSTRUCT file to write (1808 bytes)')
+      .option('--show <SIG>', 'print every field of a SIGSTRUCT file after checking its signature')
+      .option('--key <PEM>', 'the signer key: RSA-3072 with public exponent 3 (required to sign)')
+      .option('-o, --output <FILE>', 'SIGSTRUCT file to write, 1808 bytes (required to sign)')
       .option('--generate-key', 'create the --key file first (refuses to overwrite one)')
       .option('--isvprodid <N>', 'product id (default 0)')
       .option('--isvsvn <N>', 'security version (default 0)')
       .option('--debug', 'sign a debug enclave (its memory is readable by the host; policies refuse it)'),
-  ).action((file: string, args: string[], options: SignOptions) => sign(file, args, options));
+  ).action((file: string | undefined, args: string[], options: SignOptions) => sign(file, args, options));
 
   addMeasuredOptions(
     program

@@ -3,15 +3,18 @@
  * image with --root-hash and --hash-offset/--hash-file), its key, and writable volumes. Host-side
  * reads of image headers here only choose what to measure; the enclave checks everything again.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { MountConfig, RootImageConfig } from '../interface/run-config.ts';
 import { parseVeritySuperblock } from '../enclave/blockdev/verity-superblock.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
 import { descriptorPath, readDescriptor } from '../image/descriptor.ts';
+import { FileBlockDevice } from '../image/file-device.ts';
+import { findAppendedVerity } from '../image/verify.ts';
 import { readVolumeInfo } from '../image/volume-format.ts';
 import { UsageError } from './run-options.ts';
+import { readKeyFile, readPassphraseFile } from './secret-files.ts';
 
 export interface DiskOptions {
   keyFile?: string;
@@ -44,26 +47,51 @@ function readAt(path: string, offset: number, length: number): Uint8Array {
   }
 }
 
+/** A LUKS2 header at the start, or an ext4 superblock magic at byte 1080. */
+function hasDiskSignature(path: string): boolean {
+  const head = readAt(path, 0, 1082);
+  return LUKS_MAGIC.every((b, i) => head[i] === b) || (head[1080] === 0x53 && head[1081] === 0xef);
+}
+
 /**
  * True when `run FILE` means a disk image: FILE is not a WebAssembly module, and it has a sidecar
- * (IMG.json) or the command line names its hash tree (--root-hash or --hash-file). Anything else is
- * treated as a program, so a stray file gets "not a WebAssembly module".
+ * (IMG.json) or the command line names its hash tree (--root-hash or --hash-file). A disk image
+ * without either is a usage error that says so; anything else is treated as a program, so a stray
+ * file gets "not a WebAssembly module".
  */
 export function looksLikeImage(path: string, treeNamed: boolean): boolean {
   if (!existsSync(path) || statSync(path).isDirectory()) return false;
   const head = readAt(path, 0, 4);
   if (head[0] === 0 && head[1] === 0x61 && head[2] === 0x73 && head[3] === 0x6d) return false;
-  return treeNamed || existsSync(descriptorPath(path));
+  if (treeNamed || existsSync(descriptorPath(path))) return true;
+  if (hasDiskSignature(path)) {
+    throw new UsageError(
+      `${path} is a disk image without its descriptor ${descriptorPath(path)}: ` +
+        'give --root-hash HEX (a hash tree appended to the image is found; a separate one needs --hash-file)',
+    );
+  }
+  return false;
 }
 
-function readSecretFile(path: string, what: string): Uint8Array {
-  if (!existsSync(path)) throw new UsageError(`${what} ${path}: no such file`);
-  return new Uint8Array(readFileSync(path));
+/** Where the verity superblock of a tree appended to `image` starts, found by scanning. */
+function appendedTreeOffset(image: string): number {
+  const dev = new FileBlockDevice(image, 4096);
+  try {
+    const offset = findAppendedVerity(dev);
+    if (offset === null) {
+      throw new UsageError(
+        `${image}: no dm-verity hash tree appended; give --hash-offset BYTES or --hash-file FILE`,
+      );
+    }
+    return offset;
+  } finally {
+    dev.close();
+  }
 }
 
 /** A volume key file holds 32 raw bytes or 64 hex digits. */
 export function readVolumeKey(path: string): Uint8Array {
-  const bytes = readSecretFile(path, '--volume-key-file');
+  const bytes = readKeyFile(path, '--volume-key-file');
   const text = Buffer.from(bytes).toString('latin1').trim();
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Uint8Array.from(Buffer.from(text, 'hex'));
   if (bytes.length === 32) return bytes;
@@ -83,7 +111,12 @@ function rootImage(
   program: string,
   opts: DiskOptions,
 ): { root: RootImageConfig; files: BlockDeviceFile[] } {
-  if (!program?.startsWith('/'))
+  if (program.startsWith('-')) {
+    throw new UsageError(
+      `${program} after the image is read as the program: end the options with -- before it (run IMG ${program} … -- /bin/app.wasm)`,
+    );
+  }
+  if (!program.startsWith('/'))
     throw new UsageError('name the program by its absolute path inside the image: run IMG -- /bin/app.wasm');
   const descriptor = readDescriptor(image);
   const hashFile = opts.hashFile ? resolve(opts.hashFile) : undefined;
@@ -95,7 +128,7 @@ function rootImage(
   if (opts.hashOffset !== undefined) hashOffset = Number(opts.hashOffset);
   else if (hashFile) hashOffset = 0;
   else if (descriptor) hashOffset = descriptor.verity.hashOffset;
-  else throw new UsageError('give --hash-offset BYTES (tree appended to the image) or --hash-file FILE');
+  else hashOffset = appendedTreeOffset(image);
   if (!Number.isSafeInteger(hashOffset) || hashOffset < 0)
     throw new UsageError('--hash-offset must be a byte count');
   let dataBlocks: number;
@@ -139,11 +172,14 @@ export function prepareDisks(
     const prepared = rootImage(image, program ?? '', opts);
     root = prepared.root;
     blockDevices.push(...prepared.files);
-    if (opts.keyFile) secrets.rootKey = readSecretFile(opts.keyFile, '--key-file');
-    else if (opts.passphraseFile) {
-      const text = Buffer.from(readSecretFile(opts.passphraseFile, '--passphrase-file')).toString('utf8');
-      secrets.rootKey = new TextEncoder().encode(text.replace(/\r?\n$/, ''));
+    if ((opts.keyFile || opts.passphraseFile) && root.luksUuid === null) {
+      const option = opts.keyFile ? '--key-file' : '--passphrase-file';
+      throw new UsageError(`${option}: ${image} is not encrypted (no LUKS2 header); it needs no key`);
     }
+    if (opts.keyFile && opts.passphraseFile)
+      throw new UsageError('give either --key-file or --passphrase-file, not both');
+    if (opts.keyFile) secrets.rootKey = readKeyFile(opts.keyFile);
+    else if (opts.passphraseFile) secrets.rootKey = readPassphraseFile(opts.passphraseFile);
   } else if (opts.keyFile || opts.passphraseFile || opts.rootHash || opts.overlay) {
     throw new UsageError('--key-file, --passphrase-file, --root-hash and --overlay need a disk image');
   }

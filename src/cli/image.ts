@@ -1,11 +1,12 @@
 /** `cloister image build | inspect | verify`: make and check disk images (ext4 + dm-verity + LUKS2). */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { buildImage } from '../image/build.ts';
 import type { Ext4Builder } from '../image/ext4.ts';
 import { formatImageInfo, inspectImage } from '../image/inspect.ts';
 import { terminalProgress } from '../image/progress.ts';
+import { readKeyFile, readPassphraseFile } from './secret-files.ts';
 import { verifyImage } from '../image/verify.ts';
 import { UsageError } from './run-options.ts';
 
@@ -21,8 +22,6 @@ interface BuildFlags {
   pbkdfIterations?: string;
   ext4Builder: Ext4Builder;
 }
-
-const MAX_KEY_FILE = 8 << 20;
 
 /** Parses `4096`, `64K`, `256M`, `1G` (binary units) into bytes. */
 export function parseSize(text: string, option: string): number {
@@ -42,20 +41,10 @@ function parseCount(text: string, option: string, min: number): number {
   return Number(text);
 }
 
-/** The secret: key-file bytes as they are, or a passphrase file without its final newline (LF or CRLF). */
+/** The secret: key-file bytes as they are, or a passphrase file's line. */
 function readSecret(flags: BuildFlags): Uint8Array {
-  const path = flags.keyFile ?? flags.passphraseFile;
-  const option = flags.keyFile !== undefined ? '--key-file' : '--passphrase-file';
-  if (path === undefined || !existsSync(path) || !statSync(path).isFile()) {
-    throw new UsageError(`${option} ${path}: no such file`);
-  }
-  if (statSync(path).size > MAX_KEY_FILE) throw new UsageError(`${option} ${path}: larger than 8 MiB`);
-  let secret = new Uint8Array(readFileSync(path));
-  if (flags.passphraseFile !== undefined && secret[secret.length - 1] === 0x0a) {
-    secret = secret.subarray(0, secret[secret.length - 2] === 0x0d ? -2 : -1);
-  }
-  if (secret.length === 0) throw new UsageError(`${option} ${path}: empty`);
-  return secret;
+  if (flags.keyFile !== undefined) return readKeyFile(flags.keyFile);
+  return readPassphraseFile(flags.passphraseFile ?? '');
 }
 
 function build(flags: BuildFlags): void {
@@ -70,6 +59,10 @@ function build(flags: BuildFlags): void {
   }
   if (!existsSync(flags.from)) throw new UsageError(`--from ${flags.from}: no such file or directory`);
   if (resolve(flags.from) === resolve(flags.output)) throw new UsageError('-o must not be the --from source');
+  const outDir = dirname(resolve(flags.output));
+  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) {
+    throw new UsageError(`-o ${flags.output}: the folder ${outDir} does not exist`);
+  }
   const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH ?? '0';
   const epoch = parseCount(epochText, '--source-date-epoch', 0);
   if (epoch > 2 ** 32 - 1) throw new UsageError('--source-date-epoch is beyond 2106');

@@ -6,7 +6,8 @@ import { PolicyFormatError, parsePolicy } from '../attestation/policy.ts';
 import type { Policy } from '../attestation/policy.ts';
 import { dcapEvidenceVerifier } from '../kbs/evidence.ts';
 import { KeyBroker } from '../kbs/server.ts';
-import { KbsStore, isResourcePath } from '../kbs/store.ts';
+import { escapeControls } from '../kbs/problem.ts';
+import { DEFAULT_REFUSAL_ROWS, KbsStore, isResourcePath } from '../kbs/store.ts';
 import { SimPlatform, SimPlatformError } from '../tee/sim/platform.ts';
 import { simCollateral } from '../tee/sim/quoting.ts';
 import { UsageError } from './run-options.ts';
@@ -22,6 +23,7 @@ interface ServeFlags {
   cert?: string;
   key?: string;
   masterKey?: string;
+  auditRefusals: string;
 }
 
 const MAX_FILE = 1 << 20;
@@ -98,6 +100,10 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (flags.tls && (flags.cert === undefined || flags.key === undefined)) {
     throw new UsageError('--tls needs --cert and --key');
   }
+  const maxRefusalRows = Number(flags.auditRefusals);
+  if (!Number.isInteger(maxRefusalRows) || maxRefusalRows < 1) {
+    throw new UsageError(`--audit-refusals ${flags.auditRefusals}: a positive integer`);
+  }
   const policy = readPolicy(flags.policy, '--policy');
   const { root, collateral: raw } = await trust(flags);
   // Verified once here: collateral under another root fails now, not at the first attestation.
@@ -106,7 +112,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     ? { cert: readFile(flags.cert as string, '--cert'), key: readFile(flags.key as string, '--key') }
     : undefined;
   const unlock = lock(flags.db);
-  const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey });
+  const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey, maxRefusalRows });
   const log = (line: string): void => void process.stderr.write(`kbs: ${new Date().toISOString()} ${line}\n`);
   const broker = new KeyBroker({
     store,
@@ -167,14 +173,16 @@ async function audit(flags: {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return;
   }
+  // Rows are escaped when written; control characters are escaped again here, for old databases.
+  const safe = escapeControls;
   for (const r of rows) {
     const who = [
-      r.session && `session=${r.session}`,
-      r.client && `client=${r.client}`,
-      r.mrenclave && `mrenclave=${r.mrenclave}`,
+      r.session && `session=${safe(r.session)}`,
+      r.client && `client=${safe(r.client)}`,
+      r.mrenclave && `mrenclave=${safe(r.mrenclave)}`,
     ];
     process.stdout.write(
-      `${r.at} ${r.event.padEnd(7)} ${r.resource ?? '-'} ${who.filter(Boolean).join(' ')}: ${r.reason}\n`,
+      `${r.at} ${r.event.padEnd(7)} ${safe(r.resource ?? '-')} ${who.filter(Boolean).join(' ')}: ${safe(r.reason)}\n`,
     );
   }
 }
@@ -205,6 +213,11 @@ export function registerKbsCommands(program: Command): void {
     .option('--cert <FILE>', 'TLS certificate (PEM)')
     .option('--key <FILE>', 'TLS private key (PEM)')
     .option(...masterKey)
+    .option(
+      '--audit-refusals <N>',
+      'refusals kept in the audit log, the newest (releases are all kept)',
+      String(DEFAULT_REFUSAL_ROWS),
+    )
     .action(serve);
 
   kbs

@@ -8,6 +8,8 @@ import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { KbsConfig, RunConfig } from '../interface/run-config.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
 import { looksLikeImage, prepareDisks, type DiskOptions } from './disk-options.ts';
+import { withImageOptions } from './run-command-options.ts';
+import { withRunFile } from './run-file.ts';
 import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { verifySigstruct, type Sigstruct } from '../attestation/sigstruct.ts';
@@ -71,6 +73,11 @@ export function planLaunch(
   const prepared = image
     ? prepareRun(inImage ?? '', args.slice(1), options)
     : prepareRun(file, args, options);
+  const clash = disks.root && [...prepared.config.mounts, ...disks.volumeMounts].find((m) => m.guest === '/');
+  if (clash) {
+    const option = { hostdir: '--dir', tmpfs: '--tmpfs', volume: '--volume' }[clash.type];
+    throw new UsageError(`${option} at / clashes with the root image, which is / itself: mount it elsewhere`);
+  }
   const config: RunConfig = {
     ...prepared.config,
     mounts: [...prepared.config.mounts, ...disks.volumeMounts],
@@ -85,4 +92,17 @@ export function planLaunch(
     secrets: disks.secrets,
     sig: options.sig === undefined ? undefined : readSig(options.sig),
   };
+}
+
+/**
+ * A run as the command line describes it: the --config file applied under the command line's
+ * options, options between a disk image and `--` picked up, then planned.
+ */
+export function planCommandLine(
+  program: string | undefined,
+  args: string[],
+  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+): LaunchPlan {
+  const run = withRunFile(program, args, options);
+  return planLaunch(run.program, ...withImageOptions(run.program, run.args, run.options));
 }

@@ -1,14 +1,16 @@
 /** The `cloister` command. */
 import { Command, CommanderError } from 'commander';
-import { addRunOptions, withImageOptions } from './run-command-options.ts';
+import { addRunOptions } from './run-command-options.ts';
 import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
 import { launch, measureRun } from '../host/launcher.ts';
 import { SIM_WARNING } from '../tee/sim/enclave.ts';
 import { UsageError, type RunOptions } from './run-options.ts';
 import type { DiskOptions } from './disk-options.ts';
-import { planLaunch } from './launch-plan.ts';
+import { planCommandLine } from './launch-plan.ts';
+import { explainPlan } from './explain.ts';
 import { formatTcb, measureTcb } from './tcb.ts';
 import { runDemo } from './demo.ts';
+import { versionText } from './version.ts';
 
 interface GlobalOptions {
   verbose?: boolean;
@@ -17,11 +19,11 @@ interface GlobalOptions {
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 async function runCommand(
-  program: string,
+  program: string | undefined,
   args: string[],
   options: RunOptions & DiskOptions & { traceHost?: boolean },
 ): Promise<number> {
-  const plan = planLaunch(program, ...withImageOptions(program, args, options));
+  const plan = planCommandLine(program, args, options);
   process.stderr.write(`cloister: ${SIM_WARNING}\n`);
   const result = await launch(plan);
   if (options.traceHost) process.stderr.write(`\n${result.trace.format()}\n`);
@@ -68,6 +70,7 @@ export function buildProgram(): Command {
         'Backend `sim` (the only one here): no hardware isolation — for development and testing only.',
     )
     .option('-v, --verbose', 'print stack traces of errors')
+    .version(versionText(), '-V, --version', 'print the version, the Node version and the backends')
     .enablePositionalOptions()
     // Every command (subcommands inherit this): usage errors are one line and exit with 2.
     .showHelpAfterError(false)
@@ -80,27 +83,43 @@ export function buildProgram(): Command {
     program
       .command('run')
       .description('run a WASI command in an enclave; everything after PROGRAM goes to the program')
-      .argument('<PROGRAM>', 'the .wasm file, or a disk image: then ARGS start with the program path in it')
+      .argument(
+        '[PROGRAM]',
+        'the .wasm file, or a disk image: then ARGS start with the program path in it (default: from --config)',
+      )
       .argument('[ARGS...]', 'arguments for the program')
       .option('--trace-host', 'print the host calls made, with counts and bytes, by class'),
   )
     .passThroughOptions()
-    .action(async (file: string, args: string[], options: RunOptions & { traceHost?: boolean }) => {
-      process.exitCode = await runCommand(file, args, options);
-    });
+    .action(
+      async (file: string | undefined, args: string[], options: RunOptions & { traceHost?: boolean }) => {
+        process.exitCode = await runCommand(file, args, options);
+      },
+    );
 
   addRunOptions(
     program
       .command('measure')
       .description('print the enclave measurement (MRENCLAVE, hex) of a program with its run options')
-      .argument('<PROGRAM>', 'the .wasm file')
-      .argument('[ARGS...]', 'arguments for the program (they are measured)'),
+      .argument(
+        '[PROGRAM]',
+        'the .wasm file, or a disk image: then ARGS start with the program path in it (default: from --config)',
+      )
+      .argument('[ARGS...]', 'arguments for the program (they are measured)')
+      .option('--explain', 'also show what is measured and what is host-only'),
   )
     .passThroughOptions()
-    .action((file: string, args: string[], options: RunOptions & DiskOptions) => {
-      const plan = planLaunch(file, ...withImageOptions(file, args, options));
-      process.stdout.write(`${hex(measureRun(plan.wasm, plan.config))}\n`);
-    });
+    .action(
+      (
+        file: string | undefined,
+        args: string[],
+        options: RunOptions & DiskOptions & { explain?: boolean },
+      ) => {
+        const plan = planCommandLine(file, args, options);
+        const mrenclave = hex(measureRun(plan.wasm, plan.config));
+        process.stdout.write(options.explain ? explainPlan(plan, mrenclave) : `${mrenclave}\n`);
+      },
+    );
 
   program
     .command('tcb')

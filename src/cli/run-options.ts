@@ -1,6 +1,6 @@
 /**
- * Turns `cloister run`/`measure` options (and an optional --config JSON file with the same
- * options) into the measured RunConfig plus the host-only settings (host directory paths).
+ * Turns `cloister run`/`measure` options (a --config file already applied, see run-file.ts) into the
+ * measured RunConfig plus the host-only settings (host directory paths).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, posix, resolve } from 'node:path';
@@ -36,49 +36,6 @@ export function parseMemory(text: string): number {
   return mib;
 }
 
-function stringList(value: unknown, what: string): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
-    throw new UsageError(`${what} must be a list of strings`);
-  }
-  return value;
-}
-
-/** Reads a --config file: `{ "dir": [...], "tmpfs": [...], "env": [...] | {...}, "memory": "256M" }`. */
-export function readConfigFile(path: string): RunOptions {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`--config ${path}: ${(error as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new UsageError(`--config ${path}: expected a JSON object`);
-  }
-  const known = new Set(['dir', 'tmpfs', 'env', 'memory']);
-  const record = parsed as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if (!known.has(key)) throw new UsageError(`--config ${path}: unknown option ${JSON.stringify(key)}`);
-  }
-  let env: string[];
-  if (record.env && typeof record.env === 'object' && !Array.isArray(record.env)) {
-    env = Object.entries(record.env as Record<string, unknown>).map(([k, v]) => {
-      if (typeof v !== 'string') throw new UsageError(`--config ${path}: env.${k} must be a string`);
-      return `${k}=${v}`;
-    });
-  } else env = stringList(record.env, `--config ${path}: env`);
-  const memory = record.memory;
-  if (memory !== undefined && typeof memory !== 'string' && typeof memory !== 'number') {
-    throw new UsageError(`--config ${path}: memory must be a size`);
-  }
-  return {
-    dir: stringList(record.dir, `--config ${path}: dir`),
-    tmpfs: stringList(record.tmpfs, `--config ${path}: tmpfs`),
-    env,
-    memory: memory === undefined ? undefined : String(memory),
-  };
-}
-
 function envEntry(spec: string): string {
   const eq = spec.indexOf('=');
   const name = eq < 0 ? spec : spec.slice(0, eq);
@@ -97,9 +54,8 @@ function guestPathOf(host: string): string {
   return trimmed === '.' || trimmed === '' ? '/' : trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
 }
 
-/** Builds the run configuration; file options come first, command-line options are added after. */
+/** Builds the run configuration. */
 export function prepareRun(programPath: string, programArgs: string[], options: RunOptions): PreparedRun {
-  const file = options.config ? readConfigFile(options.config) : {};
   const mounts: MountConfig[] = [];
   const hostDirs: string[] = [];
   const seen = new Set<string>();
@@ -110,7 +66,7 @@ export function prepareRun(programPath: string, programArgs: string[], options: 
     seen.add(guest);
     mounts.push({ guest, type });
   };
-  for (const spec of [...(file.dir ?? []), ...(options.dir ?? [])]) {
+  for (const spec of options.dir ?? []) {
     const sep = spec.indexOf('::');
     const host = sep < 0 ? spec : spec.slice(0, sep);
     const hostPath = resolve(host);
@@ -120,13 +76,13 @@ export function prepareRun(programPath: string, programArgs: string[], options: 
     addMount(sep < 0 ? guestPathOf(host) : spec.slice(sep + 2), 'hostdir');
     hostDirs.push(hostPath);
   }
-  for (const guest of [...(file.tmpfs ?? []), ...(options.tmpfs ?? [])]) addMount(guest, 'tmpfs');
-  const memory = options.memory ?? file.memory;
+  for (const guest of options.tmpfs ?? []) addMount(guest, 'tmpfs');
+  const memory = options.memory;
   return {
     config: {
       version: 1,
       args: [basename(programPath), ...programArgs],
-      env: [...(file.env ?? []), ...(options.env ?? [])].map(envEntry),
+      env: (options.env ?? []).map(envEntry),
       mounts,
       memoryMiB: memory === undefined ? DEFAULT_MEMORY_MIB : parseMemory(memory),
     },

@@ -23,6 +23,7 @@ const byCode: Record<string, number> = {
   EOPNOTSUPP: Errno.NOTSUP,
   EBADF: Errno.BADF,
   EIO: Errno.IO,
+  EPIPE: Errno.PIPE,
 };
 
 /** The errno for a thrown host error; anything unknown is EIO. */

@@ -1,8 +1,9 @@
 /**
  * Deliberate host misbehaviour for testing the enclave's defences from the outside:
  * `CLOISTER_HOST_FAULT=<call name>:<fault>` makes this (untrusted) host corrupt every reply to
- * that call. It lives on the host side, so it can only do what any malicious host can.
+ * that call, or never answer it. It lives on the host side, so it can only do what any malicious host can.
  */
+import { readSync } from 'node:fs';
 import { Calls } from '../interface/calls.ts';
 import { SlotField, type SlotView } from '../interface/ring.ts';
 import { writeReply, type ReplyWriter } from './ring-server.ts';
@@ -14,6 +15,13 @@ const faults = {
   length: (slot: SlotView) => (slot.header[SlotField.replyLength] = slot.data.length + 1),
   /** The reply carries another request's sequence number. */
   'wrong-request': (slot: SlotView) => (slot.header[SlotField.replySeq] += 1),
+  /** The host thread never answers: it blocks for good, as one stuck in the kernel would. */
+  hang: () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0),
+  /**
+   * The host thread never answers, blocked in a system call no thread termination can interrupt:
+   * a read of the process's stdin (left open with nothing written, as a test does).
+   */
+  'hang-in-kernel': () => readSync(0, Buffer.alloc(1)),
 } as const;
 
 /** The reply writer for a fault spec, or the honest one when there is none. */

@@ -1,11 +1,12 @@
 /**
  * Runs one program in one enclave: measures the enclave image, starts the host-call server thread
- * and the enclave, feeds stdin, and waits for the enclave's `exit` call (or its crash).
+ * and the enclave, feeds stdin, and waits for the enclave's `exit` call (or its crash, or Ctrl-C).
+ * Meanwhile it says on stderr when the host-call server leaves the enclave waiting.
  */
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
-import { createRingBuffer } from '../interface/ring.ts';
+import { createRingBuffer, viewRing } from '../interface/ring.ts';
 import { canonicalJson, type RunConfig } from '../interface/run-config.ts';
 import { ExitKind } from '../interface/exit.ts';
 import { measureEnclave } from '../tee/measurement.ts';
@@ -19,6 +20,7 @@ import type { BlockDeviceFile } from './host-calls.ts';
 import { distFile } from './package-files.ts';
 import { createExitRecord, readExitRecord } from './exit-record.ts';
 import type { ServerStart } from './server-worker.ts';
+import { watchRing } from './ring-watchdog.ts';
 import { createStdinMailbox, feedStdin, releaseStdin } from './stdin-bridge.ts';
 import { createTraceCounters, TraceCounters } from './trace.ts';
 
@@ -32,6 +34,8 @@ export interface LaunchOptions {
   secrets?: EnclaveSecrets;
   /** The enclave's verified SIGSTRUCT (`--sig`): its signer identity. */
   sig?: Sigstruct;
+  /** Told when a host call stays unanswered (default: a line on stderr). */
+  onHostStalled?: (call: string, seconds: number) => void;
 }
 
 export interface LaunchResult {
@@ -62,6 +66,14 @@ export function measureRun(
     config: encoder.encode(canonicalJson(config)),
   });
 }
+
+/** How long the enclave and host threads get to stop once a run is interrupted. */
+const STOP_GRACE_MS = 2_000;
+
+const reportStall = (call: string, seconds: number): void =>
+  void process.stderr.write(
+    `cloister: host-call server not answering ${call} for ${seconds} s (the enclave waits for it; Ctrl-C stops the run)\n`,
+  );
 
 export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const bundleSource = readEnclaveBundle();
@@ -105,13 +117,30 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     },
   });
 
+  const stopWatching = watchRing(viewRing(ring), options.onHostStalled ?? reportStall);
+  let interrupted: NodeJS.Signals | undefined;
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
   const ended = await new Promise<Omit<LaunchResult, 'mrenclave' | 'trace' | 'hostVisibleMemory'>>(
     (resolve) => {
       const failed = (message: string): void => resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message });
+      // Ctrl-C ends the run whatever the enclave and the host thread are doing (shell status 130).
+      onSignal = (signal) => {
+        interrupted = signal;
+        resolve({
+          status: signal === 'SIGINT' ? 130 : 143,
+          kind: ExitKind.STARTUP_ERROR,
+          message: 'interrupted',
+        });
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       server.on('error', (error) => failed(`host-call server failed: ${error.message}`));
       enclave.on('error', (error: Error & { code?: string }) => {
         const recorded = readExitRecord(exitRecord);
-        if (recorded) resolve(recorded);
+        // The enclave refused the host's replies: its reason stands, whatever exit the host recorded.
+        if (error.name === 'HostProtocolError') {
+          resolve({ status: 1, kind: ExitKind.HOST_VIOLATION, message: `enclave stopped: ${error.message}` });
+        } else if (recorded) resolve(recorded);
         else if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
           failed(`enclave memory limit exceeded (${options.config.memoryMiB} MiB)`);
         } else failed(`enclave stopped: ${error.message}`);
@@ -128,9 +157,23 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       });
     },
   );
+  // A second signal from now on takes the default action: the process ends at once.
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+  stopWatching();
   releaseStdin();
   for (const stop of stopPlatform) stop();
-  await Promise.all([enclave.terminate(), server.terminate()]);
+  const stopped = Promise.all([enclave.terminate(), server.terminate()]);
+  if (interrupted !== undefined) {
+    const timeout = new Promise<'stuck'>((resolve) => setTimeout(resolve, STOP_GRACE_MS, 'stuck').unref());
+    if ((await Promise.race([stopped, timeout])) === 'stuck') {
+      // A thread blocked in the kernel (a read from a FIFO, a hung file system) cannot be stopped,
+      // and would hold the process: end it by the signal itself.
+      process.stderr.write('cloister: error: interrupted; a thread did not stop, ending by the signal\n');
+      process.kill(process.pid, interrupted);
+    }
+  }
+  await stopped;
   return {
     ...ended,
     mrenclave,

@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { removeIfKilled } from '../host/cleanup-watcher.ts';
 import { writeDescriptor, type ImageDescriptor } from './descriptor.ts';
 import { buildExt4, derivedUuid, type Ext4Builder } from './ext4.ts';
 import { encryptLuks2Payload, formatLuks2, type Luks2FormatOptions } from './luks2-format.ts';
@@ -131,6 +132,7 @@ export function buildImage(opts: BuildOptions): BuildResult {
   // Written beside the output and renamed at the end: a failed build leaves any old image alone.
   const partial = `${opts.out}.partial`;
   const scratch = mkdtempSync(join(tmpdir(), 'cloister-image-'));
+  const watcher = removeIfKilled([partial, scratch]);
   try {
     const stageDir = join(scratch, 'root');
     mkdirSync(stageDir);
@@ -203,5 +205,6 @@ export function buildImage(opts: BuildOptions): BuildResult {
   } finally {
     rmSync(partial, { force: true });
     rmSync(scratch, { recursive: true, force: true });
+    watcher.release();
   }
 }

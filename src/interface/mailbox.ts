@@ -39,6 +39,34 @@ export function mailboxCall(mailbox: SharedArrayBuffer, op: number, data: Uint8A
   return { status, data: reply };
 }
 
+/**
+ * `mailboxCall` for a caller on an event loop: waits with `Atomics.waitAsync`, so the thread keeps
+ * serving other work (a host relaying a slow network request must not freeze its event loop).
+ */
+export async function mailboxCallAsync(
+  mailbox: SharedArrayBuffer,
+  op: number,
+  data: Uint8Array,
+): Promise<MailboxReply> {
+  const header = new Int32Array(mailbox, 0, HEADER_INTS);
+  const bytes = new Uint8Array(mailbox, HEADER_INTS * 4);
+  if (data.length > DATA_BYTES) throw new RangeError('mailbox request too large');
+  bytes.set(data);
+  header[Field.op] = op;
+  header[Field.length] = data.length;
+  Atomics.store(header, Field.state, State.REQUEST);
+  Atomics.notify(header, Field.state);
+  while (Atomics.load(header, Field.state) !== State.REPLY) {
+    const waited = Atomics.waitAsync(header, Field.state, State.REQUEST, 1000);
+    if (waited.async) await waited.value;
+  }
+  const length = header[Field.length];
+  const status = header[Field.status];
+  const reply = bytes.slice(0, Math.max(0, Math.min(length, DATA_BYTES)));
+  Atomics.store(header, Field.state, State.IDLE);
+  return { status, data: reply };
+}
+
 /** Serves requests until the returned function is called (which also wakes the waiting loop). */
 export function serveMailbox(
   mailbox: SharedArrayBuffer,

@@ -9,21 +9,23 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { FlattenedEncrypt, SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
 import type { CryptoKey as JoseKey, JWK } from 'jose';
 import { runtimeDataReportData } from '../interface/kbs/binding.ts';
 import { PolicyError, checkPolicy } from '../attestation/policy.ts';
 import type { Policy } from '../attestation/policy.ts';
 import { checkReportData, claimsOf, evidenceFailureReason } from './evidence.ts';
+import { LogBudget } from './log-budget.ts';
 import type { Claims, EvidenceVerifier, Verdict } from './evidence.ts';
-import { KbsProblem, problemBody } from './problem.ts';
+import { KbsProblem, escapeText, problemBody } from './problem.ts';
 import {
   ProtocolError,
   SESSION_COOKIE,
   parseAttestRequest,
   parseAuthRequest,
 } from '../interface/kbs/protocol.ts';
+import type { Tee } from '../interface/kbs/protocol.ts';
 import { isResourcePath } from './store.ts';
 import type { KbsStore } from './store.ts';
 
@@ -33,18 +35,28 @@ export interface KbsOptions {
   verifier: EvidenceVerifier;
   /** Checked at attestation, and at release for resources without a policy of their own. */
   policy: Policy;
-  /** One line per release and refusal (and per rejected request). */
+  /** One line per release and refusal (and per rejected request); untrusted text in it is escaped. */
   log?: (line: string) => void;
-  /** How long a challenge nonce stays usable (default 5 minutes). */
+  /** How long a challenge nonce, and so an unauthenticated session, is held (default 60 s). */
   nonceTtlMs?: number;
   /** How long an attested session and its token last (default 5 minutes). */
   sessionTtlMs?: number;
-  /** Largest request body (default 256 KiB: a quote is at most 64 KiB, 88 KiB in base64). */
+  /** Largest `attest` body (default 128 KiB: a quote is at most 64 KiB, 88 KiB in base64). */
   maxBodyBytes?: number;
-  /** Most sessions held at once (default 10000); beyond, `auth` answers 503 until some expire. */
+  /** Most unauthenticated sessions held at once (default 10000); beyond, the oldest is dropped. */
+  maxPendingSessions?: number;
+  /** Most unauthenticated sessions of one client address, or IPv6 /64 (default 32); beyond, its oldest is dropped. */
+  maxPendingPerClient?: number;
+  /** Most attested sessions held at once (default 10000); beyond, the oldest is dropped. */
   maxSessions?: number;
   /** Longest an evidence verification may take (default 10 s). */
   verifyTimeoutMs?: number;
+  /** Time for a request's headers to arrive (default 10 s); then 408 and the connection is closed. */
+  headersTimeoutMs?: number;
+  /** Time for a whole request to arrive (default 30 s); then 408 and the connection is closed. */
+  requestTimeoutMs?: number;
+  /** Refusal lines logged per client in 10 s (default 20); the rest are counted in one line. */
+  refusalLogLines?: number;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -54,6 +66,10 @@ interface Session {
   nonce: string;
   expiresAt: number;
   state: 'challenged' | 'consumed' | 'attested';
+  /** The TEE declared at `auth`: the evidence must be of this kind. */
+  tee: Tee;
+  /** The client address (IPv6: its /64) that asked for it, which bounds its unauthenticated sessions. */
+  client: string;
   teePubkey?: JWK;
   verdict?: Verdict;
   claims?: Claims;
@@ -70,6 +86,31 @@ interface Requester {
 }
 
 const TOKEN_ISSUER = 'cloister-kbs';
+/** Largest `auth` body: two short strings and (unused) extra parameters. */
+const AUTH_BODY_BYTES = 4096;
+
+/**
+ * Whom unauthenticated sessions are counted against: the IPv4 address, or an IPv6 address's /64
+ * (one host commonly holds a whole /64, so counting single IPv6 addresses would bound nothing).
+ */
+export function clientKey(address: string | undefined): string {
+  if (address === undefined) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1];
+  if (!address.includes(':')) return address;
+  const [head, tail] = address.split('%')[0].split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = [
+    ...left,
+    ...new Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'),
+    ...right,
+  ];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
 
 /** The policy's refusal as text, or undefined when the verdict meets it. */
 function policyFailure(verdict: Verdict, policy: Policy): string | undefined {
@@ -81,26 +122,65 @@ function policyFailure(verdict: Verdict, policy: Policy): string | undefined {
     throw error;
   }
 }
+/** The first (oldest) of a Map's keys or a Set's values. */
+function first(values: Iterable<string>): string {
+  for (const value of values) return value;
+  return '';
+}
+
 const JSON_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
 
 /** The KBS request handler; `listen` wraps it in an HTTP(S) server. */
 export class KeyBroker {
-  private readonly sessions = new Map<string, Session>();
+  /** Sessions not attested yet (challenged, or whose nonce was spent on a failed attempt), oldest first. */
+  private readonly pending = new Map<string, Session>();
+  /** The ids in `pending` of each client, oldest first. */
+  private readonly pendingByClient = new Map<string, Set<string>>();
+  /** Attested sessions, oldest first. */
+  private readonly attested = new Map<string, Session>();
+  /** Connections whose request timed out: already answered and recorded. */
+  private readonly timedOut = new WeakSet<Socket>();
+  private readonly logBudget: LogBudget;
   private readonly o: Required<Omit<KbsOptions, 'log'>> & Pick<KbsOptions, 'log'>;
   private tokenKey: Promise<{ privateKey: JoseKey; publicKey: JoseKey }>;
 
   constructor(options: KbsOptions) {
     this.o = {
-      nonceTtlMs: 5 * 60_000,
+      nonceTtlMs: 60_000,
       sessionTtlMs: 5 * 60_000,
-      maxBodyBytes: 256 * 1024,
+      maxBodyBytes: 128 * 1024,
+      maxPendingSessions: 10_000,
+      maxPendingPerClient: 32,
       maxSessions: 10_000,
       verifyTimeoutMs: 10_000,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      refusalLogLines: 20,
       now: Date.now,
       ...options,
     };
+    this.logBudget = new LogBudget(
+      (client, held) =>
+        this.o.log?.(`refuse: ${held} more refusals of client=${client} not logged (see kbs audit)`),
+      this.o.refusalLogLines,
+      10_000,
+      () => this.o.now(),
+    );
     // The token signing key lives only as long as this process: tokens do not outlive a restart.
     this.tokenKey = generateKeyPair('ES256');
+  }
+
+  /** The bounds on held sessions. */
+  get limits(): { maxPendingSessions: number; maxPendingPerClient: number; maxSessions: number } {
+    const { maxPendingSessions, maxPendingPerClient, maxSessions } = this.o;
+    return { maxPendingSessions, maxPendingPerClient, maxSessions };
+  }
+
+  /** Sessions held now: unauthenticated, attested, and the most unauthenticated ones of one client. */
+  sessionCounts(): { pending: number; attested: number; largestClient: number } {
+    let largestClient = 0;
+    for (const ids of this.pendingByClient.values()) largestClient = Math.max(largestClient, ids.size);
+    return { pending: this.pending.size, attested: this.attested.size, largestClient };
   }
 
   /** Handles one request; never throws (every failure becomes a problem+json response). */
@@ -118,6 +198,7 @@ export class KeyBroker {
       }
       throw new KbsProblem(404, 'not-found', `no such endpoint ${path}`);
     } catch (error) {
+      if (this.timedOut.has(req.socket)) return;
       const p =
         error instanceof KbsProblem
           ? error
@@ -144,14 +225,22 @@ export class KeyBroker {
     tls?: { cert: string | Buffer; key: string | Buffer };
   }): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    const limits = {
+      maxHeaderSize: 16 * 1024,
+      headersTimeout: this.o.headersTimeoutMs,
+      requestTimeout: this.o.requestTimeoutMs,
+      // How often Node looks for connections over those times (its default, 30 s, would let a
+      // trickling client hold a connection three times longer than the header timeout).
+      connectionsCheckingInterval: Math.min(1_000, this.o.headersTimeoutMs / 2),
+    };
     const server: Server = options.tls
-      ? createHttpsServer({ ...options.tls, maxHeaderSize: 16 * 1024 }, handler)
-      : createHttpServer({ maxHeaderSize: 16 * 1024 }, handler);
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+      ? createHttpsServer({ ...options.tls, ...limits }, handler)
+      : createHttpServer(limits, handler);
     server.keepAliveTimeout = 5_000;
     server.timeout = 60_000;
-    server.on('clientError', (_error, socket) => socket.destroy());
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
+      this.clientError(error, socket),
+    );
     const host = options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -167,20 +256,29 @@ export class KeyBroker {
     return { url, server, close };
   }
 
+  /**
+   * A new unauthenticated session. Never refused for lack of room: the client's oldest pending
+   * session makes way when it holds its share, else the oldest of all, so a flood costs its sender
+   * its own sessions and everyone else only the time it leaves them between `auth` and `attest`.
+   */
   private async auth(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
-    parseAuthRequest(await this.body(req, 'POST'));
+    const { tee } = parseAuthRequest(await this.body(req, 'POST', AUTH_BODY_BYTES));
     const now = this.o.now();
-    if (this.sessions.size >= this.o.maxSessions) this.sweep(now);
-    if (this.sessions.size >= this.o.maxSessions) {
-      throw new KbsProblem(503, 'busy', 'too many sessions in progress; retry later');
-    }
+    this.expire(this.pending, now);
+    const client = clientKey(req.socket.remoteAddress);
+    const own = this.pendingByClient.get(client);
+    if (own !== undefined && own.size >= this.o.maxPendingPerClient) this.dropPending(first(own));
+    if (this.pending.size >= this.o.maxPendingSessions) this.dropPending(first(this.pending.keys()));
     const session: Session = {
       id: randomBytes(32).toString('base64url'),
       nonce: randomBytes(32).toString('base64url'),
       expiresAt: now + this.o.nonceTtlMs,
       state: 'challenged',
+      tee,
+      client,
     };
-    this.sessions.set(session.id, session);
+    this.pending.set(session.id, session);
+    this.pendingByClient.set(client, (own ?? new Set()).add(session.id));
     this.setCookie(res, session);
     return { nonce: session.nonce, 'extra-params': {} };
   }
@@ -198,10 +296,10 @@ export class KeyBroker {
     // Single use: whatever happens next, this nonce is spent.
     session.state = 'consumed';
     if (now > session.expiresAt) {
-      this.sessions.delete(session.id);
+      this.dropPending(session.id);
       throw new KbsProblem(401, 'nonce-expired', 'the nonce of this session has expired');
     }
-    const { request, quote } = parseAttestRequest(await this.body(req, 'POST'));
+    const { request, quote } = parseAttestRequest(await this.body(req, 'POST', this.o.maxBodyBytes));
     const runtimeData = request['runtime-data'];
     if (runtimeData.nonce !== session.nonce) {
       throw new KbsProblem(401, 'nonce-mismatch', 'runtime-data.nonce is not the nonce of this session');
@@ -223,6 +321,13 @@ export class KeyBroker {
     }
     const claims = claimsOf(verdict);
     who.mrenclave = claims.mrenclave;
+    if (claims.tee !== session.tee) {
+      throw new KbsProblem(
+        401,
+        'tee-mismatch',
+        `the session declared ${session.tee} at auth, but the evidence is ${claims.tee === 'sgx' ? 'an sgx' : 'a tdx'} quote`,
+      );
+    }
     const failure = policyFailure(verdict, this.o.policy);
     if (failure !== undefined) throw new KbsProblem(401, 'policy-refused', `attestation ${failure}`);
     session.state = 'attested';
@@ -230,6 +335,10 @@ export class KeyBroker {
     session.verdict = verdict;
     session.claims = claims;
     session.expiresAt = now + this.o.sessionTtlMs;
+    this.dropPending(session.id);
+    this.expire(this.attested, now);
+    if (this.attested.size >= this.o.maxSessions) this.attested.delete(first(this.attested.keys()));
+    this.attested.set(session.id, session);
     this.setCookie(res, session);
     this.o.log?.(`attested session ${who.session} mrenclave=${claims.mrenclave} tcb=${claims.tcbStatus}`);
     return { token: await this.token(session) };
@@ -267,7 +376,7 @@ export class KeyBroker {
           algorithms: ['ES256'],
           currentDate: new Date(this.o.now()),
         });
-        session = this.sessions.get(String(payload.sid));
+        session = this.attested.get(String(payload.sid));
       } catch (error) {
         throw new KbsProblem(401, 'bad-token', `attestation token refused: ${(error as Error).message}`);
       }
@@ -279,7 +388,7 @@ export class KeyBroker {
       throw new KbsProblem(401, 'not-attested', 'this session has not attested: auth and attest first');
     }
     if (this.o.now() > session.expiresAt) {
-      this.sessions.delete(session.id);
+      this.attested.delete(session.id);
       throw new KbsProblem(401, 'session-expired', 'the attested session has expired');
     }
     return session as Attested;
@@ -303,7 +412,9 @@ export class KeyBroker {
   private cookieSession(req: IncomingMessage): Session | undefined {
     const cookies = (req.headers.cookie ?? '').split(';').map((c) => c.trim());
     const found = cookies.find((c) => c.startsWith(`${SESSION_COOKIE}=`));
-    return found === undefined ? undefined : this.sessions.get(found.slice(SESSION_COOKIE.length + 1));
+    if (found === undefined) return undefined;
+    const id = found.slice(SESSION_COOKIE.length + 1);
+    return this.pending.get(id) ?? this.attested.get(id);
   }
 
   private setCookie(res: ServerResponse, session: Session): void {
@@ -314,17 +425,50 @@ export class KeyBroker {
     );
   }
 
-  private sweep(now: number): void {
-    for (const [id, s] of this.sessions) if (now > s.expiresAt) this.sessions.delete(id);
+  /** Drops the expired sessions at the front of `sessions` (ordered by expiry: one lifetime each). */
+  private expire(sessions: Map<string, Session>, now: number): void {
+    for (const [id, s] of sessions) {
+      if (now <= s.expiresAt) return;
+      if (sessions === this.pending) this.dropPending(id);
+      else sessions.delete(id);
+    }
+  }
+
+  private dropPending(id: string): void {
+    const session = this.pending.get(id);
+    if (session === undefined) return;
+    this.pending.delete(id);
+    const own = this.pendingByClient.get(session.client);
+    own?.delete(id);
+    if (own?.size === 0) this.pendingByClient.delete(session.client);
+  }
+
+  /**
+   * A connection Node gave up on: a request (or its headers) that did not arrive in time gets a
+   * 408 and is recorded; anything else (malformed HTTP) just closes the connection.
+   */
+  private clientError(error: NodeJS.ErrnoException, socket: Socket): void {
+    if (error.code !== 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    this.timedOut.add(socket);
+    const p = new KbsProblem(408, 'timeout', 'the request did not arrive in time');
+    const body = problemBody(p);
+    socket.end(
+      `HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    socket.destroySoon();
+    this.refuse(p, null, { client: socket.remoteAddress ?? null, session: null, mrenclave: null });
   }
 
   /** Reads a JSON body: method, content type and size checked, parsed with `JSON.parse`. */
-  private async body(req: IncomingMessage, method: string): Promise<unknown> {
+  private async body(req: IncomingMessage, method: string, limit: number): Promise<unknown> {
     if (req.method !== method) throw new KbsProblem(405, 'method', `${req.method} is not allowed here`);
     if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
       throw new KbsProblem(415, 'content-type', 'the body must be application/json');
     }
-    const limit = this.o.maxBodyBytes;
     if (Number(req.headers['content-length'] ?? 0) > limit) {
       throw new KbsProblem(413, 'too-large', `the body exceeds ${limit} bytes`);
     }
@@ -362,11 +506,14 @@ export class KeyBroker {
     res.end(body);
   }
 
+  /** Records a refusal; what came from the client (resource path, detail) is cut and escaped. */
   private refuse(p: KbsProblem, resource: string | null, who: Requester): void {
     const reason = `${p.status} ${p.code}: ${p.detail}`;
-    this.o.store.audit({ event: 'refuse', resource: resource?.slice(0, 400) ?? null, ...who, reason });
+    const path = resource === null ? null : escapeText(resource, 256);
+    this.o.store.audit({ event: 'refuse', resource: path, ...who, reason });
+    if (!this.logBudget.take(clientKey(who.client ?? undefined))) return;
     this.o.log?.(
-      `refuse ${resource ?? '-'} session=${who.session ?? '-'} client=${who.client ?? '-'}: ${reason}`,
+      `refuse ${path ?? '-'} session=${who.session ?? '-'} client=${who.client ?? '-'}: reason="${reason}"`,
     );
   }
 }

@@ -34,6 +34,8 @@ export interface AuditEntry {
 }
 
 const MASTER_KEY_SIZE = 32;
+/** Refusal rows kept by default in the audit table: the newest, the oldest dropped as new ones come. */
+export const DEFAULT_REFUSAL_ROWS = 50_000;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS resources (
   path TEXT PRIMARY KEY,
@@ -50,7 +52,8 @@ CREATE TABLE IF NOT EXISTS audit (
   client TEXT,
   mrenclave TEXT,
   reason TEXT NOT NULL
-);`;
+);
+CREATE INDEX IF NOT EXISTS audit_by_event ON audit (event, id);`;
 
 /** Reads the master key, creating it (mode 0600, exclusively) when absent; refuses a readable one. */
 export function loadMasterKey(path: string): Buffer {
@@ -81,6 +84,9 @@ export class KbsStore {
     private readonly masterKey: Buffer,
     private readonly file: string | undefined,
     private readonly flushMs: number,
+    private readonly maxRefusalRows: number,
+    /** Refusal rows in the table now. */
+    private refusals: number,
   ) {}
 
   /**
@@ -92,6 +98,8 @@ export class KbsStore {
     masterKey?: Buffer;
     masterKeyFile?: string;
     flushMs?: number;
+    /** Refusal rows kept (default `DEFAULT_REFUSAL_ROWS`); beyond, the oldest are deleted. */
+    maxRefusalRows?: number;
     /** Read the audit log only: no master key needed, the file is never written. */
     readOnly?: boolean;
   }): Promise<KbsStore> {
@@ -99,10 +107,15 @@ export class KbsStore {
     const { file } = options;
     const db = new SQL.Database(file !== undefined && existsSync(file) ? readFileSync(file) : undefined);
     db.exec(SCHEMA);
-    if (options.readOnly) return new KbsStore(db, Buffer.alloc(0), undefined, 0);
+    const maxRefusalRows = options.maxRefusalRows ?? DEFAULT_REFUSAL_ROWS;
+    if (!Number.isInteger(maxRefusalRows) || maxRefusalRows < 1) {
+      throw new RangeError(`maxRefusalRows ${maxRefusalRows}: a positive integer`);
+    }
+    if (options.readOnly) return new KbsStore(db, Buffer.alloc(0), undefined, 0, maxRefusalRows, 0);
+    const refusals = Number(db.exec("SELECT count(*) FROM audit WHERE event = 'refuse'")[0].values[0][0]);
     const keyFile = options.masterKeyFile ?? (file === undefined ? undefined : `${file}.key`);
     const masterKey = options.masterKey ?? (keyFile === undefined ? randomBytes(32) : loadMasterKey(keyFile));
-    const store = new KbsStore(db, masterKey, file, options.flushMs ?? 200);
+    const store = new KbsStore(db, masterKey, file, options.flushMs ?? 200, maxRefusalRows, refusals);
     store.flush();
     return store;
   }
@@ -135,12 +148,23 @@ export class KbsStore {
     return (result[0]?.values ?? []).map((r) => String(r[0]));
   }
 
-  /** Appends an audit row. */
+  /**
+   * Appends an audit row. Refusals beyond the newest `maxRefusalRows` are deleted, oldest first:
+   * anyone can make the server refuse, so a flood of refusals must neither grow the database without
+   * bound nor push the releases out (only attested enclaves cause those; they are all kept).
+   */
   audit(entry: Omit<AuditEntry, 'id' | 'at'>): void {
     this.db.run(
       'INSERT INTO audit (at, event, resource, session, client, mrenclave, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
       [now(), entry.event, entry.resource, entry.session, entry.client, entry.mrenclave, entry.reason],
     );
+    if (entry.event === 'refuse' && ++this.refusals > this.maxRefusalRows) {
+      this.db.run(
+        "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE event = 'refuse' ORDER BY id LIMIT ?)",
+        [this.refusals - this.maxRefusalRows],
+      );
+      this.refusals = this.maxRefusalRows;
+    }
     this.scheduleFlush();
   }
 

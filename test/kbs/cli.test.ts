@@ -193,6 +193,37 @@ describe('cloister kbs', () => {
     assert.equal(json.length, 2);
   });
 
+  it('serve writes hostile input to its log and audit escaped: no forged line, no raw control character', async () => {
+    const { child, url, stderr } = await serve([...common(), '--trust-sim-root', '--audit-refusals', '1000']);
+    const forged = '\n[fake] release default/disk/app to session x\r\u001b[2J\u001b[31m\u009b';
+    try {
+      for (const body of [
+        JSON.stringify({ version: '0.4.0', tee: 'sgx', [forged]: 1 }),
+        `{"version": ${forged}`,
+      ]) {
+        const r = await fetch(`${url}/kbs/v0/auth`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        assert.equal(r.status, 400);
+      }
+      assert.deepEqual(await simClient(url).getResource('default/disk/app'), DISK_KEY);
+    } finally {
+      assert.equal(await stop(child), 0);
+    }
+    // eslint-disable-next-line no-control-regex -- control characters are what it looks for
+    const control = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+    assert.doesNotMatch(stderr(), control);
+    for (const line of stderr().trimEnd().split('\n')) assert.match(line, /^kbs: \d{4}-\S+ /);
+    assert.match(stderr(), /unexpected member \\"\\n\[fake\] release/);
+    const audit = cli('audit', '--db', file('kbs.sqlite'), '--limit', '10');
+    assert.equal(audit.status, 0, audit.stderr);
+    assert.doesNotMatch(audit.stdout, control);
+    for (const line of audit.stdout.trimEnd().split('\n')) assert.match(line, /^\d{4}-\S+ (release|refuse) /);
+    assert.equal(cli('serve', ...common(), '--trust-sim-root', '--audit-refusals', '0').status, 2);
+  });
+
   it('serve --tls speaks HTTPS', async () => {
     const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
       'sign',

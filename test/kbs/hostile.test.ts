@@ -100,10 +100,10 @@ describe('KBS under hostile input', () => {
       'bad-request',
     ],
     [
-      'deep nesting',
+      'deep nesting on auth (its body is 4 KiB at most)',
       { path: '/kbs/v0/auth', headers: JSON_HEADERS, body: '['.repeat(60_000) + ']'.repeat(60_000) },
-      400,
-      'bad-request',
+      413,
+      'too-large',
     ],
     [
       'wrong content type',
@@ -195,6 +195,12 @@ describe('KBS under hostile input', () => {
       });
       assert.equal(r.status, status, r.body);
     }
+    const nested = await raw(kbs.url, {
+      path: '/kbs/v0/attest',
+      headers: { ...JSON_HEADERS, cookie: await authed() },
+      body: '['.repeat(60_000) + ']'.repeat(60_000),
+    });
+    assert.equal(nested.status, 400, nested.body);
     // A well-formed request whose nonce and quote are wrong: refused, not crashed.
     const cookie = await authed();
     const mismatched = await raw(kbs.url, {

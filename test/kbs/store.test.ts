@@ -79,4 +79,36 @@ describe('KBS store', () => {
     assert.throws(() => store.put('../etc/passwd', DISK_KEY), /invalid resource path/);
     store.close();
   });
+
+  it('keeps the newest refusals and every release: a flood of refusals can neither grow the table nor erase releases', async () => {
+    const file = join(dir, 'audit-bound.sqlite');
+    const store = await KbsStore.open({ file, maxRefusalRows: 50, flushMs: 10 });
+    const who = { resource: 'default/disk/app', session: 's', client: '127.0.0.1', mrenclave: '11' } as const;
+    const refuse = (i: number): void =>
+      store.audit({ event: 'refuse', ...who, reason: `refusal ${i} ${'x'.repeat(500)}` });
+    for (let i = 0; i < 200; i++) {
+      if (i % 50 === 0) store.audit({ event: 'release', ...who, reason: `release ${i}` });
+      refuse(i);
+    }
+    store.flush();
+    const afterFirst = statSync(file).size;
+    for (let i = 200; i < 2_000; i++) refuse(i);
+    store.close();
+    // Reopened: the count of refusals is read back, the bound holds across restarts.
+    const again = await KbsStore.open({ file, maxRefusalRows: 50 });
+    for (let i = 2_000; i < 2_010; i++) again.audit({ event: 'refuse', ...who, reason: `refusal ${i}` });
+    const rows = again.auditLog();
+    again.close();
+    const refusals = rows.filter((r) => r.event === 'refuse');
+    assert.equal(refusals.length, 50);
+    assert.match(refusals[0].reason, /^refusal 1960 /);
+    assert.equal(refusals[49].reason, 'refusal 2009');
+    assert.deepEqual(
+      rows.filter((r) => r.event === 'release').map((r) => r.reason),
+      ['release 0', 'release 50', 'release 100', 'release 150'],
+    );
+    // Deleted rows' pages are reused: ten times the rows, not ten times the file.
+    assert.ok(statSync(file).size <= afterFirst + 64 * 1024, `${afterFirst} -> ${statSync(file).size}`);
+    await assert.rejects(KbsStore.open({ maxRefusalRows: 0 }), /positive integer/);
+  });
 });

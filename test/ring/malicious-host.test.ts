@@ -67,6 +67,25 @@ describe('host-call ring against a malicious host', () => {
     assert.throws(() => channel.call(Calls.dirUnlink, [0n]), HostProtocolError);
   });
 
+  it(
+    'does not wait for ever for a host that broke the protocol: the last call gives up',
+    { timeout: 30_000 },
+    () => {
+      const { channel } = enclaveWith('wrong-request-then-silent');
+      assert.throws(() => channel.call(Calls.dirUnlink, [0n]), HostProtocolError);
+      // The enclave's last words (its exit with the reason) go unanswered: bounded, then an error.
+      assert.throws(
+        () => channel.call(Calls.exit, [1n, 3n]),
+        (e: unknown) => e instanceof HostProtocolError && /did not answer exit within 2 s/.test(e.message),
+      );
+    },
+  );
+
+  it('waits as long as it takes for an intact ring (a slow host is not an error)', () => {
+    const { channel } = enclaveWith('slow');
+    assertErrno(() => channel.call(Calls.dirUnlink, [0n]), Errno.NOENT);
+  });
+
   it('rejects a malformed stat record', () => {
     const { dir } = enclaveWith('bad-stat');
     assertErrno(() => dir.lstat(0, 'x'), Errno.IO);

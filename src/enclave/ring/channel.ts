@@ -35,6 +35,13 @@ export interface Reply {
  * and wake-up costs about 20 µs more, so spinning through typical host work pays.
  */
 const SPIN_WINDOW_MS = 0.2;
+/**
+ * Once the host has broken the protocol, how long a call may still wait for its reply. The enclave
+ * makes one more call then, `exit` with the reason; a host that broke the ring may never answer
+ * it, and the enclave must stop rather than wait forever. (An intact ring waits without limit:
+ * reading stdin or writing to a full pipe can legitimately take as long as the user.)
+ */
+const BROKEN_RING_WAIT_MS = 2_000;
 const EMPTY = new Uint8Array(0);
 
 export interface BatchRequest {
@@ -50,6 +57,8 @@ interface InFlight {
   spec: CallSpec;
   seq: number;
   replyLimit: number;
+  /** The first argument, to tell which stream a failed posted call was for. */
+  arg0: bigint;
 }
 
 export class HostChannel {
@@ -57,6 +66,10 @@ export class HostChannel {
   private readonly inFlight: (InFlight | undefined)[] = new Array(SLOT_COUNT);
   /** Errors the host reported for posted calls (console output), counted, not thrown. */
   postedErrors = 0;
+  /** The last error of posted calls, by call id and first argument. */
+  private readonly postedFailures = new Map<string, number>();
+  /** The host broke the protocol: calls from now on wait `BROKEN_RING_WAIT_MS` at most. */
+  private broken = false;
 
   constructor(private readonly ring: RingView) {}
 
@@ -85,6 +98,11 @@ export class HostChannel {
     this.submit(spec, args, payload, 0);
   }
 
+  /** The errno a posted call of `spec` with first argument `arg0` last failed with, or 0. */
+  postedError(spec: CallSpec, arg0: bigint): number {
+    return this.postedFailures.get(`${spec.id}:${arg0}`) ?? 0;
+  }
+
   /** Waits until every posted call has been answered. */
   drain(): void {
     for (let i = 0; i < SLOT_COUNT; i++) if (this.inFlight[i]) this.complete(i, false);
@@ -108,7 +126,7 @@ export class HostChannel {
     h[SlotField.enclaveWaiting] = 0;
     for (let i = 0; i < ARG_COUNT; i++) slot.args[i] = args[i] ?? 0n;
     if (payload.length > 0) slot.data.set(payload);
-    this.inFlight[index] = { spec, seq, replyLimit };
+    this.inFlight[index] = { spec, seq, replyLimit, arg0: args[0] ?? 0n };
     Atomics.store(h, SlotField.state, SlotState.SUBMITTED);
     Atomics.add(this.ring.control, Control.submitted, 1);
     if (Atomics.load(this.ring.control, Control.hostParked) === 1) {
@@ -118,11 +136,24 @@ export class HostChannel {
   }
 
   private complete(index: number, wanted: boolean, into?: Uint8Array): Reply {
+    try {
+      return this.checkedReply(index, wanted, into);
+    } catch (error) {
+      if (error instanceof HostProtocolError) this.broken = true;
+      throw error;
+    }
+  }
+
+  private checkedReply(index: number, wanted: boolean, into?: Uint8Array): Reply {
     const pending = this.inFlight[index];
     if (!pending) throw new Error('no request in flight in this slot');
     const slot = this.ring.slots[index];
-    waitForReply(slot);
     this.inFlight[index] = undefined;
+    if (!waitForReply(slot, this.broken ? BROKEN_RING_WAIT_MS : Infinity)) {
+      throw new HostProtocolError(
+        `host did not answer ${pending.spec.name} within ${BROKEN_RING_WAIT_MS / 1000} s after breaking the protocol`,
+      );
+    }
     const h = slot.header;
     const replySeq = h[SlotField.replySeq];
     const errno = h[SlotField.errno];
@@ -146,6 +177,7 @@ export class HostChannel {
     if (checked !== 0) {
       if (!wanted) {
         this.postedErrors++;
+        this.postedFailures.set(`${pending.spec.id}:${pending.arg0}`, checked);
         return { result: 0n, data: EMPTY };
       }
       throw new WasiError(checked, `${pending.spec.name}: host returned ${checked}`);
@@ -161,19 +193,24 @@ function checkReply(pending: InFlight, errno: number, replyLength: number): numb
   return Errno.SUCCESS;
 }
 
-function waitForReply(slot: SlotView): void {
+/** Spins, then parks until the slot's reply is published; false when `limitMs` passed first. */
+function waitForReply(slot: SlotView, limitMs: number): boolean {
   const h = slot.header;
-  for (let i = 0; i < 64; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return;
-  const deadline = performance.now() + SPIN_WINDOW_MS;
+  for (let i = 0; i < 64; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return true;
+  const spinUntil = performance.now() + SPIN_WINDOW_MS;
   do {
-    for (let i = 0; i < 256; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return;
-  } while (performance.now() < deadline);
+    for (let i = 0; i < 256; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return true;
+  } while (performance.now() < spinUntil);
   Atomics.store(h, SlotField.enclaveWaiting, 1);
+  const giveUpAt = performance.now() + limitMs;
   while (Atomics.load(h, SlotField.state) !== SlotState.DONE) {
-    Atomics.wait(h, SlotField.state, SlotState.SUBMITTED, 1000);
+    const left = giveUpAt - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(h, SlotField.state, SlotState.SUBMITTED, Math.min(1000, left));
     const state = Atomics.load(h, SlotField.state);
     if (state !== SlotState.SUBMITTED && state !== SlotState.DONE) {
       throw new HostProtocolError(`host wrote slot state ${state}`);
     }
   }
+  return true;
 }

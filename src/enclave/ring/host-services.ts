@@ -184,7 +184,14 @@ export class RingConsole implements ConsoleCalls {
     return (this.terminals & (1 << fd)) !== 0;
   }
 
+  /**
+   * Output is posted (not waited for), so a reader that went away shows up a few writes later, when
+   * a failed write's slot is reused; from then on the stream fails with EPIPE, as a closed pipe does.
+   */
   write(fd: 1 | 2, data: Uint8Array): void {
+    if (this.channel.postedError(Calls.consoleWrite, BigInt(fd)) === Errno.PIPE) {
+      throw new WasiError(Errno.PIPE, 'the reader of this stream has gone');
+    }
     for (let done = 0; done < data.length; done += SLOT_DATA_BYTES) {
       this.channel.post(Calls.consoleWrite, [BigInt(fd)], data.subarray(done, done + SLOT_DATA_BYTES));
     }

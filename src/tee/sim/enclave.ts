@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { EnclaveStart } from '../../interface/enclave-start.ts';
+import type { JsEnclaveStart } from '../../interface/js-enclave.ts';
 
 export const SIM_WARNING =
   'warning: sim backend: the enclave runs in a worker thread with NO hardware isolation; the host can read and change it';
@@ -12,7 +13,8 @@ export const SIM_WARNING =
 export interface SimEnclaveOptions {
   /** The enclave bundle's source, exactly the bytes that were measured. */
   bundleSource: string;
-  start: EnclaveStart;
+  /** A WASI enclave's start, or a JavaScript enclave's (docs/js-enclave.md). */
+  start: EnclaveStart | JsEnclaveStart;
   /** Limit of the enclave's own heap (its tmpfs lives there), like a fixed EPC size. */
   memoryMiB: number;
 }

@@ -16,7 +16,9 @@ export type HostileMode =
   | 'bad-stat'
   | 'bad-dir-entry'
   | 'huge-handle'
-  | 'short-write';
+  | 'short-write'
+  | 'wrong-request-then-silent'
+  | 'slow';
 
 const { ring: buffer, mode } = workerData as { ring: SharedArrayBuffer; mode: HostileMode };
 const ring = viewRing(buffer);
@@ -54,6 +56,8 @@ function handle(req: Request): Response {
     case Calls.dirOpen.id:
       return { errno: Errno.SUCCESS, result: mode === 'huge-handle' ? 1n << 40n : 7n };
     case Calls.dirUnlink.id:
+      // A slow host (a hung file system that recovers): answers after 3 s.
+      if (mode === 'slow') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3_000);
       return { errno: Errno.NOENT };
     default:
       return { errno: Errno.SUCCESS };
@@ -67,7 +71,9 @@ function tamper(slot: SlotView, req: Request, res: Response): void {
   if (mode === 'reply-too-long') h[SlotField.replyLength] = req.replyLimit + 1;
   if (mode === 'negative-length') h[SlotField.replyLength] = -5;
   if (mode === 'garbage-errno') h[SlotField.errno] = 12345;
-  if (mode === 'wrong-request') h[SlotField.replySeq] = req.seq + 1;
+  if (mode === 'wrong-request' || mode === 'wrong-request-then-silent') h[SlotField.replySeq] = req.seq + 1;
+  // Breaks the protocol once, then never answers again.
+  if (mode === 'wrong-request-then-silent') server.stop();
 }
 
 server.serve();

@@ -1,0 +1,179 @@
+/**
+ * The JavaScript enclave's entry point (dist/js-enclave.js): the first code that runs in the
+ * enclave Worker. It takes the measured application bundle and configuration, builds the API the
+ * app imports as `cloister:enclave`, locks the realm down (sandbox.ts), loads the app, answers
+ * the start call with its entries, and then serves the host's calls one at a time.
+ * Nothing here trusts the host: requests are copied out of shared memory before they are parsed,
+ * and the host's own replies go through the ring's checks.
+ */
+import { compileFunction } from 'node:vm';
+import { parentPort, workerData } from 'node:worker_threads';
+import { canonicalJson } from '../../interface/jcs.ts';
+import { encodeValue } from '../../interface/js-enclave-codec.ts';
+import {
+  CallStatus,
+  ChannelField,
+  ChannelState,
+  START_SEQ,
+  normalizeJsConfig,
+  viewCallChannel,
+  type ChannelView,
+  type JsEnclaveConfig,
+  type JsEnclaveStart,
+} from '../../interface/js-enclave.ts';
+import { Control, viewRing, type RingView } from '../../interface/ring.ts';
+import { Platform } from '../attest/platform-client.ts';
+import { provisionFromKbs } from '../kbs/provision.ts';
+import { HostChannel, HostProtocolError } from '../ring/channel.ts';
+import { enclaveApi } from './api.ts';
+import { enclaveConsole } from './console.ts';
+import { Dispatcher, LoadError, entryTable, type Outcome } from './entries.ts';
+import { HostCalls } from './host-call.ts';
+import { appRequire, lockDownRealm } from './sandbox.ts';
+import { Sealer } from './seal.ts';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// Taken before the lockdown deletes the global: the runtime's one use of it is to learn of
+// exceptions the app throws outside a call.
+const nodeProcess = process;
+
+/** Publishes a reply and rings the doorbell the host waits on. */
+function reply(view: ChannelView, ring: RingView, seq: number, outcome: Outcome): void {
+  let { status, data } = outcome;
+  if (data.length > view.maxMessageBytes) {
+    status = CallStatus.THREW;
+    data = encodeValue(
+      ['RangeError', `the reply of ${data.length} bytes exceeds the message limit`],
+      view.maxMessageBytes,
+    );
+  }
+  const h = view.header;
+  view.reply.set(data);
+  h[ChannelField.replySeq] = seq;
+  h[ChannelField.status] = status;
+  h[ChannelField.replyLength] = data.length;
+  Atomics.store(h, ChannelField.state, ChannelState.REPLY);
+  Atomics.add(ring.control, Control.submitted, 1);
+  if (Atomics.load(ring.control, Control.hostParked) === 1) Atomics.notify(ring.control, Control.submitted);
+}
+
+/** The measured configuration, re-checked: the enclave acts only on what it understands. */
+function readConfig(text: string): JsEnclaveConfig {
+  const parsed = JSON.parse(text) as Partial<JsEnclaveConfig>;
+  const config = normalizeJsConfig(parsed);
+  if (canonicalJson(config) !== text) throw new LoadError('the configuration is not in canonical form');
+  return config;
+}
+
+function loadApp(start: JsEnclaveStart, config: JsEnclaveConfig, api: object, console: Console): Dispatcher {
+  let source: string;
+  try {
+    source = strictUtf8.decode(start.app);
+  } catch {
+    throw new LoadError('the application bundle is not valid UTF-8');
+  }
+  const require = appRequire(api);
+  // Compiled without a dynamic-import callback: `import()` in the app fails rather than loading
+  // a Node module.
+  const body = compileFunction(source, ['exports', 'require', 'module', 'console'], {
+    filename: 'enclave-app.js',
+  });
+  lockDownRealm(console);
+  const module = { exports: {} as unknown };
+  body(module.exports, require, module, console);
+  return new Dispatcher(entryTable(module.exports, config.entries), config.maxMessageBytes);
+}
+
+async function serve(start: JsEnclaveStart): Promise<void> {
+  const ring = viewRing(start.ring);
+  const channel = new HostChannel(ring);
+  const config = readConfig(start.config);
+  const view = viewCallChannel(start.channel, config.maxMessageBytes);
+  const platform = new Platform(start.platform, channel);
+  const hostCalls = new HostCalls(channel, config.maxMessageBytes);
+  const stopped = (): Outcome => ({
+    status: CallStatus.STOPPED,
+    data: encodeValue(`the enclave has stopped: ${hostCalls.broken}`, view.maxMessageBytes),
+  });
+  // The call being served (the start, first); cleared once answered, also when the enclave stops.
+  let current: number | undefined = START_SEQ;
+  // An exception the app throws outside any call (a timer, a forgotten promise) stops the
+  // enclave: its state is no longer known. The call in flight, if any, is answered now. Installed
+  // before the app's first line, which never sees `process`.
+  const fatal = (error: unknown): void => {
+    const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    hostCalls.broken ??= `the application failed outside a call: ${what}`;
+    if (current === undefined) return;
+    reply(view, ring, current, stopped());
+    current = undefined;
+  };
+  nodeProcess.on('uncaughtException', fatal);
+  nodeProcess.on('unhandledRejection', fatal);
+
+  let dispatcher: Dispatcher;
+  try {
+    const api = enclaveApi({
+      mrenclave: start.mrenclave,
+      settings: config.settings,
+      sealer: new Sealer((policy) => platform.sealKey(policy)),
+      platform,
+      hostCalls,
+      kbsResource: async (resource) => {
+        if (!config.kbs) throw new LoadError('kbsResource: the configuration names no key broker (kbs.url)');
+        return provisionFromKbs({ url: config.kbs.url, resource }, channel, platform);
+      },
+    });
+    const console = enclaveConsole(channel, () => hostCalls.broken !== undefined);
+    dispatcher = loadApp(start, config, api, console);
+    channel.drain();
+  } catch (error) {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    reply(view, ring, START_SEQ, {
+      status: CallStatus.LOAD_FAILED,
+      data: encodeValue(message, view.maxMessageBytes),
+    });
+    return;
+  }
+  current = undefined;
+  reply(view, ring, START_SEQ, {
+    status: CallStatus.OK,
+    data: encodeValue(dispatcher.names, config.maxMessageBytes),
+  });
+
+  const h = view.header;
+  for (;;) {
+    const state = Atomics.load(h, ChannelField.state);
+    if (state !== ChannelState.REQUEST) {
+      const waited = Atomics.waitAsync(h, ChannelField.state, state);
+      if (waited.async) await waited.value;
+      continue;
+    }
+    // Each header field is read once; the request is copied out before anything parses it.
+    const seq = h[ChannelField.seq];
+    const length = h[ChannelField.length];
+    Atomics.store(h, ChannelField.state, ChannelState.RUNNING);
+    current = seq;
+    let outcome: Outcome;
+    if (hostCalls.broken !== undefined) {
+      outcome = stopped();
+    } else if (!Number.isInteger(length) || length < 0 || length > view.maxMessageBytes) {
+      outcome = dispatcher.refuse(`request length ${length} outside 0..${view.maxMessageBytes}`);
+    } else {
+      outcome = await dispatcher.dispatch(view.request.slice(0, length));
+      try {
+        if (hostCalls.broken === undefined) channel.drain();
+      } catch (error) {
+        if (!(error instanceof HostProtocolError)) throw error;
+        hostCalls.broken = error.message;
+      }
+      if (hostCalls.broken !== undefined) outcome = stopped();
+    }
+    if (current !== seq) continue; // already answered by `fatal`
+    current = undefined;
+    reply(view, ring, seq, outcome);
+  }
+}
+
+// The port keeps the Worker alive while it waits for calls (Atomics.waitAsync alone does not).
+parentPort?.on('message', () => {});
+void serve(workerData as JsEnclaveStart);

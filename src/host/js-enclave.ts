@@ -1,0 +1,392 @@
+/**
+ * JavaScript enclaves, host side: launch one from an application bundle (or its entry file), call
+ * its entries synchronously or asynchronously, and answer its calls to the host
+ * (docs/js-enclave.md). The one module the partitioner and the dataflow executors use:
+ *
+ *   const enclave = await launchJsEnclave({ appEntry: 'job.ts', config: { settings: { job: 'wc' } } });
+ *   enclave.onHostCall('read-block', (id) => store.get(id));
+ *   const n = enclave.callSync('count', ['a b c']);       // blocks this thread until the enclave answers
+ *   const r = await enclave.call('mapPartition', [rows]);   // the same, without blocking
+ *   await enclave.close();
+ */
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { canonicalJson } from '../interface/jcs.ts';
+import { CodecError, decodeValue, encodeValue } from '../interface/js-enclave-codec.ts';
+import {
+  CallStatus,
+  ChannelField,
+  ChannelState,
+  START_SEQ,
+  createCallChannel,
+  normalizeJsConfig,
+  viewCallChannel,
+  type ChannelView,
+  type JsEnclaveConfig,
+} from '../interface/js-enclave.ts';
+import { createMailbox } from '../interface/mailbox.ts';
+import { Control, createRingBuffer, viewRing, type RingView } from '../interface/ring.ts';
+import { measureJsEnclave } from '../tee/measurement.ts';
+import { startSimEnclave } from '../tee/sim/enclave.ts';
+import { bundleJsApp } from './js-enclave-bundle.ts';
+import type { PlatformThreadStart } from './js-enclave-platform.ts';
+import { JsRingServer, type HostHandler } from './js-enclave-ring.ts';
+import { distFile } from './package-files.ts';
+import type { ReplyWriter } from './ring-server.ts';
+
+export { bundleJsApp, BundleError } from './js-enclave-bundle.ts';
+export type { HostHandler } from './js-enclave-ring.ts';
+export type { JsEnclaveConfig } from '../interface/js-enclave.ts';
+
+/** The enclave could not be started, refused a call, stopped, or its entry threw. */
+export class JsEnclaveError extends Error {
+  override name = 'JsEnclaveError';
+  constructor(
+    message: string,
+    /** `refused`, `threw` (then `errorName` is the enclave error's name), `stopped`, `load`, `closed`, `timeout`, `busy`. */
+    readonly code: string,
+    readonly errorName?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface LaunchJsEnclaveOptions {
+  /** The application bundle's source (from `bundleJsApp`), or... */
+  appBundle?: string;
+  /** ...the application's entry file, bundled here. */
+  appEntry?: string;
+  /** The measured configuration; defaults fill what is left out. */
+  config?: Partial<JsEnclaveConfig>;
+  /** The sim platform file (default: `$CLOISTER_SIM_PLATFORM` or `~/.cloister/sim-platform.json`). */
+  platformPath?: string;
+  /** Host handlers by name (more can be added with `onHostCall`). */
+  hostHandlers?: Record<string, HostHandler>;
+  /** Where the app's console lines go (default: this process's stdout and stderr). */
+  onConsole?: (stream: 1 | 2, text: string) => void;
+  /** How long `callSync` waits before it gives up on the enclave (default 120 s). */
+  syncTimeoutMs?: number;
+  /** Tests of the enclave's defences rewrite the host's ring replies here. */
+  ringReplyWriter?: ReplyWriter;
+}
+
+const SPIN_MS = 0.05;
+const PARK_MS = 100;
+
+/** The JS-enclave runtime's source as it will run (and be measured). */
+export function readJsEnclaveRuntime(): string {
+  return readFileSync(distFile('js-enclave.js'), 'utf8');
+}
+
+/** MRENCLAVE of an application bundle with a configuration, under the current runtime. */
+export function measureJsApp(
+  appBundle: string,
+  config: Partial<JsEnclaveConfig> = {},
+  runtime = readJsEnclaveRuntime(),
+): Uint8Array {
+  const utf8 = new TextEncoder();
+  return measureJsEnclave({
+    runtime: utf8.encode(runtime),
+    app: utf8.encode(appBundle),
+    config: utf8.encode(canonicalJson(normalizeJsConfig(config))),
+  });
+}
+
+export async function launchJsEnclave(options: LaunchJsEnclaveOptions): Promise<JsEnclave> {
+  let appBundle = options.appBundle;
+  if (appBundle === undefined) {
+    if (options.appEntry === undefined) throw new TypeError('launchJsEnclave needs appBundle or appEntry');
+    appBundle = await bundleJsApp(options.appEntry);
+  }
+  const config = normalizeJsConfig(options.config);
+  const configJson = canonicalJson(config);
+  const runtime = readJsEnclaveRuntime();
+  const app = new TextEncoder().encode(appBundle);
+  const mrenclave = measureJsEnclave({
+    runtime: new TextEncoder().encode(runtime),
+    app,
+    config: new TextEncoder().encode(configJson),
+  });
+
+  const ring = createRingBuffer();
+  const channel = createCallChannel(config.maxMessageBytes);
+  const platformMailbox = createMailbox();
+  const qeMailbox = createMailbox();
+  const netMailbox = createMailbox();
+  const platformStart: PlatformThreadStart = {
+    path: options.platformPath,
+    mrenclave,
+    platformMailbox,
+    qeMailbox,
+    netMailbox,
+    kbsOrigin: config.kbs && new URL(config.kbs.url).origin,
+  };
+  const platformThread = new Worker(distFile('js-enclave-platform.js'), { workerData: platformStart });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      platformThread.once('message', () => resolve());
+      platformThread.once('error', (e) =>
+        reject(new JsEnclaveError(`the sim platform failed: ${e.message}`, 'load')),
+      );
+    });
+  } catch (error) {
+    await platformThread.terminate();
+    throw error;
+  }
+  const worker = startSimEnclave({
+    bundleSource: runtime,
+    memoryMiB: config.memoryMiB,
+    start: { app, config: configJson, mrenclave, ring, channel, platform: platformMailbox },
+  });
+  const enclave = new JsEnclave({
+    worker,
+    platformThread,
+    mrenclave,
+    ring: viewRing(ring),
+    view: viewCallChannel(channel, config.maxMessageBytes),
+    qeMailbox,
+    netMailbox,
+    options,
+    hostVisibleMemory: [ring, channel, platformMailbox, qeMailbox, netMailbox],
+  });
+  for (const [name, handler] of Object.entries(options.hostHandlers ?? {})) enclave.onHostCall(name, handler);
+  try {
+    enclave.entries = (await enclave.waitForReply(START_SEQ)) as string[];
+  } catch (error) {
+    await enclave.close();
+    throw error;
+  }
+  return enclave;
+}
+
+interface JsEnclaveParts {
+  worker: Worker;
+  platformThread: Worker;
+  mrenclave: Uint8Array;
+  ring: RingView;
+  view: ChannelView;
+  qeMailbox: SharedArrayBuffer;
+  netMailbox: SharedArrayBuffer;
+  options: LaunchJsEnclaveOptions;
+  hostVisibleMemory: SharedArrayBuffer[];
+}
+
+/** A running JavaScript enclave. One call runs at a time; `call`s queue, `callSync` waits its turn. */
+export class JsEnclave {
+  readonly mrenclave: Uint8Array;
+  /** The entries the enclave accepts calls to. */
+  entries: string[] = [];
+  /** Everything the host shares with the enclave (ring, call channel, mailboxes), for audits. */
+  readonly hostVisibleMemory: SharedArrayBuffer[];
+  private readonly handlers = new Map<string, HostHandler>();
+  private readonly server: JsRingServer;
+  private seq = START_SEQ;
+  private queue: Promise<unknown> = Promise.resolve();
+  private asyncInFlight:
+    { seq: number; resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
+  private ended: string | undefined;
+
+  constructor(private readonly parts: JsEnclaveParts) {
+    this.mrenclave = parts.mrenclave;
+    this.hostVisibleMemory = parts.hostVisibleMemory;
+    this.server = new JsRingServer({
+      ring: parts.ring,
+      handlers: this.handlers,
+      qeMailbox: parts.qeMailbox,
+      netMailbox: parts.netMailbox,
+      maxMessageBytes: parts.view.maxMessageBytes,
+      onConsole:
+        parts.options.onConsole ??
+        ((stream, text) => (stream === 2 ? process.stderr : process.stdout).write(text)),
+      replyWriter: parts.options.ringReplyWriter,
+    });
+    parts.worker.on('error', (e: Error & { code?: string }) => {
+      this.ended ??=
+        e.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? 'the enclave ran out of memory'
+          : `the enclave failed: ${e.message}`;
+    });
+    parts.worker.on('exit', () => {
+      this.ended ??= 'the enclave exited';
+    });
+    parts.platformThread.on('exit', () => {
+      this.ended ??= 'the sim platform thread ended';
+    });
+  }
+
+  /** Registers the host function the enclave reaches with `host.call(name, bytes)`. */
+  onHostCall(name: string, handler: HostHandler): () => void {
+    this.handlers.set(name, handler);
+    return () => {
+      if (this.handlers.get(name) === handler) this.handlers.delete(name);
+    };
+  }
+
+  /** Calls entry `name` and waits for its result without blocking this thread. */
+  call(name: string, args: readonly unknown[] = []): Promise<unknown> {
+    const run = this.queue.then(async () => {
+      const seq = this.send(name, args);
+      return new Promise((resolve, reject) => {
+        this.asyncInFlight = { seq, resolve, reject };
+        this.waitForReply(seq, () => this.asyncInFlight?.seq !== seq).then(
+          (v) => this.settle(seq, v, undefined),
+          (e: unknown) => this.settle(seq, undefined, e),
+        );
+      });
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Calls entry `name` and blocks this thread until the enclave answers, serving the enclave's
+   * host calls meanwhile (their handlers must then be synchronous).
+   */
+  callSync(name: string, args: readonly unknown[] = []): unknown {
+    if (this.server.serving) {
+      // The enclave is inside a host call (this is its handler, or an async handler is pending).
+      throw new JsEnclaveError('the enclave is waiting for a host handler and cannot take a call', 'busy');
+    }
+    if (this.asyncInFlight) {
+      // One call at a time: finish the asynchronous call first, and hand its result on.
+      const { seq } = this.asyncInFlight;
+      try {
+        this.settle(seq, this.waitSync(seq), undefined);
+      } catch (error) {
+        this.settle(seq, undefined, error);
+      }
+    }
+    return this.waitSync(this.send(name, args));
+  }
+
+  /** Stops the enclave and its platform thread. */
+  async close(): Promise<void> {
+    this.ended ??= 'the enclave was closed';
+    await Promise.all([this.parts.worker.terminate(), this.parts.platformThread.terminate()]);
+  }
+
+  /** For tests of the enclave's defences: a request of arbitrary bytes (and claimed length), as a hostile host could send. */
+  callRaw(request: Uint8Array, claimedLength = request.length): unknown {
+    this.checkUsable();
+    const seq = ++this.seq;
+    this.publish(seq, request, claimedLength);
+    return this.waitSync(seq);
+  }
+
+  private settle(seq: number, value: unknown, error: unknown): void {
+    const pending = this.asyncInFlight;
+    if (!pending || pending.seq !== seq) return;
+    this.asyncInFlight = undefined;
+    if (error === undefined) pending.resolve(value);
+    else pending.reject(error);
+  }
+
+  private checkUsable(): void {
+    if (this.ended !== undefined) throw new JsEnclaveError(this.ended, 'closed');
+  }
+
+  private send(name: string, args: readonly unknown[]): number {
+    this.checkUsable();
+    if (typeof name !== 'string' || !Array.isArray(args))
+      throw new TypeError('call(name: string, args: unknown[])');
+    let request: Uint8Array;
+    try {
+      request = encodeValue([name, args], this.parts.view.maxMessageBytes);
+    } catch (error) {
+      if (error instanceof CodecError)
+        throw new JsEnclaveError(`cannot send the arguments of ${name}: ${error.message}`, 'refused');
+      throw error;
+    }
+    const seq = ++this.seq;
+    this.publish(seq, request, request.length);
+    return seq;
+  }
+
+  private publish(seq: number, request: Uint8Array, claimedLength: number): void {
+    const { header, request: area } = this.parts.view;
+    area.set(request.subarray(0, area.length));
+    header[ChannelField.seq] = seq;
+    header[ChannelField.length] = claimedLength;
+    Atomics.store(header, ChannelField.state, ChannelState.REQUEST);
+    Atomics.notify(header, ChannelField.state);
+  }
+
+  private replyReady(): boolean {
+    return Atomics.load(this.parts.view.header, ChannelField.state) === ChannelState.REPLY;
+  }
+
+  private waitSync(seq: number): unknown {
+    const control = this.parts.ring.control;
+    const deadline = performance.now() + (this.parts.options.syncTimeoutMs ?? 120_000);
+    const spinUntil = performance.now() + SPIN_MS;
+    for (;;) {
+      const seen = Atomics.load(control, Control.submitted);
+      this.server.serveSync();
+      if (this.replyReady()) return this.takeReply(seq);
+      if (performance.now() < spinUntil) continue;
+      if (performance.now() > deadline) {
+        this.ended ??= 'the enclave did not answer a synchronous call in time';
+        throw new JsEnclaveError(this.ended, 'timeout');
+      }
+      Atomics.store(control, Control.hostParked, 1);
+      if (!this.server.hasRequest() && !this.replyReady())
+        Atomics.wait(control, Control.submitted, seen, PARK_MS);
+      Atomics.store(control, Control.hostParked, 0);
+    }
+  }
+
+  /** Waits for the reply to `seq` on the event loop, unless a `callSync` collects it first. */
+  async waitForReply(seq: number, collected = (): boolean => false): Promise<unknown> {
+    const control = this.parts.ring.control;
+    for (;;) {
+      if (collected()) return undefined;
+      const seen = Atomics.load(control, Control.submitted);
+      await this.server.serveAsync();
+      if (this.replyReady()) return this.takeReply(seq);
+      if (this.ended !== undefined) throw new JsEnclaveError(this.ended, 'closed');
+      Atomics.store(control, Control.hostParked, 1);
+      if (!this.server.hasRequest() && !this.replyReady()) {
+        const waited = Atomics.waitAsync(control, Control.submitted, seen, PARK_MS);
+        if (waited.async) await waited.value;
+      }
+      Atomics.store(control, Control.hostParked, 0);
+    }
+  }
+
+  private takeReply(seq: number): unknown {
+    const { header, reply, maxMessageBytes } = this.parts.view;
+    const replySeq = header[ChannelField.replySeq];
+    const status = header[ChannelField.status];
+    const length = header[ChannelField.replyLength];
+    if (replySeq !== seq || !(length >= 0 && length <= maxMessageBytes)) {
+      this.ended = 'the enclave answered out of turn';
+      throw new JsEnclaveError(this.ended, 'stopped');
+    }
+    const bytes = reply.slice(0, length);
+    Atomics.store(header, ChannelField.state, ChannelState.IDLE);
+    let value: unknown;
+    try {
+      value = decodeValue(bytes);
+    } catch (error) {
+      throw new JsEnclaveError(`the enclave's reply does not decode: ${(error as Error).message}`, 'stopped');
+    }
+    switch (status) {
+      case CallStatus.OK:
+        return value;
+      case CallStatus.THREW: {
+        const [name, message] = Array.isArray(value) ? (value as [unknown, unknown]) : ['Error', value];
+        throw new JsEnclaveError(String(message), 'threw', String(name));
+      }
+      case CallStatus.REFUSED:
+        throw new JsEnclaveError(`the enclave refused the call: ${String(value)}`, 'refused');
+      case CallStatus.LOAD_FAILED:
+        this.ended = `the enclave could not load the application: ${String(value)}`;
+        throw new JsEnclaveError(this.ended, 'load');
+      case CallStatus.STOPPED:
+        this.ended = String(value);
+        throw new JsEnclaveError(this.ended, 'stopped');
+      default:
+        throw new JsEnclaveError(`the enclave replied with status ${status}`, 'stopped');
+    }
+  }
+}
