@@ -171,6 +171,27 @@ describe('key broker release of a disk key', () => {
     assert.match(kbsLog.join(''), /refuse .*policy-refused/);
   });
 
+  it('a host that corrupts the attestation and key-release calls gets no key and no run', async () => {
+    for (const call of ['qe_target_info', 'quote', 'net_fetch']) {
+      for (const fault of ['errno', 'length', 'wrong-request']) {
+        const run = runCli(runArgs(), {
+          input: "select 'should not run';\n",
+          env: { ...env, CLOISTER_HOST_FAULT: `${call}:${fault}` },
+        });
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${call}:${fault}: no end in 30 s`)), 30_000);
+        });
+        const r = await Promise.race([run, bound]).finally(() => clearTimeout(timer));
+        const what = `${call}:${fault}: ${r.stderr}`;
+        assert.equal(r.code, 1, what);
+        assert.equal(r.stdout, '', `${what}: the program never starts`);
+        assert.match(r.stderr, /^cloister: error: /m, what);
+        assert.doesNotMatch(r.stderr, /\n\s+at |TypeError|RangeError|Uncaught/, `${what}: crashed`);
+      }
+    }
+  });
+
   it('never shows a key to the host: not the disk key, the LUKS2 volume key or the volume keys, in shared memory or on disk', async (t) => {
     if (!requireTool(t, 'cryptsetup')) return;
     // The LUKS2 volume (master) key, as cryptsetup recovers it from the header with the disk key.
