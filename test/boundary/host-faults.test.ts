@@ -174,9 +174,15 @@ describe('a host that corrupts the replies to one call', () => {
       assert.ok(scenario, `no scenario makes ${call.name}`);
       const expected = honest.get(scenario.name)?.stdout ?? '';
       let changed = 0;
-      for (const fault of FAULTS) {
-        const { args, input } = scenario.prepare(area());
-        const r = await runBounded(args, input, { CLOISTER_HOST_FAULT: `${call.name}:${fault}` });
+      // The three faults of a call run at once (each in its own area).
+      const runs = await Promise.all(
+        FAULTS.map((fault) => {
+          const { args, input } = scenario.prepare(area());
+          return runBounded(args, input, { CLOISTER_HOST_FAULT: `${call.name}:${fault}` });
+        }),
+      );
+      for (const [i, fault] of FAULTS.entries()) {
+        const r = runs[i];
         const what: string = `${call.name}:${fault} (${scenario.name}): exit ${r.code} ${r.signal ?? ''}\n${r.stderr}`;
         assert.equal(r.hung, false, `${what}: hung`);
         assert.equal(r.signal, null, what);

@@ -6,6 +6,7 @@ import {
   chmodSync,
   copyFileSync,
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -201,11 +202,13 @@ describe('cloister image', () => {
     cpSync(join(packageRoot, 'dist'), join(pkg, 'dist'), { recursive: true });
     // The runtime dependencies (not the dev ones) from the lockfile.
     const lock = JSON.parse(readFileSync(join(packageRoot, 'package-lock.json'), 'utf8')) as {
-      packages: Record<string, { dev?: boolean }>;
+      packages: Record<string, { dev?: boolean; optional?: boolean }>;
     };
     for (const [path, entry] of Object.entries(lock.packages)) {
-      if (path.startsWith('node_modules/') && !entry.dev && !path.includes('/node_modules/', 1))
-        cpSync(join(packageRoot, path), join(pkg, path), { recursive: true });
+      if (!path.startsWith('node_modules/') || entry.dev || path.includes('/node_modules/', 1)) continue;
+      // Optional packages for other platforms (esbuild's binaries) are not installed.
+      if (entry.optional && !existsSync(join(packageRoot, path))) continue;
+      cpSync(join(packageRoot, path), join(pkg, path), { recursive: true });
     }
     cpSync(
       join(packageRoot, 'src', 'enclave', 'ext4', 'ext2fs.wasm'),
