@@ -15,6 +15,7 @@ import { findAppendedVerity } from '../image/verify.ts';
 import { readVolumeInfo } from '../image/volume-format.ts';
 import { UsageError } from './run-options.ts';
 import { readKeyFile, readPassphraseFile } from './secret-files.ts';
+import { lockVolume, type VolumeLock } from './volume-lock.ts';
 
 export interface DiskOptions {
   keyFile?: string;
@@ -32,6 +33,8 @@ export interface PreparedDisks {
   volumeMounts: MountConfig[];
   blockDevices: BlockDeviceFile[];
   secrets: EnclaveSecrets;
+  /** The volume locks taken (with `lock`): release them when the run ends. */
+  locks: VolumeLock[];
 }
 
 const LUKS_MAGIC = [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe];
@@ -158,13 +161,30 @@ function rootImage(
 
 /**
  * Prepares the disks of a run. `image` is the root image (or undefined for a plain .wasm run) and
- * `program` the program's path inside it.
+ * `program` the program's path inside it. With `lock` (a run, not a measurement) each volume is
+ * locked before anything of it is read, and stays locked until the caller releases it.
  */
 export function prepareDisks(
   image: string | undefined,
   program: string | undefined,
   opts: DiskOptions,
+  lock = false,
 ): PreparedDisks {
+  const locks: VolumeLock[] = [];
+  try {
+    return { ...prepareDiskFiles(image, program, opts, lock ? locks : undefined), locks };
+  } catch (error) {
+    for (const l of locks) l.release();
+    throw error;
+  }
+}
+
+function prepareDiskFiles(
+  image: string | undefined,
+  program: string | undefined,
+  opts: DiskOptions,
+  locks: VolumeLock[] | undefined,
+): Omit<PreparedDisks, 'locks'> {
   const blockDevices: BlockDeviceFile[] = [];
   const secrets: EnclaveSecrets = { volumeKeys: [] };
   let root: RootImageConfig | undefined;
@@ -187,18 +207,22 @@ export function prepareDisks(
   const keyFiles = opts.volumeKeyFile ?? [];
   for (const [i, spec] of (opts.volume ?? []).entries()) {
     const sep = spec.indexOf('::');
-    if (sep < 0) throw new UsageError(`--volume ${spec}: expected VOLUME::GUEST`);
+    if (sep < 0) throw new UsageError(`--volume ${spec}: expected VOLUME::GUEST or VOLUME::GUEST:ro`);
+    const readOnly = spec.endsWith(':ro');
+    const guest = spec.slice(sep + 2, readOnly ? -3 : undefined);
     const path = resolve(spec.slice(0, sep));
     if (!existsSync(path)) throw new UsageError(`--volume ${spec}: ${spec.slice(0, sep)}: no such file`);
     const keyFile = keyFiles[i] ?? keyFiles[0];
+    // Before the superblock is read: a volume in use is refused before anything of it is looked at.
+    if (locks) locks.push(lockVolume(path, { shared: readOnly }));
     let uuid: string;
     try {
       uuid = readVolumeInfo(path).uuid;
     } catch (error) {
       throw new UsageError(`--volume ${spec}: not a Cloister volume (${(error as Error).message})`);
     }
-    volumeMounts.push({ guest: spec.slice(sep + 2), type: 'volume', uuid });
-    blockDevices.push({ path, writable: true });
+    volumeMounts.push({ guest, type: 'volume', uuid, ...(readOnly && { readOnly: true }) });
+    blockDevices.push({ path, writable: !readOnly });
     // Without a key the enclave refuses the volume; measuring and signing need none.
     if (keyFile) secrets.volumeKeys[i] = readVolumeKey(keyFile);
   }

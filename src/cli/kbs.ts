@@ -1,5 +1,14 @@
 /** `cloister kbs serve | put | audit`: the key broker service and its resource store. */
-import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import type { Command } from 'commander';
 import { verifyDcapCollateral } from '../attestation/dcap-collateral.ts';
 import { PolicyFormatError, parsePolicy } from '../attestation/policy.ts';
@@ -8,6 +17,7 @@ import { dcapEvidenceVerifier } from '../kbs/evidence.ts';
 import { KeyBroker } from '../kbs/server.ts';
 import { escapeControls } from '../kbs/problem.ts';
 import { DEFAULT_REFUSAL_ROWS, KbsStore, isResourcePath } from '../kbs/store.ts';
+import { VolumeCounters } from '../kbs/counters.ts';
 import { SimPlatform, SimPlatformError } from '../tee/sim/platform.ts';
 import { simCollateral } from '../tee/sim/quoting.ts';
 import { UsageError } from './run-options.ts';
@@ -114,8 +124,10 @@ async function serve(flags: ServeFlags): Promise<void> {
   const unlock = lock(flags.db);
   const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey, maxRefusalRows });
   const log = (line: string): void => void process.stderr.write(`kbs: ${new Date().toISOString()} ${line}\n`);
+  const counters = new VolumeCounters(store);
   const broker = new KeyBroker({
     store,
+    counters,
     policy,
     verifier: dcapEvidenceVerifier({ collateral, trustedRoot: root }),
     log,
@@ -127,6 +139,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     );
   }
   log(`listening on ${url} (${store.list().length} resources)`);
+  log(`broker key (for run --kbs-key): ${JSON.stringify(counters.publicKey)}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -154,6 +167,21 @@ async function put(
     unlock();
   }
   process.stdout.write(`stored ${path} (${secret.length} bytes${policy ? ', with its own policy' : ''})\n`);
+}
+
+/** Prints the broker key's public JWK (creating the key on first use): what `run --kbs-key` pins. */
+async function publicKey(flags: { db: string; masterKey?: string; output?: string }): Promise<void> {
+  const unlock = lock(flags.db);
+  let jwk: string;
+  try {
+    const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey });
+    jwk = `${JSON.stringify(new VolumeCounters(store).publicKey)}\n`;
+    store.close();
+  } finally {
+    unlock();
+  }
+  if (flags.output === undefined) process.stdout.write(jwk);
+  else writeFileSync(flags.output, jwk);
 }
 
 async function audit(flags: {
@@ -229,6 +257,14 @@ export function registerKbsCommands(program: Command): void {
     .option('--policy <FILE>', "this resource's own release policy (JSON); default: the server's")
     .option(...masterKey)
     .action(put);
+
+  kbs
+    .command('public-key')
+    .description("print the broker key's public JWK, which signs volume counters (for run --kbs-key)")
+    .option('--db <FILE>', 'resource database (SQLite)', 'kbs.sqlite')
+    .option('-o, --output <FILE>', 'write it to FILE')
+    .option(...masterKey)
+    .action(publicKey);
 
   kbs
     .command('audit')

@@ -7,11 +7,12 @@ import { basename } from 'node:path';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { KbsConfig, RunConfig } from '../interface/run-config.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
-import { looksLikeImage, prepareDisks, type DiskOptions } from './disk-options.ts';
+import { looksLikeImage, prepareDisks, type DiskOptions, type PreparedDisks } from './disk-options.ts';
 import { withImageOptions } from './run-command-options.ts';
 import { withRunFile } from './run-file.ts';
 import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
 import { existsSync, readFileSync } from 'node:fs';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { verifySigstruct, type Sigstruct } from '../attestation/sigstruct.ts';
 
 export interface LaunchPlan {
@@ -22,6 +23,8 @@ export interface LaunchPlan {
   secrets: EnclaveSecrets;
   /** The verified SIGSTRUCT given with --sig. */
   sig?: Sigstruct;
+  /** Releases the volume locks taken for the run (`lock`); call when the run has ended. */
+  release(): void;
 }
 
 /** `cloister run [options] FILE [--] ARGS...`: a leading `--` after FILE is dropped. */
@@ -32,9 +35,28 @@ export function programArgs(args: string[]): string[] {
 export interface KbsOptions {
   kbs?: string;
   resource?: string;
+  kbsKey?: string;
 }
 
-function kbsConfig(options: KbsOptions, hasImage: boolean): KbsConfig {
+/** The broker's public key from a JWK (JSON) or PEM file: P-256 only, as a minimal JWK. */
+function readBrokerKey(path: string): NonNullable<KbsConfig['brokerKey']> {
+  if (!existsSync(path)) throw new UsageError(`--kbs-key ${path}: no such file`);
+  const text = readFileSync(path, 'utf8');
+  let key: KeyObject;
+  try {
+    key = text.trimStart().startsWith('{')
+      ? createPublicKey({ key: JSON.parse(text) as JsonWebKey, format: 'jwk' })
+      : createPublicKey(text);
+  } catch (error) {
+    throw new UsageError(`--kbs-key ${path}: not a public key (${(error as Error).message})`);
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+    throw new UsageError(`--kbs-key ${path}: the broker key is an EC P-256 key`);
+  const { x, y } = key.export({ format: 'jwk' });
+  return { kty: 'EC', crv: 'P-256', x: x as string, y: y as string };
+}
+
+function kbsConfig(options: KbsOptions, hasImage: boolean, hasVolumes: boolean): KbsConfig {
   let url: URL;
   try {
     url = new URL(options.kbs ?? '');
@@ -43,12 +65,25 @@ function kbsConfig(options: KbsOptions, hasImage: boolean): KbsConfig {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new UsageError('--kbs must be an http(s) URL');
-  if (!options.resource || !/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(options.resource)) {
-    throw new UsageError('--kbs needs --resource REPOSITORY/TYPE/TAG');
+  if (options.resource !== undefined) {
+    if (!/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(options.resource))
+      throw new UsageError('--resource: expected REPOSITORY/TYPE/TAG');
+    if (!hasImage)
+      throw new UsageError('--kbs releases the key of a root disk image: run IMG --kbs URL -- /prog');
+  } else if (!hasVolumes) {
+    throw new UsageError('--kbs needs --resource REPOSITORY/TYPE/TAG (or volumes, with --kbs-key)');
   }
-  if (!hasImage)
-    throw new UsageError('--kbs releases the key of a root disk image: run IMG --kbs URL -- /prog');
-  return { url: url.href.replace(/\/$/, ''), resource: options.resource };
+  // The broker's counter replies cross the host: unsigned, they would only look like protection.
+  if (hasVolumes && options.kbsKey === undefined)
+    throw new UsageError(
+      "--kbs with --volume needs --kbs-key FILE (the broker's public key, from `cloister kbs public-key`): " +
+        'without it the rollback protection of the volumes could not be trusted',
+    );
+  return {
+    url: url.href.replace(/\/$/, ''),
+    ...(options.resource !== undefined && { resource: options.resource }),
+    ...(options.kbsKey !== undefined && { brokerKey: readBrokerKey(options.kbsKey) }),
+  };
 }
 
 function readSig(path: string): Sigstruct {
@@ -64,12 +99,33 @@ export function planLaunch(
   file: string,
   rawArgs: string[],
   options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  { lock = false }: { lock?: boolean } = {},
 ): LaunchPlan {
   const args = programArgs(rawArgs);
   const treeNamed = options.rootHash !== undefined || options.hashFile !== undefined;
   const image = looksLikeImage(file, treeNamed) ? file : undefined;
   const inImage = image ? args[0] : undefined;
-  const disks = prepareDisks(image, inImage, options);
+  const disks = prepareDisks(image, inImage, options, lock);
+  const release = (): void => disks.locks.forEach((l) => l.release());
+  try {
+    return planWithDisks(file, args, image, inImage, options, disks, release);
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+function planWithDisks(
+  file: string,
+  args: string[],
+  image: string | undefined,
+  inImage: string | undefined,
+  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  disks: PreparedDisks,
+  release: () => void,
+): LaunchPlan {
+  if (options.kbsKey !== undefined && options.kbs === undefined)
+    throw new UsageError('--kbs-key pins the key of the broker given with --kbs URL');
   const prepared = image
     ? prepareRun(inImage ?? '', args.slice(1), options)
     : prepareRun(file, args, options);
@@ -82,7 +138,9 @@ export function planLaunch(
     ...prepared.config,
     mounts: [...prepared.config.mounts, ...disks.volumeMounts],
     ...(disks.root && { root: disks.root, args: [basename(inImage ?? ''), ...args.slice(1)] }),
-    ...(options.kbs !== undefined && { kbs: kbsConfig(options, disks.root !== undefined) }),
+    ...(options.kbs !== undefined && {
+      kbs: kbsConfig(options, disks.root !== undefined, disks.volumeMounts.length > 0),
+    }),
   };
   return {
     wasm: image ? new Uint8Array(0) : readProgram(file),
@@ -91,6 +149,7 @@ export function planLaunch(
     blockDevices: disks.blockDevices,
     secrets: disks.secrets,
     sig: options.sig === undefined ? undefined : readSig(options.sig),
+    release,
   };
 }
 
@@ -102,7 +161,8 @@ export function planCommandLine(
   program: string | undefined,
   args: string[],
   options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  how: { lock?: boolean } = {},
 ): LaunchPlan {
   const run = withRunFile(program, args, options);
-  return planLaunch(run.program, ...withImageOptions(run.program, run.args, run.options));
+  return planLaunch(run.program, ...withImageOptions(run.program, run.args, run.options), how);
 }

@@ -23,9 +23,14 @@ async function runCommand(
   args: string[],
   options: RunOptions & DiskOptions & { traceHost?: boolean },
 ): Promise<number> {
-  const plan = planCommandLine(program, args, options);
+  const plan = planCommandLine(program, args, options, { lock: true });
   process.stderr.write(`cloister: ${SIM_WARNING}\n`);
-  const result = await launch(plan);
+  let result;
+  try {
+    result = await launch(plan);
+  } finally {
+    plan.release();
+  }
   if (options.traceHost) process.stderr.write(`\n${result.trace.format()}\n`);
   switch (result.kind) {
     case ExitKind.PROGRAM:
@@ -42,7 +47,7 @@ async function runCommand(
 type Register = (program: Command) => void;
 
 /**
- * Command groups with heavy dependencies (X.509, JOSE, SQLite, progress bars), loaded only when
+ * Command groups with heavy dependencies (X.509, JOSE, SQLite, progress bars, curves), loaded only when
  * their command is asked for (or for the full help): `cloister run` starts without them.
  */
 const commandGroups: Record<string, () => Promise<Register>> = {
@@ -50,6 +55,7 @@ const commandGroups: Record<string, () => Promise<Register>> = {
   volume: async () => (await import('./volume.ts')).registerVolumeCommands,
   attest: async () => (await import('./attest.ts')).registerAttestCommands,
   kbs: async () => (await import('./kbs.ts')).registerKbsCommands,
+  net: async () => (await import('./net.ts')).registerNetCommands,
 };
 const groupOfCommand: Record<string, string> = { sign: 'attest', quote: 'attest' };
 

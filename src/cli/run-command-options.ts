@@ -30,7 +30,15 @@ export function addMeasuredOptions(command: Command): Command {
     .option('--overlay', 'a writable in-enclave tmpfs over the read-only root image')
     .option('--kbs <URL>', 'key broker that releases the root image key after attesting the enclave')
     .option('--resource <PATH>', "the key's resource path at the key broker, e.g. default/disk/app")
-    .option('--volume <VOLUME::GUEST>', 'mount a writable encrypted volume at GUEST; repeatable', collect);
+    .option(
+      '--kbs-key <FILE>',
+      "the key broker's public key (cloister kbs public-key): volumes get rollback protection from its counters",
+    )
+    .option(
+      '--volume <VOLUME::GUEST[:ro]>',
+      'mount an encrypted volume at GUEST, writable (or read-only: :ro, shareable); repeatable',
+      collect,
+    );
 }
 
 /** `run` and `measure`: the measured options, keys (not measured), the signature and the backend. */

@@ -31,6 +31,7 @@ const KEYS: Record<string, { option: string; kind: Kind }> = {
   'hash-file': { option: 'hashFile', kind: 'path' },
   overlay: { option: 'overlay', kind: 'boolean' },
   kbs: { option: 'kbs', kind: 'string' },
+  'kbs-key': { option: 'kbsKey', kind: 'path' },
   resource: { option: 'resource', kind: 'string' },
   sig: { option: 'sig', kind: 'path' },
   backend: { option: 'backend', kind: 'string' },

@@ -1,5 +1,5 @@
 /** `cloister volume create | inspect`: writable, encrypted and authenticated ext4 volumes. */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,53 +21,88 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
-/** An ext4 file system of `size` bytes, made by mke2fs on a temporary plain file. */
-function makeExt4(size: number, dir: string): string {
+/** An ext4 file system of `size` bytes, made by mke2fs on a temporary plain file; killed on abort. */
+async function makeExt4(size: number, dir: string, signal: AbortSignal): Promise<string> {
   const path = join(dir, 'fs.ext4');
   writeFileSync(path, '');
-  const r = spawnSync(
-    'mke2fs',
-    ['-q', '-F', '-t', 'ext4', '-b', '4096', '-E', 'root_owner=0:0', path, `${size / 1024}k`],
-    {
-      encoding: 'utf8',
-    },
-  );
-  if (r.error) throw new UsageError('mke2fs not found: install e2fsprogs (apt-get install e2fsprogs)');
-  if (r.status !== 0) throw new Error(`mke2fs failed: ${r.stderr.trim()}`);
+  const args = ['-q', '-F', '-t', 'ext4', '-b', '4096', '-E', 'root_owner=0:0', path, `${size / 1024}k`];
+  const child = spawn('mke2fs', args, { stdio: ['ignore', 'ignore', 'pipe'], signal });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'ENOENT'
+          ? new UsageError('mke2fs not found: install e2fsprogs (apt-get install e2fsprogs)')
+          : error,
+      ),
+    );
+    child.on('close', resolve);
+  });
+  signal.throwIfAborted();
+  if (code !== 0) throw new Error(`mke2fs failed: ${stderr.trim()}`);
   return path;
+}
+
+/**
+ * `volume create`: mke2fs into a scratch file, then the volume built beside the target and linked
+ * into place. SIGINT/SIGTERM abort it; everything made so far is removed before exiting 128 + signal.
+ */
+async function create(path: string, options: { size: string; keyFile: string; generateKey?: boolean }) {
+  if (existsSync(path)) throw new UsageError(`${path} exists; refusing to overwrite it`);
+  const size = parseSize(options.size);
+  const controller = new AbortController();
+  let caught: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    caught ??= signal;
+    controller.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const scratch = mkdtempSync(join(tmpdir(), 'cloister-volume-'));
+  let keyMade = false;
+  let created = false;
+  try {
+    if (options.generateKey) {
+      if (existsSync(options.keyFile))
+        throw new UsageError(`${options.keyFile} exists; refusing to overwrite a key`);
+      writeFileSync(options.keyFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+      keyMade = true;
+    }
+    const key = readVolumeKey(options.keyFile);
+    const signal = controller.signal;
+    const content = await makeExt4(size, scratch, signal);
+    const info = await createVolumeFile(path, size, key, { initialContent: content, signal });
+    created = true;
+    const uuid = Buffer.from(info.uuid)
+      .toString('hex')
+      .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5');
+    process.stdout.write(`${path}: volume ${uuid}, ${size} bytes of ext4, generation ${info.generation}\n`);
+  } catch (error) {
+    if (caught === undefined) throw error;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+    // A key made for a volume that was not created would only block a retry with --generate-key.
+    if (keyMade && !created) rmSync(options.keyFile, { force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (caught !== undefined && !created) {
+    process.stderr.write(`cloister: volume create interrupted by ${caught}; nothing was created\n`);
+    process.exit(caught === 'SIGINT' ? 130 : 143);
+  }
 }
 
 export function registerVolumeCommands(program: Command): void {
   const volume = program.command('volume').description('writable, encrypted and authenticated volumes');
   volume
     .command('create')
-    .description('create a volume holding an empty ext4 file system')
+    .description('create a volume holding an empty ext4 file system (atomically: all or nothing)')
     .argument('<VOLUME>', 'the volume file to create')
     .requiredOption('--size <SIZE>', 'capacity, e.g. 256M (the file takes about twice that, sparse)')
     .requiredOption('--key-file <FILE>', 'the volume key: 32 bytes or 64 hex digits')
     .option('--generate-key', 'write a new random key to --key-file first (mode 0600)')
-    .action((path: string, options: { size: string; keyFile: string; generateKey?: boolean }) => {
-      if (existsSync(path)) throw new UsageError(`${path} exists; refusing to overwrite it`);
-      const size = parseSize(options.size);
-      if (options.generateKey) {
-        if (existsSync(options.keyFile))
-          throw new UsageError(`${options.keyFile} exists; refusing to overwrite a key`);
-        writeFileSync(options.keyFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
-      }
-      const key = readVolumeKey(options.keyFile);
-      const scratch = mkdtempSync(join(tmpdir(), 'cloister-volume-'));
-      try {
-        const info = createVolumeFile(path, size, key, { initialContent: makeExt4(size, scratch) });
-        const uuid = Buffer.from(info.uuid)
-          .toString('hex')
-          .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5');
-        process.stdout.write(
-          `${path}: volume ${uuid}, ${size} bytes of ext4, generation ${info.generation}\n`,
-        );
-      } finally {
-        rmSync(scratch, { recursive: true, force: true });
-      }
-    });
+    .action(create);
   volume
     .command('inspect')
     .description('print what the volume header says (not authenticated without the key)')

@@ -17,6 +17,7 @@ import { createHostDirFs, createMountTree, createOverlayFs, createTmpfs } from '
 import { createAttestationFs } from './attest/attestation-fs.ts';
 import type { Platform } from './attest/platform-client.ts';
 import type { FileSystem } from './vfs/index.ts';
+import type { GenerationRecord } from './volume/freshness.ts';
 
 /** Guest directory where the enclave publishes facts about itself (cf. Gramine's /dev/attestation). */
 export const ATTESTATION_DIR = '/dev/attestation';
@@ -38,6 +39,8 @@ export interface NamespaceContext {
   mrenclave: Uint8Array;
   platform: Platform;
   ext2fsWasm: Uint8Array;
+  /** Where volume generations are recorded (rollback protection); none without a pinned broker. */
+  generations?: GenerationRecord;
 }
 
 export function buildNamespace(ctx: NamespaceContext): Namespace {
@@ -68,6 +71,8 @@ export function buildNamespace(ctx: NamespaceContext): Namespace {
           ext2fsModule(),
           log,
           () => ctx.clock.realtimeNs(),
+          ctx.generations,
+          mount.readOnly === true,
         );
         disks.push(disk);
         fs = disk.fs;

@@ -24,7 +24,7 @@ import { HostChannel, HostProtocolError } from './ring/channel.ts';
 import { RingClock, RingConsole } from './ring/host-services.ts';
 import { buildNamespace, type Namespace } from './filesystems.ts';
 import { Platform } from './attest/platform-client.ts';
-import { ProvisioningError, provisionFromKbs } from './kbs/provision.ts';
+import { ProvisioningError, brokerCounters, provisionFromKbs } from './kbs/provision.ts';
 import { DiskError } from './storage/disks.ts';
 import ext2fsWasm from './ext4/ext2fs.wasm';
 
@@ -54,7 +54,9 @@ async function run(start: EnclaveStart): Promise<void> {
     let namespace: Namespace;
     try {
       const secrets = { ...start.secrets };
-      if (config.kbs) secrets.rootKey = await provisionFromKbs(config.kbs, channel, platform);
+      const { kbs } = config;
+      if (kbs?.resource !== undefined)
+        secrets.rootKey = await provisionFromKbs({ ...kbs, resource: kbs.resource }, channel, platform);
       namespace = buildNamespace({
         config,
         secrets,
@@ -64,6 +66,8 @@ async function run(start: EnclaveStart): Promise<void> {
         mrenclave: start.mrenclave,
         platform,
         ext2fsWasm,
+        // Volumes' rollback protection: their generations recorded with the broker whose key is pinned.
+        generations: kbs?.brokerKey ? brokerCounters(kbs, channel, platform) : undefined,
       });
     } catch (error) {
       if (!(error instanceof DiskError || error instanceof ProvisioningError)) throw error;

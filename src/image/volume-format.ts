@@ -1,4 +1,17 @@
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  linkSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { BlockDevice } from '../enclave/blockdev/types.ts';
 import { Geometry, UNIT } from '../enclave/volume/layout.ts';
 import { parseSuperblock } from '../enclave/volume/superblock.ts';
@@ -15,6 +28,8 @@ export interface CreateVolumeOptions {
    * the new volume; it must fit in `sizeBytes`. All-zero blocks are skipped (they read as zeros).
    */
   initialContent?: Uint8Array | string;
+  /** Aborts the creation (e.g. on SIGINT): the temporary file is removed, nothing is created. */
+  signal?: AbortSignal;
 }
 
 /** A block device over an open file: 4 KiB blocks, fsync on flush (host side only). */
@@ -37,26 +52,28 @@ class FileBlockDevice implements BlockDevice {
   }
 }
 
-/** Calls `f` with each 4 KiB block of the initial content (the last one zero-padded). */
-function eachContentBlock(content: Uint8Array | string, f: (block: number, data: Uint8Array) => void): void {
-  if (typeof content !== 'string') {
-    for (let b = 0; b * UNIT < content.length; b++) {
-      const data = new Uint8Array(UNIT);
-      data.set(content.subarray(b * UNIT, (b + 1) * UNIT));
-      f(b, data);
-    }
-    return;
-  }
-  const fd = openSync(content, 'r');
+/** Bytes read from the initial content at a time; the work yields to signals between chunks. */
+const CHUNK = 1 << 20;
+
+/** Each 4 KiB block of the initial content (the last one zero-padded), a chunk at a time. */
+async function* contentBlocks(content: Uint8Array | string): AsyncGenerator<[number, Uint8Array]> {
+  const fd = typeof content === 'string' ? openSync(content, 'r') : undefined;
   try {
-    const blocks = Math.ceil(fstatSync(fd).size / UNIT);
-    for (let b = 0; b < blocks; b++) {
-      const data = new Uint8Array(UNIT);
-      readSync(fd, data, 0, UNIT, b * UNIT);
-      f(b, data);
+    const size = fd === undefined ? (content as Uint8Array).length : fstatSync(fd).size;
+    for (let offset = 0; offset < size; offset += CHUNK) {
+      const chunk = new Uint8Array(Math.min(CHUNK, size - offset));
+      if (fd === undefined) chunk.set((content as Uint8Array).subarray(offset, offset + chunk.length));
+      else readSync(fd, chunk, 0, chunk.length, offset);
+      for (let at = 0; at < chunk.length; at += UNIT) {
+        const data = new Uint8Array(UNIT);
+        data.set(chunk.subarray(at, at + UNIT));
+        yield [(offset + at) / UNIT, data];
+      }
+      // Let a pending signal handler run (and abort) between chunks.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -70,25 +87,36 @@ function contentBytes(content: Uint8Array | string): number {
   }
 }
 
+/** The temporary file a volume is built in: beside the target (same file system, for `link`). */
+function draftPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.creating-${randomBytes(6).toString('hex')}`);
+}
+
 /**
- * Creates (or overwrites) `path` as a formatted volume of `sizeBytes` logical capacity (a multiple
- * of 4096) under the 32-byte `key`. The file is about twice as big plus 1/64 (two slots per block and
- * per metadata node), but sparse: only the superblocks, the tree and the written blocks take space.
- * Returns the volume's UUID and generation.
+ * Creates `path` as a formatted volume of `sizeBytes` logical capacity (a multiple of 4096) under the
+ * 32-byte `key`. The file is about twice as big plus 1/64 (two slots per block and per metadata
+ * node), but sparse: only the superblocks, the tree and the written blocks take space.
+ *
+ * Atomic: the volume is built in a temporary file beside `path`, made durable, and only then linked
+ * to `path` (never replacing an existing file). On any error, or when `signal` aborts, the temporary
+ * file is removed and `path` never exists. Returns the volume's UUID and generation.
  */
-export function createVolumeFile(
+export async function createVolumeFile(
   path: string,
   sizeBytes: number,
   key: Uint8Array,
   opts: CreateVolumeOptions = {},
-): { uuid: Uint8Array; generation: number; fileBytes: number } {
+): Promise<{ uuid: Uint8Array; generation: number; fileBytes: number }> {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % UNIT !== 0)
     throw new RangeError(`volume size ${sizeBytes} is not a positive multiple of ${UNIT}`);
   if (opts.initialContent !== undefined && contentBytes(opts.initialContent) > sizeBytes)
     throw new RangeError(`initial content does not fit in a ${sizeBytes}-byte volume`);
+  if (existsSync(path)) throw new Error(`${path} exists; refusing to overwrite it`);
   const geo = new Geometry(sizeBytes / UNIT);
   const uuid = opts.uuid ?? opts.random?.(16);
-  const fd = openSync(path, 'w+');
+  const draft = draftPath(path);
+  const fd = openSync(draft, 'wx', 0o600);
+  let closed = false;
   try {
     ftruncateSync(fd, geo.totalUnits * UNIT);
     const vol = formatVolume(new FileBlockDevice(fd, geo.totalUnits), key, {
@@ -96,12 +124,30 @@ export function createVolumeFile(
       logicalBlocks: geo.logicalBlocks,
     });
     if (opts.initialContent !== undefined) {
-      eachContentBlock(opts.initialContent, (block, data) => {
+      for await (const [block, data] of contentBlocks(opts.initialContent)) {
+        opts.signal?.throwIfAborted();
         if (data.some((x) => x !== 0)) vol.write(block, data);
-      });
+      }
       vol.flush();
     }
+    opts.signal?.throwIfAborted();
+    closeSync(fd);
+    closed = true;
+    // link(2) fails if `path` appeared meanwhile: an existing file is never replaced.
+    linkSync(draft, path);
+    syncDirectory(dirname(path));
     return { uuid: vol.uuid, generation: vol.generation, fileBytes: geo.totalUnits * UNIT };
+  } finally {
+    if (!closed) closeSync(fd);
+    rmSync(draft, { force: true });
+  }
+}
+
+/** Makes a new directory entry durable. */
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

@@ -12,6 +12,8 @@ export interface MountConfig {
   type: MountType;
   /** Volumes: the UUID the volume must carry (a different volume is refused). */
   uuid?: string;
+  /** Volumes: opened read-only (`--volume VOL::GUEST:ro`); several such runs may share the volume. */
+  readOnly?: boolean;
 }
 
 /**
@@ -46,15 +48,23 @@ export interface RunConfig {
   memoryMiB: number;
   /** The root disk image the program comes from, when it runs from one. */
   root?: RootImageConfig;
-  /** The key broker that releases the root image's key to this enclave, after attesting it. */
+  /**
+   * The key broker that releases the root image's key to this enclave after attesting it, and keeps
+   * the volumes' generation counters (rollback protection) when its key is pinned.
+   */
   kbs?: KbsConfig;
 }
 
 export interface KbsConfig {
   /** Base URL, e.g. http://127.0.0.1:8080. */
   url: string;
-  /** The resource holding the root image's key, repository/type/tag. */
-  resource: string;
+  /** The resource holding the root image's key, repository/type/tag (when the broker releases it). */
+  resource?: string;
+  /**
+   * The broker key (public P-256 JWK, `cloister kbs public-key`) that signs volume counter replies:
+   * pinned here, measured, so that a host relaying the broker cannot forge or replay them.
+   */
+  brokerKey?: { kty: 'EC'; crv: 'P-256'; x: string; y: string };
 }
 
 /** The configuration's canonical text (RFC 8785), as measured. */

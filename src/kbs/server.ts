@@ -27,6 +27,8 @@ import {
 } from '../interface/kbs/protocol.ts';
 import type { Tee } from '../interface/kbs/protocol.ts';
 import { isResourcePath } from './store.ts';
+import { COUNTER_PATH } from '../interface/kbs/counter.ts';
+import type { VolumeCounters } from './counters.ts';
 import type { KbsStore } from './store.ts';
 
 /** Options of a key broker. */
@@ -59,6 +61,8 @@ export interface KbsOptions {
   refusalLogLines?: number;
   /** Clock, for tests. */
   now?: () => number;
+  /** Volume generation counters (`POST /kbs/v0/volume-counter`); without them the endpoint is 404. */
+  counters?: VolumeCounters;
 }
 
 interface Session {
@@ -88,6 +92,8 @@ interface Requester {
 const TOKEN_ISSUER = 'cloister-kbs';
 /** Largest `auth` body: two short strings and (unused) extra parameters. */
 const AUTH_BODY_BYTES = 4096;
+/** A volume counter request: a UUID, a generation and a nonce. */
+const COUNTER_BODY_BYTES = 4096;
 
 /**
  * Whom unauthenticated sessions are counted against: the IPv4 address, or an IPv6 address's /64
@@ -141,7 +147,7 @@ export class KeyBroker {
   /** Connections whose request timed out: already answered and recorded. */
   private readonly timedOut = new WeakSet<Socket>();
   private readonly logBudget: LogBudget;
-  private readonly o: Required<Omit<KbsOptions, 'log'>> & Pick<KbsOptions, 'log'>;
+  private readonly o: Required<Omit<KbsOptions, 'log' | 'counters'>> & Pick<KbsOptions, 'log' | 'counters'>;
   private tokenKey: Promise<{ privateKey: JoseKey; publicKey: JoseKey }>;
 
   constructor(options: KbsOptions) {
@@ -195,6 +201,15 @@ export class KeyBroker {
       if (path.startsWith('/kbs/v0/resource/')) {
         resource = path.slice('/kbs/v0/resource/'.length);
         return this.send(res, 200, await this.release(req, resource, who));
+      }
+      if (path === COUNTER_PATH && this.o.counters) {
+        const { claims } = await this.authenticated(req, who);
+        who.mrenclave = claims.mrenclave;
+        return this.send(
+          res,
+          200,
+          await this.o.counters.handle(await this.body(req, 'POST', COUNTER_BODY_BYTES), claims),
+        );
       }
       throw new KbsProblem(404, 'not-found', `no such endpoint ${path}`);
     } catch (error) {

@@ -5,7 +5,16 @@
  * at most every `flushMs` and on close).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import initSqlJs from 'sql.js';
 import type { Database, SqlValue } from 'sql.js';
 import { parsePolicy } from '../attestation/policy.ts';
@@ -187,13 +196,23 @@ export class KbsStore {
     }));
   }
 
+  /** Runs a statement on a table of a module that keeps its own data here (`counters.ts`). */
+  run(sql: string, params: SqlValue[] = []): void {
+    this.db.run(sql, params);
+  }
+
+  /** The rows of a query (see `run`). */
+  rows(sql: string, params: SqlValue[] = []): SqlValue[][] {
+    return this.db.exec(sql, params)[0]?.values ?? [];
+  }
+
   /** Writes pending changes and closes the database. */
   close(): void {
     this.flush();
     this.db.close();
   }
 
-  /** Writes the database file now (atomically: a 0600 temporary file renamed over it). */
+  /** Writes the database file now (atomically and durably: a 0600 temporary file, fsync, rename). */
   flush(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
@@ -203,6 +222,7 @@ export class KbsStore {
     const fd = openSync(tmp, 'w', 0o600);
     try {
       writeSync(fd, this.db.export());
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -221,13 +241,13 @@ export class KbsStore {
   }
 
   // Nonce || ciphertext || tag; the path is the AAD, so a sealed row moved to another path fails.
-  private seal(path: string, secret: Uint8Array): Uint8Array {
+  seal(path: string, secret: Uint8Array): Uint8Array {
     const nonce = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.masterKey, nonce).setAAD(Buffer.from(path));
     return Buffer.concat([nonce, cipher.update(secret), cipher.final(), cipher.getAuthTag()]);
   }
 
-  private unseal(path: string, sealed: Uint8Array): Uint8Array {
+  unseal(path: string, sealed: Uint8Array): Uint8Array {
     if (sealed.length < 28) throw new Error(`resource ${path}: sealed record truncated`);
     const b = Buffer.from(sealed);
     const decipher = createDecipheriv('aes-256-gcm', this.masterKey, b.subarray(0, 12))

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
@@ -18,9 +18,9 @@ function openFile(path: string): { dev: MemoryBlockDevice; vol: VolumeDevice } {
   return { dev, vol: openVolume(dev, KEY) };
 }
 
-test('createVolumeFile writes a sparse empty volume that readVolumeInfo describes without the key', () => {
+test('createVolumeFile writes a sparse empty volume that readVolumeInfo describes without the key', async () => {
   const path = join(dir, 'empty.vol');
-  const made = createVolumeFile(path, SIZE, KEY, { random: (n) => new Uint8Array(n).fill(0x5a) });
+  const made = await createVolumeFile(path, SIZE, KEY, { random: (n) => new Uint8Array(n).fill(0x5a) });
   assert.deepEqual(made.uuid, new Uint8Array(16).fill(0x5a));
   assert.equal(statSync(path).size, made.fileBytes);
   assert.ok(statSync(path).blocks * 512 < SIZE, 'file is sparse');
@@ -34,13 +34,19 @@ test('createVolumeFile writes a sparse empty volume that readVolumeInfo describe
   const { vol } = openFile(path);
   assert.equal(vol.blockCount, SIZE / UNIT);
   assert.deepEqual(vol.read(0, 4), new Uint8Array(4 * UNIT));
-  assert.throws(() => createVolumeFile(path, 1000, KEY), /multiple of 4096/);
+  await assert.rejects(createVolumeFile(join(dir, 'odd.vol'), 1000, KEY), /multiple of 4096/);
+  await assert.rejects(createVolumeFile(path, SIZE, KEY), /exists; refusing to overwrite/);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.includes('creating') || n.startsWith('odd')),
+    [],
+    'no temporary file is left behind',
+  );
   assert.throws(() => readVolumeInfo(join(dir, 'x')), /ENOENT/);
   writeFileSync(join(dir, 'plain'), new Uint8Array(UNIT * 2));
   assert.throws(() => readVolumeInfo(join(dir, 'plain')), /not a Cloister volume/);
 });
 
-test('mke2fs image -> encrypted volume -> decrypted back is byte-identical and e2fsck-clean; ext4 writes through the volume stay clean', (t) => {
+test('mke2fs image -> encrypted volume -> decrypted back is byte-identical and e2fsck-clean; ext4 writes through the volume stay clean', async (t) => {
   if (!requireTool(t, 'mke2fs') || !requireTool(t, 'e2fsck') || !requireTool(t, 'debugfs')) return;
   const src = join(dir, 'root');
   mkdirSync(join(src, 'etc'), { recursive: true });
@@ -51,7 +57,7 @@ test('mke2fs image -> encrypted volume -> decrypted back is byte-identical and e
   const original = new Uint8Array(readFileSync(plain));
 
   const volPath = join(dir, 'fs.vol');
-  createVolumeFile(volPath, SIZE, KEY, { uuid: UUID, initialContent: plain });
+  await createVolumeFile(volPath, SIZE, KEY, { uuid: UUID, initialContent: plain });
   assert.equal(readVolumeInfo(volPath).generation, 3); // format, version reservation, content commit
   const raw = readFileSync(volPath);
   assert.equal(raw.indexOf(Buffer.from('hello from the volume')), -1, 'contents are encrypted');

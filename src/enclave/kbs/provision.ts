@@ -11,6 +11,9 @@ import type { KbsConfig } from '../../interface/run-config.ts';
 import type { Platform } from '../attest/platform-client.ts';
 import type { HostChannel } from '../ring/channel.ts';
 import { fetchKbsResource, KbsClientError, type Fetch } from './client.ts';
+import { BrokerCounters, type SyncHttp } from './counters.ts';
+import { counterIdentity } from '../../interface/kbs/counter.ts';
+import { REPORT_DATA_SIZE, TARGET_INFO_SIZE } from '../../interface/platform.ts';
 
 export class ProvisioningError extends Error {
   override name = 'ProvisioningError';
@@ -20,19 +23,10 @@ function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64');
 }
 
-/** `fetch` over the host's relay: one `net_fetch` host call per request. */
-function relayedFetch(channel: HostChannel): Fetch {
-  return async (url, init) => {
-    const body =
-      init.body === undefined || init.body === null
-        ? new Uint8Array(0)
-        : new Uint8Array(await new Response(init.body).arrayBuffer());
-    const request: RelayedRequest = {
-      method: init.method ?? 'GET',
-      url,
-      headers: Object.fromEntries(new Headers(init.headers)),
-      body: base64(body),
-    };
+/** One HTTP exchange over the host's relay: one blocking `net_fetch` host call. */
+export function relayHttp(channel: HostChannel): SyncHttp {
+  return ({ method, url, headers, body }) => {
+    const request: RelayedRequest = { method, url, headers, body: base64(body) };
     const reply = channel.call(Calls.netFetch, [], encodeUtf8(JSON.stringify(request)), SLOT_DATA_BYTES);
     let response: RelayedResponse;
     try {
@@ -43,18 +37,64 @@ function relayedFetch(channel: HostChannel): Fetch {
     if (!Number.isInteger(response.status) || response.status < 200 || response.status > 599) {
       throw new ProvisioningError('the host relayed a malformed HTTP status');
     }
-    const status = response.status;
-    const payload = Buffer.from(String(response.body ?? ''), 'base64');
-    return new Response(status === 204 || status === 304 ? null : payload, {
+    const headersOut =
+      typeof response.headers === 'object' && response.headers !== null ? response.headers : {};
+    return {
+      status: response.status,
+      headers: headersOut,
+      body: Buffer.from(String(response.body ?? ''), 'base64'),
+    };
+  };
+}
+
+/** `fetch` over the host's relay. */
+function relayedFetch(channel: HostChannel): Fetch {
+  const http = relayHttp(channel);
+  return async (url, init) => {
+    const body =
+      init.body === undefined || init.body === null
+        ? new Uint8Array(0)
+        : new Uint8Array(await new Response(init.body).arrayBuffer());
+    const reply = http({
+      method: init.method ?? 'GET',
+      url,
+      headers: Object.fromEntries(new Headers(init.headers)),
+      body,
+    });
+    const status = reply.status;
+    return new Response(status === 204 || status === 304 ? null : new Uint8Array(reply.body), {
       status,
-      headers: response.headers ?? {},
+      headers: reply.headers,
     });
   };
 }
 
-/** The secret at `kbs.resource`, released to this enclave only if its evidence meets the policy. */
+/** This enclave's counter identity, from its own REPORT (what the broker reads from its quotes). */
+function ownIdentity(platform: Platform): string {
+  const report = platform.ereport(new Uint8Array(TARGET_INFO_SIZE), new Uint8Array(REPORT_DATA_SIZE));
+  const hex = (from: number, to: number): string => Buffer.from(report.subarray(from, to)).toString('hex');
+  const isvprodid = report[256] | (report[257] << 8);
+  return counterIdentity({ tee: 'sgx', mrenclave: hex(64, 96), mrsigner: hex(128, 160), isvprodid });
+}
+
+/**
+ * The key broker's volume counters for this enclave, their replies checked against the broker key
+ * pinned in the measured configuration.
+ */
+export function brokerCounters(kbs: KbsConfig, channel: HostChannel, platform: Platform): BrokerCounters {
+  if (!kbs.brokerKey) throw new ProvisioningError('no broker key pinned: volume counters cannot be trusted');
+  return new BrokerCounters({
+    url: kbs.url,
+    http: relayHttp(channel),
+    evidence: (reportData) => platform.quote(reportData),
+    identity: ownIdentity(platform),
+    brokerKey: kbs.brokerKey,
+  });
+}
+
+/** The secret at `resource`, released to this enclave only if its evidence meets the policy. */
 export async function provisionFromKbs(
-  kbs: KbsConfig,
+  kbs: KbsConfig & { resource: string },
   channel: HostChannel,
   platform: Platform,
 ): Promise<Uint8Array> {

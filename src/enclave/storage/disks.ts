@@ -11,7 +11,9 @@ import { BlockDeviceError, FormatError, IntegrityError, type BlockDevice } from 
 import { openVerity } from '../blockdev/verity.ts';
 import { Ext4Fs, fromBlockLayer, type Ext2fsModule } from '../ext4/index.ts';
 import type { HostChannel } from '../ring/channel.ts';
-import { openVolume } from '../volume/volume.ts';
+import { openVolume, RollbackError } from '../volume/volume.ts';
+import { openRecordedVolume, type GenerationRecord } from '../volume/freshness.ts';
+import { CounterError } from '../kbs/counters.ts';
 import { Ext4FileSystem } from './ext4-vfs.ts';
 
 /** The disks could not be opened: the run must not start. The message is one line for the user. */
@@ -60,6 +62,11 @@ function logged(dev: BlockDevice, what: string, log: IntegrityLog): BlockDevice 
 
 function refuse(what: string, error: unknown): never {
   if (error instanceof WrongKeyError) throw new DiskError(`${what}: wrong key or passphrase`);
+  if (error instanceof RollbackError)
+    throw new DiskError(
+      `${what}: ${error.message.replace(/^volume: /, '').replace('recorded', 'recorded by the key broker')}`,
+    );
+  if (error instanceof CounterError) throw new DiskError(`${what}: key broker counter: ${error.message}`);
   if (error instanceof IntegrityError || error instanceof FormatError || error instanceof BlockDeviceError) {
     throw new DiskError(`${what}: ${error.message}`);
   }
@@ -110,7 +117,10 @@ export function openRootImage(
   }
 }
 
-/** Opens a writable volume; its UUID must be the measured one. */
+/**
+ * Opens a volume (writable unless `readOnly`); its UUID must be the measured one. With `generations`
+ * (the key broker's counters) an older generation than recorded is refused and every commit recorded.
+ */
 export function openVolumeMount(
   channel: HostChannel,
   device: number,
@@ -119,18 +129,21 @@ export function openVolumeMount(
   ext2fs: Ext2fsModule,
   log: IntegrityLog,
   now: () => bigint,
+  generations?: GenerationRecord,
+  readOnly = false,
 ): OpenedDisk {
   const what = `volume ${uuid}`;
   try {
     if (!key) throw new DiskError(`${what}: no key (give --volume-key-file)`);
-    const raw = new HostBlockDevice(channel, device, 4096, true);
-    const volume = openVolume(raw, key, { expectedUuid: uuidBytes(uuid) });
+    const raw = new HostBlockDevice(channel, device, 4096, !readOnly);
+    const opts = { expectedUuid: uuidBytes(uuid), readOnly };
+    const volume = generations ? openRecordedVolume(raw, key, generations, opts) : openVolume(raw, key, opts);
     const ext4 = Ext4Fs.open(fromBlockLayer(logged(volume, what, log)), {
       wasm: ext2fs,
-      readOnly: false,
+      readOnly,
       now,
     });
-    return { fs: new Ext4FileSystem(ext4, false), close: () => ext4.close() };
+    return { fs: new Ext4FileSystem(ext4, readOnly), close: () => ext4.close() };
   } catch (error) {
     return refuse(what, error);
   }

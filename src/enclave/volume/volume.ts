@@ -20,6 +20,15 @@ import { MetaTree, type NodeRef } from './tree.ts';
  */
 export class RollbackError extends Error {
   override readonly name = 'RollbackError';
+  constructor(
+    message: string,
+    /** The generation found on disk. */
+    readonly found: number,
+    /** The generation the trusted record holds. */
+    readonly recorded: number,
+  ) {
+    super(message);
+  }
 }
 
 /** Versions reserved by one durable superblock write; a crash wastes at most this many. */
@@ -251,7 +260,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Picks the newest superblock copy that the key authenticates; a wrong key is told apart. */
-function chooseSuperblock(io: UnitIo, volumeKey: Uint8Array): { sb: RawSuperblock; slot: number } {
+function chooseSuperblock(
+  io: UnitIo,
+  volumeKey: Uint8Array,
+): { sb: RawSuperblock; slot: number; otherDamaged: boolean } {
   const found: { sb: RawSuperblock; slot: number }[] = [];
   let malformed: FormatError | undefined;
   for (const slot of [0, 1]) {
@@ -278,7 +290,13 @@ function chooseSuperblock(io: UnitIo, volumeKey: Uint8Array): { sb: RawSuperbloc
   if (!keyMatched)
     throw new WrongKeyError('volume: wrong volume key (the superblock key check does not match)');
   if (!best) throw new IntegrityError('volume: no superblock copy passes its MAC (tampered or damaged)');
-  return best;
+  // The other copy should be an authentic older commit; anything else means it was damaged.
+  const other = found.find((c) => c !== best);
+  const otherDamaged =
+    other === undefined ||
+    !superblockMacValid(other.sb, deriveVolumeKeys(volumeKey, other.sb.uuid).superblock) ||
+    other.sb.generation > best.sb.generation;
+  return { ...best, otherDamaged };
 }
 
 /**
@@ -294,12 +312,17 @@ export function openVolume(
 ): VolumeDevice {
   const io = new UnitIo(dev);
   if (io.units < 2) throw new FormatError('volume: device is too small for the superblocks');
-  const { sb, slot } = chooseSuperblock(io, volumeKey);
+  const { sb, slot, otherDamaged } = chooseSuperblock(io, volumeKey);
   if (opts.expectedUuid && !sameBytes(opts.expectedUuid, sb.uuid))
     throw new IntegrityError('volume: UUID differs from the expected one (another volume?)');
   if (opts.minGeneration !== undefined && sb.generation < opts.minGeneration)
     throw new RollbackError(
-      `volume: generation ${sb.generation} is older than the expected ${opts.minGeneration} (rolled back)`,
+      `volume: generation ${sb.generation} on disk is older than generation ${opts.minGeneration}, the last one recorded: ` +
+        (otherDamaged
+          ? 'the newest superblock copy is damaged, and the record does not agree that the older one is current'
+          : 'the volume was rolled back (an older copy of its file?)'),
+      sb.generation,
+      opts.minGeneration,
     );
   const geo = new Geometry(sb.logicalBlocks);
   if (sb.levels !== geo.levels) throw new FormatError('volume: superblock tree depth is inconsistent');
