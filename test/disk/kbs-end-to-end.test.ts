@@ -22,7 +22,12 @@ const diskKey = Buffer.from('a-disk-key-only-the-kbs-releases', 'utf8');
 const volume = join(dir, 'data.vol');
 const volumeKey = randomBytes(32);
 // The run that checks host memory also writes to an encrypted volume.
-const volumeOptions = { volume: [`${volume}::/data`], volumeKeyFile: [join(dir, 'volume.key')] };
+// A volume with --kbs needs the broker's key, which signs its rollback counters.
+const volumeOptions = {
+  volume: [`${volume}::/data`],
+  volumeKeyFile: [join(dir, 'volume.key')],
+  kbsKey: join(dir, 'broker.jwk'),
+};
 const volumeProgram = [
   '--',
   '/bin/sqlite3.wasm',
@@ -89,6 +94,8 @@ describe('key broker release of a disk key', () => {
     assert.equal(measured.code, 0, measured.stderr);
     const scripted = await runCli(['measure', ...runArgs().slice(1), ':memory:', 'select 1;'], { env });
     writeFileSync(join(dir, 'volume.key'), volumeKey.toString('hex'));
+    const brokerKey = await runCli(['kbs', 'public-key', '--db', db, '-o', volumeOptions.kbsKey], { env });
+    assert.equal(brokerKey.code, 0, brokerKey.stderr);
     const created = await runCli([
       'volume',
       'create',
@@ -111,6 +118,8 @@ describe('key broker release of a disk key', () => {
         volumeOptions.volume[0],
         '--volume-key-file',
         volumeOptions.volumeKeyFile[0],
+        '--kbs-key',
+        volumeOptions.kbsKey,
         ...volumeProgram,
       ],
       {
