@@ -25,8 +25,13 @@ export interface Policy {
 /** What `checkPolicy` reads of a verdict (a `DcapVerdict` has it). */
 export interface PolicySubject {
   status: string;
+  /** The Intel security advisories behind a status other than UpToDate. */
+  advisoryIds?: string[];
   quote: Quote;
 }
+
+/** The TCB statuses accepted when no policy says otherwise: anything else needs an explicit opt-in. */
+export const DEFAULT_TCB_STATUSES: readonly string[] = ['UpToDate'];
 
 /** A policy file that is not well-formed. */
 export class PolicyFormatError extends Error {
@@ -108,7 +113,7 @@ export function parsePolicy(input: unknown): Policy {
   for (const k of Object.keys(o)) {
     if (!(KEYS as readonly string[]).includes(k)) bad(`unknown key ${JSON.stringify(k).slice(0, 80)}`);
   }
-  const policy: Policy = { allowDebug: false, acceptedTcbStatuses: ['UpToDate'] };
+  const policy: Policy = { allowDebug: false, acceptedTcbStatuses: [...DEFAULT_TCB_STATUSES] };
   if (o.mrenclave !== undefined) policy.mrenclave = hexList(o.mrenclave, 'mrenclave');
   if (o.mrsigner !== undefined) policy.mrsigner = hexList(o.mrsigner, 'mrsigner');
   if (o.isvprodid !== undefined) policy.isvprodid = u16(o.isvprodid, 'isvprodid');
@@ -158,11 +163,24 @@ export function checkPolicy(verdict: PolicySubject, policy: Policy): void {
       'debug',
       'policy: the enclave is a debug enclave (its memory is readable by the host)',
     );
-  if (!policy.acceptedTcbStatuses.includes(verdict.status))
-    throw new PolicyError(
-      'tcb-status',
-      `policy: TCB status ${verdict.status} is not accepted (${policy.acceptedTcbStatuses.join(', ')})`,
-    );
+  checkTcbStatus(verdict, policy.acceptedTcbStatuses);
   if (policy.reportData !== undefined && toHex(body.reportData) !== policy.reportData)
     throw new PolicyError('report-data', 'policy: the report data is not the expected value');
+}
+
+/**
+ * Refuses a TCB status outside `accepted` (for any TEE), naming the advisories that apply: a platform
+ * that needs configuration or software hardening is only trusted by a policy that says so.
+ */
+export function checkTcbStatus(
+  verdict: Omit<PolicySubject, 'quote'>,
+  accepted: readonly string[] = DEFAULT_TCB_STATUSES,
+): void {
+  if (accepted.includes(verdict.status)) return;
+  const advisories = verdict.advisoryIds?.length ? verdict.advisoryIds.join(', ') : 'none listed';
+  throw new PolicyError(
+    'tcb-status',
+    `policy: TCB status ${verdict.status} is not accepted (${accepted.join(', ')}); ` +
+      `advisories: ${advisories}; accepting it needs a policy listing it in acceptedTcbStatuses`,
+  );
 }

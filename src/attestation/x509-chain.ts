@@ -6,6 +6,7 @@ import { X509Certificate as NodeX509Certificate, createPublicKey } from 'node:cr
 import type { KeyObject } from 'node:crypto';
 import { BasicConstraintsExtension, X509Certificate, X509Crl } from '@peculiar/x509';
 import { FormatError, bytesEqual } from './bytes.ts';
+import { parseDer } from './der.ts';
 import { VerificationError } from './errors.ts';
 
 const MAX_CHAIN = 8;
@@ -21,10 +22,20 @@ export function parsePemChain(pem: string, what: string): X509Certificate[] {
   return blocks.map((b) => parseCert(b, what));
 }
 
-/** One certificate from DER or PEM. */
+/** One certificate from DER or PEM; bytes after the certificate are refused (DER allows none). */
 export function parseCert(data: Uint8Array | string, what: string): X509Certificate {
+  const body =
+    typeof data === 'string' ? /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END/.exec(data) : null;
+  const der =
+    typeof data !== 'string'
+      ? Uint8Array.from(data)
+      : body
+        ? Uint8Array.from(Buffer.from(body[1].replace(/\s+/g, ''), 'base64'))
+        : undefined;
   try {
-    return new X509Certificate(typeof data === 'string' ? data : Uint8Array.from(data));
+    // One DER value and nothing after it: the ASN.1 parser below would ignore trailing bytes.
+    if (der !== undefined) parseDer(der);
+    return new X509Certificate(der ?? (data as string));
   } catch {
     throw new FormatError('bad-certificate', `${what}: not an X.509 certificate`);
   }

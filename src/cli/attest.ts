@@ -8,7 +8,14 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { FormatError, toHex } from '../attestation/bytes.ts';
 import { VerificationError } from '../attestation/errors.ts';
-import { PolicyError, PolicyFormatError, checkPolicy, parsePolicy } from '../attestation/policy.ts';
+import {
+  DEFAULT_TCB_STATUSES,
+  PolicyError,
+  PolicyFormatError,
+  checkPolicy,
+  checkTcbStatus,
+  parsePolicy,
+} from '../attestation/policy.ts';
 import type { Policy } from '../attestation/policy.ts';
 import { SgxAttributeFlags, sgxAttributeFlags } from '../attestation/report-body.ts';
 import { bcdDate, signSigstruct, verifySigstruct } from '../attestation/sigstruct.ts';
@@ -300,13 +307,19 @@ async function verify(quotePath: string, o: VerifyOptions): Promise<number> {
   // `simulated`: the evidence verified up to the sim root (only ever trusted with --trust-sim-root).
   const out: Record<string, unknown> = { ok: false, simulated: false };
   let failure: { code: string; message: string } | undefined;
+  let accepted: string | undefined;
   try {
     const verdict = await verifyDcapQuote(quoteBytes, { collateral, at, trustedRoot });
     out.simulated = trustedRoot !== undefined;
     Object.assign(out, summary(verdict));
+    // Without --policy only an UpToDate platform is accepted (as Gramine's verifier defaults).
     if (policy !== undefined) checkPolicy(verdict, policy);
-    out.policy = policy === undefined ? 'none' : 'met';
+    else checkTcbStatus(verdict, DEFAULT_TCB_STATUSES);
+    out.policy = policy === undefined ? `default (${DEFAULT_TCB_STATUSES.join(', ')} only)` : 'met';
     out.ok = true;
+    if (verdict.status !== 'UpToDate') {
+      accepted = `TCB status ${verdict.status} accepted by --policy; advisories that apply: ${verdict.advisoryIds.join(', ') || 'none listed'}`;
+    }
   } catch (error) {
     if (!(error instanceof VerificationError || error instanceof FormatError || error instanceof PolicyError))
       throw error;
@@ -317,6 +330,7 @@ async function verify(quotePath: string, o: VerifyOptions): Promise<number> {
   if (o.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   else process.stdout.write(textVerdict(out));
   if (out.simulated) process.stderr.write(`cloister: warning: ${SIM_EVIDENCE}\n`);
+  if (accepted !== undefined) process.stderr.write(`cloister: warning: ${accepted}\n`);
   if (failure !== undefined) {
     process.stderr.write(`cloister: error: verification failed (${failure.code}): ${failure.message}\n`);
     return 1;
@@ -361,10 +375,12 @@ export function registerAttestCommands(program: Command): void {
   const attest = program.command('attest').description('verify attestation evidence');
   attest
     .command('verify')
-    .description('verify a DCAP quote; exit 0 only when it verifies (and meets --policy)')
+    .description(
+      'verify a DCAP quote; exit 0 only when it verifies and meets --policy (default: TCB status UpToDate only)',
+    )
     .argument('<QUOTE>', 'quote file (SGX v3 or TDX v4)')
     .requiredOption('--collateral <FILE>', 'collateral JSON (PCCS shape)')
-    .option('--policy <FILE>', 'tenant policy JSON')
+    .option('--policy <FILE>', 'tenant policy JSON (acceptedTcbStatuses opts in to other TCB statuses)')
     .option('--at <ISO>', 'verification time (default now)')
     .option('--json', 'print the verdict as JSON')
     .addOption(

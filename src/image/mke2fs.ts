@@ -1,7 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Ext4Fs, ROOT_INO, fromBlockLayer } from '../enclave/ext4/index.ts';
 import { ImageError } from './errors.ts';
+import { FileBlockDevice } from './file-device.ts';
+import { ext2fsWasm } from './populate.ts';
 import type { FileAttributes } from './stage.ts';
 
 // A fixed configuration, so the host's /etc/mke2fs.conf cannot change the image.
@@ -20,12 +23,12 @@ const MKE2FS_CONF = `[defaults]
 const TOOL_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
 
 /** Runs an e2fsprogs tool; a missing tool is an error naming the package to install. */
-export function e2fsTool(
+function runE2fsTool(
   name: string,
   args: string[],
-  env: Record<string, string> = {},
-  path = TOOL_PATH,
-): string {
+  env: Record<string, string>,
+  path: string,
+): { stdout: string; stderr: string } {
   const r = spawnSync(name, args, {
     encoding: 'utf8',
     env: { ...process.env, PATH: path, ...env },
@@ -36,7 +39,17 @@ export function e2fsTool(
   }
   if (r.status !== 0)
     throw new ImageError(`${name} failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
-  return r.stdout;
+  return { stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs an e2fsprogs tool and returns its standard output. */
+export function e2fsTool(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+  path = TOOL_PATH,
+): string {
+  return runE2fsTool(name, args, env, path).stdout;
 }
 
 /** Inodes in use (root and from the first non-reserved inode on), read from dumpe2fs. */
@@ -100,9 +113,28 @@ export function runMke2fs(out: string, o: Mke2fsOptions): void {
   );
 }
 
+/** The inode number of each path (relative to the root, '' is the root), looked up with libext2fs. */
+function inodesOf(image: string, paths: string[]): Map<string, number> {
+  const device = new FileBlockDevice(image);
+  const fs = Ext4Fs.open(fromBlockLayer(device), { wasm: ext2fsWasm(), readOnly: true });
+  try {
+    const inodes = new Map<string, number>();
+    for (const path of paths) {
+      let ino = ROOT_INO;
+      for (const name of path === '' ? [] : path.split('/')) ino = fs.lookupIn(ino, name);
+      inodes.set(path, ino);
+    }
+    return inodes;
+  } finally {
+    fs.close();
+    device.close();
+  }
+}
+
 /**
  * Sets every owner and mode from the entries with debugfs (so building needs no root), and every
- * timestamp to `epoch` (mke2fs copies the staged files' ctimes, which no one can set).
+ * timestamp to `epoch` (mke2fs copies the staged files' ctimes, which no one can set). Files are
+ * named by inode number, so no file name (quotes, newlines, words like "error") reaches the script.
  */
 export function applyAttributes(
   out: string,
@@ -110,21 +142,32 @@ export function applyAttributes(
   epoch: number,
   scratch: string,
 ): void {
-  // debugfs reads one command per line; a double quote inside a quoted name is written twice.
-  const quoted = (rel: string) => `"/${rel.replace(/"/g, '""')}"`;
+  const inodes = inodesOf(
+    out,
+    attributes.map((a) => a.path),
+  );
   const script = [
-    ...attributes.flatMap((a) => [
-      `sif ${quoted(a.path)} mode 0${a.mode.toString(8)}`,
-      `sif ${quoted(a.path)} uid ${a.uid}`,
-      `sif ${quoted(a.path)} gid ${a.gid}`,
-    ]),
+    ...attributes.flatMap((a) => {
+      const ino = inodes.get(a.path) as number;
+      return [
+        `sif <${ino}> mode 0${a.mode.toString(8)}`,
+        `sif <${ino}> uid ${a.uid}`,
+        `sif <${ino}> gid ${a.gid}`,
+      ];
+    }),
     ...usedInodes(out).flatMap((ino) =>
       ['atime', 'ctime', 'mtime', 'crtime'].map((f) => `sif <${ino}> ${f} @${epoch}`),
     ),
   ].join('\n');
   const scriptPath = join(scratch, 'attributes.debugfs');
   writeFileSync(scriptPath, `${script}\n`);
-  const log = e2fsTool('debugfs', ['-w', '-f', scriptPath, out], e2fsEnv(scratch, epoch));
-  const problem = log.split('\n').find((line) => /^sif:|error|invalid/i.test(line));
+  // debugfs echoes each command on stdout and reports failures on stderr (after its version banner).
+  const { stderr } = runE2fsTool(
+    'debugfs',
+    ['-w', '-f', scriptPath, out],
+    e2fsEnv(scratch, epoch),
+    TOOL_PATH,
+  );
+  const problem = stderr.split('\n').find((line) => line.trim() !== '' && !/^debugfs \d/.test(line));
   if (problem) throw new ImageError(`debugfs: ${problem}`);
 }

@@ -43,6 +43,13 @@ class FileDevice implements BlockDevice {
   flush(): void {}
 }
 
+/** The enclave's libext2fs, compiled to WebAssembly, as shipped in the package. */
+export function ext2fsWasm(): Uint8Array {
+  const wasmPath = join(packageRoot(), 'src', 'enclave', 'ext4', 'ext2fs.wasm');
+  if (!existsSync(wasmPath)) throw new ImageError(`${wasmPath} is missing: reinstall cloister`);
+  return new Uint8Array(readFileSync(wasmPath));
+}
+
 /** The file is too small for the tree (libext2fs said ENOSPC). */
 export class Ext4FullError extends ImageError {}
 
@@ -61,9 +68,7 @@ export function populateExt4(
   const attrs = new Map(tree.attributes.map((a) => [a.path, a]));
   const total = tree.blocks * 4096;
   let done = 0;
-  const wasmPath = join(packageRoot(), 'src', 'enclave', 'ext4', 'ext2fs.wasm');
-  if (!existsSync(wasmPath)) throw new ImageError(`${wasmPath} is missing: reinstall cloister`);
-  const wasm = new Uint8Array(readFileSync(wasmPath));
+  const wasm = ext2fsWasm();
   const fd = openSync(image, 'r+');
   const fs = Ext4Fs.open(new FileDevice(fd), {
     wasm,

@@ -125,8 +125,6 @@ export class Stager {
   /** Adds (or replaces) one entry. */
   add(entry: StageEntry): void {
     const rel = normalizeEntryPath(entry.path);
-    if (rel.includes('\n'))
-      throw new ImageError(`${JSON.stringify(rel)}: newlines in file names are not supported`);
     const meta = { mode: entry.mode & 0o7777, uid: entry.uid, gid: entry.gid };
     if (rel === '') {
       if (entry.type !== 'dir') throw new ImageError(`${entry.path}: the root must be a directory`);

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { runCli, tempDir, watFile } from '../helpers/cli.ts';
 import type { CliResult } from '../helpers/cli.ts';
+import { SimPlatform } from '../../src/tee/sim/platform.ts';
+import { simCollateral } from '../../src/tee/sim/quoting.ts';
 
 const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
 const dir = tempDir('cloister-attest-cli-');
@@ -224,48 +226,90 @@ describe('cloister sign, quote, attest', () => {
     assert.match(flip.stderr, /\(quote-signature\)/);
   });
 
-  it('the real Intel vector verifies as of 2025-07-01 with the default root, and policy judges its status', async () => {
+  it('the real Intel vector (ConfigurationAndSWHardeningNeeded) is refused without a policy opting in, naming its advisories', async () => {
     const quote = new URL('sgx_quote', DCAP).pathname;
     const coll = new URL('sgx_quote_collateral.json', DCAP).pathname;
-    const r = await cli(
-      'attest',
-      'verify',
-      quote,
-      '--collateral',
-      coll,
-      '--at',
-      '2025-07-01T00:00:00Z',
-      '--json',
-    );
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { simulated: boolean; status: string; advisoryIds: string[] };
+    const verifyAt = (...extra: string[]) =>
+      cli('attest', 'verify', quote, '--collateral', coll, '--at', '2025-07-01T00:00:00Z', ...extra);
+    const r = await verifyAt('--json');
+    assert.equal(r.code, 1, 'the default accepts only UpToDate');
+    const out = JSON.parse(r.stdout) as {
+      ok: boolean;
+      simulated: boolean;
+      status: string;
+      advisoryIds: string[];
+      error: { code: string; message: string };
+    };
+    assert.equal(out.ok, false);
     assert.equal(out.simulated, false);
     assert.equal(out.status, 'ConfigurationAndSWHardeningNeeded');
     assert.deepEqual([...out.advisoryIds].sort(), ['INTEL-SA-00289', 'INTEL-SA-00615']);
-    const p = await cli(
-      'attest',
-      'verify',
-      quote,
-      '--collateral',
-      coll,
-      '--at',
-      '2025-07-01T00:00:00Z',
-      '--policy',
-      json('d.json', { allowDebug: true }),
+    assert.equal(out.error.code, 'tcb-status');
+    assert.match(r.stderr, /\(tcb-status\).*ConfigurationAndSWHardeningNeeded.*INTEL-SA-00289/);
+    const text = await verifyAt();
+    assert.equal(text.code, 1);
+    assert.match(
+      text.stdout,
+      /advisories +INTEL-SA-00289, INTEL-SA-00615|advisories +INTEL-SA-00615, INTEL-SA-00289/,
     );
+    assert.match(text.stdout, /NOT verified/);
+    // A policy that says nothing about TCB statuses keeps the default.
+    const p = await verifyAt('--policy', json('d.json', { allowDebug: true }));
     assert.equal(p.code, 1);
     assert.match(p.stderr, /\(tcb-status\)/);
-    const sim = await cli(
-      'attest',
-      'verify',
-      quote,
-      '--collateral',
-      coll,
-      '--at',
-      '2025-07-01T00:00:00Z',
-      '--trust-sim-root',
+    // The explicit opt-in verifies, and says which advisories the tenant accepted.
+    const optIn = json('hardening.json', {
+      acceptedTcbStatuses: ['UpToDate', 'ConfigurationAndSWHardeningNeeded'],
+    });
+    const ok = await verifyAt('--policy', optIn);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /policy +met\nverified\n$/);
+    assert.match(
+      ok.stderr,
+      /warning: TCB status ConfigurationAndSWHardeningNeeded accepted by --policy; advisories that apply: INTEL-SA-00/,
     );
+    const sim = await verifyAt('--trust-sim-root', '--policy', optIn);
     assert.equal(sim.code, 1, 'Intel evidence is not sim evidence');
+  });
+
+  it('every TCB status other than UpToDate needs the explicit opt-in', async () => {
+    const platform = await SimPlatform.open({ path: env.CLOISTER_SIM_PLATFORM });
+    for (const status of [
+      'SWHardeningNeeded',
+      'ConfigurationNeeded',
+      'ConfigurationAndSWHardeningNeeded',
+      'OutOfDate',
+      'OutOfDateConfigurationNeeded',
+    ] as const) {
+      const coll = json(
+        `coll-${status}.json`,
+        await simCollateral(platform, { platformStatus: status, advisoryIds: ['INTEL-SA-00999'] }),
+      );
+      const plain = await cli('attest', 'verify', file('q.bin'), '--collateral', coll, '--trust-sim-root');
+      assert.equal(plain.code, 1, `${status} without a policy`);
+      assert.match(plain.stdout, new RegExp(`status +${status}\n`));
+      assert.match(plain.stdout, /advisories +INTEL-SA-00999\n/);
+      assert.match(
+        plain.stderr,
+        new RegExp(`\\(tcb-status\\): policy: TCB status ${status} .*INTEL-SA-00999`),
+      );
+      const policy = json(`accept-${status}.json`, { acceptedTcbStatuses: [status] });
+      const opted = await cli(
+        'attest',
+        'verify',
+        file('q.bin'),
+        '--collateral',
+        coll,
+        '--trust-sim-root',
+        '--policy',
+        policy,
+      );
+      assert.equal(opted.code, 0, `${status} with a policy accepting it: ${opted.stderr}`);
+      assert.match(
+        opted.stderr,
+        new RegExp(`TCB status ${status} accepted by --policy; advisories that apply: INTEL-SA-00999`),
+      );
+    }
   });
 
   it('usage errors exit 2 with one line', async () => {

@@ -1,20 +1,20 @@
 // Gramine's /dev/attestation against a fake tree: the quote file holds a sim quote with the report
 // data the test expects (real Gramine produces it when `quote` is read after `user_report_data`).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { verifyDcapQuote } from '../../src/attestation/verify-dcap.ts';
 import { GramineError, gramineQuote } from '../../src/tee/gramine.ts';
 import { SimQuotingEnclave, simCollateral } from '../../src/tee/sim/quoting.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { identity, newPlatform } from './helpers/sim.ts';
 
 const DATA = new Uint8Array(64).fill(0x5a);
 const code = (c: string) => (e: unknown) => e instanceof GramineError && e.code === c;
 
 function fakeDevAttestation(type: string, quote?: Uint8Array): string {
-  const root = mkdtempSync(join(tmpdir(), 'cloister-gramine-'));
+  const root = tempDir('cloister-gramine-');
   writeFileSync(join(root, 'attestation_type'), `${type}\n`);
   writeFileSync(join(root, 'user_report_data'), new Uint8Array(64));
   if (quote) writeFileSync(join(root, 'quote'), quote);
@@ -63,7 +63,7 @@ describe('Gramine /dev/attestation', async () => {
       { name: 'FormatError' },
     );
     await assert.rejects(
-      gramineQuote({ reportData: DATA, root: join(tmpdir(), 'no-such-dir-xyz') }),
+      gramineQuote({ reportData: DATA, root: join(tempDir('cloister-gramine-'), 'no-such-dir') }),
       code('not-gramine'),
     );
   });

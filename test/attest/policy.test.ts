@@ -1,7 +1,7 @@
 // The tenant policy parser: strict about shape, types and values; hostile JSON gives a clear error.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PolicyFormatError, parsePolicy } from '../../src/attestation/policy.ts';
+import { PolicyError, PolicyFormatError, checkTcbStatus, parsePolicy } from '../../src/attestation/policy.ts';
 
 const H = 'ab'.repeat(32);
 const refused = (input: unknown, why: RegExp): void =>
@@ -86,5 +86,30 @@ describe('policy parser', () => {
     refused(' '.repeat((1 << 20) + 1), /larger than/);
     refused('['.repeat(100000) + ']'.repeat(100000), /not JSON|not a JSON object/);
     refused(`{"mrenclave":${'['.repeat(5000)}${']'.repeat(5000)}}`, /mrenclave/);
+  });
+
+  it('accepts only UpToDate by default; other statuses need the opt-in and are refused naming their advisories', () => {
+    checkTcbStatus({ status: 'UpToDate', advisoryIds: [] });
+    for (const status of [
+      'SWHardeningNeeded',
+      'ConfigurationNeeded',
+      'ConfigurationAndSWHardeningNeeded',
+      'OutOfDate',
+      'OutOfDateConfigurationNeeded',
+      'Revoked',
+    ]) {
+      assert.throws(
+        () => checkTcbStatus({ status, advisoryIds: ['INTEL-SA-00289', 'INTEL-SA-00615'] }),
+        (e: unknown) =>
+          e instanceof PolicyError &&
+          e.code === 'tcb-status' &&
+          e.message.includes(status) &&
+          e.message.includes('INTEL-SA-00289, INTEL-SA-00615'),
+        status,
+      );
+      assert.throws(() => checkTcbStatus({ status }, parsePolicy({}).acceptedTcbStatuses), PolicyError);
+      if (status !== 'Revoked')
+        checkTcbStatus({ status }, parsePolicy({ acceptedTcbStatuses: [status] }).acceptedTcbStatuses);
+    }
   });
 });

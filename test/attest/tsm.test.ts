@@ -2,22 +2,14 @@
 // in) behaves as the tsm report attributes do: mkdir makes the entry with `provider` and `generation`,
 // each inblob write bumps `generation` and produces `outblob` — here a real TDX quote or SNP report.
 import assert from 'node:assert/strict';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseQuote } from '../../src/attestation/quote.ts';
 import { parseSnpReport } from '../../src/attestation/snp-report.ts';
 import { TsmError, nodeTsmFs, tsmReport } from '../../src/tee/tsm.ts';
 import type { TsmFs } from '../../src/tee/tsm.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const VECTORS = new URL('../../../shared/attestation-vectors/', import.meta.url);
 const TDX_QUOTE = new Uint8Array(readFileSync(new URL('dcap-qvl/tdx_quote', VECTORS)));
@@ -34,7 +26,7 @@ interface Fake {
 
 /** A fake configfs: `provider` answers every inblob with `outblob` (the vector), plus `auxblob` for SNP. */
 function fakeTsm(provider: string, outblob: Uint8Array, auxblob?: Uint8Array): Fake {
-  const root = mkdtempSync(join(tmpdir(), 'cloister-tsm-'));
+  const root = tempDir('cloister-tsm-');
   mkdirSync(join(root, 'tsm', 'report'), { recursive: true });
   const generation = (dir: string): number => Number(readFileSync(join(dir, 'generation'), 'utf8'));
   const bump = (dir: string): void => writeFileSync(join(dir, 'generation'), `${generation(dir) + 1}\n`);
@@ -135,7 +127,7 @@ describe('configfs-tsm', () => {
     await assert.rejects(tsmReport({ reportData: TDX_DATA, root: g.root, fs: g.fs }), {
       name: 'FormatError',
     });
-    const empty = mkdtempSync(join(tmpdir(), 'cloister-tsm-'));
+    const empty = tempDir('cloister-tsm-');
     await assert.rejects(tsmReport({ reportData: TDX_DATA, root: empty }), code('no-tsm'));
     assert.equal(existsSync(join(empty, 'tsm')), false);
     await assert.rejects(tsmReport({ reportData: new Uint8Array(32), root: empty }), RangeError);

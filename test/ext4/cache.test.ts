@@ -66,3 +66,30 @@ test('rejects device block sizes that are not a power of two', () => {
   const dev = new MemoryBlockDevice(new Uint8Array(3000), 1000);
   assert.throws(() => new BlockCache(dev), { name: 'WasiError', errno: 28 });
 });
+
+test('a failing read-ahead block is dropped: the requested blocks read right, only the bad block fails', () => {
+  const bytes = new Uint8Array(64 * 512).map((_, i) => (i * 7) & 0xff);
+  const dev = counting(bytes);
+  const bad = 20;
+  const read = dev.read.bind(dev);
+  dev.read = (o, l) => {
+    if (o <= bad * 512 && bad * 512 < o + l) throw new Error(`block ${bad} does not match its hash`);
+    return read(o, l);
+  };
+  const cache = new BlockCache(dev, 100, 16);
+  const one = new Uint8Array(512);
+  for (let b = 0; b < bad; b++) {
+    cache.read(b * 512, one);
+    assert.deepEqual(one, bytes.subarray(b * 512, (b + 1) * 512), `block ${b}`);
+  }
+  assert.ok(
+    dev.log.some((e) => /^r\d+\+\d+$/.test(e) && Number(e.split('+')[1]) > 1),
+    'read-ahead was tried',
+  );
+  assert.throws(() => cache.read(bad * 512, one), /block 20 does not match its hash/);
+  for (let b = bad + 1; b < 64; b++) {
+    cache.read(b * 512, one);
+    assert.deepEqual(one, bytes.subarray(b * 512, (b + 1) * 512), `block ${b}`);
+  }
+  assert.throws(() => cache.read(bad * 512, one), /block 20/, 'the bad block was not cached');
+});

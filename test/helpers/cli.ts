@@ -1,10 +1,12 @@
 // Runs the built `cloister` command and assembles hand-written WebAssembly for tests.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtFactory from 'wabt';
+import { tempDir } from './temp.ts';
+
+export { tempDir };
 
 export const cliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 export const sharedDir = fileURLToPath(new URL('../../../shared/', import.meta.url));
@@ -38,10 +40,6 @@ export function runCli(
     child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
-}
-
-export function tempDir(prefix = 'cloister-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
 }
 
 /** Assembles WAT text (with names kept) and writes it to a temporary .wasm file. */

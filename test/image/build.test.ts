@@ -16,7 +16,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { buildImage, type BuildOptions, type BuildResult } from '../../src/image/build.ts';
+import { Ext4Fs, ROOT_INO, fromBlockLayer } from '../../src/enclave/ext4/index.ts';
+import { FileBlockDevice } from '../../src/image/file-device.ts';
 import { e2fsTool } from '../../src/image/mke2fs.ts';
+import { ext2fsWasm } from '../../src/image/populate.ts';
 import { run } from '../storage/helpers/tools.ts';
 import { pattern } from '../storage/helpers/files.ts';
 import { debugfs, debugfsCat, e2fsckClean, requireTools, tempDir } from './helpers/image.ts';
@@ -74,6 +77,51 @@ for (const builder of ['mke2fs', 'libext2fs'] as const) {
       assert.match(debugfs(r.out, 'stat /data/link'), /Fast link dest: "\.\.\/hello\.txt"/);
       assert.match(debugfs(r.out, 'stat /hello.txt'), /User:\s+0\s+Group:\s+0/);
       assert.match(debugfs(r.out, 'stat /hello.txt'), /mtime: 0x6553f100/);
+    });
+
+    it('any legal file name builds: "error", "invalid", quotes, spaces, unicode, a newline', (t) => {
+      if (!requireTools(t, ...tools)) return;
+      const names = [
+        'error',
+        'invalid',
+        'an error.log',
+        'Invalid argument while reading',
+        'sif: File not found by ext2_lookup',
+        'say "hi"',
+        'tab\there',
+        'héllo wörld ✓',
+        'line\nbreak',
+        'debugfs: sif <12> mode 0777',
+      ];
+      const root = join(dir, `names-${builder}`);
+      mkdirSync(join(root, 'error dir'), { recursive: true });
+      for (const [i, name] of names.entries()) {
+        writeFileSync(join(root, name), `file ${i}\n`);
+        chmodSync(join(root, name), 0o600 + (i % 2) * 0o40);
+      }
+      writeFileSync(join(root, 'error dir', 'invalid "inner"'), 'inner\n');
+      const r = build(root);
+      checkWithTools(r);
+      const listed = debugfs(r.out, 'ls -p /');
+      for (const name of names.filter((n) => !n.includes('\n')))
+        assert.ok(listed.includes(`/${name}/`), `debugfs lists ${JSON.stringify(name)}`);
+      // Read back with the enclave's ext4 reader too (debugfs cannot name a file with a newline).
+      const device = new FileBlockDevice(r.out);
+      const fs = Ext4Fs.open(fromBlockLayer(device), { wasm: ext2fsWasm(), readOnly: true });
+      try {
+        for (const [i, name] of names.entries()) {
+          const ino = fs.lookupIn(ROOT_INO, name);
+          assert.equal(new TextDecoder().decode(fs.readFile(ino)), `file ${i}\n`, JSON.stringify(name));
+          const st = fs.stat(ino);
+          assert.deepEqual([st.mode, st.uid, st.gid], [0o600 + (i % 2) * 0o40, 0, 0], JSON.stringify(name));
+          assert.equal(st.mtimeNs, 1_700_000_000n * 1_000_000_000n);
+        }
+        const inner = fs.lookupIn(fs.lookupIn(ROOT_INO, 'error dir'), 'invalid "inner"');
+        assert.equal(new TextDecoder().decode(fs.readFile(inner)), 'inner\n');
+      } finally {
+        fs.close();
+        device.close();
+      }
     });
 
     it('from a tar and a gzip tar: owners and modes kept, the same image either way', (t) => {

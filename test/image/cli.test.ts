@@ -2,13 +2,26 @@
 // Needs dist/ (node scripts/build.mjs).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { ImageDescriptor } from '../../src/image/descriptor.ts';
 import type { ImageInfo } from '../../src/image/inspect.ts';
-import { cliPath, runCli } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
 import { pattern } from '../storage/helpers/files.ts';
 import { requireTools, tempDir } from './helpers/image.ts';
 import { tar } from './helpers/tar.ts';
@@ -16,6 +29,26 @@ import { tar } from './helpers/tar.ts';
 const dir = tempDir();
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 const TOOLS = ['mke2fs', 'debugfs', 'dumpe2fs'];
+
+/**
+ * A new folder user nobody can reach: under the temporary folder when every folder above it lets
+ * others through, else under /tmp. Removed when the tests end.
+ */
+function nobodyDir(): string {
+  const passable = (path: string): boolean =>
+    (statSync(path).mode & 0o001) !== 0 && (path === dirname(path) || passable(dirname(path)));
+  const base = passable(tmpdir()) ? tmpdir() : '/tmp';
+  const made = mkdtempSync(join(base, 'cloister-nobody-'));
+  after(() => rmSync(made, { recursive: true, force: true }));
+  return made;
+}
+
+/** chmod a+rX, recursively (a checkout made with umask 077 has 0600 files). */
+function readableByAll(path: string): void {
+  const st = statSync(path);
+  chmodSync(path, st.mode | (st.isDirectory() ? 0o555 : 0o444));
+  if (st.isDirectory()) for (const name of readdirSync(path)) readableByAll(join(path, name));
+}
 
 function source(): string {
   const src = join(dir, 'src');
@@ -161,26 +194,52 @@ describe('cloister image', () => {
   it('builds without root privileges, byte for byte as root does', async (t) => {
     if (process.getuid?.() !== 0 || !requireTools(t, ...TOOLS)) return t.skip('needs root to drop to nobody');
     if (spawnSync('setpriv', ['--version']).status !== 0) return t.skip('setpriv is not installed');
-    const shared = join(dir, 'nobody');
-    mkdirSync(shared);
-    chmodSync(shared, 0o777);
-    chmodSync(dir, 0o755);
-    const src = source();
-    chmodSync(src, 0o755);
+    // nobody may not be able to read the checkout (cloned into /root) or reach the temporary folder
+    // (0700): it runs a copy of the built package from a folder it can reach.
+    const shared = nobodyDir();
+    const pkg = join(shared, 'cloister');
+    cpSync(join(packageRoot, 'package.json'), join(pkg, 'package.json'));
+    cpSync(join(packageRoot, 'dist'), join(pkg, 'dist'), { recursive: true });
+    // The runtime dependencies (not the dev ones) from the lockfile.
+    const lock = JSON.parse(readFileSync(join(packageRoot, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean; optional?: boolean }>;
+    };
+    for (const [path, entry] of Object.entries(lock.packages)) {
+      if (!path.startsWith('node_modules/') || entry.dev || path.includes('/node_modules/', 1)) continue;
+      // Optional packages for other platforms (esbuild's binaries) are not installed.
+      if (entry.optional && !existsSync(join(packageRoot, path))) continue;
+      cpSync(join(packageRoot, path), join(pkg, path), { recursive: true });
+    }
+    cpSync(
+      join(packageRoot, 'src', 'enclave', 'ext4', 'ext2fs.wasm'),
+      join(pkg, 'src', 'enclave', 'ext4', 'ext2fs.wasm'),
+    );
+    const src = join(shared, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'data.bin'), pattern(100_000, 5));
+    mkdirSync(join(shared, 'tmp'));
+    readableByAll(shared);
+    chmodSync(join(shared, 'tmp'), 0o1777);
     const asRoot = join(shared, 'root.img');
     assert.equal((await runCli(['image', 'build', '--from', src, '-o', asRoot])).code, 0);
-    const asNobody = join(shared, 'nobody.img');
+    const out = join(shared, 'out');
+    mkdirSync(out);
+    chmodSync(out, 0o777);
+    const asNobody = join(out, 'nobody.img');
     const r = spawnSync(
       'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath].concat([
-        'image',
-        'build',
-        '--from',
-        src,
-        '-o',
-        asNobody,
-      ]),
-      { encoding: 'utf8', env: { ...process.env, PATH: '/usr/bin:/bin' } },
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        join(pkg, 'dist', 'cli.js'),
+      ].concat(['image', 'build', '--from', src, '-o', asNobody]),
+      {
+        encoding: 'utf8',
+        cwd: shared,
+        env: { PATH: '/usr/bin:/bin', HOME: shared, TMPDIR: join(shared, 'tmp') },
+      },
     );
     assert.equal(r.status, 0, r.stderr);
     assert.ok(readFileSync(asNobody).equals(readFileSync(asRoot)));

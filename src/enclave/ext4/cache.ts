@@ -120,16 +120,20 @@ export class BlockCache {
     this.window = index === this.nextSequential ? Math.min(this.window * 2, this.maxReadAhead) : 1;
     let count = 1;
     while (count < this.window && index + count < this.blockCount && !this.blocks.has(index + count)) count++;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.fetch(index, count);
+    } catch (error) {
+      if (count === 1) throw error;
+      // Read-ahead is a guess: a block nobody asked for that fails (tampered, say) must not fail this
+      // read. As Linux drops failed read-ahead pages, read only the requested block; a later read of
+      // the bad block fails on its own.
+      this.window = 1;
+      count = 1;
+      bytes = this.fetch(index, 1);
+    }
     this.nextSequential = index + count;
     const bs = this.blockSize;
-    const bytes = this.device.read(index * bs, count * bs);
-    this.stats.deviceReads++;
-    if (!(bytes instanceof Uint8Array) || bytes.length !== count * bs) {
-      throw new WasiError(
-        Errno.IO,
-        `ext4: device returned ${bytes?.length} bytes for ${count * bs} at block ${index}`,
-      );
-    }
     let first: Uint8Array | undefined;
     for (let k = 0; k < count; k++) {
       const data = bytes.slice(k * bs, (k + 1) * bs);
@@ -141,6 +145,20 @@ export class BlockCache {
     this.blocks.set(index, { data: first as Uint8Array, dirty: false });
     this.evict();
     return first as Uint8Array;
+  }
+
+  /** Reads `count` blocks from `index`, checking the reply's length. */
+  private fetch(index: number, count: number): Uint8Array {
+    const bs = this.blockSize;
+    const bytes = this.device.read(index * bs, count * bs);
+    this.stats.deviceReads++;
+    if (!(bytes instanceof Uint8Array) || bytes.length !== count * bs) {
+      throw new WasiError(
+        Errno.IO,
+        `ext4: device returned ${bytes?.length} bytes for ${count * bs} at block ${index}`,
+      );
+    }
+    return bytes;
   }
 
   private evict(): void {

@@ -1,14 +1,13 @@
 // Sim platforms in temporary files, and enclave identities to attest.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SgxAttributeFlags } from '../../../src/attestation/report-body.ts';
 import { SimPlatform } from '../../../src/tee/sim/platform.ts';
 import type { EnclaveIdentity } from '../../../src/tee/sim/platform.ts';
+import { tempDir } from '../../helpers/temp.ts';
 
-/** A fresh platform file path in a new temporary directory. */
+/** A fresh platform file path in a new temporary directory (removed after the test that made it). */
 export function platformPath(): string {
-  return join(mkdtempSync(join(tmpdir(), 'cloister-sim-')), 'sim-platform.json');
+  return join(tempDir('cloister-sim-'), 'sim-platform.json');
 }
 
 export function newPlatform(): Promise<SimPlatform> {

@@ -12,6 +12,7 @@ import { fsyncSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { after } from 'node:test';
 import type { BlockDevice } from '../../../src/enclave/ext4/device.ts';
 import { compileExt2fs } from '../../../src/enclave/ext4/ext4fs.ts';
 import type { Ext2fsModule } from '../../../src/enclave/ext4/ext4fs.ts';
@@ -22,9 +23,10 @@ export const ext2fsModule: Ext2fsModule = compileExt2fs(
   readFileSync(new URL('../../../src/enclave/ext4/ext2fs.wasm', import.meta.url)),
 );
 
-/** A scratch directory removed by `dispose()`. */
+/** A scratch directory removed by `dispose()`, or after the test that made it (also when it fails). */
 export function scratchDir(): { path: string; dispose: () => void } {
   const path = mkdtempSync(join(tmpdir(), 'cloister-ext4-'));
+  after(() => rmSync(path, { recursive: true, force: true }));
   return { path, dispose: () => rmSync(path, { recursive: true, force: true }) };
 }
 
