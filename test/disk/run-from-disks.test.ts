@@ -318,17 +318,23 @@ describe('crashes and real workloads on a volume', () => {
     const created = await runCli(shell(), { input: 'create table log(n integer primary key, pad blob);\n' });
     assert.equal(created.code, 0, created.stderr);
     // Each statement is a transaction: the next n, then it is printed (after its commit returned).
-    // TRUNCATE journal mode commits with a sync of the journal; DELETE mode would commit by an unlink
-    // that only synchronous=EXTRA syncs (a directory fsync), so a kill right after could roll it back.
-    const writes =
-      'pragma journal_mode = truncate;\n' +
+    // TRUNCATE journal mode commits with a sync of the journal. DELETE mode commits by unlinking the
+    // journal, which only synchronous=EXTRA makes durable, with an fsync of the directory: that fsync
+    // must commit the volume, or a kill right after rolls the acknowledged commit back.
+    const statements =
       'insert into log select coalesce(max(n) + 1, 0), randomblob(900) from log; select max(n) from log;\n'.repeat(
         3000,
       );
     // Killed before any commit was acknowledged, then after 1, 4, 15 and 40 acknowledged commits.
-    const killPoints = [0, 1, 4, 15, 40];
+    const runs = [
+      ...[0, 1, 4, 15, 40].map((point) => ({ point, mode: 'pragma journal_mode = truncate;\n' })),
+      ...[3, 12].map((point) => ({
+        point,
+        mode: 'pragma journal_mode = delete; pragma synchronous = extra;\n',
+      })),
+    ];
     const acknowledgedIn = (text: string) => text.split('\n').filter((line) => /^\d+$/.test(line));
-    for (const point of killPoints) {
+    for (const { point, mode } of runs) {
       const child = spawn(process.execPath, [cliPath, ...shell()]);
       let out = '';
       const killed = new Promise<void>((resolve) => {
@@ -350,7 +356,7 @@ describe('crashes and real workloads on a volume', () => {
         });
       });
       child.stdin.on('error', () => {});
-      child.stdin.end(writes);
+      child.stdin.end(mode + statements);
       child.stderr.resume();
       await killed;
       await new Promise((r) =>

@@ -121,7 +121,10 @@ export class DirFd extends Fd {
   override setTimes(atimNs: bigint | null, mtimNs: bigint | null): void {
     this.inode.setTimes(atimNs, mtimNs);
   }
-  override sync(): void {}
+  /** `fsync` of a directory: the entries created, renamed and removed in it become durable. */
+  override sync(): void {
+    this.inode.syncEntries();
+  }
 
   /**
    * At most `max` entries from WASI cookie `cookie` on: 0 is '.', 1 is '..', and n >= 2 is the file

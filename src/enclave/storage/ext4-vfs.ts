@@ -36,6 +36,10 @@ export class Ext4FileSystem implements FileSystem {
     return new Ext4Inode(this, ROOT_INO, FileType.DIRECTORY);
   }
 
+  sync(): void {
+    if (!this.readOnly) this.ext4.flush();
+  }
+
   inode(ino: number): Ext4Inode {
     return new Ext4Inode(this, ino, FILETYPES[this.ext4.stat(ino).type]);
   }

@@ -23,6 +23,9 @@ export abstract class InodeBase implements Inode {
   open(_options: OpenOptions): FileHandle {
     throw new WasiError(this.filetype === FileType.DIRECTORY ? Errno.ISDIR : Errno.INVAL);
   }
+  syncEntries(): void {
+    this.fs.sync?.();
+  }
   readlink(): string {
     throw new WasiError(Errno.INVAL);
   }

@@ -67,6 +67,11 @@ class MountInode extends InodeBase {
     this.filetype = inner?.filetype ?? FileType.DIRECTORY;
   }
 
+  /** The entries are the inner directory's (a directory made up to reach a mount point has none to keep). */
+  override syncEntries(): void {
+    this.inner?.syncEntries();
+  }
+
   stat(): Stat {
     if (this.inner) return this.inner.stat();
     const ino = BigInt(this.path.length + 1);

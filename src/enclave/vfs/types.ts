@@ -71,6 +71,8 @@ export interface Inode {
 
   /** Regular files: opens the contents for reading and writing. */
   open(options: OpenOptions): FileHandle;
+  /** Directories: makes the entries created, renamed and removed in it durable (`fsync` of a directory). */
+  syncEntries(): void;
   /** Symbolic links: the target, verbatim. */
   readlink(): string;
 
@@ -106,4 +108,9 @@ export interface FileSystem {
   readonly type: string;
   readonly readOnly: boolean;
   root(): Inode;
+  /**
+   * Makes every change so far durable, as `fsync` on a directory does (SQLite relies on it after
+   * deleting a journal). Absent where nothing outlives the run or the host decides durability.
+   */
+  sync?(): void;
 }

@@ -62,6 +62,10 @@ class FrozenInode implements Inode {
     this.filetype = inner.filetype;
   }
 
+  syncEntries(): void {
+    this.inner.syncEntries();
+  }
+
   stat(): Stat {
     return this.inner.stat();
   }
