@@ -107,6 +107,18 @@ class HostDirFs implements FileSystem {
     return root;
   }
 
+  /** Directory `name` of `parent` was removed: its handle, if open, is closed rather than kept to the end. */
+  removed(parent: DirRef, name: string): void {
+    const ref = parent.children.get(name);
+    if (!ref) return;
+    parent.children.delete(name);
+    this.openDirs.delete(ref);
+    if (ref.handle === null) return;
+    const handle = ref.handle;
+    ref.handle = null;
+    this.closeDir(handle);
+  }
+
   /** The host handle of `ref`, reopened if it was closed. */
   handle(ref: DirRef): number {
     if (ref.handle !== null) {
@@ -279,7 +291,9 @@ class HostInode extends InodeBase {
   }
 
   override rmdir(name: string): void {
-    this.fs.calls.rmdir(this.fs.handle(this.requireDir()), name);
+    const dir = this.requireDir();
+    this.fs.calls.rmdir(this.fs.handle(dir), name);
+    this.fs.removed(dir, name);
   }
 
   override link(name: string, target: Inode): void {
