@@ -39,7 +39,7 @@ async function interruptedBuild(signal: NodeJS.Signals): Promise<void> {
   child.kill(signal);
   await exited;
   const cleaned = await within(
-    5_000,
+    20_000,
     () => readdirSync(scratchParent).length === 0 && !existsSync(`${out}.partial`),
   );
   assert.ok(
