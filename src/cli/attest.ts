@@ -21,6 +21,9 @@ import { SgxAttributeFlags, sgxAttributeFlags } from '../attestation/report-body
 import { bcdDate, signSigstruct, verifySigstruct } from '../attestation/sigstruct.ts';
 import type { Sigstruct } from '../attestation/sigstruct.ts';
 import { verifyDcapQuote } from '../attestation/verify-dcap.ts';
+import { evidenceKind } from '../attestation/evidence-kind.ts';
+import { SNP_POLICY_DEBUG, SNP_REPORT_SIZE } from '../attestation/snp-report.ts';
+import { verifySnpReport } from '../attestation/verify-snp.ts';
 import type { DcapVerdict } from '../attestation/verify-dcap.ts';
 import { measureRun } from '../host/launcher.ts';
 import { SimPlatform, SimPlatformError } from '../tee/sim/platform.ts';
@@ -235,7 +238,11 @@ async function quote(args: string[], o: QuoteOptions): Promise<void> {
 }
 
 interface VerifyOptions {
-  collateral: string;
+  collateral?: string;
+  vcek?: string;
+  certChain?: string;
+  arkCrl?: string;
+  allowDebug?: boolean;
   policy?: string;
   at?: string;
   json?: boolean;
@@ -267,7 +274,13 @@ function summary(v: DcapVerdict): Record<string, unknown> {
   };
 }
 
-const LABELS: Record<string, string> = { advisoryIds: 'advisories', reportData: 'report data' };
+const LABELS: Record<string, string> = {
+  advisoryIds: 'advisories',
+  reportData: 'report data',
+  hostData: 'host data',
+  reportedTcb: 'reported TCB',
+  chipId: 'chip id',
+};
 
 /** The verdict as `label  value` lines; the first says whether the evidence is simulated. */
 function textVerdict(out: Record<string, unknown>): string {
@@ -290,8 +303,80 @@ function textVerdict(out: Record<string, unknown>): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** An SEV-SNP report: VCEK → ASK → ARK (ARK-Milan pinned), then the report's signature; debug guests refused. */
+async function verifySnp(bytes: Uint8Array, o: VerifyOptions): Promise<number> {
+  if (o.collateral !== undefined || o.trustSimRoot) {
+    throw new UsageError(
+      'an SEV-SNP report takes --vcek and --cert-chain, not --collateral or --trust-sim-root',
+    );
+  }
+  if (o.policy !== undefined) {
+    throw new UsageError(
+      'tenant policies cover SGX quotes; for an SEV-SNP report compare the printed measurement',
+    );
+  }
+  if (o.vcek === undefined || o.certChain === undefined) {
+    throw new UsageError(
+      "an SEV-SNP report needs --vcek FILE and --cert-chain FILE (AMD KDS's vcek and cert_chain)",
+    );
+  }
+  const options = {
+    vcek: new Uint8Array(inputFile('--vcek', o.vcek)),
+    caChainPem: inputFile('--cert-chain', o.certChain).toString(),
+    arkCrl: o.arkCrl === undefined ? undefined : new Uint8Array(inputFile('--ark-crl', o.arkCrl)),
+    at: atDate(o.at),
+  };
+  const out: Record<string, unknown> = { ok: false, simulated: false };
+  let failure: { code: string; message: string } | undefined;
+  try {
+    const { report } = await verifySnpReport(bytes, options);
+    const tcb = report.reportedTcb;
+    Object.assign(out, {
+      status: 'signature and VCEK chain verified',
+      type: 'SEV-SNP',
+      measurement: toHex(report.measurement),
+      reportData: toHex(report.reportData),
+      hostData: toHex(report.hostData),
+      vmpl: report.vmpl,
+      debug: (report.policy & SNP_POLICY_DEBUG) !== 0n,
+      reportedTcb: `bootloader ${tcb.bootloader}, tee ${tcb.tee}, snp ${tcb.snp}, microcode ${tcb.microcode}`,
+      chipId: toHex(report.chipId),
+    });
+    if (out.debug && !o.allowDebug) {
+      throw new PolicyError(
+        'debug',
+        'the guest policy allows debugging (its memory is readable by the host); --allow-debug accepts it',
+      );
+    }
+    out.ok = true;
+  } catch (error) {
+    if (!(error instanceof VerificationError || error instanceof FormatError || error instanceof PolicyError))
+      throw error;
+    failure = { code: error.code, message: error.message };
+    out.error = failure;
+  }
+  if (o.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  else process.stdout.write(textVerdict(out));
+  if (failure === undefined) {
+    if (out.debug) process.stderr.write('cloister: warning: a debug guest, accepted by --allow-debug\n');
+    return 0;
+  }
+  process.stderr.write(`cloister: error: verification failed (${failure.code}): ${failure.message}\n`);
+  return 1;
+}
+
 async function verify(quotePath: string, o: VerifyOptions): Promise<number> {
   const quoteBytes = new Uint8Array(inputFile('quote', quotePath));
+  const kind = evidenceKind(quoteBytes);
+  if (kind === null) {
+    process.stderr.write(
+      `cloister: error: verification failed (not-evidence): ${quotePath} is not a quote or report ` +
+        `(neither an SGX/TDX DCAP quote, version 3 or 4 with an ECDSA-256 key, nor a ${SNP_REPORT_SIZE}-byte SEV-SNP report)\n`,
+    );
+    return 1;
+  }
+  if (kind === 'snp') return verifySnp(quoteBytes, o);
+  if (o.collateral === undefined) throw new UsageError('a DCAP quote needs --collateral FILE');
   const collateral = jsonFile('--collateral', o.collateral);
   let policy: Policy | undefined;
   if (o.policy !== undefined) {
@@ -376,10 +461,15 @@ export function registerAttestCommands(program: Command): void {
   attest
     .command('verify')
     .description(
-      'verify a DCAP quote; exit 0 only when it verifies and meets --policy (default: TCB status UpToDate only)',
+      'verify a DCAP quote (exit 0 only when it verifies and meets --policy; default: TCB status UpToDate only)\n' +
+        'or an SEV-SNP report (VCEK chain to the pinned ARK-Milan; debug guests refused)',
     )
-    .argument('<QUOTE>', 'quote file (SGX v3 or TDX v4)')
-    .requiredOption('--collateral <FILE>', 'collateral JSON (PCCS shape)')
+    .argument('<EVIDENCE>', 'quote file (SGX v3 or TDX v4) or SEV-SNP attestation report (1184 bytes)')
+    .option('--collateral <FILE>', 'DCAP: collateral JSON (PCCS shape)')
+    .option('--vcek <FILE>', "SNP: the chip's VCEK certificate (DER or PEM)")
+    .option('--cert-chain <FILE>', 'SNP: the ASK (and ARK) as PEM, as AMD KDS serves cert_chain')
+    .option('--ark-crl <FILE>', "SNP: the ARK's CRL (DER); the ASK must not be revoked")
+    .option('--allow-debug', 'SNP: accept a guest whose policy allows debugging')
     .option('--policy <FILE>', 'tenant policy JSON (acceptedTcbStatuses opts in to other TCB statuses)')
     .option('--at <ISO>', 'verification time (default now)')
     .option('--json', 'print the verdict as JSON')

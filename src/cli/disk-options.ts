@@ -93,12 +93,12 @@ function appendedTreeOffset(image: string): number {
 }
 
 /** A volume key file holds 32 raw bytes or 64 hex digits. */
-export function readVolumeKey(path: string): Uint8Array {
-  const bytes = readKeyFile(path, '--volume-key-file');
+export function readVolumeKey(path: string, option = '--volume-key-file'): Uint8Array {
+  const bytes = readKeyFile(path, option);
   const text = Buffer.from(bytes).toString('latin1').trim();
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Uint8Array.from(Buffer.from(text, 'hex'));
   if (bytes.length === 32) return bytes;
-  throw new UsageError(`--volume-key-file ${path}: expected 32 bytes or 64 hex digits`);
+  throw new UsageError(`${option} ${path}: expected 32 bytes or 64 hex digits`);
 }
 
 function luksUuidAt(path: string, offset: number): string | null {

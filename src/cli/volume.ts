@@ -69,7 +69,12 @@ async function create(path: string, options: { size: string; keyFile: string; ge
       writeFileSync(options.keyFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
       keyMade = true;
     }
-    const key = readVolumeKey(options.keyFile);
+    if (!options.generateKey && !existsSync(options.keyFile)) {
+      throw new UsageError(
+        `--key-file ${options.keyFile}: no such file (add --generate-key to make a new random key there)`,
+      );
+    }
+    const key = readVolumeKey(options.keyFile, '--key-file');
     const signal = controller.signal;
     const content = await makeExt4(size, scratch, signal);
     const info = await createVolumeFile(path, size, key, { initialContent: content, signal });
