@@ -24,7 +24,7 @@ export interface ManifestAction {
 export interface Manifest {
   version: 1;
   job: string;
-  /** SHA-256 of the job bundle the executors ran. */
+  /** MRENCLAVE (hex) of the job enclave the program and the executors ran. */
   bundle: string;
   actions: ManifestAction[];
   /** The action whose output this copy of the manifest sits beside. */
