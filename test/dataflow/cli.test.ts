@@ -6,6 +6,7 @@ import { examples, scratch, writeCorpus } from './helpers.ts';
 
 const s = scratch();
 after(() => s.cleanup());
+const env = { CLOISTER_SIM_PLATFORM: s.platform };
 
 describe('cloister data / job', () => {
   it('seal, run word count on local[2], open with the manifest verified', async () => {
@@ -34,10 +35,29 @@ describe('cloister data / job', () => {
       '--',
       s.path('in'),
       s.path('out'),
-    ]);
+    ], { env });
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /worker threads of this process, not in enclaves/);
+    assert.match(run.stderr, /--key-file is for local development: the job key passes through this host/);
+    assert.match(run.stderr, /sim backend: no hardware isolation/);
     assert.match(run.stderr, /job [0-9a-f]{32} done: 1 actions/);
+    const mrenclave = /MRENCLAVE ([0-9a-f]{64})\n/.exec(run.stderr)?.[1];
+    assert.ok(mrenclave, run.stderr);
+    // The data owner measures the same job for the broker's policy; the local-development build here.
+    const measured = await runCli(['job', 'measure', `${examples}wordcount.ts`, '--key-file-mode']);
+    assert.equal(measured.code, 0, measured.stderr);
+    assert.equal(measured.stdout, `${mrenclave}\n`);
+    const kbsBuild = await runCli([
+      'job',
+      'measure',
+      `${examples}wordcount.ts`,
+      '--kbs',
+      'http://127.0.0.1:8080',
+      '--resource',
+      'jobs/key/wc',
+    ]);
+    assert.equal(kbsBuild.code, 0, kbsBuild.stderr);
+    assert.match(kbsBuild.stdout, /^[0-9a-f]{64}\n$/);
+    assert.notEqual(kbsBuild.stdout, measured.stdout, 'the key source is part of the measurement');
     const open = await runCli([
       'data',
       'open',
@@ -84,6 +104,12 @@ describe('cloister data / job', () => {
     ]);
     assert.equal(nats.code, 2);
     assert.match(nats.stderr, /--executors: 1 to 64/);
+    const nokeys = await runCli(['job', 'run', `${examples}wordcount.ts`, '--master', 'local[1]']);
+    assert.equal(nokeys.code, 2);
+    assert.match(nokeys.stderr, /give --kbs URL --resource PATH/);
+    const half = await runCli(['job', 'measure', `${examples}wordcount.ts`, '--kbs', 'http://127.0.0.1:1']);
+    assert.equal(half.code, 2);
+    assert.match(half.stderr, /--kbs URL and --resource PATH go together/);
     const nokey = await runCli(['data', 'open', s.path('out'), '--key-file', s.path('missing.key')]);
     assert.equal(nokey.code, 2);
     assert.match(nokey.stderr, /no such file/);

@@ -12,6 +12,8 @@ export const GCIDE = '/usr/share/dictd/gcide.dict.dz';
 export interface Scratch {
   readonly dir: string;
   readonly key: Buffer;
+  /** The sim platform file of the job enclaves these tests launch. */
+  readonly platform: string;
   path(...parts: string[]): string;
   cleanup(): void;
 }
@@ -21,6 +23,7 @@ export function scratch(): Scratch {
   return {
     dir,
     key: randomBytes(32),
+    platform: join(dir, 'sim-platform.json'),
     path: (...parts) => join(dir, ...parts),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
