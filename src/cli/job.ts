@@ -28,7 +28,8 @@ function keyOptions(options: KeyOptions): { kbs?: { url: string; resource: strin
     if (options.kbs === undefined || options.resource === undefined)
       throw new UsageError('--kbs URL and --resource PATH go together');
     if (options.keyFile !== undefined) throw new UsageError('--kbs and --key-file exclude each other');
-    if (!/^https?:\/\/[^/\s]+\/?$/.test(options.kbs)) throw new UsageError(`--kbs: not a broker URL: ${options.kbs}`);
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(options.kbs))
+      throw new UsageError(`--kbs: not a broker URL: ${options.kbs}`);
     if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(options.resource))
       throw new UsageError(`--resource: repository/type/tag, not ${JSON.stringify(options.resource)}`);
     return { kbs: { url: options.kbs, resource: options.resource } };

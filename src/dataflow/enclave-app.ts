@@ -59,7 +59,9 @@ async function fetchJobKey(): Promise<Uint8Array> {
   try {
     return parseKeyFile(raw);
   } catch {
-    throw new DataflowError(`the job key from the ${settings.key.source === 'kbs' ? 'key broker' : 'host'} is malformed`);
+    throw new DataflowError(
+      `the job key from the ${settings.key.source === 'kbs' ? 'key broker' : 'host'} is malformed`,
+    );
   }
 }
 

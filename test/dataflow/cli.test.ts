@@ -24,18 +24,21 @@ describe('cloister data / job', () => {
     ]);
     assert.equal(seal.code, 0, seal.stderr);
     assert.match(seal.stdout, /^dataset [0-9a-f]{32}: 2 sealed files/);
-    const run = await runCli([
-      'job',
-      'run',
-      `${examples}wordcount.ts`,
-      '--master',
-      'local[2]',
-      '--key-file',
-      key,
-      '--',
-      s.path('in'),
-      s.path('out'),
-    ], { env });
+    const run = await runCli(
+      [
+        'job',
+        'run',
+        `${examples}wordcount.ts`,
+        '--master',
+        'local[2]',
+        '--key-file',
+        key,
+        '--',
+        s.path('in'),
+        s.path('out'),
+      ],
+      { env },
+    );
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /--key-file is for local development: the job key passes through this host/);
     assert.match(run.stderr, /sim backend: no hardware isolation/);

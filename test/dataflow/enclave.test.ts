@@ -54,10 +54,14 @@ describe('dataflow executors in JS enclaves, with the key from the key broker', 
       'b.txt': "cat's hat-trick, the end\n",
     });
     writeFileSync(s.path('job.key'), s.key.toString('hex'));
-    const sealed = spawnSync(process.execPath, [cliPath, 'data', 'seal', 'corpus', '-o', 'in', '--key-file', 'job.key'], {
-      cwd: s.dir,
-      encoding: 'utf8',
-    });
+    const sealed = spawnSync(
+      process.execPath,
+      [cliPath, 'data', 'seal', 'corpus', '-o', 'in', '--key-file', 'job.key'],
+      {
+        cwd: s.dir,
+        encoding: 'utf8',
+      },
+    );
     assert.equal(sealed.status, 0, sealed.stderr);
   });
   after(async () => {
@@ -112,7 +116,9 @@ describe('dataflow executors in JS enclaves, with the key from the key broker', 
     // A random canary word, made and searched for by child processes: this process never holds it.
     assert.equal(sh(`mkdir -p canary && tr -dc a-z < /dev/urandom | head -c 24 > canary.txt`).status, 0);
     assert.equal(
-      sh(`for i in 1 2 3 4 5 6 7 8; do echo "words around $(cat canary.txt) and more $i"; done > canary/c.txt`).status,
+      sh(
+        `for i in 1 2 3 4 5 6 7 8; do echo "words around $(cat canary.txt) and more $i"; done > canary/c.txt`,
+      ).status,
       0,
     );
     const sealed = spawnSync(

@@ -76,7 +76,7 @@ describe('nats:// master', { skip: !present && 'nats-server is not installed' },
       master: url,
       executors: 2,
       jobKey: s.key,
-        platformPath: s.platform,
+      platformPath: s.platform,
       args: [s.path('in'), s.path('out')],
     });
     assert.equal(run.stats.retries, 0);
@@ -91,7 +91,7 @@ describe('nats:// master', { skip: !present && 'nats-server is not installed' },
       master: url,
       executors: 2,
       jobKey: s.key,
-        platformPath: s.platform,
+      platformPath: s.platform,
       args: [s.path('in'), s.path('out-killed')],
       ackWaitMs: 1500,
       onPool: (pool) => {

@@ -80,7 +80,9 @@ export async function buildJobEnclave(
       define: { CLOISTER_DATAFLOW_PLAINTEXT: String(plaintext) },
     });
   } catch (error) {
-    throw new Error(`cannot bundle ${jobFile}: ${(error as Error).message.replace(/^cannot bundle [^\n]*:\n/, '')}`);
+    throw new Error(
+      `cannot bundle ${jobFile}: ${(error as Error).message.replace(/^cannot bundle [^\n]*:\n/, '')}`,
+    );
   }
   const config = jobEnclaveConfig(key);
   return { app, config, mrenclave: Buffer.from(measureJsApp(app, config)).toString('hex') };

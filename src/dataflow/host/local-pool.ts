@@ -84,7 +84,9 @@ export class LocalExecutorPool implements ExecutorPool {
       this.slots[slot].enclave = await launchJobEnclave(this.built, this.host);
       this.release(slot);
     } catch (error) {
-      process.stderr.write(`cloister: executor enclave ${slot} could not be restarted: ${(error as Error).message}\n`);
+      process.stderr.write(
+        `cloister: executor enclave ${slot} could not be restarted: ${(error as Error).message}\n`,
+      );
     }
   }
 

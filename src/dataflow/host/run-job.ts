@@ -83,7 +83,9 @@ export interface JobRun {
 export function keySourceOf(options: Pick<RunJobOptions, 'kbs' | 'jobKey'>): KeySource {
   if (options.kbs) return { source: 'kbs', ...options.kbs };
   if (options.jobKey) return { source: 'file' };
-  throw new DataflowError('a job needs a key broker (--kbs URL --resource PATH) or, for development, --key-file');
+  throw new DataflowError(
+    'a job needs a key broker (--kbs URL --resource PATH) or, for development, --key-file',
+  );
 }
 
 /** An error from inside a job enclave, under the name it had there. */
