@@ -7,17 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import { after, before, describe, it } from 'node:test';
-import { parsePolicy } from '../../src/attestation/policy.ts';
 import { buildJobEnclave } from '../../src/dataflow/host/bundle.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
 import { openOutput } from '../../src/dataflow/owner.ts';
-import { dcapEvidenceVerifier } from '../../src/kbs/evidence.ts';
-import { KeyBroker } from '../../src/kbs/server.ts';
-import { KbsStore } from '../../src/kbs/store.ts';
-import { SimPlatform } from '../../src/tee/sim/platform.ts';
-import { simCollateral } from '../../src/tee/sim/quoting.ts';
 import { cliPath } from '../helpers/cli.ts';
-import { coreutilsWordCount, examples, scratch, wordCounts, writeCorpus } from './helpers.ts';
+import { coreutilsWordCount, examples, scratch, startSimBroker, wordCounts, writeCorpus } from './helpers.ts';
 
 const s = scratch();
 const RESOURCE = 'default/job-key/wordcount';
@@ -26,29 +20,16 @@ const sh = (script: string) =>
 
 describe('dataflow executors in JS enclaves, with the key from the key broker', () => {
   let url: string;
-  let stop: (() => Promise<void>) | undefined;
-  let store: KbsStore | undefined;
+  let broker: Awaited<ReturnType<typeof startSimBroker>> | undefined;
   let mrenclave: string;
   before(async () => {
-    const platform = await SimPlatform.open({ path: s.platform });
-    store = await KbsStore.open({});
     // The operator trusts the sim root for this test only (as `kbs serve --trust-sim-root`).
-    const broker = new KeyBroker({
-      store,
-      verifier: dcapEvidenceVerifier({
-        collateral: await simCollateral(platform),
-        trustedRoot: platform.rootCertificateDer,
-      }),
-      policy: parsePolicy({}),
-      log: () => {},
-    });
-    const listening = await broker.listen({ host: '127.0.0.1', port: 0 });
-    url = listening.url;
-    stop = listening.close;
+    broker = await startSimBroker(s.platform);
+    url = broker.url;
     // The data owner measures the job and releases the key to that measurement only.
     mrenclave = (await buildJobEnclave(`${examples}wordcount.ts`, { source: 'kbs', url, resource: RESOURCE }))
       .mrenclave;
-    store.put(RESOURCE, s.key, parsePolicy({ mrenclave: [mrenclave] }));
+    broker.put(RESOURCE, s.key, [mrenclave]);
     writeCorpus(s.path('corpus'), {
       'a.txt': 'The cat; the HAT.\nA quick brown fox\n',
       'b.txt': "cat's hat-trick, the end\n",
@@ -65,8 +46,7 @@ describe('dataflow executors in JS enclaves, with the key from the key broker', 
     assert.equal(sealed.status, 0, sealed.stderr);
   });
   after(async () => {
-    await stop?.();
-    store?.close();
+    await broker?.close();
     s.cleanup();
   });
 
