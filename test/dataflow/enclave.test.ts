@@ -1,13 +1,15 @@
 // Executors in JS enclaves with the job key from the key broker: the measured job gets the key and
 // computes the coreutils answer; a job bundle with one closure changed measures otherwise and is
 // refused the key; and the driver — its heap, its block store, what it wrote — never holds a
-// plaintext word of the input (a random canary word, which this test process never holds either).
+// plaintext word of the input, nor does the memory it shares with the enclaves (a random canary
+// word, which this test process never holds either).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import { after, before, describe, it } from 'node:test';
 import { buildJobEnclave } from '../../src/dataflow/host/bundle.ts';
+import { LocalExecutorPool } from '../../src/dataflow/host/local-pool.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
 import { openOutput } from '../../src/dataflow/owner.ts';
 import { cliPath } from '../helpers/cli.ts';
@@ -17,6 +19,17 @@ const s = scratch();
 const RESOURCE = 'default/job-key/wordcount';
 const sh = (script: string) =>
   spawnSync('sh', ['-c', script], { cwd: s.dir, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+
+/** The 4 KiB pages of `memory` that are not all zero, in order (the call channels are 128 MiB). */
+function nonZeroPages(memory: SharedArrayBuffer): Buffer {
+  const bytes = new Uint8Array(memory);
+  const pages: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += 4096) {
+    const page = bytes.subarray(at, at + 4096);
+    if (page.some((b) => b !== 0)) pages.push(Buffer.from(page));
+  }
+  return Buffer.concat(pages);
+}
 
 describe('dataflow executors in JS enclaves, with the key from the key broker', () => {
   let url: string;
@@ -109,6 +122,8 @@ describe('dataflow executors in JS enclaves, with the key from the key broker', 
     assert.equal(sealed.status, 0, sealed.stderr);
     mkdirSync(s.path('store-seen'));
     let copies = 0;
+    let pool: LocalExecutorPool | undefined;
+    let sharedBytes = 0;
     await runJob({
       jobFile: `${examples}wordcount.ts`,
       master: 'local[2]',
@@ -116,14 +131,23 @@ describe('dataflow executors in JS enclaves, with the key from the key broker', 
       platformPath: s.platform,
       args: [s.path('canary.in'), s.path('canary.out')],
       storeDir: s.path('store'),
-      // Before each reduce task, copy what the store holds (shuffle blocks go when the action ends).
+      onPool: (p) => (pool = p as LocalExecutorPool),
+      // Before each reduce task, copy what the store holds (shuffle blocks go when the action ends)
+      // and the memory the driver shares with the executor enclaves (rings and call channels).
       rewriteTask: (message) => {
-        if (!message.stage.shuffle && existsSync(s.path('store')))
-          cpSync(s.path('store'), s.path('store-seen', String(copies++)), { recursive: true });
+        if (!message.stage.shuffle && existsSync(s.path('store'))) {
+          const copy = s.path('store-seen', String(copies++));
+          cpSync(s.path('store'), copy, { recursive: true });
+          for (const [i, memory] of pool!.hostVisibleMemory().entries()) {
+            const pages = nonZeroPages(memory);
+            sharedBytes += pages.length;
+            writeFileSync(`${copy}/shared-${i}`, pages);
+          }
+        }
         return message;
       },
     });
-    assert.ok(copies > 0, 'the store was copied mid-job');
+    assert.ok(copies > 0 && sharedBytes > 0, 'the store and the shared memory were copied mid-job');
     writeHeapSnapshot(s.path('driver.heapsnapshot'));
     const found = sh('grep -rlF -f canary.txt store-seen canary.out canary.in driver.heapsnapshot');
     assert.equal(found.status, 1, `the canary word is in: ${found.stdout}`);

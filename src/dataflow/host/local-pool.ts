@@ -90,6 +90,11 @@ export class LocalExecutorPool implements ExecutorPool {
     }
   }
 
+  /** The memory this host shares with the executor enclaves (rings, call channels), for audits. */
+  hostVisibleMemory(): SharedArrayBuffer[] {
+    return this.slots.flatMap((s) => s.enclave.hostVisibleMemory);
+  }
+
   /** Kills executor `slot` as a crash would. */
   async terminate(slot: number): Promise<void> {
     await this.slots[slot].enclave.close();
