@@ -5,8 +5,7 @@
  * write each saved output's sealed manifest beside its part files. The driver handles only sealed
  * blocks, names, plans and MAC'd task records; with a key broker it never holds the job key.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { JsEnclaveError, type JsEnclave } from '../../host/js-enclave.ts';
@@ -103,8 +102,7 @@ export async function runJob(options: RunJobOptions): Promise<JobRun> {
   const executors = master.kind === 'local' ? master.executors : (options.executors ?? 2);
   const key = keySourceOf(options);
   const devJobKey = key.source === 'file' ? options.jobKey : undefined;
-  const work = join(tmpdir(), `cloister-job-${randomBytes(8).toString('hex')}`);
-  mkdirSync(work, { mode: 0o700 });
+  const work = mkdtempSync(join(tmpdir(), 'cloister-job-'));
   let pool: LocalExecutorPool | NatsExecutorPool | undefined;
   let program: JsEnclave | undefined;
   let natsScript: string | undefined;
