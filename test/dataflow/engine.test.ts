@@ -82,6 +82,32 @@ describe('word count over dict-gcide', () => {
   );
 });
 
+describe('executor enclaves that cannot be restarted', () => {
+  it('fail the job with ExecutorLost instead of leaving it waiting', { timeout: 120_000 }, async () => {
+    writeCorpus(s.path('small'), { 'a.txt': 'one two two\n' });
+    sealDirectory(s.path('small'), s.path('small.sealed'), s.key);
+    const platform = s.path('lost-platform', 'sim-platform.json');
+    await assert.rejects(
+      runJob({
+        jobFile: `${examples}wordcount.ts`,
+        master: 'local[1]',
+        jobKey: s.key,
+        platformPath: platform,
+        args: [s.path('small.sealed'), s.path('small.out')],
+        onPool: (pool) => {
+          assert.ok(pool instanceof LocalExecutorPool);
+          pool.onTaskStart = (_message, slot) => {
+            // The sim platform is gone for good: the replacement enclave cannot start.
+            writeFileSync(platform, 'not a platform');
+            void pool.terminate(slot);
+          };
+        },
+      }),
+      (e: Error) => e.name === 'ExecutorLost' && /no executor enclave is left/.test(e.message),
+    );
+  });
+});
+
 describe('the RDD API', () => {
   it('every transformation and action equals plain JS, spilling under a small memory bound', async () => {
     const job = jobFile(

@@ -17,8 +17,10 @@ interface Slot {
 export class LocalExecutorPool implements ExecutorPool {
   private readonly slots: Slot[] = [];
   private readonly idle: number[] = [];
-  private readonly waiting: ((slot: number) => void)[] = [];
+  private readonly waiting: { resolve: (slot: number) => void; reject: (error: Error) => void }[] = [];
   private closing = false;
+  /** Slots whose enclave could not be restarted. */
+  private dead = 0;
   /** Called as a task is handed to executor `slot` (tests use it to kill executors mid-task). */
   onTaskStart?: (message: TaskMessage, slot: number) => void;
 
@@ -47,13 +49,19 @@ export class LocalExecutorPool implements ExecutorPool {
 
   private release(slot: number): void {
     const next = this.waiting.shift();
-    if (next) next(slot);
+    if (next) next.resolve(slot);
     else this.idle.push(slot);
   }
 
   private acquire(): Promise<number> {
     const slot = this.idle.shift();
-    return slot !== undefined ? Promise.resolve(slot) : new Promise((resolve) => this.waiting.push(resolve));
+    if (slot !== undefined) return Promise.resolve(slot);
+    if (this.dead === this.slots.length) return Promise.reject(this.allLost());
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  private allLost(): ExecutorLost {
+    return new ExecutorLost('no executor enclave is left: none could be restarted');
   }
 
   async run(message: TaskMessage): Promise<TaskOutcome> {
@@ -87,6 +95,8 @@ export class LocalExecutorPool implements ExecutorPool {
       process.stderr.write(
         `cloister: executor enclave ${slot} could not be restarted: ${(error as Error).message}\n`,
       );
+      if (++this.dead === this.slots.length)
+        for (const waiter of this.waiting.splice(0)) waiter.reject(this.allLost());
     }
   }
 
