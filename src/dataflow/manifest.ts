@@ -1,7 +1,7 @@
 /**
  * The job manifest: every action's plan and its committed task records, bound together by a MAC
- * chain (HMAC-SHA-256: h0 over job and the job enclave's MRENCLAVE, h(i) over h(i-1) and action i), sealed into
- * `_MANIFEST.sealed` beside a saved output. With the job key the data owner checks that the result
+ * chain (HMAC-SHA-256: h0 over job and the job enclave's MRENCLAVE, h(i) over h(i-1) and action
+ * i), sealed into `_MANIFEST.sealed` beside a saved output. With the job key the data owner checks that the result
  * used every input exactly once (completeness.ts) and that the part files are the ones written.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';

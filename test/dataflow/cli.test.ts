@@ -179,8 +179,22 @@ describe('cloister data / job', () => {
       assert.equal(run.code, 0, run.stderr);
       assert.doesNotMatch(run.stderr, /--key-file is for local development/);
       assert.match(run.stderr, new RegExp(`MRENCLAVE ${measured.stdout.trim()}`));
-      const open = await runCli(['data', 'open', s.path('kbs-out'), '--key-file', key, '--verify-manifest']);
+      const open = await runCli([
+        'data',
+        'open',
+        s.path('kbs-out'),
+        '--key-file',
+        key,
+        '--mrenclave',
+        measured.stdout.trim(),
+      ]);
       assert.equal(open.code, 0, open.stderr);
+      assert.match(
+        open.stderr,
+        new RegExp(
+          `manifest verified: job [0-9a-f]{32} \\(job enclave MRENCLAVE ${measured.stdout.trim()}\\)`,
+        ),
+      );
       const counts = Object.fromEntries(
         open.stdout
           .trim()

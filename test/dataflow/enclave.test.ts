@@ -76,6 +76,11 @@ describe('dataflow executors in JS enclaves, with the key from the key broker', 
     sh('cat corpus/a.txt corpus/b.txt > all.txt');
     assert.deepEqual(wordCounts(opened.lines), coreutilsWordCount(s.path('all.txt')));
     assert.equal(opened.manifest?.bundle, mrenclave, 'the manifest names the measured job');
+    assert.deepEqual(openOutput(s.path('out'), s.key, { mrenclave }).lines, opened.lines);
+    assert.throws(
+      () => openOutput(s.path('out'), s.key, { mrenclave: 'ab'.repeat(32) }),
+      /integrity check failed: the output was made by job enclave [0-9a-f]{64}, not abab/,
+    );
   });
 
   it('a job bundle with one closure changed measures otherwise and is refused the key', async () => {
