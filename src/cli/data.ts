@@ -67,12 +67,24 @@ export function registerDataCommands(program: Command): void {
       '--inputs <DIR>',
       'also check that every file of this sealed dataset was used (implies --verify-manifest)',
     )
+    .option(
+      '--mrenclave <HEX>',
+      'also check that the job enclave that made it had this MRENCLAVE (`cloister job measure`)',
+    )
     .option('-o, --output <FILE>', 'write the lines here instead of standard output')
     .action(
       (
         dir: string,
-        options: { keyFile: string; verifyManifest?: boolean; inputs?: string; output?: string },
+        options: {
+          keyFile: string;
+          verifyManifest?: boolean;
+          inputs?: string;
+          mrenclave?: string;
+          output?: string;
+        },
       ) => {
+        if (options.mrenclave !== undefined && !/^[0-9a-fA-F]{64}$/.test(options.mrenclave))
+          throw new UsageError(`--mrenclave: 64 hex digits, not ${JSON.stringify(options.mrenclave)}`);
         const opened = openOutput(dir, readJobKey(options.keyFile), options);
         const text = opened.lines.length > 0 ? `${opened.lines.join('\n')}\n` : '';
         if (options.output) writeFileSync(options.output, text);
@@ -80,7 +92,8 @@ export function registerDataCommands(program: Command): void {
         if (opened.manifest) {
           const tasks = opened.manifest.actions.reduce((n, a) => n + a.records.length, 0);
           process.stderr.write(
-            `cloister: manifest verified: job ${opened.job}, ${opened.manifest.actions.length} actions, ${tasks} tasks, ` +
+            `cloister: manifest verified: job ${opened.job} (job enclave MRENCLAVE ${opened.manifest.bundle}), ` +
+              `${opened.manifest.actions.length} actions, ${tasks} tasks, ` +
               `every input used exactly once${options.inputs ? ', every file of the dataset read' : ''}\n`,
           );
         }

@@ -1,7 +1,7 @@
 /**
  * The job manifest: every action's plan and its committed task records, bound together by a MAC
- * chain (HMAC-SHA-256: h0 over job and bundle digest, h(i) over h(i-1) and action i), sealed into
- * `_MANIFEST.sealed` beside a saved output. With the job key the data owner checks that the result
+ * chain (HMAC-SHA-256: h0 over job and the job enclave's MRENCLAVE, h(i) over h(i-1) and action
+ * i), sealed into `_MANIFEST.sealed` beside a saved output. With the job key the data owner checks that the result
  * used every input exactly once (completeness.ts) and that the part files are the ones written.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
@@ -24,7 +24,7 @@ export interface ManifestAction {
 export interface Manifest {
   version: 1;
   job: string;
-  /** SHA-256 of the job bundle the executors ran. */
+  /** MRENCLAVE (hex) of the job enclave the program and the executors ran. */
   bundle: string;
   actions: ManifestAction[];
   /** The action whose output this copy of the manifest sits beside. */

@@ -80,12 +80,14 @@ const partFiles = (dir: string): string[] =>
 
 /**
  * Opens a saved output. The sealed manifest beside it names the job and action (it opens only with
- * the right key); with `verifyManifest` its chain, completeness and part digests are checked too.
+ * the right key); with `verifyManifest` its chain, completeness and part digests are checked too;
+ * `inputs` adds that every file of that dataset was read, `mrenclave` that the job enclave (whose
+ * MRENCLAVE the manifest's chain covers) was that one.
  */
 export function openOutput(
   dir: string,
   jobKey: Uint8Array,
-  options: { verifyManifest?: boolean; inputs?: string } = {},
+  options: { verifyManifest?: boolean; inputs?: string; mrenclave?: string } = {},
 ): OpenedOutput {
   const names = partFiles(dir);
   if (names.length === 0) throw new DataflowError(`${dir}: no part files`);
@@ -93,7 +95,7 @@ export function openOutput(
     (job) => jobKeys(jobKey, job),
     readFileSync(join(dir, MANIFEST_FILE)),
   );
-  const verify = options.verifyManifest || options.inputs !== undefined;
+  const verify = options.verifyManifest || options.inputs !== undefined || options.mrenclave !== undefined;
   const saved = verify ? checkManifest(keys, manifest) : manifest.actions[manifest.saved];
   if (!saved) throw new IntegrityError(`the manifest has no action ${manifest.saved}`);
   const result = saved.plan.stages[saved.plan.stages.length - 1];
@@ -105,6 +107,10 @@ export function openOutput(
         `${dir}: part files ${names.join(',')} are not the ${expected.length} the manifest names`,
       );
     if (options.inputs !== undefined) checkInputsUsed(options.inputs, jobKey, manifest);
+    if (options.mrenclave !== undefined && manifest.bundle !== options.mrenclave.toLowerCase())
+      throw new IntegrityError(
+        `the output was made by job enclave ${manifest.bundle}, not ${options.mrenclave}`,
+      );
   }
   const lines: string[] = [];
   for (const name of names) {

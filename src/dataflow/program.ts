@@ -1,7 +1,7 @@
 /**
  * The job program: runs the job file, plans each action, hands the plan to the (untrusted) scheduler,
  * checks the committed task records for completeness before it opens any result, and keeps the
- * manifest. It holds the job key; in this version it runs in the `cloister job run` process.
+ * manifest. It holds the job key, so it runs inside a job enclave (enclave-app.ts), never in the driver.
  */
 import { actionValueDomain, resultDomain } from './domains.ts';
 import { checkAction } from './completeness.ts';
@@ -44,6 +44,7 @@ export async function runProgram(
   job: Job,
   jobKey: Uint8Array,
   jobId: string,
+  /** The job enclave's MRENCLAVE (hex), recorded in the manifest. */
   bundle: string,
   host: ProgramHost,
 ): Promise<ProgramResult> {

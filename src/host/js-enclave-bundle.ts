@@ -5,7 +5,7 @@
  * so that what the enclave will run is settled, and measured, before it starts.
  */
 import { builtinModules } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
 export class BundleError extends Error {
@@ -42,16 +42,36 @@ const enclaveImports: Plugin = {
   },
 };
 
+export interface BundleJsAppOptions {
+  /** The entry's source, when `entryFile` is a virtual file (imports resolve from its directory). */
+  contents?: string;
+  /** Module paths replaced at bundle time (esbuild `alias`). */
+  alias?: Record<string, string>;
+  /** Identifiers replaced by constant expressions (esbuild `define`). */
+  define?: Record<string, string>;
+}
+
 /**
  * The application bundle of `entryFile` (its source text, to pass to `launchJsEnclave`). Paths in
  * the bundle are relative to the entry's directory, so the same tree bundles to the same bytes
  * wherever it is.
  */
-export async function bundleJsApp(entryFile: string): Promise<string> {
+export async function bundleJsApp(entryFile: string, options: BundleJsAppOptions = {}): Promise<string> {
   const entry = resolve(entryFile);
   try {
     const result = await build({
-      entryPoints: [entry],
+      ...(options.contents === undefined
+        ? { entryPoints: [entry] }
+        : {
+            stdin: {
+              contents: options.contents,
+              resolveDir: dirname(entry),
+              sourcefile: basename(entry),
+              loader: 'ts' as const,
+            },
+          }),
+      ...(options.alias && { alias: options.alias }),
+      ...(options.define && { define: options.define }),
       absWorkingDir: dirname(entry),
       bundle: true,
       write: false,

@@ -39,6 +39,7 @@ describe('word count over dict-gcide', () => {
         jobFile: `${examples}wordcount.ts`,
         master: 'local[2]',
         jobKey: s.key,
+        platformPath: s.platform,
         args: [s.path('corpus.sealed'), s.path('wc.out')],
       });
       assert.ok(run.stats.tasks >= 8, 'several input partitions');
@@ -61,6 +62,7 @@ describe('word count over dict-gcide', () => {
         jobFile: `${examples}wordcount.ts`,
         master: 'local[2]',
         jobKey: s.key,
+        platformPath: s.platform,
         args: [s.path('corpus.sealed'), s.path('wc-killed.out')],
         onPool: (pool) => {
           assert.ok(pool instanceof LocalExecutorPool);
@@ -78,6 +80,32 @@ describe('word count over dict-gcide', () => {
       assert.deepEqual(wordCounts(opened.lines), coreutilsWordCount(s.path('corpus', 'gcide.txt')));
     },
   );
+});
+
+describe('executor enclaves that cannot be restarted', () => {
+  it('fail the job with ExecutorLost instead of leaving it waiting', { timeout: 120_000 }, async () => {
+    writeCorpus(s.path('small'), { 'a.txt': 'one two two\n' });
+    sealDirectory(s.path('small'), s.path('small.sealed'), s.key);
+    const platform = s.path('lost-platform', 'sim-platform.json');
+    await assert.rejects(
+      runJob({
+        jobFile: `${examples}wordcount.ts`,
+        master: 'local[1]',
+        jobKey: s.key,
+        platformPath: platform,
+        args: [s.path('small.sealed'), s.path('small.out')],
+        onPool: (pool) => {
+          assert.ok(pool instanceof LocalExecutorPool);
+          pool.onTaskStart = (_message, slot) => {
+            // The sim platform is gone for good: the replacement enclave cannot start.
+            writeFileSync(platform, 'not a platform');
+            void pool.terminate(slot);
+          };
+        },
+      }),
+      (e: Error) => e.name === 'ExecutorLost' && /no executor enclave is left/.test(e.message),
+    );
+  });
 });
 
 describe('the RDD API', () => {
@@ -105,7 +133,8 @@ describe('the RDD API', () => {
   }).collect();
   out.dependent = await nums.filter((n) => n < (out.count as number) / 100).count();
   out.tuples = await sc.parallelize([[['x', 1], 2], [['x', 1], 3], [['x', 2], 4]] as [[string, number], number][]).reduceByKey((a, b) => a + b).collect();
-  (globalThis as Record<string, unknown>).__dataflowApi = out;
+  // The job program runs in the job enclave: its values leave only sealed, as an output.
+  await sc.parallelize([JSON.stringify(out)], 1).saveAsTextFile(sc.args[0]);
 }
 `,
     );
@@ -113,11 +142,15 @@ describe('the RDD API', () => {
       jobFile: job,
       master: 'local[2]',
       jobKey: s.key,
+      platformPath: s.platform,
+      args: [s.path('api.out')],
       memoryBytes: 4096,
       blockBytes: 1024,
     });
     assert.ok(run.stats.spilledRuns > 0, 'reducers spilled sorted runs to sealed files');
-    const out = (globalThis as Record<string, unknown>).__dataflowApi as Record<string, unknown>;
+    const saved = openOutput(s.path('api.out'), s.key, { verifyManifest: true }).lines;
+    assert.equal(saved.length, 1);
+    const out = JSON.parse(saved[0]) as Record<string, unknown>;
     const nums = Array.from({ length: 3000 }, (_, i) => i);
     assert.equal(out.count, 3000);
     assert.equal(out.sum, (2999 * 3000) / 2);
@@ -179,7 +212,7 @@ describe('the RDD API', () => {
 `,
     );
     await assert.rejects(
-      runJob({ jobFile: job, master: 'local[1]', jobKey: s.key }),
+      runJob({ jobFile: job, master: 'local[1]', jobKey: s.key, platformPath: s.platform }),
       /a key must be a string, finite number/,
     );
   });
@@ -187,7 +220,7 @@ describe('the RDD API', () => {
   it('a job file that does not bundle is a clear error', async () => {
     writeFileSync(s.path('broken.ts'), 'export default async function job(sc) { sc.textFile( }\n');
     await assert.rejects(
-      runJob({ jobFile: s.path('broken.ts'), master: 'local[1]', jobKey: s.key }),
+      runJob({ jobFile: s.path('broken.ts'), master: 'local[1]', jobKey: s.key, platformPath: s.platform }),
       /cannot bundle .*broken\.ts:1/,
     );
   });

@@ -5,6 +5,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parsePolicy } from '../../src/attestation/policy.ts';
+import { dcapEvidenceVerifier } from '../../src/kbs/evidence.ts';
+import { KeyBroker } from '../../src/kbs/server.ts';
+import { KbsStore } from '../../src/kbs/store.ts';
+import { SimPlatform } from '../../src/tee/sim/platform.ts';
+import { simCollateral } from '../../src/tee/sim/quoting.ts';
 
 export const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 export const GCIDE = '/usr/share/dictd/gcide.dict.dz';
@@ -12,6 +18,8 @@ export const GCIDE = '/usr/share/dictd/gcide.dict.dz';
 export interface Scratch {
   readonly dir: string;
   readonly key: Buffer;
+  /** The sim platform file of the job enclaves these tests launch. */
+  readonly platform: string;
   path(...parts: string[]): string;
   cleanup(): void;
 }
@@ -21,6 +29,7 @@ export function scratch(): Scratch {
   return {
     dir,
     key: randomBytes(32),
+    platform: join(dir, 'sim-platform.json'),
     path: (...parts) => join(dir, ...parts),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
@@ -70,4 +79,36 @@ export function jobFile(s: Scratch, name: string, body: string): string {
   const path = s.path(name);
   writeFileSync(path, `import type { SparkContext } from 'cloister/dataflow';\n${body}`);
   return path;
+}
+
+/**
+ * A key broker on a loopback port that trusts the sim root of `platformPath` (as `kbs serve
+ * --trust-sim-root`), for tests only; `put` stores a resource under a policy naming MRENCLAVEs.
+ */
+export async function startSimBroker(platformPath: string): Promise<{
+  url: string;
+  put(resource: string, secret: Uint8Array, mrenclaves: string[]): void;
+  close(): Promise<void>;
+}> {
+  const platform = await SimPlatform.open({ path: platformPath });
+  const store = await KbsStore.open({});
+  const broker = new KeyBroker({
+    store,
+    verifier: dcapEvidenceVerifier({
+      collateral: await simCollateral(platform),
+      trustedRoot: platform.rootCertificateDer,
+    }),
+    policy: parsePolicy({}),
+    log: () => {},
+  });
+  const listening = await broker.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url: listening.url,
+    put: (resource, secret, mrenclaves) =>
+      store.put(resource, secret, parsePolicy({ mrenclave: mrenclaves })),
+    close: async () => {
+      await listening.close();
+      store.close();
+    },
+  };
 }

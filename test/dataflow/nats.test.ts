@@ -1,15 +1,17 @@
-// nats:// masters: executors as separate processes over a real nats-server with JetStream (started
-// here on a loopback port, stopped after). Results equal coreutils; a killed executor's task is
-// redelivered to another and the result stays right.
+// nats:// masters: executor processes, each hosting one job enclave, over a real nats-server with
+// JetStream (started here on a loopback port, stopped after). With the job key from a key broker
+// (sim root trusted for the test) results equal coreutils; a killed executor's task is redelivered
+// to another and the result stays right.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { NatsExecutorPool } from '../../src/dataflow/host/nats/nats-pool.ts';
+import { buildJobEnclave } from '../../src/dataflow/host/bundle.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
 import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
-import { coreutilsWordCount, examples, scratch, wordCounts, writeCorpus } from './helpers.ts';
+import { coreutilsWordCount, examples, scratch, startSimBroker, wordCounts, writeCorpus } from './helpers.ts';
 
 const NATS_SERVER = '/usr/sbin/nats-server';
 const present = existsSync(NATS_SERVER);
@@ -18,6 +20,7 @@ if (!present && process.env.CI === 'true')
 
 const s = scratch();
 let server: ChildProcess | undefined;
+let broker: Awaited<ReturnType<typeof startSimBroker>> | undefined;
 let url = '';
 
 function freePort(): Promise<number> {
@@ -64,18 +67,24 @@ before(async () => {
 });
 
 after(async () => {
+  await broker?.close();
   if (server && server.exitCode === null)
     await new Promise((r) => (server!.once('exit', r), server!.kill('SIGTERM')));
   s.cleanup();
 });
 
 describe('nats:// master', { skip: !present && 'nats-server is not installed' }, () => {
-  it('word count with 2 executor processes equals coreutils', async () => {
+  it('word count with 2 executor processes, the key from the broker, equals coreutils', async () => {
+    broker = await startSimBroker(s.platform);
+    const kbs = { url: broker.url, resource: 'default/job-key/nats-wc' };
+    const job = await buildJobEnclave(`${examples}wordcount.ts`, { source: 'kbs', ...kbs });
+    broker.put(kbs.resource, s.key, [job.mrenclave]);
     const run = await runJob({
       jobFile: `${examples}wordcount.ts`,
       master: url,
       executors: 2,
-      jobKey: s.key,
+      kbs,
+      platformPath: s.platform,
       args: [s.path('in'), s.path('out')],
     });
     assert.equal(run.stats.retries, 0);
@@ -90,6 +99,7 @@ describe('nats:// master', { skip: !present && 'nats-server is not installed' },
       master: url,
       executors: 2,
       jobKey: s.key,
+      platformPath: s.platform,
       args: [s.path('in'), s.path('out-killed')],
       ackWaitMs: 1500,
       onPool: (pool) => {

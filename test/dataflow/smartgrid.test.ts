@@ -46,6 +46,7 @@ describe('smart-grid fault detection', () => {
       jobFile: `${examples}smartgrid.ts`,
       master: 'local[2]',
       jobKey: s.key,
+      platformPath: s.platform,
       args: [s.path('grid.sealed'), s.path('faults.out'), '2024-03-01', '2024-05-31'],
     });
     const opened = openOutput(s.path('faults.out'), s.key, {

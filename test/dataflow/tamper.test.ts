@@ -48,6 +48,7 @@ function run(rewriteTask?: Rewrite, input = s.path('in')): Promise<string> {
     jobFile: job,
     master: 'local[2]',
     jobKey: s.key,
+    platformPath: s.platform,
     args: [input, out],
     blockBytes: 64,
     rewriteTask,

@@ -1,12 +1,15 @@
 /**
- * Bundling a job file (esbuild): the job with `cloister/dataflow` and the trusted runtime, into one
- * self-contained ES module that the job program and every executor load — the code a JS enclave
- * will measure. Its SHA-256 goes into the manifest. Also builds the executor thread's host script.
+ * Bundling a job file into its JS enclave application: the job with `cloister/dataflow` and the
+ * trusted runtime (enclave-app.ts), one CommonJS bundle that `bundleJsApp` builds (refusing Node
+ * I/O imports) and that the job program's enclave and every executor enclave run. Its MRENCLAVE
+ * (runtime + bundle + the measured configuration, which names the key source) is what the key
+ * broker's policy names and what the manifest records.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleJsApp, measureJsApp, type JsEnclaveConfig } from '../../host/js-enclave.ts';
+import type { JobEnclaveSettings } from '../enclave-app.ts';
 
 /** src/dataflow, found from this module both in the source tree and in the built dist/ chunks. */
 export function dataflowSources(): string {
@@ -22,63 +25,65 @@ export function dataflowSources(): string {
   throw new Error('cannot find the cloister package (src/dataflow) to bundle the job with');
 }
 
-export interface BuiltJob {
-  readonly bundle: string;
-  readonly executorScript: string;
-  /** The executor process for nats:// masters. */
-  readonly natsExecutorScript: string;
-  /** SHA-256 of the bundle, hex. */
-  readonly digest: string;
+/** Where executor enclaves get the job key. */
+export type KeySource =
+  | { source: 'kbs'; url: string; resource: string }
+  /** Local development: the host reads a key file and hands the key in. */
+  | { source: 'file' };
+
+export interface JobEnclave {
+  /** The application bundle (source text). */
+  readonly app: string;
+  readonly config: Partial<JsEnclaveConfig>;
+  /** MRENCLAVE, hex. */
+  readonly mrenclave: string;
 }
 
-/** `plaintext`: the unencrypted baseline for benchmarks (seal.ts), a bundle with another digest. */
-export async function buildJob(jobFile: string, outDir: string, plaintext = false): Promise<BuiltJob> {
-  const { build } = await import('esbuild');
-  const sources = dataflowSources();
-  const common = {
-    bundle: true,
-    platform: 'node' as const,
-    target: 'node20',
-    format: 'esm' as const,
-    legalComments: 'none' as const,
-    logLevel: 'silent' as const,
-    alias: { 'cloister/dataflow': join(sources, 'index.ts') },
+/** Large enough for a sealed input file of `data seal`'s default part size and more. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export function jobEnclaveConfig(key: KeySource): Partial<JsEnclaveConfig> {
+  const settings: JobEnclaveSettings = {
+    app: 'cloister-dataflow/v1',
+    key: key.source === 'kbs' ? { source: 'kbs', resource: key.resource } : { source: 'file' },
   };
-  const bundle = join(outDir, 'job.mjs');
+  return {
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    memoryMiB: 2048,
+    entries: { executeTask: [1, 1], newJob: [0, 0], runJobProgram: [1, 1] },
+    settings: settings as unknown as JsEnclaveConfig['settings'],
+    ...(key.source === 'kbs' ? { kbs: { url: key.url } } : {}),
+  };
+}
+
+/**
+ * `plaintext`: the unencrypted baseline for benchmarks (seal.ts), a bundle that measures otherwise.
+ * Bundle paths are relative to the job file's directory, so the measurement depends on the job file,
+ * this package's sources and where the two are relative to each other, not on the machine.
+ */
+export async function buildJobEnclave(
+  jobFile: string,
+  key: KeySource,
+  plaintext = false,
+): Promise<JobEnclave> {
+  const sources = dataflowSources();
+  const job = resolve(jobFile);
   const entry =
-    `export { default as job } from ${JSON.stringify(resolve(jobFile))};\n` +
-    `export { runTask, runProgram } from ${JSON.stringify(join(sources, 'runtime.ts'))};\n`;
+    `import job from ${JSON.stringify(job)};\n` +
+    `import { jobEnclaveEntries } from ${JSON.stringify(join(sources, 'enclave-app.ts'))};\n` +
+    `export const { executeTask, newJob, runJobProgram } = jobEnclaveEntries(job);\n`;
+  let app: string;
   try {
-    await build({
-      ...common,
+    app = await bundleJsApp(join(dirname(job), '[cloister job entry].ts'), {
+      contents: entry,
+      alias: { 'cloister/dataflow': join(sources, 'index.ts') },
       define: { CLOISTER_DATAFLOW_PLAINTEXT: String(plaintext) },
-      stdin: { contents: entry, resolveDir: dirname(resolve(jobFile)), loader: 'ts' },
-      outfile: bundle,
     });
   } catch (error) {
-    const errors =
-      (error as { errors?: { text: string; location?: { file: string; line: number } }[] }).errors ?? [];
-    const detail = errors
-      .map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text))
-      .join('; ');
-    throw new Error(`cannot bundle ${jobFile}: ${detail || (error as Error).message}`);
+    throw new Error(
+      `cannot bundle ${jobFile}: ${(error as Error).message.replace(/^cannot bundle [^\n]*:\n/, '')}`,
+    );
   }
-  const executorScript = join(outDir, 'executor.mjs');
-  await build({
-    ...common,
-    entryPoints: [join(sources, 'host', 'worker-executor.ts')],
-    outfile: executorScript,
-  });
-  const natsExecutorScript = join(outDir, 'nats-executor.mjs');
-  await build({
-    ...common,
-    entryPoints: [join(sources, 'host', 'nats', 'nats-executor.ts')],
-    outfile: natsExecutorScript,
-    // The NATS client's key library is CommonJS and requires node:crypto.
-    banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    },
-  });
-  const digest = createHash('sha256').update(readFileSync(bundle)).digest('hex');
-  return { bundle, executorScript, natsExecutorScript, digest };
+  const config = jobEnclaveConfig(key);
+  return { app, config, mrenclave: Buffer.from(measureJsApp(app, config)).toString('hex') };
 }

@@ -1,6 +1,6 @@
 /**
- * Where tasks run. The scheduler sees executors only through this interface; `local[N]` backs it with
- * worker threads today, and the JS enclave (attested, given the job key by the KBS) will back it next.
+ * Where tasks run. The scheduler sees executors only through this interface: job enclaves in this
+ * process (`local[N]`) or executor processes over NATS, each hosting one.
  */
 import type { TaskMessage, TaskOutcome } from '../messages.ts';
 

@@ -1,47 +1,44 @@
 /**
- * `local[N]`: N executor worker threads in this process, each running tasks one at a time. A thread
- * that dies (crash, terminate) fails its task with ExecutorLost and is replaced. Worker threads are
- * no isolation boundary: this pool stands in, behind ExecutorPool, for JS enclaves.
+ * `local[N]`: N executor JS enclaves in this process (each its own enclave Worker and sim platform
+ * thread), each running tasks one at a time. An enclave that is lost (closed, crashed, stopped)
+ * fails its task with ExecutorLost and is replaced by a fresh one, which fetches the key again.
  */
-import { Worker } from 'node:worker_threads';
+import { JsEnclaveError, type JsEnclave } from '../../host/js-enclave.ts';
+import { decode, encode } from '../json-bytes.ts';
 import type { TaskMessage, TaskOutcome } from '../messages.ts';
-import { ExecutorLost, TaskFailed, type ExecutorPool, type TaskFailure } from './executor-pool.ts';
-
-export interface LocalPoolOptions {
-  /** The built worker-executor script. */
-  readonly script: string;
-  readonly bundle: string;
-  readonly store: string;
-  readonly jobKey: Uint8Array;
-}
-
-interface Pending {
-  id: number;
-  resolve: (outcome: TaskOutcome) => void;
-  reject: (error: Error) => void;
-}
+import type { JobEnclave } from './bundle.ts';
+import { ExecutorLost, TaskFailed, type ExecutorPool } from './executor-pool.ts';
+import { launchJobEnclave, type JobEnclaveHost } from './launch-job-enclave.ts';
 
 interface Slot {
-  worker: Worker;
-  pending?: Pending;
+  enclave: JsEnclave;
 }
 
 export class LocalExecutorPool implements ExecutorPool {
   private readonly slots: Slot[] = [];
   private readonly idle: number[] = [];
-  private readonly waiting: ((slot: number) => void)[] = [];
-  private nextId = 0;
+  private readonly waiting: { resolve: (slot: number) => void; reject: (error: Error) => void }[] = [];
   private closing = false;
+  /** Slots whose enclave could not be restarted. */
+  private dead = 0;
   /** Called as a task is handed to executor `slot` (tests use it to kill executors mid-task). */
   onTaskStart?: (message: TaskMessage, slot: number) => void;
 
-  private constructor(private readonly options: LocalPoolOptions) {}
+  private constructor(
+    private readonly built: JobEnclave,
+    private readonly host: JobEnclaveHost,
+  ) {}
 
-  static async start(executors: number, options: LocalPoolOptions): Promise<LocalExecutorPool> {
-    const pool = new LocalExecutorPool(options);
-    for (let i = 0; i < executors; i++) {
-      pool.slots.push({ worker: await pool.spawn(i) });
-      pool.release(i);
+  static async start(executors: number, built: JobEnclave, host: JobEnclaveHost): Promise<LocalExecutorPool> {
+    const pool = new LocalExecutorPool(built, host);
+    try {
+      for (let i = 0; i < executors; i++) {
+        pool.slots.push({ enclave: await launchJobEnclave(built, host) });
+        pool.release(i);
+      }
+    } catch (error) {
+      await pool.close();
+      throw error;
     }
     return pool;
   }
@@ -50,72 +47,71 @@ export class LocalExecutorPool implements ExecutorPool {
     return this.slots.length;
   }
 
-  private spawn(slot: number): Promise<Worker> {
-    const { script, bundle, store, jobKey } = this.options;
-    const worker = new Worker(script, { workerData: { bundle, store, jobKey } });
-    worker.on('message', (m: { id?: number; outcome?: TaskOutcome; failure?: TaskFailure }) => {
-      const pending = this.slots[slot]?.pending;
-      if (m.id === undefined || !pending || pending.id !== m.id) return;
-      this.slots[slot].pending = undefined;
-      if (m.failure) pending.reject(new TaskFailed(m.failure));
-      else pending.resolve(m.outcome!);
-      this.release(slot);
-    });
-    worker.on('error', () => {});
-    worker.on('exit', () => this.lost(slot, worker));
-    return new Promise((resolve, reject) => {
-      worker.once('message', () => resolve(worker));
-      worker.once('exit', (code) =>
-        reject(new ExecutorLost(`executor ${slot} exited with ${code} while starting`)),
-      );
-    });
-  }
-
-  private lost(slot: number, worker: Worker): void {
-    const state = this.slots[slot];
-    if (!state || state.worker !== worker) return;
-    const pending = state.pending;
-    state.pending = undefined;
-    pending?.reject(new ExecutorLost(`executor ${slot} was lost during a task`));
-    if (this.closing) return;
-    this.spawn(slot).then(
-      (replacement) => {
-        state.worker = replacement;
-        this.release(slot);
-      },
-      () => {},
-    );
-  }
-
   private release(slot: number): void {
     const next = this.waiting.shift();
-    if (next) next(slot);
+    if (next) next.resolve(slot);
     else this.idle.push(slot);
   }
 
   private acquire(): Promise<number> {
     const slot = this.idle.shift();
-    return slot !== undefined ? Promise.resolve(slot) : new Promise((resolve) => this.waiting.push(resolve));
+    if (slot !== undefined) return Promise.resolve(slot);
+    if (this.dead === this.slots.length) return Promise.reject(this.allLost());
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  private allLost(): ExecutorLost {
+    return new ExecutorLost('no executor enclave is left: none could be restarted');
   }
 
   async run(message: TaskMessage): Promise<TaskOutcome> {
     const slot = await this.acquire();
     const state = this.slots[slot];
-    return new Promise<TaskOutcome>((resolve, reject) => {
-      const id = this.nextId++;
-      state.pending = { id, resolve, reject };
-      state.worker.postMessage({ id, message });
-      this.onTaskStart?.(message, slot);
-    });
+    const enclave = state.enclave;
+    const reply = enclave.call('executeTask', [encode(message)]);
+    this.onTaskStart?.(message, slot);
+    try {
+      const outcome = decode<TaskOutcome>((await reply) as Uint8Array);
+      this.release(slot);
+      return outcome;
+    } catch (error) {
+      if (error instanceof JsEnclaveError && error.code === 'threw') {
+        this.release(slot);
+        throw new TaskFailed({ name: error.errorName ?? 'Error', message: error.message });
+      }
+      await this.replace(slot, enclave);
+      throw new ExecutorLost(`executor enclave ${slot} was lost during a task: ${(error as Error).message}`);
+    }
+  }
+
+  /** A lost enclave is closed for good and a new one takes its slot. */
+  private async replace(slot: number, lost: JsEnclave): Promise<void> {
+    await lost.close();
+    if (this.closing) return;
+    try {
+      this.slots[slot].enclave = await launchJobEnclave(this.built, this.host);
+      this.release(slot);
+    } catch (error) {
+      process.stderr.write(
+        `cloister: executor enclave ${slot} could not be restarted: ${(error as Error).message}\n`,
+      );
+      if (++this.dead === this.slots.length)
+        for (const waiter of this.waiting.splice(0)) waiter.reject(this.allLost());
+    }
+  }
+
+  /** The memory this host shares with the executor enclaves (rings, call channels), for audits. */
+  hostVisibleMemory(): SharedArrayBuffer[] {
+    return this.slots.flatMap((s) => s.enclave.hostVisibleMemory);
   }
 
   /** Kills executor `slot` as a crash would. */
   async terminate(slot: number): Promise<void> {
-    await this.slots[slot].worker.terminate();
+    await this.slots[slot].enclave.close();
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.slots.map((s) => s.enclave.close()));
   }
 }

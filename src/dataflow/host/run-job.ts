@@ -1,22 +1,31 @@
 /**
- * `cloister job run`: bundle the job file, start the executors the master names, and run the job
- * program against the scheduler; write each saved output's sealed manifest beside its part files.
+ * `cloister job run` (the untrusted driver): bundle the job file into its JS enclave application,
+ * launch the job program in one job enclave and the executors in others (`local[N]`: N enclaves in
+ * this process; `nats://`: processes each hosting one), schedule the program's actions on them and
+ * write each saved output's sealed manifest beside its part files. The driver handles only sealed
+ * blocks, names, plans and MAC'd task records; with a key broker it never holds the job key.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { Job } from '../context.ts';
+import { tmpdir } from 'node:os';
+import { JsEnclaveError, type JsEnclave } from '../../host/js-enclave.ts';
+import { packageRoot } from '../../host/package-files.ts';
+import type { ProgramOutput, ProgramParams } from '../enclave-app.ts';
 import { DataflowError } from '../errors.ts';
+import { HostCall } from '../host-calls.ts';
+import type { BlockStore } from '../host-io.ts';
+import { decode, encode } from '../json-bytes.ts';
 import { MANIFEST_FILE } from '../manifest.ts';
-import type { ProgramHost, ProgramResult } from '../program.ts';
-import { buildJob } from './bundle.ts';
+import type { ActionPlan } from '../plan.ts';
+import type { TaskTemplate } from '../program.ts';
+import { buildJobEnclave, type KeySource } from './bundle.ts';
+import { TaskFailed } from './executor-pool.ts';
 import { FileBlockStore } from './file-store.ts';
+import { launchJobEnclave } from './launch-job-enclave.ts';
 import { listSealedFiles } from './list-files.ts';
 import { LocalExecutorPool } from './local-pool.ts';
+import { buildNatsExecutor } from './nats/build-executor.ts';
 import { NatsExecutorPool } from './nats/nats-pool.ts';
-import type { BlockStore } from '../host-io.ts';
 import { Scheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
 
 export type Master = { kind: 'local'; executors: number } | { kind: 'nats'; url: string };
@@ -36,7 +45,10 @@ export function parseMaster(master: string): Master {
 export interface RunJobOptions {
   readonly jobFile: string;
   readonly master: string;
-  readonly jobKey: Uint8Array;
+  /** The key broker the job enclaves fetch the job key from, after attestation. */
+  readonly kbs?: { readonly url: string; readonly resource: string };
+  /** Local development only (when no `kbs`): the host hands this key into the enclaves. */
+  readonly jobKey?: Uint8Array;
   readonly args?: readonly string[];
   /** Per-task memory bound before spilling, bytes. */
   readonly memoryBytes?: number;
@@ -46,82 +58,118 @@ export interface RunJobOptions {
   /** The unencrypted baseline bundle (bench/dataflow.ts only): reads and writes plaintext blocks. */
   readonly plaintext?: boolean;
   readonly onPool?: (pool: LocalExecutorPool | NatsExecutorPool) => void;
+  /** Called with the job enclave's MRENCLAVE (hex) before anything runs. */
+  readonly onMeasured?: (mrenclave: string) => void;
   /** Executors to start for a nats:// master (default 2). */
   readonly executors?: number;
   /** nats://: how long a task may go silent before JetStream redelivers it. */
   readonly ackWaitMs?: number;
+  /** The sim platform file of the enclaves (default: launchJsEnclave's). */
+  readonly platformPath?: string;
+  /** The directory of the local block store (default: a temporary one, removed at the end). */
+  readonly storeDir?: string;
 }
 
 export interface JobRun {
   readonly jobId: string;
-  readonly bundleDigest: string;
+  /** MRENCLAVE of the job enclave, hex: what the key broker's policy names and the manifest records. */
+  readonly mrenclave: string;
   readonly outputs: string[];
   readonly actions: number;
   readonly stats: SchedulerStats;
 }
 
-interface Bundle {
-  job: Job;
-  runProgram(
-    job: Job,
-    jobKey: Uint8Array,
-    jobId: string,
-    bundle: string,
-    host: ProgramHost,
-  ): Promise<ProgramResult>;
+export function keySourceOf(options: Pick<RunJobOptions, 'kbs' | 'jobKey'>): KeySource {
+  if (options.kbs) return { source: 'kbs', ...options.kbs };
+  if (options.jobKey) return { source: 'file' };
+  throw new DataflowError(
+    'a job needs a key broker (--kbs URL --resource PATH) or, for development, --key-file',
+  );
+}
+
+/** An error from inside a job enclave, under the name it had there. */
+function fromEnclave(error: unknown, hostError: Error | undefined): Error {
+  if (error instanceof JsEnclaveError && error.code === 'threw') {
+    // The program's run-action host call failed because the scheduler did: report the scheduler's error.
+    if (hostError && error.errorName === 'HostCallError') return hostError;
+    return new TaskFailed({ name: error.errorName ?? 'Error', message: error.message });
+  }
+  return error as Error;
 }
 
 export async function runJob(options: RunJobOptions): Promise<JobRun> {
   const master = parseMaster(options.master);
   const executors = master.kind === 'local' ? master.executors : (options.executors ?? 2);
+  const key = keySourceOf(options);
+  const devJobKey = key.source === 'file' ? options.jobKey : undefined;
   const work = mkdtempSync(join(tmpdir(), 'cloister-job-'));
   let pool: LocalExecutorPool | NatsExecutorPool | undefined;
+  let program: JsEnclave | undefined;
+  let natsScript: string | undefined;
   try {
-    const built = await buildJob(options.jobFile, work, options.plaintext);
-    const jobId = randomBytes(16).toString('hex');
+    const built = await buildJobEnclave(options.jobFile, key, options.plaintext);
+    options.onMeasured?.(built.mrenclave);
+    const host = { devJobKey, platformPath: options.platformPath };
+    program = await launchJobEnclave(built, host);
+    const jobId = (await program.call('newJob', [])) as string;
+    if (!/^[0-9a-f]{32}$/.test(jobId)) throw new DataflowError('the job enclave returned a bad job id');
     let store: BlockStore;
     if (master.kind === 'local') {
-      const storeDir = join(work, 'store');
-      pool = await LocalExecutorPool.start(executors, {
-        script: built.executorScript,
-        bundle: built.bundle,
-        store: storeDir,
-        jobKey: options.jobKey,
-      });
-      store = new FileBlockStore(storeDir);
+      store = new FileBlockStore(options.storeDir ?? join(work, 'store'));
+      pool = await LocalExecutorPool.start(executors, built, { ...host, store });
     } else {
+      natsScript = await buildNatsExecutor(packageRoot());
       pool = await NatsExecutorPool.start({
         url: master.url,
         job: jobId,
         executors,
-        executorScript: built.natsExecutorScript,
-        bundle: built.bundle,
-        jobKey: options.jobKey,
+        executorScript: natsScript,
+        enclave: built,
+        devJobKey,
+        platformPath: options.platformPath,
         ackWaitMs: options.ackWaitMs,
       });
       store = pool.store();
     }
     options.onPool?.(pool);
     const scheduler = new Scheduler(pool, store, { rewriteTask: options.rewriteTask });
-    const bundle = (await import(pathToFileURL(built.bundle).href)) as Bundle;
-    const result = await bundle.runProgram(bundle.job, options.jobKey, jobId, built.digest, {
+    let hostError: Error | undefined;
+    program.onHostCall(HostCall.listFiles, (pattern) =>
+      encode(listSealedFiles(new TextDecoder().decode(pattern))),
+    );
+    program.onHostCall(HostCall.runAction, async (data) => {
+      const { plan, template } = decode<{ plan: ActionPlan; template: TaskTemplate }>(data);
+      try {
+        return encode(await scheduler.runAction(plan, template));
+      } catch (error) {
+        hostError = error as Error;
+        throw error;
+      }
+    });
+    const params: ProgramParams = {
       defaultParallelism: executors,
-      args: options.args ?? [],
+      args: [...(options.args ?? [])],
       memoryBytes: options.memoryBytes ?? 64 * 1024 * 1024,
       blockBytes: options.blockBytes ?? 1024 * 1024,
-      listFiles: (pattern) => listSealedFiles(pattern),
-      runAction: (plan, template) => scheduler.runAction(plan, template),
-    });
+    };
+    let result: ProgramOutput;
+    try {
+      result = decode<ProgramOutput>((await program.call('runJobProgram', [encode(params)])) as Uint8Array);
+    } catch (error) {
+      throw fromEnclave(error, hostError);
+    }
     for (const m of result.manifests) writeFileSync(join(m.path, MANIFEST_FILE), m.bytes);
     return {
       jobId,
-      bundleDigest: built.digest,
+      mrenclave: built.mrenclave,
       outputs: result.manifests.map((m) => m.path),
       actions: result.actions,
       stats: scheduler.stats,
     };
   } finally {
     await pool?.close();
+    await program?.close();
+    if (natsScript) rmSync(natsScript, { force: true });
     rmSync(work, { recursive: true, force: true });
   }
 }

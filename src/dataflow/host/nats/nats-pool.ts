@@ -1,17 +1,17 @@
 /**
  * `nats://`: executors as separate processes behind NATS JetStream. The pool creates the job's
  * work-queue stream (explicit ack, redelivery after the ack wait), its KV bucket of task outcomes and
- * its object store of blocks (with the bundle), starts the executor processes, publishes tasks and
+ * its object store of blocks (with the job enclave's bundle and configuration), starts the executor processes, publishes tasks and
  * waits for their outcomes in KV. It removes all of them when the job ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { TaskMessage, TaskOutcome } from '../../messages.ts';
+import type { JobEnclave } from '../bundle.ts';
 import { ExecutorLost, TaskFailed, type ExecutorPool, type TaskFailure } from '../executor-pool.ts';
 import { NatsBlockStore } from './nats-store.ts';
 import { decode, encode, names, taskKey } from './wire.ts';
@@ -21,8 +21,11 @@ export interface NatsPoolOptions {
   readonly job: string;
   readonly executors: number;
   readonly executorScript: string;
-  readonly bundle: string;
-  readonly jobKey: Uint8Array;
+  readonly enclave: JobEnclave;
+  /** Key-file development mode only: handed to each executor process on its stdin. */
+  readonly devJobKey?: Uint8Array;
+  /** The sim platform file the executors' enclaves use. */
+  readonly platformPath?: string;
   /** How long a task may go without an ack or heartbeat before it is redelivered. */
   readonly ackWaitMs?: number;
 }
@@ -69,7 +72,7 @@ export class NatsExecutorPool implements ExecutorPool {
       });
       const kv = await new Kvm(nc).create(n.kv);
       const objects = await new Objm(nc).create(n.blocks);
-      await objects.putBlob({ name: n.bundle }, readFileSync(options.bundle));
+      await objects.putBlob({ name: n.bundle }, encode(options.enclave));
       const pool = new NatsExecutorPool(options, nc, kv, objects);
       await pool.watch();
       for (let i = 0; i < options.executors; i++) pool.children.push(pool.spawn(i));
@@ -85,11 +88,12 @@ export class NatsExecutorPool implements ExecutorPool {
   }
 
   private spawn(index: number): ChildProcess {
-    const { url, job, jobKey, executorScript } = this.options;
+    const { url, job, devJobKey, executorScript, platformPath } = this.options;
     const child = spawn(process.execPath, [executorScript, serverList(url).join(','), job, String(index)], {
       stdio: ['pipe', 'pipe', 'inherit'],
+      env: platformPath ? { ...process.env, CLOISTER_SIM_PLATFORM: platformPath } : process.env,
     });
-    child.stdin!.end(Buffer.from(jobKey).toString('hex'));
+    child.stdin!.end(devJobKey ? Buffer.from(devJobKey).toString('hex') : '');
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const event = JSON.parse(line) as { start?: string; executor?: number };
       if (event.start) this.onTaskStart?.(event.start, index);
