@@ -48,6 +48,20 @@ export interface RunConfig {
   root?: RootImageConfig;
   /** The key broker that releases the root image's key to this enclave, after attesting it. */
   kbs?: KbsConfig;
+  /**
+   * Most program threads alive at once (the main one included) of a wasi-threads program, like
+   * SGX's TCS count (`--threads`); absent means `DEFAULT_THREADS`, so runs that never name it
+   * keep their measurement.
+   */
+  threads?: number;
+}
+
+export const DEFAULT_THREADS = 8;
+export const MAX_THREADS = 64;
+
+/** The thread bound of a configuration: also the number of thread lanes in its host-call ring. */
+export function threadLimit(config: RunConfig): number {
+  return config.threads ?? DEFAULT_THREADS;
 }
 
 export interface KbsConfig {
