@@ -41,7 +41,9 @@ export function parseMemory(text: string): number {
 export function parseThreads(text: string): number {
   const n = /^\d{1,6}$/.test(text.trim()) ? Number(text.trim()) : NaN;
   if (!(n >= 1 && n <= MAX_THREADS)) {
-    throw new UsageError(`--threads must be a whole number from 1 to ${MAX_THREADS}, not ${JSON.stringify(text)}`);
+    throw new UsageError(
+      `--threads must be a whole number from 1 to ${MAX_THREADS}, not ${JSON.stringify(text)}`,
+    );
   }
   return n;
 }

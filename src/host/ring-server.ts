@@ -4,14 +4,7 @@
  * (a spinning thread answers in well under a microsecond), then parks on the doorbell so an
  * idle enclave costs no CPU.
  */
-import {
-  ARG_COUNT,
-  Control,
-  SlotField,
-  SlotState,
-  type RingView,
-  type SlotView,
-} from '../interface/ring.ts';
+import { ARG_COUNT, Control, SlotField, SlotState, type RingView, type SlotView } from '../interface/ring.ts';
 
 /** One request as the handler sees it. `data` is the slot's bounce buffer (payload in, reply out). */
 export interface Request {

@@ -20,7 +20,9 @@ for (const wasm of tests) {
   const name = wasm.slice(0, -5);
   test(`wasi-threads ${name}`, async () => {
     const specPath = join(SUITE, `${name}.json`);
-    const spec = existsSync(specPath) ? (JSON.parse(readFileSync(specPath, 'utf8')) as { exit_code?: number }) : {};
+    const spec = existsSync(specPath)
+      ? (JSON.parse(readFileSync(specPath, 'utf8')) as { exit_code?: number })
+      : {};
     const result = await runOpenStdin([join(SUITE, wasm)], 30_000);
     assert.equal(result.killed, false, 'the run did not end');
     assert.equal(result.code, spec.exit_code ?? 0, `stderr: ${result.stderr}`);

@@ -23,7 +23,10 @@ function hostCalls(stderr: string): number {
 }
 
 test('a lock taken 20,000 times by each of 6 threads counts exactly, with no host call per lock', async () => {
-  const few = await runOpenStdin(['--trace-host', await assemble(dir.path, 'lock-few', lockCounterWat(6, 10))]);
+  const few = await runOpenStdin([
+    '--trace-host',
+    await assemble(dir.path, 'lock-few', lockCounterWat(6, 10)),
+  ]);
   const many = await runOpenStdin([
     '--trace-host',
     await assemble(dir.path, 'lock-many', lockCounterWat(6, 20_000)),

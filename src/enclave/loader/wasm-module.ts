@@ -139,7 +139,8 @@ export function checkCommand(module: WebAssembly.Module, memoryImported = false)
         : 'the program has no _start export, so it is not a WASI command',
     );
   }
-  if (!memoryImported && exports.get('memory') !== 'memory') throw new ModuleError('the program exports no memory');
+  if (!memoryImported && exports.get('memory') !== 'memory')
+    throw new ModuleError('the program exports no memory');
 }
 
 /** The one-line description of a trap: `wasm trap: <what> in function <name>`. */

@@ -208,7 +208,12 @@ export class Kernel {
       channel: buffer,
       doorbell: this.doorbell.buffer as SharedArrayBuffer,
     };
-    const thread: Thread = { tid, lane, channel: viewCallChannel(buffer), worker: { terminate: async () => 0 } };
+    const thread: Thread = {
+      tid,
+      lane,
+      channel: viewCallChannel(buffer),
+      worker: { terminate: async () => 0 },
+    };
     this.threads.set(lane, thread);
     thread.worker = options.startThread(start, {
       onReport: (report) =>
@@ -218,11 +223,19 @@ export class Kernel {
             : { status: 1, kind: ExitKind.STARTUP_ERROR, message: report.failed },
         ),
       onError: (error) =>
-        this.finish({ status: 1, kind: ExitKind.STARTUP_ERROR, message: `enclave thread failed: ${error.message}` }),
+        this.finish({
+          status: 1,
+          kind: ExitKind.STARTUP_ERROR,
+          message: `enclave thread failed: ${error.message}`,
+        }),
       onExit: () => {
         if (this.threads.get(lane) === thread) this.threads.delete(lane);
         if (tid === 0) {
-          this.finish({ status: 1, kind: ExitKind.STARTUP_ERROR, message: 'the main thread ended without exiting' });
+          this.finish({
+            status: 1,
+            kind: ExitKind.STARTUP_ERROR,
+            message: 'the main thread ended without exiting',
+          });
         }
       },
     });

@@ -106,11 +106,7 @@ function isTrap(error: unknown): boolean {
 
 /** Runs one program thread; tells the kernel through `report` if its code ends by a trap. */
 export function runThread(start: ThreadStart, report: (r: ThreadReport) => void): void {
-  const link = new KernelLink(
-    viewCallChannel(start.channel),
-    new Int32Array(start.doorbell),
-    start,
-  );
+  const link = new KernelLink(viewCallChannel(start.channel), new Int32Array(start.doorbell), start);
   const wasi: Record<string, (...args: unknown[]) => unknown> = {};
   for (const [index, call] of WASI_CALLS.entries()) {
     wasi[call.name] = (...args: unknown[]) => link.request(Op.CALL, index, args);

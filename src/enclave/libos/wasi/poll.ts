@@ -68,8 +68,7 @@ export function poll_oneoff(
         events.push({ userdata, error: Errno.INVAL, type, readiness: null });
         continue;
       }
-      const deadline =
-        flags & SUBCLOCK_ABSTIME ? monoNow + (timeout - now(ctx, id)) : callStart + timeout;
+      const deadline = flags & SUBCLOCK_ABSTIME ? monoNow + (timeout - now(ctx, id)) : callStart + timeout;
       clocks.push({ userdata, deadline });
     } else if (type === EventType.FD_READ || type === EventType.FD_WRITE) {
       const fdNum = v.getUint32(p + Subscription.FD, true);
