@@ -34,6 +34,8 @@ export interface LaunchOptions {
   secrets?: EnclaveSecrets;
   /** The enclave's verified SIGSTRUCT (`--sig`): its signer identity. */
   sig?: Sigstruct;
+  /** Test hook: the bundle source handed to the enclave for its thread workers, as a malicious host might change it. */
+  threadBundle?: (measured: string) => string;
   /** Told when a host call stays unanswered (default: a line on stderr). */
   onHostStalled?: (call: string, seconds: number) => void;
 }
@@ -112,7 +114,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     memoryMiB: options.config.memoryMiB,
     start: {
       ring,
-      bundle: bundleSource,
+      bundle: options.threadBundle ? options.threadBundle(bundleSource) : bundleSource,
       wasm: options.wasm,
       config: canonicalJson(options.config),
       mrenclave,

@@ -71,7 +71,7 @@ export function lockCounterWat(threads: number, rounds: number): string {
  *   8: sum (i64)   16: threads finished   64..: output   65536..: the buffer
  */
 export function parallelHashWat(threads: number, words: number, rounds: number): string {
-  const pages = 2 + Math.ceil((words * 4) / 65536);
+  const pages = parallelHashPages(words);
   const share = Math.ceil(words / threads);
   return `(module ${header(pages)}
   (func $mix (param $x i64) (result i64)
@@ -131,6 +131,11 @@ export function parallelHashWat(threads: number, words: number, rounds: number):
     (i32.store (i32.const 64) (i32.const 128))
     (i32.store (i32.const 68) (i32.const 17))
     (drop (call $fd_write (i32.const 1) (i32.const 64) (i32.const 1) (i32.const 72)))))`;
+}
+
+/** The memory size, in pages, of `parallelHashWat` over `words` words. */
+export function parallelHashPages(words: number): number {
+  return 2 + Math.ceil((words * 4) / 65536);
 }
 
 /** Assembles WAT with the threads feature into `dir`/`name`.wasm; returns the path. */

@@ -4,8 +4,10 @@
  * prints the same with 1, 2 and 4 threads; the thread limit fails `thread-spawn` (no hang); a trap
  * in any thread ends the program; and bad modules or options get one-line errors.
  */
+import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { launch } from '../../src/host/launcher.ts';
 import { assemble, errorLines, lockCounterWat, parallelHashWat, runOpenStdin, tempDir } from './programs.ts';
 
 const dir = tempDir();
@@ -158,3 +160,18 @@ for (const value of ['0', '65', '1000000000', 'abc', '-1', '2.5']) {
     assert.match(lines[0], /--threads must be a whole number from 1 to 64/);
   });
 }
+
+test('a host handing over another bundle for the thread workers: the enclave refuses to start threads', async () => {
+  const path = await assemble(dir.path, 'bundle-swap', lockCounterWat(2, 10));
+  const base = { wasm: new Uint8Array(readFileSync(path)), hostDirs: [] };
+  const config = { version: 1 as const, args: ['p'], env: [], mounts: [], memoryMiB: 64 };
+  const honest = await launch({ ...base, config });
+  assert.equal(honest.status, 0, honest.message);
+  const swapped = await launch({
+    ...base,
+    config,
+    threadBundle: (measured) => `${measured}\n;globalThis.stolen = true;`,
+  });
+  assert.equal(swapped.status, 1);
+  assert.equal(swapped.message, 'the enclave bundle for threads is not the measured one');
+});
