@@ -102,6 +102,64 @@ test("a call's result kept in a local across memory.atomic.wait32 survives (V8 L
   assert.equal(result.code, 101, result.stderr);
 });
 
+test('a thread blocked reading stdin does not stop the others: main writes 100 lines meanwhile', async () => {
+  const path = await assemble(
+    dir.path,
+    'reader-and-writer',
+    `(module (memory (import "env" "memory") 1 1 shared) ${MINIMAL}
+      (func $fd_read (import "wasi_snapshot_preview1" "fd_read") (param i32 i32 i32 i32) (result i32))
+      (func $fd_write (import "wasi_snapshot_preview1" "fd_write") (param i32 i32 i32 i32) (result i32))
+      (func (export "wasi_thread_start") (param i32 i32)
+        (i32.store (i32.const 100) (i32.const 200))
+        (i32.store (i32.const 104) (i32.const 1))
+        (drop (call $fd_read (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 300)))
+        (call $proc_exit (i32.const 3)))
+      (func (export "_start") (local $i i32)
+        (if (i32.le_s (call $thread_spawn (i32.const 0)) (i32.const 0)) (then (call $proc_exit (i32.const 2))))
+        (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const 200000000)))
+        (i32.store16 (i32.const 400) (i32.const 0x0a78))
+        (i32.store (i32.const 500) (i32.const 400))
+        (i32.store (i32.const 504) (i32.const 2))
+        (loop $line
+          (drop (call $fd_write (i32.const 1) (i32.const 500) (i32.const 1) (i32.const 508)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $line (i32.lt_u (local.get $i) (i32.const 100))))
+        (call $proc_exit (i32.const 0))))`,
+  );
+  const result = await runOpenStdin([path], 30_000);
+  assert.equal(result.killed, false, 'the writer was held up by the reader');
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, 'x\n'.repeat(100));
+});
+
+test('poll_oneoff on an empty stdin with a 200 ms timeout ends with the clock event', async () => {
+  // The kernel hands the wait back to the thread and the call is made again: the timeout must still
+  // count from the first attempt, or the poll would never end.
+  const path = await assemble(
+    dir.path,
+    'poll-timeout',
+    `(module (memory (import "env" "memory") 1 1 shared) ${MINIMAL}
+      (func $poll (import "wasi_snapshot_preview1" "poll_oneoff") (param i32 i32 i32 i32) (result i32))
+      (func (export "wasi_thread_start") (param i32 i32))
+      (func (export "_start")
+        (drop (call $thread_spawn (i32.const 0)))
+        (i64.store (i32.const 1000) (i64.const 1))
+        (i32.store8 (i32.const 1008) (i32.const 0))
+        (i32.store (i32.const 1016) (i32.const 1))
+        (i64.store (i32.const 1024) (i64.const 200000000))
+        (i64.store (i32.const 1048) (i64.const 2))
+        (i32.store8 (i32.const 1056) (i32.const 1))
+        (i32.store (i32.const 1064) (i32.const 0))
+        (if (call $poll (i32.const 1000) (i32.const 2000) (i32.const 2) (i32.const 3000))
+          (then (call $proc_exit (i32.const 2))))
+        (call $proc_exit (i32.add (i32.const 100)
+          (i32.add (i32.mul (i32.load (i32.const 2000)) (i32.const 10)) (i32.load (i32.const 3000)))))))`,
+  );
+  const result = await runOpenStdin([path], 30_000);
+  assert.equal(result.killed, false, 'the poll never ended');
+  assert.equal(result.code, 111, result.stderr);
+});
+
 const badModules: [string, string, string[], RegExp][] = [
   [
     'thread-spawn with a non-shared memory',
