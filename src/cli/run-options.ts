@@ -4,7 +4,13 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, posix, resolve } from 'node:path';
-import { MAX_THREADS, checkGuestPath, type MountConfig, type RunConfig } from '../interface/run-config.ts';
+import {
+  DEFAULT_THREADS,
+  MAX_THREADS,
+  checkGuestPath,
+  type MountConfig,
+  type RunConfig,
+} from '../interface/run-config.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -46,6 +52,12 @@ export function parseThreads(text: string): number {
     );
   }
   return n;
+}
+
+/** `--threads` in the measured configuration: left out at the default, which measures the same. */
+function threadsConfig(text: string | undefined): { threads?: number } {
+  const threads = text === undefined ? DEFAULT_THREADS : parseThreads(text);
+  return threads === DEFAULT_THREADS ? {} : { threads };
 }
 
 function envEntry(spec: string): string {
@@ -97,7 +109,7 @@ export function prepareRun(programPath: string, programArgs: string[], options: 
       env: (options.env ?? []).map(envEntry),
       mounts,
       memoryMiB: memory === undefined ? DEFAULT_MEMORY_MIB : parseMemory(memory),
-      ...(options.threads === undefined ? {} : { threads: parseThreads(options.threads) }),
+      ...threadsConfig(options.threads),
     },
     hostDirs,
   };

@@ -50,8 +50,8 @@ export interface RunConfig {
   kbs?: KbsConfig;
   /**
    * Most program threads alive at once (the main one included) of a wasi-threads program, like
-   * SGX's TCS count (`--threads`); absent means `DEFAULT_THREADS`, so runs that never name it
-   * keep their measurement.
+   * SGX's TCS count (`--threads`); absent means `DEFAULT_THREADS` (the CLI leaves the default
+   * out), so runs that never name it keep their measurement.
    */
   threads?: number;
 }

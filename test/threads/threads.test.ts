@@ -4,11 +4,20 @@
  * prints the same with 1, 2 and 4 threads; the thread limit fails `thread-spawn` (no hang); a trap
  * in any thread ends the program; and bad modules or options get one-line errors.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from '../../src/host/launcher.ts';
-import { assemble, errorLines, lockCounterWat, parallelHashWat, runOpenStdin, tempDir } from './programs.ts';
+import {
+  assemble,
+  cliPath,
+  errorLines,
+  lockCounterWat,
+  parallelHashWat,
+  runOpenStdin,
+  tempDir,
+} from './programs.ts';
 
 const dir = tempDir();
 after(() => dir.remove());
@@ -232,4 +241,14 @@ test('a host handing over another bundle for the thread workers: the enclave ref
   });
   assert.equal(swapped.status, 1);
   assert.equal(swapped.message, 'the enclave bundle for threads is not the measured one');
+});
+
+test('--threads is measured: 4 differs from the default, and 8 (the default) measures as no flag', async () => {
+  const path = await assemble(dir.path, 'measured', lockCounterWat(2, 1));
+  const measure = (options: string[]): string =>
+    execFileSync(process.execPath, [cliPath, 'measure', ...options, path], { encoding: 'utf8' }).trim();
+  const plain = measure([]);
+  assert.match(plain, /^[0-9a-f]{64}$/);
+  assert.equal(measure(['--threads', '8']), plain);
+  assert.notEqual(measure(['--threads', '4']), plain);
 });
