@@ -169,6 +169,26 @@ test('poll_oneoff on an empty stdin with a 200 ms timeout ends with the clock ev
   assert.equal(result.code, 111, result.stderr);
 });
 
+test('the kernel sees memory a thread grew: fd_write from a new page', async () => {
+  const path = await assemble(
+    dir.path,
+    'grown',
+    `(module (memory (import "env" "memory") 1 4 shared) ${MINIMAL}
+      (func $fd_write (import "wasi_snapshot_preview1" "fd_write") (param i32 i32 i32 i32) (result i32))
+      (func (export "wasi_thread_start") (param i32 i32))
+      (func (export "_start")
+        (if (i32.ne (memory.grow (i32.const 2)) (i32.const 1)) (then (call $proc_exit (i32.const 2))))
+        (i32.store (i32.const 131172) (i32.const 0x776f7267))
+        (i32.store16 (i32.const 131176) (i32.const 0x0a6e))
+        (i32.store (i32.const 131072) (i32.const 131172))
+        (i32.store (i32.const 131076) (i32.const 6))
+        (call $proc_exit (call $fd_write (i32.const 1) (i32.const 131072) (i32.const 1) (i32.const 131080)))))`,
+  );
+  const result = await runOpenStdin([path], 30_000);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, 'grown\n');
+});
+
 const badModules: [string, string, string[], RegExp][] = [
   [
     'thread-spawn with a non-shared memory',
