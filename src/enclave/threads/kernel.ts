@@ -71,8 +71,6 @@ export interface KernelOptions {
 }
 
 interface Thread {
-  tid: number;
-  lane: number;
   channel: CallChannel;
   worker: { terminate(): Promise<unknown> };
 }
@@ -97,7 +95,7 @@ export class Kernel {
 
   /** Runs the program to its end; every thread worker has stopped when this returns. */
   async run(): Promise<ProgramEnd> {
-    this.spawn(0, 0);
+    this.spawn(0, true);
     while (this.end === undefined && this.fatal === undefined) {
       const seen = Atomics.load(this.doorbell, 0);
       this.serveAll();
@@ -182,8 +180,12 @@ export class Kernel {
     Atomics.notify(ints, Field.state);
   }
 
-  /** Starts a thread; returns its id, or a negative errno when no more threads may run. */
-  private spawn(startArg: number, tid = this.nextTid): number {
+  /**
+   * Starts a thread (the main one runs `_start`, with id 0, which the program never sees); returns
+   * its id, or a negative errno when no more threads may run.
+   */
+  private spawn(startArg: number, main = false): number {
+    const tid = main ? 0 : this.nextTid;
     let lane = 0;
     for (let l = 1; l <= this.options.threadLanes; l++) {
       if (!this.threads.has(l)) {
@@ -192,7 +194,7 @@ export class Kernel {
       }
     }
     if (lane === 0 || tid > MAX_TID) return -Errno.AGAIN;
-    if (tid !== 0) this.nextTid++;
+    if (!main) this.nextTid++;
     const buffer = new SharedArrayBuffer(CHANNEL_BYTES);
     const { options } = this;
     const start: ThreadStart = {
@@ -208,14 +210,8 @@ export class Kernel {
       channel: buffer,
       doorbell: this.doorbell.buffer as SharedArrayBuffer,
     };
-    const thread: Thread = {
-      tid,
-      lane,
-      channel: viewCallChannel(buffer),
-      worker: { terminate: async () => 0 },
-    };
-    this.threads.set(lane, thread);
-    thread.worker = options.startThread(start, {
+    const channel = viewCallChannel(buffer);
+    const worker = options.startThread(start, {
       onReport: (report) =>
         this.finish(
           'trap' in report
@@ -229,8 +225,8 @@ export class Kernel {
           message: `enclave thread failed: ${error.message}`,
         }),
       onExit: () => {
-        if (this.threads.get(lane) === thread) this.threads.delete(lane);
-        if (tid === 0) {
+        if (this.threads.get(lane)?.channel === channel) this.threads.delete(lane);
+        if (main) {
           this.finish({
             status: 1,
             kind: ExitKind.STARTUP_ERROR,
@@ -239,6 +235,7 @@ export class Kernel {
         }
       },
     });
+    this.threads.set(lane, { channel, worker });
     return tid;
   }
 }
