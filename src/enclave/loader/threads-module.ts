@@ -45,7 +45,12 @@ function u32(r: Reader): number {
 function name(r: Reader): string {
   const length = u32(r);
   if (r.pos + length > r.end) throw new ModuleError('truncated WebAssembly module');
-  const text = utf8.decode(r.bytes.subarray(r.pos, r.pos + length));
+  let text: string;
+  try {
+    text = utf8.decode(r.bytes.subarray(r.pos, r.pos + length));
+  } catch {
+    throw new ModuleError('malformed import name (not UTF-8) in WebAssembly module');
+  }
   r.pos += length;
   return text;
 }
