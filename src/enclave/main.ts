@@ -172,8 +172,10 @@ async function runThreaded(
 ): Promise<{ status: number; kind: number; message: string }> {
   const { memory, memoryImport } = threads;
   try {
-    const provided: Record<string, Record<string, unknown>> = { ...wasi.imports };
-    provided[THREAD_SPAWN.module] = { [THREAD_SPAWN.name]: () => 0 };
+    const provided: Record<string, Record<string, unknown>> = {
+      wasi_snapshot_preview1: { ...wasi.imports.wasi_snapshot_preview1 },
+    };
+    (provided[THREAD_SPAWN.module] ??= {})[THREAD_SPAWN.name] = () => 0;
     (provided[memoryImport.module] ??= {})[memoryImport.name] = memory;
     checkImports(module, provided);
   } catch (error) {

@@ -91,7 +91,7 @@ class KernelLink {
     for (;;) {
       const left = until - performance.now();
       if (left <= 0) return;
-      const slice = left === Infinity ? STDIN_SLICE_NS : BigInt(Math.ceil(Math.min(left * 1e6, 1e7)));
+      const slice = BigInt(Math.ceil(Math.min(left * 1e6, Number(STDIN_SLICE_NS))));
       if (this.console.pollStdin(slice)) return;
     }
   }
