@@ -4,6 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { looksLikeImage } from './disk-options.ts';
+import { DEFAULT_THREADS } from '../interface/run-config.ts';
 import { DEFAULT_MEMORY_MIB, UsageError } from './run-options.ts';
 
 /** Commander's accumulator for repeatable options. */
@@ -20,6 +21,10 @@ export function addMeasuredOptions(command: Command): Command {
       collect,
     )
     .option('--memory <SIZE>', `enclave memory limit, e.g. 256M or 1G (default ${DEFAULT_MEMORY_MIB}M)`)
+    .option(
+      '--threads <N>',
+      `most threads of a wasi-threads program alive at once, main included (default ${DEFAULT_THREADS})`,
+    )
     .option(
       '--config <FILE>',
       'JSON file with the same options: {"dir":[],"tmpfs":[],"env":{},"memory":"256M"}',

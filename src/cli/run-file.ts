@@ -22,6 +22,7 @@ const KEYS: Record<string, { option: string; kind: Kind }> = {
   tmpfs: { option: 'tmpfs', kind: 'strings' },
   env: { option: 'env', kind: 'env' },
   memory: { option: 'memory', kind: 'size' },
+  threads: { option: 'threads', kind: 'size' },
   volume: { option: 'volume', kind: 'mounts' },
   'volume-key-file': { option: 'volumeKeyFile', kind: 'paths' },
   'key-file': { option: 'keyFile', kind: 'path' },

@@ -4,7 +4,13 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, posix, resolve } from 'node:path';
-import { checkGuestPath, type MountConfig, type RunConfig } from '../interface/run-config.ts';
+import {
+  DEFAULT_THREADS,
+  MAX_THREADS,
+  checkGuestPath,
+  type MountConfig,
+  type RunConfig,
+} from '../interface/run-config.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -16,6 +22,7 @@ export interface RunOptions {
   env?: string[];
   memory?: string;
   config?: string;
+  threads?: string;
 }
 
 export interface PreparedRun {
@@ -34,6 +41,23 @@ export function parseMemory(text: string): number {
   if (mib < 1 || mib > MAX_MEMORY_MIB)
     throw new UsageError(`--memory must be between 1 MiB and ${MAX_MEMORY_MIB} MiB`);
   return mib;
+}
+
+/** Parses `--threads N`: the most program threads alive at once, 1 to MAX_THREADS. */
+export function parseThreads(text: string): number {
+  const n = /^\d{1,6}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!(n >= 1 && n <= MAX_THREADS)) {
+    throw new UsageError(
+      `--threads must be a whole number from 1 to ${MAX_THREADS}, not ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
+
+/** `--threads` in the measured configuration: left out at the default, which measures the same. */
+function threadsConfig(text: string | undefined): { threads?: number } {
+  const threads = text === undefined ? DEFAULT_THREADS : parseThreads(text);
+  return threads === DEFAULT_THREADS ? {} : { threads };
 }
 
 function envEntry(spec: string): string {
@@ -85,6 +109,7 @@ export function prepareRun(programPath: string, programArgs: string[], options: 
       env: (options.env ?? []).map(envEntry),
       mounts,
       memoryMiB: memory === undefined ? DEFAULT_MEMORY_MIB : parseMemory(memory),
+      ...threadsConfig(options.threads),
     },
     hostDirs,
   };

@@ -3,14 +3,22 @@
  * measured image (program and run configuration) and the host-call ring, builds the library OS
  * (mount table, WASI), runs the program, and ends the enclave with the `exit` host call.
  * Nothing here trusts the host: it talks to it only through `ring/`.
+ *
+ * A wasi-threads program runs differently (threads/kernel.ts): this worker becomes its kernel and
+ * each program thread runs in an enclave worker of its own, started here from the measured bundle;
+ * the same entry then runs `runThread` in that worker.
  */
-import { workerData } from 'node:worker_threads';
+// Only to work around a V8 bug for threaded programs: see compileThreaded.
+// eslint-disable-next-line no-restricted-imports
+import { setFlagsFromString } from 'node:v8';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { Calls } from '../interface/calls.ts';
 import { encodeUtf8 } from '../interface/codec.ts';
 import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
 import { viewRing } from '../interface/ring.ts';
 import type { EnclaveStart } from '../interface/enclave-start.ts';
-import type { RunConfig } from '../interface/run-config.ts';
+import { threadLimit, type RunConfig } from '../interface/run-config.ts';
+import { measureEnclave } from '../tee/measurement.ts';
 import { ProcExit, Wasi } from './libos/index.ts';
 import {
   WASM_PAGE,
@@ -20,6 +28,10 @@ import {
   checkImports,
   describeTrap,
 } from './loader/wasm-module.ts';
+import { THREAD_SPAWN, isThreaded, prepareThreaded } from './loader/threads-module.ts';
+import { KernelConsole, sleepInThread } from './threads/blocking.ts';
+import { Kernel, type StartThread, type ThreadReport, type ThreadStart } from './threads/kernel.ts';
+import { runThread } from './threads/thread.ts';
 import { HostChannel, HostProtocolError } from './ring/channel.ts';
 import { RingClock, RingConsole } from './ring/host-services.ts';
 import { buildNamespace, type Namespace } from './filesystems.ts';
@@ -29,7 +41,8 @@ import { DiskError } from './storage/disks.ts';
 import ext2fsWasm from './ext4/ext2fs.wasm';
 
 async function run(start: EnclaveStart): Promise<void> {
-  const ring = viewRing(start.ring);
+  const config = JSON.parse(start.config) as RunConfig;
+  const ring = viewRing(start.ring, threadLimit(config));
   const channel = new HostChannel(ring);
   let closeDisks = (): void => {};
   const exit = (status: number, kind: number, message = ''): void => {
@@ -47,7 +60,6 @@ async function run(start: EnclaveStart): Promise<void> {
     channel.call(Calls.exit, [BigInt(status), BigInt(kind)], encodeUtf8(message));
   };
   try {
-    const config = JSON.parse(start.config) as RunConfig;
     const console = new RingConsole(channel);
     const clock = new RingClock(channel, ring.clock);
     const platform = new Platform(start.platform, channel);
@@ -77,15 +89,38 @@ async function run(start: EnclaveStart): Promise<void> {
     closeDisks = namespace.close;
     const { preopens } = namespace;
     const wasm = namespace.program ?? start.wasm;
-    const wasi = new Wasi({ args: config.args, env: config.env, preopens, console, clock });
+    const maxPages = Math.floor((config.memoryMiB * 1024 * 1024) / WASM_PAGE);
 
     let module: WebAssembly.Module;
-    let instance: WebAssembly.Instance;
+    let threads: ReturnType<typeof prepareThreaded> | undefined;
     try {
       checkHeader(wasm);
-      const maxPages = Math.floor((config.memoryMiB * 1024 * 1024) / WASM_PAGE);
-      module = new WebAssembly.Module(capMemory(wasm, maxPages));
-      checkCommand(module);
+      if (isThreaded(wasm)) {
+        module = compileThreaded(wasm);
+        threads = prepareThreaded(module, wasm, maxPages);
+      } else module = new WebAssembly.Module(capMemory(wasm, maxPages));
+      checkCommand(module, threads !== undefined);
+    } catch (error) {
+      exit(1, ExitKind.STARTUP_ERROR, startupMessage(error));
+      return;
+    }
+    const wasi = new Wasi({
+      args: config.args,
+      env: config.env,
+      preopens,
+      // A threaded program's kernel never waits itself: its threads do (threads/blocking.ts).
+      console: threads ? new KernelConsole(console) : console,
+      clock,
+      sleep: threads ? sleepInThread : undefined,
+    });
+    if (threads) {
+      const { status, kind, message } = await runThreaded(start, config, module, threads, wasi);
+      exit(status, kind, message);
+      return;
+    }
+
+    let instance: WebAssembly.Instance;
+    try {
       checkImports(module, wasi.imports);
       instance = new WebAssembly.Instance(module, wasi.imports);
     } catch (error) {
@@ -118,6 +153,82 @@ async function run(start: EnclaveStart): Promise<void> {
   }
 }
 
+/**
+ * Compiles a threaded program with V8's optimizing compiler only. Node 20's baseline compiler
+ * (Liftoff) loses a local that holds a call's result across `memory.atomic.wait32` (test:
+ * test/threads/liftoff-wait.test.ts), which breaks the wasi-threads tests. V8 flags are
+ * per-process and V8 caches compiled modules by their bytes, so the flag is set before the first
+ * compile of these bytes, and left set: thread workers compile code of their own later (turning
+ * it back at once let the bug through now and then). A `cloister run` is one program per process.
+ */
+function compileThreaded(wasm: Uint8Array<ArrayBuffer>): WebAssembly.Module {
+  setFlagsFromString('--no-liftoff');
+  return new WebAssembly.Module(wasm);
+}
+
+/** Runs a wasi-threads program with this worker as its kernel; see threads/kernel.ts. */
+async function runThreaded(
+  start: EnclaveStart,
+  config: RunConfig,
+  module: WebAssembly.Module,
+  threads: ReturnType<typeof prepareThreaded>,
+  wasi: Wasi,
+): Promise<{ status: number; kind: number; message: string }> {
+  const { memory, memoryImport } = threads;
+  try {
+    const provided: Record<string, Record<string, unknown>> = {
+      wasi_snapshot_preview1: { ...wasi.imports.wasi_snapshot_preview1 },
+    };
+    (provided[THREAD_SPAWN.module] ??= {})[THREAD_SPAWN.name] = () => 0;
+    (provided[memoryImport.module] ??= {})[memoryImport.name] = memory;
+    checkImports(module, provided);
+  } catch (error) {
+    return { status: 1, kind: ExitKind.STARTUP_ERROR, message: startupMessage(error) };
+  }
+  // Thread workers run the bundle the host handed over: only if it is the one measured.
+  const encoder = new TextEncoder();
+  const measured = measureEnclave({
+    bundle: encoder.encode(start.bundle),
+    wasm: start.wasm,
+    config: encoder.encode(start.config),
+  });
+  if (measured.length !== start.mrenclave.length || measured.some((b, i) => b !== start.mrenclave[i])) {
+    return {
+      status: 1,
+      kind: ExitKind.STARTUP_ERROR,
+      message: 'the enclave bundle for threads is not the measured one',
+    };
+  }
+  const startThread: StartThread = (data, events) => {
+    const worker = new Worker(start.bundle, {
+      eval: true,
+      workerData: data,
+      resourceLimits: { maxOldGenerationSizeMb: 64, stackSizeMb: 8 },
+      stdin: false,
+      stdout: false,
+      stderr: false,
+    });
+    worker.on('message', (report: ThreadReport) => events.onReport(report));
+    worker.on('error', (error) => events.onError(error));
+    worker.on('exit', () => events.onExit());
+    return worker;
+  };
+  const kernel = new Kernel({
+    wasi,
+    module,
+    memory,
+    memoryImport,
+    ring: start.ring,
+    threadLanes: threadLimit(config),
+    startThread,
+  });
+  try {
+    return await kernel.run();
+  } finally {
+    wasi.closeAll();
+  }
+}
+
 /** A program recursing without end overflows V8's stack: a trap, not a runtime bug. */
 function isStackOverflow(error: unknown): boolean {
   return error instanceof RangeError && error.message.includes('call stack');
@@ -129,4 +240,6 @@ function startupMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-void run(workerData as EnclaveStart);
+const data = workerData as EnclaveStart | ThreadStart;
+if ('thread' in data) runThread(data, (report) => parentPort?.postMessage(report));
+else void run(data);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import { createRingBuffer, viewRing } from '../interface/ring.ts';
-import { canonicalJson, type RunConfig } from '../interface/run-config.ts';
+import { canonicalJson, threadLimit, type RunConfig } from '../interface/run-config.ts';
 import { ExitKind } from '../interface/exit.ts';
 import { measureEnclave } from '../tee/measurement.ts';
 import { startSimEnclave } from '../tee/sim/enclave.ts';
@@ -34,6 +34,8 @@ export interface LaunchOptions {
   secrets?: EnclaveSecrets;
   /** The enclave's verified SIGSTRUCT (`--sig`): its signer identity. */
   sig?: Sigstruct;
+  /** Test hook: the bundle source handed to the enclave for its thread workers, as a malicious host might change it. */
+  threadBundle?: (measured: string) => string;
   /** Told when a host call stays unanswered (default: a line on stderr). */
   onHostStalled?: (call: string, seconds: number) => void;
 }
@@ -78,7 +80,9 @@ const reportStall = (call: string, seconds: number): void =>
 export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const bundleSource = readEnclaveBundle();
   const mrenclave = measureRun(options.wasm, options.config, bundleSource);
-  const ring = createRingBuffer();
+  // A lane of the ring for each thread a wasi-threads program may have (ring.ts).
+  const threadLanes = threadLimit(options.config);
+  const ring = createRingBuffer(threadLanes);
   const traceBuffer = createTraceCounters();
   const stdinMailbox = createStdinMailbox();
   const exitRecord = createExitRecord();
@@ -94,6 +98,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   ];
   const serverStart: ServerStart = {
     ring,
+    threadLanes,
     stdinMailbox,
     trace: traceBuffer,
     exitRecord,
@@ -109,6 +114,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     memoryMiB: options.config.memoryMiB,
     start: {
       ring,
+      bundle: options.threadBundle ? options.threadBundle(bundleSource) : bundleSource,
       wasm: options.wasm,
       config: canonicalJson(options.config),
       mrenclave,
@@ -117,7 +123,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     },
   });
 
-  const stopWatching = watchRing(viewRing(ring), options.onHostStalled ?? reportStall);
+  const stopWatching = watchRing(viewRing(ring, threadLanes), options.onHostStalled ?? reportStall);
   let interrupted: NodeJS.Signals | undefined;
   let onSignal: (signal: NodeJS.Signals) => void = () => {};
   const ended = await new Promise<Omit<LaunchResult, 'mrenclave' | 'trace' | 'hostVisibleMemory'>>(

@@ -1,18 +1,10 @@
 /**
- * The host's end of the host-call ring: one host thread takes requests in submission order,
- * hands each to a handler and publishes the reply. It spins briefly when the ring is empty
+ * The host's end of the host-call ring: one host thread takes requests in submission order within
+ * each lane (lanes in turn: see ring.ts), hands each to a handler and publishes the reply. It spins briefly when the ring is empty
  * (a spinning thread answers in well under a microsecond), then parks on the doorbell so an
  * idle enclave costs no CPU.
  */
-import {
-  ARG_COUNT,
-  Control,
-  SLOT_COUNT,
-  SlotField,
-  SlotState,
-  type RingView,
-  type SlotView,
-} from '../interface/ring.ts';
+import { ARG_COUNT, Control, SlotField, SlotState, type RingView, type SlotView } from '../interface/ring.ts';
 
 /** One request as the handler sees it. `data` is the slot's bounce buffer (payload in, reply out). */
 export interface Request {
@@ -53,14 +45,19 @@ export function writeReply(slot: SlotView, request: Request, response: Response)
 }
 
 export class RingServer {
-  private next = 0;
+  /** Per lane, the count of requests served: the next one is in slot `next & (count - 1)`. */
+  private readonly next: number[];
+  /** The lane served last: the search for the next request starts after it. */
+  private lastLane = 0;
   private stopped = false;
 
   constructor(
     private readonly ring: RingView,
     private readonly handler: Handler,
     private readonly replyWriter: ReplyWriter = writeReply,
-  ) {}
+  ) {
+    this.next = ring.lanes.map(() => 0);
+  }
 
   /** Ends `serve()` after the request being handled. */
   stop(): void {
@@ -71,8 +68,9 @@ export class RingServer {
   serve(): void {
     const args: bigint[] = new Array(ARG_COUNT).fill(0n);
     while (!this.stopped) {
-      const slot = this.ring.slots[this.next & (SLOT_COUNT - 1)];
-      this.waitForRequest(slot);
+      const lane = this.waitForRequest();
+      const { first, count } = this.ring.lanes[lane];
+      const slot = this.ring.slots[first + (this.next[lane] & (count - 1))];
       const h = slot.header;
       for (let i = 0; i < ARG_COUNT; i++) args[i] = slot.args[i];
       const payloadLength = Math.max(0, Math.min(h[SlotField.payloadLength], slot.data.length));
@@ -87,24 +85,38 @@ export class RingServer {
       this.replyWriter(slot, request, this.handler(request));
       Atomics.store(h, SlotField.state, SlotState.DONE);
       if (Atomics.load(h, SlotField.enclaveWaiting) === 1) Atomics.notify(h, SlotField.state);
-      this.next++;
+      this.next[lane]++;
     }
   }
 
-  private waitForRequest(slot: SlotView): void {
-    const h = slot.header;
+  /** The lane whose next request is submitted, starting after `lastLane` so no lane starves. */
+  private readyLane(): number {
+    const lanes = this.ring.lanes;
+    for (let k = 1; k <= lanes.length; k++) {
+      const lane = (this.lastLane + k) % lanes.length;
+      const { first, count } = lanes[lane];
+      const h = this.ring.slots[first + (this.next[lane] & (count - 1))].header;
+      if (Atomics.load(h, SlotField.state) === SlotState.SUBMITTED) return (this.lastLane = lane);
+    }
+    return -1;
+  }
+
+  private waitForRequest(): number {
     const deadline = performance.now() + SPIN_WINDOW_MS;
     do {
-      for (let i = 0; i < 256; i++) if (Atomics.load(h, SlotField.state) === SlotState.SUBMITTED) return;
+      for (let i = 0; i < 256; i++) {
+        const lane = this.readyLane();
+        if (lane >= 0) return lane;
+      }
     } while (performance.now() < deadline);
     const control = this.ring.control;
-    while (Atomics.load(h, SlotField.state) !== SlotState.SUBMITTED) {
+    for (;;) {
       const seen = Atomics.load(control, Control.submitted);
       Atomics.store(control, Control.hostParked, 1);
-      if (Atomics.load(h, SlotField.state) !== SlotState.SUBMITTED) {
-        Atomics.wait(control, Control.submitted, seen, 1000);
-      }
+      const lane = this.readyLane();
+      if (lane < 0) Atomics.wait(control, Control.submitted, seen, 1000);
       Atomics.store(control, Control.hostParked, 0);
+      if (lane >= 0) return lane;
     }
   }
 }

@@ -13,6 +13,8 @@ import { TraceCounters } from './trace.ts';
 
 export interface ServerStart {
   ring: SharedArrayBuffer;
+  /** Lanes of the ring after lane 0, one per enclave thread (ring.ts). */
+  threadLanes: number;
   stdinMailbox: SharedArrayBuffer;
   trace: SharedArrayBuffer;
   exitRecord: SharedArrayBuffer;
@@ -25,7 +27,7 @@ export interface ServerStart {
 const start = workerData as ServerStart;
 const port = parentPort;
 if (!port) throw new Error('host-server must run in a worker thread');
-const ring = viewRing(start.ring);
+const ring = viewRing(start.ring, start.threadLanes);
 const counters = new TraceCounters(start.trace);
 let server: RingServer | undefined = undefined;
 const handle = createHostCalls({

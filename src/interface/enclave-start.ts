@@ -2,6 +2,11 @@
 export interface EnclaveStart {
   /** The host-call ring (see ring.ts). */
   ring: SharedArrayBuffer;
+  /**
+   * The enclave bundle's source, as measured: the enclave starts its thread workers from it after
+   * checking it against `mrenclave` (docs/architecture.md, "Threads").
+   */
+  bundle: string;
   /** The program, as measured. */
   wasm: Uint8Array<ArrayBuffer>;
   /** Canonical JSON of the RunConfig, as measured. */

@@ -11,7 +11,11 @@
  *   slot request fields enclave   call id, sequence number, args, payload length, reply limit
  *   slot reply fields   host      echoed sequence number, errno, result, reply length, reply bytes
  *
- * Requests are served strictly in submission order, so a posted call (console output) that is still
+ * The slots form lanes, each with its own sequence numbers, served in order within the lane: lane 0
+ * (the first `SLOT_COUNT` slots, the whole ring of a single-threaded run) belongs to the enclave's
+ * main worker; each enclave thread of a threaded program (docs/architecture.md, "Threads") gets a
+ * lane of `THREAD_LANE_SLOTS` slot for the host calls it makes itself, so a thread waiting on stdin
+ * never holds up the others' calls. Within a lane, a posted call (console output) that is still
  * in flight is always answered before a later call that the enclave waits for.
  */
 
@@ -25,7 +29,15 @@ const CLOCK_BYTES = 64;
 const SLOT_HEADER_BYTES = 128;
 const SLOT_BYTES = SLOT_HEADER_BYTES + SLOT_DATA_BYTES;
 
-export const RING_BYTES = CONTROL_BYTES + CLOCK_BYTES + SLOT_COUNT * SLOT_BYTES;
+/** Slots of each thread's lane: one, so a lane handed to a new thread starts at its slot 0. */
+export const THREAD_LANE_SLOTS = 1;
+
+/** Size of a ring with `threadLanes` thread lanes after lane 0. */
+export function ringBytes(threadLanes = 0): number {
+  return CONTROL_BYTES + CLOCK_BYTES + (SLOT_COUNT + threadLanes * THREAD_LANE_SLOTS) * SLOT_BYTES;
+}
+
+export const RING_BYTES = ringBytes(0);
 
 /** Int32 indexes into the control block. */
 export const Control = { submitted: 0, hostParked: 1 } as const;
@@ -60,6 +72,14 @@ export interface SlotView {
   readonly data: Uint8Array;
 }
 
+/** A run of slots served in order, with its own sequence numbers. */
+export interface Lane {
+  /** Index of the lane's first slot in `RingView.slots`. */
+  readonly first: number;
+  /** Number of slots, a power of two. */
+  readonly count: number;
+}
+
 /** Typed views of the whole ring. */
 export interface RingView {
   readonly buffer: SharedArrayBuffer;
@@ -67,16 +87,23 @@ export interface RingView {
   /** clock[0]: wall-clock minus monotonic, ns, written by the host. */
   readonly clock: BigInt64Array;
   readonly slots: readonly SlotView[];
+  /** Lane 0 (the main worker's), then one lane per enclave thread. */
+  readonly lanes: readonly Lane[];
 }
 
-export function createRingBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(RING_BYTES);
+export function createRingBuffer(threadLanes = 0): SharedArrayBuffer {
+  return new SharedArrayBuffer(ringBytes(threadLanes));
 }
 
-export function viewRing(buffer: SharedArrayBuffer): RingView {
-  if (buffer.byteLength !== RING_BYTES) throw new Error(`ring buffer must be ${RING_BYTES} bytes`);
+export function viewRing(buffer: SharedArrayBuffer, threadLanes = 0): RingView {
+  const bytes = ringBytes(threadLanes);
+  if (buffer.byteLength !== bytes) throw new Error(`ring buffer must be ${bytes} bytes`);
   const slots: SlotView[] = [];
-  for (let i = 0; i < SLOT_COUNT; i++) {
+  const lanes: Lane[] = [{ first: 0, count: SLOT_COUNT }];
+  for (let i = 0; i < threadLanes; i++) {
+    lanes.push({ first: SLOT_COUNT + i * THREAD_LANE_SLOTS, count: THREAD_LANE_SLOTS });
+  }
+  for (let i = 0; i < SLOT_COUNT + threadLanes * THREAD_LANE_SLOTS; i++) {
     const base = CONTROL_BYTES + CLOCK_BYTES + i * SLOT_BYTES;
     slots.push({
       header: new Int32Array(buffer, base, SLOT_HEADER_BYTES / 4),
@@ -90,6 +117,7 @@ export function viewRing(buffer: SharedArrayBuffer): RingView {
     control: new Int32Array(buffer, 0, CONTROL_BYTES / 4),
     clock: new BigInt64Array(buffer, CONTROL_BYTES, CLOCK_BYTES / 8),
     slots,
+    lanes,
   };
 }
 

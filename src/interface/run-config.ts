@@ -53,6 +53,20 @@ export interface RunConfig {
    * the volumes' generation counters (rollback protection) when its key is pinned.
    */
   kbs?: KbsConfig;
+  /**
+   * Most program threads alive at once (the main one included) of a wasi-threads program, like
+   * SGX's TCS count (`--threads`); absent means `DEFAULT_THREADS` (the CLI leaves the default
+   * out), so runs that never name it keep their measurement.
+   */
+  threads?: number;
+}
+
+export const DEFAULT_THREADS = 8;
+export const MAX_THREADS = 64;
+
+/** The thread bound of a configuration: also the number of thread lanes in its host-call ring. */
+export function threadLimit(config: RunConfig): number {
+  return config.threads ?? DEFAULT_THREADS;
 }
 
 export interface KbsConfig {

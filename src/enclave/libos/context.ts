@@ -21,8 +21,23 @@ export class StringList {
   }
 }
 
+/** Sleeps the calling thread; a threaded program's kernel hands the wait back to the thread instead. */
+export type Sleeper = (ns: bigint) => void;
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Sleeps in place, on a private `Atomics.wait`. */
+export const sleepInPlace: Sleeper = (ns) => {
+  if (ns > 0n) Atomics.wait(sleepCell, 0, 0, Number(ns) / 1e6);
+};
+
 export class WasiContext {
   readonly memory = new GuestMemory();
+  /**
+   * How long ago the current call began, when it is being retried after its thread waited
+   * (threads: a call that would block is handed back, the thread waits, then calls again).
+   */
+  callElapsedNs = 0n;
   readonly fds = new FdTable();
   readonly args: StringList;
   readonly env: StringList;
@@ -34,6 +49,7 @@ export class WasiContext {
     env: string[],
     readonly console: ConsoleCalls,
     readonly clock: ClockSource,
+    readonly sleep: Sleeper = sleepInPlace,
   ) {
     this.args = new StringList(args);
     this.env = new StringList(env);

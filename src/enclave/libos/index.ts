@@ -12,7 +12,7 @@
 import { Errno, WasiError } from '../../interface/errno.ts';
 import type { ClockSource, ConsoleCalls } from '../../interface/services.ts';
 import type { FileSystem } from '../vfs/index.ts';
-import { WasiContext } from './context.ts';
+import { WasiContext, type Sleeper } from './context.ts';
 import { DirFd } from './file-fd.ts';
 import { StdioFd } from './stdio-fd.ts';
 import { ProcExit } from './wasi/proc.ts';
@@ -21,6 +21,7 @@ import { WASI_CALLS } from './wasi/table.ts';
 import type { WasiHandler } from './wasi/table.ts';
 
 export { ProcExit } from './wasi/proc.ts';
+export type { Sleeper } from './context.ts';
 export { WASI_CALLS } from './wasi/table.ts';
 export type { WasiCall, WasiStatus } from './wasi/table.ts';
 export { traceImports } from './trace.ts';
@@ -41,6 +42,8 @@ export interface WasiOptions {
   preopens: Preopen[];
   console: ConsoleCalls;
   clock: ClockSource;
+  /** How a call that sleeps waits (default: in place). */
+  sleep?: Sleeper;
 }
 
 type ImportFn = (...args: unknown[]) => unknown;
@@ -79,7 +82,7 @@ export class Wasi {
   private readonly ctx: WasiContext;
 
   constructor(options: WasiOptions) {
-    const ctx = new WasiContext(options.args, options.env, options.console, options.clock);
+    const ctx = new WasiContext(options.args, options.env, options.console, options.clock, options.sleep);
     for (const stream of [0, 1, 2] as const) ctx.fds.add(new StdioFd(options.console, stream));
     for (const { guestPath, fs } of options.preopens) {
       ctx.fds.add(new DirFd(fs.root(), null, DIRECTORY_RIGHTS, ALL_RIGHTS, guestPath));
@@ -88,6 +91,21 @@ export class Wasi {
     for (const call of WASI_CALLS) calls[call.name] = bindCall(ctx, call.handler);
     this.imports = { wasi_snapshot_preview1: calls };
     this.ctx = ctx;
+  }
+
+  /** For a threaded program's kernel, which runs no instance itself: the shared memory the calls use. */
+  bindMemory(memory: WebAssembly.Memory): void {
+    this.ctx.memory.bind(memory);
+  }
+
+  /** Sets how long ago the call about to be made first began (see `WasiContext.callElapsedNs`). */
+  setCallElapsed(ns: bigint): void {
+    this.ctx.callElapsedNs = ns;
+  }
+
+  /** Closes every descriptor: the end of a threaded program. */
+  closeAll(): void {
+    this.ctx.fds.closeAll();
   }
 
   /**

@@ -116,8 +116,9 @@ export function checkImports(
   provided: Record<string, Record<string, unknown>>,
 ): void {
   for (const imp of WebAssembly.Module.imports(module)) {
-    const fn = provided[imp.module]?.[imp.name];
-    if (fn === undefined || imp.kind !== 'function') {
+    const value = provided[imp.module]?.[imp.name];
+    const kind = value instanceof WebAssembly.Memory ? 'memory' : 'function';
+    if (value === undefined || imp.kind !== kind) {
       throw new ModuleError(
         `the program imports ${imp.module}.${imp.name} (${imp.kind}), which Cloister does not provide`,
       );
@@ -125,8 +126,11 @@ export function checkImports(
   }
 }
 
-/** Throws unless the module is a WASI command (exports `_start` and `memory`). */
-export function checkCommand(module: WebAssembly.Module): void {
+/**
+ * Throws unless the module is a WASI command: it exports `_start`, and `memory` unless the memory
+ * is imported (a threaded program's, which the enclave creates).
+ */
+export function checkCommand(module: WebAssembly.Module, memoryImported = false): void {
   const exports = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind]));
   if (exports.get('_start') !== 'function') {
     throw new ModuleError(
@@ -135,7 +139,8 @@ export function checkCommand(module: WebAssembly.Module): void {
         : 'the program has no _start export, so it is not a WASI command',
     );
   }
-  if (exports.get('memory') !== 'memory') throw new ModuleError('the program exports no memory');
+  if (!memoryImported && exports.get('memory') !== 'memory')
+    throw new ModuleError('the program exports no memory');
 }
 
 /** The one-line description of a trap: `wasm trap: <what> in function <name>`. */

@@ -14,6 +14,7 @@ import {
   SLOT_DATA_BYTES,
   SlotField,
   SlotState,
+  type Lane,
   type RingView,
   type SlotView,
 } from '../../interface/ring.ts';
@@ -63,7 +64,9 @@ interface InFlight {
 
 export class HostChannel {
   private seq = 0;
-  private readonly inFlight: (InFlight | undefined)[] = new Array(SLOT_COUNT);
+  private readonly first: number;
+  private readonly count: number;
+  private readonly inFlight: (InFlight | undefined)[];
   /** Errors the host reported for posted calls (console output), counted, not thrown. */
   postedErrors = 0;
   /** The last error of posted calls, by call id and first argument. */
@@ -71,7 +74,15 @@ export class HostChannel {
   /** The host broke the protocol: calls from now on wait `BROKEN_RING_WAIT_MS` at most. */
   private broken = false;
 
-  constructor(private readonly ring: RingView) {}
+  /** A channel over one lane of the ring (by default lane 0, the whole ring of a single-threaded run). */
+  constructor(
+    private readonly ring: RingView,
+    lane: Lane = { first: 0, count: SLOT_COUNT },
+  ) {
+    this.first = lane.first;
+    this.count = lane.count;
+    this.inFlight = new Array(lane.count);
+  }
 
   /** Makes a call and waits for its checked reply; throws `WasiError` for an error reply. */
   call(spec: CallSpec, args: readonly bigint[], payload: Uint8Array = EMPTY, replyLimit = 0): Reply {
@@ -85,8 +96,8 @@ export class HostChannel {
    */
   callMany(requests: readonly BatchRequest[]): Reply[] {
     const replies: Reply[] = [];
-    for (let start = 0; start < requests.length; start += SLOT_COUNT) {
-      const batch = requests.slice(start, start + SLOT_COUNT);
+    for (let start = 0; start < requests.length; start += this.count) {
+      const batch = requests.slice(start, start + this.count);
       const slots = batch.map((r) => this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0));
       for (const [i, index] of slots.entries()) replies.push(this.complete(index, true, batch[i].into));
     }
@@ -105,7 +116,7 @@ export class HostChannel {
 
   /** Waits until every posted call has been answered. */
   drain(): void {
-    for (let i = 0; i < SLOT_COUNT; i++) if (this.inFlight[i]) this.complete(i, false);
+    for (let i = 0; i < this.count; i++) if (this.inFlight[i]) this.complete(i, false);
   }
 
   private submit(spec: CallSpec, args: readonly bigint[], payload: Uint8Array, replyLimit: number): number {
@@ -115,9 +126,9 @@ export class HostChannel {
     }
     const seq = this.seq;
     this.seq = (this.seq + 1) | 0;
-    const index = seq & (SLOT_COUNT - 1);
+    const index = seq & (this.count - 1);
     if (this.inFlight[index]) this.complete(index, false);
-    const slot = this.ring.slots[index];
+    const slot = this.ring.slots[this.first + index];
     const h = slot.header;
     h[SlotField.callId] = spec.id;
     h[SlotField.seq] = seq;
@@ -147,7 +158,7 @@ export class HostChannel {
   private checkedReply(index: number, wanted: boolean, into?: Uint8Array): Reply {
     const pending = this.inFlight[index];
     if (!pending) throw new Error('no request in flight in this slot');
-    const slot = this.ring.slots[index];
+    const slot = this.ring.slots[this.first + index];
     this.inFlight[index] = undefined;
     if (!waitForReply(slot, this.broken ? BROKEN_RING_WAIT_MS : Infinity)) {
       throw new HostProtocolError(

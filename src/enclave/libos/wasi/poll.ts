@@ -2,7 +2,8 @@
  * `poll_oneoff`: clock subscriptions (relative or absolute, on any clock) and fd_read / fd_write
  * readiness. Regular files and the console's output are always ready; only stdin can block, and
  * waiting for it goes through `ConsoleCalls.pollStdin`. With nothing to watch but clocks, the
- * enclave thread sleeps on a private `Atomics.wait`.
+ * calling thread sleeps (`WasiContext.sleep`). Relative timeouts count from the call's first
+ * attempt (`callElapsedNs`), so a call retried after its thread waited still ends on time.
  */
 import { Errno, WasiError } from '../../../interface/errno.ts';
 import type { WasiContext } from '../context.ts';
@@ -20,7 +21,6 @@ import {
 
 /** Longest single wait on stdin before clocks are looked at again. */
 const STDIN_SLICE_NS = 50_000_000n;
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 interface ClockSub {
   userdata: bigint;
@@ -41,10 +41,6 @@ interface PollEvent {
   readiness: Readiness | null;
 }
 
-function sleepNs(ns: bigint): void {
-  if (ns > 0n) Atomics.wait(sleeper, 0, 0, Number(ns) / 1e6);
-}
-
 export function poll_oneoff(
   ctx: WasiContext,
   inPtr: number,
@@ -58,6 +54,7 @@ export function poll_oneoff(
   const fds: FdSub[] = [];
   const events: PollEvent[] = [];
   const monoNow = ctx.clock.monotonicNs();
+  const callStart = monoNow - ctx.callElapsedNs;
 
   for (let i = 0; i < nsubs; i++) {
     const p = inPtr + i * Subscription.SIZE;
@@ -71,8 +68,8 @@ export function poll_oneoff(
         events.push({ userdata, error: Errno.INVAL, type, readiness: null });
         continue;
       }
-      const remaining = flags & SUBCLOCK_ABSTIME ? timeout - now(ctx, id) : timeout;
-      clocks.push({ userdata, deadline: monoNow + remaining });
+      const deadline = flags & SUBCLOCK_ABSTIME ? monoNow + (timeout - now(ctx, id)) : callStart + timeout;
+      clocks.push({ userdata, deadline });
     } else if (type === EventType.FD_READ || type === EventType.FD_WRITE) {
       const fdNum = v.getUint32(p + Subscription.FD, true);
       try {
@@ -105,7 +102,7 @@ export function poll_oneoff(
     if (events.length > 0) break;
     const wait = nearest === null ? STDIN_SLICE_NS : nearest - t;
     if (stdinWaiter !== null) stdinWaiter.pollRead(wait < STDIN_SLICE_NS ? wait : STDIN_SLICE_NS);
-    else if (nearest !== null) sleepNs(wait);
+    else if (nearest !== null) ctx.sleep(wait);
     else throw new WasiError(Errno.NOTSUP, 'poll_oneoff would wait forever');
   }
 

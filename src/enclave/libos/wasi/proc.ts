@@ -19,7 +19,10 @@ export function proc_raise(_ctx: WasiContext, _signal: number): number {
   return Errno.NOSYS;
 }
 
-/** One thread per enclave program: nothing to yield to. */
+/**
+ * Returns at once: a single-threaded program has nothing to yield to, and the threads of a
+ * threaded one are real threads that the platform schedules (docs/architecture.md, "Threads").
+ */
 export function sched_yield(_ctx: WasiContext): number {
   return 0;
 }
