@@ -6,7 +6,7 @@ import { analyze } from '../partition/analyze.ts';
 import { PartitionError } from '../partition/errors.ts';
 import { explainPath, findFunction, formatPath } from '../partition/explain.ts';
 import { writePartitioned } from '../partition/generate.ts';
-import { bundlePartitionedEnclave } from '../partition/host-start.ts';
+import { bundlePartitionedEnclave } from '../partition/enclave-bundle.ts';
 import { planPartition } from '../partition/plan.ts';
 import { formatTable, htmlReport } from '../partition/report.ts';
 import { UsageError } from './run-options.ts';
@@ -75,9 +75,11 @@ export function registerPartitionCommands(program: Command): void {
         process.stdout.write(formatTable(appName(analysis.app.root), plan));
         return appName(analysis.app.root);
       });
-      const mrenclave = await bundlePartitionedEnclave(out, application);
+      const bundle = await bundlePartitionedEnclave(out, application);
+      const stubbed = bundle.stubbedNodeModules.join(', ') || 'none';
       process.stdout.write(
-        `${'enclave MRENCLAVE'.padEnd(35)}${Buffer.from(mrenclave).toString('hex')}\n` +
+        `${'enclave MRENCLAVE'.padEnd(35)}${Buffer.from(bundle.mrenclave).toString('hex')}\n` +
+          `${'Node modules stubbed in enclave'.padEnd(35)}${stubbed}\n` +
           `${'start the host with'.padEnd(35)}node --import ./cloister/start.mjs … (in ${join(out, 'host')})\n`,
       );
     });

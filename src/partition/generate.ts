@@ -6,8 +6,7 @@
  * from the interface file.
  */
 import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { builtinModules, createRequire } from 'node:module';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../host/package-files.ts';
 import { PartitionError } from './errors.ts';
@@ -16,13 +15,7 @@ import type { Analysis } from './analyze.ts';
 import { isFunctionLike } from './build-graph.ts';
 import type { InterfaceFile } from './interface-file.ts';
 import type { PartitionPlan } from './plan.ts';
-import {
-  ENCLAVE_MAIN,
-  ENCLAVE_RUNTIME,
-  HOST_RUNTIME,
-  HOST_START,
-  NODE_UNAVAILABLE,
-} from './runtime-source.ts';
+import { ENCLAVE_MAIN, ENCLAVE_RUNTIME, HOST_RUNTIME, HOST_START } from './runtime-source.ts';
 
 interface Edit {
   start: number;
@@ -93,37 +86,6 @@ const stub = (side: 'enter' | 'exit', name: string, isCtor: boolean): string =>
     : `{ return globalThis.__cloister.${side}(${JSON.stringify(name)}, this, arguments); }`;
 
 const GUARD = '{ throw new Error("cloister: this function runs only on the other side of the partition"); }';
-
-/** Node modules the JavaScript enclave provides; the enclave copy's other imports of Node get stubs. */
-const ENCLAVE_NODE_MODULES = new Set(['crypto', 'buffer']);
-const NODE_REQUIRE = /\brequire\((['"])(?:node:)?([a-z_]+)(\/[a-z_/]+)?\1\)/g;
-
-/** The JSON data among a Node module's exports (functions and classes are left out). */
-function nodeModuleData(name: string): Record<string, unknown> {
-  const mod = createRequire(import.meta.url)(`node:${name}`) as Record<string, unknown>;
-  const data: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(mod)) {
-    if (typeof value === 'function' || value === undefined) continue;
-    try {
-      data[key] = JSON.parse(JSON.stringify(value)) as unknown;
-    } catch {
-      // not JSON (cycles, handles): left out, so it throws inside the enclave
-    }
-  }
-  return data;
-}
-
-/** The enclave copy of a file with its imports of unavailable Node modules pointed at stubs. */
-function withNodeStubs(text: string, rel: string, stubs: Set<string>): string {
-  const toCloister = relative(dirname(rel), 'cloister') || '.';
-  return text.replace(NODE_REQUIRE, (whole, _q: string, name: string, sub: string | undefined) => {
-    if (ENCLAVE_NODE_MODULES.has(name) || sub !== undefined) return whole;
-    if (!builtinModules.includes(name)) return whole;
-    stubs.add(name);
-    const path = toCloister.startsWith('.') ? toCloister : `./${toCloister}`;
-    return `require(${JSON.stringify(`${path}/node-${name}.cjs`)})`;
-  });
-}
 
 export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: string): Generated {
   const { graph, builder, app } = analysis;
@@ -244,7 +206,6 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
     if (existsSync(join(app.root, 'node_modules')))
       symlinkSync(join(app.root, 'node_modules'), join(side, 'node_modules'), 'dir');
   }
-  const stubs = new Set<string>();
   for (const file of app.files) {
     const rel = app.rel(file.fileName);
     const text = file.text;
@@ -261,7 +222,7 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       applyEdits(text, enclaveEdits.get(rel) ?? []) +
       (regs.length > 0 ? `\n// cloister: enclave entries\n${regs.join('\n')}\n` : '');
     writeFileSync(join(host, rel), hostText);
-    writeFileSync(join(enclave, rel), withNodeStubs(enclaveText, rel, stubs));
+    writeFileSync(join(enclave, rel), enclaveText);
   }
   const spec = JSON.stringify(iface, null, 2);
   writeFileSync(join(out, 'interface.json'), `${spec}\n`);
@@ -271,11 +232,6 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
   writeFileSync(join(enclave, 'cloister', 'enclave-runtime.cjs'), ENCLAVE_RUNTIME(spec));
   const modules = [...registrations.keys()].sort().map((rel) => `../${rel}`);
   writeFileSync(join(enclave, 'cloister', 'enclave-main.cjs'), ENCLAVE_MAIN(modules));
-  for (const name of stubs)
-    writeFileSync(
-      join(enclave, 'cloister', `node-${name}.cjs`),
-      NODE_UNAVAILABLE(name, nodeModuleData(name)),
-    );
   const launcher = pathToFileURL(join(packageRoot(), 'dist', 'partition-host.js')).href;
   writeFileSync(join(host, 'cloister', 'start.mjs'), HOST_START(launcher));
   writeFileSync(join(out, 'generation.json'), `${JSON.stringify({ unsupported }, null, 2)}\n`);

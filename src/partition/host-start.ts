@@ -1,24 +1,15 @@
 /**
- * The host side of a partitioned application at run time: bundles its enclave copy (at generation
- * time) and, when the application starts, launches that bundle as a JavaScript enclave once and
+ * The host side of a partitioned application at run time: when the application starts, launches
+ * its enclave bundle (enclave-bundle.ts) as a JavaScript enclave once and
  * backs the generated stubs' `EnclaveChannel` with it. Exits (the enclave calling host functions)
  * arrive as the enclave's `host.call('cloister-exit', …)`. Built to `dist/partition-host.js`, which
  * the generated `host/cloister/start.mjs` imports.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import {
-  JsEnclaveError,
-  bundleJsApp,
-  launchJsEnclave,
-  measureJsApp,
-  type JsEnclave,
-  type JsEnclaveConfig,
-} from '../host/js-enclave.ts';
-
-const BUNDLE = 'enclave-bundle.js';
-const CONFIG = 'enclave-config.json';
+import { JsEnclaveError, launchJsEnclave, type JsEnclave, type JsEnclaveConfig } from '../host/js-enclave.ts';
+import { BUNDLE, CONFIG } from './enclave-bundle.ts';
 
 interface HostRuntime {
   install(channel: {
@@ -28,27 +19,6 @@ interface HostRuntime {
   serveExit(name: string, request: unknown): unknown;
   toWire(value: unknown): Uint8Array;
   fromWire(bytes: Uint8Array): unknown;
-}
-
-/** The measured configuration of a partitioned application's enclave. */
-export function partitionEnclaveConfig(application: string): Partial<JsEnclaveConfig> {
-  return {
-    maxMessageBytes: 16 << 20,
-    entries: { enterSync: [2, 2], enterAsync: [2, 2] },
-    settings: { partitioned: application },
-  };
-}
-
-/**
- * Bundles `OUT/enclave` for the enclave and writes the bundle and its configuration beside the host
- * runtime (the host launches it). Returns the MRENCLAVE.
- */
-export async function bundlePartitionedEnclave(out: string, application: string): Promise<Uint8Array> {
-  const bundle = await bundleJsApp(join(out, 'enclave', 'cloister', 'enclave-main.cjs'));
-  const config = partitionEnclaveConfig(application);
-  writeFileSync(join(out, 'host', 'cloister', BUNDLE), bundle);
-  writeFileSync(join(out, 'host', 'cloister', CONFIG), `${JSON.stringify(config, null, 2)}\n`);
-  return measureJsApp(bundle, config);
 }
 
 export interface StartOptions {

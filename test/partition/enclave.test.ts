@@ -62,7 +62,7 @@ describe('partitioned build in the JavaScript enclave', () => {
     out = join(writeApp({}), 'partitioned');
     const analysis = analyze(dir);
     writePartitioned(analysis, planPartition(analysis), out);
-    mrenclave = await bundlePartitionedEnclave(out, 'vault');
+    mrenclave = (await bundlePartitionedEnclave(out, 'vault')).mrenclave;
     enclave = await startPartitionedEnclave(join(out, 'host'), {
       platformPath: platform,
       syncTimeoutMs: 30_000,
