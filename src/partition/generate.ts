@@ -209,9 +209,14 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
   for (const file of app.files) {
     const rel = app.rel(file.fileName);
     const text = file.text;
-    const hostRegs = (hostRegistrations.get(rel) ?? []).map(
+    const hostRegs: string[] = (hostRegistrations.get(rel) ?? []).map(
       (r) => `globalThis.__cloisterRegisterHost?.(${r});`,
     );
+    const classes = file.statements
+      .filter((st): st is ts.ClassDeclaration => ts.isClassDeclaration(st) && st.name !== undefined)
+      .map((c) => `globalThis.__cloisterRegisterHostClass?.(${JSON.stringify(c.name?.text)}, ${c.name?.text});`);
+    if (classes.length > 0)
+      hostRegs.push(...classes);
     const hostText =
       applyEdits(text, hostEdits.get(rel) ?? []) +
       (hostRegs.length > 0

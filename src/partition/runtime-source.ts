@@ -60,16 +60,29 @@ const handleOf = (obj) => {
 };
 const hostFunctions = new Map();
 globalThis.__cloisterRegisterHost = (name, fn) => hostFunctions.set(name, fn);
+const hostClasses = new Map();
+globalThis.__cloisterRegisterHostClass = (name, cls) => hostClasses.set(name, cls);
+/** An error thrown inside the enclave, as an instance of the host's copy of its class. */
+function rebuildError({ className, name, message, fields }) {
+  const cls = hostClasses.get(className);
+  const error = cls !== undefined && cls.prototype instanceof Error ? Object.create(cls.prototype) : new Error(message);
+  Object.assign(error, fields);
+  Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true });
+  if (error.name !== name) error.name = name;
+  Object.defineProperty(error, 'stack', { value: name + ': ' + message + ' (thrown inside the enclave)', writable: true, configurable: true });
+  return error;
+}
 
 /** Installs the stubs' channel: \`{ callSync(name, args): unknown; call(name, args): Promise<unknown> }\`. */
 function install(channel) {
   const request = (e, self, args) => ({
-    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: dataFields(self) } : undefined,
-    args: [...args],
+    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: toEnclave(ownFields(self)) } : undefined,
+    args: [...args].map((a) => toEnclave(a)),
   });
   const apply = (self, reply) => {
-    if (reply.fields !== undefined && self !== undefined && self !== null) Object.assign(self, reply.fields);
-    return reply.value;
+    if (reply.thrown !== undefined) throw rebuildError(reply.thrown);
+    if (reply.fields !== undefined && self !== undefined && self !== null) Object.assign(self, fromEnclave(reply.fields));
+    return fromEnclave(reply.value);
   };
   // Both sides may share one realm in a test double: each adds its own calls.
   globalThis.__cloister = Object.assign(globalThis.__cloister ?? {}, {
@@ -85,12 +98,76 @@ function install(channel) {
   });
 }
 
-/** Serves the enclave's calls out (exits): only the host functions the interface file lists. */
+/**
+ * Host objects with behaviour (functions, class instances, objects holding methods: a model passed
+ * in, a callback) stay on the host: the enclave gets a handle, and its reads and calls through it
+ * come back as exits (Glamdring's ocalls). Dates cross as their time.
+ */
+const hostObjects = new Map();
+const hostObjectIds = new WeakMap();
+let nextHostObject = 1;
+const isPlain = (v) => {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
+function ownFields(obj) {
+  const out = {};
+  for (const key of Object.keys(obj ?? {})) out[key] = obj[key];
+  return out;
+}
+function toEnclave(v, depth = 0) {
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return v;
+  if (v instanceof Uint8Array) return v;
+  if (v instanceof Date) return { __cloisterDate: v.getTime() };
+  if (Array.isArray(v) && depth < 64) return v.map((x) => toEnclave(x, depth + 1));
+  if (typeof v === 'object' && isPlain(v) && depth < 64 && !Object.values(v).some((x) => typeof x === 'function')) {
+    const out = {};
+    for (const key of Object.keys(v)) out[key] = toEnclave(v[key], depth + 1);
+    return out;
+  }
+  let id = hostObjectIds.get(v);
+  if (id === undefined) {
+    id = nextHostObject++;
+    hostObjectIds.set(v, id);
+    hostObjects.set(id, v);
+  }
+  return { __cloisterHostObject: id, callable: typeof v === 'function' };
+}
+function fromEnclave(v, depth = 0) {
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+  if (Array.isArray(v)) return v.map((x) => fromEnclave(x, depth + 1));
+  if (typeof v.__cloisterDate === 'number') return new Date(v.__cloisterDate);
+  if (typeof v.__cloisterHostObject === 'number') {
+    if (!hostObjects.has(v.__cloisterHostObject)) throw new EnclaveRefusal('unknown host object');
+    return hostObjects.get(v.__cloisterHostObject);
+  }
+  if (v.__cloisterSealed !== undefined || v.__cloisterHandle !== undefined) return v;
+  const out = {};
+  for (const key of Object.keys(v)) out[key] = fromEnclave(v[key], depth + 1);
+  return out;
+}
+const settle = (r) => (r instanceof Promise ? r.then((x) => toEnclave(x)) : toEnclave(r));
+
+/** Serves the enclave's calls out (exits): the host functions the interface file lists, and host objects' members. */
 function serveExit(name, request) {
+  const args = fromEnclave(request?.args);
+  if (!Array.isArray(args)) throw new EnclaveRefusal(name + ': malformed request');
+  if (name === '__cloisterHostGet' || name === '__cloisterHostCall') {
+    const obj = hostObjects.get(request.args[0]?.__cloisterHostObject);
+    if (obj === undefined) throw new EnclaveRefusal('unknown host object');
+    const key = args[1];
+    if (name === '__cloisterHostGet') {
+      const v = obj[key];
+      return typeof v === 'function' ? { method: true } : { value: toEnclave(v) };
+    }
+    const fn = key === null ? obj : obj[key];
+    if (typeof fn !== 'function') throw new TypeError(String(key) + ' is not a function');
+    return settle(fn.apply(key === null ? undefined : obj, args[2] ?? []));
+  }
   if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
   const fn = hostFunctions.get(name);
   if (fn === undefined) throw new EnclaveRefusal(name + ' is not registered on the host');
-  return fn.apply(undefined, request.args);
+  return settle(fn.apply(undefined, args));
 }
 
 module.exports = { install, serveExit, SPEC, toWire, fromWire };
@@ -135,8 +212,48 @@ function install({ host, seal, unseal }) {
     }
     return value;
   };
+  // Handles of host objects become proxies: reads and calls through them are exits.
+  const proxies = new Map();
+  const proxyIds = new WeakMap();
+  const hostObject = (id, callable) => {
+    if (proxies.has(id)) return proxies.get(id);
+    const ref = { __cloisterHostObject: id };
+    const callOut = (key, args) => fromHost(host.callSync('__cloisterHostCall', { args: [ref, key, args.map((a) => toHost(a))] }));
+    const proxy = new Proxy(callable ? function () {} : {}, {
+      get(_target, key) {
+        if (typeof key === 'symbol') return undefined;
+        const r = host.callSync('__cloisterHostGet', { args: [ref, key] });
+        return r.method ? (...args) => callOut(key, args) : fromHost(r.value);
+      },
+      apply: (_target, _self, args) => callOut(null, args),
+    });
+    proxies.set(id, proxy);
+    proxyIds.set(proxy, id);
+    return proxy;
+  };
+  const fromHost = (v, depth = 0) => {
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+    if (Array.isArray(v)) return v.map((x) => fromHost(x, depth + 1));
+    if (typeof v.__cloisterDate === 'number') return new Date(v.__cloisterDate);
+    if (typeof v.__cloisterHostObject === 'number') return hostObject(v.__cloisterHostObject, v.callable === true);
+    if (SEALED in v || HANDLE in v) return v;
+    const out = {};
+    for (const key of Object.keys(v)) out[key] = fromHost(v[key], depth + 1);
+    return out;
+  };
+  const toHost = (v, depth = 0) => {
+    if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return v;
+    if (proxyIds.has(v)) return { __cloisterHostObject: proxyIds.get(v) };
+    if (v instanceof Date) return { __cloisterDate: v.getTime() };
+    if (v instanceof Uint8Array || depth > 64) return v;
+    if (Array.isArray(v)) return v.map((x) => toHost(x, depth + 1));
+    const out = {};
+    for (const key of Object.keys(v)) out[key] = toHost(v[key], depth + 1);
+    return out;
+  };
   const incoming = (value) => {
     if (typeof value !== 'object' || value === null) return value;
+    if (!(SEALED in value) && !(HANDLE in value)) return fromHost(value);
     if (SEALED in value) {
       const bytes = unseal(value[SEALED]);
       return bytes[0] === 1 ? bytes.subarray(1) : JSON.parse(dec.decode(bytes.subarray(1)));
@@ -151,7 +268,18 @@ function install({ host, seal, unseal }) {
     for (const s of e.establishes) established.add(s);
     const secret = sensitiveFields.get(cls);
     const fields = mirror === undefined ? undefined : dataFields(mirror, (k) => secret === undefined || !secret.has(k));
-    return { value: outgoing(value, e.returns.crossing), fields };
+    return { value: toHost(outgoing(value, e.returns.crossing)), fields: toHost(fields) };
+  };
+  // An error the application code threw: its class name and primitive fields go back, so the
+  // host can rethrow it as an instance of its own copy of that class (the API's error contract).
+  const thrown = (error) => {
+    const fields = {};
+    for (const key of Object.keys(error ?? {})) {
+      const v = error[key];
+      if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) fields[key] = v;
+    }
+    const isError = error instanceof Error;
+    return { thrown: { className: isError ? error.constructor.name : 'Error', name: isError ? error.name : 'Error', message: isError ? error.message : String(error), fields } };
   };
   const dispatch = (name, request, sync) => {
     const e = entries.get(name);
@@ -183,16 +311,21 @@ function install({ host, seal, unseal }) {
         mirror = Object.create(registered.proto ?? Object.prototype);
         mirrors.set(handle, mirror);
       }
-      Object.assign(mirror, dataFields(request.receiver.fields, (k) => !(sensitiveFields.get(cls)?.has(k))));
+      Object.assign(mirror, fromHost(dataFields(request.receiver.fields, (k) => !(sensitiveFields.get(cls)?.has(k)))));
     }
-    const result = fn.apply(mirror, args);
-    if (e.mode === 'async') return Promise.resolve(result).then((v) => finish(e, mirror, cls, v));
+    let result;
+    try {
+      result = fn.apply(mirror, args);
+    } catch (error) {
+      return thrown(error);
+    }
+    if (e.mode === 'async') return Promise.resolve(result).then((v) => finish(e, mirror, cls, v), thrown);
     return finish(e, mirror, cls, result);
   };
   globalThis.__cloister = Object.assign(globalThis.__cloister ?? {}, {
     exit(name, _self, args) {
       if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
-      return host.callSync(name, { args: [...args] });
+      return fromHost(host.callSync(name, { args: [...args].map((a) => toHost(a)) }));
     },
   });
   return {
