@@ -85,7 +85,8 @@ const stub = (side: 'enter' | 'exit', name: string, isCtor: boolean): string =>
     ? `{ globalThis.__cloister.${side}Constructor(${JSON.stringify(name)}, this, arguments); }`
     : `{ return globalThis.__cloister.${side}(${JSON.stringify(name)}, this, arguments); }`;
 
-const GUARD = '{ throw new Error("cloister: this function runs only on the other side of the partition"); }';
+const guard = (id: string): string =>
+  `{ throw new Error(${JSON.stringify(`cloister: ${id} runs only on the other side of the partition`)}); }`;
 
 export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: string): Generated {
   const { graph, builder, app } = analysis;
@@ -151,7 +152,7 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       } else {
         push(hostEdits, fn.file, {
           ...range,
-          text: entry !== undefined ? stub('enter', entry, false) : GUARD,
+          text: entry !== undefined ? stub('enter', entry, false) : guard(fn.id),
         });
       }
       if (entry !== undefined && ref !== undefined)
@@ -161,10 +162,13 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
         ]);
     } else {
       if (!outermost(decl, (id) => !plan.enclave.has(id)) || range === undefined) continue;
+      // A function made inside an enclave function (a callback it hands to a library) exists only
+      // there: it moves with the function around it.
+      if (!outermost(decl, (id) => plan.enclave.has(id))) continue;
       if (isCtor) continue; // host classes are built on the host; the enclave only sees their data
       const ref = reference(decl);
-      const isExit = exitTargets.has(fn.name) && ref !== undefined && !ref.includes('.prototype.');
-      push(enclaveEdits, fn.file, { ...range, text: isExit ? stub('exit', fn.name, false) : GUARD });
+      const isExit = exitTargets.has(fn.name) && ref !== undefined;
+      push(enclaveEdits, fn.file, { ...range, text: isExit ? stub('exit', fn.name, false) : guard(fn.id) });
       if (isExit)
         hostRegistrations.set(fn.file, [
           ...(hostRegistrations.get(fn.file) ?? []),

@@ -54,8 +54,12 @@ const SPEC = ${spec};
 ${COMMON}
 const handles = new WeakMap();
 let nextHandle = 1;
+const handleObjects = new Map();
 const handleOf = (obj) => {
-  if (!handles.has(obj)) handles.set(obj, nextHandle++);
+  if (!handles.has(obj)) {
+    handles.set(obj, nextHandle);
+    handleObjects.set(nextHandle++, new WeakRef(obj));
+  }
   return handles.get(obj);
 };
 const hostFunctions = new Map();
@@ -167,7 +171,13 @@ function serveExit(name, request) {
   if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
   const fn = hostFunctions.get(name);
   if (fn === undefined) throw new EnclaveRefusal(name + ' is not registered on the host');
-  return settle(fn.apply(undefined, args));
+  // A host method called on an object the enclave mirrors: it runs on the host's object.
+  let self;
+  if (request.receiver !== undefined) {
+    self = handleObjects.get(request.receiver)?.deref();
+    if (self === undefined) throw new EnclaveRefusal(name + ': unknown receiver');
+  }
+  return settle(fn.apply(self, args));
 }
 
 module.exports = { install, serveExit, SPEC, toWire, fromWire };
@@ -190,6 +200,7 @@ for (const s of SPEC.enclave.state) {
   sensitiveFields.get(cls).add(s.label.slice(dot + 1));
 }
 const mirrors = new Map();
+const mirrorHandles = new WeakMap();
 const objects = new Map();
 let nextObject = 1;
 const established = new Set();
@@ -300,6 +311,7 @@ function install({ host, seal, unseal }) {
     if (request.construct) {
       const obj = Reflect.construct(fn, args);
       mirrors.set(request.receiver.handle, obj);
+      mirrorHandles.set(obj, request.receiver.handle);
       return finish(e, obj, cls, undefined);
     }
     let mirror;
@@ -310,6 +322,7 @@ function install({ host, seal, unseal }) {
       if (mirror === undefined) {
         mirror = Object.create(registered.proto ?? Object.prototype);
         mirrors.set(handle, mirror);
+        mirrorHandles.set(mirror, handle);
       }
       Object.assign(mirror, fromHost(dataFields(request.receiver.fields, (k) => !(sensitiveFields.get(cls)?.has(k)))));
     }
@@ -323,9 +336,10 @@ function install({ host, seal, unseal }) {
     return finish(e, mirror, cls, result);
   };
   globalThis.__cloister = Object.assign(globalThis.__cloister ?? {}, {
-    exit(name, _self, args) {
+    exit(name, self, args) {
       if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
-      return fromHost(host.callSync(name, { args: [...args].map((a) => toHost(a)) }));
+      const receiver = mirrorHandles.get(self);
+      return fromHost(host.callSync(name, { receiver, args: [...args].map((a) => toHost(a)) }));
     },
   });
   return {
