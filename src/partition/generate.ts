@@ -218,9 +218,10 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
     );
     const classes = file.statements
       .filter((st): st is ts.ClassDeclaration => ts.isClassDeclaration(st) && st.name !== undefined)
-      .map((c) => `globalThis.__cloisterRegisterHostClass?.(${JSON.stringify(c.name?.text)}, ${c.name?.text});`);
-    if (classes.length > 0)
-      hostRegs.push(...classes);
+      .map(
+        (c) => `globalThis.__cloisterRegisterHostClass?.(${JSON.stringify(c.name?.text)}, ${c.name?.text});`,
+      );
+    if (classes.length > 0) hostRegs.push(...classes);
     const hostText =
       applyEdits(text, hostEdits.get(rel) ?? []) +
       (hostRegs.length > 0

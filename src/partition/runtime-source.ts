@@ -97,7 +97,7 @@ function install(channel) {
       return apply(self, channel.callSync(name, request(e, self, args)));
     },
     enterConstructor(name, self, args) {
-      apply(self, channel.callSync(name, { receiver: { handle: handleOf(self), fields: {} }, args: [...args], construct: true }));
+      apply(self, channel.callSync(name, { receiver: { handle: handleOf(self), fields: {} }, args: [...args].map((a) => toEnclave(a)), construct: true }));
     },
   });
 }
