@@ -49,7 +49,7 @@ await build({
 // Split so that the heavy command groups the CLI imports on demand load only when used.
 await build({
   ...common,
-  entryPoints: { cli: 'src/cli/main.ts' },
+  entryPoints: { cli: 'src/cli/main.ts', 'partition-host': 'src/partition/host-start.ts' },
   outdir: out,
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',

@@ -3,7 +3,11 @@
 # temporary directory, applies the annotations kept in test/partition/targets/<name>/, installs
 # its dependencies from the npm registry, runs `cloister partition` and prints the figures.
 #
-#   scripts/partition-target.sh oauth2-server|kdbxweb|node-forge [--report FILE] [--keep]
+#   scripts/partition-target.sh oauth2-server|kdbxweb|node-forge [--report FILE] [--keep] [--test]
+#
+# --test then runs the target's own test suite on the partitioned build, with the enclave side in a
+# JavaScript enclave (sim backend): host/cloister/start.mjs launches it before the suite's first
+# line (oauth2-server only so far).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,18 +18,22 @@ name=${1:?usage: partition-target.sh oauth2-server|kdbxweb|node-forge [--report 
 shift
 report=
 keep=
+run_tests=
 while [ $# -gt 0 ]; do
   case $1 in
     --report) report=$(realpath -m "$2"); shift 2 ;;
     --keep) keep=1; shift ;;
+    --test) run_tests=1; shift ;;
     *) echo "partition-target: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
+# test_cmd: the target's own suite (its package.json test script), run in OUT/host.
 case $name in
-  oauth2-server) source_dir=oauth2-server-5.3.0 include= extra= ;;
-  kdbxweb) source_dir=kdbxweb-2.1.1 include=lib extra=--allow-type-errors ;;
-  node-forge) source_dir=node-forge-1.4.0 include= extra= ;;
+  oauth2-server) source_dir=oauth2-server-5.3.0 include= extra=
+    test_cmd=(env NODE_ENV=test node --import ./cloister/start.mjs ./node_modules/.bin/mocha --exit 'test/**/*_test.js') ;;
+  kdbxweb) source_dir=kdbxweb-2.1.1 include=lib extra=--allow-type-errors test_cmd=() ;;
+  node-forge) source_dir=node-forge-1.4.0 include= extra= test_cmd=() ;;
   *) echo "partition-target: unknown target $name" >&2; exit 2 ;;
 esac
 patch_file=$repo/test/partition/targets/$name/annotations.patch
@@ -56,3 +64,9 @@ echo "annotation lines in the patch      $marks ($(basename "$patch_file"))"
 echo "npm install                        $((installed - start)) s"
 echo "analysis + generation              $((done_at - installed)) s"
 echo "interface file                     $work/partitioned/interface.json${keep:+ (kept)}"
+
+if [ -n "$run_tests" ]; then
+  [ ${#test_cmd[@]} -gt 0 ] || { echo "partition-target: --test is not wired for $name yet" >&2; exit 2; }
+  echo "running its own tests on the partitioned build (enclave side in a JavaScript enclave)"
+  (cd "$work/partitioned/host" && "${test_cmd[@]}")
+fi

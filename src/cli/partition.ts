@@ -6,6 +6,7 @@ import { analyze } from '../partition/analyze.ts';
 import { PartitionError } from '../partition/errors.ts';
 import { explainPath, findFunction, formatPath } from '../partition/explain.ts';
 import { writePartitioned } from '../partition/generate.ts';
+import { bundlePartitionedEnclave } from '../partition/enclave-bundle.ts';
 import { planPartition } from '../partition/plan.ts';
 import { formatTable, htmlReport } from '../partition/report.ts';
 import { UsageError } from './run-options.ts';
@@ -58,11 +59,11 @@ export function registerPartitionCommands(program: Command): void {
       '--no-integrity',
       'confidentiality only: leave out the backward slice (code that can affect sensitive data)',
     )
-    .action((dir: string | undefined, flags: PartitionFlags) => {
+    .action(async (dir: string | undefined, flags: PartitionFlags) => {
       if (dir === undefined) throw new UsageError('partition: missing DIR');
       if (flags.out === undefined) throw new UsageError('partition: --out DIR is required');
       const out = flags.out;
-      reported(() => {
+      const application = reported(() => {
         const analysis = analyze(dir, {
           include: flags.include?.split(','),
           allowTypeErrors: flags.allowTypeErrors,
@@ -72,7 +73,15 @@ export function registerPartitionCommands(program: Command): void {
         if (flags.report !== undefined)
           writeFileSync(flags.report, htmlReport(appName(analysis.app.root), analysis, plan));
         process.stdout.write(formatTable(appName(analysis.app.root), plan));
+        return appName(analysis.app.root);
       });
+      const bundle = await bundlePartitionedEnclave(out, application);
+      const stubbed = bundle.stubbedNodeModules.join(', ') || 'none';
+      process.stdout.write(
+        `${'enclave MRENCLAVE'.padEnd(35)}${Buffer.from(bundle.mrenclave).toString('hex')}\n` +
+          `${'Node modules stubbed in enclave'.padEnd(35)}${stubbed}\n` +
+          `${'start the host with'.padEnd(35)}node --import ./cloister/start.mjs … (in ${join(out, 'host')})\n`,
+      );
     });
   partition
     .command('explain')

@@ -7,13 +7,15 @@
  */
 import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../host/package-files.ts';
 import { PartitionError } from './errors.ts';
 import { ts } from 'ts-morph';
 import type { Analysis } from './analyze.ts';
 import { isFunctionLike } from './build-graph.ts';
 import type { InterfaceFile } from './interface-file.ts';
 import type { PartitionPlan } from './plan.ts';
-import { ENCLAVE_RUNTIME, HOST_RUNTIME } from './runtime-source.ts';
+import { ENCLAVE_MAIN, ENCLAVE_RUNTIME, HOST_RUNTIME, HOST_START } from './runtime-source.ts';
 
 interface Edit {
   start: number;
@@ -83,7 +85,8 @@ const stub = (side: 'enter' | 'exit', name: string, isCtor: boolean): string =>
     ? `{ globalThis.__cloister.${side}Constructor(${JSON.stringify(name)}, this, arguments); }`
     : `{ return globalThis.__cloister.${side}(${JSON.stringify(name)}, this, arguments); }`;
 
-const GUARD = '{ throw new Error("cloister: this function runs only on the other side of the partition"); }';
+const guard = (id: string): string =>
+  `{ throw new Error(${JSON.stringify(`cloister: ${id} runs only on the other side of the partition`)}); }`;
 
 export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: string): Generated {
   const { graph, builder, app } = analysis;
@@ -149,7 +152,7 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       } else {
         push(hostEdits, fn.file, {
           ...range,
-          text: entry !== undefined ? stub('enter', entry, false) : GUARD,
+          text: entry !== undefined ? stub('enter', entry, false) : guard(fn.id),
         });
       }
       if (entry !== undefined && ref !== undefined)
@@ -159,10 +162,13 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
         ]);
     } else {
       if (!outermost(decl, (id) => !plan.enclave.has(id)) || range === undefined) continue;
+      // A function made inside an enclave function (a callback it hands to a library) exists only
+      // there: it moves with the function around it.
+      if (!outermost(decl, (id) => plan.enclave.has(id))) continue;
       if (isCtor) continue; // host classes are built on the host; the enclave only sees their data
       const ref = reference(decl);
-      const isExit = exitTargets.has(fn.name) && ref !== undefined && !ref.includes('.prototype.');
-      push(enclaveEdits, fn.file, { ...range, text: isExit ? stub('exit', fn.name, false) : GUARD });
+      const isExit = exitTargets.has(fn.name) && ref !== undefined;
+      push(enclaveEdits, fn.file, { ...range, text: isExit ? stub('exit', fn.name, false) : guard(fn.id) });
       if (isExit)
         hostRegistrations.set(fn.file, [
           ...(hostRegistrations.get(fn.file) ?? []),
@@ -207,9 +213,15 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
   for (const file of app.files) {
     const rel = app.rel(file.fileName);
     const text = file.text;
-    const hostRegs = (hostRegistrations.get(rel) ?? []).map(
+    const hostRegs: string[] = (hostRegistrations.get(rel) ?? []).map(
       (r) => `globalThis.__cloisterRegisterHost?.(${r});`,
     );
+    const classes = file.statements
+      .filter((st): st is ts.ClassDeclaration => ts.isClassDeclaration(st) && st.name !== undefined)
+      .map(
+        (c) => `globalThis.__cloisterRegisterHostClass?.(${JSON.stringify(c.name?.text)}, ${c.name?.text});`,
+      );
+    if (classes.length > 0) hostRegs.push(...classes);
     const hostText =
       applyEdits(text, hostEdits.get(rel) ?? []) +
       (hostRegs.length > 0
@@ -228,6 +240,10 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
   mkdirSync(join(enclave, 'cloister'), { recursive: true });
   writeFileSync(join(host, 'cloister', 'host-runtime.cjs'), HOST_RUNTIME(spec));
   writeFileSync(join(enclave, 'cloister', 'enclave-runtime.cjs'), ENCLAVE_RUNTIME(spec));
+  const modules = [...registrations.keys()].sort().map((rel) => `../${rel}`);
+  writeFileSync(join(enclave, 'cloister', 'enclave-main.cjs'), ENCLAVE_MAIN(modules));
+  const launcher = pathToFileURL(join(packageRoot(), 'dist', 'partition-host.js')).href;
+  writeFileSync(join(host, 'cloister', 'start.mjs'), HOST_START(launcher));
   writeFileSync(join(out, 'generation.json'), `${JSON.stringify({ unsupported }, null, 2)}\n`);
   return { unsupported };
 }

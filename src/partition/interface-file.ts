@@ -90,9 +90,8 @@ export function buildInterface(
   for (const id of [...enclave.keys()].sort()) {
     const fn = graph.functions.get(id);
     if (fn === undefined || fn.kind === 'arrow' || fn.name === '<anonymous>') continue;
-    const from = callers.get(id) ?? [];
-    const fromHost = from.some((c) => !enclave.has(c));
-    if (!fromHost && from.length > 0) continue; // called only inside the enclave
+    // Every named function and method is an entry, also those the application calls only inside
+    // the enclave: code outside the analysed files (a library's users, its tests) may call them.
     const decl = builder.declarationOf(id);
     if (decl === undefined) continue;
     const sig = checker.getSignatureFromDeclaration(decl);
@@ -121,7 +120,10 @@ export function buildInterface(
     if (names.has(name)) name = `${fn.name}@${fn.file}:${fn.line}`;
     names.add(name);
     const stateSet = new Set(state);
-    const reads = [...fn.touches].filter((n) => stateSet.has(n) && !fn.writes.has(n));
+    // Call order is about module state: a field belongs to each object, which may be built anew.
+    const reads = [...fn.touches].filter(
+      (n) => stateSet.has(n) && !fn.writes.has(n) && !n.startsWith('field:'),
+    );
     entries.push({
       name,
       function: id,

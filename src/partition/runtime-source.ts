@@ -14,6 +14,27 @@ const exits = new Set(SPEC.exits.map((e) => e.target));
 class EnclaveRefusal extends Error {
   constructor(message) { super('cloister: refused: ' + message); this.name = 'EnclaveRefusal'; }
 }
+/**
+ * Exits travel as bytes (the enclave's host.call): JSON, with byte strings as base64 and
+ * undefined kept, so a sealed value or a Uint8Array argument arrives as bytes.
+ */
+const { Buffer: WireBuffer } = require('node:buffer');
+function toWire(value) {
+  return new TextEncoder().encode(JSON.stringify(value, function (key, v) {
+    const raw = this[key];
+    if (raw instanceof Uint8Array) return { __cloisterBytes: WireBuffer.from(raw).toString('base64') };
+    if (raw === undefined) return { __cloisterUndefined: true };
+    return v;
+  }));
+}
+function fromWire(bytes) {
+  return JSON.parse(new TextDecoder().decode(bytes), (_key, v) => {
+    if (v === null || typeof v !== 'object') return v;
+    if (typeof v.__cloisterBytes === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterBytes, 'base64'));
+    if (v.__cloisterUndefined === true) return undefined;
+    return v;
+  });
+}
 /** Own data fields of an object (no functions): what crosses for a receiver. */
 function dataFields(obj, keep) {
   const out = {};
@@ -33,22 +54,39 @@ const SPEC = ${spec};
 ${COMMON}
 const handles = new WeakMap();
 let nextHandle = 1;
+const handleObjects = new Map();
 const handleOf = (obj) => {
-  if (!handles.has(obj)) handles.set(obj, nextHandle++);
+  if (!handles.has(obj)) {
+    handles.set(obj, nextHandle);
+    handleObjects.set(nextHandle++, new WeakRef(obj));
+  }
   return handles.get(obj);
 };
 const hostFunctions = new Map();
 globalThis.__cloisterRegisterHost = (name, fn) => hostFunctions.set(name, fn);
+const hostClasses = new Map();
+globalThis.__cloisterRegisterHostClass = (name, cls) => hostClasses.set(name, cls);
+/** An error thrown inside the enclave, as an instance of the host's copy of its class. */
+function rebuildError({ className, name, message, fields }) {
+  const cls = hostClasses.get(className);
+  const error = cls !== undefined && cls.prototype instanceof Error ? Object.create(cls.prototype) : new Error(message);
+  Object.assign(error, fields);
+  Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true });
+  if (error.name !== name) error.name = name;
+  Object.defineProperty(error, 'stack', { value: name + ': ' + message + ' (thrown inside the enclave)', writable: true, configurable: true });
+  return error;
+}
 
 /** Installs the stubs' channel: \`{ callSync(name, args): unknown; call(name, args): Promise<unknown> }\`. */
 function install(channel) {
   const request = (e, self, args) => ({
-    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: dataFields(self) } : undefined,
-    args: [...args],
+    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: toEnclave(ownFields(self)) } : undefined,
+    args: [...args].map((a) => toEnclave(a)),
   });
   const apply = (self, reply) => {
-    if (reply.fields !== undefined && self !== undefined && self !== null) Object.assign(self, reply.fields);
-    return reply.value;
+    if (reply.thrown !== undefined) throw rebuildError(reply.thrown);
+    if (reply.fields !== undefined && self !== undefined && self !== null) Object.assign(self, fromEnclave(reply.fields));
+    return fromEnclave(reply.value);
   };
   // Both sides may share one realm in a test double: each adds its own calls.
   globalThis.__cloister = Object.assign(globalThis.__cloister ?? {}, {
@@ -59,20 +97,90 @@ function install(channel) {
       return apply(self, channel.callSync(name, request(e, self, args)));
     },
     enterConstructor(name, self, args) {
-      apply(self, channel.callSync(name, { receiver: { handle: handleOf(self), fields: {} }, args: [...args], construct: true }));
+      apply(self, channel.callSync(name, { receiver: { handle: handleOf(self), fields: {} }, args: [...args].map((a) => toEnclave(a)), construct: true }));
     },
   });
 }
 
-/** Serves the enclave's calls out (exits): only the host functions the interface file lists. */
+/**
+ * Host objects with behaviour (functions, class instances, objects holding methods: a model passed
+ * in, a callback) stay on the host: the enclave gets a handle, and its reads and calls through it
+ * come back as exits (Glamdring's ocalls). Dates cross as their time.
+ */
+const hostObjects = new Map();
+const hostObjectIds = new WeakMap();
+let nextHostObject = 1;
+const isPlain = (v) => {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
+function ownFields(obj) {
+  const out = {};
+  for (const key of Object.keys(obj ?? {})) out[key] = obj[key];
+  return out;
+}
+function toEnclave(v, depth = 0) {
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return v;
+  if (v instanceof Uint8Array) return v;
+  if (v instanceof Date) return { __cloisterDate: v.getTime() };
+  if (Array.isArray(v) && depth < 64) return v.map((x) => toEnclave(x, depth + 1));
+  if (typeof v === 'object' && isPlain(v) && depth < 64 && !Object.values(v).some((x) => typeof x === 'function')) {
+    const out = {};
+    for (const key of Object.keys(v)) out[key] = toEnclave(v[key], depth + 1);
+    return out;
+  }
+  let id = hostObjectIds.get(v);
+  if (id === undefined) {
+    id = nextHostObject++;
+    hostObjectIds.set(v, id);
+    hostObjects.set(id, v);
+  }
+  return { __cloisterHostObject: id, callable: typeof v === 'function' };
+}
+function fromEnclave(v, depth = 0) {
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+  if (Array.isArray(v)) return v.map((x) => fromEnclave(x, depth + 1));
+  if (typeof v.__cloisterDate === 'number') return new Date(v.__cloisterDate);
+  if (typeof v.__cloisterHostObject === 'number') {
+    if (!hostObjects.has(v.__cloisterHostObject)) throw new EnclaveRefusal('unknown host object');
+    return hostObjects.get(v.__cloisterHostObject);
+  }
+  if (v.__cloisterSealed !== undefined || v.__cloisterHandle !== undefined) return v;
+  const out = {};
+  for (const key of Object.keys(v)) out[key] = fromEnclave(v[key], depth + 1);
+  return out;
+}
+const settle = (r) => (r instanceof Promise ? r.then((x) => toEnclave(x)) : toEnclave(r));
+
+/** Serves the enclave's calls out (exits): the host functions the interface file lists, and host objects' members. */
 function serveExit(name, request) {
+  const args = fromEnclave(request?.args);
+  if (!Array.isArray(args)) throw new EnclaveRefusal(name + ': malformed request');
+  if (name === '__cloisterHostGet' || name === '__cloisterHostCall') {
+    const obj = hostObjects.get(request.args[0]?.__cloisterHostObject);
+    if (obj === undefined) throw new EnclaveRefusal('unknown host object');
+    const key = args[1];
+    if (name === '__cloisterHostGet') {
+      const v = obj[key];
+      return typeof v === 'function' ? { method: true } : { value: toEnclave(v) };
+    }
+    const fn = key === null ? obj : obj[key];
+    if (typeof fn !== 'function') throw new TypeError(String(key) + ' is not a function');
+    return settle(fn.apply(key === null ? undefined : obj, args[2] ?? []));
+  }
   if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
   const fn = hostFunctions.get(name);
   if (fn === undefined) throw new EnclaveRefusal(name + ' is not registered on the host');
-  return fn.apply(undefined, request.args);
+  // A host method called on an object the enclave mirrors: it runs on the host's object.
+  let self;
+  if (request.receiver !== undefined) {
+    self = handleObjects.get(request.receiver)?.deref();
+    if (self === undefined) throw new EnclaveRefusal(name + ': unknown receiver');
+  }
+  return settle(fn.apply(self, args));
 }
 
-module.exports = { install, serveExit, SPEC };
+module.exports = { install, serveExit, SPEC, toWire, fromWire };
 `;
 
 export const ENCLAVE_RUNTIME = (
@@ -92,6 +200,7 @@ for (const s of SPEC.enclave.state) {
   sensitiveFields.get(cls).add(s.label.slice(dot + 1));
 }
 const mirrors = new Map();
+const mirrorHandles = new WeakMap();
 const objects = new Map();
 let nextObject = 1;
 const established = new Set();
@@ -114,8 +223,48 @@ function install({ host, seal, unseal }) {
     }
     return value;
   };
+  // Handles of host objects become proxies: reads and calls through them are exits.
+  const proxies = new Map();
+  const proxyIds = new WeakMap();
+  const hostObject = (id, callable) => {
+    if (proxies.has(id)) return proxies.get(id);
+    const ref = { __cloisterHostObject: id };
+    const callOut = (key, args) => fromHost(host.callSync('__cloisterHostCall', { args: [ref, key, args.map((a) => toHost(a))] }));
+    const proxy = new Proxy(callable ? function () {} : {}, {
+      get(_target, key) {
+        if (typeof key === 'symbol') return undefined;
+        const r = host.callSync('__cloisterHostGet', { args: [ref, key] });
+        return r.method ? (...args) => callOut(key, args) : fromHost(r.value);
+      },
+      apply: (_target, _self, args) => callOut(null, args),
+    });
+    proxies.set(id, proxy);
+    proxyIds.set(proxy, id);
+    return proxy;
+  };
+  const fromHost = (v, depth = 0) => {
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+    if (Array.isArray(v)) return v.map((x) => fromHost(x, depth + 1));
+    if (typeof v.__cloisterDate === 'number') return new Date(v.__cloisterDate);
+    if (typeof v.__cloisterHostObject === 'number') return hostObject(v.__cloisterHostObject, v.callable === true);
+    if (SEALED in v || HANDLE in v) return v;
+    const out = {};
+    for (const key of Object.keys(v)) out[key] = fromHost(v[key], depth + 1);
+    return out;
+  };
+  const toHost = (v, depth = 0) => {
+    if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return v;
+    if (proxyIds.has(v)) return { __cloisterHostObject: proxyIds.get(v) };
+    if (v instanceof Date) return { __cloisterDate: v.getTime() };
+    if (v instanceof Uint8Array || depth > 64) return v;
+    if (Array.isArray(v)) return v.map((x) => toHost(x, depth + 1));
+    const out = {};
+    for (const key of Object.keys(v)) out[key] = toHost(v[key], depth + 1);
+    return out;
+  };
   const incoming = (value) => {
     if (typeof value !== 'object' || value === null) return value;
+    if (!(SEALED in value) && !(HANDLE in value)) return fromHost(value);
     if (SEALED in value) {
       const bytes = unseal(value[SEALED]);
       return bytes[0] === 1 ? bytes.subarray(1) : JSON.parse(dec.decode(bytes.subarray(1)));
@@ -130,7 +279,18 @@ function install({ host, seal, unseal }) {
     for (const s of e.establishes) established.add(s);
     const secret = sensitiveFields.get(cls);
     const fields = mirror === undefined ? undefined : dataFields(mirror, (k) => secret === undefined || !secret.has(k));
-    return { value: outgoing(value, e.returns.crossing), fields };
+    return { value: toHost(outgoing(value, e.returns.crossing)), fields: toHost(fields) };
+  };
+  // An error the application code threw: its class name and primitive fields go back, so the
+  // host can rethrow it as an instance of its own copy of that class (the API's error contract).
+  const thrown = (error) => {
+    const fields = {};
+    for (const key of Object.keys(error ?? {})) {
+      const v = error[key];
+      if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) fields[key] = v;
+    }
+    const isError = error instanceof Error;
+    return { thrown: { className: isError ? error.constructor.name : 'Error', name: isError ? error.name : 'Error', message: isError ? error.message : String(error), fields } };
   };
   const dispatch = (name, request, sync) => {
     const e = entries.get(name);
@@ -151,6 +311,7 @@ function install({ host, seal, unseal }) {
     if (request.construct) {
       const obj = Reflect.construct(fn, args);
       mirrors.set(request.receiver.handle, obj);
+      mirrorHandles.set(obj, request.receiver.handle);
       return finish(e, obj, cls, undefined);
     }
     let mirror;
@@ -161,17 +322,24 @@ function install({ host, seal, unseal }) {
       if (mirror === undefined) {
         mirror = Object.create(registered.proto ?? Object.prototype);
         mirrors.set(handle, mirror);
+        mirrorHandles.set(mirror, handle);
       }
-      Object.assign(mirror, dataFields(request.receiver.fields, (k) => !(sensitiveFields.get(cls)?.has(k))));
+      Object.assign(mirror, fromHost(dataFields(request.receiver.fields, (k) => !(sensitiveFields.get(cls)?.has(k)))));
     }
-    const result = fn.apply(mirror, args);
-    if (e.mode === 'async') return Promise.resolve(result).then((v) => finish(e, mirror, cls, v));
+    let result;
+    try {
+      result = fn.apply(mirror, args);
+    } catch (error) {
+      return thrown(error);
+    }
+    if (e.mode === 'async') return Promise.resolve(result).then((v) => finish(e, mirror, cls, v), thrown);
     return finish(e, mirror, cls, result);
   };
   globalThis.__cloister = Object.assign(globalThis.__cloister ?? {}, {
-    exit(name, _self, args) {
+    exit(name, self, args) {
       if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
-      return host.callSync(name, { args: [...args] });
+      const receiver = mirrorHandles.get(self);
+      return fromHost(host.callSync(name, { receiver, args: [...args].map((a) => toHost(a)) }));
     },
   });
   return {
@@ -180,5 +348,69 @@ function install({ host, seal, unseal }) {
   };
 }
 
-module.exports = { install, SPEC, EnclaveRefusal };
+module.exports = { install, SPEC, EnclaveRefusal, toWire, fromWire };
+`;
+
+/**
+ * The enclave bundle's entry: installs the dispatcher with the enclave's own sealing (EGETKEY-derived
+ * keys, `cloister:enclave`) and its exits (`host.call`), loads the enclave copy of each file that
+ * registers entries, and exports the two entries the JavaScript enclave allows.
+ */
+export const ENCLAVE_MAIN = (
+  modules: string[],
+): string => `// Generated by cloister partition: the enclave bundle's entry.
+'use strict';
+const enclave = require('cloister:enclave');
+const runtime = require('./enclave-runtime.cjs');
+const dispatcher = runtime.install({
+  host: {
+    callSync(name, request) {
+      const reply = runtime.fromWire(enclave.host.call('cloister-exit', runtime.toWire([name, request])));
+      if (reply.error !== undefined) {
+        const error = new Error(reply.error.message);
+        error.name = reply.error.name;
+        throw error;
+      }
+      return reply.value;
+    },
+  },
+  seal: (bytes) => enclave.seal(bytes),
+  unseal(blob) {
+    if (!(blob instanceof Uint8Array)) throw new runtime.EnclaveRefusal('a sealed value must be bytes');
+    return enclave.unseal(blob);
+  },
+});
+${modules.map((m) => `require(${JSON.stringify(m)});`).join('\n')}
+exports.enterSync = (name, request) => dispatcher.callSync(name, request);
+exports.enterAsync = (name, request) => dispatcher.call(name, request);
+`;
+
+/**
+ * A Node module the enclave copy imports but the enclave does not have (no I/O inside): its data
+ * exports (such as `http.STATUS_CODES`) are copied at generation time, its functions throw.
+ */
+export const NODE_UNAVAILABLE = (name: string, data: Record<string, unknown>): string =>
+  `// Generated by cloister partition: ${name} is not available inside the enclave; its data exports are.
+'use strict';
+const data = ${JSON.stringify(data)};
+// Modules take functions from it at load (\`const extname = require('path').extname\`): those load,
+// and throw when called inside the enclave.
+module.exports = new Proxy(data, {
+  get(target, key) {
+    if (typeof key === 'symbol' || key in target) return target[key];
+    return function unavailable() {
+      throw new Error('cloister: ${name}.' + String(key) + ' is not available inside the enclave');
+    };
+  },
+});
+`;
+
+/** Started before the application with `node --import ./cloister/start.mjs`: launches the enclave once. */
+export const HOST_START = (
+  launcher: string,
+): string => `// Generated by cloister partition: starts the enclave before the application's first line.
+// Worker threads inherit --import: only the main thread starts the enclave.
+import { isMainThread } from 'node:worker_threads';
+import { startPartitionedEnclave } from ${JSON.stringify(launcher)};
+if (isMainThread) await startPartitionedEnclave(new URL('..', import.meta.url).pathname);
 `;
