@@ -20,8 +20,8 @@ export function createMailbox(): SharedArrayBuffer {
   return new SharedArrayBuffer(HEADER_INTS * 4 + DATA_BYTES);
 }
 
-/** Sends a request and blocks until the reply; the reply bytes are a private copy. */
-export function mailboxCall(mailbox: SharedArrayBuffer, op: number, data: Uint8Array): MailboxReply {
+/** Writes a request into the mailbox and wakes the server; returns the header to wait on. */
+function sendRequest(mailbox: SharedArrayBuffer, op: number, data: Uint8Array): Int32Array {
   const header = new Int32Array(mailbox, 0, HEADER_INTS);
   const bytes = new Uint8Array(mailbox, HEADER_INTS * 4);
   if (data.length > DATA_BYTES) throw new RangeError('mailbox request too large');
@@ -30,13 +30,24 @@ export function mailboxCall(mailbox: SharedArrayBuffer, op: number, data: Uint8A
   header[Field.length] = data.length;
   Atomics.store(header, Field.state, State.REQUEST);
   Atomics.notify(header, Field.state);
-  while (Atomics.load(header, Field.state) !== State.REPLY)
-    Atomics.wait(header, Field.state, State.REQUEST, 1000);
+  return header;
+}
+
+/** Copies the reply out (a private copy) and frees the mailbox. */
+function takeReply(mailbox: SharedArrayBuffer, header: Int32Array): MailboxReply {
   const length = header[Field.length];
   const status = header[Field.status];
-  const reply = bytes.slice(0, Math.max(0, Math.min(length, DATA_BYTES)));
+  const reply = new Uint8Array(mailbox, HEADER_INTS * 4).slice(0, Math.max(0, Math.min(length, DATA_BYTES)));
   Atomics.store(header, Field.state, State.IDLE);
   return { status, data: reply };
+}
+
+/** Sends a request and blocks until the reply; the reply bytes are a private copy. */
+export function mailboxCall(mailbox: SharedArrayBuffer, op: number, data: Uint8Array): MailboxReply {
+  const header = sendRequest(mailbox, op, data);
+  while (Atomics.load(header, Field.state) !== State.REPLY)
+    Atomics.wait(header, Field.state, State.REQUEST, 1000);
+  return takeReply(mailbox, header);
 }
 
 /**
@@ -48,23 +59,12 @@ export async function mailboxCallAsync(
   op: number,
   data: Uint8Array,
 ): Promise<MailboxReply> {
-  const header = new Int32Array(mailbox, 0, HEADER_INTS);
-  const bytes = new Uint8Array(mailbox, HEADER_INTS * 4);
-  if (data.length > DATA_BYTES) throw new RangeError('mailbox request too large');
-  bytes.set(data);
-  header[Field.op] = op;
-  header[Field.length] = data.length;
-  Atomics.store(header, Field.state, State.REQUEST);
-  Atomics.notify(header, Field.state);
+  const header = sendRequest(mailbox, op, data);
   while (Atomics.load(header, Field.state) !== State.REPLY) {
     const waited = Atomics.waitAsync(header, Field.state, State.REQUEST, 1000);
     if (waited.async) await waited.value;
   }
-  const length = header[Field.length];
-  const status = header[Field.status];
-  const reply = bytes.slice(0, Math.max(0, Math.min(length, DATA_BYTES)));
-  Atomics.store(header, Field.state, State.IDLE);
-  return { status, data: reply };
+  return takeReply(mailbox, header);
 }
 
 /** Serves requests until the returned function is called (which also wakes the waiting loop). */
