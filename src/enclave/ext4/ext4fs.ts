@@ -3,19 +3,10 @@ import { BlockCache } from './cache.ts';
 import type { CacheStats } from './cache.ts';
 import { miniWasiImports, WasmExit } from './wasi.ts';
 import { Errno, WasiError, errnoName } from '../../interface/errno.ts';
+import { wasmApi } from '../loader/wasm-api.ts';
 
 /** The compiled ext2fs.wasm, as returned by {@link compileExt2fs}. */
 export type Ext2fsModule = { readonly __brand: 'Ext2fsModule' };
-
-// Only the WebAssembly API surface used here, so this code does not depend on the DOM typings.
-interface WasmInstance {
-  exports: Record<string, unknown>;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => WasmInstance;
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 /** Compiles ext2fs.wasm once; the result can open any number of file systems. */
 export function compileExt2fs(wasmBytes: Uint8Array): Ext2fsModule {

@@ -5,19 +5,11 @@
  * first; lwIP itself checks every inbound packet and drops (and counts) bad ones.
  */
 import { Errno, WasiError, errnoName } from '../../interface/errno.ts';
+import { wasmApi } from '../loader/wasm-api.ts';
 import { formatIPv4, parseIPv4, prefixMask } from './ipv4.ts';
 
 /** The compiled lwip.wasm, as returned by {@link compileLwip}. */
 export type LwipModule = { readonly __brand: 'LwipModule' };
-
-interface WasmInstance {
-  exports: Record<string, unknown>;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => WasmInstance;
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 /** Compiles lwip.wasm once; each {@link LwipStack} instantiates it anew. */
 export function compileLwip(wasmBytes: Uint8Array): LwipModule {
