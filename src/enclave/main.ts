@@ -38,7 +38,7 @@ import { buildNamespace, type Namespace } from './filesystems.ts';
 import { Platform } from './attest/platform-client.ts';
 import { ProvisioningError, brokerCounters, provisionFromKbs } from './kbs/provision.ts';
 import { DiskError } from './storage/disks.ts';
-import ext2fsWasm from './ext4/ext2fs.wasm';
+import ext2fsWasm from '../common/ext4/ext2fs.wasm';
 
 async function run(start: EnclaveStart): Promise<void> {
   const config = JSON.parse(start.config) as RunConfig;

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
-import { checkRange, deviceBytes, readBytes } from './io.ts';
+import { checkTransfer, deviceBytes, readBlocks, readBytes, readBytesInto } from './io.ts';
 import {
   VERITY_DIGEST_SIZE,
   VERITY_SB_SIZE,
@@ -82,17 +82,17 @@ export class VerityDevice implements BlockDevice {
     }
   }
 
-  read(block: number, count: number): Uint8Array {
-    checkRange(this, block, count);
+  /** Reads the data blocks straight into `dst` and checks each there before returning. */
+  readInto(block: number, dst: Uint8Array): void {
+    const count = checkTransfer(this, block, dst);
     const bs = this.blockSize;
-    const bytes = readBytes(this.data, block * bs, count * bs);
-    for (let i = 0; i < count; i++) this.verifyData(block + i, bytes.subarray(i * bs, (i + 1) * bs));
-    return bytes;
+    readBytesInto(this.data, block * bs, dst);
+    for (let i = 0; i < count; i++) this.verifyData(block + i, dst.subarray(i * bs, (i + 1) * bs));
   }
 
   /** Checks the top of the tree against the root hash; called once when the device is opened. */
   checkRoot(): void {
-    if (this.layout.levels === 0) this.read(0, 1);
+    if (this.layout.levels === 0) readBlocks(this, 0, 1);
     else this.hashBlock(this.layout.levels - 1, 0, undefined);
   }
 
