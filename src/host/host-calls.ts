@@ -201,7 +201,9 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     [
       Calls.blockFlush.id,
       (req) => {
-        fs.fsyncSync(blockFd(req.args[0]));
+        // The images have a fixed size: fdatasync makes their data durable without also committing
+        // the file's timestamps (a journal commit of its own on ext4), half a volume commit's cost.
+        fs.fdatasyncSync(blockFd(req.args[0]));
         return OK;
       },
     ],
