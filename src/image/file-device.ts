@@ -10,12 +10,17 @@ export interface FileDeviceOptions {
   writable?: boolean;
   /** Addressable blocks (default: as many whole blocks as the file holds). */
   blockCount?: number;
+  /**
+   * `flush` waits for the writes to be durable, fsync (default true). An image being built needs
+   * it not: an interrupted build is thrown away whole.
+   */
+  durable?: boolean;
 }
 
 /**
  * The block device over a host file, for the host side (the image builder, `image inspect/verify`,
  * volume creation): reads land in the caller's buffer, writes go straight to the file, `flush` is
- * fsync. A trailing partial block is not addressable.
+ * fsync (unless not `durable`). A trailing partial block is not addressable.
  */
 export class FileBlockDevice implements BlockDevice {
   readonly blockSize: number;
@@ -23,6 +28,7 @@ export class FileBlockDevice implements BlockDevice {
   private readonly fd: number;
   private readonly writable: boolean;
   private readonly ownsFd: boolean;
+  private readonly durable: boolean;
   readonly path: string;
 
   /** @param file a path, or a descriptor the caller opened (and closes) */
@@ -31,6 +37,7 @@ export class FileBlockDevice implements BlockDevice {
     this.blockSize = opts.blockSize ?? 4096;
     checkBlockSize(this.blockSize);
     this.writable = opts.writable ?? false;
+    this.durable = opts.durable ?? true;
     this.ownsFd = typeof file === 'string';
     this.path = typeof file === 'string' ? file : `fd ${file}`;
     this.fd = typeof file === 'string' ? openSync(file, this.writable ? 'r+' : 'r') : file;
@@ -59,7 +66,7 @@ export class FileBlockDevice implements BlockDevice {
   }
 
   flush(): void {
-    if (this.writable) fsyncSync(this.fd);
+    if (this.writable && this.durable) fsyncSync(this.fd);
   }
 
   close(): void {

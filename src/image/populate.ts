@@ -47,7 +47,7 @@ export function populateExt4(
   let done = 0;
   const wasm = ext2fsWasm();
   const fd = openSync(image, 'r+');
-  const fs = Ext4Fs.open(new BlockCache(new FileBlockDevice(fd, { writable: true })), {
+  const fs = Ext4Fs.open(new BlockCache(new FileBlockDevice(fd, { writable: true, durable: false })), {
     wasm,
     readOnly: false,
     now: () => BigInt(epoch) * 1_000_000_000n,
