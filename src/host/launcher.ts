@@ -18,6 +18,7 @@ import { createMailbox } from '../interface/mailbox.ts';
 import { serveNetRelay } from './net-relay.ts';
 import type { BlockDeviceFile } from './host-calls.ts';
 import { distFile } from './package-files.ts';
+import { readEnclaveCodeCache } from './enclave-code-cache.ts';
 import { createExitRecord, readExitRecord } from './exit-record.ts';
 import type { ServerStart } from './server-worker.ts';
 import { watchRing } from './ring-watchdog.ts';
@@ -111,6 +112,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   feedStdin(stdinMailbox, server);
   const enclave = startSimEnclave({
     bundleSource,
+    codeCache: readEnclaveCodeCache(bundleSource),
     memoryMiB: options.config.memoryMiB,
     start: {
       ring,

@@ -123,6 +123,3 @@ export function viewRing(buffer: SharedArrayBuffer, threadLanes = 0): RingView {
 
 /** Open flags of `dir_open` (arg1), a bit set. */
 export const OpenFlag = { create: 1, exclusive: 2, truncate: 4, write: 8 } as const;
-
-/** How long each side spins on shared memory before it parks in `Atomics.wait`. */
-export const SPIN_NS = 50_000;

@@ -17,15 +17,33 @@ export interface SimEnclaveOptions {
   start: EnclaveStart | JsEnclaveStart;
   /** Limit of the enclave's own heap (its tmpfs lives there), like a fixed EPC size. */
   memoryMiB: number;
+  /** V8's code cache for `bundleSource`, checked by the caller (host/enclave-code-cache.ts). */
+  codeCache?: Uint8Array;
 }
+
+/** The enclave bundle's script name, in stack traces and in its V8 code cache. */
+export const ENCLAVE_SCRIPT_NAME = 'enclave.js';
+
+/**
+ * Runs the bundle with its code cache: compiles exactly the measured source with V8's cached
+ * data (V8 rejects data made for other source, version or flags, and then compiles as usual) and
+ * runs it as the Worker would have, with the enclave's start as its `workerData`.
+ */
+const CODE_CACHE_LOADER = `'use strict';
+const threads = require('node:worker_threads');
+const { source, cache, start } = threads.workerData;
+threads.workerData = start;
+new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', cachedData: cache }).runInThisContext();
+`;
 
 /** Starts the enclave; the Worker's 'error' and 'exit' events tell how it ended. */
 export function startSimEnclave(options: SimEnclaveOptions): Worker {
   // Evaluating the measured source (rather than loading a file by name) means what runs is what
   // was measured, with no window to swap the file in between.
-  return new Worker(options.bundleSource, {
+  const { bundleSource, codeCache, start } = options;
+  return new Worker(codeCache ? CODE_CACHE_LOADER : bundleSource, {
     eval: true,
-    workerData: options.start,
+    workerData: codeCache ? { source: bundleSource, cache: codeCache, start } : start,
     resourceLimits: { maxOldGenerationSizeMb: Math.max(16, options.memoryMiB), stackSizeMb: 8 },
     stdin: false,
     stdout: false,
