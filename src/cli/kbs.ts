@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import { verifyDcapCollateral } from '../attestation/dcap-collateral.ts';
 import { PolicyFormatError, parsePolicy } from '../attestation/policy.ts';
 import type { Policy } from '../attestation/policy.ts';
-import { dcapEvidenceVerifier } from '../kbs/evidence.ts';
+import { dcapEvidenceVerifier } from '../attestation/evidence.ts';
 import { KeyBroker } from '../kbs/server.ts';
 import { escapeControls } from '../kbs/problem.ts';
 import { DEFAULT_REFUSAL_ROWS, KbsStore, isResourcePath } from '../kbs/store.ts';

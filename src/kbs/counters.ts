@@ -14,7 +14,7 @@ import {
   parseCounterRequest,
   type CounterClaims,
 } from '../interface/kbs/counter.ts';
-import type { Claims } from './evidence.ts';
+import type { Claims } from '../attestation/evidence.ts';
 import { KbsProblem } from './problem.ts';
 import type { KbsStore } from './store.ts';
 

@@ -15,9 +15,9 @@ import type { CryptoKey as JoseKey, JWK } from 'jose';
 import { runtimeDataReportData } from '../interface/kbs/binding.ts';
 import { PolicyError, checkPolicy } from '../attestation/policy.ts';
 import type { Policy } from '../attestation/policy.ts';
-import { checkReportData, claimsOf, evidenceFailureReason } from './evidence.ts';
+import { checkReportData, claimsOf, evidenceFailureReason } from '../attestation/evidence.ts';
 import { LogBudget } from './log-budget.ts';
-import type { Claims, EvidenceVerifier, Verdict } from './evidence.ts';
+import type { Claims, EvidenceVerifier, Verdict } from '../attestation/evidence.ts';
 import { KbsProblem, escapeText, problemBody } from './problem.ts';
 import {
   ProtocolError,

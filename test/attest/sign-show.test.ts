@@ -4,9 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runCli, sharedDir } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
+import { VECTORS_DIR as sharedVectors } from '../attestation/helpers/vectors.ts';
 
-const sig1 = join(sharedDir, 'attestation-vectors/fortanix-rust-sgx/sig1.sigstruct.bin');
+const sig1 = join(sharedVectors, 'fortanix-rust-sgx/sig1.sigstruct.bin');
 const dir = mkdtempSync(join(tmpdir(), 'cloister-sign-show-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
