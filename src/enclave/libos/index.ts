@@ -14,6 +14,7 @@ import type { ClockSource, ConsoleCalls } from '../../interface/services.ts';
 import type { FileSystem } from '../vfs/index.ts';
 import { WasiContext, type Sleeper } from './context.ts';
 import { DirFd } from './file-fd.ts';
+import type { Fd } from './fd.ts';
 import { StdioFd } from './stdio-fd.ts';
 import { ProcExit } from './wasi/proc.ts';
 import { ALL_RIGHTS, DIRECTORY_RIGHTS } from './wasi/layout.ts';
@@ -38,8 +39,10 @@ export interface WasiOptions {
   args: string[];
   /** 'NAME=VALUE' strings. */
   env: string[];
-  /** Become descriptors 3, 4, ... in this order. */
+  /** Become descriptors 3, 4, ... in this order (after `sockets`). */
   preopens: Preopen[];
+  /** Preopened sockets (`--tcplisten`): descriptors 3, 4, ... before the directories, as in wasmtime. */
+  sockets?: Fd[];
   console: ConsoleCalls;
   clock: ClockSource;
   /** How a call that sleeps waits (default: in place). */
@@ -84,6 +87,7 @@ export class Wasi {
   constructor(options: WasiOptions) {
     const ctx = new WasiContext(options.args, options.env, options.console, options.clock, options.sleep);
     for (const stream of [0, 1, 2] as const) ctx.fds.add(new StdioFd(options.console, stream));
+    for (const socket of options.sockets ?? []) ctx.fds.add(socket);
     for (const { guestPath, fs } of options.preopens) {
       ctx.fds.add(new DirFd(fs.root(), null, DIRECTORY_RIGHTS, ALL_RIGHTS, guestPath));
     }
