@@ -17,6 +17,9 @@ import {
 import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import type { HostChannel } from '../ring/channel.ts';
 
+const pause = new Int32Array(new SharedArrayBuffer(4));
+const MAX_PAUSE_MS = 250;
+
 /** Room for the host's own 4-byte framing in its mailbox. */
 const BATCH_BYTES = SLOT_DATA_BYTES - 16;
 
@@ -39,7 +42,7 @@ export interface DatagramStats {
 export class RingDatagrams implements DatagramPort {
   readonly stats: DatagramStats = { sent: 0, received: 0, badReplies: 0, lostSends: 0 };
 
-  constructor(private readonly channel: HostChannel) {}
+  constructor(private readonly channel: Pick<HostChannel, 'call'>) {}
 
   send(datagrams: readonly OuterDatagram[]): void {
     let start = 0;
@@ -86,8 +89,7 @@ export class RingDatagrams implements DatagramPort {
       );
     } catch (error) {
       if (!(error instanceof WasiError) || error.errno !== Errno.IO) throw error;
-      this.stats.badReplies++;
-      return [];
+      return this.#refused(waitNs);
     }
     try {
       const got = decodeDatagrams(
@@ -99,8 +101,17 @@ export class RingDatagrams implements DatagramPort {
       return got;
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
-      this.stats.badReplies++;
-      return [];
+      return this.#refused(waitNs);
     }
+  }
+
+  /**
+   * A refused reply counts, and the wait asked for is then spent here, on a private wait: a host
+   * answering every call at once with garbage cannot make the enclave spin on the ring.
+   */
+  #refused(waitNs: bigint): OuterDatagram[] {
+    this.stats.badReplies++;
+    if (waitNs > 0n) Atomics.wait(pause, 0, 0, Math.min(Number(waitNs) / 1e6, MAX_PAUSE_MS));
+    return [];
   }
 }
