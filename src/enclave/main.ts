@@ -41,6 +41,7 @@ import { DiskError } from './storage/disks.ts';
 import ext2fsWasm from './ext4/ext2fs.wasm';
 import lwipWasm from './net/lwip.wasm';
 import { startNetwork, type Network } from './net/network.ts';
+import { SOCKET_MODULE, socketCalls } from './net/socket-calls.ts';
 
 async function run(start: EnclaveStart): Promise<void> {
   const config = JSON.parse(start.config) as RunConfig;
@@ -126,6 +127,7 @@ async function run(start: EnclaveStart): Promise<void> {
       env: config.env,
       preopens,
       sockets: network?.listeners,
+      modules: { [SOCKET_MODULE]: socketCalls(network?.net) },
       // A threaded program's kernel never waits itself: its threads do (threads/blocking.ts).
       console: threads ? new KernelConsole(console) : console,
       clock,

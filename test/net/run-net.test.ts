@@ -20,6 +20,7 @@ import { encodeKey, generatePrivateKey, publicKey } from '../../src/enclave/net/
 
 const skip = interopUnavailable();
 const httpd = fileURLToPath(new URL('../../examples/net/httpd.wasm', import.meta.url));
+const fetch = fileURLToPath(new URL('../../examples/net/fetch.wasm', import.meta.url));
 const relayScript = fileURLToPath(new URL('./helpers/udp-relay.mjs', import.meta.url));
 const dir = tempDir('cloister-run-net-');
 
@@ -52,113 +53,164 @@ class Child {
   }
 }
 
-describe('cloister run --net: an HTTP server in the enclave reached through wireguard-go', { skip }, () => {
-  const outer = `clo${process.pid % 100000}o`;
-  const peer = skip ? undefined : new WireGuardGoPeer();
-  const children: Child[] = [];
-  const record = join(dir, 'datagrams.jsonl');
-  const key = generatePrivateKey();
-  let server: Child;
-
-  const inOuter = (cmd: string, args: string[]): Child => {
-    const child = new Child(spawn('ip', ['netns', 'exec', outer, cmd, ...args], { stdio: 'pipe' }));
-    children.push(child);
-    return child;
-  };
-
-  before(async () => {
-    spawnSync('ip', ['netns', 'del', outer]);
-    assert.equal(spawnSync('ip', ['netns', 'add', outer]).status, 0);
-    assert.equal(spawnSync('ip', ['-n', outer, 'link', 'set', 'lo', 'up']).status, 0);
-    await peer!.start(`${PEER_ADDRESS}/24`, 1420, outer);
-    const relay = inOuter(process.execPath, [
-      relayScript,
-      String(RELAY_ENCLAVE_SIDE),
-      String(RELAY_PEER_SIDE),
-      String(ENCLAVE_PORT),
-      String(peer!.listenPort),
-      record,
-    ]);
-    await relay.waitFor(/relay ready/, 10_000);
-    peer!.setPeer({
-      publicKey: encodeKey(publicKey(key)),
-      endpoint: `127.0.0.1:${RELAY_PEER_SIDE}`,
-      allowedIPs: `${ENCLAVE_ADDRESS}/32`,
-    });
+describe(
+  'cloister run --net: C programs in the enclave serve and fetch through wireguard-go',
+  { skip },
+  () => {
+    const outer = `clo${process.pid % 100000}o`;
+    const peer = skip ? undefined : new WireGuardGoPeer();
+    const children: Child[] = [];
+    const record = join(dir, 'datagrams.jsonl');
+    const key = generatePrivateKey();
+    let server: Child;
     const conf = join(dir, 'wg.conf');
-    writeFileSync(
-      conf,
-      [
-        '[Interface]',
-        `PrivateKey = ${encodeKey(key)}`,
-        `Address = ${ENCLAVE_ADDRESS}/24`,
-        `ListenPort = ${ENCLAVE_PORT}`,
-        '',
-        '[Peer]',
-        `PublicKey = ${peer!.publicKey}`,
-        `Endpoint = 127.0.0.1:${RELAY_ENCLAVE_SIDE}`,
-        `AllowedIPs = ${PEER_ADDRESS}/32`,
-        '',
-      ].join('\n'),
-      { mode: 0o600 },
-    );
-    server = inOuter(process.execPath, [cliPath, 'run', '--net', conf, '--tcplisten', '0.0.0.0:8080', httpd]);
-    await server.waitFor(/httpd: serving/, 30_000);
-  });
 
-  after(() => {
-    for (const c of children) c.stop();
-    peer?.stop();
-    spawnSync('ip', ['netns', 'del', outer]);
-  });
+    const inOuter = (cmd: string, args: string[]): Child => {
+      const child = new Child(spawn('ip', ['netns', 'exec', outer, cmd, ...args], { stdio: 'pipe' }));
+      children.push(child);
+      return child;
+    };
 
-  it('curl in the peer namespace gets a page from the enclave, and a 1 MiB body intact', async () => {
-    const page = await peer!.exec(
-      'curl',
-      ['-sS', '--max-time', '30', `http://${ENCLAVE_ADDRESS}:8080/hello`],
-      40_000,
-    );
-    assert.equal(page.code, 0, page.stderr + server.stderr);
-    assert.equal(page.stdout, 'hello from the enclave, you asked for /hello\n');
+    before(async () => {
+      spawnSync('ip', ['netns', 'del', outer]);
+      assert.equal(spawnSync('ip', ['netns', 'add', outer]).status, 0);
+      assert.equal(spawnSync('ip', ['-n', outer, 'link', 'set', 'lo', 'up']).status, 0);
+      await peer!.start(`${PEER_ADDRESS}/24`, 1420, outer);
+      const relay = inOuter(process.execPath, [
+        relayScript,
+        String(RELAY_ENCLAVE_SIDE),
+        String(RELAY_PEER_SIDE),
+        String(ENCLAVE_PORT),
+        String(peer!.listenPort),
+        record,
+      ]);
+      await relay.waitFor(/relay ready/, 10_000);
+      peer!.setPeer({
+        publicKey: encodeKey(publicKey(key)),
+        endpoint: `127.0.0.1:${RELAY_PEER_SIDE}`,
+        allowedIPs: `${ENCLAVE_ADDRESS}/32`,
+      });
+      writeFileSync(
+        conf,
+        [
+          '[Interface]',
+          `PrivateKey = ${encodeKey(key)}`,
+          `Address = ${ENCLAVE_ADDRESS}/24`,
+          `ListenPort = ${ENCLAVE_PORT}`,
+          '',
+          '[Peer]',
+          `PublicKey = ${peer!.publicKey}`,
+          `Endpoint = 127.0.0.1:${RELAY_ENCLAVE_SIDE}`,
+          `AllowedIPs = ${PEER_ADDRESS}/32`,
+          '',
+        ].join('\n'),
+        { mode: 0o600 },
+      );
+      server = inOuter(process.execPath, [
+        cliPath,
+        'run',
+        '--net',
+        conf,
+        '--tcplisten',
+        '0.0.0.0:8080',
+        httpd,
+      ]);
+      await server.waitFor(/httpd: serving/, 30_000);
+    });
 
-    const size = 1 << 20;
-    const big = await peer!.exec(
-      'sh',
-      ['-c', `curl -sS --max-time 60 http://${ENCLAVE_ADDRESS}:8080/bytes/${size} | sha256sum`],
-      70_000,
-    );
-    assert.equal(big.code, 0, big.stderr + server.stderr);
-    const expected = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) expected[i] = 97 + ((i % 16384) % 26);
-    assert.equal(big.stdout.split(' ')[0], createHash('sha256').update(expected).digest('hex'));
-  });
+    after(() => {
+      for (const c of children) c.stop();
+      peer?.stop();
+      spawnSync('ip', ['netns', 'del', outer]);
+    });
 
-  it('the host carried only WireGuard messages: no plaintext, no tunnel address, padded payloads', () => {
-    assert.ok(existsSync(record));
-    const datagrams = readFileSync(record, 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { dir: string; data: string })
-      .map((d) => ({ dir: d.dir, data: Buffer.from(d.data, 'base64') }));
-    assert.ok(datagrams.length > 100, `${datagrams.length} datagrams`);
-    assert.ok(datagrams.some((d) => d.dir === 'in') && datagrams.some((d) => d.dir === 'out'));
-    const wire = Buffer.concat(datagrams.map((d) => d.data));
-    const innerPair = Buffer.from([10, 213, 79, 1, 10, 213, 79, 2]);
-    for (const needle of [
-      'hello from the enclave',
-      'GET /hello',
-      'GET /bytes',
-      'curl/',
-      'Content-Length',
-      'abcdefghijklmnopqrstuvwxyz',
-      innerPair,
-      Buffer.from(innerPair.subarray(4).toString('hex') + innerPair.subarray(0, 4).toString('hex'), 'hex'),
-    ]) {
-      assert.equal(wire.indexOf(needle), -1, `found ${String(needle)} on the wire`);
-    }
-    for (const d of datagrams) {
-      assert.ok([1, 2, 3, 4].includes(d.data[0]!), `message type ${d.data[0]}`);
-      if (d.data[0] === 4) assert.equal((d.data.length - 32) % 16, 0, 'transport payloads padded to 16');
-    }
-  });
-});
+    it('curl in the peer namespace gets a page from the enclave, and a 1 MiB body intact', async () => {
+      const page = await peer!.exec(
+        'curl',
+        ['-sS', '--max-time', '30', `http://${ENCLAVE_ADDRESS}:8080/hello`],
+        40_000,
+      );
+      assert.equal(page.code, 0, page.stderr + server.stderr);
+      assert.equal(page.stdout, 'hello from the enclave, you asked for /hello\n');
+
+      const size = 1 << 20;
+      const big = await peer!.exec(
+        'sh',
+        ['-c', `curl -sS --max-time 60 http://${ENCLAVE_ADDRESS}:8080/bytes/${size} | sha256sum`],
+        70_000,
+      );
+      assert.equal(big.code, 0, big.stderr + server.stderr);
+      const expected = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) expected[i] = 97 + ((i % 16384) % 26);
+      assert.equal(big.stdout.split(' ')[0], createHash('sha256').update(expected).digest('hex'));
+    });
+
+    it('an unmodified C client in the enclave fetches a page from a server in the peer namespace (blocking and non-blocking)', async () => {
+      const web = new Child(
+        spawn('ip', [
+          'netns',
+          'exec',
+          peer!.name,
+          process.execPath,
+          '-e',
+          `require('node:http').createServer((q, s) => s.end('page from the namespace for ' + q.url + ' ' + q.headers['user-agent'] + '\\n')).listen(8081, '${PEER_ADDRESS}', () => console.log('ready'))`,
+        ]),
+      );
+      children.push(web);
+      await web.waitFor(/ready/, 10_000);
+      // The server run and the client run share the key and the host port: one at a time.
+      server.stop();
+      await server.exited;
+      for (const mode of [[], ['-n']]) {
+        const client = inOuter(process.execPath, [
+          cliPath,
+          'run',
+          '--net',
+          conf,
+          fetch,
+          ...mode,
+          `http://${PEER_ADDRESS}:8081/from-the-enclave`,
+        ]);
+        const code = await Promise.race([
+          client.exited,
+          new Promise((r) => setTimeout(r, 60_000, 'timeout')),
+        ]);
+        client.stop();
+        assert.equal(code, 0, `${mode.join(' ')}: ${client.stdout}\n${client.stderr}`);
+        assert.equal(client.stdout, 'page from the namespace for /from-the-enclave cloister-fetch\n');
+      }
+    });
+
+    it('the host carried only WireGuard messages: no plaintext, no tunnel address, padded payloads', () => {
+      assert.ok(existsSync(record));
+      const datagrams = readFileSync(record, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { dir: string; data: string })
+        .map((d) => ({ dir: d.dir, data: Buffer.from(d.data, 'base64') }));
+      assert.ok(datagrams.length > 100, `${datagrams.length} datagrams`);
+      assert.ok(datagrams.some((d) => d.dir === 'in') && datagrams.some((d) => d.dir === 'out'));
+      const wire = Buffer.concat(datagrams.map((d) => d.data));
+      const innerPair = Buffer.from([10, 213, 79, 1, 10, 213, 79, 2]);
+      for (const needle of [
+        'hello from the enclave',
+        'GET /hello',
+        'GET /bytes',
+        'curl/',
+        'cloister-fetch',
+        'page from the namespace',
+        'from-the-enclave',
+        'Content-Length',
+        'abcdefghijklmnopqrstuvwxyz',
+        innerPair,
+        Buffer.from(innerPair.subarray(4).toString('hex') + innerPair.subarray(0, 4).toString('hex'), 'hex'),
+      ]) {
+        assert.equal(wire.indexOf(needle), -1, `found ${String(needle)} on the wire`);
+      }
+      for (const d of datagrams) {
+        assert.ok([1, 2, 3, 4].includes(d.data[0]!), `message type ${d.data[0]}`);
+        if (d.data[0] === 4) assert.equal((d.data.length - 32) % 16, 0, 'transport payloads padded to 16');
+      }
+    });
+  },
+);

@@ -47,6 +47,8 @@ export interface WasiOptions {
   clock: ClockSource;
   /** How a call that sleeps waits (default: in place). */
   sleep?: Sleeper;
+  /** More import modules beyond preview1 (the network's `cloister_sock`), bound like its calls. */
+  modules?: Record<string, Record<string, WasiHandler>>;
 }
 
 type ImportFn = (...args: unknown[]) => unknown;
@@ -81,7 +83,10 @@ function bindCall(ctx: WasiContext, handler: WasiHandler): ImportFn {
 }
 
 export class Wasi {
-  readonly imports: { wasi_snapshot_preview1: Record<string, ImportFn> };
+  readonly imports: { wasi_snapshot_preview1: Record<string, ImportFn> } & Record<
+    string,
+    Record<string, ImportFn>
+  >;
   private readonly ctx: WasiContext;
 
   constructor(options: WasiOptions) {
@@ -93,7 +98,11 @@ export class Wasi {
     }
     const calls: Record<string, ImportFn> = {};
     for (const call of WASI_CALLS) calls[call.name] = bindCall(ctx, call.handler);
-    this.imports = { wasi_snapshot_preview1: calls };
+    const modules: Record<string, Record<string, ImportFn>> = {};
+    for (const [module, handlers] of Object.entries(options.modules ?? {})) {
+      modules[module] = Object.fromEntries(Object.entries(handlers).map(([n, h]) => [n, bindCall(ctx, h)]));
+    }
+    this.imports = { ...modules, wasi_snapshot_preview1: calls };
     this.ctx = ctx;
   }
 

@@ -43,6 +43,8 @@ export interface NetStackOptions {
 export class NetStack {
   readonly device: WireGuardDevice;
   readonly stack: LwipStack;
+  /** The interface's (tunnel) address. */
+  readonly address: string;
   readonly #port: DatagramPort;
   readonly #clock: WireGuardClock;
   #outbox: OuterDatagram[] = [];
@@ -52,6 +54,7 @@ export class NetStack {
 
   constructor(options: NetStackOptions) {
     this.#port = options.port;
+    this.address = options.address;
     this.#clock = options.clock;
     this.device = new WireGuardDevice({
       privateKey: options.privateKey,

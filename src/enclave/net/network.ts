@@ -96,7 +96,8 @@ export function startNetwork(options: {
   });
   const listeners = config.tcpListen.map((spec) => {
     const { address, port: listenPort } = parseHostPort(spec, true);
-    return new TcpListenerFd(net, net.listen(address, listenPort));
+    const id = net.listen(address, listenPort);
+    return new TcpListenerFd(net, id, 0, { address, port: net.stack.tcpLocalPort(id) });
   });
   return { net, listeners, publicKey: net.device.publicKey, port };
 }

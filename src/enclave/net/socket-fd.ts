@@ -10,6 +10,12 @@ import { Fd, type Readiness, type Socket } from '../libos/fd.ts';
 import { FdFlags, Rights, SdFlags } from '../libos/wasi/layout.ts';
 import type { NetStack } from './netstack.ts';
 
+/** An IPv4 socket address. */
+export interface SocketAddress {
+  address: string;
+  port: number;
+}
+
 const NOT_READY: Readiness = { ready: false, nbytes: 0n, hangup: false };
 
 /** Rights of a connected socket. */
@@ -52,9 +58,14 @@ export class TcpListenerFd extends Fd implements Socket {
   constructor(
     private readonly net: NetStack,
     readonly id: number,
-    flags = 0,
+    flags: number,
+    private readonly bound: SocketAddress,
   ) {
     super(LISTENER_RIGHTS, STREAM_RIGHTS, flags);
+  }
+
+  local(): SocketAddress {
+    return this.bound;
   }
 
   override socket(): Socket {
@@ -71,7 +82,7 @@ export class TcpListenerFd extends Fd implements Socket {
     }
     const conn = this.net.takeAccepted(this.id);
     if (conn === undefined) throw new WasiError(Errno.AGAIN);
-    return new TcpStreamFd(this.net, conn, flags & FdFlags.NONBLOCK);
+    return new TcpStreamFd(this.net, conn, flags & FdFlags.NONBLOCK, undefined, this.bound.address);
   }
 
   recv(): { count: number; flags: number } {
@@ -109,12 +120,22 @@ export class TcpStreamFd extends Fd implements Socket {
   #readShut = false;
   #closed = false;
 
+  /**
+   * `peer`: where an outbound connection goes (lwIP's glue does not report the peer of an accepted
+   * one). `localAddress`: the listener's address, or the interface's.
+   */
   constructor(
     private readonly net: NetStack,
     readonly id: number,
     flags = 0,
+    readonly peer?: SocketAddress,
+    private readonly localAddress = net.address,
   ) {
     super(STREAM_RIGHTS, STREAM_RIGHTS, flags);
+  }
+
+  local(): SocketAddress {
+    return { address: this.localAddress, port: this.net.stack.tcpLocalPort(this.id) };
   }
 
   override socket(): Socket {
