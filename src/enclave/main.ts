@@ -42,6 +42,7 @@ import ext2fsWasm from './ext4/ext2fs.wasm';
 import lwipWasm from './net/lwip.wasm';
 import { startNetwork, type Network } from './net/network.ts';
 import { SOCKET_MODULE, socketCalls } from './net/socket-calls.ts';
+import { announceGeneratedKey } from './net/key-evidence.ts';
 
 async function run(start: EnclaveStart): Promise<void> {
   const config = JSON.parse(start.config) as RunConfig;
@@ -110,7 +111,7 @@ async function run(start: EnclaveStart): Promise<void> {
     let network: Network | undefined;
     try {
       if (config.net && threads) throw new Error('--net is for single-threaded programs');
-      if (config.net)
+      if (config.net) {
         network = startNetwork({
           config: config.net,
           secrets: start.secrets.net,
@@ -118,6 +119,8 @@ async function run(start: EnclaveStart): Promise<void> {
           clock,
           lwip: lwipWasm,
         });
+        if (config.net.generateKey) announceGeneratedKey(network.publicKey, platform, console);
+      }
     } catch (error) {
       exit(1, ExitKind.STARTUP_ERROR, `network: ${(error as Error).message}`);
       return;

@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { cliPath, tempDir } from '../helpers/cli.ts';
 import { WireGuardGoPeer, interopUnavailable } from './helpers/wg-peer.ts';
 import { encodeKey, generatePrivateKey, publicKey } from '../../src/enclave/net/wireguard/crypto.ts';
+import { parseQuote } from '../../src/attestation/quote.ts';
 
 const skip = interopUnavailable();
 const httpd = fileURLToPath(new URL('../../examples/net/httpd.wasm', import.meta.url));
@@ -61,7 +62,7 @@ describe(
     const peer = skip ? undefined : new WireGuardGoPeer();
     const children: Child[] = [];
     const record = join(dir, 'datagrams.jsonl');
-    const key = generatePrivateKey();
+    const key0 = generatePrivateKey();
     let server: Child;
     const conf = join(dir, 'wg.conf');
 
@@ -86,7 +87,7 @@ describe(
       ]);
       await relay.waitFor(/relay ready/, 10_000);
       peer!.setPeer({
-        publicKey: encodeKey(publicKey(key)),
+        publicKey: encodeKey(publicKey(key0)),
         endpoint: `127.0.0.1:${RELAY_PEER_SIDE}`,
         allowedIPs: `${ENCLAVE_ADDRESS}/32`,
       });
@@ -94,7 +95,7 @@ describe(
         conf,
         [
           '[Interface]',
-          `PrivateKey = ${encodeKey(key)}`,
+          `PrivateKey = ${encodeKey(key0)}`,
           `Address = ${ENCLAVE_ADDRESS}/24`,
           `ListenPort = ${ENCLAVE_PORT}`,
           '',
@@ -179,6 +180,59 @@ describe(
         assert.equal(code, 0, `${mode.join(' ')}: ${client.stdout}\n${client.stderr}`);
         assert.equal(client.stdout, 'page from the namespace for /from-the-enclave cloister-fetch\n');
       }
+    });
+
+    it('PrivateKey = generate: the key is made in the enclave, bound by the evidence, and curl reaches it with that key', async () => {
+      const genConf = join(dir, 'wg-generate.conf');
+      writeFileSync(
+        genConf,
+        readFileSync(conf, 'utf8').replace(/^PrivateKey = .*$/m, 'PrivateKey = generate'),
+      );
+      const run = inOuter(process.execPath, [
+        cliPath,
+        'run',
+        '--net',
+        genConf,
+        '--tcplisten',
+        '0.0.0.0:8080',
+        httpd,
+      ]);
+      await run.waitFor(/httpd: serving/, 30_000);
+      const key = /public key ([A-Za-z0-9+/]{43}=)\n/.exec(run.stderr)?.[1];
+      const evidence =
+        /evidence \(quote, report data = public key, 32 zero bytes\): ([A-Za-z0-9+/=]+)\n/.exec(
+          run.stderr,
+        )?.[1];
+      assert.ok(key && evidence, run.stderr);
+      const quote = parseQuote(new Uint8Array(Buffer.from(evidence, 'base64')));
+      assert.equal(quote.kind, 'sgx');
+      const body = quote.body as { reportData: Uint8Array; mrEnclave: Uint8Array };
+      assert.deepEqual(Buffer.from(body.reportData.subarray(0, 32)).toString('base64'), key);
+      assert.ok(body.reportData.subarray(32).every((b) => b === 0));
+      const measured = spawnSync(
+        process.execPath,
+        [cliPath, 'measure', '--net', genConf, '--tcplisten', '0.0.0.0:8080', httpd],
+        {
+          encoding: 'utf8',
+        },
+      );
+      assert.equal(Buffer.from(body.mrEnclave).toString('hex'), measured.stdout.trim(), measured.stderr);
+      assert.notEqual(key, encodeKey(publicKey(key0)), 'a new key, not the file one');
+      // The peer trusts the key only now, from the evidence.
+      peer!.setPeer({
+        publicKey: key,
+        endpoint: `127.0.0.1:${RELAY_PEER_SIDE}`,
+        allowedIPs: `${ENCLAVE_ADDRESS}/32`,
+      });
+      peer!.removePeer(encodeKey(publicKey(key0)));
+      const page = await peer!.exec(
+        'curl',
+        ['-sS', '--max-time', '30', `http://${ENCLAVE_ADDRESS}:8080/generated`],
+        40_000,
+      );
+      assert.equal(page.code, 0, page.stderr + run.stderr);
+      assert.equal(page.stdout, 'hello from the enclave, you asked for /generated\n');
+      run.stop();
     });
 
     it('the host carried only WireGuard messages: no plaintext, no tunnel address, padded payloads', () => {
