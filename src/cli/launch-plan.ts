@@ -13,6 +13,7 @@ import { withRunFile } from './run-file.ts';
 import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { netRunConfig } from './net.ts';
 import { verifySigstruct, type Sigstruct } from '../attestation/sigstruct.ts';
 
 export interface LaunchPlan {
@@ -30,6 +31,11 @@ export interface LaunchPlan {
 /** `cloister run [options] FILE [--] ARGS...`: a leading `--` after FILE is dropped. */
 export function programArgs(args: string[]): string[] {
   return args[0] === '--' ? args.slice(1) : args;
+}
+
+export interface NetOptions {
+  net?: string;
+  tcplisten?: string[];
 }
 
 export interface KbsOptions {
@@ -98,7 +104,7 @@ function readSig(path: string): Sigstruct {
 export function planLaunch(
   file: string,
   rawArgs: string[],
-  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  options: RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
   { lock = false }: { lock?: boolean } = {},
 ): LaunchPlan {
   const args = programArgs(rawArgs);
@@ -120,7 +126,7 @@ function planWithDisks(
   args: string[],
   image: string | undefined,
   inImage: string | undefined,
-  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  options: RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
   disks: PreparedDisks,
   release: () => void,
 ): LaunchPlan {
@@ -134,8 +140,10 @@ function planWithDisks(
     const option = { hostdir: '--dir', tmpfs: '--tmpfs', volume: '--volume' }[clash.type];
     throw new UsageError(`${option} at / clashes with the root image, which is / itself: mount it elsewhere`);
   }
+  const net = netRunConfig(options.net, options.tcplisten ?? []);
   const config: RunConfig = {
     ...prepared.config,
+    ...(net && { net: net.config }),
     mounts: [...prepared.config.mounts, ...disks.volumeMounts],
     ...(disks.root && { root: disks.root, args: [basename(inImage ?? ''), ...args.slice(1)] }),
     ...(options.kbs !== undefined && {
@@ -147,7 +155,7 @@ function planWithDisks(
     config,
     hostDirs: prepared.hostDirs,
     blockDevices: disks.blockDevices,
-    secrets: disks.secrets,
+    secrets: net ? { ...disks.secrets, net: net.secrets } : disks.secrets,
     sig: options.sig === undefined ? undefined : readSig(options.sig),
     release,
   };
@@ -160,7 +168,7 @@ function planWithDisks(
 export function planCommandLine(
   program: string | undefined,
   args: string[],
-  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  options: RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
   how: { lock?: boolean } = {},
 ): LaunchPlan {
   const run = withRunFile(program, args, options);

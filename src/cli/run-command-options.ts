@@ -40,6 +40,15 @@ export function addMeasuredOptions(command: Command): Command {
       "the key broker's public key (cloister kbs public-key): volumes get rollback protection from its counters",
     )
     .option(
+      '--net <wg.conf>',
+      'the enclave network: a WireGuard tunnel (wg-quick format); see docs/network.md',
+    )
+    .option(
+      '--tcplisten <ADDR:PORT>',
+      'a TCP listener inside the tunnel, preopened for the program as fd 3, 4, ... (as wasmtime); repeatable',
+      collect,
+    )
+    .option(
       '--volume <VOLUME::GUEST[:ro]>',
       'mount an encrypted volume at GUEST, writable (or read-only: :ro, shareable); repeatable',
       collect,

@@ -35,6 +35,8 @@ const KEYS: Record<string, { option: string; kind: Kind }> = {
   'kbs-key': { option: 'kbsKey', kind: 'path' },
   resource: { option: 'resource', kind: 'string' },
   sig: { option: 'sig', kind: 'path' },
+  net: { option: 'net', kind: 'path' },
+  tcplisten: { option: 'tcplisten', kind: 'strings' },
   backend: { option: 'backend', kind: 'string' },
 };
 

@@ -21,6 +21,7 @@ import { NET_FETCH } from '../interface/net-relay.ts';
 import { OpenFlag } from '../interface/ring.ts';
 import { FileType, type HostDirEntry, type HostStat } from '../interface/services.ts';
 import { errnoOf } from './errno-map.ts';
+import { datagramCalls } from './net-datagrams.ts';
 import type { Request, Response } from './ring-server.ts';
 import type { StdinReader } from './stdin-bridge.ts';
 
@@ -42,6 +43,8 @@ export interface HostCallConfig {
   qeMailbox: SharedArrayBuffer;
   /** The network relay's mailbox (served by the launching process). */
   netMailbox: SharedArrayBuffer;
+  /** The `--net` UDP socket's mailbox (net-datagrams.ts), when the run has a network. */
+  datagramMailbox?: SharedArrayBuffer;
 }
 
 const OK: Response = { errno: Errno.SUCCESS };
@@ -208,6 +211,7 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     [Calls.qeTargetInfo.id, (req) => relay(req, QeOp.TARGET_INFO, new Uint8Array(0))],
     [Calls.quote.id, (req) => relay(req, QeOp.QUOTE, req.payload)],
     [Calls.netFetch.id, (req) => relay(req, NET_FETCH, req.payload, config.netMailbox)],
+    ...datagramCalls(config.datagramMailbox),
     [
       Calls.dirRoot.id,
       (req) => {

@@ -16,6 +16,7 @@ import { enclaveIdentity, serveQuotingEnclave, serveSimPlatform } from '../tee/s
 import type { Sigstruct } from '../attestation/sigstruct.ts';
 import { createMailbox } from '../interface/mailbox.ts';
 import { serveNetRelay } from './net-relay.ts';
+import { HostDatagramSocket, serveDatagrams } from './net-datagrams.ts';
 import type { BlockDeviceFile } from './host-calls.ts';
 import { distFile } from './package-files.ts';
 import { readEnclaveCodeCache } from './enclave-code-cache.ts';
@@ -97,6 +98,12 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     serveQuotingEnclave(qeMailbox, platform),
     ...(options.config.kbs ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin)] : []),
   ];
+  // `--net`: the one UDP socket the enclave's WireGuard datagrams cross (ListenPort, or any port).
+  const datagramMailbox = options.config.net ? createMailbox() : undefined;
+  if (datagramMailbox && options.config.net) {
+    const socket = await HostDatagramSocket.open(options.config.net.listenPort ?? 0);
+    stopPlatform.push(serveDatagrams(datagramMailbox, socket), () => socket.close());
+  }
   const serverStart: ServerStart = {
     ring,
     threadLanes,
@@ -105,6 +112,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     exitRecord,
     qeMailbox,
     netMailbox,
+    datagramMailbox,
     mounts: options.hostDirs,
     blockDevices: options.blockDevices ?? [],
   };
@@ -186,6 +194,14 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     ...ended,
     mrenclave,
     trace: new TraceCounters(traceBuffer),
-    hostVisibleMemory: [ring, stdinMailbox, platformMailbox, qeMailbox, netMailbox, exitRecord],
+    hostVisibleMemory: [
+      ring,
+      stdinMailbox,
+      platformMailbox,
+      qeMailbox,
+      netMailbox,
+      exitRecord,
+      ...(datagramMailbox ? [datagramMailbox] : []),
+    ],
   };
 }

@@ -20,6 +20,7 @@ export interface ServerStart {
   exitRecord: SharedArrayBuffer;
   qeMailbox: SharedArrayBuffer;
   netMailbox: SharedArrayBuffer;
+  datagramMailbox?: SharedArrayBuffer;
   mounts: string[];
   blockDevices: BlockDeviceFile[];
 }
@@ -36,6 +37,7 @@ const handle = createHostCalls({
   clockPage: ring.clock,
   qeMailbox: start.qeMailbox,
   netMailbox: start.netMailbox,
+  datagramMailbox: start.datagramMailbox,
   stdin: new StdinReader(start.stdinMailbox, () => port.postMessage({ type: 'stdin-want' })),
   onExit: (status, kind, message) => {
     server?.stop();

@@ -123,6 +123,20 @@ export const Calls = {
     [Errno.IO, Errno.INVAL],
     'An HTTP request of the runtime to its key broker (JSON), relayed by the host.',
   ),
+  netSendBatch: call(
+    43,
+    'net_send_batch',
+    D,
+    [Errno.IO, Errno.INVAL],
+    'Send the datagrams of the payload (net-datagrams.ts: outer address, port, WireGuard message) from the host UDP socket; result: how many went out.',
+  ),
+  netRecvBatch: call(
+    44,
+    'net_recv_batch',
+    D,
+    [Errno.IO],
+    'Datagrams the host UDP socket received, at most arg1 of them, waiting up to arg0 ns for the first; result: their count.',
+  ),
   fileClose: call(22, 'file_close', I, [Errno.BADF, Errno.IO], 'Close host handle arg0.'),
   filePread: call(
     23,

@@ -1,0 +1,166 @@
+/**
+ * The host side of `--net`: one node:dgram UDP socket that carries the enclave's WireGuard
+ * datagrams, and the two host calls that reach it (`net_send_batch`, `net_recv_batch`). The socket
+ * lives on the launcher's event loop; the host-call server thread, which serves the ring
+ * synchronously, reaches it through a mailbox. The host never sees more than the datagrams: their
+ * sizes, times and outer addresses.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { Calls } from '../interface/calls.ts';
+import { Errno } from '../interface/errno.ts';
+import { mailboxCall, serveMailbox, type MailboxReply } from '../interface/mailbox.ts';
+import {
+  DatagramOp,
+  MAX_BATCH,
+  decodeDatagrams,
+  encodeDatagrams,
+  entrySize,
+  type OuterDatagram,
+} from '../interface/net-datagrams.ts';
+import type { Request, Response } from './ring-server.ts';
+
+/** Received datagrams waiting for the enclave; beyond this the socket drops (as a full kernel buffer does). */
+const QUEUE_LIMIT = 4096;
+/** The longest the host waits in one `net_recv_batch`, whatever the enclave asked. */
+const MAX_WAIT_MS = 1_000;
+const RECEIVE_HEADER = 12;
+
+export class HostDatagramSocket {
+  readonly #socket: Socket;
+  readonly #queue: OuterDatagram[] = [];
+  #wake: (() => void) | undefined;
+  /** Datagrams dropped because the enclave did not collect them in time. */
+  dropped = 0;
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    socket.on('message', (msg, rinfo) => {
+      if (rinfo.family !== 'IPv4' || msg.length === 0) return;
+      if (this.#queue.length >= QUEUE_LIMIT) {
+        this.dropped++;
+        return;
+      }
+      this.#queue.push({ data: new Uint8Array(msg), address: rinfo.address, port: rinfo.port });
+      this.#wake?.();
+    });
+    // A datagram the kernel refuses (ICMP unreachable) is the network's loss, not the run's end.
+    socket.on('error', () => {});
+  }
+
+  /** Binds a UDP socket on `port` (0: any free one) of `address`. */
+  static open(port: number, address = '0.0.0.0'): Promise<HostDatagramSocket> {
+    const socket = createSocket({ type: 'udp4', reuseAddr: false });
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, address, () => {
+        socket.removeListener('error', reject);
+        resolve(new HostDatagramSocket(socket));
+      });
+    });
+  }
+
+  get port(): number {
+    return this.#socket.address().port;
+  }
+
+  send(datagrams: readonly OuterDatagram[]): number {
+    for (const d of datagrams) this.#socket.send(d.data, d.port, d.address);
+    return datagrams.length;
+  }
+
+  /** What arrived, at most `maxCount` datagrams and `maxBytes` encoded; waits up to `waitMs` for the first. */
+  async receive(waitMs: number, maxCount: number, maxBytes: number): Promise<OuterDatagram[]> {
+    if (this.#queue.length === 0 && waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(waitMs, MAX_WAIT_MS));
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#wake = done;
+      });
+      this.#wake = undefined;
+    }
+    const out: OuterDatagram[] = [];
+    let bytes = 0;
+    while (out.length < maxCount && this.#queue.length > 0) {
+      const size = entrySize(this.#queue[0]!);
+      if (bytes + size > maxBytes) break;
+      bytes += size;
+      out.push(this.#queue.shift()!);
+    }
+    return out;
+  }
+
+  close(): void {
+    this.#wake?.();
+    this.#socket.close();
+  }
+}
+
+/** Serves the host-call server's datagram requests on the launcher's event loop; returns the stop function. */
+export function serveDatagrams(mailbox: SharedArrayBuffer, socket: HostDatagramSocket): () => void {
+  return serveMailbox(mailbox, async (op, data): Promise<MailboxReply> => {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    if (op === DatagramOp.SEND) {
+      const count = view.getUint32(0, true);
+      const sent = socket.send(decodeDatagrams(data.subarray(4), count));
+      return { status: 0, data: Uint8Array.of(sent & 255, sent >> 8) };
+    }
+    if (op === DatagramOp.RECEIVE && data.length === RECEIVE_HEADER) {
+      const got = await socket.receive(
+        view.getUint32(0, true),
+        view.getUint32(4, true),
+        view.getUint32(8, true),
+      );
+      const out = new Uint8Array(4 + got.reduce((n, d) => n + entrySize(d), 0));
+      new DataView(out.buffer).setUint32(0, got.length, true);
+      encodeDatagrams(got, out.subarray(4));
+      return { status: 0, data: out };
+    }
+    return { status: 1, data: new Uint8Array(0) };
+  });
+}
+
+/** The host-call handlers of the two datagram calls, over the launcher's mailbox. */
+export function datagramCalls(
+  mailbox: SharedArrayBuffer | undefined,
+): [number, (req: Request) => Response][] {
+  const ask = (op: number, body: Uint8Array): Uint8Array | undefined => {
+    if (mailbox === undefined) return undefined;
+    const reply = mailboxCall(mailbox, op, body);
+    return reply.status === 0 ? reply.data : undefined;
+  };
+  return [
+    [
+      Calls.netSendBatch.id,
+      (req) => {
+        const body = new Uint8Array(4 + req.payload.length);
+        const count = Number(req.args[0]);
+        if (!(count >= 0 && count <= MAX_BATCH)) return { errno: Errno.INVAL };
+        new DataView(body.buffer).setUint32(0, count, true);
+        body.set(req.payload, 4);
+        const reply = ask(DatagramOp.SEND, body);
+        if (reply === undefined || reply.length !== 2) return { errno: Errno.IO };
+        return { errno: Errno.SUCCESS, result: BigInt(reply[0]! | (reply[1]! << 8)) };
+      },
+    ],
+    [
+      Calls.netRecvBatch.id,
+      (req) => {
+        const body = new Uint8Array(RECEIVE_HEADER);
+        const view = new DataView(body.buffer);
+        view.setUint32(0, Math.min(Number(req.args[0]) / 1e6, MAX_WAIT_MS), true);
+        view.setUint32(4, Math.min(Math.max(0, Number(req.args[1])), MAX_BATCH), true);
+        view.setUint32(8, Math.min(req.replyLimit, req.data.length - 4), true);
+        const reply = ask(DatagramOp.RECEIVE, body);
+        if (reply === undefined || reply.length < 4) return { errno: Errno.IO };
+        const count = new DataView(reply.buffer, reply.byteOffset).getUint32(0, true);
+        const batch = reply.subarray(4);
+        if (batch.length > req.replyLimit) return { errno: Errno.IO };
+        req.data.set(batch);
+        return { errno: Errno.SUCCESS, result: BigInt(count), replyLength: batch.length };
+      },
+    ],
+  ];
+}
