@@ -23,6 +23,7 @@ export interface VolumeToolOptions {
   volumeKeyFile?: string;
   kbs?: string;
   kbsKey?: string;
+  kbsCa?: string;
 }
 
 /** `VOLUME:/PATH` (or a bare `VOLUME`, its root) split into the volume file and the path inside. */
@@ -82,6 +83,7 @@ export async function runVolumeTool(run: ToolRun, options: VolumeToolOptions): P
         memory: '64M',
         kbs: options.kbs,
         kbsKey: options.kbsKey,
+        kbsCa: options.kbsCa,
       },
       { lock: true },
     );

@@ -144,7 +144,8 @@ export function registerVolumeCommands(program: Command): void {
       .option('--key-file <FILE>', 'the volume key: 32 bytes or 64 hex digits')
       .option('--volume-key-file <FILE>', 'the same as --key-file (the name `run` uses)')
       .option('--kbs <URL>', "key broker keeping the volume's generation counter (rollback protection)")
-      .option('--kbs-key <FILE>', "the broker's public key (cloister kbs public-key), needed with --kbs");
+      .option('--kbs-key <FILE>', "the broker's public key (cloister kbs public-key), needed with --kbs")
+      .option('--kbs-ca <FILE>', 'CA certificate(s) (PEM) the host trusts for an https --kbs');
   const exitWith = async (run: Promise<number>): Promise<void> => {
     process.exitCode = await run;
   };

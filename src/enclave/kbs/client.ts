@@ -137,7 +137,12 @@ export class KbsClient {
     try {
       value = JSON.parse(text);
     } catch {
-      throw new KbsClientError(response.status, 'http', `not JSON: ${text.slice(0, 200)}`);
+      const shown = text.slice(0, 200).replace(/[^\x20-\x7e]/g, '?');
+      throw new KbsClientError(
+        response.status,
+        'not-kbs',
+        `the server at ${this.options.url} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}, not a key broker reply: ${shown}`,
+      );
     }
     if (!response.ok) {
       const p = value as { type?: unknown; detail?: unknown };
