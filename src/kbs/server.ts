@@ -29,6 +29,7 @@ import {
 import type { Tee } from '../interface/kbs/protocol.ts';
 import { isResourcePath } from './store.ts';
 import { COUNTER_PATH } from '../interface/kbs/counter.ts';
+import { RELEASE_SIGNATURE_HEADER } from '../interface/kbs/release.ts';
 import type { VolumeCounters } from './counters.ts';
 import type { KbsStore } from './store.ts';
 
@@ -208,7 +209,8 @@ export class KeyBroker {
         resource = path.slice('/kbs/v0/resource/'.length);
         if (req.method === 'POST' && this.o.admin)
           return this.send(res, 200, await this.store(req, resource));
-        return this.send(res, 200, await this.release(req, resource, who));
+        const { body, headers } = await this.release(req, resource, who);
+        return this.sendText(res, body, headers);
       }
       if (path === COUNTER_PATH && this.o.counters) {
         const { claims } = await this.authenticated(req, who);
@@ -367,7 +369,11 @@ export class KeyBroker {
     return { token: await this.token(session) };
   }
 
-  private async release(req: IncomingMessage, path: string, who: Requester): Promise<unknown> {
+  private async release(
+    req: IncomingMessage,
+    path: string,
+    who: Requester,
+  ): Promise<{ body: string; headers: Record<string, string> }> {
     if (req.method !== 'GET') throw new KbsProblem(405, 'method', `${req.method} is not allowed here`);
     const { teePubkey, verdict, claims } = await this.authenticated(req, who);
     who.mrenclave = claims.mrenclave;
@@ -380,9 +386,12 @@ export class KeyBroker {
     const jwe = await new FlattenedEncrypt(entry.secret)
       .setProtectedHeader({ alg, enc: 'A256GCM' })
       .encrypt(await importJWK(teePubkey, alg));
+    // Signed with the broker key, when there is one: an enclave pinning it accepts nothing else.
+    const body = JSON.stringify(jwe);
+    const signature = await this.o.counters?.signRelease(path, body, teePubkey);
     this.o.store.audit({ event: 'release', resource: path, ...who, reason: 'policy met' });
     this.o.log?.(`release ${path} to session ${who.session} mrenclave=${claims.mrenclave}`);
-    return jwe;
+    return { body, headers: signature === undefined ? {} : { [RELEASE_SIGNATURE_HEADER]: signature } };
   }
 
   /**
@@ -586,8 +595,15 @@ export class KeyBroker {
   }
 
   private send(res: ServerResponse, status: number, value: unknown): void {
-    const body = JSON.stringify(value);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    this.sendText(res, JSON.stringify(value), {}, status);
+  }
+
+  private sendText(res: ServerResponse, body: string, headers: Record<string, string>, status = 200): void {
+    res.writeHead(status, {
+      ...headers,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   }
 

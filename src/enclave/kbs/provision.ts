@@ -128,7 +128,13 @@ export async function provisionFromKbs(
 ): Promise<Uint8Array> {
   try {
     return await fetchKbsResource(
-      { url: kbs.url, fetch: relayedFetch(channel), evidence: (reportData) => platform.quote(reportData) },
+      {
+        url: kbs.url,
+        fetch: relayedFetch(channel),
+        evidence: (reportData) => platform.quote(reportData),
+        // Pinned: the broker must sign the release (the host relaying it could have made the JWE).
+        ...(kbs.brokerKey && { brokerKey: kbs.brokerKey }),
+      },
       kbs.resource,
     );
   } catch (error) {
