@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { createVolumeFile, readVolumeInfo } from '../image/volume-format.ts';
 import { readVolumeKey } from './disk-options.ts';
 import { UsageError } from './run-options.ts';
+import { stderrProgress } from './progress-bar.ts';
 import {
   checkRun,
   copyRun,
@@ -89,7 +90,17 @@ async function create(path: string, options: { size: string; keyFile: string; ge
     const key = readVolumeKey(options.keyFile, '--key-file');
     const signal = controller.signal;
     const content = await makeExt4(size, scratch, signal);
-    const info = await createVolumeFile(path, size, key, { initialContent: content, signal });
+    const bar = stderrProgress('encrypting');
+    let info;
+    try {
+      info = await createVolumeFile(path, size, key, {
+        initialContent: content,
+        signal,
+        onProgress: (done, total) => bar.update(done, total),
+      });
+    } finally {
+      bar.stop();
+    }
     created = true;
     const uuid = Buffer.from(info.uuid)
       .toString('hex')
