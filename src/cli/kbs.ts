@@ -116,6 +116,8 @@ interface ServingInfo {
   pid: number;
   /** The server's TLS certificate (PEM), for `kbs put` to trust it. */
   cert?: string;
+  /** The broker key's public JWK, for `kbs public-key` while the server holds the database. */
+  brokerKey?: unknown;
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -187,6 +189,7 @@ async function serveStore(
   const info: ServingInfo = {
     url,
     pid: process.pid,
+    brokerKey: counters.publicKey,
     ...(how.tls && { cert: how.tls.cert.toString('utf8') }),
   };
   writeFileSync(serverFile(flags.db), `${JSON.stringify(info)}\n`, { mode: 0o600 });
@@ -324,8 +327,19 @@ async function putToServer(
 
 /** Prints the broker key's public JWK (creating the key on first use): what `run --kbs-key` pins. */
 async function publicKey(flags: { db: string; masterKey?: string; output?: string }): Promise<void> {
-  const unlock = lock(flags.db);
+  let unlock: () => void;
   let jwk: string;
+  try {
+    unlock = lock(flags.db);
+  } catch (error) {
+    // The server holds the database: it wrote its key where `kbs put` finds it.
+    const serving = readServing(flags.db);
+    if (serving?.brokerKey === undefined) throw error;
+    jwk = `${JSON.stringify(serving.brokerKey)}\n`;
+    if (flags.output === undefined) process.stdout.write(jwk);
+    else writeFileSync(flags.output, jwk);
+    return;
+  }
   try {
     const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey });
     jwk = `${JSON.stringify(new VolumeCounters(store).publicKey)}\n`;
@@ -420,7 +434,9 @@ export function registerKbsCommands(program: Command): void {
 
   kbs
     .command('public-key')
-    .description("print the broker key's public JWK, which signs volume counters (for run --kbs-key)")
+    .description(
+      "print the broker key's public JWK, which signs releases and volume counters (for run --kbs-key)",
+    )
     .option('--db <FILE>', 'resource database (SQLite)', 'kbs.sqlite')
     .option('-o, --output <FILE>', 'write it to FILE')
     .option(...masterKey)

@@ -196,6 +196,9 @@ describe('kbs serve and kbs put, as a user runs them', () => {
     const { child } = await serve(0);
     let logs = '';
     child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+    const key = cli('public-key', '--db', file('kbs.sqlite'));
+    assert.equal(key.status, 0, key.stderr);
+    assert.match(key.stdout, /^\{"kty":"EC","crv":"P-256","x":"[\w-]{43}","y":"[\w-]{43}"\}\n$/);
     const live = cli('put', PATH, '--file', file('old.key'), '--db', file('kbs.sqlite'));
     assert.equal(live.status, 0, live.stderr);
     assert.match(
@@ -216,6 +219,8 @@ describe('kbs serve and kbs put, as a user runs them', () => {
     const direct = cli('put', PATH, '--file', file('old.key'), '--db', file('kbs.sqlite'));
     assert.equal(direct.status, 0, direct.stderr);
     assert.equal(direct.stdout, 'stored default/disk/app (10 bytes)\n');
+    // The key the server showed is the store's own.
+    assert.equal(cli('public-key', '--db', file('kbs.sqlite')).stdout, key.stdout);
   });
 
   it('kbs put with another admin key is refused by the running server', async () => {
