@@ -236,4 +236,51 @@ describe('a run whose broker cannot be reached says why', () => {
     assert.match(ls.stderr, new RegExp(`cannot reach the key broker at ${url}: connection refused`));
     assert.doesNotMatch(ls.stderr, /returned 28/);
   });
+
+  it('--kbs-ca is a host setting: shown as host-only, refused without --kbs or without a certificate', async () => {
+    const dir = tempDir();
+    const made = await runCli([
+      'volume',
+      'create',
+      join(dir, 'v.vol'),
+      '--size',
+      '4M',
+      '--key-file',
+      join(dir, 'k'),
+      '--generate-key',
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    writeFileSync(join(dir, 'broker.jwk'), JSON.stringify(publicKey.export({ format: 'jwk' })));
+    writeFileSync(join(dir, 'ca.pem'), (await selfSignedTls()).cert);
+    writeFileSync(join(dir, 'not.pem'), 'hello');
+    const program = join(dir, 'p.wasm');
+    writeFileSync(program, Buffer.from('0061736d01000000', 'hex'));
+    const base = [
+      'measure',
+      '--volume',
+      `${join(dir, 'v.vol')}::/d`,
+      '--kbs',
+      'https://127.0.0.1:1',
+      '--kbs-key',
+      join(dir, 'broker.jwk'),
+    ];
+    const plain = await runCli([...base, program]);
+    const withCa = await runCli([...base, '--kbs-ca', join(dir, 'ca.pem'), '--explain', program]);
+    assert.equal(withCa.code, 0, withCa.stderr);
+    assert.ok(
+      withCa.stdout.startsWith(`mrenclave ${plain.stdout.trim()}\n`),
+      'the CA changed the measurement',
+    );
+    assert.match(
+      withCa.stdout,
+      /host-only \(not measured\):[\s\S]*--kbs-ca +CA certificates the host trusts/,
+    );
+    const notPem = await runCli([...base, '--kbs-ca', join(dir, 'not.pem'), program]);
+    assert.equal(notPem.code, 2);
+    assert.match(notPem.stderr, /--kbs-ca .*not\.pem: no PEM certificate in it/);
+    const noKbs = await runCli(['measure', '--kbs-ca', join(dir, 'ca.pem'), program]);
+    assert.equal(noKbs.code, 2);
+    assert.match(noKbs.stderr, /--kbs-ca is for the https key broker given with --kbs URL/);
+  });
 });
