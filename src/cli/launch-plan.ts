@@ -22,6 +22,8 @@ export interface LaunchPlan {
   hostDirs: string[];
   blockDevices: BlockDeviceFile[];
   secrets: EnclaveSecrets;
+  /** CA certificates (PEM) the host trusts for an https key broker (`--kbs-ca`; host-only). */
+  kbsCa?: string;
   /** The verified SIGSTRUCT given with --sig. */
   sig?: Sigstruct;
   /** Releases the volume locks taken for the run (`lock`); call when the run has ended. */
@@ -42,6 +44,16 @@ export interface KbsOptions {
   kbs?: string;
   resource?: string;
   kbsKey?: string;
+  kbsCa?: string;
+}
+
+/** `--kbs-ca FILE`: PEM certificates the host's relay adds to its trusted CAs. */
+function readKbsCa(path: string): string {
+  if (!existsSync(path)) throw new UsageError(`--kbs-ca ${path}: no such file`);
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new UsageError(`--kbs-ca ${path}: no PEM certificate in it`);
+  return text;
 }
 
 /** The broker's public key from a JWK (JSON) or PEM file: P-256 only, as a minimal JWK. */
@@ -132,6 +144,8 @@ function planWithDisks(
 ): LaunchPlan {
   if (options.kbsKey !== undefined && options.kbs === undefined)
     throw new UsageError('--kbs-key pins the key of the broker given with --kbs URL');
+  if (options.kbsCa !== undefined && options.kbs === undefined)
+    throw new UsageError('--kbs-ca is for the https key broker given with --kbs URL');
   const prepared = image
     ? prepareRun(inImage ?? '', args.slice(1), options)
     : prepareRun(file, args, options);
@@ -156,6 +170,7 @@ function planWithDisks(
     hostDirs: prepared.hostDirs,
     blockDevices: disks.blockDevices,
     secrets: net ? { ...disks.secrets, net: net.secrets } : disks.secrets,
+    ...(options.kbsCa !== undefined && { kbsCa: readKbsCa(options.kbsCa) }),
     sig: options.sig === undefined ? undefined : readSig(options.sig),
     release,
   };

@@ -61,6 +61,10 @@ export function addRunOptions(command: Command): Command {
     .option('--key-file <FILE>', "key file of the root image's LUKS2 container (as cryptsetup --key-file)")
     .option('--passphrase-file <FILE>', 'passphrase of the root image (first line of FILE)')
     .option('--volume-key-file <FILE>', 'key of each --volume, in order (one for all); repeatable', collect)
+    .option(
+      '--kbs-ca <FILE>',
+      "CA certificate(s) (PEM) the host trusts for an https --kbs; the enclave's trust is --kbs-key",
+    )
     .option('--sig <FILE>', "the enclave's SIGSTRUCT (cloister sign): its signer, product id and SVN")
     .addOption(new Option('--backend <NAME>', 'TEE backend').choices(['sim']).default('sim'));
 }

@@ -38,6 +38,8 @@ export interface LaunchOptions {
   sig?: Sigstruct;
   /** Test hook: the bundle source handed to the enclave for its thread workers, as a malicious host might change it. */
   threadBundle?: (measured: string) => string;
+  /** Extra CA certificates (PEM) the host's relay trusts for an https key broker (`--kbs-ca`). */
+  kbsCa?: string;
   /** Told when a host call stays unanswered (default: a line on stderr). */
   onHostStalled?: (call: string, seconds: number) => void;
 }
@@ -96,7 +98,9 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const stopPlatform = [
     serveSimPlatform(platformMailbox, platform, identity),
     serveQuotingEnclave(qeMailbox, platform),
-    ...(options.config.kbs ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin)] : []),
+    ...(options.config.kbs
+      ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin, { ca: options.kbsCa })]
+      : []),
   ];
   // `--net`: the one UDP socket the enclave's WireGuard datagrams cross (ListenPort, or any port).
   const datagramMailbox = options.config.net ? createMailbox() : undefined;
