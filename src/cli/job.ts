@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { buildJobEnclave } from '../dataflow/host/bundle.ts';
 import { keySourceOf, parseMaster, runJob } from '../dataflow/host/run-job.ts';
+import { BrokerAdminError, resourcePath } from '../dataflow/owner-broker.ts';
 import { parseBytes, readJobKey } from './data.ts';
 import { UsageError } from './run-options.ts';
 
@@ -30,9 +31,14 @@ function keyOptions(options: KeyOptions): { kbs?: { url: string; resource: strin
     if (options.keyFile !== undefined) throw new UsageError('--kbs and --key-file exclude each other');
     if (!/^https?:\/\/[^/\s]+\/?$/.test(options.kbs))
       throw new UsageError(`--kbs: not a broker URL: ${options.kbs}`);
-    if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(options.resource))
-      throw new UsageError(`--resource: repository/type/tag, not ${JSON.stringify(options.resource)}`);
-    return { kbs: { url: options.kbs, resource: options.resource } };
+    let resource: string;
+    try {
+      resource = resourcePath(options.resource);
+    } catch (error) {
+      if (error instanceof BrokerAdminError) throw new UsageError(`--resource: ${error.message}`);
+      throw error;
+    }
+    return { kbs: { url: options.kbs, resource } };
   }
   if (options.keyFile === undefined)
     throw new UsageError('give --kbs URL --resource PATH (or --key-file FILE for local development)');
@@ -42,7 +48,10 @@ function keyOptions(options: KeyOptions): { kbs?: { url: string; resource: strin
 function addKeyOptions(command: Command): Command {
   return command
     .option('--kbs <URL>', 'the key broker the job enclaves get the job key from, after attestation')
-    .option('--resource <PATH>', "the job key's resource at the broker (repository/type/tag)")
+    .option(
+      '--resource <PATH>',
+      "the job key's resource at the broker: repository/type/tag, or type/tag in repository default",
+    )
     .option(
       '--key-file <FILE>',
       'LOCAL DEVELOPMENT ONLY: the job key (32 bytes or 64 hex digits), passed through this host into the enclaves',

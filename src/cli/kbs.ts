@@ -10,6 +10,8 @@ import {
   writeSync,
 } from 'node:fs';
 import type { Command } from 'commander';
+import { createPublicKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { verifyDcapCollateral } from '../attestation/dcap-collateral.ts';
 import { PolicyFormatError, parsePolicy } from '../attestation/policy.ts';
 import type { Policy } from '../attestation/policy.ts';
@@ -34,6 +36,21 @@ interface ServeFlags {
   key?: string;
   masterKey?: string;
   auditRefusals: string;
+  adminPublicKey?: string;
+}
+
+/** The administrator's Ed25519 public key (PEM, as `openssl pkey -pubout` writes it). */
+function readAdminKey(path: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(readFile(path, '--admin-public-key'));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--admin-public-key ${path}: not a public key (${(error as Error).message})`);
+  }
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new UsageError(`--admin-public-key ${path}: an Ed25519 key, not ${key.asymmetricKeyType}`);
+  return key;
 }
 
 const MAX_FILE = 1 << 20;
@@ -121,6 +138,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const tls = flags.tls
     ? { cert: readFile(flags.cert as string, '--cert'), key: readFile(flags.key as string, '--key') }
     : undefined;
+  const adminKey = flags.adminPublicKey === undefined ? undefined : readAdminKey(flags.adminPublicKey);
   const unlock = lock(flags.db);
   const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey, maxRefusalRows });
   const log = (line: string): void => void process.stderr.write(`kbs: ${new Date().toISOString()} ${line}\n`);
@@ -131,6 +149,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     policy,
     verifier: dcapEvidenceVerifier({ collateral, trustedRoot: root }),
     log,
+    adminKey,
   });
   const { url, close } = await broker.listen({ host: flags.host, port, tls });
   if (flags.trustSimRoot) {
@@ -245,6 +264,10 @@ export function registerKbsCommands(program: Command): void {
       '--audit-refusals <N>',
       'refusals kept in the audit log, the newest (releases are all kept)',
       String(DEFAULT_REFUSAL_ROWS),
+    )
+    .option(
+      '--admin-public-key <FILE>',
+      "the administrator's Ed25519 public key (PEM): enables storing resources over HTTP (docs/kbs.md)",
     )
     .action(serve);
 

@@ -27,6 +27,8 @@ import {
 } from '../interface/kbs/protocol.ts';
 import type { Tee } from '../interface/kbs/protocol.ts';
 import { isResourcePath } from './store.ts';
+import { ADMIN_READ_PREFIX, AdminApi } from './admin.ts';
+import type { KeyObject } from 'node:crypto';
 import { COUNTER_PATH } from '../interface/kbs/counter.ts';
 import type { VolumeCounters } from './counters.ts';
 import type { KbsStore } from './store.ts';
@@ -63,6 +65,8 @@ export interface KbsOptions {
   now?: () => number;
   /** Volume generation counters (`POST /kbs/v0/volume-counter`); without them the endpoint is 404. */
   counters?: VolumeCounters;
+  /** The administrator's Ed25519 public key; without it there is no admin API (`admin.ts`). */
+  adminKey?: KeyObject;
 }
 
 interface Session {
@@ -147,7 +151,9 @@ export class KeyBroker {
   /** Connections whose request timed out: already answered and recorded. */
   private readonly timedOut = new WeakSet<Socket>();
   private readonly logBudget: LogBudget;
-  private readonly o: Required<Omit<KbsOptions, 'log' | 'counters'>> & Pick<KbsOptions, 'log' | 'counters'>;
+  private readonly o: Required<Omit<KbsOptions, 'log' | 'counters' | 'adminKey'>> &
+    Pick<KbsOptions, 'log' | 'counters'>;
+  private readonly admin: AdminApi;
   private tokenKey: Promise<{ privateKey: JoseKey; publicKey: JoseKey }>;
 
   constructor(options: KbsOptions) {
@@ -172,6 +178,7 @@ export class KeyBroker {
       10_000,
       () => this.o.now(),
     );
+    this.admin = new AdminApi(options.store, options.adminKey, options.log);
     // The token signing key lives only as long as this process: tokens do not outlive a restart.
     this.tokenKey = generateKeyPair('ES256');
   }
@@ -198,8 +205,14 @@ export class KeyBroker {
       const path = url.pathname;
       if (path === '/kbs/v0/auth') return this.send(res, 200, await this.auth(req, res));
       if (path === '/kbs/v0/attest') return this.send(res, 200, await this.attest(req, res, who));
+      if (path.startsWith(ADMIN_READ_PREFIX)) {
+        resource = path.slice(ADMIN_READ_PREFIX.length);
+        return this.send(res, 200, await this.admin.readResource(req, resource, who));
+      }
       if (path.startsWith('/kbs/v0/resource/')) {
         resource = path.slice('/kbs/v0/resource/'.length);
+        if (req.method === 'POST')
+          return this.send(res, 200, await this.admin.setResource(req, resource, who));
         return this.send(res, 200, await this.release(req, resource, who));
       }
       if (path === COUNTER_PATH && this.o.counters) {
