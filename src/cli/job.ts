@@ -15,6 +15,7 @@ interface KeyOptions {
 interface JobRunOptions extends KeyOptions {
   master: string;
   executors: string;
+  replicas: string;
   memory: string;
 }
 
@@ -72,15 +73,23 @@ export function registerJobCommands(program: Command): void {
       .argument('[ARGS...]', 'arguments for the job (sc.args), after --')
       .requiredOption(
         '--master <MASTER>',
-        'local[N]: N executor enclaves in this process; nats://host:port: executor processes (one enclave each) over NATS JetStream',
+        'local[N]: N executor enclaves in this process; nats://host:port[,host:port...]: executor processes (one enclave each) over NATS JetStream (several servers: one cluster)',
       )
       .option('--executors <N>', 'executor processes to start for a nats:// master', '2')
+      .option(
+        '--replicas <N>',
+        "nats://: copies of the job's stream, KV bucket and object store (3 on a 3-node JetStream cluster)",
+        '1',
+      )
       .option('--memory <SIZE>', 'memory per task before it spills to sealed files', '64M'),
   ).action(async (file: string, args: string[], options: JobRunOptions) => {
     parseMaster(options.master);
     const executors = Number(options.executors);
     if (!Number.isInteger(executors) || executors < 1 || executors > 64)
       throw new UsageError(`--executors: 1 to 64, not ${JSON.stringify(options.executors)}`);
+    const replicas = Number(options.replicas);
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
+      throw new UsageError(`--replicas: 1 to 5, not ${JSON.stringify(options.replicas)}`);
     const keys = keyOptions(options);
     if (keys.jobKey) process.stderr.write(KEY_FILE_WARNING);
     process.stderr.write(SIM_WARNING);
@@ -91,6 +100,7 @@ export function registerJobCommands(program: Command): void {
       args,
       memoryBytes: parseBytes('--memory', options.memory),
       executors,
+      replicas,
       onMeasured: (mrenclave) => process.stderr.write(`cloister: job enclave MRENCLAVE ${mrenclave}\n`),
     });
     const { tasks, retries, spilledRuns } = run.stats;
