@@ -200,7 +200,7 @@ export function registerDataCommands(program: Command): void {
       .command('open')
       .description("decrypt a job's saved output; with --verify-manifest, also prove it complete")
       .argument('<OUT>', 'the directory saveAsTextFile wrote (part files and _MANIFEST.sealed)')
-      .option('--key-file <FILE>', 'the job key'),
+      .option('--key-file <FILE>', 'the job key (or --kbs and --key: the key the broker holds)'),
   )
     .option(
       '--verify-manifest',

@@ -116,7 +116,7 @@ export function registerJobCommands(program: Command): void {
     )
     .argument('<JOB>', 'the job file (.ts or .js)')
     .option('--kbs <URL>', 'the key broker URL the job will be run with')
-    .option('--resource <PATH>', "the job key's resource at the broker")
+    .option('--resource <PATH>', "the job key's resource at the broker (type/tag: in repository default)")
     .option('--key-file-mode', 'measure the local-development build (`job run --key-file`) instead')
     .action(async (file: string, options: KeyOptions & { keyFileMode?: boolean }) => {
       if (options.keyFileMode && (options.kbs || options.resource))
