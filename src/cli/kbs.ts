@@ -2,6 +2,8 @@
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Command } from 'commander';
+import { createPublicKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { verifyDcapCollateral } from '../attestation/dcap-collateral.ts';
 import { PolicyFormatError, parsePolicy } from '../attestation/policy.ts';
 import type { Policy } from '../attestation/policy.ts';
@@ -36,7 +38,22 @@ interface ServeFlags {
   key?: string;
   masterKey?: string;
   adminKey?: string;
+  adminPublicKey?: string;
   auditRefusals: string;
+}
+
+/** An administrator's Ed25519 public key (PEM, as `openssl pkey -pubout` writes it). */
+function readAdminPublicKey(path: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(readFile(path, '--admin-public-key'));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--admin-public-key ${path}: not a public key (${(error as Error).message})`);
+  }
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new UsageError(`--admin-public-key ${path}: an Ed25519 key, not ${key.asymmetricKeyType}`);
+  return key;
 }
 
 const MAX_FILE = 1 << 20;
@@ -165,14 +182,17 @@ async function serveStore(
 ): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`kbs: ${new Date().toISOString()} ${line}\n`);
   const counters = new VolumeCounters(store);
-  const adminKey = loadOrCreateAdminKey(adminKeyPath(flags.db, flags.adminKey));
+  const adminKeys = [
+    loadOrCreateAdminKey(adminKeyPath(flags.db, flags.adminKey)),
+    ...(flags.adminPublicKey === undefined ? [] : [readAdminPublicKey(flags.adminPublicKey)]),
+  ];
   const broker = new KeyBroker({
     store,
     counters,
     policy,
     verifier: dcapEvidenceVerifier({ collateral: how.collateral, trustedRoot: how.root }),
     log,
-    admin: new AdminVerifier(adminKey),
+    admin: new AdminVerifier(adminKeys),
   });
   let listening;
   try {
@@ -411,6 +431,10 @@ export function registerKbsCommands(program: Command): void {
     .option(
       '--admin-key <FILE>',
       'Ed25519 key allowing kbs put while serving (default DB.admin-key, made if missing)',
+    )
+    .option(
+      '--admin-public-key <FILE>',
+      "another administrator's Ed25519 public key (PEM), e.g. a data owner's: its tokens may store and read back resources (docs/kbs.md)",
     )
     .option(
       '--audit-refusals <N>',

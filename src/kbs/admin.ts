@@ -2,16 +2,24 @@
  * Adding or replacing a resource while the broker runs: `POST /kbs/v0/resource/<repo>/<type>/<tag>`
  * (Trustee's admin endpoint for resources) authenticated by a short-lived EdDSA JWT signed with the
  * **admin key**, an Ed25519 key beside the database (`<db>.admin-key`, 0600, like the master key).
- * The token also binds the exact body (`body-sha256`) and is single use (`jti`), so a token seen on
- * the wire cannot store anything else, nor store the same thing twice.
+ * The token also binds the method, the exact body (`body-sha256`) and is single use (`jti`), so a token
+ * seen on the wire cannot store anything else, nor store the same thing twice. Other administrators
+ * (a data owner, `kbs serve --admin-public-key`) sign with keys of their own; the token's shape is in
+ * src/interface/kbs/admin-token.ts, which their clients use too.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { SignJWT, jwtVerify } from 'jose';
+import { jwtVerify } from 'jose';
+import type { JWTPayload } from 'jose';
+import { PolicyFormatError, parsePolicy } from '../attestation/policy.ts';
+import type { Policy } from '../attestation/policy.ts';
+import { KbsProblem } from './problem.ts';
+import { MAX_TOKEN_AGE_S, bodyDigest } from '../interface/kbs/admin-token.ts';
 
-/** Longest lifetime of an admin token, and how far its clock may be off. */
-const MAX_TOKEN_AGE_S = 120;
+export { ADMIN_READ_PREFIX, adminToken } from '../interface/kbs/admin-token.ts';
+
+/** How far an admin token's clock may be off. */
 const CLOCK_TOLERANCE_S = 30;
 
 export class AdminAuthError extends Error {
@@ -37,58 +45,102 @@ export function readAdminKey(path: string): KeyObject {
   return key;
 }
 
-const digest = (body: Uint8Array): string => createHash('sha256').update(body).digest('base64url');
-
-/** A token allowing exactly this body to be stored at `path`, once, for the next two minutes. */
-export function adminToken(
-  key: KeyObject,
-  path: string,
-  body: Uint8Array,
-  now = Date.now(),
-): Promise<string> {
-  const iat = Math.floor(now / 1000);
-  return new SignJWT({ 'body-sha256': digest(body), resource: path })
-    .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + MAX_TOKEN_AGE_S)
-    .setJti(randomBytes(16).toString('base64url'))
-    .sign(key);
-}
-
 /** Checks admin tokens for one server: signature, lifetime, the body and path bound, single use. */
 export class AdminVerifier {
-  private readonly publicKey: KeyObject;
+  private readonly publicKeys: KeyObject[];
   /** Token ids seen, with when they expire: a replay within the lifetime is refused. */
   private readonly seen = new Map<string, number>();
 
+  /** `keys`: the broker's own admin key and any administrator public keys it was given. */
   constructor(
-    key: KeyObject,
+    keys: KeyObject | readonly KeyObject[],
     private readonly now: () => number = Date.now,
   ) {
-    this.publicKey = key.type === 'private' ? createPublicKey(key) : key;
+    this.publicKeys = (Array.isArray(keys) ? keys : [keys]).map((key: KeyObject) =>
+      key.type === 'private' ? createPublicKey(key) : key,
+    );
   }
 
-  async check(authorization: string | undefined, path: string, body: Uint8Array): Promise<void> {
+  async check(
+    authorization: string | undefined,
+    path: string,
+    body: Uint8Array,
+    method: 'POST' | 'GET' = 'POST',
+  ): Promise<void> {
     const bearer = /^Bearer ([A-Za-z0-9._-]{1,4096})$/.exec(authorization ?? '');
     if (!bearer) throw new AdminAuthError('an admin token (Authorization: Bearer) is required');
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(bearer[1], this.publicKey, {
-        algorithms: ['EdDSA'],
-        requiredClaims: ['iat', 'exp', 'jti'],
-        maxTokenAge: MAX_TOKEN_AGE_S,
-        clockTolerance: CLOCK_TOLERANCE_S,
-        currentDate: new Date(this.now()),
-      }));
-    } catch (error) {
-      throw new AdminAuthError(`admin token refused: ${(error as Error).message}`);
+    let payload: JWTPayload | undefined;
+    let refusal = '';
+    for (const key of this.publicKeys) {
+      try {
+        ({ payload } = await jwtVerify(bearer[1], key, {
+          algorithms: ['EdDSA'],
+          requiredClaims: ['iat', 'exp', 'jti'],
+          maxTokenAge: MAX_TOKEN_AGE_S,
+          clockTolerance: CLOCK_TOLERANCE_S,
+          currentDate: new Date(this.now()),
+        }));
+        break;
+      } catch (error) {
+        refusal = (error as Error).message;
+      }
     }
+    if (payload === undefined) throw new AdminAuthError(`admin token refused: ${refusal}`);
+    if ((payload.method ?? 'POST') !== method)
+      throw new AdminAuthError(`admin token is for ${String(payload.method)}, not ${method}`);
     if (payload.resource !== path) throw new AdminAuthError('admin token is for another resource');
-    if (payload['body-sha256'] !== digest(body)) throw new AdminAuthError('admin token is for another body');
+    if (payload['body-sha256'] !== bodyDigest(body))
+      throw new AdminAuthError('admin token is for another body');
     const nowS = this.now() / 1000;
     for (const [id, exp] of this.seen) if (exp + CLOCK_TOLERANCE_S < nowS) this.seen.delete(id);
     const jti = String(payload.jti);
     if (this.seen.has(jti)) throw new AdminAuthError('admin token already used');
     this.seen.set(jti, Number(payload.exp));
   }
+}
+
+/** Largest secret an administrator may store (a disk key is 32 bytes). */
+const MAX_SECRET_BYTES = 64 * 1024;
+
+/** The secret and policy of a set-resource body: raw bytes (Trustee) or Cloister's JSON. */
+export function parseSetBody(contentType: string, body: Buffer): { secret: Buffer; policy?: Policy } {
+  let secret: Buffer;
+  let policy: Policy | undefined;
+  if (/^application\/octet-stream\s*$/i.test(contentType)) {
+    secret = body;
+  } else if (/^application\/json\s*(;\s*charset=utf-8\s*)?$/i.test(contentType)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    } catch (error) {
+      throw new KbsProblem(400, 'bad-request', `the body is not JSON: ${(error as Error).message}`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new KbsProblem(400, 'bad-request', 'the body must be {"secret": base64, "policy"?: {...}}');
+    const { secret: text, policy: rule, ...rest } = value as Record<string, unknown>;
+    const extra = Object.keys(rest);
+    if (extra.length > 0) throw new KbsProblem(400, 'bad-request', `unknown member ${extra[0]}`);
+    if (typeof text !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0)
+      throw new KbsProblem(400, 'bad-request', 'secret: base64 text');
+    secret = Buffer.from(text, 'base64');
+    if (rule !== undefined) {
+      try {
+        policy = parsePolicy(rule);
+      } catch (error) {
+        if (error instanceof PolicyFormatError)
+          throw new KbsProblem(400, 'bad-request', `policy: ${error.message}`);
+        throw error;
+      }
+    }
+  } else {
+    throw new KbsProblem(
+      415,
+      'content-type',
+      'the body must be application/octet-stream or application/json',
+    );
+  }
+  if (secret.length === 0) throw new KbsProblem(400, 'bad-request', 'the secret is empty');
+  if (secret.length > MAX_SECRET_BYTES)
+    throw new KbsProblem(413, 'too-large', `the secret exceeds ${MAX_SECRET_BYTES} bytes`);
+  return { secret, policy };
 }

@@ -13,8 +13,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { FlattenedEncrypt, SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
 import type { CryptoKey as JoseKey, JWK } from 'jose';
 import { runtimeDataReportData } from '../interface/kbs/binding.ts';
-import { PolicyError, PolicyFormatError, checkPolicy, parsePolicy } from '../attestation/policy.ts';
-import { AdminAuthError, type AdminVerifier } from './admin.ts';
+import { PolicyError, checkPolicy } from '../attestation/policy.ts';
+import { ADMIN_READ_PREFIX, AdminAuthError, parseSetBody, type AdminVerifier } from './admin.ts';
 import type { Policy } from '../attestation/policy.ts';
 import { checkReportData, claimsOf, evidenceFailureReason } from '../attestation/evidence.ts';
 import { LogBudget } from './log-budget.ts';
@@ -96,8 +96,8 @@ interface Requester {
 const TOKEN_ISSUER = 'cloister-kbs';
 /** Largest `auth` body: two short strings and (unused) extra parameters. */
 const AUTH_BODY_BYTES = 4096;
-/** A resource stored by the admin: a secret (a disk key is 32 bytes) and maybe its policy. */
-const ADMIN_BODY_BYTES = 64 * 1024;
+/** A resource stored by the admin: a secret of up to 64 KiB (base64 in JSON) and maybe its policy. */
+const ADMIN_BODY_BYTES = 128 * 1024;
 /** A volume counter request: a UUID, a generation and a nonce. */
 const COUNTER_BODY_BYTES = 4096;
 
@@ -205,6 +205,10 @@ export class KeyBroker {
       const path = url.pathname;
       if (path === '/kbs/v0/auth') return this.send(res, 200, await this.auth(req, res));
       if (path === '/kbs/v0/attest') return this.send(res, 200, await this.attest(req, res, who));
+      if (path.startsWith(ADMIN_READ_PREFIX) && this.o.admin) {
+        resource = path.slice(ADMIN_READ_PREFIX.length);
+        return this.send(res, 200, await this.readBack(req, resource, who));
+      }
       if (path.startsWith('/kbs/v0/resource/')) {
         resource = path.slice('/kbs/v0/resource/'.length);
         if (req.method === 'POST' && this.o.admin)
@@ -395,6 +399,25 @@ export class KeyBroker {
   }
 
   /**
+   * The stored secret, back to its administrator (`GET /kbs/v0/admin/resource/<path>`, a token for
+   * GET, this path and an empty body): a data owner re-opening results keeps the key nowhere else.
+   */
+  private async readBack(req: IncomingMessage, path: string, who: Requester): Promise<unknown> {
+    if (req.method !== 'GET') throw new KbsProblem(405, 'method', `${req.method} is not allowed here`);
+    try {
+      await this.o.admin?.check(req.headers.authorization, path, new Uint8Array(0), 'GET');
+    } catch (error) {
+      if (error instanceof AdminAuthError) throw new KbsProblem(401, 'admin-refused', error.message);
+      throw error;
+    }
+    const entry = isResourcePath(path) ? this.o.store.get(path) : undefined;
+    if (entry === undefined) throw new KbsProblem(404, 'no-resource', `no resource ${path}`);
+    this.o.store.audit({ event: 'release', resource: path, ...who, reason: 'read back by the admin' });
+    this.o.log?.(`release ${path} to the admin`);
+    return { secret: Buffer.from(entry.secret).toString('base64') };
+  }
+
+  /**
    * Stores (or replaces) a resource for the admin: the body is the secret (`application/octet-stream`,
    * as Trustee's client sends it) or `{"secret": base64, "policy"?: {...}}` (JSON, with a policy of
    * its own); the token must be the admin key's, for this path and exactly this body.
@@ -408,32 +431,7 @@ export class KeyBroker {
       if (error instanceof AdminAuthError) throw new KbsProblem(401, 'admin-refused', error.message);
       throw error;
     }
-    let secret: Uint8Array = raw;
-    let policy: Policy | undefined;
-    if (JSON_TYPE.test(req.headers['content-type'] ?? '')) {
-      let value: { secret?: unknown; policy?: unknown };
-      try {
-        value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw)) as typeof value;
-      } catch (error) {
-        throw new ProtocolError(`the body is not JSON: ${(error as Error).message}`);
-      }
-      if (typeof value?.secret !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value.secret))
-        throw new ProtocolError('secret: base64 expected');
-      secret = Buffer.from(value.secret, 'base64');
-      try {
-        policy = value.policy === undefined ? undefined : parsePolicy(value.policy);
-      } catch (error) {
-        if (error instanceof PolicyFormatError) throw new ProtocolError(`policy: ${error.message}`);
-        throw error;
-      }
-    } else if (!/^application\/octet-stream$/i.test(req.headers['content-type'] ?? '')) {
-      throw new KbsProblem(
-        415,
-        'content-type',
-        'the body must be application/octet-stream or application/json',
-      );
-    }
-    if (secret.length === 0) throw new ProtocolError('the secret is empty');
+    const { secret, policy } = parseSetBody(req.headers['content-type'] ?? '', Buffer.from(raw));
     this.o.store.put(path, secret, policy);
     this.o.log?.(
       `stored ${path} (${secret.length} bytes${policy ? ', with its own policy' : ''}) by the admin`,
