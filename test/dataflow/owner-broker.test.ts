@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { parseSetBody } from '../../src/kbs/admin.ts';
 import { KbsProblem } from '../../src/kbs/problem.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';
@@ -247,6 +247,23 @@ describe('the job key at the key broker (data owner: no key file)', () => {
       headers: { authorization: `Bearer ${unsigned}` },
     });
     assert.equal(none.status, 401);
+    // The administrator's own key, but an expired token, or one issued too long ago (over 2 h).
+    const admin = createPrivateKey(readFileSync(s.path('admin.pem')));
+    const now = Math.floor(Date.now() / 1000);
+    for (const [iat, exp] of [
+      [now - 600, now - 300],
+      [now - 3 * 3600, now + 300],
+    ]) {
+      const stale = await new SignJWT({})
+        .setProtectedHeader({ alg: 'EdDSA' })
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(admin);
+      const refused = await fetch(`${url}/kbs/v0/admin/resource/default/jobs/wc`, {
+        headers: { authorization: `Bearer ${stale}` },
+      });
+      assert.equal(refused.status, 401);
+    }
     const anonymous = await fetch(`${url}/kbs/v0/admin/resource/default/jobs/wc`);
     assert.equal(anonymous.status, 401);
     // An owner who brings a key file that differs from the broker's is not allowed to replace it.
