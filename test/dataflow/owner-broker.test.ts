@@ -3,12 +3,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { parseSetBody } from '../../src/kbs/admin.ts';
+import { ADMIN_READ_PREFIX, bodyDigest } from '../../src/interface/kbs/admin-token.ts';
 import { KbsProblem } from '../../src/kbs/problem.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';
 import { cliPath, runCli } from '../helpers/cli.ts';
@@ -244,6 +245,30 @@ describe('the job key at the key broker (data owner: no key file)', () => {
       headers: { authorization: `Bearer ${unsigned}` },
     });
     assert.equal(none.status, 401);
+    // The administrator's own key and a token right in every claim but its time: expired, or issued
+    // longer ago than a token may live (2 minutes), whatever its `exp` says.
+    const admin = createPrivateKey(readFileSync(s.path('admin.pem')));
+    const now = Math.floor(Date.now() / 1000);
+    for (const [iat, exp] of [
+      [now - 600, now - 300],
+      [now - 300, now + 300],
+    ]) {
+      const stale = await new SignJWT({
+        'body-sha256': bodyDigest(new Uint8Array(0)),
+        resource: 'default/jobs/wc',
+        method: 'GET',
+      })
+        .setProtectedHeader({ alg: 'EdDSA' })
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .setJti(randomUUID())
+        .sign(admin);
+      const refused = await fetch(`${url}${ADMIN_READ_PREFIX}default/jobs/wc`, {
+        headers: { authorization: `Bearer ${stale}` },
+      });
+      assert.equal(refused.status, 401);
+      assert.match(((await refused.json()) as { detail: string }).detail, /(exp|iat)\\?" claim/);
+    }
     const anonymous = await fetch(`${url}/kbs/v0/admin/resource/default/jobs/wc`);
     assert.equal(anonymous.status, 401);
     // An owner who brings a key file that differs from the broker's is not allowed to replace it.
