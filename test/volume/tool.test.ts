@@ -1,7 +1,7 @@
 // `cloister volume ls | cp | rm | fsck` on real volume files: each runs the volume tool in an enclave.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,41 @@ function killSqliteInTransaction(dir: string, volume: string, key: string): Prom
     );
   });
 }
+
+describe('the volume tool', () => {
+  const wasm = (): Buffer => readFileSync(new URL('../../src/cli/volume-tool.wasm', import.meta.url));
+
+  it('is the build recorded in native/volume-tool/SHA256SUMS, a WASI command and nothing more', () => {
+    const sums = readFileSync(new URL('../../native/volume-tool/SHA256SUMS', import.meta.url), 'utf8');
+    assert.ok(
+      sums.includes(`${createHash('sha256').update(wasm()).digest('hex')}  src/cli/volume-tool.wasm`),
+    );
+    const module = new WebAssembly.Module(new Uint8Array(wasm()));
+    assert.ok(WebAssembly.Module.imports(module).every((i) => i.module === 'wasi_snapshot_preview1'));
+    assert.deepEqual(
+      WebAssembly.Module.exports(module)
+        .map((e) => e.name)
+        .sort(),
+      ['_start', 'memory'],
+    );
+  });
+
+  it('rebuilds from its source to the same bytes', (t) => {
+    const haveClang = spawnSync('clang', ['--version']).status === 0;
+    if (!haveClang && process.env.CI !== 'true') return t.skip('clang (with wasi-libc) is not installed');
+    const out = join(tempDir(), 'volume-tool.wasm');
+    const build = spawnSync(
+      'bash',
+      [fileURLToPath(new URL('../../native/volume-tool/build.sh', import.meta.url))],
+      {
+        env: { ...process.env, VOLUME_TOOL_OUT: out },
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(build.status, 0, build.stderr);
+    assert.ok(readFileSync(out).equals(wasm()), 'the rebuilt tool differs from the committed one');
+  });
+});
 
 describe('cloister volume ls | cp | rm | fsck', () => {
   let dir: string;
