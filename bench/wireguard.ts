@@ -1,6 +1,7 @@
 // WireGuard transport and handshakes in TypeScript (src/enclave/net/wireguard), and lwIP TCP through
 // it, against one core's ChaCha20-Poly1305 ceiling from node:crypto measured in the same run.
 // Everything runs in this one thread: a send is sealed, "carried" and opened on the same core.
+// Then wireguard-go <-> wireguard-go in two namespaces (root), per CPU-second of both ends.
 // Run: node --import tsx bench/wireguard.ts [MiB per run] [rounds]
 import {
   createCipheriv,
@@ -17,6 +18,7 @@ import { generatePrivateKey, publicKey } from '../src/enclave/net/wireguard/cryp
 import { LwipStack, compileLwip } from '../src/enclave/net/lwip.ts';
 import { parseCidr4 } from '../src/enclave/net/ipv4.ts';
 import { median, printTable } from './lib.ts';
+import { pairUnavailable, wireguardGoPair } from './wireguard-go-pair.ts';
 
 const MIB = Number(process.argv[2] ?? 64);
 const BYTES = MIB << 20;
@@ -269,6 +271,24 @@ printTable(
     ['ChaCha20-Poly1305 seal only, 1 MiB chunks', t.bulk!, t.bulk! / t.ceiling!],
   ],
 );
+
+// The reference peer: wireguard-go <-> wireguard-go with the kernel's TCP (bench/wireguard-go-pair.ts).
+const pairSkip = pairUnavailable();
+if (pairSkip) {
+  process.stdout.write(`\nwireguard-go <-> wireguard-go: skipped (${pairSkip})\n`);
+} else {
+  const pair = await wireguardGoPair(Math.max(MIB, 16), ROUNDS);
+  const perSecond = median(pair.map((p) => p.mibPerSecond));
+  const perCpu = median(pair.map((p) => p.mibPerCpuSecond));
+  printTable(
+    `Bulk TCP per CPU-second of both tunnel ends, median of ${ROUNDS} (MiB)`,
+    ['', 'MiB/s', 'MiB per CPU-second', 'ratio to wireguard-go'],
+    [
+      ['Cloister: lwIP + TypeScript WireGuard, both ends on one core', t.tcp!, t.tcp!, t.tcp! / perCpu],
+      ['wireguard-go <-> wireguard-go, kernel TCP, two namespaces', perSecond, perCpu, 1],
+    ],
+  );
+}
 
 const hs = handshakeMs(100);
 const dh = x25519Ms(100);

@@ -549,6 +549,9 @@ export class WireGuardDevice {
 
 const EMPTY_PACKET = new Uint8Array(0);
 
+/** Where a packet is padded before sealing: one cipher update per packet, no allocation for it. */
+const padScratch = new Uint8Array(65536 + 16);
+
 /** A transport message: header, then the packet padded to 16 bytes, sealed under the counter. */
 export function sealTransport(
   key: Uint8Array,
@@ -563,17 +566,15 @@ export function sealTransport(
   putU32le(out, 4, receiver);
   view.setBigUint64(8, BigInt(counter), true);
   const cipher = createCipheriv('chacha20-poly1305', key, counterNonce(counter), { authTagLength: TAG_LEN });
-  let at = TRANSPORT_HEADER;
-  const body = cipher.update(packet);
-  out.set(body, at);
-  at += body.length;
+  let plaintext = packet;
   if (padded > packet.length) {
-    const pad = cipher.update(new Uint8Array(padded - packet.length));
-    out.set(pad, at);
-    at += pad.length;
+    padScratch.set(packet);
+    padScratch.fill(0, packet.length, padded);
+    plaintext = padScratch.subarray(0, padded);
   }
-  const tail = cipher.final();
-  out.set(tail, at);
+  // ChaCha20 is a stream cipher: update returns every byte, final none.
+  out.set(cipher.update(plaintext), TRANSPORT_HEADER);
+  cipher.final();
   out.set(cipher.getAuthTag(), TRANSPORT_HEADER + padded);
   return out;
 }
