@@ -549,6 +549,8 @@ export class WireGuardDevice {
 
 const EMPTY_PACKET = new Uint8Array(0);
 
+const openNonce = new Uint8Array(12);
+
 /** Where a packet is padded before sealing: one cipher update per packet, no allocation for it. */
 const padScratch = new Uint8Array(65536 + 16);
 
@@ -581,7 +583,8 @@ export function sealTransport(
 
 /** The decrypted (padded) payload of a transport message, or undefined when it does not authenticate. */
 export function openTransport(key: Uint8Array, message: Uint8Array): Uint8Array | undefined {
-  const nonce = new Uint8Array(12);
+  // createDecipheriv copies the nonce: one buffer serves every call.
+  const nonce = openNonce;
   nonce.set(message.subarray(8, 16), 4);
   const end = message.length - TAG_LEN;
   const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_LEN });
