@@ -90,6 +90,14 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const traceBuffer = createTraceCounters();
   const stdinMailbox = createStdinMailbox();
   const exitRecord = createExitRecord();
+  // `--net`: the one UDP socket the enclave's WireGuard datagrams cross (ListenPort, or any port),
+  // bound before anything is served, so that a port in use fails the run before it starts.
+  const datagramMailbox = options.config.net ? createMailbox() : undefined;
+  const datagrams = options.config.net
+    ? await HostDatagramSocket.open(options.config.net.listenPort ?? 0).catch((error: Error) => {
+        throw new Error(`--net: cannot bind the host's UDP port: ${error.message}`);
+      })
+    : undefined;
   const platform = await SimPlatform.open();
   const identity = enclaveIdentity(mrenclave, options.sig);
   const platformMailbox = createMailbox();
@@ -102,10 +110,8 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin, { ca: options.kbsCa })]
       : []),
   ];
-  // `--net`: the one UDP socket the enclave's WireGuard datagrams cross (ListenPort, or any port).
-  const datagramMailbox = options.config.net ? createMailbox() : undefined;
-  if (datagramMailbox && options.config.net) {
-    const socket = await HostDatagramSocket.open(options.config.net.listenPort ?? 0);
+  if (datagramMailbox && datagrams) {
+    const socket = datagrams;
     stopPlatform.push(serveDatagrams(datagramMailbox, socket), () => socket.close());
   }
   const serverStart: ServerStart = {

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -182,21 +182,24 @@ describe(
       }
     });
 
-    it('PrivateKey = generate: the key is made in the enclave, bound by the evidence, and curl reaches it with that key', async () => {
+    it('PrivateKey = generate, from a disk image: the key is made in the enclave, bound by the evidence, curl reaches it with that key', async () => {
       const genConf = join(dir, 'wg-generate.conf');
       writeFileSync(
         genConf,
         readFileSync(conf, 'utf8').replace(/^PrivateKey = .*$/m, 'PrivateKey = generate'),
       );
-      const run = inOuter(process.execPath, [
-        cliPath,
-        'run',
-        '--net',
-        genConf,
-        '--tcplisten',
-        '0.0.0.0:8080',
-        httpd,
-      ]);
+      // This time from a disk image, as the example runs it: IMG --net ... -- /bin/httpd.wasm.
+      const root = join(dir, 'root');
+      mkdirSync(join(root, 'bin'), { recursive: true });
+      copyFileSync(httpd, join(root, 'bin', 'httpd.wasm'));
+      const image = join(dir, 'app.img');
+      const built = spawnSync(process.execPath, [cliPath, 'image', 'build', '--from', root, '-o', image], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(built.status, 0, built.stderr);
+      const runArgs = [image, '--net', genConf, '--tcplisten', '0.0.0.0:8080', '--', '/bin/httpd.wasm'];
+      const run = inOuter(process.execPath, [cliPath, 'run', ...runArgs]);
       await run.waitFor(/httpd: serving/, 30_000);
       const key = /public key ([A-Za-z0-9+/]{43}=)\n/.exec(run.stderr)?.[1];
       const evidence =
@@ -209,13 +212,9 @@ describe(
       const body = quote.body as { reportData: Uint8Array; mrEnclave: Uint8Array };
       assert.deepEqual(Buffer.from(body.reportData.subarray(0, 32)).toString('base64'), key);
       assert.ok(body.reportData.subarray(32).every((b) => b === 0));
-      const measured = spawnSync(
-        process.execPath,
-        [cliPath, 'measure', '--net', genConf, '--tcplisten', '0.0.0.0:8080', httpd],
-        {
-          encoding: 'utf8',
-        },
-      );
+      const measured = spawnSync(process.execPath, [cliPath, 'measure', ...runArgs], {
+        encoding: 'utf8',
+      });
       assert.equal(Buffer.from(body.mrEnclave).toString('hex'), measured.stdout.trim(), measured.stderr);
       assert.notEqual(key, encodeKey(publicKey(key0)), 'a new key, not the file one');
       // The peer trusts the key only now, from the evidence.

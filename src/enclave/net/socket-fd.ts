@@ -196,24 +196,31 @@ export class TcpStreamFd extends Fd implements Socket {
         }
         continue;
       }
+      // Marked full before the step: a `sent` event taken in the step clears it again.
+      c.sendFull = true;
       const n = this.net.run((s) => s.tcpSend(this.id, src.subarray(done)));
       done += n;
-      if (done < src.length) c.sendFull = true;
+      if (n > 0 && done === src.length) c.sendFull = false;
     }
     return done;
   }
 
   recv(bufs: Uint8Array[], flags: number): { count: number; flags: number } {
     if (flags & RECV_PEEK) throw new WasiError(Errno.NOTSUP, 'MSG_PEEK is not supported');
+    const waitAll = (flags & RECV_WAITALL) !== 0;
     let count = 0;
     for (const buf of bufs) {
-      if (buf.length === 0) continue;
-      // Only the first read may wait, unless the caller asked for all of it.
-      if (count > 0 && !(flags & RECV_WAITALL) && this.net.stack.tcpPending(this.id) === 0) break;
-      const n = this.read(buf);
-      count += n;
-      if (n < buf.length && !(flags & RECV_WAITALL)) break;
-      if (n === 0) break;
+      let filled = 0;
+      while (filled < buf.length) {
+        // Only the first read may wait, unless the caller asked for all of it.
+        if (count > 0 && !waitAll && this.net.stack.tcpPending(this.id) === 0) return { count, flags: 0 };
+        const n = this.read(buf.subarray(filled));
+        if (n === 0) return { count, flags: 0 };
+        filled += n;
+        count += n;
+        if (!waitAll) break;
+      }
+      if (filled < buf.length) break;
     }
     return { count, flags: 0 };
   }
