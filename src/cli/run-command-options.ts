@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { looksLikeImage } from './disk-options.ts';
 import { DEFAULT_THREADS } from '../interface/run-config.ts';
 import { DEFAULT_MEMORY_MIB, UsageError } from './run-options.ts';
+import { BACKEND_NAMES, backendSummary } from '../tee/backends.ts';
 
 /** Commander's accumulator for repeatable options. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -53,7 +54,11 @@ export function addRunOptions(command: Command): Command {
     .option('--passphrase-file <FILE>', 'passphrase of the root image (first line of FILE)')
     .option('--volume-key-file <FILE>', 'key of each --volume, in order (one for all); repeatable', collect)
     .option('--sig <FILE>', "the enclave's SIGSTRUCT (cloister sign): its signer, product id and SVN")
-    .addOption(new Option('--backend <NAME>', 'TEE backend').choices(['sim']).default('sim'));
+    .addOption(
+      new Option('--backend <NAME>', `TEE backend; what each proves:\n${backendSummary()}`)
+        .choices([...BACKEND_NAMES])
+        .default('sim'),
+    );
 }
 
 /**
