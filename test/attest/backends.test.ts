@@ -2,7 +2,7 @@
 // tdx and snp backends against a fake confidential VM (helpers/fake-tsm.ts) whose kernel answers with
 // real TDX/SNP evidence, evidence signed by a test AMD chain, or hostile blobs.
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Collateral } from '../../src/attestation/collateral.ts';
@@ -27,6 +27,7 @@ import { TsmError, TSM_BLOB_MAX } from '../../src/tee/tsm.ts';
 import { SNP_AT, makeSnpPki } from '../attestation/helpers/snp-pki.ts';
 import { VECTORS } from '../attestation/helpers/vectors.ts';
 import { fakeVm } from './helpers/fake-tsm.ts';
+import { runCli, watFile } from '../helpers/cli.ts';
 
 const TDX_QUOTE = new Uint8Array(readFileSync(new URL('dcap-qvl/tdx_quote', VECTORS)));
 const TDX_COLLATERAL = JSON.parse(
@@ -57,6 +58,36 @@ describe('backend registry', () => {
     assert.match(backendByName('sim').proves, /no hardware isolation/);
     assert.throws(() => backendByName('sgx'), /unknown backend "sgx" \(registered: sim, tdx, snp\)/);
   });
+
+  // Inside a real confidential VM these backends would run; everywhere else the program must not start.
+  const inCvm = existsSync('/sys/kernel/config/tsm/report');
+  it(
+    'cloister run --backend tdx|snp refuses to start the program outside a confidential VM',
+    { skip: inCvm },
+    async () => {
+      const marker = 'started-unattested';
+      const path = await watFile(
+        'marker',
+        `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "${marker}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const ${marker.length}))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`,
+      );
+      const sim = await runCli(['run', path]);
+      assert.equal(sim.stdout, marker);
+      for (const backend of ['tdx', 'snp']) {
+        const r = await runCli(['run', '--backend', backend, path]);
+        assert.notEqual(r.code, 0, backend);
+        assert.equal(r.stdout, '', backend);
+        assert.match(r.stderr, /configfs-tsm is not available|not a TDX guest/, backend);
+        assert.doesNotMatch(r.stderr, /sim backend/, backend);
+      }
+    },
+  );
 
   it('the skeleton refuses every part by name', async () => {
     await assert.rejects(skeletonBackend.measure(MRENCLAVE), /does not implement measure/);
