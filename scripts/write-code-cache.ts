@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { encodeCodeCache } from '../src/host/enclave-code-cache.ts';
-import { ENCLAVE_SCRIPT_NAME } from '../src/tee/sim/enclave.ts';
+import { ENCLAVE_SCRIPT_NAME } from '../src/tee/worker-enclave.ts';
 
 const dist = process.env.CLOISTER_DIST ?? 'dist';
 const bundleSource = readFileSync(join(dist, 'enclave.js'), 'utf8');

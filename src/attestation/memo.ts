@@ -17,10 +17,27 @@ export function digestOf(...parts: (Uint8Array | string)[]): string {
   return hash.digest('hex');
 }
 
+/** Every memo made, so a benchmark can measure verification with all of them cold. */
+const memos = new Set<BoundedMemo<unknown>>();
+
+/**
+ * Empties every memo. Objects parsed before are not reused after, so the per-object caches keyed by
+ * them (signatures, public keys) are cold too. For benchmarks; verification never needs it.
+ */
+export function clearMemos(): void {
+  for (const memo of memos) memo.clear();
+}
+
 /** Least-recently-used map with at most `limit` entries. */
 export class BoundedMemo<V> {
   readonly #entries = new Map<string, V>();
-  constructor(readonly limit: number) {}
+  constructor(readonly limit: number) {
+    memos.add(this);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
 
   /** The value for `key`, made by `make` on a miss; a throwing `make` stores nothing. */
   get(key: string, make: () => V): V {

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { looksLikeImage } from './disk-options.ts';
 import { DEFAULT_THREADS } from '../interface/run-config.ts';
 import { DEFAULT_MEMORY_MIB, UsageError } from './run-options.ts';
+import { BACKEND_NAMES, backendSummary } from '../tee/backends.ts';
 
 /** Commander's accumulator for repeatable options. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -66,7 +67,11 @@ export function addRunOptions(command: Command): Command {
       "CA certificate(s) (PEM) the host trusts for an https --kbs; the enclave's trust is --kbs-key",
     )
     .option('--sig <FILE>', "the enclave's SIGSTRUCT (cloister sign): its signer, product id and SVN")
-    .addOption(new Option('--backend <NAME>', 'TEE backend').choices(['sim']).default('sim'));
+    .addOption(
+      new Option('--backend <NAME>', `TEE backend; what each proves:\n${backendSummary()}`)
+        .choices([...BACKEND_NAMES])
+        .default('sim'),
+    );
 }
 
 /**

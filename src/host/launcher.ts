@@ -10,9 +10,8 @@ import { createRingBuffer, viewRing } from '../interface/ring.ts';
 import { canonicalJson, threadLimit, type RunConfig } from '../interface/run-config.ts';
 import { ExitKind } from '../interface/exit.ts';
 import { measureEnclave } from '../tee/measurement.ts';
-import { startSimEnclave } from '../tee/sim/enclave.ts';
-import { SimPlatform } from '../tee/sim/platform.ts';
-import { enclaveIdentity, serveQuotingEnclave, serveSimPlatform } from '../tee/sim/platform-service.ts';
+import { backendByName } from '../tee/backends.ts';
+import { servePlatformMailboxes } from '../tee/platform-mailboxes.ts';
 import type { Sigstruct } from '../attestation/sigstruct.ts';
 import { createMailbox } from '../interface/mailbox.ts';
 import { serveNetRelay } from './net-relay.ts';
@@ -42,6 +41,8 @@ export interface LaunchOptions {
   kbsCa?: string;
   /** Told when a host call stays unanswered (default: a line on stderr). */
   onHostStalled?: (call: string, seconds: number) => void;
+  /** The TEE backend by name (src/tee/backends.ts; default `sim`). */
+  backend?: string;
 }
 
 export interface LaunchResult {
@@ -98,14 +99,15 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
         throw new Error(`--net: cannot bind the host's UDP port: ${error.message}`);
       })
     : undefined;
-  const platform = await SimPlatform.open();
-  const identity = enclaveIdentity(mrenclave, options.sig);
+  const backend = backendByName(options.backend ?? 'sim');
+  await backend.measure(mrenclave);
+  const platform = await backend.openPlatform({ mrenclave, sig: options.sig });
   const platformMailbox = createMailbox();
   const qeMailbox = createMailbox();
   const netMailbox = createMailbox();
   const stopPlatform = [
-    serveSimPlatform(platformMailbox, platform, identity),
-    serveQuotingEnclave(qeMailbox, platform),
+    servePlatformMailboxes(platform, platformMailbox, qeMailbox),
+    () => platform.close(),
     ...(options.config.kbs
       ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin, { ca: options.kbsCa })]
       : []),
@@ -128,7 +130,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   };
   const server = new Worker(distFile('host-server.js'), { workerData: serverStart });
   feedStdin(stdinMailbox, server);
-  const enclave = startSimEnclave({
+  const enclave = backend.launch({
     bundleSource,
     codeCache: readEnclaveCodeCache(bundleSource),
     memoryMiB: options.config.memoryMiB,

@@ -56,6 +56,8 @@ describe('cloister --version', () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     assert.match(r.stdout, new RegExp(`^cloister ${version.replaceAll('.', '\\.')}$`, 'm'));
     assert.match(r.stdout, new RegExp(`^node ${process.versions.node.replaceAll('.', '\\.')}$`, 'm'));
-    assert.match(r.stdout, /^backends: sim \(no hardware isolation/m);
+    assert.match(r.stdout, /^backends:\n {2}sim: no hardware isolation, proves nothing/m);
+    assert.match(r.stdout, /^ {2}tdx: an Intel TDX VM/m);
+    assert.match(r.stdout, /^ {2}snp: an AMD SEV-SNP VM/m);
   });
 });

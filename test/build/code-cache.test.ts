@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Script } from 'node:vm';
 import { describe, it } from 'node:test';
 import { decodeCodeCache, encodeCodeCache } from '../../src/host/enclave-code-cache.ts';
-import { ENCLAVE_SCRIPT_NAME } from '../../src/tee/sim/enclave.ts';
+import { ENCLAVE_SCRIPT_NAME } from '../../src/tee/worker-enclave.ts';
 import { tempDir, watFile } from '../helpers/cli.ts';
 
 const bundle = readFileSync('dist/enclave.js', 'utf8');
