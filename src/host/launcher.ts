@@ -128,7 +128,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     mounts: options.hostDirs,
     blockDevices: options.blockDevices ?? [],
   };
-  const server = new Worker(distFile('host-server.js'), { workerData: serverStart });
+  const server = new Worker(distFile('host-server.cjs'), { workerData: serverStart });
   feedStdin(stdinMailbox, server);
   const enclave = backend.launch({
     bundleSource,

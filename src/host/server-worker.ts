@@ -1,5 +1,5 @@
 /**
- * Entry point of the host-call server thread (dist/host-server.js): serves one enclave's ring
+ * Entry point of the host-call server thread (dist/host-server.cjs): serves one enclave's ring
  * until the enclave makes its `exit` call, then reports how it ended to the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
