@@ -85,6 +85,19 @@ const stub = (side: 'enter' | 'exit', name: string, isCtor: boolean): string =>
     ? `{ globalThis.__cloister.${side}Constructor(${JSON.stringify(name)}, this, arguments); }`
     : `{ return globalThis.__cloister.${side}(${JSON.stringify(name)}, this, arguments); }`;
 
+/**
+ * An instance method of a top-level class: in the enclave copy it runs on the host's object that
+ * `this` is a copy or mirror of (an instance of a host class the enclave got as data).
+ */
+function hostMethod(node: ts.Node): string | undefined {
+  if (!ts.isMethodDeclaration(node) || !ts.isIdentifier(node.name)) return undefined;
+  if ((ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Static) !== 0) return undefined;
+  const cls = node.parent;
+  return ts.isClassDeclaration(cls) && cls.name !== undefined && ts.isSourceFile(cls.parent)
+    ? node.name.text
+    : undefined;
+}
+
 const guard = (id: string): string =>
   `{ throw new Error(${JSON.stringify(`cloister: ${id} runs only on the other side of the partition`)}); }`;
 
@@ -168,7 +181,15 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       if (isCtor) continue; // host classes are built on the host; the enclave only sees their data
       const ref = reference(decl);
       const isExit = exitTargets.has(fn.name) && ref !== undefined;
-      push(enclaveEdits, fn.file, { ...range, text: isExit ? stub('exit', fn.name, false) : guard(fn.id) });
+      const method = hostMethod(decl);
+      push(enclaveEdits, fn.file, {
+        ...range,
+        text: isExit
+          ? stub('exit', fn.name, false)
+          : method !== undefined
+            ? `{ return globalThis.__cloister.hostMethod(${JSON.stringify(method)}, this, arguments, ${JSON.stringify(fn.id)}); }`
+            : guard(fn.id),
+      });
       if (isExit)
         hostRegistrations.set(fn.file, [
           ...(hostRegistrations.get(fn.file) ?? []),
@@ -228,9 +249,11 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
         ? `\n// cloister: host functions the enclave may call\n${hostRegs.join('\n')}\n`
         : '');
     const regs = (registrations.get(rel) ?? []).map((r) => `globalThis.__cloisterRegister?.(${r});`);
+    // Classes cross by name: each side's copy of a class stands for the other's.
+    regs.push(...classes.map((c) => c.replace('__cloisterRegisterHostClass', '__cloisterRegisterClass')));
     const enclaveText =
       applyEdits(text, enclaveEdits.get(rel) ?? []) +
-      (regs.length > 0 ? `\n// cloister: enclave entries\n${regs.join('\n')}\n` : '');
+      (regs.length > 0 ? `\n// cloister: enclave entries and classes\n${regs.join('\n')}\n` : '');
     writeFileSync(join(host, rel), hostText);
     writeFileSync(join(enclave, rel), enclaveText);
   }

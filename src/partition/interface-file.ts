@@ -27,6 +27,12 @@ export interface Entry {
   /** The host calls into the enclave. */
   callableBy: 'host';
   receiver?: string;
+  /**
+   * `enforced`: argument schemas are checked at entry (TypeScript). `advisory`: JSDoc types of a
+   * JavaScript file, which JavaScript never enforced and its code checks itself (throwing its own
+   * errors): only the crossing rules (sealed, handles, host objects) are checked.
+   */
+  types: 'enforced' | 'advisory';
   params: Value[];
   returns: Value;
   /** Call-order invariant: enclave state this entry reads that another entry must have written first. */
@@ -132,6 +138,7 @@ export function buildInterface(
       mode: fn.async ? 'async' : 'sync',
       callableBy: 'host',
       receiver: fn.className !== undefined && fn.kind !== 'constructor' ? fn.className : undefined,
+      types: /\.[cm]?jsx?$/.test(fn.file) ? 'advisory' : 'enforced',
       params,
       returns,
       requires: reads,
