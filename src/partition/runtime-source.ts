@@ -36,6 +36,21 @@ function fromWire(bytes) {
     return v;
   });
 }
+/** An ArrayBuffer or a typed array other than Uint8Array (the channel carries only those) as its bytes and kind. */
+function bufferOut(v) {
+  if (v instanceof ArrayBuffer) return { __cloisterBuffer: new Uint8Array(v.slice(0)), kind: 'ArrayBuffer' };
+  if (ArrayBuffer.isView(v) && !(v instanceof Uint8Array))
+    return { __cloisterBuffer: new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)), kind: v.constructor.name };
+  return undefined;
+}
+const VIEWS = { Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView };
+function bufferIn(v) {
+  if (!(v.__cloisterBuffer instanceof Uint8Array)) throw new EnclaveRefusal('a buffer must be bytes');
+  const copy = v.__cloisterBuffer.slice().buffer;
+  if (v.kind === 'ArrayBuffer') return copy;
+  if (!Object.hasOwn(VIEWS, v.kind)) throw new EnclaveRefusal('unknown buffer kind');
+  return new VIEWS[v.kind](copy);
+}
 /** Own data fields of an object (no functions): what crosses for a receiver. */
 function dataFields(obj, keep) {
   const out = {};
@@ -118,9 +133,11 @@ function rebuildError({ className, name, message, fields, origin }) {
 }
 
 /** Installs the stubs' channel: \`{ callSync(name, args): unknown; call(name, args): Promise<unknown> }\`. */
+let installed;
 function install(channel) {
+  installed = channel;
   const request = (e, self, args) => ({
-    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: fieldsToEnclave(self) } : undefined,
+    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: receiverFields(self) } : undefined,
     args: [...args].map((a) => toEnclave(a)),
   });
   const apply = (self, reply) => {
@@ -166,6 +183,14 @@ function hostRef(v) {
   }
   return { __cloisterHostObject: id, callable: typeof v === 'function' };
 }
+/** A receiver's fields, and its own methods also when not enumerable (a test's sinon stub): they stay host calls. */
+function receiverFields(self) {
+  const out = fieldsToEnclave(self);
+  if (self === null || typeof self !== 'object') return out;
+  for (const key of Object.getOwnPropertyNames(self))
+    if (!(key in out) && typeof Object.getOwnPropertyDescriptor(self, key).value === 'function') out[key] = toEnclave(self[key]);
+  return out;
+}
 function fieldsToEnclave(obj, path) {
   const out = {};
   for (const key of Object.keys(obj ?? {})) out[key] = toEnclave(obj[key], path);
@@ -174,6 +199,8 @@ function fieldsToEnclave(obj, path) {
 function toEnclave(v, path = []) {
   if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return v;
   if (v instanceof Uint8Array) return v;
+  const buffer = bufferOut(v);
+  if (buffer !== undefined) return buffer;
   if (v instanceof Date) {
     const time = v.getTime();
     return { __cloisterDate: Number.isNaN(time) ? 'NaN' : time, origin: originOf(v) };
@@ -196,6 +223,8 @@ function toEnclave(v, path = []) {
 function fromEnclave(v, depth = 0) {
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
   if (Array.isArray(v)) return v.map((x) => fromEnclave(x, depth + 1));
+  if (v.__cloisterBuffer !== undefined) return bufferIn(v);
+  if (typeof v.__cloisterPromise === 'number') return awaitInside(v.__cloisterPromise);
   if (v.__cloisterDate !== undefined) {
     const time = v.__cloisterDate === 'NaN' ? NaN : v.__cloisterDate;
     const same = typeof v.origin === 'number' ? origins.get(v.origin)?.deref() : undefined;
@@ -228,6 +257,13 @@ function fromEnclave(v, depth = 0) {
   const out = {};
   for (const key of Object.keys(v)) out[key] = fromEnclave(v[key], depth + 1);
   return out;
+}
+/** A promise the enclave keeps (a field such as \`this.ready\`): the host's stands for it and settles with it. */
+function awaitInside(id) {
+  return installed.call('__cloisterAwait', { args: [id] }).then((reply) => {
+    if (reply.thrown !== undefined) throw rebuildError(reply.thrown);
+    return fromEnclave(reply.value);
+  });
 }
 const settle = (r) => (r instanceof Promise ? r.then((x) => toEnclave(x)) : toEnclave(r));
 
@@ -388,6 +424,7 @@ function install({ host, seal, unseal }) {
   const fromHost = (v, depth = 0) => {
     if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
     if (Array.isArray(v)) return v.map((x) => fromHost(x, depth + 1));
+    if (v.__cloisterBuffer !== undefined) return bufferIn(v);
     if (v.__cloisterDate !== undefined) {
       const date = new Date(v.__cloisterDate === 'NaN' ? NaN : Number(v.__cloisterDate));
       if (typeof v.origin === 'number') origins.set(date, v.origin);
@@ -416,11 +453,14 @@ function install({ host, seal, unseal }) {
   const toHost = (v, path = []) => {
     if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return v;
     if (proxyIds.has(v)) return { __cloisterHostObject: proxyIds.get(v) };
+    if (v instanceof Promise) return { __cloisterPromise: keepPromise(v) };
     if (v instanceof Date) {
       const time = v.getTime();
       return { __cloisterDate: Number.isNaN(time) ? 'NaN' : time, origin: origins.get(v) };
     }
     if (v instanceof Uint8Array) return v;
+    const buffer = bufferOut(v);
+    if (buffer !== undefined) return buffer;
     if (v instanceof Error) return { __cloisterError: describeError(v) };
     if (typeof v === 'function') {
       const name = classNames.get(v);
@@ -456,7 +496,8 @@ function install({ host, seal, unseal }) {
     for (const s of e.establishes) established.add(s);
     const secret = sensitiveFields.get(cls);
     const fields = mirror === undefined ? undefined : dataFields(mirror, (k) => secret === undefined || !secret.has(k));
-    return { value: toHost(outgoing(value, e.returns.crossing)), fields: fields === undefined ? undefined : toHostFields(fields) };
+    const out = value instanceof Promise ? { __cloisterPromise: keepPromise(value) } : toHost(outgoing(value, e.returns.crossing));
+    return { value: out, fields: fields === undefined ? undefined : toHostFields(fields) };
   };
   const toHostFields = (fields) => {
     const out = {};
@@ -470,7 +511,26 @@ function install({ host, seal, unseal }) {
     const fields = mirror === undefined ? undefined : toHostFields(dataFields(mirror, (k) => secret === undefined || !secret.has(k)));
     return { thrown: describeError(error), fields };
   };
+  // Promises that leave stay here; the host awaits one through __cloisterAwait. Watching each at
+  // once means a rejection nobody awaited yet cannot stop the enclave. What one resolves to leaves
+  // sealed: the promise carries no crossing of its own.
+  const kept = new Map();
+  let nextPromise = 1;
+  const keepPromise = (promise) => {
+    const id = nextPromise++;
+    kept.set(id, promise.then((value) => ({ value }), (error) => ({ error })));
+    return id;
+  };
+  const awaitKept = async (request) => {
+    const id = request?.args?.[0];
+    if (!kept.has(id)) throw new EnclaveRefusal('unknown promise');
+    const settled = await kept.get(id);
+    kept.delete(id);
+    if ('error' in settled) return thrown(settled.error);
+    return { value: toHost(outgoing(settled.value, 'sealed')) };
+  };
   const dispatch = (name, request, sync) => {
+    if (name === '__cloisterAwait' && !sync) return awaitKept(request);
     const e = entries.get(name);
     if (e === undefined) throw new EnclaveRefusal(name + ' is not an entry');
     if ((e.mode === 'sync') !== sync) throw new EnclaveRefusal(name + ' is ' + e.mode);
