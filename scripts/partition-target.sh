@@ -36,9 +36,9 @@ case $name in
   oauth2-server) source_dir=oauth2-server-5.3.0 include= extra=
     test_cmd=(env NODE_ENV=test node ./node_modules/.bin/mocha --exit 'test/**/*_test.js') ;;
   kdbxweb) source_dir=kdbxweb-2.1.1 include=lib extra=--allow-type-errors
-    test_cmd=(node ./node_modules/.bin/mocha --require ts-node/register --recursive 'test/**/*.spec.ts') ;;
+    test_cmd=(node ./node_modules/.bin/mocha --exit --require ts-node/register --recursive 'test/**/*.spec.ts') ;;
   node-forge) source_dir=node-forge-1.4.0 include= extra=
-    test_cmd=(env NODE_ENV=test node ./node_modules/.bin/mocha -t 30000 tests/unit/index.js) ;;
+    test_cmd=(env NODE_ENV=test node ./node_modules/.bin/mocha --exit -t 30000 tests/unit/index.js) ;;
   *) echo "partition-target: unknown target $name" >&2; exit 2 ;;
 esac
 patch_file=$repo/test/partition/targets/$name/annotations.patch

@@ -492,7 +492,19 @@ function install({ host, seal, unseal }) {
     }
     return value;
   };
+  // A promise an entry left in an object's fields (also a sensitive one, which never leaves) is
+  // watched, so its rejection before anyone awaits it does not stop the enclave; awaiting it still
+  // sees the rejection.
+  const watched = new WeakSet();
+  const watchPromises = (obj) => {
+    for (const v of Object.values(obj ?? {}))
+      if (v instanceof Promise && !watched.has(v)) {
+        watched.add(v);
+        v.catch(() => undefined);
+      }
+  };
   const finish = (e, mirror, cls, value) => {
+    watchPromises(mirror);
     for (const s of e.establishes) established.add(s);
     const secret = sensitiveFields.get(cls);
     const fields = mirror === undefined ? undefined : dataFields(mirror, (k) => secret === undefined || !secret.has(k));
@@ -507,6 +519,7 @@ function install({ host, seal, unseal }) {
   // An error the application code threw: its class name and primitive fields go back, so the
   // host can rethrow it as an instance of its own copy of that class (the API's error contract).
   const thrown = (error, e, mirror, cls) => {
+    watchPromises(mirror);
     const secret = sensitiveFields.get(cls);
     const fields = mirror === undefined ? undefined : toHostFields(dataFields(mirror, (k) => secret === undefined || !secret.has(k)));
     return { thrown: describeError(error), fields };
