@@ -47,6 +47,8 @@ export interface LaunchOptions {
   backend?: string;
   /** Draws how far unlocking the root image's keyslot has come (the progress page); default: nothing. */
   unlockProgress?: ProgressSink;
+  /** Test hook: the progress page to hand over, as a hostile host might keep writing into it. */
+  progressPage?: SharedArrayBuffer;
 }
 
 export interface LaunchResult {
@@ -95,7 +97,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const traceBuffer = createTraceCounters();
   const stdinMailbox = createStdinMailbox();
   const exitRecord = createExitRecord();
-  const progressPage = createProgressPage();
+  const progressPage = options.progressPage ?? createProgressPage();
   // `--net`: the one UDP socket the enclave's WireGuard datagrams cross (ListenPort, or any port),
   // bound before anything is served, so that a port in use fails the run before it starts.
   const datagramMailbox = options.config.net ? createMailbox() : undefined;
