@@ -26,9 +26,14 @@ async function runCommand(
   const plan = planCommandLine(program, args, options, { lock: true });
   const backend = options.backend ?? 'sim';
   if (backend === 'sim') process.stderr.write(`cloister: ${SIM_WARNING}\n`);
+  // Unlocking an encrypted root image derives its key for seconds: a bar on a terminal's stderr.
+  const unlockProgress =
+    plan.config.root?.luksUuid != null && process.stderr.isTTY
+      ? (await import('./progress-bar.ts')).stderrProgress('unlocking', { unit: 'percent' })
+      : undefined;
   let result;
   try {
-    result = await launch({ ...plan, backend });
+    result = await launch({ ...plan, backend, unlockProgress });
   } finally {
     plan.release();
   }

@@ -17,6 +17,7 @@ import { encodeUtf8 } from '../interface/codec.ts';
 import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
 import { viewRing } from '../interface/ring.ts';
 import type { EnclaveStart } from '../interface/enclave-start.ts';
+import { progressWriter } from '../interface/progress-page.ts';
 import { threadLimit, type RunConfig } from '../interface/run-config.ts';
 import { measureEnclave } from '../tee/measurement.ts';
 import { ProcExit, Wasi } from './libos/index.ts';
@@ -84,6 +85,7 @@ async function run(start: EnclaveStart): Promise<void> {
         ext2fsWasm,
         // Volumes' rollback protection: their generations recorded with the broker whose key is pinned.
         generations: kbs?.brokerKey ? brokerCounters(kbs, channel, platform) : undefined,
+        kdfProgress: start.progress && progressWriter(start.progress),
       });
     } catch (error) {
       if (!(error instanceof DiskError || error instanceof ProvisioningError)) throw error;

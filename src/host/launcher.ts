@@ -24,6 +24,8 @@ import type { ServerStart } from './server-worker.ts';
 import { watchRing } from './ring-watchdog.ts';
 import { createStdinMailbox, feedStdin, releaseStdin } from './stdin-bridge.ts';
 import { createTraceCounters, TraceCounters } from './trace.ts';
+import { createProgressPage } from '../interface/progress-page.ts';
+import { showUnlockProgress, type ProgressSink } from './unlock-progress.ts';
 
 export interface LaunchOptions {
   wasm: Uint8Array<ArrayBuffer>;
@@ -43,6 +45,10 @@ export interface LaunchOptions {
   onHostStalled?: (call: string, seconds: number) => void;
   /** The TEE backend by name (src/tee/backends.ts; default `sim`). */
   backend?: string;
+  /** Draws how far unlocking the root image's keyslot has come (the progress page); default: nothing. */
+  unlockProgress?: ProgressSink;
+  /** Test hook: the progress page to hand over, as a hostile host might keep writing into it. */
+  progressPage?: SharedArrayBuffer;
 }
 
 export interface LaunchResult {
@@ -91,6 +97,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const traceBuffer = createTraceCounters();
   const stdinMailbox = createStdinMailbox();
   const exitRecord = createExitRecord();
+  const progressPage = options.progressPage ?? createProgressPage();
   // `--net`: the one UDP socket the enclave's WireGuard datagrams cross (ListenPort, or any port),
   // bound before anything is served, so that a port in use fails the run before it starts.
   const datagramMailbox = options.config.net ? createMailbox() : undefined;
@@ -142,8 +149,12 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       mrenclave,
       platform: platformMailbox,
       secrets: options.secrets ?? { volumeKeys: [] },
+      progress: progressPage,
     },
   });
+  const stopProgress = options.unlockProgress
+    ? showUnlockProgress(progressPage, options.unlockProgress)
+    : () => {};
 
   const stopWatching = watchRing(viewRing(ring, threadLanes), options.onHostStalled ?? reportStall);
   let interrupted: NodeJS.Signals | undefined;
@@ -189,6 +200,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
   stopWatching();
+  stopProgress();
   releaseStdin();
   for (const stop of stopPlatform) stop();
   const stopped = Promise.all([enclave.terminate(), server.terminate()]);
@@ -213,6 +225,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       qeMailbox,
       netMailbox,
       exitRecord,
+      progressPage,
       ...(datagramMailbox ? [datagramMailbox] : []),
     ],
   };

@@ -22,6 +22,11 @@ export interface EnclaveStart {
    * handles them; a key broker (`--kbs`) releases them inside the enclave instead.
    */
   secrets: EnclaveSecrets;
+  /**
+   * The progress page (progress-page.ts): the enclave writes how far unlocking the root image's
+   * keyslot has come, and never reads it. Absent: no progress is reported.
+   */
+  progress?: SharedArrayBuffer;
 }
 
 export interface EnclaveSecrets {
