@@ -4,7 +4,6 @@
  * minutes. The broker checks it in src/kbs/admin.ts; `kbs put` and a data owner's `data seal --kbs`
  * make it.
  */
-import type { KeyObject } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SignJWT, base64url } from 'jose';
 
@@ -14,6 +13,9 @@ export const ADMIN_READ_PREFIX = '/kbs/v0/admin/resource/';
 /** Longest lifetime of an admin token. */
 export const MAX_TOKEN_AGE_S = 120;
 
+/** An Ed25519 private key, as jose signs with (a node:crypto KeyObject on the host). */
+type SigningKey = Parameters<SignJWT['sign']>[0];
+
 export const bodyDigest = (body: Uint8Array): string => base64url.encode(sha256(body));
 
 /**
@@ -21,7 +23,7 @@ export const bodyDigest = (body: Uint8Array): string => base64url.encode(sha256(
  * read back by its administrator), once, for the next two minutes.
  */
 export function adminToken(
-  key: KeyObject,
+  key: SigningKey,
   path: string,
   body: Uint8Array,
   now = Date.now(),
