@@ -146,6 +146,7 @@ function install(channel) {
     return fromEnclave(reply.value);
   };
   // Both sides may share one realm in a test double: each adds its own calls.
+  const sealedArgs = (args, mask) => args.map((a, i) => (mask[i] === true ? outgoing(a, 'sealed') : a));
   globalThis.__cloister = Object.assign(globalThis.__cloister ?? {}, {
     enter(name, self, args) {
       const e = entries.get(name);
@@ -445,7 +446,8 @@ function install({ host, seal, unseal }) {
       origins.set(obj, v.__cloisterCopy);
       return obj;
     }
-    if (SEALED in v || HANDLE in v) return v;
+    if (SEALED in v) return incoming(v);
+    if (HANDLE in v) return v;
     const out = {};
     for (const key of Object.keys(v)) out[key] = fromHost(v[key], depth + 1);
     return out;
@@ -597,6 +599,7 @@ function install({ host, seal, unseal }) {
       );
     return finish(e, mirror, cls, result);
   };
+  const sealedArgs = (args, mask) => args.map((a, i) => (mask[i] === true ? outgoing(a, 'sealed') : a));
   globalThis.__cloister = Object.assign(globalThis.__cloister ?? {}, {
     /** A host class's method called on the enclave's copy of a host object: it runs on the host's object. */
     hostMethod(method, self, args, id) {
@@ -607,6 +610,18 @@ function install({ host, seal, unseal }) {
       if (origin === undefined && handle === undefined && !made) throw new Error('cloister: ' + id + ' runs only on the other side of the partition');
       const r = reply(host.callSync('__cloisterHostMethod', { args: [origin ?? null, handle ?? null, method, [...args].map((a) => toHost(a)), toHost(self)] }));
       return fromHost(r);
+    },
+    /**
+     * A call through a function value with arguments the analysis found sensitive (mask): to a host
+     * function (a proxy) they go sealed; enclave code gets them as they are.
+     */
+    callValue(fn, args, mask) {
+      return Reflect.apply(fn, undefined, proxyIds.has(fn) ? sealedArgs(args, mask) : args);
+    },
+    /** The same for \`receiver.key(…)\`: sealed when the receiver or the method is on the host. */
+    callMethod(receiver, key, args, mask) {
+      const fn = receiver[key];
+      return Reflect.apply(fn, receiver, proxyIds.has(receiver) || proxyIds.has(fn) ? sealedArgs(args, mask) : args);
     },
     exit(name, self, args) {
       if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
