@@ -42,6 +42,11 @@ export function lend(cb: (key: string) => void, sink: { put(key: string, n: numb
   /** @declassify the owner's own backup */
   sink.put(phrase, 0);
 }
+export class Shelf {
+  got: unknown[] = [];
+  put(k: unknown): void { this.got.push(k); }
+}
+export function shelve(shelf: any): void { shelf.put(new TextDecoder().decode(masterKey)); }
 `;
 
 type Sealed = { __cloisterSealed: string };
@@ -104,7 +109,14 @@ describe('generated partition (in-process test double for the enclave channel)',
   it('writes the interface file with entries, schemas and crossings', () => {
     const iface = parseInterface(readFileSync(join(out, 'interface.json'), 'utf8'));
     const byName = new Map(iface.entries.map((e) => [e.name, e]));
-    assert.deepEqual([...byName.keys()].sort(), ['checksum', 'exportKey', 'hint', 'lend', 'unlock']);
+    assert.deepEqual([...byName.keys()].sort(), [
+      'checksum',
+      'exportKey',
+      'hint',
+      'lend',
+      'shelve',
+      'unlock',
+    ]);
     assert.deepEqual(byName.get('unlock')?.params, [
       { name: 'password', schema: { type: 'string' }, crossing: 'clear' },
     ]);
@@ -121,6 +133,7 @@ describe('generated partition (in-process test double for the enclave channel)',
       [
         'audit()',
         'cb(sealed)',
+        'shelf.put(sealed)',
         'sink.put(clear, sealed)',
         'sink.put(declassified, clear)',
         'sink.put(sealed, sealed)',
@@ -169,6 +182,16 @@ describe('generated partition (in-process test double for the enclave channel)',
     assert.equal(put[1][0], 'n', 'a clear argument stays clear');
     assert.equal(opened(put[1][1]), 12, "the secret's length is derived from it: sealed too");
     assert.deepEqual(put[2], ['pw:stretched', 0], 'a @declassify statement passes it in clear');
+  });
+
+  it("hands a sensitive value to a host class's method on the enclave's copy of its object only sealed", () => {
+    host.unlock('pw');
+    const Shelf = host.Shelf as unknown as new () => { got: unknown[] };
+    const shelf = new Shelf();
+    host.shelve(shelf);
+    assert.equal(shelf.got.length, 1, "the method ran on the host's object");
+    assert.ok(!JSON.stringify(shelf.got).includes('stretched'));
+    assert.equal(opened(shelf.got[0]), 'pw:stretched');
   });
 
   it('refuses calls that are not entries, wrong types and malformed requests, and keeps serving', () => {
