@@ -16,12 +16,7 @@ import { isFunctionLike } from './build-graph.ts';
 import type { InterfaceFile } from './interface-file.ts';
 import type { PartitionPlan } from './plan.ts';
 import { ENCLAVE_MAIN, ENCLAVE_RUNTIME, HOST_RUNTIME, HOST_START } from './runtime-source.ts';
-
-interface Edit {
-  start: number;
-  end: number;
-  text: string;
-}
+import { sealedExitEdits, type Edit } from './seal-exits.ts';
 
 export interface Generated {
   /** Enclave functions nested in host functions: the generator leaves them (reported, not moved). */
@@ -206,6 +201,13 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
           `${JSON.stringify(fn.name)}, ${ref}`,
         ]);
     }
+  }
+
+  // Calls out with sensitive arguments, in code the enclave copy keeps (not in a replaced body).
+  for (const [file, edits] of sealedExitEdits(analysis, plan)) {
+    const replaced = enclaveEdits.get(file) ?? [];
+    for (const e of edits)
+      if (!replaced.some((r) => e.start >= r.start && e.end <= r.end)) push(enclaveEdits, file, e);
   }
 
   const target = resolve(out);

@@ -7,6 +7,7 @@
 import type { Analysis } from './analyze.ts';
 import { entryPoints, type EntryReason } from './entries.ts';
 import { schemaOf, type Schema } from './schema.ts';
+import { inDeclassifiedCall } from './seal-exits.ts';
 
 export const INTERFACE_FORMAT = 'cloister-partition-interface/1';
 
@@ -89,7 +90,9 @@ export function buildInterface(
       .map((n) => (n?.label ?? '').split('.')[0])
       .filter((c) => /^[A-Za-z_$][\w$]*$/.test(c)),
   );
-  const declassifiedFns = new Set(analysis.annotations.declassified.map((d) => d.function));
+  const declassifiedFns = new Set(
+    analysis.annotations.declassified.filter((d) => d.scope !== 'call').map((d) => d.function),
+  );
   const callers = new Map<string, string[]>();
   for (const call of graph.calls)
     callers.set(call.callee, [...(callers.get(call.callee) ?? []), call.caller]);
@@ -164,8 +167,13 @@ export function buildInterface(
     const target = internal
       ? (graph.functions.get(call.callee)?.name ?? call.callee)
       : call.callee.replace(/^external:/, '');
+    const clearOut = inDeclassifiedCall(analysis, call.file, call.start);
     const args = (call.args ?? []).map((sources) => ({
-      crossing: (sources.some((s) => slices.forward.has(s)) ? 'sealed' : 'clear') as Crossing,
+      crossing: (sources.some((s) => slices.forward.has(s))
+        ? clearOut
+          ? 'declassified'
+          : 'sealed'
+        : 'clear') as Crossing,
     }));
     exits.push({
       name: `${target}@${call.file}:${call.line}`,

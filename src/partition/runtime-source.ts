@@ -445,7 +445,8 @@ function install({ host, seal, unseal }) {
       origins.set(obj, v.__cloisterCopy);
       return obj;
     }
-    if (SEALED in v || HANDLE in v) return v;
+    if (SEALED in v) return incoming(v);
+    if (HANDLE in v) return v;
     const out = {};
     for (const key of Object.keys(v)) out[key] = fromHost(v[key], depth + 1);
     return out;
@@ -597,6 +598,27 @@ function install({ host, seal, unseal }) {
       );
     return finish(e, mirror, cls, result);
   };
+  const sealedArgs = (args, mask) => args.map((a, i) => (mask[i] === true ? outgoing(a, 'sealed') : a));
+  // The sensitive arguments of the call being made through callValue/callMethod: if its callee is
+  // a host method stub (a host class's method on the enclave's copy of an object), they go sealed.
+  let pending;
+  const withPending = (args, mask, call) => {
+    const before = pending;
+    pending = { args, mask };
+    try {
+      return call();
+    } finally {
+      pending = before;
+    }
+  };
+  const outArgs = (args) => {
+    const list = [...args];
+    const p = pending;
+    pending = undefined;
+    return p !== undefined && p.args.length === list.length && p.args.every((a, i) => a === list[i])
+      ? sealedArgs(list, p.mask)
+      : list;
+  };
   globalThis.__cloister = Object.assign(globalThis.__cloister ?? {}, {
     /** A host class's method called on the enclave's copy of a host object: it runs on the host's object. */
     hostMethod(method, self, args, id) {
@@ -605,13 +627,27 @@ function install({ host, seal, unseal }) {
       // An object the enclave made of a class both sides have: the method runs on a host copy of its public fields.
       const made = origin === undefined && handle === undefined && self !== null && typeof self === 'object' && classNames.has(Object.getPrototypeOf(self)?.constructor);
       if (origin === undefined && handle === undefined && !made) throw new Error('cloister: ' + id + ' runs only on the other side of the partition');
-      const r = reply(host.callSync('__cloisterHostMethod', { args: [origin ?? null, handle ?? null, method, [...args].map((a) => toHost(a)), toHost(self)] }));
+      const r = reply(host.callSync('__cloisterHostMethod', { args: [origin ?? null, handle ?? null, method, outArgs(args).map((a) => toHost(a)), toHost(self)] }));
       return fromHost(r);
+    },
+    /**
+     * A call through a function value with arguments the analysis found sensitive (mask): to a host
+     * function (a proxy) they go sealed; enclave code gets them as they are.
+     */
+    callValue(fn, args, mask) {
+      if (proxyIds.has(fn)) return Reflect.apply(fn, undefined, sealedArgs(args, mask));
+      return withPending(args, mask, () => Reflect.apply(fn, undefined, args));
+    },
+    /** The same for \`receiver.key(…)\`: sealed when the receiver or the method is on the host. */
+    callMethod(receiver, key, args, mask) {
+      const fn = receiver[key];
+      if (proxyIds.has(receiver) || proxyIds.has(fn)) return Reflect.apply(fn, receiver, sealedArgs(args, mask));
+      return withPending(args, mask, () => Reflect.apply(fn, receiver, args));
     },
     exit(name, self, args) {
       if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
       const receiver = mirrorHandles.get(self);
-      return fromHost(reply(host.callSync(name, { receiver, args: [...args].map((a) => toHost(a)) })));
+      return fromHost(reply(host.callSync(name, { receiver, args: outArgs(args).map((a) => toHost(a)) })));
     },
   });
   return {

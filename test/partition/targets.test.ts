@@ -19,6 +19,10 @@ interface MochaReport {
 interface KnownDifferences {
   unpartitioned: { passing: number };
   differences: { test: string; why: string }[];
+  /** Every declassification (file:line) the report must list. */
+  declassified: string[];
+  /** Functions that must stay in the enclave. */
+  inside: string[];
 }
 
 const results = mkdtempSync(join(tmpdir(), 'cloister-targets-'));
@@ -27,11 +31,16 @@ after(() => rmSync(results, { recursive: true, force: true }));
 describe('partitioned targets run their own test suites', () => {
   it('@node-oauth/oauth2-server: every test passes that passes unpartitioned, but the listed ones', async () => {
     const dir = join(results, 'oauth2-server');
-    await run(join(repo, 'scripts', 'partition-target.sh'), ['oauth2-server', '--test', '--results', dir], {
-      cwd: repo,
-      timeout: 240_000,
-      maxBuffer: 16 << 20,
-    });
+    const report = join(results, 'oauth2-server-report.html');
+    await run(
+      join(repo, 'scripts', 'partition-target.sh'),
+      ['oauth2-server', '--test', '--results', dir, '--report', report],
+      {
+        cwd: repo,
+        timeout: 240_000,
+        maxBuffer: 16 << 20,
+      },
+    );
     const read = (name: string): MochaReport =>
       JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as MochaReport;
     const plain = read('unpartitioned');
@@ -53,5 +62,21 @@ describe('partitioned targets run their own test suites', () => {
       'the tests failing only when partitioned are exactly the listed ones',
     );
     assert.equal(partitioned.stats.passes, plain.stats.passes - known.differences.length);
+
+    // The report lists every place the annotations let a value out in clear, and what stays inside.
+    const html = readFileSync(report, 'utf8');
+    const section = (title: string): string[][] => {
+      const body = html.split(`<h2>${title}`)[1].split('<h2>')[0];
+      return [...body.matchAll(/<tr>(<td>.*?)<\/tr>/g)].map((r) =>
+        [...r[1].matchAll(/<td>(.*?)<\/td>/g)].map((c) => c[1]),
+      );
+    };
+    const patch = readFileSync(join(repo, 'test/partition/targets/oauth2-server/annotations.patch'), 'utf8');
+    const tagged = patch.split('\n').filter((l) => l.startsWith('+') && l.includes('@declassify'));
+    const declassified = section('Declassified');
+    assert.equal(declassified.length, tagged.length, 'one report row per @declassify in the patch');
+    assert.deepEqual(declassified.map((r) => r[0]).sort(), known.declassified.sort());
+    const inside = section('Enclave functions').map((r) => r[0]);
+    for (const fn of known.inside) assert.ok(inside.includes(fn), `${fn} stays in the enclave`);
   });
 });
