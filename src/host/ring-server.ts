@@ -34,7 +34,7 @@ export type ReplyWriter = (slot: SlotView, request: Request, response: Response)
  * more on a loaded machine), so staying awake through short gaps pays, and an idle enclave still
  * costs nothing after this window.
  */
-const SPIN_WINDOW_MS = 1;
+export const SPIN_WINDOW_MS = 1;
 
 export function writeReply(slot: SlotView, request: Request, response: Response): void {
   const h = slot.header;

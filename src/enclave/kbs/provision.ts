@@ -6,10 +6,10 @@
 import { Calls } from '../../interface/calls.ts';
 import { decodeUtf8, encodeUtf8 } from '../../interface/codec.ts';
 import type { RelayedRequest, RelayedResponse } from '../../interface/net-relay.ts';
-import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import type { KbsConfig } from '../../interface/run-config.ts';
 import type { Platform } from '../attest/platform-client.ts';
 import type { HostChannel } from '../ring/channel.ts';
+import { hostCall } from '../ring/stubs.ts';
 import { fetchKbsResource, KbsClientError, type Fetch } from './client.ts';
 import { BrokerCounters, type SyncHttp } from './counters.ts';
 import { counterIdentity } from '../../interface/kbs/counter.ts';
@@ -27,10 +27,10 @@ function base64(bytes: Uint8Array): string {
 export function relayHttp(channel: HostChannel): SyncHttp {
   return ({ method, url, headers, body }) => {
     const request: RelayedRequest = { method, url, headers, body: base64(body) };
-    const reply = channel.call(Calls.netFetch, [], encodeUtf8(JSON.stringify(request)), SLOT_DATA_BYTES);
+    const reply = hostCall(channel, Calls.netFetch, { request: encodeUtf8(JSON.stringify(request)) });
     let response: RelayedResponse;
     try {
-      response = JSON.parse(decodeUtf8(reply.data)) as RelayedResponse;
+      response = JSON.parse(decodeUtf8(reply)) as RelayedResponse;
     } catch {
       throw new ProvisioningError('the host relayed a malformed HTTP response');
     }
