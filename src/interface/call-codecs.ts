@@ -147,7 +147,7 @@ export const flagReply: ReplyCodec<unknown, boolean, boolean> = {
 };
 
 /** Largest handle the enclave accepts: handles are positive i32s, never reused. */
-export const MAX_HANDLE = 0x7fff_ffff;
+const MAX_HANDLE = 0x7fff_ffff;
 
 /** A host handle (file or directory), 1 to `MAX_HANDLE`. */
 export const handleReply: ReplyCodec<unknown, number, number> = {

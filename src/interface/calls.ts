@@ -118,9 +118,9 @@ const fsErrors = [
 ];
 
 /** Longest symlink target the enclave reads. */
-export const MAX_LINK_BYTES = 4096;
+const MAX_LINK_BYTES = 4096;
 /** Largest quote the enclave accepts. */
-export const MAX_QUOTE_BYTES = 32 * 1024;
+const MAX_QUOTE_BYTES = 32 * 1024;
 
 const dirAndName = args({ dir: u32 }, 'name', text);
 const twoEntries: ArgCodec<{ fromDir: number; from: string; toDir: number; to: string }> = {

@@ -28,7 +28,7 @@ export type AsyncHostHandlers<T> = {
 };
 
 /** The calls of `T` in `Area`. */
-export type CallsIn<T, Area extends CallArea> = {
+type CallsIn<T, Area extends CallArea> = {
   [K in keyof T as T[K] extends { readonly area: Area } ? K : never]: T[K];
 };
 
