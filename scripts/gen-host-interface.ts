@@ -5,8 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Calls, JsAppCalls, SHIELDED_AREAS, type CallArea, type CallSpec } from '../src/interface/calls.ts';
 import { errnoName } from '../src/interface/errno.ts';
-import { SPIN_WINDOW_MS as ENCLAVE_SPIN_MS } from '../src/enclave/ring/channel.ts';
-import { SPIN_WINDOW_MS as HOST_SPIN_MS } from '../src/host/ring-server.ts';
+import { SPIN_WINDOWS } from '../src/interface/spin.ts';
 
 const DOC = new URL('../docs/host-interface.md', import.meta.url);
 
@@ -17,7 +16,7 @@ interface Section {
 
 const APART: { areas: CallArea[]; title: string }[] = [
   { areas: ['host-dir'], title: 'Host directories (`--dir`), untrusted storage' },
-  { areas: ['network'], title: "The runtime's network relay" },
+  { areas: ['network'], title: "The runtime's network: the key broker relay and `--net` datagrams" },
 ];
 
 function table(calls: readonly CallSpec[]): string[] {
@@ -61,15 +60,25 @@ function renderCalls(): string {
   return lines.join('\n');
 }
 
+/** A window in words: µs below a millisecond, ms from there. */
+function duration(ms: number): string {
+  return ms < 1 ? `${Math.round(ms * 1000)} µs` : `${ms} ms`;
+}
+
 function renderSpin(): string {
+  const { enclave, host } = SPIN_WINDOWS;
   return [
-    `**Waiting.** The enclave spins on its slot's state for up to ${ENCLAVE_SPIN_MS * 1000} µs`,
-    "(`SPIN_WINDOW_MS` in `src/enclave/ring/channel.ts`), then sets the slot's `enclaveWaiting` flag and",
-    `parks in \`Atomics.wait\`. The host keeps spinning on the ring for ${HOST_SPIN_MS * 1000} µs after its last`,
-    'request (`SPIN_WINDOW_MS` in `src/host/ring-server.ts`), then sets `hostParked` and parks on the',
-    'doorbell, so the enclave only pays for `Atomics.notify` when someone sleeps. A spinning thread sees',
-    'a store in well under a microsecond, a wake-up from `Atomics.wait` costs about 20 µs (far more on a',
-    'loaded machine); an idle enclave burns no core once the windows have passed.',
+    '**Waiting.** On an idle machine a spinning thread sees a store in about a microsecond while an',
+    '`Atomics.wait` wake-up costs about 20 µs. So each side spins and then parks: the enclave on its',
+    "slot's state (after setting the slot's `enclaveWaiting` flag), for up to",
+    `${duration(enclave.maxMs)}; the host on the doorbell (after setting \`hostParked\`, so the enclave only`,
+    `pays for \`Atomics.notify\` when someone sleeps), for up to ${duration(host.maxMs)} after its last request.`,
+    'The windows adapt (`SPIN_WINDOWS` and `AdaptiveSpin` in `src/interface/spin.ts`): a wait answered',
+    "while spinning doubles the side's window, a wait that had to park halves it, down to a probe",
+    `(${duration(enclave.minMs)} in the enclave, which outlasts a quick host call; ${duration(host.minMs)} on the host).`,
+    'On a machine with more runnable threads than cores a spinner takes the core its partner needs; then',
+    'most waits park, the windows shrink to the probe and the two sides hand off through the futex,',
+    'which the scheduler favours (`bench/speedtest1.ts`, the contended row). An idle enclave burns no core.',
   ].join('\n');
 }
 

@@ -21,13 +21,14 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 async function runCommand(
   program: string | undefined,
   args: string[],
-  options: RunOptions & DiskOptions & { traceHost?: boolean },
+  options: RunOptions & DiskOptions & { traceHost?: boolean; backend?: string },
 ): Promise<number> {
   const plan = planCommandLine(program, args, options, { lock: true, commandOptions: addRunOnlyOptions });
-  process.stderr.write(`cloister: ${SIM_WARNING}\n`);
+  const backend = options.backend ?? 'sim';
+  if (backend === 'sim') process.stderr.write(`cloister: ${SIM_WARNING}\n`);
   let result;
   try {
-    result = await launch(plan);
+    result = await launch({ ...plan, backend });
   } finally {
     plan.release();
   }

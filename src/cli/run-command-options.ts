@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { looksLikeImage } from './disk-options.ts';
 import { DEFAULT_THREADS } from '../interface/run-config.ts';
 import { DEFAULT_MEMORY_MIB, UsageError } from './run-options.ts';
+import { BACKEND_NAMES, backendSummary } from '../tee/backends.ts';
 
 /** Commander's accumulator for repeatable options. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -40,6 +41,15 @@ export function addMeasuredOptions(command: Command): Command {
       "the key broker's public key (cloister kbs public-key): volumes get rollback protection from its counters",
     )
     .option(
+      '--net <wg.conf>',
+      'the enclave network: a WireGuard tunnel (wg-quick format); see docs/network.md',
+    )
+    .option(
+      '--tcplisten <ADDR:PORT>',
+      'a TCP listener inside the tunnel, preopened for the program as fd 3, 4, ... (as wasmtime); repeatable',
+      collect,
+    )
+    .option(
       '--volume <VOLUME::GUEST[:ro]>',
       'mount an encrypted volume at GUEST, writable (or read-only: :ro, shareable); repeatable',
       collect,
@@ -52,8 +62,16 @@ export function addRunOptions(command: Command): Command {
     .option('--key-file <FILE>', "key file of the root image's LUKS2 container (as cryptsetup --key-file)")
     .option('--passphrase-file <FILE>', 'passphrase of the root image (first line of FILE)')
     .option('--volume-key-file <FILE>', 'key of each --volume, in order (one for all); repeatable', collect)
+    .option(
+      '--kbs-ca <FILE>',
+      "CA certificate(s) (PEM) the host trusts for an https --kbs; the enclave's trust is --kbs-key",
+    )
     .option('--sig <FILE>', "the enclave's SIGSTRUCT (cloister sign): its signer, product id and SVN")
-    .addOption(new Option('--backend <NAME>', 'TEE backend').choices(['sim']).default('sim'));
+    .addOption(
+      new Option('--backend <NAME>', `TEE backend; what each proves:\n${backendSummary()}`)
+        .choices([...BACKEND_NAMES])
+        .default('sim'),
+    );
 }
 
 /** The options only `cloister run` has (not part of the run's description). */

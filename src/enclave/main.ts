@@ -39,6 +39,10 @@ import { Platform } from './attest/platform-client.ts';
 import { ProvisioningError, brokerCounters, provisionFromKbs } from './kbs/provision.ts';
 import { DiskError } from './storage/disks.ts';
 import ext2fsWasm from './ext4/ext2fs.wasm';
+import lwipWasm from './net/lwip.wasm';
+import { startNetwork, type Network } from './net/network.ts';
+import { SOCKET_MODULE, socketCalls } from './net/socket-calls.ts';
+import { announceGeneratedKey } from './net/key-evidence.ts';
 
 async function run(start: EnclaveStart): Promise<void> {
   const config = JSON.parse(start.config) as RunConfig;
@@ -104,10 +108,29 @@ async function run(start: EnclaveStart): Promise<void> {
       exit(1, ExitKind.STARTUP_ERROR, startupMessage(error));
       return;
     }
+    let network: Network | undefined;
+    try {
+      if (config.net && threads) throw new Error('--net is for single-threaded programs');
+      if (config.net) {
+        network = startNetwork({
+          config: config.net,
+          secrets: start.secrets.net,
+          channel,
+          clock,
+          lwip: lwipWasm,
+        });
+        if (config.net.generateKey) announceGeneratedKey(network.publicKey, platform, console);
+      }
+    } catch (error) {
+      exit(1, ExitKind.STARTUP_ERROR, `network: ${(error as Error).message}`);
+      return;
+    }
     const wasi = new Wasi({
       args: config.args,
       env: config.env,
       preopens,
+      sockets: network?.listeners,
+      modules: { [SOCKET_MODULE]: socketCalls(network?.net) },
       // A threaded program's kernel never waits itself: its threads do (threads/blocking.ts).
       console: threads ? new KernelConsole(console) : console,
       clock,

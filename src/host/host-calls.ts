@@ -29,6 +29,8 @@ export interface HostCallConfig {
   qeMailbox: SharedArrayBuffer;
   /** The network relay's mailbox (served by the launching process). */
   netMailbox: SharedArrayBuffer;
+  /** The `--net` UDP socket's mailbox (net-datagrams.ts), when the run has a network. */
+  datagramMailbox?: SharedArrayBuffer;
 }
 
 /** Builds the handler that serves one enclave's calls. */
@@ -39,7 +41,7 @@ export function createHostCalls(config: HostCallConfig): (request: Request) => R
     ...consoleHandlers(config.stdin),
     ...blockHandlers(config.blockDevices),
     ...attestationHandlers(config.qeMailbox),
-    ...networkHandlers(config.netMailbox),
+    ...networkHandlers(config.netMailbox, config.datagramMailbox),
     ...dirs.handlers,
   };
   return serveCalls(Calls, handlers);

@@ -10,7 +10,7 @@ import { mailboxCallAsync } from '../interface/mailbox.ts';
 import { NET_FETCH } from '../interface/net-relay.ts';
 import { ARG_COUNT, SLOT_COUNT, SlotField, SlotState, type RingView } from '../interface/ring.ts';
 import { attestationHandlers } from './calls/attestation.ts';
-import { networkHandlers } from './calls/network.ts';
+import { keyBrokerRelayHandlers } from './calls/network.ts';
 import { relayed } from './calls/relay.ts';
 import {
   failure,
@@ -116,7 +116,7 @@ export class JsRingServer {
       consoleWrite: ({ fd, data }) => this.options.onConsole(fd === 2 ? 2 : 1, utf8Lossy.decode(data)),
       // The QE and the network relay are the platform thread's; the host only relays, as it would to a real QE.
       ...attestationHandlers(this.options.qeMailbox),
-      ...networkHandlers(this.options.netMailbox),
+      ...keyBrokerRelayHandlers(this.options.netMailbox),
       appCallPart: ({ offset, part }) => {
         if (!this.appendPart(offset, part)) throw failure('EINVAL', 'request part out of order');
       },

@@ -10,14 +10,15 @@ import { createRingBuffer, viewRing } from '../interface/ring.ts';
 import { canonicalJson, threadLimit, type RunConfig } from '../interface/run-config.ts';
 import { ExitKind } from '../interface/exit.ts';
 import { measureEnclave } from '../tee/measurement.ts';
-import { startSimEnclave } from '../tee/sim/enclave.ts';
-import { SimPlatform } from '../tee/sim/platform.ts';
-import { enclaveIdentity, serveQuotingEnclave, serveSimPlatform } from '../tee/sim/platform-service.ts';
+import { backendByName } from '../tee/backends.ts';
+import { servePlatformMailboxes } from '../tee/platform-mailboxes.ts';
 import type { Sigstruct } from '../attestation/sigstruct.ts';
 import { createMailbox } from '../interface/mailbox.ts';
 import { serveNetRelay } from './net-relay.ts';
+import { HostDatagramSocket, serveDatagrams } from './net-datagrams.ts';
 import type { BlockDeviceFile } from './host-calls.ts';
 import { distFile } from './package-files.ts';
+import { readEnclaveCodeCache } from './enclave-code-cache.ts';
 import { createExitRecord, readExitRecord } from './exit-record.ts';
 import type { ServerStart } from './server-worker.ts';
 import { watchRing } from './ring-watchdog.ts';
@@ -36,8 +37,12 @@ export interface LaunchOptions {
   sig?: Sigstruct;
   /** Test hook: the bundle source handed to the enclave for its thread workers, as a malicious host might change it. */
   threadBundle?: (measured: string) => string;
+  /** Extra CA certificates (PEM) the host's relay trusts for an https key broker (`--kbs-ca`). */
+  kbsCa?: string;
   /** Told when a host call stays unanswered (default: a line on stderr). */
   onHostStalled?: (call: string, seconds: number) => void;
+  /** The TEE backend by name (src/tee/backends.ts; default `sim`). */
+  backend?: string;
 }
 
 export interface LaunchResult {
@@ -86,16 +91,31 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const traceBuffer = createTraceCounters();
   const stdinMailbox = createStdinMailbox();
   const exitRecord = createExitRecord();
-  const platform = await SimPlatform.open();
-  const identity = enclaveIdentity(mrenclave, options.sig);
+  // `--net`: the one UDP socket the enclave's WireGuard datagrams cross (ListenPort, or any port),
+  // bound before anything is served, so that a port in use fails the run before it starts.
+  const datagramMailbox = options.config.net ? createMailbox() : undefined;
+  const datagrams = options.config.net
+    ? await HostDatagramSocket.open(options.config.net.listenPort ?? 0).catch((error: Error) => {
+        throw new Error(`--net: cannot bind the host's UDP port: ${error.message}`);
+      })
+    : undefined;
+  const backend = backendByName(options.backend ?? 'sim');
+  await backend.measure(mrenclave);
+  const platform = await backend.openPlatform({ mrenclave, sig: options.sig });
   const platformMailbox = createMailbox();
   const qeMailbox = createMailbox();
   const netMailbox = createMailbox();
   const stopPlatform = [
-    serveSimPlatform(platformMailbox, platform, identity),
-    serveQuotingEnclave(qeMailbox, platform),
-    ...(options.config.kbs ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin)] : []),
+    servePlatformMailboxes(platform, platformMailbox, qeMailbox),
+    () => platform.close(),
+    ...(options.config.kbs
+      ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin, { ca: options.kbsCa })]
+      : []),
   ];
+  if (datagramMailbox && datagrams) {
+    const socket = datagrams;
+    stopPlatform.push(serveDatagrams(datagramMailbox, socket), () => socket.close());
+  }
   const serverStart: ServerStart = {
     ring,
     threadLanes,
@@ -104,13 +124,15 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     exitRecord,
     qeMailbox,
     netMailbox,
+    datagramMailbox,
     mounts: options.hostDirs,
     blockDevices: options.blockDevices ?? [],
   };
-  const server = new Worker(distFile('host-server.js'), { workerData: serverStart });
+  const server = new Worker(distFile('host-server.cjs'), { workerData: serverStart });
   feedStdin(stdinMailbox, server);
-  const enclave = startSimEnclave({
+  const enclave = backend.launch({
     bundleSource,
+    codeCache: readEnclaveCodeCache(bundleSource),
     memoryMiB: options.config.memoryMiB,
     start: {
       ring,
@@ -184,6 +206,14 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     ...ended,
     mrenclave,
     trace: new TraceCounters(traceBuffer),
-    hostVisibleMemory: [ring, stdinMailbox, platformMailbox, qeMailbox, netMailbox, exitRecord],
+    hostVisibleMemory: [
+      ring,
+      stdinMailbox,
+      platformMailbox,
+      qeMailbox,
+      netMailbox,
+      exitRecord,
+      ...(datagramMailbox ? [datagramMailbox] : []),
+    ],
   };
 }

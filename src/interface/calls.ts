@@ -31,6 +31,14 @@ import {
 } from './call-codecs.ts';
 import { WireError, decodeDirEntries, decodeNamePair, encodeDirEntries, encodeNamePair } from './codec.ts';
 import { Errno } from './errno.ts';
+import {
+  DATAGRAM_BATCH_BYTES,
+  MAX_BATCH,
+  decodeDatagrams,
+  encodeDatagrams,
+  entrySize,
+  type OuterDatagram,
+} from './net-datagrams.ts';
 import { QeOp, TARGET_INFO_SIZE } from './platform.ts';
 import { SLOT_DATA_BYTES } from './ring.ts';
 import { FileType, type HostDirEntry, type HostDirId, type HostLookup, type HostStat } from './services.ts';
@@ -40,8 +48,9 @@ export type CallClass = 'workload-independent' | 'workload-dependent';
 /**
  * What a call is for. `process`, `clock`, `console`, `block` and `attestation` make the shielded
  * path, the calls every run may make (`SHIELDED_AREAS`); the others stay apart from it: `host-dir`
- * serves `--dir` mounts (untrusted storage), `network` relays the runtime's own traffic, `js-app`
- * carries a JavaScript enclave's calls to its host application.
+ * serves `--dir` mounts (untrusted storage), `network` relays the runtime's own traffic (its key
+ * broker requests, the WireGuard datagrams of `--net`), `js-app` carries a JavaScript enclave's
+ * calls to its host application.
  */
 export type CallArea =
   'process' | 'clock' | 'console' | 'block' | 'attestation' | 'network' | 'host-dir' | 'js-app';
@@ -202,6 +211,40 @@ const stdinReply: ReplyCodec<{ max: number }, { ready: boolean; length: number }
   },
 };
 
+/** A batch of outgoing datagrams: arg0 their count, the payload their entries (net-datagrams.ts). */
+const datagramBatch: ArgCodec<{ datagrams: readonly OuterDatagram[] }> = {
+  encode: (a) => {
+    const payload = new Uint8Array(a.datagrams.reduce((n, d) => n + entrySize(d), 0));
+    encodeDatagrams(a.datagrams, payload);
+    return { args: [BigInt(a.datagrams.length)], payload };
+  },
+  decode: (raw, payload) => ({ datagrams: decodeDatagrams(payload, u32.decode(raw[0])) }),
+};
+
+/** How many of the batch went out: never more than were in it. */
+const sentReply: ReplyCodec<{ datagrams: readonly OuterDatagram[] }, number, number> = {
+  limit: () => 0,
+  encode: countReply.encode,
+  decode: (result, _data, a) => {
+    if (result < 0n || result > BigInt(a.datagrams.length)) throw new WireError(`${result} datagrams sent`);
+    return Number(result);
+  },
+};
+
+/**
+ * The datagrams received: the host writes the batch into the slot (`length` bytes, `count`
+ * entries); the enclave takes it only when every entry adds up and there are no more than it asked.
+ */
+const receivedReply: ReplyCodec<{ max: number }, { count: number; length: number }, OuterDatagram[]> = {
+  limit: () => DATAGRAM_BATCH_BYTES,
+  encode: (r) => ({ result: BigInt(r.count), length: r.length }),
+  decode: (result, data, a) => {
+    const max = Math.min(a.max, MAX_BATCH);
+    if (result < 0n || result > BigInt(max)) throw new WireError(`${result} datagrams (at most ${max})`);
+    return decodeDatagrams(data, Number(result), max);
+  },
+};
+
 /** The call table of the WASI enclave, by name. Ids are the wire values; never reuse one. */
 export const Calls = {
   exit: call({
@@ -296,6 +339,26 @@ export const Calls = {
     doc: 'An HTTP request of the runtime to its key broker (JSON), relayed by the host.',
     args: args({}, 'request', bytes),
     reply: copiedReply(() => SLOT_DATA_BYTES),
+  }),
+  netSendBatch: call({
+    id: 43,
+    name: 'net_send_batch',
+    class: D,
+    area: 'network',
+    errnos: [Errno.IO, Errno.INVAL],
+    doc: 'Send the datagrams of the payload (arg0 of them; net-datagrams.ts: outer address, port, WireGuard message) from the host UDP socket; result: how many went out.',
+    args: datagramBatch,
+    reply: sentReply,
+  }),
+  netRecvBatch: call({
+    id: 44,
+    name: 'net_recv_batch',
+    class: D,
+    area: 'network',
+    errnos: [Errno.IO],
+    doc: 'Datagrams the host UDP socket received, at most arg1 of them, waiting up to arg0 ns for the first; result: their count.',
+    args: args({ waitNs: i64, max: u32 }),
+    reply: receivedReply,
   }),
   fileClose: call({
     id: 22,

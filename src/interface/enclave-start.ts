@@ -1,3 +1,5 @@
+import type { NetSecrets } from './net-config.ts';
+
 /** What the platform hands an enclave when it starts it (the sim backend's EENTER arguments). */
 export interface EnclaveStart {
   /** The host-call ring (see ring.ts). */
@@ -27,4 +29,6 @@ export interface EnclaveSecrets {
   rootKey?: Uint8Array;
   /** 32-byte key of each volume mount, in mount order. */
   volumeKeys: Uint8Array[];
+  /** The keys of `--net` (net-config.ts). */
+  net?: NetSecrets;
 }

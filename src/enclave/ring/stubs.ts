@@ -10,7 +10,11 @@ import { Errno, WasiError } from '../../interface/errno.ts';
 import type { BatchRequest, HostChannel } from './channel.ts';
 
 /** Makes `def`'s call with `a` and waits for its decoded reply. */
-export function hostCall<D extends AnyCallDef>(channel: HostChannel, def: D, a: ArgsOf<D>): ReplyOf<D> {
+export function hostCall<D extends AnyCallDef>(
+  channel: Pick<HostChannel, 'call'>,
+  def: D,
+  a: ArgsOf<D>,
+): ReplyOf<D> {
   const { args, payload } = def.args.encode(a);
   const reply = channel.call(def, args, payload, def.reply.limit(a));
   return decodeReply(def, reply.result, reply.data, a);
