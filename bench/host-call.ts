@@ -41,7 +41,7 @@ for (let round = 0; round < 2; round++) {
     for (let i = 0; i < CALLS; i++) sink += channel.call(Calls.clockSync, [0n]).result;
   }, CALLS);
   const postedNs = nsPer(() => {
-    for (let i = 0; i < CALLS; i++) channel.post(Calls.consoleInfo, [0n]);
+    for (let i = 0; i < CALLS; i++) channel.post(Calls.clockSync, [0n]);
     channel.drain();
   }, CALLS);
   if (round === 1) {

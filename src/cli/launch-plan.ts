@@ -4,6 +4,7 @@
  * the host-only settings and the keys provisioned at launch.
  */
 import { basename } from 'node:path';
+import type { Command } from 'commander';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { KbsConfig, RunConfig } from '../interface/run-config.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
@@ -180,12 +181,15 @@ function planWithDisks(
  * A run as the command line describes it: the --config file applied under the command line's
  * options, options between a disk image and `--` picked up, then planned.
  */
-export function planCommandLine(
+export function planCommandLine<
+  O extends RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
+>(
   program: string | undefined,
   args: string[],
-  options: RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
-  how: { lock?: boolean } = {},
-): LaunchPlan {
+  options: O,
+  how: { lock?: boolean; commandOptions?: (command: Command) => Command } = {},
+): LaunchPlan & { options: O } {
   const run = withRunFile(program, args, options);
-  return planLaunch(run.program, ...withImageOptions(run.program, run.args, run.options), how);
+  const [programArgs, merged] = withImageOptions(run.program, run.args, run.options, how.commandOptions);
+  return { ...planLaunch(run.program, programArgs, merged, how), options: merged };
 }

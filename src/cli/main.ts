@@ -1,6 +1,6 @@
 /** The `cloister` command. */
 import { Command, CommanderError } from 'commander';
-import { addRunOptions } from './run-command-options.ts';
+import { addRunOnlyOptions, addRunOptions } from './run-command-options.ts';
 import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
 import { launch, measureRun } from '../host/launcher.ts';
 import { SIM_WARNING } from '../tee/sim/enclave.ts';
@@ -23,7 +23,7 @@ async function runCommand(
   args: string[],
   options: RunOptions & DiskOptions & { traceHost?: boolean; backend?: string },
 ): Promise<number> {
-  const plan = planCommandLine(program, args, options, { lock: true });
+  const plan = planCommandLine(program, args, options, { lock: true, commandOptions: addRunOnlyOptions });
   const backend = options.backend ?? 'sim';
   if (backend === 'sim') process.stderr.write(`cloister: ${SIM_WARNING}\n`);
   // Unlocking an encrypted root image derives its key for seconds: a bar on a terminal's stderr.
@@ -37,7 +37,7 @@ async function runCommand(
   } finally {
     plan.release();
   }
-  if (options.traceHost) process.stderr.write(`\n${result.trace.format()}\n`);
+  if (plan.options.traceHost) process.stderr.write(`\n${result.trace.format()}\n`);
   switch (result.kind) {
     case ExitKind.PROGRAM:
       return result.status;
@@ -95,15 +95,16 @@ export function buildProgram(): Command {
     });
 
   addRunOptions(
-    program
-      .command('run')
-      .description('run a WASI command in an enclave; everything after PROGRAM goes to the program')
-      .argument(
-        '[PROGRAM]',
-        'the .wasm file, or a disk image: then ARGS start with the program path in it (default: from --config)',
-      )
-      .argument('[ARGS...]', 'arguments for the program')
-      .option('--trace-host', 'print the host calls made, with counts and bytes, by class'),
+    addRunOnlyOptions(
+      program
+        .command('run')
+        .description('run a WASI command in an enclave; everything after PROGRAM goes to the program')
+        .argument(
+          '[PROGRAM]',
+          'the .wasm file, or a disk image: then ARGS start with the program path in it (default: from --config)',
+        )
+        .argument('[ARGS...]', 'arguments for the program'),
+    ),
   )
     .passThroughOptions()
     .action(

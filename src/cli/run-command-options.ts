@@ -74,15 +74,28 @@ export function addRunOptions(command: Command): Command {
     );
 }
 
+/** The options only `cloister run` has (not part of the run's description). */
+export function addRunOnlyOptions(command: Command): Command {
+  return command.option('--trace-host', 'print the host calls made, with counts and bytes, by class');
+}
+
 /**
  * With a disk image, options may also follow it up to `--` (`run app.img --key-file k -- /bin/app`):
  * the program inside the image only gets what follows `--`. A .wasm program gets everything.
+ * `commandOptions` adds the options of the command itself (`addRunOnlyOptions` for `run`).
  */
-export function withImageOptions<T extends object>(file: string, args: string[], options: T): [string[], T] {
+export function withImageOptions<T extends object>(
+  file: string,
+  args: string[],
+  options: T,
+  commandOptions: (command: Command) => Command = (command) => command,
+): [string[], T] {
   const cut = args.indexOf('--');
   const treeNamed = args.slice(0, cut).some((a) => /^--(root-hash|hash-file)(=|$)/.test(a));
   if (cut <= 0 || !looksLikeImage(file, treeNamed)) return [args, options];
-  const parser = addRunOptions(new Command().exitOverride().allowExcessArguments(false)).configureOutput({
+  const parser = commandOptions(
+    addRunOptions(new Command().exitOverride().allowExcessArguments(false)),
+  ).configureOutput({
     writeErr: () => {},
   });
   let extra: Record<string, unknown>;

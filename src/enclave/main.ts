@@ -13,7 +13,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { Calls } from '../interface/calls.ts';
-import { encodeUtf8 } from '../interface/codec.ts';
 import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
 import { viewRing } from '../interface/ring.ts';
 import type { EnclaveStart } from '../interface/enclave-start.ts';
@@ -34,6 +33,7 @@ import { KernelConsole, sleepInThread } from './threads/blocking.ts';
 import { Kernel, type StartThread, type ThreadReport, type ThreadStart } from './threads/kernel.ts';
 import { runThread } from './threads/thread.ts';
 import { HostChannel, HostProtocolError } from './ring/channel.ts';
+import { hostCall } from './ring/stubs.ts';
 import { RingClock, RingConsole } from './ring/host-services.ts';
 import { buildNamespace, type Namespace } from './filesystems.ts';
 import { Platform } from './attest/platform-client.ts';
@@ -62,10 +62,10 @@ async function run(start: EnclaveStart): Promise<void> {
       }
     }
     channel.drain();
-    channel.call(Calls.exit, [BigInt(status), BigInt(kind)], encodeUtf8(message));
+    hostCall(channel, Calls.exit, { status, kind, message });
   };
   try {
-    const console = new RingConsole(channel);
+    const console = new RingConsole(channel, ring.clock);
     const clock = new RingClock(channel, ring.clock);
     const platform = new Platform(start.platform, channel);
     let namespace: Namespace;

@@ -3,27 +3,22 @@
  * datagrams, and the two host calls that reach it (`net_send_batch`, `net_recv_batch`). The socket
  * lives on the launcher's event loop; the host-call server thread, which serves the ring
  * synchronously, reaches it through a mailbox. The host never sees more than the datagrams: their
- * sizes, times and outer addresses.
+ * sizes, times and outer addresses. The two calls' handlers are in `calls/datagrams.ts`.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { Calls } from '../interface/calls.ts';
-import { Errno } from '../interface/errno.ts';
-import { mailboxCall, serveMailbox, type MailboxReply } from '../interface/mailbox.ts';
+import { serveMailbox, type MailboxReply } from '../interface/mailbox.ts';
 import {
   DatagramOp,
-  MAX_BATCH,
+  RECEIVE_HEADER,
   decodeDatagrams,
   encodeDatagrams,
   entrySize,
   type OuterDatagram,
 } from '../interface/net-datagrams.ts';
-import type { Request, Response } from './ring-server.ts';
+import { MAX_RECEIVE_WAIT_MS } from './calls/datagrams.ts';
 
 /** Received datagrams waiting for the enclave; beyond this the socket drops (as a full kernel buffer does). */
 const QUEUE_LIMIT = 4096;
-/** The longest the host waits in one `net_recv_batch`, whatever the enclave asked. */
-const MAX_WAIT_MS = 1_000;
-const RECEIVE_HEADER = 12;
 
 export class HostDatagramSocket {
   readonly #socket: Socket;
@@ -72,7 +67,7 @@ export class HostDatagramSocket {
   async receive(waitMs: number, maxCount: number, maxBytes: number): Promise<OuterDatagram[]> {
     if (this.#queue.length === 0 && waitMs > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(waitMs, MAX_WAIT_MS));
+        const timer = setTimeout(done, Math.min(waitMs, MAX_RECEIVE_WAIT_MS));
         function done(): void {
           clearTimeout(timer);
           resolve();
@@ -120,47 +115,4 @@ export function serveDatagrams(mailbox: SharedArrayBuffer, socket: HostDatagramS
     }
     return { status: 1, data: new Uint8Array(0) };
   });
-}
-
-/** The host-call handlers of the two datagram calls, over the launcher's mailbox. */
-export function datagramCalls(
-  mailbox: SharedArrayBuffer | undefined,
-): [number, (req: Request) => Response][] {
-  const ask = (op: number, body: Uint8Array): Uint8Array | undefined => {
-    if (mailbox === undefined) return undefined;
-    const reply = mailboxCall(mailbox, op, body);
-    return reply.status === 0 ? reply.data : undefined;
-  };
-  return [
-    [
-      Calls.netSendBatch.id,
-      (req) => {
-        const body = new Uint8Array(4 + req.payload.length);
-        const count = Number(req.args[0]);
-        if (!(count >= 0 && count <= MAX_BATCH)) return { errno: Errno.INVAL };
-        new DataView(body.buffer).setUint32(0, count, true);
-        body.set(req.payload, 4);
-        const reply = ask(DatagramOp.SEND, body);
-        if (reply === undefined || reply.length !== 2) return { errno: Errno.IO };
-        return { errno: Errno.SUCCESS, result: BigInt(reply[0]! | (reply[1]! << 8)) };
-      },
-    ],
-    [
-      Calls.netRecvBatch.id,
-      (req) => {
-        const body = new Uint8Array(RECEIVE_HEADER);
-        const view = new DataView(body.buffer);
-        view.setUint32(0, Math.min(Number(req.args[0]) / 1e6, MAX_WAIT_MS), true);
-        view.setUint32(4, Math.min(Math.max(0, Number(req.args[1])), MAX_BATCH), true);
-        view.setUint32(8, Math.min(req.replyLimit, req.data.length - 4), true);
-        const reply = ask(DatagramOp.RECEIVE, body);
-        if (reply === undefined || reply.length < 4) return { errno: Errno.IO };
-        const count = new DataView(reply.buffer, reply.byteOffset).getUint32(0, true);
-        const batch = reply.subarray(4);
-        if (batch.length > req.replyLimit) return { errno: Errno.IO };
-        req.data.set(batch);
-        return { errno: Errno.SUCCESS, result: BigInt(count), replyLength: batch.length };
-      },
-    ],
-  ];
 }

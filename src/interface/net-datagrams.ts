@@ -5,6 +5,7 @@
  * returns is decoded strictly here, and anything that does not add up refuses the whole batch.
  */
 import { WireError } from './codec.ts';
+import { SLOT_DATA_BYTES } from './ring.ts';
 
 export interface OuterDatagram {
   data: Uint8Array;
@@ -18,9 +19,13 @@ export const ENTRY_HEADER = 8;
 export const MAX_DATAGRAM = 65507;
 /** Most datagrams in one batch (either direction). */
 export const MAX_BATCH = 256;
+/** Most bytes of one batch: a slot, less room for the host's own 4-byte framing in its mailbox. */
+export const DATAGRAM_BATCH_BYTES = SLOT_DATA_BYTES - 16;
 
 /** Mailbox operations between the host-call server and the launcher's UDP socket. */
 export const DatagramOp = { SEND: 1, RECEIVE: 2 } as const;
+/** A RECEIVE request: u32 wait (ms), most datagrams, most bytes (little-endian). */
+export const RECEIVE_HEADER = 12;
 
 function parseAddress(text: string): number {
   const parts = text.split('.');

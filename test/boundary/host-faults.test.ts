@@ -14,7 +14,7 @@ import { cliPath, runCli, tempDir, watFile } from '../helpers/cli.ts';
 const FAULTS = ['errno', 'length', 'wrong-request'] as const;
 const RUN_LIMIT_MS = 15_000;
 /** Made by the attestation and key-release path: faulted in test/disk/kbs-end-to-end.test.ts. */
-const KBS_CALLS = ['qe_target_info', 'quote', 'net_fetch'];
+const KBS_CALLS = ['quote', 'net_fetch'];
 /** Made only with `--net`: faulted in test/net/net-host-faults.test.ts. */
 const NET_CALLS = ['net_send_batch', 'net_recv_batch'];
 

@@ -18,6 +18,8 @@ import {
 } from '../../src/interface/net-datagrams.ts';
 import { RingDatagrams } from '../../src/enclave/net/host-datagrams.ts';
 import { HostDatagramSocket } from '../../src/host/net-datagrams.ts';
+import { datagramHandlers } from '../../src/host/calls/datagrams.ts';
+import { serveCalls } from '../../src/host/calls/serve.ts';
 import type { Reply } from '../../src/enclave/ring/channel.ts';
 
 const sample: OuterDatagram[] = [
@@ -175,6 +177,52 @@ describe('RingDatagrams against a lying host', () => {
       many.map((d) => d.port),
       'in order, none lost',
     );
+  });
+});
+
+describe('the datagram handlers (the host side) against a hostile enclave', () => {
+  const table = { netSendBatch: Calls.netSendBatch, netRecvBatch: Calls.netRecvBatch };
+  // No network: a well-formed request reaches the handler, which answers EIO; a malformed one never does.
+  const serve = serveCalls(table, datagramHandlers(undefined));
+  const send = (count: bigint, payload: Uint8Array): number =>
+    serve({
+      callId: Calls.netSendBatch.id,
+      seq: 1,
+      args: [count],
+      payload,
+      replyLimit: 0,
+      data: new Uint8Array(0),
+    }).errno;
+
+  it('refuses a send batch whose count or entries do not add up, before anything is sent', () => {
+    const good = encode(sample);
+    const portZero = encode(sample);
+    new DataView(portZero.buffer).setUint16(4, 0);
+    assert.equal(send(2n, good), Errno.IO, 'well-formed: only the missing network fails it');
+    for (const [count, payload, what] of [
+      [3n, good, 'more than are there'],
+      [1n, good, 'fewer than are there'],
+      [-1n, good, 'negative count'],
+      [BigInt(MAX_BATCH) + 1n, good, 'over the batch limit'],
+      [2n, good.subarray(0, good.length - 1), 'truncated'],
+      [2n, portZero, 'port 0'],
+      [1n, new Uint8Array(0), 'empty payload'],
+    ] as const)
+      assert.equal(send(count, payload), Errno.INVAL, what);
+  });
+
+  it('answers a receive without a network with EIO, and refuses an impossible count', () => {
+    const recv = (max: bigint): number =>
+      serve({
+        callId: Calls.netRecvBatch.id,
+        seq: 1,
+        args: [0n, max],
+        payload: new Uint8Array(0),
+        replyLimit: 1024,
+        data: new Uint8Array(1024),
+      }).errno;
+    assert.equal(recv(8n), Errno.IO);
+    assert.equal(recv(-1n), Errno.INVAL);
   });
 });
 

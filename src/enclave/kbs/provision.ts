@@ -6,10 +6,10 @@
 import { Calls } from '../../interface/calls.ts';
 import { decodeUtf8, encodeUtf8 } from '../../interface/codec.ts';
 import { RELAY_FAILURES, type RelayedRequest, type RelayedResponse } from '../../interface/net-relay.ts';
-import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import type { KbsConfig } from '../../interface/run-config.ts';
 import type { Platform } from '../attest/platform-client.ts';
 import type { HostChannel } from '../ring/channel.ts';
+import { hostCall } from '../ring/stubs.ts';
 import { fetchKbsResource, KbsClientError, type Fetch } from './client.ts';
 import { BrokerCounters, type SyncHttp } from './counters.ts';
 import { counterIdentity } from '../../interface/kbs/counter.ts';
@@ -70,8 +70,8 @@ export function readRelayReply(
 export function relayHttp(channel: HostChannel): SyncHttp {
   return ({ method, url, headers, body }) => {
     const request: RelayedRequest = { method, url, headers, body: base64(body) };
-    const reply = channel.call(Calls.netFetch, [], encodeUtf8(JSON.stringify(request)), SLOT_DATA_BYTES);
-    return readRelayReply(url, reply.data);
+    const reply = hostCall(channel, Calls.netFetch, { request: encodeUtf8(JSON.stringify(request)) });
+    return readRelayReply(url, reply);
   };
 }
 

@@ -5,23 +5,18 @@
  * datagrams themselves are WireGuard messages, authenticated before anything believes them.
  */
 import { Calls } from '../../interface/calls.ts';
-import { WireError } from '../../interface/codec.ts';
 import { Errno, WasiError } from '../../interface/errno.ts';
 import {
+  DATAGRAM_BATCH_BYTES,
   MAX_BATCH,
-  decodeDatagrams,
-  encodeDatagrams,
   entrySize,
   type OuterDatagram,
 } from '../../interface/net-datagrams.ts';
-import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import type { HostChannel } from '../ring/channel.ts';
+import { hostCall } from '../ring/stubs.ts';
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 const MAX_PAUSE_MS = 250;
-
-/** Room for the host's own 4-byte framing in its mailbox. */
-const BATCH_BYTES = SLOT_DATA_BYTES - 16;
 
 /** How the network reaches the outside: the ring in an enclave, a plain socket in a test. */
 export interface DatagramPort {
@@ -52,7 +47,7 @@ export class RingDatagrams implements DatagramPort {
       while (
         end < datagrams.length &&
         end - start < MAX_BATCH &&
-        bytes + entrySize(datagrams[end]!) <= BATCH_BYTES
+        bytes + entrySize(datagrams[end]!) <= DATAGRAM_BATCH_BYTES
       )
         bytes += entrySize(datagrams[end++]!);
       if (end === start) {
@@ -62,11 +57,8 @@ export class RingDatagrams implements DatagramPort {
         continue;
       }
       const batch = datagrams.slice(start, end);
-      const payload = new Uint8Array(bytes);
-      encodeDatagrams(batch, payload);
       try {
-        const { result } = this.channel.call(Calls.netSendBatch, [BigInt(batch.length)], payload);
-        const sent = result >= 0n && result <= BigInt(batch.length) ? Number(result) : 0;
+        const sent = hostCall(this.channel, Calls.netSendBatch, { datagrams: batch });
         this.stats.sent += sent;
         this.stats.lostSends += batch.length - sent;
       } catch (error) {
@@ -79,28 +71,16 @@ export class RingDatagrams implements DatagramPort {
 
   receive(waitNs: bigint, max: number): OuterDatagram[] {
     const limit = Math.max(1, Math.min(max, MAX_BATCH));
-    let reply;
     try {
-      reply = this.channel.call(
-        Calls.netRecvBatch,
-        [waitNs < 0n ? 0n : waitNs, BigInt(limit)],
-        undefined,
-        BATCH_BYTES,
-      );
-    } catch (error) {
-      if (!(error instanceof WasiError) || error.errno !== Errno.IO) throw error;
-      return this.#refused(waitNs);
-    }
-    try {
-      const got = decodeDatagrams(
-        reply.data,
-        reply.result > BigInt(limit) ? limit + 1 : Number(reply.result),
-        limit,
-      );
+      const got = hostCall(this.channel, Calls.netRecvBatch, {
+        waitNs: waitNs < 0n ? 0n : waitNs,
+        max: limit,
+      });
       this.stats.received += got.length;
       return got;
     } catch (error) {
-      if (!(error instanceof WireError)) throw error;
+      // A reply that does not add up is EIO too (stubs.ts).
+      if (!(error instanceof WasiError) || error.errno !== Errno.IO) throw error;
       return this.#refused(waitNs);
     }
   }

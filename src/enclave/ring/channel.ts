@@ -45,8 +45,6 @@ export interface BatchRequest {
   args: readonly bigint[];
   payload?: Uint8Array;
   replyLimit?: number;
-  /** Copy the reply straight into this buffer (of at least `replyLimit` bytes) rather than a new one. */
-  into?: Uint8Array;
 }
 
 interface InFlight {
@@ -95,7 +93,7 @@ export class HostChannel {
     for (let start = 0; start < requests.length; start += this.count) {
       const batch = requests.slice(start, start + this.count);
       const slots = batch.map((r) => this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0));
-      for (const [i, index] of slots.entries()) replies.push(this.complete(index, true, batch[i].into));
+      for (const index of slots) replies.push(this.complete(index, true));
     }
     return replies;
   }
@@ -142,16 +140,16 @@ export class HostChannel {
     return index;
   }
 
-  private complete(index: number, wanted: boolean, into?: Uint8Array): Reply {
+  private complete(index: number, wanted: boolean): Reply {
     try {
-      return this.checkedReply(index, wanted, into);
+      return this.checkedReply(index, wanted);
     } catch (error) {
       if (error instanceof HostProtocolError) this.broken = true;
       throw error;
     }
   }
 
-  private checkedReply(index: number, wanted: boolean, into?: Uint8Array): Reply {
+  private checkedReply(index: number, wanted: boolean): Reply {
     const pending = this.inFlight[index];
     if (!pending) throw new Error('no request in flight in this slot');
     const slot = this.ring.slots[this.first + index];
@@ -172,14 +170,8 @@ export class HostChannel {
       );
     }
     const checked = checkReply(pending, errno, replyLength);
-    let data: Uint8Array = EMPTY;
-    if (checked === 0 && replyLength > 0) {
-      // The one copy out of shared memory, made before anyone looks at the bytes.
-      if (into && into.length >= replyLength) {
-        into.set(slot.data.subarray(0, replyLength));
-        data = into.subarray(0, replyLength);
-      } else data = slot.data.slice(0, replyLength);
-    }
+    // The one copy out of shared memory, made before anyone looks at the bytes.
+    const data = checked === 0 && replyLength > 0 ? slot.data.slice(0, replyLength) : EMPTY;
     Atomics.store(h, SlotField.state, SlotState.FREE);
     if (checked !== 0) {
       if (!wanted) {
