@@ -2,10 +2,11 @@
 // 1. word count over dict-gcide: the engine sealed with executors in JS enclaves, the same engine
 //    (also in enclaves) with its plaintext baseline bundle, and a plain single Node process;
 // 2. word count sealed in enclaves, local[1] against local[2];
-// 3. smart-grid fault detection on seeded data: sealed against the plaintext baseline;
-// 4. word count over NATS JetStream with 1 and 2 executor processes (when nats-server is installed).
-//   node --import tsx bench/dataflow.ts     (BENCH_MB=8 for a smaller corpus than the 40 MB,
-//                                            BENCH_REPEATS, BENCH_EXECUTORS, BENCH_CUSTOMERS)
+// 3. smart-grid fault detection on seeded data: the same three as 1, and local[1] against local[2];
+// 4. both jobs over NATS JetStream with 1 and 2 executor processes (when nats-server is installed).
+//   node --import tsx bench/dataflow.ts [--mb 4] [--customers 20000] [--repeats 3] [--executors 2]
+// (--mb 0: all of dict-gcide, about 40 MB; the defaults finish in about 2 minutes on a quiet
+// 2-core machine. The BENCH_MB, BENCH_CUSTOMERS, BENCH_REPEATS, BENCH_EXECUTORS variables work too.)
 // Enclaves are the sim backend's (Worker threads; no hardware isolation, no EPC paging costs).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +23,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { generateGrid, writeGrid } from '../examples/smartgrid-data.ts';
 import { frameFile } from '../src/dataflow/framing.ts';
 import { runJob } from '../src/dataflow/host/run-job.ts';
@@ -32,10 +34,24 @@ import { median, printTable } from './lib.ts';
 
 const GCIDE = '/usr/share/dictd/gcide.dict.dz';
 const NATS_SERVER = '/usr/sbin/nats-server';
-const megabytes = Number(process.env.BENCH_MB ?? 0);
-const executors = Number(process.env.BENCH_EXECUTORS ?? 2);
-const repeats = Number(process.env.BENCH_REPEATS ?? 3);
-const customers = Number(process.env.BENCH_CUSTOMERS ?? 100_000);
+const { values: flags } = parseArgs({
+  options: {
+    mb: { type: 'string', default: process.env.BENCH_MB ?? '4' },
+    customers: { type: 'string', default: process.env.BENCH_CUSTOMERS ?? '20000' },
+    repeats: { type: 'string', default: process.env.BENCH_REPEATS ?? '3' },
+    executors: { type: 'string', default: process.env.BENCH_EXECUTORS ?? '2' },
+  },
+});
+const count = (name: keyof typeof flags, min: number): number => {
+  const n = Number(flags[name]);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: an integer of at least ${min}`);
+  return n;
+};
+const megabytes = count('mb', 0);
+const executors = count('executors', 1);
+const repeats = count('repeats', 1);
+const customers = count('customers', 100);
+const plainScript = fileURLToPath(new URL('./dataflow-plain.mjs', import.meta.url));
 const partBytes = 4 * 1024 * 1024;
 const blockBytes = 1024 * 1024;
 const example = (name: string): string => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
@@ -104,6 +120,12 @@ async function engine(
   rmSync(out, { recursive: true, force: true });
 }
 
+/** The job done by a plain single Node process (`dataflow-plain.mjs`), on the plaintext files. */
+async function plain(...args: string[]): Promise<void> {
+  const p = spawnSync(process.execPath, [plainScript, ...args], { encoding: 'utf8' });
+  if (p.status !== 0) throw new Error(p.stderr);
+}
+
 async function startNats(): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
   if (!existsSync(NATS_SERVER)) return undefined;
   const port = await new Promise<number>((resolve) => {
@@ -139,13 +161,7 @@ try {
     () => engine('wordcount.ts', 'corpus.plain', local, [], true),
     () => engine('wordcount.ts', 'corpus.sealed', 'local[1]', [], false),
   );
-  const plainNode = await timed(async () => {
-    const script =
-      "const t=require('fs').readFileSync(process.argv[1],'utf8').toLowerCase();const m=new Map();" +
-      'for(const w of t.split(/[^a-z]+/))if(w)m.set(w,(m.get(w)||0)+1);console.log(m.size)';
-    const p = spawnSync(process.execPath, ['-e', script, path('corpus', 'gcide.txt')], { encoding: 'utf8' });
-    if (p.status !== 0) throw new Error(p.stderr);
-  });
+  const plainNode = await timed(async () => plain('wordcount', path('corpus', 'gcide.txt')));
   printTable(
     `word count over ${(text.length / 1024 / 1024).toFixed(1)} MB of dict-gcide, ${local}, median of ${repeats} interleaved (wall ms, incl. bundling and enclave start)`,
     ['configuration', 'ms', 'vs plaintext engine', 'vs plain node'],
@@ -165,16 +181,27 @@ try {
     ],
   );
 
-  const [sgSealed, sgPlain] = await timedEach(
+  const [sgSealed, sgPlain, sgOne] = await timedEach(
     () => engine('smartgrid.ts', 'grid.sealed', local, window, false),
     () => engine('smartgrid.ts', 'grid.plain', local, window, true),
+    () => engine('smartgrid.ts', 'grid.sealed', 'local[1]', window, false),
+  );
+  const sgNode = await timed(() => plain('smartgrid', path('grid'), ...window));
+  printTable(
+    `smart-grid fault detection, ${customers} customers and ${customers * 3} faults, ${local}, median of ${repeats} interleaved (wall ms)`,
+    ['configuration', 'ms', 'vs plaintext engine', 'vs plain node'],
+    [
+      ['engine, sealed', sgSealed, sgSealed / sgPlain, sgSealed / sgNode],
+      ['engine, plaintext baseline', sgPlain, 1, sgPlain / sgNode],
+      ['plain single node process', sgNode, sgNode / sgPlain, 1],
+    ],
   );
   printTable(
-    `smart-grid fault detection, ${customers} customers and ${customers * 3} faults, ${local}, median of ${repeats} (wall ms)`,
-    ['configuration', 'ms', 'vs plaintext engine'],
+    `smart-grid sealed, executors in JS enclaves in one process, median of ${repeats} (wall ms)`,
+    ['master', 'ms', 'speed-up vs 1'],
     [
-      ['engine, sealed', sgSealed, sgSealed / sgPlain],
-      ['engine, plaintext baseline', sgPlain, 1],
+      ['local[1]', sgOne, 1],
+      [local, sgSealed, sgOne / sgSealed],
     ],
   );
 
@@ -182,16 +209,20 @@ try {
   if (!nats) console.log('\n(nats-server is not installed: no NATS scaling table)');
   else
     try {
-      const [natsOne, two] = await timedEach(
+      const [natsOne, two, sgNatsOne, sgTwo] = await timedEach(
         () => engine('wordcount.ts', 'corpus.sealed', nats.url, [], false, { executors: 1 }),
         () => engine('wordcount.ts', 'corpus.sealed', nats.url, [], false, { executors: 2 }),
+        () => engine('smartgrid.ts', 'grid.sealed', nats.url, window, false, { executors: 1 }),
+        () => engine('smartgrid.ts', 'grid.sealed', nats.url, window, false, { executors: 2 }),
       );
       printTable(
-        `word count sealed over NATS JetStream (executor processes on this machine, one enclave each), median of ${repeats} (wall ms)`,
-        ['executors', 'ms', 'speed-up vs 1'],
+        `sealed over NATS JetStream (executor processes on this machine, one enclave each), median of ${repeats} interleaved (wall ms)`,
+        ['job, executors', 'ms', 'speed-up vs 1'],
         [
-          ['1', natsOne, 1],
-          ['2', two, natsOne / two],
+          ['word count, 1', natsOne, 1],
+          ['word count, 2', two, natsOne / two],
+          ['smart-grid, 1', sgNatsOne, 1],
+          ['smart-grid, 2', sgTwo, sgNatsOne / sgTwo],
         ],
       );
     } finally {

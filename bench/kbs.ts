@@ -13,7 +13,7 @@ import { verifyDcapCollateral } from '../src/attestation/dcap-collateral.ts';
 import { SgxAttributeFlags } from '../src/attestation/report-body.ts';
 import { runtimeDataReportData } from '../src/interface/kbs/binding.ts';
 import { KbsClient } from '../src/enclave/kbs/client.ts';
-import { dcapEvidenceVerifier } from '../src/kbs/evidence.ts';
+import { dcapEvidenceVerifier } from '../src/attestation/evidence.ts';
 import { KbsStore } from '../src/kbs/store.ts';
 import { SimPlatform } from '../src/tee/sim/platform.ts';
 import type { EnclaveIdentity } from '../src/tee/sim/platform.ts';

@@ -1,10 +1,18 @@
 // Shared pieces of the benchmarks: running commands, medians, and printing ratio tables.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 export const nodeWasiRunner = fileURLToPath(new URL('./node-wasi-runner.mjs', import.meta.url));
-export const sharedBench = fileURLToPath(new URL('../../shared/bench/', import.meta.url));
+/** The SQLite binaries: `$SHARED_BENCH`, or `shared/bench/` beside the checkout (or beside its worktree folder). */
+export const sharedBench =
+  process.env.SHARED_BENCH ??
+  ['../../shared/bench/', '../../../shared/bench/']
+    .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+    .find((dir) => existsSync(dir)) ??
+  fileURLToPath(new URL('../../shared/bench/', import.meta.url));
 
 export interface Timed {
   wallMs: number;
@@ -41,4 +49,43 @@ export function printTable(title: string, header: string[], rows: (string | numb
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of cells)
     console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+}
+
+/** The 1-minute load average, for the figures' caption (they mean little above the core count). */
+export function loadNote(): string {
+  const [one] = loadavg();
+  return `load average ${one.toFixed(2)} on ${availableParallelism()} cores`;
+}
+
+/**
+ * Starts `count` busy-loop processes (contention mode: other programs keeping the cores busy).
+ * Returns a function that ends them; they also end with this process.
+ */
+export function startBusyLoops(count: number): () => void {
+  const loops: ChildProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    loops.push(spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore' }));
+  }
+  const stop = (): void => {
+    for (const loop of loops) loop.kill('SIGKILL');
+    process.removeListener('exit', stop);
+  };
+  process.on('exit', stop);
+  return stop;
+}
+
+export interface Goal {
+  measure: string;
+  value: number;
+  /** Met when `value` is at most this. */
+  atMost: number;
+}
+
+/** Prints the issue's goals against the figures of this run. */
+export function printGoals(title: string, goals: Goal[]): void {
+  printTable(
+    title,
+    ['goal', 'measured', 'target', 'met'],
+    goals.map((g) => [g.measure, g.value, `<= ${g.atMost}`, g.value <= g.atMost ? 'met' : 'NOT met']),
+  );
 }

@@ -3,11 +3,12 @@
 # temporary directory, applies the annotations kept in test/partition/targets/<name>/, installs
 # its dependencies from the npm registry, runs `cloister partition` and prints the figures.
 #
-#   scripts/partition-target.sh oauth2-server|kdbxweb|node-forge [--report FILE] [--keep] [--test]
+#   scripts/partition-target.sh oauth2-server|kdbxweb|node-forge [--report FILE] [--keep] [--test [--results DIR]]
 #
-# --test then runs the target's own test suite on the partitioned build, with the enclave side in a
-# JavaScript enclave (sim backend): host/cloister/start.mjs launches it before the suite's first
-# line (oauth2-server only so far).
+# --test then runs the target's own test suite twice: unpartitioned (the patched copy) and on the
+# partitioned build, with the enclave side in a JavaScript enclave (sim backend):
+# host/cloister/start.mjs launches it before the suite's first line (oauth2-server only so far).
+# --results DIR keeps each run's mocha JSON report there (unpartitioned.json, partitioned.json).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,11 +20,13 @@ shift
 report=
 keep=
 run_tests=
+results=
 while [ $# -gt 0 ]; do
   case $1 in
     --report) report=$(realpath -m "$2"); shift 2 ;;
     --keep) keep=1; shift ;;
     --test) run_tests=1; shift ;;
+    --results) results=$(realpath -m "$2"); shift 2 ;;
     *) echo "partition-target: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -31,9 +34,11 @@ done
 # test_cmd: the target's own suite (its package.json test script), run in OUT/host.
 case $name in
   oauth2-server) source_dir=oauth2-server-5.3.0 include= extra=
-    test_cmd=(env NODE_ENV=test node --import ./cloister/start.mjs ./node_modules/.bin/mocha --exit 'test/**/*_test.js') ;;
-  kdbxweb) source_dir=kdbxweb-2.1.1 include=lib extra=--allow-type-errors test_cmd=() ;;
-  node-forge) source_dir=node-forge-1.4.0 include= extra= test_cmd=() ;;
+    test_cmd=(env NODE_ENV=test node ./node_modules/.bin/mocha --exit 'test/**/*_test.js') ;;
+  kdbxweb) source_dir=kdbxweb-2.1.1 include=lib extra=--allow-type-errors
+    test_cmd=(node ./node_modules/.bin/mocha --exit --require ts-node/register --recursive 'test/**/*.spec.ts') ;;
+  node-forge) source_dir=node-forge-1.4.0 include= extra=
+    test_cmd=(env NODE_ENV=test node ./node_modules/.bin/mocha --exit -t 30000 tests/unit/index.js) ;;
   *) echo "partition-target: unknown target $name" >&2; exit 2 ;;
 esac
 patch_file=$repo/test/partition/targets/$name/annotations.patch
@@ -46,6 +51,8 @@ trap cleanup EXIT
 cp -r "$targets/$source_dir" "$work/app"
 chmod -R u+w "$work/app"
 (cd "$work/app" && patch -s -p1 < "$patch_file")
+# forge's suite runs 5 tests because tests/unit/jsbn.js says describe.only (its README): run them all.
+[ "$name" = node-forge ] && sed -i 's/describe\.only(/describe(/' "$work/app/tests/unit/jsbn.js"
 marks=$(grep -c '^+.*@\(sensitive\|declassify\)\|^+.*Sensitive<' "$patch_file" || true)
 
 start=$(date +%s)
@@ -67,6 +74,20 @@ echo "interface file                     $work/partitioned/interface.json${keep:
 
 if [ -n "$run_tests" ]; then
   [ ${#test_cmd[@]} -gt 0 ] || { echo "partition-target: --test is not wired for $name yet" >&2; exit 2; }
-  echo "running its own tests on the partitioned build (enclave side in a JavaScript enclave)"
-  (cd "$work/partitioned/host" && "${test_cmd[@]}")
+  results=${results:-$work/results}
+  mkdir -p "$results"
+  # node [--import start.mjs] runner args… : the partitioned run starts the enclave first.
+  run_suite() { # label dir [node options]
+    local label=$1 dir=$2; shift 2
+    local cmd=("${test_cmd[@]}")
+    local i
+    for i in "${!cmd[@]}"; do [ "${cmd[$i]}" = node ] && break; done
+    cmd=("${cmd[@]:0:$((i + 1))}" "$@" "${cmd[@]:$((i + 1))}" --reporter json --reporter-option "output=$results/$label.json")
+    (cd "$dir" && "${cmd[@]}" > "$results/$label.log" 2>&1) || true
+    node -e 'const r = require(process.argv[1]).stats; console.log(process.argv[2].padEnd(34) + " " + r.passes + " passing, " + r.failures + " failing, " + r.pending + " pending")' \
+      "$results/$label.json" "its own tests, $label" ||
+      { tail -20 "$results/$label.log" >&2; exit 1; }
+  }
+  run_suite unpartitioned "$work/app"
+  run_suite partitioned "$work/partitioned/host" --import ./cloister/start.mjs
 fi

@@ -8,6 +8,7 @@ import { FormatError, fromHex } from './bytes.ts';
 import { parseCollateral, parseQeIdentity, parseTcbInfo } from './collateral.ts';
 import type { QeIdentity, TcbInfo } from './collateral.ts';
 import { p256Verify } from './ecdsa.ts';
+import { BoundedMemo, digestOf } from './memo.ts';
 import { VerificationError } from './errors.ts';
 import type { VerificationErrorCode } from './errors.ts';
 import { INTEL_SGX_ROOT_CA_DER_BASE64 } from './roots/intel-sgx-root-ca.ts';
@@ -117,7 +118,41 @@ export async function verifyDcapCollateral(
 ): Promise<VerifiedCollateral> {
   const at = options.at ?? new Date();
   const c = parseCollateral(collateral);
-  const root = parseCert(options.trustedRoot ?? INTEL_SGX_ROOT_CA_DER, 'trusted root');
+  const rootDer = options.trustedRoot ?? INTEL_SGX_ROOT_CA_DER;
+  // The same bytes under the same root verify alike at any time, but for the windows checked here.
+  const key = digestOf(rootDer, ...COLLATERAL_FIELDS.map((field) => c[field]));
+  const seen = verifiedCollaterals.peek(key);
+  if (seen !== undefined) {
+    checkCollateralAt(seen, at);
+    return seen;
+  }
+  const verified = await verifyParsedCollateral(c, rootDer, at);
+  verifiedCollaterals.set(key, verified);
+  return verified;
+}
+
+/** Every field of the collateral, in one fixed order (the cache key covers each byte of each). */
+const COLLATERAL_FIELDS = [
+  'pck_crl_issuer_chain',
+  'root_ca_crl',
+  'pck_crl',
+  'tcb_info_issuer_chain',
+  'tcb_info',
+  'tcb_info_signature',
+  'qe_identity_issuer_chain',
+  'qe_identity',
+  'qe_identity_signature',
+] as const;
+
+/** Collateral verified under a root, by the hash of the root and every field; a verifier sees few. */
+const verifiedCollaterals = new BoundedMemo<VerifiedCollateral>(32);
+
+async function verifyParsedCollateral(
+  c: ReturnType<typeof parseCollateral>,
+  rootDer: Uint8Array,
+  at: Date,
+): Promise<VerifiedCollateral> {
+  const root = parseCert(rootDer, 'trusted root');
 
   // The root's own CRL first: it must come from the trusted root, or the collateral belongs to another PKI.
   const rootCrl = parseCrlHex(c.root_ca_crl, 'root CA CRL');

@@ -37,4 +37,8 @@ export type VerificationErrorCode =
   | 'tcb-status-unknown'
   | 'tcb-revoked'
   | 'report-signature'
-  | 'vcek-mismatch';
+  | 'vcek-mismatch'
+  /** VM evidence (tdx/snp backends) that does not bind the expected enclave and report data. */
+  | 'report-data-mismatch'
+  | 'rtmr-mismatch'
+  | 'debug-enclave';

@@ -23,8 +23,8 @@ import {
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { bytesEqual, concat, toHex } from './bytes.ts';
 import { encodeBase64 } from '../interface/kbs/protocol.ts';
-import { ReportDataMismatch, checkReportData, claimsOf } from '../kbs/evidence.ts';
-import type { Claims, EvidenceVerifier, Verdict } from '../kbs/evidence.ts';
+import { ReportDataMismatch, checkReportData, claimsOf } from './evidence.ts';
+import type { Claims, EvidenceVerifier, Verdict } from './evidence.ts';
 import { PolicyError, checkPolicy } from './policy.ts';
 import type { Policy } from './policy.ts';
 

@@ -8,6 +8,7 @@ import { BasicConstraintsExtension, X509Certificate, X509Crl } from '@peculiar/x
 import { FormatError, bytesEqual } from './bytes.ts';
 import { parseDer } from './der.ts';
 import { VerificationError } from './errors.ts';
+import { BoundedMemo, digestOf } from './memo.ts';
 
 const MAX_CHAIN = 8;
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
@@ -32,14 +33,22 @@ export function parseCert(data: Uint8Array | string, what: string): X509Certific
       : body
         ? Uint8Array.from(Buffer.from(body[1].replace(/\s+/g, ''), 'base64'))
         : undefined;
-  try {
-    // One DER value and nothing after it: the ASN.1 parser below would ignore trailing bytes.
-    if (der !== undefined) parseDer(der);
-    return new X509Certificate(der ?? (data as string));
-  } catch {
-    throw new FormatError('bad-certificate', `${what}: not an X.509 certificate`);
-  }
+  const parse = (): X509Certificate => {
+    try {
+      // One DER value and nothing after it: the ASN.1 parser below would ignore trailing bytes.
+      if (der !== undefined) parseDer(der);
+      return new X509Certificate(der ?? (data as string));
+    } catch {
+      throw new FormatError('bad-certificate', `${what}: not an X.509 certificate`);
+    }
+  };
+  // Equal bytes parse to the one shared (never changed) object, so checks cached per object hold for them.
+  return der === undefined ? parse() : parsedCerts.get(digestOf(der), parse);
 }
+
+/** Parsed certificates and CRLs by the hash of their DER; a few hundred covers many platforms' chains. */
+const parsedCerts = new BoundedMemo<X509Certificate>(512);
+const parsedCrls = new BoundedMemo<X509Crl>(64);
 
 /** A CRL from hex DER (the collateral's encoding). */
 export function parseCrlHex(hex: string, what: string): X509Crl {
@@ -49,11 +58,13 @@ export function parseCrlHex(hex: string, what: string): X509Crl {
 
 /** A CRL from DER. */
 export function parseCrl(der: Uint8Array, what: string): X509Crl {
-  try {
-    return new X509Crl(Uint8Array.from(der));
-  } catch {
-    throw new FormatError('bad-crl', `${what}: not a CRL`);
-  }
+  return parsedCrls.get(digestOf(der), () => {
+    try {
+      return new X509Crl(Uint8Array.from(der));
+    } catch {
+      throw new FormatError('bad-crl', `${what}: not a CRL`);
+    }
+  });
 }
 
 /** Runs a lazy @peculiar/x509 decode (extensions are parsed on first access); a decode failure is a FormatError. */
@@ -73,8 +84,15 @@ export function extensionValue(cert: X509Certificate, oid: string, what: string)
 
 /** The certificate's public key as a node:crypto KeyObject (for raw ECDSA checks). */
 export function publicKeyOf(cert: X509Certificate): KeyObject {
-  return createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' });
+  let key = publicKeys.get(cert);
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' });
+    publicKeys.set(cert, key);
+  }
+  return key;
 }
+
+const publicKeys = new WeakMap<X509Certificate, KeyObject>();
 
 function isSame(a: X509Certificate, b: X509Certificate): boolean {
   return bytesEqual(new Uint8Array(a.rawData), new Uint8Array(b.rawData));
@@ -85,14 +103,27 @@ function isSame(a: X509Certificate, b: X509Certificate): boolean {
  * about 20 times faster than WebCrypto here; node:crypto has no CRL support, so CRLs use @peculiar/x509.
  */
 async function signedBy(cert: X509Certificate | X509Crl, issuer: X509Certificate): Promise<boolean> {
+  // A signature is a fact about two sets of bytes; parsed objects are shared per bytes (parseCert).
+  if (verifiedSignatures.get(cert)?.has(issuer)) return true;
+  let valid: boolean;
   try {
-    return cert instanceof X509Crl
-      ? await cert.verify({ publicKey: issuer.publicKey })
-      : new NodeX509Certificate(Buffer.from(cert.rawData)).verify(publicKeyOf(issuer));
+    valid =
+      cert instanceof X509Crl
+        ? await cert.verify({ publicKey: issuer.publicKey })
+        : new NodeX509Certificate(Buffer.from(cert.rawData)).verify(publicKeyOf(issuer));
   } catch {
-    return false;
+    valid = false;
   }
+  if (valid) {
+    const issuers = verifiedSignatures.get(cert) ?? new WeakSet<X509Certificate>();
+    issuers.add(issuer);
+    verifiedSignatures.set(cert, issuers);
+  }
+  return valid;
 }
+
+/** Good signatures seen: signed object to the issuers whose keys verified it. Failures are not kept. */
+const verifiedSignatures = new WeakMap<X509Certificate | X509Crl, WeakSet<X509Certificate>>();
 
 /** The certificate must be valid at `at` (`cert-expired` otherwise). */
 export function checkValidity(cert: X509Certificate, at: Date, what: string): void {

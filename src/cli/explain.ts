@@ -26,9 +26,12 @@ export function explainPlan(plan: LaunchPlan, mrenclave: string): string {
       k ? [`  volume key ${i + 1} (provisioned at launch, not measured)`] : [],
     ),
   ];
-  const sig = plan.sig
-    ? [`  SIGSTRUCT     gives MRSIGNER ${Buffer.from(plan.sig.mrSigner).toString('hex')}`]
-    : [];
+  const sig = [
+    ...(plan.sig ? [`  SIGSTRUCT     gives MRSIGNER ${Buffer.from(plan.sig.mrSigner).toString('hex')}`] : []),
+    ...(plan.kbsCa
+      ? ['  --kbs-ca      CA certificates the host trusts for the broker (TLS ends on the host)']
+      : []),
+  ];
   return [
     `mrenclave ${mrenclave}`,
     '',

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { buildJobEnclave } from '../dataflow/host/bundle.ts';
 import { keySourceOf, parseMaster, runJob } from '../dataflow/host/run-job.ts';
+import { BrokerAdminError, resourcePath } from '../dataflow/owner-broker.ts';
 import { parseBytes, readJobKey } from './data.ts';
 import { UsageError } from './run-options.ts';
 
@@ -14,6 +15,7 @@ interface KeyOptions {
 interface JobRunOptions extends KeyOptions {
   master: string;
   executors: string;
+  replicas: string;
   memory: string;
 }
 
@@ -30,9 +32,14 @@ function keyOptions(options: KeyOptions): { kbs?: { url: string; resource: strin
     if (options.keyFile !== undefined) throw new UsageError('--kbs and --key-file exclude each other');
     if (!/^https?:\/\/[^/\s]+\/?$/.test(options.kbs))
       throw new UsageError(`--kbs: not a broker URL: ${options.kbs}`);
-    if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(options.resource))
-      throw new UsageError(`--resource: repository/type/tag, not ${JSON.stringify(options.resource)}`);
-    return { kbs: { url: options.kbs, resource: options.resource } };
+    let resource: string;
+    try {
+      resource = resourcePath(options.resource);
+    } catch (error) {
+      if (error instanceof BrokerAdminError) throw new UsageError(`--resource: ${error.message}`);
+      throw error;
+    }
+    return { kbs: { url: options.kbs, resource } };
   }
   if (options.keyFile === undefined)
     throw new UsageError('give --kbs URL --resource PATH (or --key-file FILE for local development)');
@@ -42,7 +49,10 @@ function keyOptions(options: KeyOptions): { kbs?: { url: string; resource: strin
 function addKeyOptions(command: Command): Command {
   return command
     .option('--kbs <URL>', 'the key broker the job enclaves get the job key from, after attestation')
-    .option('--resource <PATH>', "the job key's resource at the broker (repository/type/tag)")
+    .option(
+      '--resource <PATH>',
+      "the job key's resource at the broker: repository/type/tag, or type/tag in repository default",
+    )
     .option(
       '--key-file <FILE>',
       'LOCAL DEVELOPMENT ONLY: the job key (32 bytes or 64 hex digits), passed through this host into the enclaves',
@@ -63,15 +73,23 @@ export function registerJobCommands(program: Command): void {
       .argument('[ARGS...]', 'arguments for the job (sc.args), after --')
       .requiredOption(
         '--master <MASTER>',
-        'local[N]: N executor enclaves in this process; nats://host:port: executor processes (one enclave each) over NATS JetStream',
+        'local[N]: N executor enclaves in this process; nats://host:port[,host:port...]: executor processes (one enclave each) over NATS JetStream (several servers: one cluster)',
       )
       .option('--executors <N>', 'executor processes to start for a nats:// master', '2')
+      .option(
+        '--replicas <N>',
+        "nats://: copies of the job's stream, KV bucket and object store (3 on a 3-node JetStream cluster)",
+        '1',
+      )
       .option('--memory <SIZE>', 'memory per task before it spills to sealed files', '64M'),
   ).action(async (file: string, args: string[], options: JobRunOptions) => {
     parseMaster(options.master);
     const executors = Number(options.executors);
     if (!Number.isInteger(executors) || executors < 1 || executors > 64)
       throw new UsageError(`--executors: 1 to 64, not ${JSON.stringify(options.executors)}`);
+    const replicas = Number(options.replicas);
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
+      throw new UsageError(`--replicas: 1 to 5, not ${JSON.stringify(options.replicas)}`);
     const keys = keyOptions(options);
     if (keys.jobKey) process.stderr.write(KEY_FILE_WARNING);
     process.stderr.write(SIM_WARNING);
@@ -82,6 +100,7 @@ export function registerJobCommands(program: Command): void {
       args,
       memoryBytes: parseBytes('--memory', options.memory),
       executors,
+      replicas,
       onMeasured: (mrenclave) => process.stderr.write(`cloister: job enclave MRENCLAVE ${mrenclave}\n`),
     });
     const { tasks, retries, spilledRuns } = run.stats;
@@ -97,7 +116,7 @@ export function registerJobCommands(program: Command): void {
     )
     .argument('<JOB>', 'the job file (.ts or .js)')
     .option('--kbs <URL>', 'the key broker URL the job will be run with')
-    .option('--resource <PATH>', "the job key's resource at the broker")
+    .option('--resource <PATH>', "the job key's resource at the broker (type/tag: in repository default)")
     .option('--key-file-mode', 'measure the local-development build (`job run --key-file`) instead')
     .action(async (file: string, options: KeyOptions & { keyFileMode?: boolean }) => {
       if (options.keyFileMode && (options.kbs || options.resource))

@@ -4,6 +4,7 @@
  * the host-only settings and the keys provisioned at launch.
  */
 import { basename } from 'node:path';
+import type { Command } from 'commander';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { KbsConfig, RunConfig } from '../interface/run-config.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
@@ -13,6 +14,7 @@ import { withRunFile } from './run-file.ts';
 import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { netRunConfig } from './net.ts';
 import { verifySigstruct, type Sigstruct } from '../attestation/sigstruct.ts';
 
 export interface LaunchPlan {
@@ -21,6 +23,8 @@ export interface LaunchPlan {
   hostDirs: string[];
   blockDevices: BlockDeviceFile[];
   secrets: EnclaveSecrets;
+  /** CA certificates (PEM) the host trusts for an https key broker (`--kbs-ca`; host-only). */
+  kbsCa?: string;
   /** The verified SIGSTRUCT given with --sig. */
   sig?: Sigstruct;
   /** Releases the volume locks taken for the run (`lock`); call when the run has ended. */
@@ -32,10 +36,25 @@ export function programArgs(args: string[]): string[] {
   return args[0] === '--' ? args.slice(1) : args;
 }
 
+export interface NetOptions {
+  net?: string;
+  tcplisten?: string[];
+}
+
 export interface KbsOptions {
   kbs?: string;
   resource?: string;
   kbsKey?: string;
+  kbsCa?: string;
+}
+
+/** `--kbs-ca FILE`: PEM certificates the host's relay adds to its trusted CAs. */
+function readKbsCa(path: string): string {
+  if (!existsSync(path)) throw new UsageError(`--kbs-ca ${path}: no such file`);
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new UsageError(`--kbs-ca ${path}: no PEM certificate in it`);
+  return text;
 }
 
 /** The broker's public key from a JWK (JSON) or PEM file: P-256 only, as a minimal JWK. */
@@ -98,7 +117,7 @@ function readSig(path: string): Sigstruct {
 export function planLaunch(
   file: string,
   rawArgs: string[],
-  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  options: RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
   { lock = false }: { lock?: boolean } = {},
 ): LaunchPlan {
   const args = programArgs(rawArgs);
@@ -120,12 +139,14 @@ function planWithDisks(
   args: string[],
   image: string | undefined,
   inImage: string | undefined,
-  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
+  options: RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
   disks: PreparedDisks,
   release: () => void,
 ): LaunchPlan {
   if (options.kbsKey !== undefined && options.kbs === undefined)
     throw new UsageError('--kbs-key pins the key of the broker given with --kbs URL');
+  if (options.kbsCa !== undefined && options.kbs === undefined)
+    throw new UsageError('--kbs-ca is for the https key broker given with --kbs URL');
   const prepared = image
     ? prepareRun(inImage ?? '', args.slice(1), options)
     : prepareRun(file, args, options);
@@ -134,8 +155,10 @@ function planWithDisks(
     const option = { hostdir: '--dir', tmpfs: '--tmpfs', volume: '--volume' }[clash.type];
     throw new UsageError(`${option} at / clashes with the root image, which is / itself: mount it elsewhere`);
   }
+  const net = netRunConfig(options.net, options.tcplisten ?? []);
   const config: RunConfig = {
     ...prepared.config,
+    ...(net && { net: net.config }),
     mounts: [...prepared.config.mounts, ...disks.volumeMounts],
     ...(disks.root && { root: disks.root, args: [basename(inImage ?? ''), ...args.slice(1)] }),
     ...(options.kbs !== undefined && {
@@ -147,7 +170,8 @@ function planWithDisks(
     config,
     hostDirs: prepared.hostDirs,
     blockDevices: disks.blockDevices,
-    secrets: disks.secrets,
+    secrets: net ? { ...disks.secrets, net: net.secrets } : disks.secrets,
+    ...(options.kbsCa !== undefined && { kbsCa: readKbsCa(options.kbsCa) }),
     sig: options.sig === undefined ? undefined : readSig(options.sig),
     release,
   };
@@ -157,12 +181,15 @@ function planWithDisks(
  * A run as the command line describes it: the --config file applied under the command line's
  * options, options between a disk image and `--` picked up, then planned.
  */
-export function planCommandLine(
+export function planCommandLine<
+  O extends RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
+>(
   program: string | undefined,
   args: string[],
-  options: RunOptions & DiskOptions & KbsOptions & { sig?: string },
-  how: { lock?: boolean } = {},
-): LaunchPlan {
+  options: O,
+  how: { lock?: boolean; commandOptions?: (command: Command) => Command } = {},
+): LaunchPlan & { options: O } {
   const run = withRunFile(program, args, options);
-  return planLaunch(run.program, ...withImageOptions(run.program, run.args, run.options), how);
+  const [programArgs, merged] = withImageOptions(run.program, run.args, run.options, how.commandOptions);
+  return { ...planLaunch(run.program, programArgs, merged, how), options: merged };
 }

@@ -1,6 +1,6 @@
 /** The `cloister` command. */
 import { Command, CommanderError } from 'commander';
-import { addRunOptions } from './run-command-options.ts';
+import { addRunOnlyOptions, addRunOptions } from './run-command-options.ts';
 import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
 import { launch, measureRun } from '../host/launcher.ts';
 import { SIM_WARNING } from '../tee/sim/enclave.ts';
@@ -21,17 +21,23 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 async function runCommand(
   program: string | undefined,
   args: string[],
-  options: RunOptions & DiskOptions & { traceHost?: boolean },
+  options: RunOptions & DiskOptions & { traceHost?: boolean; backend?: string },
 ): Promise<number> {
-  const plan = planCommandLine(program, args, options, { lock: true });
-  process.stderr.write(`cloister: ${SIM_WARNING}\n`);
+  const plan = planCommandLine(program, args, options, { lock: true, commandOptions: addRunOnlyOptions });
+  const backend = options.backend ?? 'sim';
+  if (backend === 'sim') process.stderr.write(`cloister: ${SIM_WARNING}\n`);
+  // Unlocking an encrypted root image derives its key for seconds: a bar on a terminal's stderr.
+  const unlockProgress =
+    plan.config.root?.luksUuid != null && process.stderr.isTTY
+      ? (await import('./progress-bar.ts')).stderrProgress('unlocking', { unit: 'percent' })
+      : undefined;
   let result;
   try {
-    result = await launch(plan);
+    result = await launch({ ...plan, backend, unlockProgress });
   } finally {
     plan.release();
   }
-  if (options.traceHost) process.stderr.write(`\n${result.trace.format()}\n`);
+  if (plan.options.traceHost) process.stderr.write(`\n${result.trace.format()}\n`);
   switch (result.kind) {
     case ExitKind.PROGRAM:
       return result.status;
@@ -89,15 +95,16 @@ export function buildProgram(): Command {
     });
 
   addRunOptions(
-    program
-      .command('run')
-      .description('run a WASI command in an enclave; everything after PROGRAM goes to the program')
-      .argument(
-        '[PROGRAM]',
-        'the .wasm file, or a disk image: then ARGS start with the program path in it (default: from --config)',
-      )
-      .argument('[ARGS...]', 'arguments for the program')
-      .option('--trace-host', 'print the host calls made, with counts and bytes, by class'),
+    addRunOnlyOptions(
+      program
+        .command('run')
+        .description('run a WASI command in an enclave; everything after PROGRAM goes to the program')
+        .argument(
+          '[PROGRAM]',
+          'the .wasm file, or a disk image: then ARGS start with the program path in it (default: from --config)',
+        )
+        .argument('[ARGS...]', 'arguments for the program'),
+    ),
   )
     .passThroughOptions()
     .action(

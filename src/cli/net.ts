@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { decodeKey, encodeKey, generatePrivateKey, publicKey } from '../enclave/net/wireguard/crypto.ts';
 import { WgConfigError, parseWgConfig } from '../enclave/net/wg-config.ts';
-import { formatIPv4 } from '../enclave/net/ipv4.ts';
+import { formatIPv4, parseIPv4, type Cidr4 } from '../enclave/net/ipv4.ts';
+import type { NetConfig, NetSecrets } from '../interface/net-config.ts';
 import { UsageError } from './run-options.ts';
 
 const MAX_CONFIG = 256 * 1024;
@@ -42,6 +43,76 @@ export function describeWgConfig(text: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Reads a configuration file with a clear error. */
+function readConfigFile(path: string, option = ''): string {
+  try {
+    const bytes = readFileSync(path);
+    if (bytes.length > MAX_CONFIG) throw new UsageError(`${option}${path}: larger than ${MAX_CONFIG} bytes`);
+    return bytes.toString('utf8');
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`${option}${path}: ${(error as Error).message}`);
+  }
+}
+
+const cidrText = (c: Cidr4): string => `${formatIPv4(c.address)}/${c.prefix}`;
+
+/** `ADDR:PORT` of `--tcplisten`, as wasmtime takes it (IPv4 here). */
+function checkListen(spec: string): string {
+  const colon = spec.lastIndexOf(':');
+  const port = Number(spec.slice(colon + 1));
+  if (
+    colon < 0 ||
+    parseIPv4(spec.slice(0, colon)) === undefined ||
+    !/^\d{1,5}$/.test(spec.slice(colon + 1)) ||
+    port > 65535
+  )
+    throw new UsageError(`--tcplisten ${spec}: expected ADDRESS:PORT, e.g. 0.0.0.0:8080`);
+  return spec;
+}
+
+/**
+ * `--net wg.conf` and `--tcplisten`: the measured network configuration and, apart from it, the
+ * keys (the private key and preshared keys are provisioned at launch, never measured).
+ */
+export function netRunConfig(
+  path: string | undefined,
+  tcpListen: readonly string[],
+): { config: NetConfig; secrets: NetSecrets } | undefined {
+  if (path === undefined) {
+    if (tcpListen.length > 0) throw new UsageError('--tcplisten needs --net wg.conf (the enclave network)');
+    return undefined;
+  }
+  let parsed;
+  try {
+    parsed = parseWgConfig(readConfigFile(path, '--net '));
+  } catch (error) {
+    if (error instanceof WgConfigError) throw new UsageError(`--net ${path}: ${error.message}`);
+    throw error;
+  }
+  const i = parsed.interface;
+  return {
+    config: {
+      addresses: i.addresses.map(cidrText),
+      mtu: i.mtu,
+      ...(i.listenPort !== undefined && { listenPort: i.listenPort }),
+      generateKey: i.privateKey === 'generate',
+      peers: parsed.peers.map((p) => ({
+        publicKey: encodeKey(p.publicKey),
+        presharedKey: p.presharedKey !== undefined,
+        ...(p.endpoint && { endpoint: `${p.endpoint.address}:${p.endpoint.port}` }),
+        allowedIPs: p.allowedIPs.map(cidrText),
+        ...(p.persistentKeepalive !== undefined && { persistentKeepalive: p.persistentKeepalive }),
+      })),
+      tcpListen: tcpListen.map(checkListen),
+    },
+    secrets: {
+      ...(i.privateKey !== 'generate' && { privateKey: i.privateKey }),
+      presharedKeys: parsed.peers.map((p) => p.presharedKey),
+    },
+  };
+}
+
 export function registerNetCommands(program: Command): void {
   const net = program.command('net').description('WireGuard keys and configurations for the enclave network');
   net
@@ -61,15 +132,7 @@ export function registerNetCommands(program: Command): void {
     .argument('<wg.conf>', 'a WireGuard configuration in wg-quick format')
     .description('check a configuration strictly and summarise it (keys, addresses, peers)')
     .action((path: string) => {
-      let text: string;
-      try {
-        const bytes = readFileSync(path);
-        if (bytes.length > MAX_CONFIG) throw new UsageError(`${path}: larger than ${MAX_CONFIG} bytes`);
-        text = bytes.toString('utf8');
-      } catch (error) {
-        if (error instanceof UsageError) throw error;
-        throw new UsageError(`${path}: ${(error as Error).message}`);
-      }
+      const text = readConfigFile(path);
       try {
         process.stdout.write(describeWgConfig(text));
       } catch (error) {

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { looksLikeImage } from './disk-options.ts';
 import { DEFAULT_THREADS } from '../interface/run-config.ts';
 import { DEFAULT_MEMORY_MIB, UsageError } from './run-options.ts';
+import { BACKEND_NAMES, backendSummary } from '../tee/backends.ts';
 
 /** Commander's accumulator for repeatable options. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -40,6 +41,15 @@ export function addMeasuredOptions(command: Command): Command {
       "the key broker's public key (cloister kbs public-key): volumes get rollback protection from its counters",
     )
     .option(
+      '--net <wg.conf>',
+      'the enclave network: a WireGuard tunnel (wg-quick format); see docs/network.md',
+    )
+    .option(
+      '--tcplisten <ADDR:PORT>',
+      'a TCP listener inside the tunnel, preopened for the program as fd 3, 4, ... (as wasmtime); repeatable',
+      collect,
+    )
+    .option(
       '--volume <VOLUME::GUEST[:ro]>',
       'mount an encrypted volume at GUEST, writable (or read-only: :ro, shareable); repeatable',
       collect,
@@ -52,19 +62,40 @@ export function addRunOptions(command: Command): Command {
     .option('--key-file <FILE>', "key file of the root image's LUKS2 container (as cryptsetup --key-file)")
     .option('--passphrase-file <FILE>', 'passphrase of the root image (first line of FILE)')
     .option('--volume-key-file <FILE>', 'key of each --volume, in order (one for all); repeatable', collect)
+    .option(
+      '--kbs-ca <FILE>',
+      "CA certificate(s) (PEM) the host trusts for an https --kbs; the enclave's trust is --kbs-key",
+    )
     .option('--sig <FILE>', "the enclave's SIGSTRUCT (cloister sign): its signer, product id and SVN")
-    .addOption(new Option('--backend <NAME>', 'TEE backend').choices(['sim']).default('sim'));
+    .addOption(
+      new Option('--backend <NAME>', `TEE backend; what each proves:\n${backendSummary()}`)
+        .choices([...BACKEND_NAMES])
+        .default('sim'),
+    );
+}
+
+/** The options only `cloister run` has (not part of the run's description). */
+export function addRunOnlyOptions(command: Command): Command {
+  return command.option('--trace-host', 'print the host calls made, with counts and bytes, by class');
 }
 
 /**
  * With a disk image, options may also follow it up to `--` (`run app.img --key-file k -- /bin/app`):
  * the program inside the image only gets what follows `--`. A .wasm program gets everything.
+ * `commandOptions` adds the options of the command itself (`addRunOnlyOptions` for `run`).
  */
-export function withImageOptions<T extends object>(file: string, args: string[], options: T): [string[], T] {
+export function withImageOptions<T extends object>(
+  file: string,
+  args: string[],
+  options: T,
+  commandOptions: (command: Command) => Command = (command) => command,
+): [string[], T] {
   const cut = args.indexOf('--');
   const treeNamed = args.slice(0, cut).some((a) => /^--(root-hash|hash-file)(=|$)/.test(a));
   if (cut <= 0 || !looksLikeImage(file, treeNamed)) return [args, options];
-  const parser = addRunOptions(new Command().exitOverride().allowExcessArguments(false)).configureOutput({
+  const parser = commandOptions(
+    addRunOptions(new Command().exitOverride().allowExcessArguments(false)),
+  ).configureOutput({
     writeErr: () => {},
   });
   let extra: Record<string, unknown>;

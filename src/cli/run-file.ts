@@ -33,8 +33,11 @@ const KEYS: Record<string, { option: string; kind: Kind }> = {
   overlay: { option: 'overlay', kind: 'boolean' },
   kbs: { option: 'kbs', kind: 'string' },
   'kbs-key': { option: 'kbsKey', kind: 'path' },
+  'kbs-ca': { option: 'kbsCa', kind: 'path' },
   resource: { option: 'resource', kind: 'string' },
   sig: { option: 'sig', kind: 'path' },
+  net: { option: 'net', kind: 'path' },
+  tcplisten: { option: 'tcplisten', kind: 'strings' },
   backend: { option: 'backend', kind: 'string' },
 };
 

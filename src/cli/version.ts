@@ -2,13 +2,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../host/package-files.ts';
-
-/** Backends a user can pick, with what each proves (docs/attestation.md). */
-const BACKENDS = 'sim (no hardware isolation; evidence signed by a simulated platform)';
+import { backendSummary } from '../tee/backends.ts';
 
 export function versionText(): string {
   const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
     version: string;
   };
-  return `cloister ${version}\nnode ${process.versions.node}\nbackends: ${BACKENDS}`;
+  // Backends a user can pick, with what each proves (docs/attestation.md).
+  const backends = backendSummary()
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n');
+  return `cloister ${version}\nnode ${process.versions.node}\nbackends:\n${backends}`;
 }

@@ -1,4 +1,7 @@
-/** `cloister volume create | inspect`: writable, encrypted and authenticated ext4 volumes. */
+/**
+ * `cloister volume create | inspect | ls | cp | rm | fsck`: writable, encrypted and authenticated ext4
+ * volumes; the last four work inside an enclave (volume-tool.ts).
+ */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +11,16 @@ import type { Command } from 'commander';
 import { createVolumeFile, readVolumeInfo } from '../image/volume-format.ts';
 import { readVolumeKey } from './disk-options.ts';
 import { UsageError } from './run-options.ts';
+import { stderrProgress } from './progress-bar.ts';
+import {
+  checkRun,
+  copyRun,
+  listRun,
+  removeRun,
+  requireVolumeRef,
+  runVolumeTool,
+  type VolumeToolOptions,
+} from './volume-tool.ts';
 
 /** Parses `256M`, `1G`, `4096K` or a byte count. */
 export function parseSize(text: string): number {
@@ -77,7 +90,17 @@ async function create(path: string, options: { size: string; keyFile: string; ge
     const key = readVolumeKey(options.keyFile, '--key-file');
     const signal = controller.signal;
     const content = await makeExt4(size, scratch, signal);
-    const info = await createVolumeFile(path, size, key, { initialContent: content, signal });
+    const bar = stderrProgress('encrypting');
+    let info;
+    try {
+      info = await createVolumeFile(path, size, key, {
+        initialContent: content,
+        signal,
+        onProgress: (done, total) => bar.update(done, total),
+      });
+    } finally {
+      bar.stop();
+    }
     created = true;
     const uuid = Buffer.from(info.uuid)
       .toString('hex')
@@ -124,4 +147,42 @@ export function registerVolumeCommands(program: Command): void {
         );
       }
     });
+
+  const toolCommand = (name: string, description: string): Command =>
+    volume
+      .command(name)
+      .description(description)
+      .option('--key-file <FILE>', 'the volume key: 32 bytes or 64 hex digits')
+      .option('--volume-key-file <FILE>', 'the same as --key-file (the name `run` uses)')
+      .option('--kbs <URL>', "key broker keeping the volume's generation counter (rollback protection)")
+      .option('--kbs-key <FILE>', "the broker's public key (cloister kbs public-key), needed with --kbs")
+      .option('--kbs-ca <FILE>', 'CA certificate(s) (PEM) the host trusts for an https --kbs');
+  const exitWith = async (run: Promise<number>): Promise<void> => {
+    process.exitCode = await run;
+  };
+  toolCommand('ls', 'list a directory (or show a file) inside a volume, in an enclave')
+    .argument('<VOLUME[:/PATH]>', 'the volume, and the path inside it (default /)')
+    .action((target: string, options: VolumeToolOptions) =>
+      exitWith(runVolumeTool(listRun(requireVolumeRef(target, 'ls')), options)),
+    );
+  toolCommand('cp', 'copy a file into or out of a volume, in an enclave (VOLUME:/PATH names the volume side)')
+    .argument('<SOURCE>', 'a host file, or VOLUME:/PATH')
+    .argument('<TARGET>', 'VOLUME:/PATH (a directory there keeps the name), or a host file or folder')
+    .action((source: string, target: string, options: VolumeToolOptions) =>
+      exitWith(runVolumeTool(copyRun(source, target), options)),
+    );
+  toolCommand('rm', 'remove a file or an empty directory (-r: a whole tree) inside a volume, in an enclave')
+    .argument('<VOLUME:/PATH>')
+    .option('-r, --recursive', 'remove a directory and everything in it (e.g. a stale SQLite lock directory)')
+    .action((target: string, options: VolumeToolOptions & { recursive?: boolean }) =>
+      exitWith(runVolumeTool(removeRun(requireVolumeRef(target, 'rm'), options.recursive ?? false), options)),
+    );
+  toolCommand(
+    'fsck',
+    'check a volume in an enclave: every block authenticated, every directory and file read, link counts',
+  )
+    .argument('<VOLUME>')
+    .action((target: string, options: VolumeToolOptions) =>
+      exitWith(runVolumeTool(checkRun(requireVolumeRef(target, 'fsck')), options)),
+    );
 }

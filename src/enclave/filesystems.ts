@@ -41,6 +41,8 @@ export interface NamespaceContext {
   ext2fsWasm: Uint8Array;
   /** Where volume generations are recorded (rollback protection); none without a pinned broker. */
   generations?: GenerationRecord;
+  /** Told how far unlocking the root image's keyslot has come (the host's progress bar). */
+  kdfProgress?: (fraction: number) => void;
 }
 
 export function buildNamespace(ctx: NamespaceContext): Namespace {
@@ -91,7 +93,14 @@ export function buildNamespace(ctx: NamespaceContext): Namespace {
       return { preopens, close };
     }
 
-    const rootDisk = openRootImage(channel, config.root, ctx.secrets.rootKey, ext2fsModule(), log);
+    const rootDisk = openRootImage(
+      channel,
+      config.root,
+      ctx.secrets.rootKey,
+      ext2fsModule(),
+      log,
+      ctx.kdfProgress,
+    );
     disks.push(rootDisk);
     const program = readProgram(rootDisk, config.root.program);
     const rootFs = config.root.overlay ? createOverlayFs(rootDisk.fs, createTmpfs()) : rootDisk.fs;

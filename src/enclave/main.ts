@@ -13,10 +13,10 @@
 import { setFlagsFromString } from 'node:v8';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { Calls } from '../interface/calls.ts';
-import { encodeUtf8 } from '../interface/codec.ts';
 import { ExitKind, TRAP_STATUS } from '../interface/exit.ts';
 import { viewRing } from '../interface/ring.ts';
 import type { EnclaveStart } from '../interface/enclave-start.ts';
+import { progressWriter } from '../interface/progress-page.ts';
 import { threadLimit, type RunConfig } from '../interface/run-config.ts';
 import { measureEnclave } from '../tee/measurement.ts';
 import { ProcExit, Wasi } from './libos/index.ts';
@@ -33,12 +33,17 @@ import { KernelConsole, sleepInThread } from './threads/blocking.ts';
 import { Kernel, type StartThread, type ThreadReport, type ThreadStart } from './threads/kernel.ts';
 import { runThread } from './threads/thread.ts';
 import { HostChannel, HostProtocolError } from './ring/channel.ts';
+import { hostCall } from './ring/stubs.ts';
 import { RingClock, RingConsole } from './ring/host-services.ts';
 import { buildNamespace, type Namespace } from './filesystems.ts';
 import { Platform } from './attest/platform-client.ts';
 import { ProvisioningError, brokerCounters, provisionFromKbs } from './kbs/provision.ts';
 import { DiskError } from './storage/disks.ts';
 import ext2fsWasm from '../common/ext4/ext2fs.wasm';
+import lwipWasm from './net/lwip.wasm';
+import { startNetwork, type Network } from './net/network.ts';
+import { SOCKET_MODULE, socketCalls } from './net/socket-calls.ts';
+import { announceGeneratedKey } from './net/key-evidence.ts';
 
 async function run(start: EnclaveStart): Promise<void> {
   const config = JSON.parse(start.config) as RunConfig;
@@ -57,10 +62,10 @@ async function run(start: EnclaveStart): Promise<void> {
       }
     }
     channel.drain();
-    channel.call(Calls.exit, [BigInt(status), BigInt(kind)], encodeUtf8(message));
+    hostCall(channel, Calls.exit, { status, kind, message });
   };
   try {
-    const console = new RingConsole(channel);
+    const console = new RingConsole(channel, ring.clock);
     const clock = new RingClock(channel, ring.clock);
     const platform = new Platform(start.platform, channel);
     let namespace: Namespace;
@@ -80,6 +85,7 @@ async function run(start: EnclaveStart): Promise<void> {
         ext2fsWasm,
         // Volumes' rollback protection: their generations recorded with the broker whose key is pinned.
         generations: kbs?.brokerKey ? brokerCounters(kbs, channel, platform) : undefined,
+        kdfProgress: start.progress && progressWriter(start.progress),
       });
     } catch (error) {
       if (!(error instanceof DiskError || error instanceof ProvisioningError)) throw error;
@@ -104,10 +110,29 @@ async function run(start: EnclaveStart): Promise<void> {
       exit(1, ExitKind.STARTUP_ERROR, startupMessage(error));
       return;
     }
+    let network: Network | undefined;
+    try {
+      if (config.net && threads) throw new Error('--net is for single-threaded programs');
+      if (config.net) {
+        network = startNetwork({
+          config: config.net,
+          secrets: start.secrets.net,
+          channel,
+          clock,
+          lwip: lwipWasm,
+        });
+        if (config.net.generateKey) announceGeneratedKey(network.publicKey, platform, console);
+      }
+    } catch (error) {
+      exit(1, ExitKind.STARTUP_ERROR, `network: ${(error as Error).message}`);
+      return;
+    }
     const wasi = new Wasi({
       args: config.args,
       env: config.env,
       preopens,
+      sockets: network?.listeners,
+      modules: { [SOCKET_MODULE]: socketCalls(network?.net) },
       // A threaded program's kernel never waits itself: its threads do (threads/blocking.ts).
       console: threads ? new KernelConsole(console) : console,
       clock,

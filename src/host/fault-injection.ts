@@ -4,7 +4,7 @@
  * that call, or never answer it. It lives on the host side, so it can only do what any malicious host can.
  */
 import { readSync } from 'node:fs';
-import { Calls } from '../interface/calls.ts';
+import { callsById } from '../interface/calls.ts';
 import { SlotField, type SlotView } from '../interface/ring.ts';
 import { writeReply, type ReplyWriter } from './ring-server.ts';
 
@@ -28,7 +28,7 @@ const faults = {
 export function replyWriterFor(spec: string | undefined): ReplyWriter {
   if (!spec) return writeReply;
   const [name, fault] = spec.split(':');
-  const call = Object.values(Calls).find((c) => c.name === name);
+  const call = [...callsById.values()].find((c) => c.name === name);
   const corrupt = faults[fault as keyof typeof faults];
   if (!call || !corrupt)
     throw new Error(`CLOISTER_HOST_FAULT=${spec}: expected <call name>:${Object.keys(faults).join('|')}`);

@@ -1,15 +1,17 @@
 /**
- * Entry point of the JavaScript enclave's sim platform thread (dist/js-enclave-platform.js): it
- * serves the enclave's EREPORT/EGETKEY mailbox, the quoting enclave's mailbox and the network
- * relay to the measured key broker. It has a thread of its own because a host thread blocked in
+ * Entry point of the JavaScript enclave's platform thread (dist/js-enclave-platform.js): it records
+ * the measurement with the chosen backend, serves the enclave's EREPORT/EGETKEY mailbox, the quoting
+ * mailbox and the network relay to the measured key broker. It has a thread of its own because a host thread blocked in
  * `callSync` cannot serve them, and the enclave may seal, quote or fetch a key mid-call.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SimPlatform } from '../tee/sim/platform.ts';
-import { enclaveIdentity, serveQuotingEnclave, serveSimPlatform } from '../tee/sim/platform-service.ts';
+import { backendByName } from '../tee/backends.ts';
+import { servePlatformMailboxes } from '../tee/platform-mailboxes.ts';
 import { serveNetRelay } from './net-relay.ts';
 
 export interface PlatformThreadStart {
+  /** The backend's name (src/tee/backends.ts). */
+  backend: string;
   /** The sim platform file; the default platform when absent. */
   path?: string;
   mrenclave: Uint8Array;
@@ -23,9 +25,10 @@ export interface PlatformThreadStart {
 const start = workerData as PlatformThreadStart;
 const port = parentPort;
 if (!port) throw new Error('js-enclave-platform must run in a worker thread');
-const platform = await SimPlatform.open(start.path === undefined ? {} : { path: start.path });
-serveSimPlatform(start.platformMailbox, platform, enclaveIdentity(start.mrenclave));
-serveQuotingEnclave(start.qeMailbox, platform);
+const backend = backendByName(start.backend);
+await backend.measure(start.mrenclave);
+const platform = await backend.openPlatform({ mrenclave: start.mrenclave, simPlatformPath: start.path });
+servePlatformMailboxes(platform, start.platformMailbox, start.qeMailbox);
 if (start.kbsOrigin !== undefined) serveNetRelay(start.netMailbox, start.kbsOrigin);
 // The port keeps this thread alive while it waits on the mailboxes (Atomics.waitAsync alone does not).
 port.on('message', () => {});

@@ -4,13 +4,21 @@
  * whatever the enclave has submitted whenever that thread waits for a reply, so a host blocked in
  * `callSync` still answers the enclave's host calls, on the same thread, as an SGX ocall would.
  */
-import { Calls } from '../interface/calls.ts';
-import { Errno } from '../interface/errno.ts';
-import { HostCallOutcome, JsCalls, MAX_HOST_CALL_NAME } from '../interface/js-enclave.ts';
-import { mailboxCall, mailboxCallAsync, type MailboxReply } from '../interface/mailbox.ts';
+import { JsEnclaveCalls } from '../interface/calls.ts';
+import { HostCallOutcome, MAX_HOST_CALL_NAME } from '../interface/js-enclave.ts';
+import { mailboxCallAsync } from '../interface/mailbox.ts';
 import { NET_FETCH } from '../interface/net-relay.ts';
-import { QeOp } from '../interface/platform.ts';
 import { ARG_COUNT, SLOT_COUNT, SlotField, SlotState, type RingView } from '../interface/ring.ts';
+import { attestationHandlers } from './calls/attestation.ts';
+import { keyBrokerRelayHandlers } from './calls/network.ts';
+import { relayed } from './calls/relay.ts';
+import {
+  failure,
+  serveCalls,
+  serveCallsAsync,
+  type AsyncHostHandlers,
+  type HostHandlers,
+} from './calls/serve.ts';
 import { writeReply, type ReplyWriter, type Request, type Response } from './ring-server.ts';
 
 /** A host function the enclave may call by name: bytes in, bytes out. */
@@ -29,7 +37,6 @@ export interface JsRingOptions {
 
 const utf8 = new TextEncoder();
 const utf8Lossy = new TextDecoder();
-const fail = (errno: number): Response => ({ errno });
 
 export class JsRingServer {
   private next = 0;
@@ -39,7 +46,13 @@ export class JsRingServer {
   /** Set while a request is served: the enclave waits in its host call and cannot take calls. */
   serving = false;
 
-  constructor(private readonly options: JsRingOptions) {}
+  private readonly serveBlocking: (request: Request) => Response;
+  private readonly serveOnLoop: (request: Request) => Response | Promise<Response>;
+
+  constructor(private readonly options: JsRingOptions) {
+    this.serveBlocking = serveCalls(JsEnclaveCalls, this.blockingHandlers());
+    this.serveOnLoop = serveCallsAsync(JsEnclaveCalls, this.loopHandlers());
+  }
 
   /** True when the next slot holds a request. */
   hasRequest(): boolean {
@@ -53,12 +66,7 @@ export class JsRingServer {
       this.serving = true;
       try {
         const request = this.take();
-        const response = this.handle(request, false);
-        if (response instanceof Promise) {
-          void response.catch(() => {});
-          const message = 'the handler is async; a callSync needs a synchronous host handler';
-          this.publish(request, this.appReply(utf8.encode(message), HostCallOutcome.ERROR, request));
-        } else this.publish(request, response);
+        this.publish(request, this.serveBlocking(request));
       } finally {
         this.serving = false;
       }
@@ -70,7 +78,7 @@ export class JsRingServer {
       this.serving = true;
       try {
         const request = this.take();
-        this.publish(request, await this.handle(request, true));
+        this.publish(request, await this.serveOnLoop(request));
       } finally {
         this.serving = false;
       }
@@ -102,111 +110,111 @@ export class JsRingServer {
     this.next++;
   }
 
-  /** `onLoop`: the caller waits on its event loop, so slow relays need not block the thread. */
-  private handle(request: Request, onLoop: boolean): Response | Promise<Response> {
-    switch (request.callId) {
-      case Calls.consoleWrite.id: {
-        const stream = request.args[0] === 2n ? 2 : 1;
-        this.options.onConsole(stream, utf8Lossy.decode(request.payload));
-        return { errno: Errno.SUCCESS };
-      }
-      case Calls.qeTargetInfo.id:
-        return this.relay(this.options.qeMailbox, QeOp.TARGET_INFO, new Uint8Array(0), request);
-      case Calls.quote.id:
-        return this.relay(this.options.qeMailbox, QeOp.QUOTE, request.payload, request);
-      case Calls.netFetch.id:
-        if (!onLoop) return this.relay(this.options.netMailbox, NET_FETCH, request.payload, request);
-        return mailboxCallAsync(this.options.netMailbox, NET_FETCH, request.payload).then((reply) =>
-          this.relayed(reply, request),
-        );
-      case JsCalls.appCallPart.id:
-        return this.appendPart(request) ? { errno: Errno.SUCCESS } : fail(Errno.INVAL);
-      case JsCalls.appCall.id:
-        return this.appCall(request);
-      case JsCalls.appReplyPart.id: {
-        const offset = Number(request.args[0]);
-        if (offset < 1 || offset >= this.pendingReply.length) return fail(Errno.INVAL);
-        const part = this.pendingReply.subarray(offset, offset + request.replyLimit);
-        request.data.set(part);
-        return { errno: Errno.SUCCESS, replyLength: part.length };
-      }
-      default:
-        return fail(Errno.INVAL);
-    }
+  /** The calls served while the caller blocks its thread (`callSync`). */
+  private blockingHandlers(): HostHandlers<typeof JsEnclaveCalls> {
+    return {
+      consoleWrite: ({ fd, data }) => this.options.onConsole(fd === 2 ? 2 : 1, utf8Lossy.decode(data)),
+      // The QE and the network relay are the platform thread's; the host only relays, as it would to a real QE.
+      ...attestationHandlers(this.options.qeMailbox),
+      ...keyBrokerRelayHandlers(this.options.netMailbox),
+      appCallPart: ({ offset, part }) => {
+        if (!this.appendPart(offset, part)) throw failure('EINVAL', 'request part out of order');
+      },
+      appCall: ({ length, part }) => this.appCallBlocking(length, part),
+      appReplyPart: ({ offset }) => {
+        if (offset < 1 || offset >= this.pendingReply.length) throw failure('EINVAL', 'no such reply part');
+        return this.pendingReply.subarray(offset);
+      },
+    };
   }
 
-  /** The QE and the network relay are the platform thread's; the host only relays, as it would to a real QE. */
-  private relay(mailbox: SharedArrayBuffer, op: number, data: Uint8Array, request: Request): Response {
-    return this.relayed(mailboxCall(mailbox, op, data), request);
+  /** The calls served while the caller waits on its event loop: slow relays and handlers need not block it. */
+  private loopHandlers(): AsyncHostHandlers<typeof JsEnclaveCalls> {
+    const { netMailbox } = this.options;
+    return {
+      ...this.blockingHandlers(),
+      netFetch: ({ request }, out) =>
+        mailboxCallAsync(netMailbox, NET_FETCH, request).then((reply) => relayed(reply, out)),
+      appCall: ({ length, part }) => this.appCallOnLoop(length, part),
+    };
   }
 
-  private relayed(reply: MailboxReply, request: Request): Response {
-    if (reply.status !== 0) return fail(Errno.INVAL);
-    if (reply.data.length > request.replyLimit) return fail(Errno.IO);
-    request.data.set(reply.data);
-    return { errno: Errno.SUCCESS, replyLength: reply.data.length };
-  }
-
-  private appendPart(request: Request): boolean {
+  private appendPart(offset: number, part: Uint8Array): boolean {
     const limit = 2 + MAX_HOST_CALL_NAME + this.options.maxMessageBytes;
-    if (
-      request.args[0] !== BigInt(this.requestLength) ||
-      this.requestLength + request.payload.length > limit
-    ) {
+    if (offset !== this.requestLength || this.requestLength + part.length > limit) {
       this.requestParts = [];
       this.requestLength = 0;
       return false;
     }
-    this.requestParts.push(request.payload);
-    this.requestLength += request.payload.length;
+    this.requestParts.push(part);
+    this.requestLength += part.length;
     return true;
   }
 
-  private appCall(request: Request): Response | Promise<Response> {
-    const ok =
-      this.appendPart({ ...request, args: [BigInt(this.requestLength)] }) &&
-      request.args[0] === BigInt(this.requestLength);
+  /** The app's handler for the whole request, with its input; an error reply when there is none. */
+  private takeAppCall(
+    length: number,
+    last: Uint8Array,
+  ): { name: string; handler: HostHandler; data: Uint8Array } | Uint8Array {
+    const ok = this.appendPart(this.requestLength, last) && length === this.requestLength;
     const whole = Buffer.concat(this.requestParts);
     this.requestParts = [];
     this.requestLength = 0;
-    if (!ok || whole.length < 2) return fail(Errno.INVAL);
+    if (!ok || whole.length < 2) throw failure('EINVAL', 'request length does not match its parts');
     const nameLength = whole.readUInt16LE(0);
-    if (nameLength === 0 || 2 + nameLength > whole.length) return fail(Errno.INVAL);
+    if (nameLength === 0 || 2 + nameLength > whole.length) throw failure('EINVAL', 'malformed request');
     const name = utf8Lossy.decode(whole.subarray(2, 2 + nameLength));
-    const data = new Uint8Array(whole.subarray(2 + nameLength));
     const handler = this.options.handlers.get(name);
-    if (!handler)
-      return this.appReply(utf8.encode(`no host handler named ${name}`), HostCallOutcome.ERROR, request);
-    const failed = (error: unknown): Response =>
-      this.appReply(
-        utf8.encode(error instanceof Error ? error.message : String(error)),
-        HostCallOutcome.ERROR,
-        request,
-      );
-    const done = (reply: Uint8Array): Response => {
-      if (!(reply instanceof Uint8Array))
-        return failed(new TypeError(`host handler ${name} must return a Uint8Array`));
-      if (reply.length > this.options.maxMessageBytes)
-        return failed(
-          new RangeError(`host handler ${name} replied ${reply.length} bytes, more than the message limit`),
-        );
-      return this.appReply(reply, HostCallOutcome.OK, request);
-    };
+    if (!handler) return this.appReply(utf8.encode(`no host handler named ${name}`), HostCallOutcome.ERROR);
+    return { name, handler, data: new Uint8Array(whole.subarray(2 + nameLength)) };
+  }
+
+  private appCallBlocking(length: number, last: Uint8Array): Uint8Array {
+    const call = this.takeAppCall(length, last);
+    if (call instanceof Uint8Array) return call;
     try {
-      const result = handler(data);
-      return result instanceof Promise ? result.then(done, failed) : done(result);
+      const result = call.handler(call.data);
+      if (result instanceof Promise) {
+        void result.catch(() => {});
+        return this.appFailed('the handler is async; a callSync needs a synchronous host handler');
+      }
+      return this.appDone(call.name, result);
     } catch (error) {
-      return failed(error);
+      return this.appFailed(error);
     }
   }
 
-  private appReply(bytes: Uint8Array, outcome: number, request: Request): Response {
+  private async appCallOnLoop(length: number, last: Uint8Array): Promise<Uint8Array> {
+    const call = this.takeAppCall(length, last);
+    if (call instanceof Uint8Array) return call;
+    try {
+      return this.appDone(call.name, await call.handler(call.data));
+    } catch (error) {
+      return this.appFailed(error);
+    }
+  }
+
+  private appDone(name: string, reply: Uint8Array): Uint8Array {
+    if (!(reply instanceof Uint8Array))
+      return this.appFailed(`host handler ${name} must return a Uint8Array`);
+    if (reply.length > this.options.maxMessageBytes)
+      return this.appFailed(
+        `host handler ${name} replied ${reply.length} bytes, more than the message limit`,
+      );
+    return this.appReply(reply, HostCallOutcome.OK);
+  }
+
+  private appFailed(error: unknown): Uint8Array {
+    const message = error instanceof Error ? error.message : String(error);
+    return this.appReply(utf8.encode(message), HostCallOutcome.ERROR);
+  }
+
+  /** The whole reply (outcome byte first), kept for `app_reply_part`; the call's reply is its first part. */
+  private appReply(bytes: Uint8Array, outcome: number): Uint8Array {
     const reply = new Uint8Array(1 + bytes.length);
     reply[0] = outcome;
     reply.set(bytes, 1);
     this.pendingReply = reply;
-    const first = reply.subarray(0, request.replyLimit);
-    request.data.set(first);
-    return { errno: Errno.SUCCESS, result: BigInt(reply.length), replyLength: first.length };
+    return reply;
   }
 }

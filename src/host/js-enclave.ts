@@ -27,7 +27,7 @@ import {
 import { createMailbox } from '../interface/mailbox.ts';
 import { Control, createRingBuffer, viewRing, type RingView } from '../interface/ring.ts';
 import { measureJsEnclave } from '../tee/measurement.ts';
-import { startSimEnclave } from '../tee/sim/enclave.ts';
+import { backendByName } from '../tee/backends.ts';
 import { bundleJsApp } from './js-enclave-bundle.ts';
 import type { PlatformThreadStart } from './js-enclave-platform.ts';
 import { JsRingServer, type HostHandler } from './js-enclave-ring.ts';
@@ -60,6 +60,8 @@ export interface LaunchJsEnclaveOptions {
   config?: Partial<JsEnclaveConfig>;
   /** The sim platform file (default: `$CLOISTER_SIM_PLATFORM` or `~/.cloister/sim-platform.json`). */
   platformPath?: string;
+  /** The TEE backend by name (src/tee/backends.ts; default `sim`). */
+  backend?: string;
   /** Host handlers by name (more can be added with `onHostCall`). */
   hostHandlers?: Record<string, HostHandler>;
   /** Where the app's console lines go (default: this process's stdout and stderr). */
@@ -108,12 +110,14 @@ export async function launchJsEnclave(options: LaunchJsEnclaveOptions): Promise<
     config: new TextEncoder().encode(configJson),
   });
 
+  const backend = backendByName(options.backend ?? 'sim');
   const ring = createRingBuffer();
   const channel = createCallChannel(config.maxMessageBytes);
   const platformMailbox = createMailbox();
   const qeMailbox = createMailbox();
   const netMailbox = createMailbox();
   const platformStart: PlatformThreadStart = {
+    backend: backend.name,
     path: options.platformPath,
     mrenclave,
     platformMailbox,
@@ -126,14 +130,14 @@ export async function launchJsEnclave(options: LaunchJsEnclaveOptions): Promise<
     await new Promise<void>((resolve, reject) => {
       platformThread.once('message', () => resolve());
       platformThread.once('error', (e) =>
-        reject(new JsEnclaveError(`the sim platform failed: ${e.message}`, 'load')),
+        reject(new JsEnclaveError(`the ${backend.name} platform failed: ${e.message}`, 'load')),
       );
     });
   } catch (error) {
     await platformThread.terminate();
     throw error;
   }
-  const worker = startSimEnclave({
+  const worker = backend.launch({
     bundleSource: runtime,
     memoryMiB: config.memoryMiB,
     start: { app, config: configJson, mrenclave, ring, channel, platform: platformMailbox },

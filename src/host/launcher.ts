@@ -10,19 +10,22 @@ import { createRingBuffer, viewRing } from '../interface/ring.ts';
 import { canonicalJson, threadLimit, type RunConfig } from '../interface/run-config.ts';
 import { ExitKind } from '../interface/exit.ts';
 import { measureEnclave } from '../tee/measurement.ts';
-import { startSimEnclave } from '../tee/sim/enclave.ts';
-import { SimPlatform } from '../tee/sim/platform.ts';
-import { enclaveIdentity, serveQuotingEnclave, serveSimPlatform } from '../tee/sim/platform-service.ts';
+import { backendByName } from '../tee/backends.ts';
+import { servePlatformMailboxes } from '../tee/platform-mailboxes.ts';
 import type { Sigstruct } from '../attestation/sigstruct.ts';
 import { createMailbox } from '../interface/mailbox.ts';
 import { serveNetRelay } from './net-relay.ts';
+import { HostDatagramSocket, serveDatagrams } from './net-datagrams.ts';
 import type { BlockDeviceFile } from './host-calls.ts';
 import { distFile } from './package-files.ts';
+import { readEnclaveCodeCache } from './enclave-code-cache.ts';
 import { createExitRecord, readExitRecord } from './exit-record.ts';
 import type { ServerStart } from './server-worker.ts';
 import { watchRing } from './ring-watchdog.ts';
 import { createStdinMailbox, feedStdin, releaseStdin } from './stdin-bridge.ts';
 import { createTraceCounters, TraceCounters } from './trace.ts';
+import { createProgressPage } from '../interface/progress-page.ts';
+import { showUnlockProgress, type ProgressSink } from './unlock-progress.ts';
 
 export interface LaunchOptions {
   wasm: Uint8Array<ArrayBuffer>;
@@ -36,8 +39,16 @@ export interface LaunchOptions {
   sig?: Sigstruct;
   /** Test hook: the bundle source handed to the enclave for its thread workers, as a malicious host might change it. */
   threadBundle?: (measured: string) => string;
+  /** Extra CA certificates (PEM) the host's relay trusts for an https key broker (`--kbs-ca`). */
+  kbsCa?: string;
   /** Told when a host call stays unanswered (default: a line on stderr). */
   onHostStalled?: (call: string, seconds: number) => void;
+  /** The TEE backend by name (src/tee/backends.ts; default `sim`). */
+  backend?: string;
+  /** Draws how far unlocking the root image's keyslot has come (the progress page); default: nothing. */
+  unlockProgress?: ProgressSink;
+  /** Test hook: the progress page to hand over, as a hostile host might keep writing into it. */
+  progressPage?: SharedArrayBuffer;
 }
 
 export interface LaunchResult {
@@ -86,16 +97,32 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const traceBuffer = createTraceCounters();
   const stdinMailbox = createStdinMailbox();
   const exitRecord = createExitRecord();
-  const platform = await SimPlatform.open();
-  const identity = enclaveIdentity(mrenclave, options.sig);
+  const progressPage = options.progressPage ?? createProgressPage();
+  // `--net`: the one UDP socket the enclave's WireGuard datagrams cross (ListenPort, or any port),
+  // bound before anything is served, so that a port in use fails the run before it starts.
+  const datagramMailbox = options.config.net ? createMailbox() : undefined;
+  const datagrams = options.config.net
+    ? await HostDatagramSocket.open(options.config.net.listenPort ?? 0).catch((error: Error) => {
+        throw new Error(`--net: cannot bind the host's UDP port: ${error.message}`);
+      })
+    : undefined;
+  const backend = backendByName(options.backend ?? 'sim');
+  await backend.measure(mrenclave);
+  const platform = await backend.openPlatform({ mrenclave, sig: options.sig });
   const platformMailbox = createMailbox();
   const qeMailbox = createMailbox();
   const netMailbox = createMailbox();
   const stopPlatform = [
-    serveSimPlatform(platformMailbox, platform, identity),
-    serveQuotingEnclave(qeMailbox, platform),
-    ...(options.config.kbs ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin)] : []),
+    servePlatformMailboxes(platform, platformMailbox, qeMailbox),
+    () => platform.close(),
+    ...(options.config.kbs
+      ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin, { ca: options.kbsCa })]
+      : []),
   ];
+  if (datagramMailbox && datagrams) {
+    const socket = datagrams;
+    stopPlatform.push(serveDatagrams(datagramMailbox, socket), () => socket.close());
+  }
   const serverStart: ServerStart = {
     ring,
     threadLanes,
@@ -104,13 +131,15 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     exitRecord,
     qeMailbox,
     netMailbox,
+    datagramMailbox,
     mounts: options.hostDirs,
     blockDevices: options.blockDevices ?? [],
   };
-  const server = new Worker(distFile('host-server.js'), { workerData: serverStart });
+  const server = new Worker(distFile('host-server.cjs'), { workerData: serverStart });
   feedStdin(stdinMailbox, server);
-  const enclave = startSimEnclave({
+  const enclave = backend.launch({
     bundleSource,
+    codeCache: readEnclaveCodeCache(bundleSource),
     memoryMiB: options.config.memoryMiB,
     start: {
       ring,
@@ -120,8 +149,12 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       mrenclave,
       platform: platformMailbox,
       secrets: options.secrets ?? { volumeKeys: [] },
+      progress: progressPage,
     },
   });
+  const stopProgress = options.unlockProgress
+    ? showUnlockProgress(progressPage, options.unlockProgress)
+    : () => {};
 
   const stopWatching = watchRing(viewRing(ring, threadLanes), options.onHostStalled ?? reportStall);
   let interrupted: NodeJS.Signals | undefined;
@@ -167,6 +200,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
   stopWatching();
+  stopProgress();
   releaseStdin();
   for (const stop of stopPlatform) stop();
   const stopped = Promise.all([enclave.terminate(), server.terminate()]);
@@ -184,6 +218,15 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     ...ended,
     mrenclave,
     trace: new TraceCounters(traceBuffer),
-    hostVisibleMemory: [ring, stdinMailbox, platformMailbox, qeMailbox, netMailbox, exitRecord],
+    hostVisibleMemory: [
+      ring,
+      stdinMailbox,
+      platformMailbox,
+      qeMailbox,
+      netMailbox,
+      exitRecord,
+      progressPage,
+      ...(datagramMailbox ? [datagramMailbox] : []),
+    ],
   };
 }

@@ -1,9 +1,10 @@
 /**
  * The host's end of the host-call ring: one host thread takes requests in submission order within
- * each lane (lanes in turn: see ring.ts), hands each to a handler and publishes the reply. It spins briefly when the ring is empty
- * (a spinning thread answers in well under a microsecond), then parks on the doorbell so an
- * idle enclave costs no CPU.
+ * each lane (lanes in turn: see ring.ts), hands each to a handler and publishes the reply. It spins
+ * briefly when the ring is empty (a spinning thread answers in about a microsecond), as long as
+ * spinning pays (interface/spin.ts), then parks on the doorbell so an idle enclave costs no CPU.
  */
+import { AdaptiveSpin, SPIN_WINDOWS } from '../interface/spin.ts';
 import { ARG_COUNT, Control, SlotField, SlotState, type RingView, type SlotView } from '../interface/ring.ts';
 
 /** One request as the handler sees it. `data` is the slot's bounce buffer (payload in, reply out). */
@@ -28,14 +29,6 @@ export type Handler = (request: Request) => Response;
 /** Published replies may be rewritten by a test's hook; the real host passes them through. */
 export type ReplyWriter = (slot: SlotView, request: Request, response: Response) => void;
 
-/**
- * How long the host keeps spinning after its last request before it parks. Programs make host
- * calls in bursts separated by computation; a wake-up from `Atomics.wait` costs about 20 µs (far
- * more on a loaded machine), so staying awake through short gaps pays, and an idle enclave still
- * costs nothing after this window.
- */
-const SPIN_WINDOW_MS = 1;
-
 export function writeReply(slot: SlotView, request: Request, response: Response): void {
   const h = slot.header;
   h[SlotField.replySeq] = request.seq;
@@ -50,6 +43,7 @@ export class RingServer {
   /** The lane served last: the search for the next request starts after it. */
   private lastLane = 0;
   private stopped = false;
+  private readonly spin = new AdaptiveSpin(SPIN_WINDOWS.host);
 
   constructor(
     private readonly ring: RingView,
@@ -102,13 +96,17 @@ export class RingServer {
   }
 
   private waitForRequest(): number {
-    const deadline = performance.now() + SPIN_WINDOW_MS;
+    const deadline = performance.now() + this.spin.windowMs;
     do {
-      for (let i = 0; i < 256; i++) {
+      for (let i = 0; i < 64; i++) {
         const lane = this.readyLane();
-        if (lane >= 0) return lane;
+        if (lane >= 0) {
+          this.spin.hit();
+          return lane;
+        }
       }
     } while (performance.now() < deadline);
+    this.spin.miss();
     const control = this.ring.control;
     for (;;) {
       const seen = Atomics.load(control, Control.submitted);

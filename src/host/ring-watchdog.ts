@@ -4,18 +4,11 @@
  * the launcher), so a run stuck on its host is not silent. Calls that wait for the outside world
  * (stdin, a full stdout pipe, the network) are left alone: they may take as long as the user.
  */
-import { Calls, type CallSpec } from '../interface/calls.ts';
+import { Calls, callsById } from '../interface/calls.ts';
 import { SLOT_COUNT, SlotField, SlotState, type RingView } from '../interface/ring.ts';
 
 /** Calls whose answer may wait on the user or the network for any time. */
-const MAY_WAIT_ON_OUTSIDE = new Set<number>([
-  Calls.stdinRead.id,
-  Calls.stdinPoll.id,
-  Calls.consoleWrite.id,
-  Calls.netFetch.id,
-]);
-
-const callsById = new Map<number, CallSpec>(Object.values(Calls).map((c) => [c.id, c]));
+const MAY_WAIT_ON_OUTSIDE = new Set<number>([Calls.stdinRead.id, Calls.consoleWrite.id, Calls.netFetch.id]);
 
 /** Watches `ring`; calls `report(call, seconds)` once per call left unanswered too long. Returns a stop function. */
 export function watchRing(

@@ -1,5 +1,5 @@
 /**
- * Entry point of the host-call server thread (dist/host-server.js): serves one enclave's ring
+ * Entry point of the host-call server thread (dist/host-server.cjs): serves one enclave's ring
  * until the enclave makes its `exit` call, then reports how it ended to the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -20,6 +20,7 @@ export interface ServerStart {
   exitRecord: SharedArrayBuffer;
   qeMailbox: SharedArrayBuffer;
   netMailbox: SharedArrayBuffer;
+  datagramMailbox?: SharedArrayBuffer;
   mounts: string[];
   blockDevices: BlockDeviceFile[];
 }
@@ -36,6 +37,7 @@ const handle = createHostCalls({
   clockPage: ring.clock,
   qeMailbox: start.qeMailbox,
   netMailbox: start.netMailbox,
+  datagramMailbox: start.datagramMailbox,
   stdin: new StdinReader(start.stdinMailbox, () => port.postMessage({ type: 'stdin-want' })),
   onExit: (status, kind, message) => {
     server?.stop();

@@ -29,6 +29,8 @@ export interface CreateVolumeOptions {
   initialContent?: Uint8Array | string;
   /** Aborts the creation (e.g. on SIGINT): the temporary file is removed, nothing is created. */
   signal?: AbortSignal;
+  /** Told the bytes of initial content written so far, of the total, after each chunk. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Bytes read from the initial content at a time; the work yields to signals between chunks. */
@@ -103,11 +105,14 @@ export async function createVolumeFile(
       logicalBlocks: geo.logicalBlocks,
     });
     if (opts.initialContent !== undefined) {
+      const total = contentBytes(opts.initialContent);
       for await (const [block, data] of contentBlocks(opts.initialContent)) {
         opts.signal?.throwIfAborted();
         if (data.some((x) => x !== 0)) vol.write(block, data);
+        if ((block + 1) % (CHUNK / UNIT) === 0) opts.onProgress?.(Math.min(total, (block + 1) * UNIT), total);
       }
       vol.flush();
+      opts.onProgress?.(total, total);
     }
     opts.signal?.throwIfAborted();
     closeSync(fd);

@@ -1,3 +1,5 @@
+import type { NetSecrets } from './net-config.ts';
+
 /** What the platform hands an enclave when it starts it (the sim backend's EENTER arguments). */
 export interface EnclaveStart {
   /** The host-call ring (see ring.ts). */
@@ -20,6 +22,11 @@ export interface EnclaveStart {
    * handles them; a key broker (`--kbs`) releases them inside the enclave instead.
    */
   secrets: EnclaveSecrets;
+  /**
+   * The progress page (progress-page.ts): the enclave writes how far unlocking the root image's
+   * keyslot has come, and never reads it. Absent: no progress is reported.
+   */
+  progress?: SharedArrayBuffer;
 }
 
 export interface EnclaveSecrets {
@@ -27,4 +34,6 @@ export interface EnclaveSecrets {
   rootKey?: Uint8Array;
   /** 32-byte key of each volume mount, in mount order. */
   volumeKeys: Uint8Array[];
+  /** The keys of `--net` (net-config.ts). */
+  net?: NetSecrets;
 }

@@ -84,7 +84,6 @@ export const Errno = {
 } as const;
 
 export type ErrnoName = keyof typeof Errno;
-export type ErrnoValue = (typeof Errno)[ErrnoName];
 
 /** An error that carries a WASI errno; thrown inside the enclave and turned into the call's result. */
 export class WasiError extends Error {

@@ -1,7 +1,7 @@
 /**
  * The JavaScript enclave's shared layouts (both sides): its measured configuration, what the
- * platform hands it at start, the call channel the host uses to call the enclave's entries, and
- * the ring calls the enclave uses to call the host (docs/js-enclave.md).
+ * platform hands it at start, and the call channel the host uses to call the enclave's entries
+ * (docs/js-enclave.md). Its calls to the host are `JsEnclaveCalls` of calls.ts.
  *
  * Call channel: one `SharedArrayBuffer` with a header of Int32 fields, then a request area and a
  * reply area of `maxMessageBytes` each. Write rights (the other side only reads, and the enclave
@@ -13,8 +13,6 @@
  * the host waits on: the host then serves the ring's requests and collects the reply in one loop,
  * which is what lets a host thread blocked in a synchronous call serve the enclave's host calls.
  */
-import { Errno } from './errno.ts';
-import type { CallSpec } from './calls.ts';
 import type { Json } from './jcs.ts';
 
 /** The measured configuration of a JavaScript enclave; its canonical JSON is part of MRENCLAVE. */
@@ -114,35 +112,7 @@ export function viewCallChannel(buffer: SharedArrayBuffer, maxMessageBytes: numb
   };
 }
 
-/**
- * Ring calls of the JavaScript enclave (besides console_write, qe_target_info and quote of
- * calls.ts). A host call's request is `u16 name length || name || bytes`, its reply
- * `u8 outcome (0 ok, 1 error) || bytes or UTF-8 message`; either may span several slots.
- */
-export const JsCalls = {
-  appCallPart: {
-    id: 80,
-    name: 'app_call_part',
-    class: 'workload-dependent',
-    errnos: [Errno.INVAL],
-    doc: 'Part of a host-call request at byte offset arg0 (requests larger than a slot).',
-  },
-  appCall: {
-    id: 81,
-    name: 'app_call',
-    class: 'workload-dependent',
-    errnos: [Errno.INVAL],
-    doc: 'The last part of a host-call request of arg0 bytes; result is the reply length, data its first part.',
-  },
-  appReplyPart: {
-    id: 82,
-    name: 'app_reply_part',
-    class: 'workload-dependent',
-    errnos: [Errno.INVAL],
-    doc: 'The part of the last host-call reply at byte offset arg0.',
-  },
-} as const satisfies Record<string, CallSpec>;
-
+/** The first byte of an app call's reply (the calls themselves: `JsAppCalls` in calls.ts). */
 export const HostCallOutcome = { OK: 0, ERROR: 1 } as const;
 export const MAX_HOST_CALL_NAME = 256;
 

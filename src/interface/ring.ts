@@ -6,7 +6,8 @@
  * everything it reads):
  *   control.submitted   enclave   count of requests submitted (the doorbell)
  *   control.hostParked  host      1 while the host thread sleeps on the doorbell
- *   clock page          host      wall-clock offset from the enclave's monotonic time, ns
+ *   clock page          host      wall-clock offset from the enclave's monotonic time, ns (word 0);
+ *                                 which host fds 0-2 are terminals, bits 0-2 (word 1)
  *   slot.state          both      FREE -> SUBMITTED (enclave), SUBMITTED -> DONE (host), DONE -> FREE (enclave)
  *   slot request fields enclave   call id, sequence number, args, payload length, reply limit
  *   slot reply fields   host      echoed sequence number, errno, result, reply length, reply bytes
@@ -84,7 +85,7 @@ export interface Lane {
 export interface RingView {
   readonly buffer: SharedArrayBuffer;
   readonly control: Int32Array;
-  /** clock[0]: wall-clock minus monotonic, ns, written by the host. */
+  /** Written by the host at `clock_sync`: [0] wall-clock minus monotonic, ns; [1] terminal bits (`HostPage`). */
   readonly clock: BigInt64Array;
   readonly slots: readonly SlotView[];
   /** Lane 0 (the main worker's), then one lane per enclave thread. */
@@ -121,8 +122,8 @@ export function viewRing(buffer: SharedArrayBuffer, threadLanes = 0): RingView {
   };
 }
 
+/** Words of the clock page (`RingView.clock`). */
+export const HostPage = { clockOffset: 0, terminals: 1 } as const;
+
 /** Open flags of `dir_open` (arg1), a bit set. */
 export const OpenFlag = { create: 1, exclusive: 2, truncate: 4, write: 8 } as const;
-
-/** How long each side spins on shared memory before it parks in `Atomics.wait`. */
-export const SPIN_NS = 50_000;

@@ -3,6 +3,7 @@
  * and nothing host-specific (host directory paths are host settings, not part of the identity).
  * Its canonical JSON is part of the enclave image, so changing any field changes MRENCLAVE.
  */
+import type { NetConfig } from './net-config.ts';
 
 export type MountType = 'hostdir' | 'tmpfs' | 'volume';
 
@@ -59,6 +60,8 @@ export interface RunConfig {
    * out), so runs that never name it keep their measurement.
    */
   threads?: number;
+  /** `--net wg.conf` (and `--tcplisten`): the enclave's network, a WireGuard tunnel (docs/network.md). */
+  net?: NetConfig;
 }
 
 export const DEFAULT_THREADS = 8;

@@ -6,7 +6,14 @@
  * public half pinned in the enclave's measured configuration (`cloister run --kbs-key`) — over the
  * enclave's nonce, so that a host relaying the exchange can neither forge nor replay an answer.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
+import { RELEASE_JWS_TYPE, type ReleaseClaims } from '../interface/kbs/release.ts';
 import { CompactSign, calculateJwkThumbprint, type JWK } from 'jose';
 import {
   COUNTER_JWS_TYPE,
@@ -14,7 +21,7 @@ import {
   parseCounterRequest,
   type CounterClaims,
 } from '../interface/kbs/counter.ts';
-import type { Claims } from './evidence.ts';
+import type { Claims } from '../attestation/evidence.ts';
 import { KbsProblem } from './problem.ts';
 import type { KbsStore } from './store.ts';
 
@@ -118,6 +125,19 @@ export class VolumeCounters {
       .setProtectedHeader({ alg: 'ES256', typ: COUNTER_JWS_TYPE, kid: await this.kid })
       .sign(this.key);
     return { jws };
+  }
+
+  /** The header value signing a release of `resource` whose response body is `body` (release.ts). */
+  async signRelease(resource: string, body: string, teeKey: JWK): Promise<string> {
+    const claims: ReleaseClaims = {
+      typ: RELEASE_JWS_TYPE,
+      resource,
+      'jwe-sha256': createHash('sha256').update(body).digest('base64url'),
+      'tee-key': await calculateJwkThumbprint(teeKey),
+    };
+    return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+      .setProtectedHeader({ alg: 'ES256', typ: RELEASE_JWS_TYPE, kid: await this.kid })
+      .sign(this.key);
   }
 
   private set(identity: string, volume: string, generation: number): void {

@@ -14,10 +14,11 @@ import { FlattenedEncrypt, SignJWT, exportJWK, generateKeyPair, importJWK, jwtVe
 import type { CryptoKey as JoseKey, JWK } from 'jose';
 import { runtimeDataReportData } from '../interface/kbs/binding.ts';
 import { PolicyError, checkPolicy } from '../attestation/policy.ts';
+import { ADMIN_READ_PREFIX, AdminAuthError, parseSetBody, type AdminVerifier } from './admin.ts';
 import type { Policy } from '../attestation/policy.ts';
-import { checkReportData, claimsOf, evidenceFailureReason } from './evidence.ts';
+import { checkReportData, claimsOf, evidenceFailureReason } from '../attestation/evidence.ts';
 import { LogBudget } from './log-budget.ts';
-import type { Claims, EvidenceVerifier, Verdict } from './evidence.ts';
+import type { Claims, EvidenceVerifier, Verdict } from '../attestation/evidence.ts';
 import { KbsProblem, escapeText, problemBody } from './problem.ts';
 import {
   ProtocolError,
@@ -28,6 +29,7 @@ import {
 import type { Tee } from '../interface/kbs/protocol.ts';
 import { isResourcePath } from './store.ts';
 import { COUNTER_PATH } from '../interface/kbs/counter.ts';
+import { RELEASE_SIGNATURE_HEADER } from '../interface/kbs/release.ts';
 import type { VolumeCounters } from './counters.ts';
 import type { KbsStore } from './store.ts';
 
@@ -63,6 +65,8 @@ export interface KbsOptions {
   now?: () => number;
   /** Volume generation counters (`POST /kbs/v0/volume-counter`); without them the endpoint is 404. */
   counters?: VolumeCounters;
+  /** Checks admin tokens for `POST /kbs/v0/resource/...` (admin.ts); without it, that is 405. */
+  admin?: AdminVerifier;
 }
 
 interface Session {
@@ -92,6 +96,8 @@ interface Requester {
 const TOKEN_ISSUER = 'cloister-kbs';
 /** Largest `auth` body: two short strings and (unused) extra parameters. */
 const AUTH_BODY_BYTES = 4096;
+/** A resource stored by the admin: a secret of up to 64 KiB (base64 in JSON) and maybe its policy. */
+const ADMIN_BODY_BYTES = 128 * 1024;
 /** A volume counter request: a UUID, a generation and a nonce. */
 const COUNTER_BODY_BYTES = 4096;
 
@@ -147,7 +153,8 @@ export class KeyBroker {
   /** Connections whose request timed out: already answered and recorded. */
   private readonly timedOut = new WeakSet<Socket>();
   private readonly logBudget: LogBudget;
-  private readonly o: Required<Omit<KbsOptions, 'log' | 'counters'>> & Pick<KbsOptions, 'log' | 'counters'>;
+  private readonly o: Required<Omit<KbsOptions, 'log' | 'counters' | 'admin'>> &
+    Pick<KbsOptions, 'log' | 'counters' | 'admin'>;
   private tokenKey: Promise<{ privateKey: JoseKey; publicKey: JoseKey }>;
 
   constructor(options: KbsOptions) {
@@ -198,9 +205,16 @@ export class KeyBroker {
       const path = url.pathname;
       if (path === '/kbs/v0/auth') return this.send(res, 200, await this.auth(req, res));
       if (path === '/kbs/v0/attest') return this.send(res, 200, await this.attest(req, res, who));
+      if (path.startsWith(ADMIN_READ_PREFIX) && this.o.admin) {
+        resource = path.slice(ADMIN_READ_PREFIX.length);
+        return this.send(res, 200, await this.readBack(req, resource, who));
+      }
       if (path.startsWith('/kbs/v0/resource/')) {
         resource = path.slice('/kbs/v0/resource/'.length);
-        return this.send(res, 200, await this.release(req, resource, who));
+        if (req.method === 'POST' && this.o.admin)
+          return this.send(res, 200, await this.store(req, resource));
+        const { body, headers } = await this.release(req, resource, who);
+        return this.sendText(res, body, headers);
       }
       if (path === COUNTER_PATH && this.o.counters) {
         const { claims } = await this.authenticated(req, who);
@@ -359,7 +373,11 @@ export class KeyBroker {
     return { token: await this.token(session) };
   }
 
-  private async release(req: IncomingMessage, path: string, who: Requester): Promise<unknown> {
+  private async release(
+    req: IncomingMessage,
+    path: string,
+    who: Requester,
+  ): Promise<{ body: string; headers: Record<string, string> }> {
     if (req.method !== 'GET') throw new KbsProblem(405, 'method', `${req.method} is not allowed here`);
     const { teePubkey, verdict, claims } = await this.authenticated(req, who);
     who.mrenclave = claims.mrenclave;
@@ -372,9 +390,53 @@ export class KeyBroker {
     const jwe = await new FlattenedEncrypt(entry.secret)
       .setProtectedHeader({ alg, enc: 'A256GCM' })
       .encrypt(await importJWK(teePubkey, alg));
+    // Signed with the broker key, when there is one: an enclave pinning it accepts nothing else.
+    const body = JSON.stringify(jwe);
+    const signature = await this.o.counters?.signRelease(path, body, teePubkey);
     this.o.store.audit({ event: 'release', resource: path, ...who, reason: 'policy met' });
     this.o.log?.(`release ${path} to session ${who.session} mrenclave=${claims.mrenclave}`);
-    return jwe;
+    return { body, headers: signature === undefined ? {} : { [RELEASE_SIGNATURE_HEADER]: signature } };
+  }
+
+  /**
+   * The stored secret, back to its administrator (`GET /kbs/v0/admin/resource/<path>`, a token for
+   * GET, this path and an empty body): a data owner re-opening results keeps the key nowhere else.
+   */
+  private async readBack(req: IncomingMessage, path: string, who: Requester): Promise<unknown> {
+    if (req.method !== 'GET') throw new KbsProblem(405, 'method', `${req.method} is not allowed here`);
+    try {
+      await this.o.admin?.check(req.headers.authorization, path, new Uint8Array(0), 'GET');
+    } catch (error) {
+      if (error instanceof AdminAuthError) throw new KbsProblem(401, 'admin-refused', error.message);
+      throw error;
+    }
+    const entry = isResourcePath(path) ? this.o.store.get(path) : undefined;
+    if (entry === undefined) throw new KbsProblem(404, 'no-resource', `no resource ${path}`);
+    this.o.store.audit({ event: 'release', resource: path, ...who, reason: 'read back by the admin' });
+    this.o.log?.(`release ${path} to the admin`);
+    return { secret: Buffer.from(entry.secret).toString('base64') };
+  }
+
+  /**
+   * Stores (or replaces) a resource for the admin: the body is the secret (`application/octet-stream`,
+   * as Trustee's client sends it) or `{"secret": base64, "policy"?: {...}}` (JSON, with a policy of
+   * its own); the token must be the admin key's, for this path and exactly this body.
+   */
+  private async store(req: IncomingMessage, path: string): Promise<unknown> {
+    if (!isResourcePath(path)) throw new KbsProblem(404, 'no-resource', `${path} is not repo/type/tag`);
+    const raw = await this.rawBody(req, ADMIN_BODY_BYTES);
+    try {
+      await this.o.admin?.check(req.headers.authorization, path, raw);
+    } catch (error) {
+      if (error instanceof AdminAuthError) throw new KbsProblem(401, 'admin-refused', error.message);
+      throw error;
+    }
+    const { secret, policy } = parseSetBody(req.headers['content-type'] ?? '', Buffer.from(raw));
+    this.o.store.put(path, secret, policy);
+    this.o.log?.(
+      `stored ${path} (${secret.length} bytes${policy ? ', with its own policy' : ''}) by the admin`,
+    );
+    return { stored: path, bytes: secret.length };
   }
 
   /**
@@ -503,6 +565,21 @@ export class KeyBroker {
     }
   }
 
+  /** Reads a body of any type, at most `limit` bytes. */
+  private async rawBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+    if (Number(req.headers['content-length'] ?? 0) > limit) {
+      throw new KbsProblem(413, 'too-large', `the body exceeds ${limit} bytes`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw new KbsProblem(413, 'too-large', `the body exceeds ${limit} bytes`);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
   private async withTimeout<T>(work: Promise<T>): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -516,8 +593,15 @@ export class KeyBroker {
   }
 
   private send(res: ServerResponse, status: number, value: unknown): void {
-    const body = JSON.stringify(value);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    this.sendText(res, JSON.stringify(value), {}, status);
+  }
+
+  private sendText(res: ServerResponse, body: string, headers: Record<string, string>, status = 200): void {
+    res.writeHead(status, {
+      ...headers,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   }
 

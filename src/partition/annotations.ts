@@ -17,9 +17,10 @@ export interface Source {
 export interface Declassification {
   file: string;
   line: number;
-  /** The function whose return may leave in clear, or the return statement's function. */
+  /** The function whose return may leave in clear, or the function of the return or call statement. */
   function: string;
-  scope: 'function' | 'return';
+  /** `call`: the calls in a statement pass their (sensitive) arguments out in clear. */
+  scope: 'function' | 'return' | 'call';
 }
 
 export interface Annotations {
@@ -27,6 +28,8 @@ export interface Annotations {
   declassified: Declassification[];
   /** Return statements (file:line) whose value may leave in clear. */
   declassifiedReturns: Set<string>;
+  /** Statements (file, start, end) whose calls out may pass sensitive arguments in clear. */
+  declassifiedCalls: { file: string; start: number; end: number }[];
 }
 
 function jsDocOf(node: ts.Node): readonly ts.JSDoc[] {
@@ -50,7 +53,19 @@ export function collectAnnotations(
   files: readonly ts.SourceFile[],
   rel: (f: string) => string,
 ): Annotations {
-  const result: Annotations = { sources: [], declassified: [], declassifiedReturns: new Set() };
+  const result: Annotations = {
+    sources: [],
+    declassified: [],
+    declassifiedReturns: new Set(),
+    declassifiedCalls: [],
+  };
+  const enclosing = (n: ts.Node): string => {
+    let fn: ts.Node | undefined = n.parent;
+    while (fn !== undefined && !isFunctionLike(fn)) fn = fn.parent;
+    return fn === undefined ? '<module>' : (builder.fnId(fn) ?? '?');
+  };
+  const hasCall = (n: ts.Node): boolean =>
+    ts.isCallExpression(n) || (!isFunctionLike(n) && ts.forEachChild(n, hasCall) === true);
   const where = (n: ts.Node): { file: string; line: number } => ({
     file: rel(n.getSourceFile().fileName),
     line: builder.lineOf(n),
@@ -148,23 +163,21 @@ export function collectAnnotations(
       if (ts.isReturnStatement(n)) {
         const at = where(n);
         result.declassifiedReturns.add(`${at.file}:${at.line}`);
-        let fn: ts.Node | undefined = n.parent;
-        while (fn !== undefined && !isFunctionLike(fn)) fn = fn.parent;
-        result.declassified.push({
-          ...at,
-          function: fn === undefined ? '<module>' : (builder.fnId(fn) ?? '?'),
-          scope: 'return',
-        });
+        result.declassified.push({ ...at, function: enclosing(n), scope: 'return' });
       } else if (fnNode !== undefined && isFunctionLike(fnNode) && builder.fnId(fnNode) !== undefined) {
         result.declassified.push({
           ...where(n),
           function: builder.fnId(fnNode) as string,
           scope: 'function',
         });
+      } else if ((ts.isExpressionStatement(n) || ts.isVariableStatement(n)) && hasCall(n)) {
+        const at = where(n);
+        result.declassifiedCalls.push({ file: at.file, start: n.getStart(), end: n.getEnd() });
+        result.declassified.push({ ...at, function: enclosing(n), scope: 'call' });
       } else {
         refuse(
           n,
-          `cannot be partitioned: @declassify on a ${describe(n)}; it belongs on a function or a return statement`,
+          `cannot be partitioned: @declassify on a ${describe(n)}; it belongs on a function, a return statement or a statement that calls out`,
         );
       }
       void tag;

@@ -1280,6 +1280,7 @@ export class GraphBuilder {
       line: this.lineOf(node),
       async: ts.isAwaitExpression(node.parent),
       args: args.map((a) => [...a]),
+      start: node.getStart(),
     });
     return this.union([new Set([result]), ...(this.isAny(calleeType) ? args : [])]);
   }

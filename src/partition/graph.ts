@@ -51,6 +51,8 @@ export interface CallSite {
   async: boolean;
   /** For calls out of the analysed code: the nodes each argument's value comes from. */
   args?: string[][];
+  /** For those: where the call expression starts in its file (the generator rewrites it). */
+  start?: number;
 }
 
 export interface PrecisionLoss {

@@ -5,7 +5,9 @@
  */
 
 import type { Analysis } from './analyze.ts';
+import { entryPoints, type EntryReason } from './entries.ts';
 import { schemaOf, type Schema } from './schema.ts';
+import { inDeclassifiedCall } from './seal-exits.ts';
 
 export const INTERFACE_FORMAT = 'cloister-partition-interface/1';
 
@@ -23,10 +25,18 @@ export interface Entry {
   function: string;
   file: string;
   line: number;
+  /** Why the untrusted side can call it: a host function does, its value escapes, or its module exports it. */
+  why: EntryReason;
   mode: 'sync' | 'async';
   /** The host calls into the enclave. */
   callableBy: 'host';
   receiver?: string;
+  /**
+   * `enforced`: argument schemas are checked at entry (TypeScript). `advisory`: JSDoc types of a
+   * JavaScript file, which JavaScript never enforced and its code checks itself (throwing its own
+   * errors): only the crossing rules (sealed, handles, host objects) are checked.
+   */
+  types: 'enforced' | 'advisory';
   params: Value[];
   returns: Value;
   /** Call-order invariant: enclave state this entry reads that another entry must have written first. */
@@ -80,18 +90,22 @@ export function buildInterface(
       .map((n) => (n?.label ?? '').split('.')[0])
       .filter((c) => /^[A-Za-z_$][\w$]*$/.test(c)),
   );
-  const declassifiedFns = new Set(analysis.annotations.declassified.map((d) => d.function));
+  const declassifiedFns = new Set(
+    analysis.annotations.declassified.filter((d) => d.scope !== 'call').map((d) => d.function),
+  );
   const callers = new Map<string, string[]>();
   for (const call of graph.calls)
     callers.set(call.callee, [...(callers.get(call.callee) ?? []), call.caller]);
 
   const entries: Entry[] = [];
   const names = new Set<string>();
+  const reachable = entryPoints(analysis, enclave);
   for (const id of [...enclave.keys()].sort()) {
     const fn = graph.functions.get(id);
     if (fn === undefined || fn.kind === 'arrow' || fn.name === '<anonymous>') continue;
-    // Every named function and method is an entry, also those the application calls only inside
-    // the enclave: code outside the analysed files (a library's users, its tests) may call them.
+    // Only what the untrusted side can call is an entry (the allow-list): the rest is refused.
+    const why = reachable.get(id);
+    if (why === undefined) continue;
     const decl = builder.declarationOf(id);
     if (decl === undefined) continue;
     const sig = checker.getSignatureFromDeclaration(decl);
@@ -129,9 +143,11 @@ export function buildInterface(
       function: id,
       file: fn.file,
       line: fn.line,
-      mode: fn.async ? 'async' : 'sync',
+      why,
+      mode: fn.async || returnSchema.type === 'promise' ? 'async' : 'sync',
       callableBy: 'host',
       receiver: fn.className !== undefined && fn.kind !== 'constructor' ? fn.className : undefined,
+      types: /\.[cm]?jsx?$/.test(fn.file) ? 'advisory' : 'enforced',
       params,
       returns,
       requires: reads,
@@ -151,8 +167,13 @@ export function buildInterface(
     const target = internal
       ? (graph.functions.get(call.callee)?.name ?? call.callee)
       : call.callee.replace(/^external:/, '');
+    const clearOut = inDeclassifiedCall(analysis, call.file, call.start);
     const args = (call.args ?? []).map((sources) => ({
-      crossing: (sources.some((s) => slices.forward.has(s)) ? 'sealed' : 'clear') as Crossing,
+      crossing: (sources.some((s) => slices.forward.has(s))
+        ? clearOut
+          ? 'declassified'
+          : 'sealed'
+        : 'clear') as Crossing,
     }));
     exits.push({
       name: `${target}@${call.file}:${call.line}`,

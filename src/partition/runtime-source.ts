@@ -23,6 +23,7 @@ function toWire(value) {
   return new TextEncoder().encode(JSON.stringify(value, function (key, v) {
     const raw = this[key];
     if (raw instanceof Uint8Array) return { __cloisterBytes: WireBuffer.from(raw).toString('base64') };
+    if (raw instanceof Date) return { __cloisterDate: Number.isNaN(raw.getTime()) ? 'NaN' : raw.getTime() };
     if (raw === undefined) return { __cloisterUndefined: true };
     return v;
   }));
@@ -34,6 +35,21 @@ function fromWire(bytes) {
     if (v.__cloisterUndefined === true) return undefined;
     return v;
   });
+}
+/** An ArrayBuffer or a typed array other than Uint8Array (the channel carries only those) as its bytes and kind. */
+function bufferOut(v) {
+  if (v instanceof ArrayBuffer) return { __cloisterBuffer: new Uint8Array(v.slice(0)), kind: 'ArrayBuffer' };
+  if (ArrayBuffer.isView(v) && !(v instanceof Uint8Array))
+    return { __cloisterBuffer: new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)), kind: v.constructor.name };
+  return undefined;
+}
+const VIEWS = { Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView };
+function bufferIn(v) {
+  if (!(v.__cloisterBuffer instanceof Uint8Array)) throw new EnclaveRefusal('a buffer must be bytes');
+  const copy = v.__cloisterBuffer.slice().buffer;
+  if (v.kind === 'ArrayBuffer') return copy;
+  if (!Object.hasOwn(VIEWS, v.kind)) throw new EnclaveRefusal('unknown buffer kind');
+  return new VIEWS[v.kind](copy);
 }
 /** Own data fields of an object (no functions): what crosses for a receiver. */
 function dataFields(obj, keep) {
@@ -65,10 +81,49 @@ const handleOf = (obj) => {
 const hostFunctions = new Map();
 globalThis.__cloisterRegisterHost = (name, fn) => hostFunctions.set(name, fn);
 const hostClasses = new Map();
-globalThis.__cloisterRegisterHostClass = (name, cls) => hostClasses.set(name, cls);
-/** An error thrown inside the enclave, as an instance of the host's copy of its class. */
-function rebuildError({ className, name, message, fields }) {
-  const cls = hostClasses.get(className);
+const hostClassNames = new Map();
+globalThis.__cloisterRegisterHostClass = (name, cls) => {
+  // Two classes of one name cannot be told apart by name across the boundary: neither is used.
+  hostClasses.set(name, hostClasses.has(name) && hostClasses.get(name) !== cls ? null : cls);
+  hostClassNames.set(cls, name);
+};
+const classOf = (name) => hostClasses.get(name) ?? undefined;
+/**
+ * Objects the enclave got a copy of, by origin id: when the copy comes back, the host gets its own
+ * object again (identity holds across the boundary) with the enclave's changes to its fields.
+ */
+const originIds = new WeakMap();
+const origins = new Map();
+const forget = new FinalizationRegistry((id) => origins.delete(id));
+let nextOrigin = 1;
+function originOf(obj) {
+  let id = originIds.get(obj);
+  if (id === undefined) {
+    id = nextOrigin++;
+    originIds.set(obj, id);
+    origins.set(id, new WeakRef(obj));
+    forget.register(obj, id);
+  }
+  return id;
+}
+const original = (id) => {
+  const obj = origins.get(id)?.deref();
+  if (obj === undefined) throw new EnclaveRefusal('unknown object');
+  return obj;
+};
+function describeError(error) {
+  if (!(error instanceof Error)) return { className: 'Error', name: 'Error', message: String(error), fields: {} };
+  const fields = {};
+  for (const key of Object.keys(error)) {
+    const v = error[key];
+    if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) fields[key] = v;
+  }
+  return { className: hostClassNames.get(error.constructor) ?? 'Error', name: error.name, message: error.message, fields, origin: originOf(error) };
+}
+/** An error thrown inside the enclave, as an instance of the host's copy of its class (or the host's own error, back). */
+function rebuildError({ className, name, message, fields, origin }) {
+  if (typeof origin === 'number' && origins.get(origin)?.deref() !== undefined) return original(origin);
+  const cls = classOf(className);
   const error = cls !== undefined && cls.prototype instanceof Error ? Object.create(cls.prototype) : new Error(message);
   Object.assign(error, fields);
   Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true });
@@ -78,14 +133,16 @@ function rebuildError({ className, name, message, fields }) {
 }
 
 /** Installs the stubs' channel: \`{ callSync(name, args): unknown; call(name, args): Promise<unknown> }\`. */
+let installed;
 function install(channel) {
+  installed = channel;
   const request = (e, self, args) => ({
-    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: toEnclave(ownFields(self)) } : undefined,
+    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: receiverFields(self) } : undefined,
     args: [...args].map((a) => toEnclave(a)),
   });
   const apply = (self, reply) => {
-    if (reply.thrown !== undefined) throw rebuildError(reply.thrown);
     if (reply.fields !== undefined && self !== undefined && self !== null) Object.assign(self, fromEnclave(reply.fields));
+    if (reply.thrown !== undefined) throw rebuildError(reply.thrown);
     return fromEnclave(reply.value);
   };
   // Both sides may share one realm in a test double: each adds its own calls.
@@ -103,9 +160,12 @@ function install(channel) {
 }
 
 /**
- * Host objects with behaviour (functions, class instances, objects holding methods: a model passed
- * in, a callback) stay on the host: the enclave gets a handle, and its reads and calls through it
- * come back as exits (Glamdring's ocalls). Dates cross as their time.
+ * What crosses into the enclave. Data (plain objects, instances of the application's classes
+ * without own methods, Dates) is copied, tagged with its origin so that the host gets the same
+ * object back; the application's classes cross by name (the enclave has its own copy of each);
+ * host objects with behaviour (a model passed in, a callback, a library object) stay on the host:
+ * the enclave gets a handle, and its reads and calls through it come back as exits (Glamdring's
+ * ocalls). Errors cross as their class name, message and primitive fields.
  */
 const hostObjects = new Map();
 const hostObjectIds = new WeakMap();
@@ -114,21 +174,7 @@ const isPlain = (v) => {
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 };
-function ownFields(obj) {
-  const out = {};
-  for (const key of Object.keys(obj ?? {})) out[key] = obj[key];
-  return out;
-}
-function toEnclave(v, depth = 0) {
-  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return v;
-  if (v instanceof Uint8Array) return v;
-  if (v instanceof Date) return { __cloisterDate: v.getTime() };
-  if (Array.isArray(v) && depth < 64) return v.map((x) => toEnclave(x, depth + 1));
-  if (typeof v === 'object' && isPlain(v) && depth < 64 && !Object.values(v).some((x) => typeof x === 'function')) {
-    const out = {};
-    for (const key of Object.keys(v)) out[key] = toEnclave(v[key], depth + 1);
-    return out;
-  }
+function hostRef(v) {
   let id = hostObjectIds.get(v);
   if (id === undefined) {
     id = nextHostObject++;
@@ -137,36 +183,126 @@ function toEnclave(v, depth = 0) {
   }
   return { __cloisterHostObject: id, callable: typeof v === 'function' };
 }
+/** A receiver's fields, and its own methods also when not enumerable (a test's sinon stub): they stay host calls. */
+function receiverFields(self) {
+  const out = fieldsToEnclave(self);
+  if (self === null || typeof self !== 'object') return out;
+  for (const key of Object.getOwnPropertyNames(self))
+    if (!(key in out) && typeof Object.getOwnPropertyDescriptor(self, key).value === 'function') out[key] = toEnclave(self[key]);
+  return out;
+}
+function fieldsToEnclave(obj, path) {
+  const out = {};
+  for (const key of Object.keys(obj ?? {})) out[key] = toEnclave(obj[key], path);
+  return out;
+}
+function toEnclave(v, path = []) {
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return v;
+  if (v instanceof Uint8Array) return v;
+  const buffer = bufferOut(v);
+  if (buffer !== undefined) return buffer;
+  if (v instanceof Date) {
+    const time = v.getTime();
+    return { __cloisterDate: Number.isNaN(time) ? 'NaN' : time, origin: originOf(v) };
+  }
+  if (v instanceof Error) return { __cloisterError: describeError(v) };
+  if (typeof v === 'function') {
+    const name = hostClassNames.get(v);
+    return name !== undefined && classOf(name) === v ? { __cloisterClass: name } : hostRef(v);
+  }
+  if ('__cloisterSealed' in v || '__cloisterHandle' in v) return v;
+  if (path.includes(v) || path.length > 64) return hostRef(v);
+  const inner = [...path, v];
+  if (Array.isArray(v)) return v.map((x) => toEnclave(x, inner));
+  const proto = Object.getPrototypeOf(v);
+  const className = isPlain(v) ? undefined : hostClassNames.get(proto.constructor);
+  if ((isPlain(v) || (className !== undefined && classOf(className) === proto.constructor)) && !Object.values(v).some((x) => typeof x === 'function'))
+    return { __cloisterCopy: originOf(v), className, mirror: handles.get(v), fields: fieldsToEnclave(v, inner) };
+  return hostRef(v);
+}
 function fromEnclave(v, depth = 0) {
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
   if (Array.isArray(v)) return v.map((x) => fromEnclave(x, depth + 1));
-  if (typeof v.__cloisterDate === 'number') return new Date(v.__cloisterDate);
+  if (v.__cloisterBuffer !== undefined) return bufferIn(v);
+  if (typeof v.__cloisterPromise === 'number') return awaitInside(v.__cloisterPromise);
+  if (v.__cloisterDate !== undefined) {
+    const time = v.__cloisterDate === 'NaN' ? NaN : v.__cloisterDate;
+    const same = typeof v.origin === 'number' ? origins.get(v.origin)?.deref() : undefined;
+    return same instanceof Date && Object.is(same.getTime(), time) ? same : new Date(time);
+  }
   if (typeof v.__cloisterHostObject === 'number') {
     if (!hostObjects.has(v.__cloisterHostObject)) throw new EnclaveRefusal('unknown host object');
     return hostObjects.get(v.__cloisterHostObject);
+  }
+  if (typeof v.__cloisterClass === 'string') {
+    const cls = classOf(v.__cloisterClass);
+    if (cls === undefined) throw new EnclaveRefusal('unknown class ' + v.__cloisterClass);
+    return cls;
+  }
+  if (v.__cloisterError !== undefined) return rebuildError(v.__cloisterError);
+  let target;
+  if (typeof v.__cloisterSame === 'number') target = original(v.__cloisterSame);
+  else if (typeof v.__cloisterMirrorOf === 'number') {
+    target = handleObjects.get(v.__cloisterMirrorOf)?.deref();
+    if (target === undefined) throw new EnclaveRefusal('unknown object');
+  } else if (typeof v.__cloisterNew === 'string') target = Object.create(classOf(v.__cloisterNew)?.prototype ?? Object.prototype);
+  if (target !== undefined) {
+    for (const key of Object.keys(v.fields ?? {})) {
+      const value = fromEnclave(v.fields[key], depth + 1);
+      if (target[key] !== value) target[key] = value;
+    }
+    return target;
   }
   if (v.__cloisterSealed !== undefined || v.__cloisterHandle !== undefined) return v;
   const out = {};
   for (const key of Object.keys(v)) out[key] = fromEnclave(v[key], depth + 1);
   return out;
 }
+/** A promise the enclave keeps (a field such as \`this.ready\`): the host's stands for it and settles with it. */
+function awaitInside(id) {
+  return installed.call('__cloisterAwait', { args: [id] }).then((reply) => {
+    if (reply.thrown !== undefined) throw rebuildError(reply.thrown);
+    return fromEnclave(reply.value);
+  });
+}
 const settle = (r) => (r instanceof Promise ? r.then((x) => toEnclave(x)) : toEnclave(r));
 
-/** Serves the enclave's calls out (exits): the host functions the interface file lists, and host objects' members. */
+/**
+ * Serves the enclave's calls out (exits): the host functions the interface file lists, and host
+ * objects' members. What they throw goes back as a value the enclave rethrows (the same error
+ * object when it comes back out).
+ */
 function serveExit(name, request) {
+  const threw = (error) => ({ __cloisterThrew: describeError(error) });
+  try {
+    const result = serveExitCall(name, request);
+    return result instanceof Promise ? result.catch(threw) : result;
+  } catch (error) {
+    return threw(error);
+  }
+}
+function serveExitCall(name, request) {
   const args = fromEnclave(request?.args);
   if (!Array.isArray(args)) throw new EnclaveRefusal(name + ': malformed request');
-  if (name === '__cloisterHostGet' || name === '__cloisterHostCall') {
+  if (name === '__cloisterHostGet' || name === '__cloisterHostCall' || name === '__cloisterHostNew') {
     const obj = hostObjects.get(request.args[0]?.__cloisterHostObject);
     if (obj === undefined) throw new EnclaveRefusal('unknown host object');
     const key = args[1];
     if (name === '__cloisterHostGet') {
       const v = obj[key];
-      return typeof v === 'function' ? { method: true } : { value: toEnclave(v) };
+      return typeof v === 'function' && hostClassNames.get(v) === undefined ? { method: true } : { value: toEnclave(v) };
     }
+    if (name === '__cloisterHostNew') return toEnclave(Reflect.construct(obj, args[2] ?? []));
     const fn = key === null ? obj : obj[key];
     if (typeof fn !== 'function') throw new TypeError(String(key) + ' is not a function');
     return settle(fn.apply(key === null ? undefined : obj, args[2] ?? []));
+  }
+  if (name === '__cloisterHostMethod') {
+    // args: origin id or mirror handle of the object, the method, its arguments, the object's fields now
+    const [origin, handle, method] = request.args;
+    const self = typeof origin === 'number' ? original(origin) : typeof handle === 'number' ? handleObjects.get(handle)?.deref() : args[4];
+    if (self === undefined || typeof method !== 'string' || typeof self[method] !== 'function') throw new EnclaveRefusal('no such host method');
+    return settle(self[method](...(args[3] ?? [])));
   }
   if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
   const fn = hostFunctions.get(name);
@@ -190,6 +326,14 @@ const SPEC = ${spec};
 ${COMMON}
 const registry = new Map();
 globalThis.__cloisterRegister = (name, fn, proto) => registry.set(name, { fn, proto });
+/** The enclave copy's classes by name: a class or an instance crossing by name gets the enclave's own. */
+const classes = new Map();
+const classNames = new Map();
+globalThis.__cloisterRegisterClass = (name, cls) => {
+  classes.set(name, classes.has(name) && classes.get(name) !== cls ? null : cls);
+  classNames.set(cls, name);
+};
+const classOf = (name) => (typeof name === 'string' ? (classes.get(name) ?? undefined) : undefined);
 /** Sensitive fields per class: they stay in the enclave's mirror of an object, never cross. */
 const sensitiveFields = new Map();
 for (const s of SPEC.enclave.state) {
@@ -199,21 +343,26 @@ for (const s of SPEC.enclave.state) {
   if (!sensitiveFields.has(cls)) sensitiveFields.set(cls, new Set());
   sensitiveFields.get(cls).add(s.label.slice(dot + 1));
 }
+const isSecretField = (obj, key) => {
+  const name = obj === null || typeof obj !== 'object' ? undefined : classNames.get(Object.getPrototypeOf(obj)?.constructor);
+  return name !== undefined && sensitiveFields.get(name)?.has(key) === true;
+};
 const mirrors = new Map();
 const mirrorHandles = new WeakMap();
 const objects = new Map();
 let nextObject = 1;
 const established = new Set();
+/** Copies of host objects (and errors from the host) by the host's origin id: they go back as the host's own. */
+const origins = new WeakMap();
 
 function install({ host, seal, unseal }) {
   const SEALED = '__cloisterSealed';
   const HANDLE = '__cloisterHandle';
-  const enc = new TextEncoder();
-  const dec = new TextDecoder();
   const outgoing = (value, crossing) => {
     if (crossing === 'sealed') {
       if (value === undefined || value === null) return value;
-      const bytes = value instanceof Uint8Array ? Uint8Array.of(1, ...value) : Uint8Array.of(0, ...enc.encode(JSON.stringify(value)));
+      // Bytes as they are; anything else in the wire encoding (Dates and bytes inside kept).
+      const bytes = value instanceof Uint8Array ? Uint8Array.of(1, ...value) : Uint8Array.of(0, ...toWire(value));
       return { [SEALED]: seal(bytes) };
     }
     if (crossing === 'handle' && typeof value === 'object' && value !== null) {
@@ -223,20 +372,50 @@ function install({ host, seal, unseal }) {
     }
     return value;
   };
-  // Handles of host objects become proxies: reads and calls through them are exits.
+  const buildError = ({ className, name, message, fields, origin }) => {
+    const cls = classOf(className);
+    const error = cls !== undefined && cls.prototype instanceof Error ? Object.create(cls.prototype) : new Error(message);
+    Object.assign(error, fields);
+    Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true });
+    if (error.name !== name) error.name = name;
+    if (typeof origin === 'number') origins.set(error, origin);
+    return error;
+  };
+  const describeError = (error) => {
+    const fields = {};
+    for (const key of Object.keys(error ?? {})) {
+      const v = error[key];
+      if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) fields[key] = v;
+    }
+    const isError = error instanceof Error;
+    return {
+      className: isError ? (classNames.get(error.constructor) ?? error.constructor.name) : 'Error',
+      name: isError ? error.name : 'Error',
+      message: isError ? error.message : String(error),
+      fields,
+      origin: origins.get(error),
+    };
+  };
+  /** A reply to an exit: the host's value, or what the host threw, rethrown here. */
+  const reply = (r) => {
+    if (r !== null && typeof r === 'object' && r.__cloisterThrew !== undefined) throw buildError(r.__cloisterThrew);
+    return r;
+  };
+  // Handles of host objects become proxies: reads, calls and \`new\` through them are exits.
   const proxies = new Map();
   const proxyIds = new WeakMap();
   const hostObject = (id, callable) => {
     if (proxies.has(id)) return proxies.get(id);
     const ref = { __cloisterHostObject: id };
-    const callOut = (key, args) => fromHost(host.callSync('__cloisterHostCall', { args: [ref, key, args.map((a) => toHost(a))] }));
+    const callOut = (key, args) => fromHost(reply(host.callSync('__cloisterHostCall', { args: [ref, key, args.map((a) => toHost(a))] })));
     const proxy = new Proxy(callable ? function () {} : {}, {
       get(_target, key) {
         if (typeof key === 'symbol') return undefined;
-        const r = host.callSync('__cloisterHostGet', { args: [ref, key] });
+        const r = reply(host.callSync('__cloisterHostGet', { args: [ref, key] }));
         return r.method ? (...args) => callOut(key, args) : fromHost(r.value);
       },
       apply: (_target, _self, args) => callOut(null, args),
+      construct: (_target, args) => fromHost(reply(host.callSync('__cloisterHostNew', { args: [ref, null, args.map((a) => toHost(a))] }))),
     });
     proxies.set(id, proxy);
     proxyIds.set(proxy, id);
@@ -245,29 +424,68 @@ function install({ host, seal, unseal }) {
   const fromHost = (v, depth = 0) => {
     if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
     if (Array.isArray(v)) return v.map((x) => fromHost(x, depth + 1));
-    if (typeof v.__cloisterDate === 'number') return new Date(v.__cloisterDate);
+    if (v.__cloisterBuffer !== undefined) return bufferIn(v);
+    if (v.__cloisterDate !== undefined) {
+      const date = new Date(v.__cloisterDate === 'NaN' ? NaN : Number(v.__cloisterDate));
+      if (typeof v.origin === 'number') origins.set(date, v.origin);
+      return date;
+    }
     if (typeof v.__cloisterHostObject === 'number') return hostObject(v.__cloisterHostObject, v.callable === true);
-    if (SEALED in v || HANDLE in v) return v;
+    if (typeof v.__cloisterClass === 'string') {
+      const cls = classOf(v.__cloisterClass);
+      if (cls === undefined) throw new EnclaveRefusal('unknown class ' + v.__cloisterClass);
+      return cls;
+    }
+    if (v.__cloisterError !== undefined) return buildError(v.__cloisterError);
+    if (typeof v.__cloisterCopy === 'number') {
+      // An object of a class with sensitive fields that the enclave mirrors: the mirror keeps them.
+      const mirror = typeof v.mirror === 'number' ? mirrors.get(v.mirror) : undefined;
+      const obj = mirror ?? Object.create(classOf(v.className)?.prototype ?? Object.prototype);
+      for (const key of Object.keys(v.fields ?? {})) if (!isSecretField(obj, key)) obj[key] = fromHost(v.fields[key], depth + 1);
+      origins.set(obj, v.__cloisterCopy);
+      return obj;
+    }
+    if (SEALED in v) return incoming(v);
+    if (HANDLE in v) return v;
     const out = {};
     for (const key of Object.keys(v)) out[key] = fromHost(v[key], depth + 1);
     return out;
   };
-  const toHost = (v, depth = 0) => {
+  const toHost = (v, path = []) => {
     if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return v;
     if (proxyIds.has(v)) return { __cloisterHostObject: proxyIds.get(v) };
-    if (v instanceof Date) return { __cloisterDate: v.getTime() };
-    if (v instanceof Uint8Array || depth > 64) return v;
-    if (Array.isArray(v)) return v.map((x) => toHost(x, depth + 1));
-    const out = {};
-    for (const key of Object.keys(v)) out[key] = toHost(v[key], depth + 1);
-    return out;
+    if (v instanceof Promise) return { __cloisterPromise: keepPromise(v) };
+    if (v instanceof Date) {
+      const time = v.getTime();
+      return { __cloisterDate: Number.isNaN(time) ? 'NaN' : time, origin: origins.get(v) };
+    }
+    if (v instanceof Uint8Array) return v;
+    const buffer = bufferOut(v);
+    if (buffer !== undefined) return buffer;
+    if (v instanceof Error) return { __cloisterError: describeError(v) };
+    if (typeof v === 'function') {
+      const name = classNames.get(v);
+      return name !== undefined && classOf(name) === v ? { __cloisterClass: name } : undefined;
+    }
+    if (path.includes(v) || path.length > 64) return undefined;
+    const inner = [...path, v];
+    if (Array.isArray(v)) return v.map((x) => toHost(x, inner));
+    if (SEALED in v || HANDLE in v) return v;
+    const fields = {};
+    for (const key of Object.keys(v)) if (!isSecretField(v, key)) fields[key] = toHost(v[key], inner);
+    if (origins.has(v)) return { __cloisterSame: origins.get(v), fields };
+    if (mirrorHandles.has(v)) return { __cloisterMirrorOf: mirrorHandles.get(v), fields };
+    const proto = Object.getPrototypeOf(v);
+    const className = proto === null || proto === Object.prototype ? undefined : classNames.get(proto.constructor);
+    if (className !== undefined && classOf(className) === proto.constructor) return { __cloisterNew: className, fields };
+    return fields;
   };
   const incoming = (value) => {
     if (typeof value !== 'object' || value === null) return value;
     if (!(SEALED in value) && !(HANDLE in value)) return fromHost(value);
     if (SEALED in value) {
       const bytes = unseal(value[SEALED]);
-      return bytes[0] === 1 ? bytes.subarray(1) : JSON.parse(dec.decode(bytes.subarray(1)));
+      return bytes[0] === 1 ? bytes.subarray(1) : fromHost(fromWire(bytes.subarray(1)));
     }
     if (HANDLE in value) {
       if (!objects.has(value[HANDLE])) throw new EnclaveRefusal('unknown handle');
@@ -275,24 +493,58 @@ function install({ host, seal, unseal }) {
     }
     return value;
   };
+  // A promise an entry left in an object's fields (also a sensitive one, which never leaves) is
+  // watched, so its rejection before anyone awaits it does not stop the enclave; awaiting it still
+  // sees the rejection.
+  const watched = new WeakSet();
+  const watchPromises = (obj) => {
+    for (const v of Object.values(obj ?? {}))
+      if (v instanceof Promise && !watched.has(v)) {
+        watched.add(v);
+        v.catch(() => undefined);
+      }
+  };
   const finish = (e, mirror, cls, value) => {
+    watchPromises(mirror);
     for (const s of e.establishes) established.add(s);
     const secret = sensitiveFields.get(cls);
     const fields = mirror === undefined ? undefined : dataFields(mirror, (k) => secret === undefined || !secret.has(k));
-    return { value: toHost(outgoing(value, e.returns.crossing)), fields: toHost(fields) };
+    const out = value instanceof Promise ? { __cloisterPromise: keepPromise(value) } : toHost(outgoing(value, e.returns.crossing));
+    return { value: out, fields: fields === undefined ? undefined : toHostFields(fields) };
+  };
+  const toHostFields = (fields) => {
+    const out = {};
+    for (const key of Object.keys(fields)) out[key] = toHost(fields[key]);
+    return out;
   };
   // An error the application code threw: its class name and primitive fields go back, so the
   // host can rethrow it as an instance of its own copy of that class (the API's error contract).
-  const thrown = (error) => {
-    const fields = {};
-    for (const key of Object.keys(error ?? {})) {
-      const v = error[key];
-      if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) fields[key] = v;
-    }
-    const isError = error instanceof Error;
-    return { thrown: { className: isError ? error.constructor.name : 'Error', name: isError ? error.name : 'Error', message: isError ? error.message : String(error), fields } };
+  const thrown = (error, e, mirror, cls) => {
+    watchPromises(mirror);
+    const secret = sensitiveFields.get(cls);
+    const fields = mirror === undefined ? undefined : toHostFields(dataFields(mirror, (k) => secret === undefined || !secret.has(k)));
+    return { thrown: describeError(error), fields };
+  };
+  // Promises that leave stay here; the host awaits one through __cloisterAwait. Watching each at
+  // once means a rejection nobody awaited yet cannot stop the enclave. What one resolves to leaves
+  // sealed: the promise carries no crossing of its own.
+  const kept = new Map();
+  let nextPromise = 1;
+  const keepPromise = (promise) => {
+    const id = nextPromise++;
+    kept.set(id, promise.then((value) => ({ value }), (error) => ({ error })));
+    return id;
+  };
+  const awaitKept = async (request) => {
+    const id = request?.args?.[0];
+    if (!kept.has(id)) throw new EnclaveRefusal('unknown promise');
+    const settled = await kept.get(id);
+    kept.delete(id);
+    if ('error' in settled) return thrown(settled.error);
+    return { value: toHost(outgoing(settled.value, 'sealed')) };
   };
   const dispatch = (name, request, sync) => {
+    if (name === '__cloisterAwait' && !sync) return awaitKept(request);
     const e = entries.get(name);
     if (e === undefined) throw new EnclaveRefusal(name + ' is not an entry');
     if ((e.mode === 'sync') !== sync) throw new EnclaveRefusal(name + ' is ' + e.mode);
@@ -300,16 +552,22 @@ function install({ host, seal, unseal }) {
     for (const r of e.requires) if (!established.has(r)) throw new EnclaveRefusal(name + ' called before ' + r + ' was set (call order)');
     if (request.args.length > e.params.length) throw new EnclaveRefusal(name + ': too many arguments');
     const args = request.args.map(incoming);
-    e.params.forEach((p, i) => {
-      const problem = checkSchema(p.schema, args[i], p.name);
-      if (problem !== undefined) throw new EnclaveRefusal(name + ': ' + problem);
-    });
+    if (e.types !== 'advisory')
+      e.params.forEach((p, i) => {
+        const problem = checkSchema(p.schema, args[i], p.name);
+        if (problem !== undefined) throw new EnclaveRefusal(name + ': ' + problem);
+      });
     const registered = registry.get(name);
     if (registered === undefined) throw new EnclaveRefusal(name + ' is not in this enclave');
     const fn = registered.fn;
     const cls = e.receiver ?? (request.construct ? name.replace(/\\.constructor$/, '') : undefined);
     if (request.construct) {
-      const obj = Reflect.construct(fn, args);
+      let obj;
+      try {
+        obj = Reflect.construct(fn, args);
+      } catch (error) {
+        return thrown(error);
+      }
       mirrors.set(request.receiver.handle, obj);
       mirrorHandles.set(obj, request.receiver.handle);
       return finish(e, obj, cls, undefined);
@@ -324,22 +582,72 @@ function install({ host, seal, unseal }) {
         mirrors.set(handle, mirror);
         mirrorHandles.set(mirror, handle);
       }
-      Object.assign(mirror, fromHost(dataFields(request.receiver.fields, (k) => !(sensitiveFields.get(cls)?.has(k)))));
+      const fields = request.receiver.fields ?? {};
+      for (const key of Object.keys(fields)) if (!sensitiveFields.get(cls)?.has(key)) mirror[key] = fromHost(fields[key]);
     }
     let result;
     try {
       result = fn.apply(mirror, args);
     } catch (error) {
-      return thrown(error);
+      return thrown(error, e, mirror, cls);
     }
-    if (e.mode === 'async') return Promise.resolve(result).then((v) => finish(e, mirror, cls, v), thrown);
+    if (e.mode === 'async')
+      return Promise.resolve(result).then(
+        (v) => finish(e, mirror, cls, v),
+        (error) => thrown(error, e, mirror, cls),
+      );
     return finish(e, mirror, cls, result);
   };
+  const sealedArgs = (args, mask) => args.map((a, i) => (mask[i] === true ? outgoing(a, 'sealed') : a));
+  // The sensitive arguments of the call being made through callValue/callMethod: if its callee is
+  // a host method stub (a host class's method on the enclave's copy of an object), they go sealed.
+  let pending;
+  const withPending = (args, mask, call) => {
+    const before = pending;
+    pending = { args, mask };
+    try {
+      return call();
+    } finally {
+      pending = before;
+    }
+  };
+  const outArgs = (args) => {
+    const list = [...args];
+    const p = pending;
+    pending = undefined;
+    return p !== undefined && p.args.length === list.length && p.args.every((a, i) => a === list[i])
+      ? sealedArgs(list, p.mask)
+      : list;
+  };
   globalThis.__cloister = Object.assign(globalThis.__cloister ?? {}, {
+    /** A host class's method called on the enclave's copy of a host object: it runs on the host's object. */
+    hostMethod(method, self, args, id) {
+      const origin = self !== null && typeof self === 'object' ? (origins.get(self) ?? undefined) : undefined;
+      const handle = origin === undefined && self !== null && typeof self === 'object' ? mirrorHandles.get(self) : undefined;
+      // An object the enclave made of a class both sides have: the method runs on a host copy of its public fields.
+      const made = origin === undefined && handle === undefined && self !== null && typeof self === 'object' && classNames.has(Object.getPrototypeOf(self)?.constructor);
+      if (origin === undefined && handle === undefined && !made) throw new Error('cloister: ' + id + ' runs only on the other side of the partition');
+      const r = reply(host.callSync('__cloisterHostMethod', { args: [origin ?? null, handle ?? null, method, outArgs(args).map((a) => toHost(a)), toHost(self)] }));
+      return fromHost(r);
+    },
+    /**
+     * A call through a function value with arguments the analysis found sensitive (mask): to a host
+     * function (a proxy) they go sealed; enclave code gets them as they are.
+     */
+    callValue(fn, args, mask) {
+      if (proxyIds.has(fn)) return Reflect.apply(fn, undefined, sealedArgs(args, mask));
+      return withPending(args, mask, () => Reflect.apply(fn, undefined, args));
+    },
+    /** The same for \`receiver.key(…)\`: sealed when the receiver or the method is on the host. */
+    callMethod(receiver, key, args, mask) {
+      const fn = receiver[key];
+      if (proxyIds.has(receiver) || proxyIds.has(fn)) return Reflect.apply(fn, receiver, sealedArgs(args, mask));
+      return withPending(args, mask, () => Reflect.apply(fn, receiver, args));
+    },
     exit(name, self, args) {
       if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
       const receiver = mirrorHandles.get(self);
-      return fromHost(host.callSync(name, { receiver, args: [...args].map((a) => toHost(a)) }));
+      return fromHost(reply(host.callSync(name, { receiver, args: outArgs(args).map((a) => toHost(a)) })));
     },
   });
   return {

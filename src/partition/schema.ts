@@ -104,9 +104,8 @@ export function checkSchema(schema: Schema, value: unknown, path = 'value'): str
       }
       return undefined;
     case 'handle':
-      return typeof value === 'object' &&
-        value !== null &&
-        typeof (value as { handle?: unknown }).handle === 'number'
+      // Checked after the crossing: a handle has become the enclave's object, a copy an object.
+      return typeof value === 'object' && value !== null
         ? undefined
         : `${path}: expected a handle to a ${schema.class}`;
     case 'promise':

@@ -8,8 +8,9 @@ import { runCli, tempDir, watFile } from '../helpers/cli.ts';
 import type { CliResult } from '../helpers/cli.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';
 import { simCollateral } from '../../src/tee/sim/quoting.ts';
+import { VECTORS } from '../attestation/helpers/vectors.ts';
 
-const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
+const DCAP = new URL('dcap-qvl/', VECTORS);
 const dir = tempDir('cloister-attest-cli-');
 const env = { CLOISTER_SIM_PLATFORM: join(dir, 'platform', 'sim-platform.json') };
 const cli = (...args: string[]): Promise<CliResult> => runCli(args, { env, cwd: dir });

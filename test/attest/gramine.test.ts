@@ -9,6 +9,7 @@ import { GramineError, gramineQuote } from '../../src/tee/gramine.ts';
 import { SimQuotingEnclave, simCollateral } from '../../src/tee/sim/quoting.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { identity, newPlatform } from './helpers/sim.ts';
+import { VECTORS } from '../attestation/helpers/vectors.ts';
 
 const DATA = new Uint8Array(64).fill(0x5a);
 const code = (c: string) => (e: unknown) => e instanceof GramineError && e.code === c;
@@ -51,9 +52,7 @@ describe('Gramine /dev/attestation', async () => {
       gramineQuote({ reportData: DATA, root: fakeDevAttestation('epid') }),
       code('unsupported-attestation-type'),
     );
-    const tdx = readFileSync(
-      new URL('../../../shared/attestation-vectors/dcap-qvl/tdx_quote', import.meta.url),
-    );
+    const tdx = readFileSync(new URL('dcap-qvl/tdx_quote', VECTORS));
     await assert.rejects(
       gramineQuote({ reportData: DATA, root: fakeDevAttestation('dcap', tdx) }),
       code('not-sgx'),

@@ -4,9 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runCli, sharedDir } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
+import { VECTORS_DIR as sharedVectors } from '../attestation/helpers/vectors.ts';
 
-const sig1 = join(sharedDir, 'attestation-vectors/fortanix-rust-sgx/sig1.sigstruct.bin');
+const sig1 = join(sharedVectors, 'fortanix-rust-sgx/sig1.sigstruct.bin');
 const dir = mkdtempSync(join(tmpdir(), 'cloister-sign-show-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -55,6 +56,8 @@ describe('cloister --version', () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     assert.match(r.stdout, new RegExp(`^cloister ${version.replaceAll('.', '\\.')}$`, 'm'));
     assert.match(r.stdout, new RegExp(`^node ${process.versions.node.replaceAll('.', '\\.')}$`, 'm'));
-    assert.match(r.stdout, /^backends: sim \(no hardware isolation/m);
+    assert.match(r.stdout, /^backends:\n {2}sim: no hardware isolation, proves nothing/m);
+    assert.match(r.stdout, /^ {2}tdx: an Intel TDX VM/m);
+    assert.match(r.stdout, /^ {2}snp: an AMD SEV-SNP VM/m);
   });
 });

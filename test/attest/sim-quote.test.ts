@@ -13,8 +13,9 @@ import { SimPlatform, SimPlatformError, targetInfoOf } from '../../src/tee/sim/p
 import type { EnclaveIdentity } from '../../src/tee/sim/platform.ts';
 import { SIM_QE_IDENTITY, SimQuotingEnclave, simCollateral } from '../../src/tee/sim/quoting.ts';
 import { DEBUG_ATTRIBUTES, identity, newPlatform } from './helpers/sim.ts';
+import { VECTORS } from '../attestation/helpers/vectors.ts';
 
-const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
+const DCAP = new URL('dcap-qvl/', VECTORS);
 const VECTOR_AT = new Date('2025-07-01T00:00:00Z');
 const REPORT_DATA = Uint8Array.from({ length: 64 }, (_, i) => i);
 

@@ -6,9 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tmpdir } from 'node:os';
-import { runCli, sharedDir } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
+import { VECTORS_DIR as sharedVectors } from '../attestation/helpers/vectors.ts';
 
-const SEV = join(sharedDir, 'attestation-vectors/go-sev-guest');
+const SEV = join(sharedVectors, 'go-sev-guest');
 const report = join(SEV, 'attestation.bin');
 const chain = ['--vcek', join(SEV, 'vcek.testcer'), '--cert-chain', join(SEV, 'milan.testcer')];
 const dir = mkdtempSync(join(tmpdir(), 'cloister-snp-cli-'));
@@ -101,7 +102,7 @@ describe('cloister attest verify: SEV-SNP reports', () => {
     const snpAlone = await runCli(['attest', 'verify', report]);
     assert.equal(snpAlone.code, 2);
     assert.match(snpAlone.stderr, /needs --vcek FILE and --cert-chain FILE/);
-    const quote = join(sharedDir, 'attestation-vectors/dcap-qvl/sgx_quote');
+    const quote = join(sharedVectors, 'dcap-qvl/sgx_quote');
     const r = await runCli(['attest', 'verify', quote]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /a DCAP quote needs --collateral FILE/);

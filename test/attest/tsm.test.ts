@@ -10,8 +10,8 @@ import { parseSnpReport } from '../../src/attestation/snp-report.ts';
 import { TsmError, nodeTsmFs, tsmReport } from '../../src/tee/tsm.ts';
 import type { TsmFs } from '../../src/tee/tsm.ts';
 import { tempDir } from '../helpers/temp.ts';
+import { VECTORS } from '../attestation/helpers/vectors.ts';
 
-const VECTORS = new URL('../../../shared/attestation-vectors/', import.meta.url);
 const TDX_QUOTE = new Uint8Array(readFileSync(new URL('dcap-qvl/tdx_quote', VECTORS)));
 const SNP_REPORT = new Uint8Array(readFileSync(new URL('go-sev-guest/attestation.bin', VECTORS)));
 const TDX_DATA = Uint8Array.from(parseQuote(TDX_QUOTE).body.reportData);

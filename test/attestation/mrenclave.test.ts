@@ -4,10 +4,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MrEnclaveBuilder, SecinfoFlags } from '../../src/tee/mrenclave.ts';
 import { SgxsError, measureSgxs, parseSgxs } from '../../src/tee/sgxs.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const VECTORS = new URL('../../../shared/attestation-vectors/fortanix-rust-sgx/', import.meta.url);
-const sgxs = readFileSync(new URL('test_enclave.sgxs', VECTORS));
-const sig = readFileSync(new URL('test_enclave.sig', VECTORS));
+const FORTANIX = new URL('fortanix-rust-sgx/', VECTORS);
+const sgxs = readFileSync(new URL('test_enclave.sgxs', FORTANIX));
+const sig = readFileSync(new URL('test_enclave.sig', FORTANIX));
 
 /** Builds a 64-byte block from hex written out by hand (tag, fields), zero-padded. */
 function block(hex: string): Buffer {

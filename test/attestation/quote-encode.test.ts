@@ -6,8 +6,9 @@ import { parseQuote } from '../../src/attestation/quote.ts';
 import type { Quote } from '../../src/attestation/quote.ts';
 import { encodeQuote, encodeQuoteHeader, quoteSignedData } from '../../src/attestation/quote-encode.ts';
 import { encodeSgxReportBody } from '../../src/attestation/report-body.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
+const DCAP = new URL('dcap-qvl/', VECTORS);
 const sgx = new Uint8Array(readFileSync(new URL('sgx_quote', DCAP)));
 const tdx = new Uint8Array(readFileSync(new URL('tdx_quote', DCAP)));
 

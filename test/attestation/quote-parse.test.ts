@@ -9,9 +9,10 @@ import {
   sgxAttributeFlags,
 } from '../../src/attestation/report-body.ts';
 import { SNP_POLICY_DEBUG, parseSnpReport } from '../../src/attestation/snp-report.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
-const SEV = new URL('../../../shared/attestation-vectors/go-sev-guest/', import.meta.url);
+const DCAP = new URL('dcap-qvl/', VECTORS);
+const SEV = new URL('go-sev-guest/', VECTORS);
 const sgx = new Uint8Array(readFileSync(new URL('sgx_quote', DCAP)));
 const tdx = new Uint8Array(readFileSync(new URL('tdx_quote', DCAP)));
 const snp = new Uint8Array(readFileSync(new URL('attestation.bin', SEV)));

@@ -11,11 +11,12 @@ import {
   verifySigstruct,
 } from '../../src/attestation/sigstruct.ts';
 import type { SigstructBody } from '../../src/attestation/sigstruct.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const VECTORS = new URL('../../../shared/attestation-vectors/fortanix-rust-sgx/', import.meta.url);
-const sig1 = new Uint8Array(readFileSync(new URL('sig1.sigstruct.bin', VECTORS)));
-const sig1Key = readFileSync(new URL('sig1.key.pem', VECTORS), 'utf8');
-const testEnclaveSig = new Uint8Array(readFileSync(new URL('test_enclave.sig', VECTORS)));
+const FORTANIX = new URL('fortanix-rust-sgx/', VECTORS);
+const sig1 = new Uint8Array(readFileSync(new URL('sig1.sigstruct.bin', FORTANIX)));
+const sig1Key = readFileSync(new URL('sig1.key.pem', FORTANIX), 'utf8');
+const testEnclaveSig = new Uint8Array(readFileSync(new URL('test_enclave.sig', FORTANIX)));
 
 /** The inputs of sig1.sigstruct.bin, read off the file once and written out here. */
 const sig1Body: SigstructBody = {

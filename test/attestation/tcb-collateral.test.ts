@@ -11,8 +11,9 @@ import { parseQuote } from '../../src/attestation/quote.ts';
 import type { TdReportBody } from '../../src/attestation/report-body.ts';
 import { convergeTcb, matchPlatformTcb, matchTdxModule } from '../../src/attestation/tcb.ts';
 import { sgxExtension } from './helpers/dcap-pki.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
+const DCAP = new URL('dcap-qvl/', VECTORS);
 const tdxColl = JSON.parse(readFileSync(new URL('tdx_quote_collateral.json', DCAP), 'utf8')) as Collateral;
 const sgxColl = JSON.parse(readFileSync(new URL('sgx_quote_collateral.json', DCAP), 'utf8')) as Collateral;
 const tdxBody = parseQuote(new Uint8Array(readFileSync(new URL('tdx_quote', DCAP)))).body as TdReportBody;

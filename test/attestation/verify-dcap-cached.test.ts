@@ -6,8 +6,9 @@ import type { Collateral } from '../../src/attestation/collateral.ts';
 import { isVerifiedCollateral, verifyDcapCollateral } from '../../src/attestation/dcap-collateral.ts';
 import { VerificationError } from '../../src/attestation/errors.ts';
 import { verifyDcapQuote } from '../../src/attestation/verify-dcap.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
+const DCAP = new URL('dcap-qvl/', VECTORS);
 const sgxQuote = new Uint8Array(readFileSync(new URL('sgx_quote', DCAP)));
 const tdxQuote = new Uint8Array(readFileSync(new URL('tdx_quote', DCAP)));
 const sgxColl = JSON.parse(readFileSync(new URL('sgx_quote_collateral.json', DCAP), 'utf8')) as Collateral;

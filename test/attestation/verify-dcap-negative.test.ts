@@ -7,8 +7,9 @@ import { VerificationError } from '../../src/attestation/errors.ts';
 import { verifyDcapQuote } from '../../src/attestation/verify-dcap.ts';
 import type { DcapVerifyOptions } from '../../src/attestation/verify-dcap.ts';
 import { AT as PKI_AT, makePki } from './helpers/dcap-pki.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
+const DCAP = new URL('dcap-qvl/', VECTORS);
 const sgxQuote = new Uint8Array(readFileSync(new URL('sgx_quote', DCAP)));
 const tdxQuote = new Uint8Array(readFileSync(new URL('tdx_quote', DCAP)));
 const sgxColl = JSON.parse(readFileSync(new URL('sgx_quote_collateral.json', DCAP), 'utf8')) as Collateral;

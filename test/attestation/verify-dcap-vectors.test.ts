@@ -7,8 +7,9 @@ import type { Collateral } from '../../src/attestation/collateral.ts';
 import { VerificationError } from '../../src/attestation/errors.ts';
 import type { VerificationErrorCode } from '../../src/attestation/errors.ts';
 import { INTEL_SGX_ROOT_CA_DER, verifyDcapQuote } from '../../src/attestation/verify-dcap.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
+const DCAP = new URL('dcap-qvl/', VECTORS);
 const load = (kind: 'sgx' | 'tdx'): { quote: Uint8Array; collateral: Collateral } => ({
   quote: new Uint8Array(readFileSync(new URL(`${kind}_quote`, DCAP))),
   collateral: JSON.parse(readFileSync(new URL(`${kind}_quote_collateral.json`, DCAP), 'utf8')) as Collateral,

@@ -14,9 +14,10 @@ import { verifyDcapQuote } from '../../src/attestation/verify-dcap.ts';
 import type { DcapVerdict } from '../../src/attestation/verify-dcap.ts';
 import { SNP_SIGNED_SIZE } from '../../src/attestation/snp-report.ts';
 import { verifySnpReport } from '../../src/attestation/verify-snp.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const DCAP = new URL('../../../shared/attestation-vectors/dcap-qvl/', import.meta.url);
-const SEV = new URL('../../../shared/attestation-vectors/go-sev-guest/', import.meta.url);
+const DCAP = new URL('dcap-qvl/', VECTORS);
+const SEV = new URL('go-sev-guest/', VECTORS);
 const AT = new Date('2025-07-01T00:00:00Z');
 
 let seed = 12345;

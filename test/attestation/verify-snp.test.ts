@@ -8,8 +8,9 @@ import { verifySnpReport } from '../../src/attestation/verify-snp.ts';
 import type { SnpVerifyOptions } from '../../src/attestation/verify-snp.ts';
 import { SNP_AT, makeSnpPki } from './helpers/snp-pki.ts';
 import type { SnpPkiOptions } from './helpers/snp-pki.ts';
+import { VECTORS } from './helpers/vectors.ts';
 
-const SEV = new URL('../../../shared/attestation-vectors/go-sev-guest/', import.meta.url);
+const SEV = new URL('go-sev-guest/', VECTORS);
 const report = new Uint8Array(readFileSync(new URL('attestation.bin', SEV)));
 const vcek = new Uint8Array(readFileSync(new URL('vcek.testcer', SEV)));
 const bundle = readFileSync(new URL('milan.testcer', SEV), 'utf8');

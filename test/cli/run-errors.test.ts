@@ -1,9 +1,10 @@
 // Bad input to `cloister run`: each gives one line naming the cause and a non-zero status.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runCli, tempDir, watFile, withoutSimWarning } from '../helpers/cli.ts';
+import { cliPath, runCli, tempDir, watFile, withoutSimWarning } from '../helpers/cli.ts';
 
 function assertOneLineError(stderr: string, pattern: RegExp): void {
   const lines = withoutSimWarning(stderr).trim().split('\n');
@@ -108,6 +109,37 @@ describe('cloister run with bad input', () => {
     assert.equal(r.code, 134);
     assertOneLineError(r.stderr, /^wasm trap: Maximum call stack size exceeded/);
   });
+
+  it(
+    'reports a stack overflow inside an import as a trap, not as EFAULT from the call',
+    {
+      todo: 'the overflow can cut the runtime off inside a host call; the run must end as a trap without hanging',
+    },
+    async () => {
+      // Each level writes a byte before it recurses, so the stack runs out inside the import (whose
+      // error path is warm from a first call on a bad descriptor); a failed call unwinds with its
+      // errno and _start exits with it. Taking the overflow for a bad pointer ends the program with
+      // status 21 (EFAULT) and lets it carry on.
+      const path = await watFile(
+        'recurse-through-import',
+        `(module
+        (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "\\10\\00\\00\\00\\01\\00\\00\\00")
+        (data (i32.const 16) ".")
+        (func $down (result i32) (local $errno i32)
+          (local.set $errno (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (if (result i32) (local.get $errno) (then (local.get $errno)) (else (call $down))))
+        (func (export "_start")
+          (drop (call $write (i32.const 99) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (call $exit (call $down))))`,
+      );
+      const r = spawnSync(process.execPath, [cliPath, 'run', path], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 134, `status ${r.status}, signal ${r.signal}: ${r.stderr}`);
+      assertOneLineError(r.stderr, /^wasm trap: Maximum call stack size exceeded/);
+    },
+  );
 
   it('rejects bad options with a usage error', async () => {
     const path = await watFile('ok', `(module (memory (export "memory") 1) (func (export "_start")))`);

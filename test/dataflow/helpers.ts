@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parsePolicy } from '../../src/attestation/policy.ts';
-import { dcapEvidenceVerifier } from '../../src/kbs/evidence.ts';
+import { dcapEvidenceVerifier } from '../../src/attestation/evidence.ts';
 import { KeyBroker } from '../../src/kbs/server.ts';
 import { KbsStore } from '../../src/kbs/store.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';

@@ -1,7 +1,9 @@
-// The smart-grid fault detection job equals an independent plain-JS computation on seeded data.
+// The smart-grid fault detection job in enclaves equals DuckDB's answer to the same query on seeded data.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { generateGrid, writeGrid, type GridData } from '../../examples/smartgrid-data.ts';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { generateGrid, writeGrid } from '../../examples/smartgrid-data.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
 import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
 import { examples, scratch } from './helpers.ts';
@@ -9,29 +11,55 @@ import { examples, scratch } from './helpers.ts';
 const s = scratch();
 after(() => s.cleanup());
 
-/** Faults per customer the plain way: loops and a Map. */
-function oracle(data: GridData, from: string, to: string): Map<string, [number, number]> {
-  const areas = new Set(data.dsm.map((l) => l.split(',')[0]));
-  const located = new Set<string>();
-  for (const line of data.customers) {
-    const c = line.split(',');
-    if (parseFloat(c[8]) !== 0 && parseFloat(c[9]) !== 0 && areas.has(c[3])) located.add(c[0]);
+/**
+ * Faults per customer by DuckDB, over the same CSV files the job reads sealed: the issue's query
+ * written as SQL (drop customers without a location, join DSM by service area, join the faults in
+ * the date window, `hh:mm:ss` to seconds, count and sum per customer).
+ */
+async function sqlOracle(dir: string, from: string, to: string): Promise<Map<string, [number, number]>> {
+  const db = await DuckDBInstance.create(':memory:');
+  const sql = await db.connect();
+  try {
+    const csv = (name: string, columns: Record<string, string>) =>
+      `read_csv('${join(dir, `${name}.csv`)}', header = false, delim = ',', columns = ${JSON.stringify(columns).replaceAll('"', "'")})`;
+    const reader = await sql.runAndReadAll(
+      `WITH customer AS (SELECT * FROM ${csv('customers', {
+        id: 'VARCHAR',
+        meterHash: 'VARCHAR',
+        type: 'VARCHAR',
+        local: 'VARCHAR',
+        contract: 'VARCHAR',
+        meter: 'VARCHAR',
+        model: 'VARCHAR',
+        client: 'VARCHAR',
+        lat: 'DOUBLE',
+        lon: 'DOUBLE',
+      })}),
+      dsm AS (SELECT * FROM ${csv('dsm', { local: 'VARCHAR', name: 'VARCHAR' })}),
+      faults AS (SELECT * FROM ${csv('faults', {
+        id: 'VARCHAR',
+        customer_id: 'VARCHAR',
+        date: 'DATE',
+        time: 'TIME',
+        length_time: 'INTERVAL',
+      })})
+      SELECT c.id, count(*) AS n, sum(epoch(f.length_time))::BIGINT AS secs
+      FROM customer c
+        JOIN dsm d ON d.local = c.local
+        JOIN faults f ON f.customer_id = c.id
+      WHERE c.lat <> 0 AND c.lon <> 0 AND f.date BETWEEN $from AND $to
+      GROUP BY c.id`,
+      { from, to },
+    );
+    return new Map(reader.getRows().map(([id, n, secs]) => [String(id), [Number(n), Number(secs)]] as const));
+  } finally {
+    sql.closeSync();
+    db.closeSync();
   }
-  const result = new Map<string, [number, number]>();
-  for (const line of data.faults) {
-    const [, customer, date, , length] = line.split(',');
-    if (date < from || date > to || !located.has(customer)) continue;
-    const [h, m, sec] = length.split(':');
-    const entry = result.get(customer) ?? [0, 0];
-    entry[0] += 1;
-    entry[1] += parseInt(h, 10) * 3600 + parseInt(m, 10) * 60 + parseInt(sec, 10);
-    result.set(customer, entry);
-  }
-  return result;
 }
 
 describe('smart-grid fault detection', () => {
-  it('equals the plain-JS oracle', async () => {
+  it('equals DuckDB (the SQL oracle)', async () => {
     const data = generateGrid(800, 7);
     assert.ok(
       data.customers.some((l) => l.endsWith(',0') || l.split(',')[8] === '0'),
@@ -54,7 +82,7 @@ describe('smart-grid fault detection', () => {
       inputs: s.path('grid.sealed'),
     });
     const got = new Map(opened.lines.map((l) => JSON.parse(l) as [string, [number, number]]));
-    const expected = oracle(data, '2024-03-01', '2024-05-31');
+    const expected = await sqlOracle(s.path('grid'), '2024-03-01', '2024-05-31');
     assert.ok(expected.size > 100, `a real result (${expected.size} customers)`);
     assert.deepEqual(got, expected);
   });

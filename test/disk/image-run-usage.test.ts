@@ -79,6 +79,17 @@ describe('cloister run IMG: usage', () => {
     }
   });
 
+  it('--trace-host after IMG is taken like any run option, and measure still refuses it', async (t) => {
+    if (!requireTool(t, 'mke2fs')) return;
+    const r = await runCli(['run', image, '--trace-host', '--', '/bin/sqlite3.wasm'], sql);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '42');
+    assert.match(r.stderr, /^workload-dependent\s+block_read\s+\d+/m);
+    const measured = await runCli(['measure', image, '--trace-host', '--', '/bin/sqlite3.wasm']);
+    assert.equal(measured.code, 2);
+    assert.match(measured.stderr, /unknown option '--trace-host'/);
+  });
+
   it('options after IMG without -- are named', async (t) => {
     if (!requireTool(t, 'mke2fs')) return;
     const r = await runCli(['run', image, '--env', 'A=1', '/bin/sqlite3.wasm'], sql);

@@ -181,7 +181,7 @@ describe('key broker release of a disk key', () => {
   });
 
   it('a host that corrupts the attestation and key-release calls gets no key and no run', async () => {
-    for (const call of ['qe_target_info', 'quote', 'net_fetch']) {
+    for (const call of ['quote', 'net_fetch']) {
       for (const fault of ['errno', 'length', 'wrong-request']) {
         const run = runCli(runArgs(), {
           input: "select 'should not run';\n",

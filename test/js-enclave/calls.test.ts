@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { JsEnclaveError, type JsEnclave } from '../../src/host/js-enclave.ts';
 import { writeReply } from '../../src/host/ring-server.ts';
 import { encodeValue } from '../../src/interface/js-enclave-codec.ts';
-import { JsCalls } from '../../src/interface/js-enclave.ts';
+import { JsAppCalls } from '../../src/interface/calls.ts';
 import { SlotField } from '../../src/interface/ring.ts';
 import { TestEnclaves } from './helpers.ts';
 
@@ -214,7 +214,7 @@ describe('a host lying to the enclave', () => {
       hostHandlers: { echo: (d) => d },
       ringReplyWriter: (slot, request, response) => {
         writeReply(slot, request, response);
-        if (request.callId === JsCalls.appCall.id) slot.result[0] = 5000n;
+        if (request.callId === JsAppCalls.appCall.id) slot.result[0] = 5000n;
       },
     });
     assert.throws(
@@ -229,7 +229,7 @@ describe('a host lying to the enclave', () => {
       hostHandlers: { echo: (d) => d },
       ringReplyWriter: (slot, request, response) => {
         writeReply(slot, request, response);
-        if (request.callId === JsCalls.appCall.id) slot.result[0] = 1n << 40n;
+        if (request.callId === JsAppCalls.appCall.id) slot.result[0] = 1n << 40n;
       },
     });
     assert.throws(
@@ -243,7 +243,7 @@ describe('a host lying to the enclave', () => {
       hostHandlers: { echo: (d) => d },
       ringReplyWriter: (slot, request, response) => {
         writeReply(slot, request, response);
-        if (request.callId === JsCalls.appCall.id) slot.header[SlotField.replySeq] = request.seq + 1;
+        if (request.callId === JsAppCalls.appCall.id) slot.header[SlotField.replySeq] = request.seq + 1;
       },
     });
     assert.throws(

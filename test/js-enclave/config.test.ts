@@ -3,9 +3,9 @@
 // of the WASI enclave's call table.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Calls } from '../../src/interface/calls.ts';
+import { Calls, JsAppCalls } from '../../src/interface/calls.ts';
 import { canonicalJson } from '../../src/interface/jcs.ts';
-import { JsCalls, normalizeJsConfig } from '../../src/interface/js-enclave.ts';
+import { normalizeJsConfig } from '../../src/interface/js-enclave.ts';
 
 describe('JavaScript enclave configuration', () => {
   it('fills defaults and keeps what was given, in canonical form', () => {
@@ -34,7 +34,7 @@ describe('JavaScript enclave configuration', () => {
 
   it('adds ring calls whose ids the WASI call table does not use', () => {
     const wasiIds = new Set(Object.values(Calls).map((c) => c.id));
-    for (const spec of Object.values(JsCalls))
+    for (const spec of Object.values(JsAppCalls))
       assert.ok(!wasiIds.has(spec.id), `${spec.name} reuses id ${spec.id}`);
   });
 });

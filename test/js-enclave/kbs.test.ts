@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parsePolicy } from '../../src/attestation/policy.ts';
 import { JsEnclaveError, measureJsApp } from '../../src/host/js-enclave.ts';
-import { dcapEvidenceVerifier } from '../../src/kbs/evidence.ts';
+import { dcapEvidenceVerifier } from '../../src/attestation/evidence.ts';
 import { KeyBroker } from '../../src/kbs/server.ts';
 import { KbsStore } from '../../src/kbs/store.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';

@@ -51,7 +51,10 @@ describe('KBS client against a hostile or broken server', () => {
 
   it('fails with clear errors on garbage, problems, and JWEs it cannot open', async () => {
     const cases: Array<[Fetch, RegExp]> = [
-      [scripted(() => new Response('<html>', { status: 502 })), /KBS 502 http: not JSON/],
+      [
+        scripted(() => new Response('<html>', { status: 502 })),
+        /KBS 502 not-kbs: the server at http:\/\/kbs.invalid answered HTTP 502, not a key broker reply: <html>/,
+      ],
       [scripted(() => json({ 'extra-params': {} })), /bad-challenge/],
       [
         scripted(() => json({ type: 'urn:cloister:kbs:busy', status: 503, detail: 'later' }, 503)),

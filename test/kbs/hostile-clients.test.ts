@@ -177,6 +177,7 @@ describe('KBS under hostile clients', () => {
     const logsBefore = kbs.logs.length;
     const name = 'm'.repeat(200 * 1024);
     const cookie = (await post(kbs.url, '/kbs/v0/auth', AUTH)).cookie;
+    const started = Date.now();
     for (let i = 0; i < 200; i++) {
       // Half on auth (small bodies only), half on attest (room for a quote, not for such a name).
       const r =
@@ -189,8 +190,15 @@ describe('KBS under hostile clients', () => {
     const logBytes = kbs.logs.slice(logsBefore).reduce((n, l) => n + Buffer.byteLength(l), 0);
     const dbGrowth = statSync(db).size - dbBefore;
     assert.ok(logBytes < 200 * 1024, `the log grew by ${logBytes} bytes`);
-    // And one client gets at most its budget of lines (20 in 10 s) however much it sends.
-    assert.ok(kbs.logs.length - logsBefore <= 20, `${kbs.logs.length - logsBefore} lines`);
+    // And one client gets at most its budget of lines (20 per 10 s window, plus one line saying how
+    // many were held back) however much it sends; a loaded machine may take more than one window.
+    const windows = Math.ceil((Date.now() - started) / 10_000) + 1;
+    const budget = windows * 21;
+    assert.ok(budget < 200, `the run took ${windows} windows: too slow to show the bound`);
+    assert.ok(
+      kbs.logs.length - logsBefore <= budget,
+      `${kbs.logs.length - logsBefore} lines (budget ${budget})`,
+    );
     assert.ok(dbGrowth < 400 * 1024, `the audit store grew by ${dbGrowth} bytes`);
     for (const row of kbs.store.auditLog(200)) assert.ok(row.reason.length <= 1024, `${row.reason.length}`);
   });

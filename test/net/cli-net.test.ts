@@ -63,3 +63,94 @@ describe('cloister net', () => {
     assert.match(missing.stderr, /nope\.conf/);
   });
 });
+
+describe('cloister run/measure --net and --tcplisten: what is measured', () => {
+  const netDir = mkdtempSync(join(tmpdir(), 'cloister-net-measure-'));
+  after(() => rmSync(netDir, { recursive: true, force: true }));
+  const httpd = new URL('../../examples/net/httpd.wasm', import.meta.url).pathname;
+  const peerKey = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=';
+  const conf = (name: string, o: { key?: string; address?: string; psk?: string } = {}): string => {
+    const path = join(netDir, name);
+    writeFileSync(
+      path,
+      [
+        '[Interface]',
+        `PrivateKey = ${o.key ?? 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk='}`,
+        `Address = ${o.address ?? '10.9.0.1/24'}`,
+        '[Peer]',
+        `PublicKey = ${peerKey}`,
+        ...(o.psk ? [`PresharedKey = ${o.psk}`] : []),
+        'AllowedIPs = 10.9.0.2/32',
+        '',
+      ].join('\n'),
+    );
+    return path;
+  };
+  const measure = async (...args: string[]): Promise<string> => {
+    const r = await runCli(['measure', ...args, httpd]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+    return r.stdout;
+  };
+
+  it('the configuration is measured, the private key and the preshared key are not', async () => {
+    const base = await measure('--net', conf('a.conf'), '--tcplisten', '0.0.0.0:8080');
+    const otherKey = await measure(
+      '--net',
+      conf('b.conf', { key: 'CIlxgDaYrCCbrdP7tlqjZD1Rk+kYk0ik+o5HMJz3hV0=' }),
+      '--tcplisten',
+      '0.0.0.0:8080',
+    );
+    assert.equal(otherKey, base, 'the private key is a secret, not part of the identity');
+    const psk1 = await measure(
+      '--net',
+      conf('p1.conf', { psk: 'CIlxgDaYrCCbrdP7tlqjZD1Rk+kYk0ik+o5HMJz3hV0=' }),
+    );
+    const psk2 = await measure(
+      '--net',
+      conf('p2.conf', { psk: 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=' }),
+    );
+    assert.equal(psk1, psk2, 'nor is a preshared key');
+    assert.notEqual(psk1, await measure('--net', conf('a.conf')), 'having one is');
+    assert.notEqual(
+      await measure('--net', conf('c.conf', { address: '10.9.0.7/24' }), '--tcplisten', '0.0.0.0:8080'),
+      base,
+    );
+    assert.notEqual(await measure('--net', conf('a.conf'), '--tcplisten', '0.0.0.0:8081'), base);
+    assert.notEqual(
+      await measure('--net', conf('g.conf', { key: 'generate' }), '--tcplisten', '0.0.0.0:8080'),
+      base,
+    );
+    assert.notEqual(await measure(), base, 'a run without network differs');
+  });
+
+  it('the run file takes net and tcplisten as the command line does', async () => {
+    const toml = join(netDir, 'run.toml');
+    writeFileSync(toml, `net = "a.conf"\ntcplisten = ["0.0.0.0:8080"]\n`);
+    conf('a.conf');
+    assert.equal(
+      await measure('--config', toml),
+      await measure('--net', conf('a.conf'), '--tcplisten', '0.0.0.0:8080'),
+    );
+  });
+
+  it('refuses --tcplisten without --net, bad listen addresses and bad configurations, naming them', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--tcplisten', '0.0.0.0:8080'], /--tcplisten needs --net/],
+      [
+        ['--net', conf('a.conf'), '--tcplisten', 'localhost:8080'],
+        /--tcplisten localhost:8080: expected ADDRESS:PORT/,
+      ],
+      [['--net', conf('a.conf'), '--tcplisten', '0.0.0.0:70000'], /expected ADDRESS:PORT/],
+      [['--net', join(netDir, 'missing.conf')], /--net .*missing.conf/],
+    ];
+    const bad = join(netDir, 'bad.conf');
+    writeFileSync(bad, '[Interface]\nPrivateKey = generate\nAddress = 10.0.0.1/24\nPostUp = rm -rf /\n');
+    cases.push([['--net', bad], /--net .*bad.conf: line 4: .*PostUp/i]);
+    for (const [args, message] of cases) {
+      const r = await runCli(['run', ...args, httpd]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.code} ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  });
+});

@@ -4,12 +4,14 @@
 // EGETKEY-derived key. Hostile requests straight into the enclave's entries are refused by the
 // generated checks, and the enclave keeps serving.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { JsEnclave } from '../../src/host/js-enclave.ts';
 import { analyze } from '../../src/partition/analyze.ts';
+import { parseInterface } from '../../src/partition/interface-file.ts';
 import { writePartitioned } from '../../src/partition/generate.ts';
 import { bundlePartitionedEnclave } from '../../src/partition/enclave-bundle.ts';
 import { startPartitionedEnclave } from '../../src/partition/host-start.ts';
@@ -23,11 +25,16 @@ let masterKey: Uint8Array = new Uint8Array(0);
 const events: string[] = [];
 export function audit(what: string): void { events.push(what); }
 export function auditLog(): string[] { return [...events]; }
+/** @sensitive */
+let phrase = '';
+function stretch(password: string): string { return password + ':stretched'; }
 export function unlock(password: string): number {
-  masterKey = new TextEncoder().encode(password + ':stretched');
+  phrase = stretch(password);
+  masterKey = new TextEncoder().encode(phrase);
   audit('unlock');
   return masterKey.length;
 }
+export function exportPhrase(): string { return phrase; }
 export function checksum(): number { let s = 0; for (const b of masterKey) s = (s + b) % 251; return s; }
 /** @sensitive */
 export function exportKey(): Uint8Array { return masterKey.slice(); }
@@ -102,6 +109,19 @@ describe('partitioned build in the JavaScript enclave', () => {
     assert.ok(!Buffer.from(exported.__cloisterSealed).toString('latin1').includes('stretched'));
   });
 
+  it('makes only what the host can call an entry: an internal enclave function is refused at the boundary', () => {
+    const iface = parseInterface(readFileSync(join(out, 'interface.json'), 'utf8'));
+    const inside = iface.enclave.functions.map((f) => f.name);
+    assert.ok(inside.includes('stretch'), 'stretch computes the secret: it runs inside');
+    const entries = new Map(iface.entries.map((e) => [e.name, e.why]));
+    assert.ok(!entries.has('stretch'), 'but nothing outside calls it: no entry');
+    assert.equal(entries.get('unlock'), 'exported');
+    assert.throws(
+      () => enclave.callSync('enterSync', ['stretch', { args: ['x'] }]),
+      /stretch is not an entry/,
+    );
+  });
+
   it('unseals what it sealed (its own key) and refuses a blob with one bit flipped', () => {
     const sealedNumber = host.unlock(SECRET) as Sealed;
     // unlock takes a string: the enclave unsealed the blob to the number 19 and the schema refused it
@@ -174,5 +194,51 @@ describe('partitioned build in the JavaScript enclave', () => {
     assert.throws(() => enclave.callSync('unlock', ['x']), /refused|entry/);
     await assert.rejects(enclave.call('enterAsync', ['hint', { args: [] }]), /hint is sync/);
     assert.equal(host.hint(), 'p', 'the enclave still answers after the fuzzing');
+  });
+
+  it('V8 coverage: on the host, no function that handles the secret ran its own body, only its stub', async () => {
+    const session = new Session();
+    session.connect();
+    try {
+      await session.post('Profiler.enable');
+      await session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: false });
+      host.unlock(SECRET);
+      host.exportPhrase();
+      host.checksum();
+      host.hint();
+      host.greet('x');
+      const { result } = await session.post('Profiler.takePreciseCoverage');
+      const iface = parseInterface(readFileSync(join(out, 'interface.json'), 'utf8'));
+      const inside = new Set(iface.enclave.functions.map((f) => f.name));
+      const hostFile = pathToFileURL(join(out, 'host', 'vault.ts')).href;
+      const script = result.find((r) => r.url.startsWith(hostFile));
+      assert.ok(script !== undefined, 'the host copy ran');
+      // tsx compiles the file: read the function's text from the compiled source the isolate ran.
+      const { scriptSource } = await session
+        .post('Debugger.getScriptSource', { scriptId: script.scriptId })
+        .catch(async () => {
+          await session.post('Debugger.enable');
+          return session.post('Debugger.getScriptSource', { scriptId: script.scriptId });
+        });
+      const ran = script.functions.filter((f) => f.ranges[0].count > 0 && f.functionName !== '');
+      const seen = new Set<string>();
+      for (const f of ran) {
+        seen.add(f.functionName);
+        const text = scriptSource.slice(f.ranges[0].startOffset, f.ranges[0].endOffset);
+        // the compiler's export getters (`() => checksum`) carry the export's name: not the function
+        if (!inside.has(f.functionName) || /^\(\)\s*=>\s*[\w$]+$/.test(text)) continue;
+        assert.match(
+          text,
+          /__cloister\.enter\(/,
+          `${f.functionName} ran on the host: only its stub may: ${text}`,
+        );
+        assert.doesNotMatch(text, /stretched|masterKey/, `${f.functionName}'s own body is not on the host`);
+      }
+      assert.ok(seen.has('unlock') && seen.has('greet'), 'coverage saw the stubs and the host code run');
+      assert.ok(!seen.has('stretch'), 'the internal enclave function never ran on the host');
+    } finally {
+      await session.post('Profiler.stopPreciseCoverage').catch(() => undefined);
+      session.disconnect();
+    }
   });
 });

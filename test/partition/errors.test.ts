@@ -59,7 +59,7 @@ describe('partition refuses bad input with file and line', () => {
     assert.deepEqual([e.file, e.line], ['d.ts', 2]);
     assert.match(
       e.message,
-      /@declassify on a variable statement; it belongs on a function or a return statement/,
+      /@declassify on a variable statement; it belongs on a function, a return statement or a statement that calls out/,
     );
   });
 

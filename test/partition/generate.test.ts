@@ -33,6 +33,20 @@ export function exportKey(): Uint8Array { return masterKey.slice(); }
 /** @declassify the owner may see the first letter */
 export function hint(): string { return String.fromCharCode(masterKey[0]); }
 export function greet(name: string): string { return 'hello ' + name; }
+export function lend(cb: (key: string) => void, sink: { put(key: string, n: number): void }): void {
+  const phrase = new TextDecoder().decode(masterKey);
+  cb(phrase);
+  sink.put(phrase, phrase.length);
+  const local = (k: string): number => k.length;
+  sink.put('n', local(phrase));
+  /** @declassify the owner's own backup */
+  sink.put(phrase, 0);
+}
+export class Shelf {
+  got: unknown[] = [];
+  put(k: unknown): void { this.got.push(k); }
+}
+export function shelve(shelf: any): void { shelf.put(new TextDecoder().decode(masterKey)); }
 `;
 
 type Sealed = { __cloisterSealed: string };
@@ -95,16 +109,35 @@ describe('generated partition (in-process test double for the enclave channel)',
   it('writes the interface file with entries, schemas and crossings', () => {
     const iface = parseInterface(readFileSync(join(out, 'interface.json'), 'utf8'));
     const byName = new Map(iface.entries.map((e) => [e.name, e]));
-    assert.deepEqual([...byName.keys()].sort(), ['checksum', 'exportKey', 'hint', 'unlock']);
+    assert.deepEqual([...byName.keys()].sort(), [
+      'checksum',
+      'exportKey',
+      'hint',
+      'lend',
+      'shelve',
+      'unlock',
+    ]);
     assert.deepEqual(byName.get('unlock')?.params, [
       { name: 'password', schema: { type: 'string' }, crossing: 'clear' },
     ]);
     assert.equal(byName.get('exportKey')?.returns.crossing, 'sealed');
     assert.equal(byName.get('hint')?.returns.crossing, 'declassified');
+    assert.deepEqual(
+      iface.declassified.map((d) => `${d.line}:${d.scope}`),
+      ['16:function', '25:call'],
+      'every declassification is listed',
+    );
     assert.deepEqual(byName.get('checksum')?.requires, ['vault.ts#masterKey']);
     assert.deepEqual(
-      iface.exits.map((e) => e.target),
-      ['audit'],
+      iface.exits.map((e) => `${e.target}(${e.args.map((a) => a.crossing).join(', ')})`).sort(),
+      [
+        'audit()',
+        'cb(sealed)',
+        'shelf.put(sealed)',
+        'sink.put(clear, sealed)',
+        'sink.put(declassified, clear)',
+        'sink.put(sealed, sealed)',
+      ],
     );
   });
 
@@ -129,6 +162,36 @@ describe('generated partition (in-process test double for the enclave channel)',
     assert.ok(!Buffer.from(exported.__cloisterSealed, 'base64').toString('latin1').includes('stretched'));
     assert.equal(Buffer.from(opened(exported) as Uint8Array).toString(), 'pw:stretched');
     assert.equal(typeof opened(host.checksum()), 'number');
+  });
+
+  it('hands a sensitive value to a host callback or host object only sealed (attack: the host collects what it is given)', () => {
+    host.unlock('pw');
+    const seen: unknown[] = [];
+    const put: unknown[][] = [];
+    host.lend((k: unknown) => seen.push(k), { put: (...a: unknown[]) => put.push(a) });
+    assert.equal(seen.length, 1);
+    assert.equal(put.length, 3);
+    const given = [seen[0], put[0][0], put[0][1]];
+    for (const v of given) {
+      assert.equal(typeof v, 'object', 'ciphertext, not the value');
+      assert.ok(!JSON.stringify(v).includes('stretched'));
+    }
+    assert.equal(opened(given[0]), 'pw:stretched', 'it is the value, sealed with the enclave key');
+    assert.equal(opened(given[1]), 'pw:stretched');
+    assert.equal(opened(given[2]), 'pw:stretched'.length);
+    assert.equal(put[1][0], 'n', 'a clear argument stays clear');
+    assert.equal(opened(put[1][1]), 12, "the secret's length is derived from it: sealed too");
+    assert.deepEqual(put[2], ['pw:stretched', 0], 'a @declassify statement passes it in clear');
+  });
+
+  it("hands a sensitive value to a host class's method on the enclave's copy of its object only sealed", () => {
+    host.unlock('pw');
+    const Shelf = host.Shelf as unknown as new () => { got: unknown[] };
+    const shelf = new Shelf();
+    host.shelve(shelf);
+    assert.equal(shelf.got.length, 1, "the method ran on the host's object");
+    assert.ok(!JSON.stringify(shelf.got).includes('stretched'));
+    assert.equal(opened(shelf.got[0]), 'pw:stretched');
   });
 
   it('refuses calls that are not entries, wrong types and malformed requests, and keeps serving', () => {

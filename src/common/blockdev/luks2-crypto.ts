@@ -12,8 +12,16 @@ export type Luks2Kdf =
   | { type: 'pbkdf2'; hash: Luks2Hash; iterations: number; salt: Uint8Array }
   | { type: 'argon2i' | 'argon2id'; time: number; memory: number; cpus: number; salt: Uint8Array };
 
-/** Derives `length` bytes of keyslot key from the passphrase (or key-file bytes). */
-export function deriveKey(kdf: Luks2Kdf, secret: Uint8Array, length: number): Uint8Array {
+/**
+ * Derives `length` bytes of keyslot key from the passphrase (or key-file bytes). Argon2 tells
+ * `onProgress` the fraction done; PBKDF2 (node:crypto, one call) cannot report any.
+ */
+export function deriveKey(
+  kdf: Luks2Kdf,
+  secret: Uint8Array,
+  length: number,
+  onProgress?: (fraction: number) => void,
+): Uint8Array {
   if (kdf.type === 'pbkdf2') return pbkdf2Sync(secret, kdf.salt, kdf.iterations, length, kdf.hash);
   const argon = kdf.type === 'argon2id' ? argon2id : argon2i;
   return argon(secret, kdf.salt, {
@@ -23,6 +31,7 @@ export function deriveKey(kdf: Luks2Kdf, secret: Uint8Array, length: number): Ui
     dkLen: length,
     version: 0x13,
     maxmem: Math.min(2 ** 32 - 1, kdf.memory * 1024 + (1 << 20)),
+    onProgress,
   });
 }
 

@@ -88,15 +88,22 @@ export interface Luks2UnlockOptions extends Luks2HeaderOptions {
   expectedUuid?: string;
   /** Refuse argon2 keyslots needing more memory than this many KiB (default 1 GiB). */
   maxArgon2MemoryKiB?: number;
+  /** Told the fraction done of each keyslot's key derivation (Argon2 only). */
+  onKdfProgress?: (fraction: number) => void;
 }
 
-function unlockKeyslot(dev: BlockDevice, ks: Luks2Keyslot, secret: Uint8Array): Uint8Array {
+function unlockKeyslot(
+  dev: BlockDevice,
+  ks: Luks2Keyslot,
+  secret: Uint8Array,
+  onKdfProgress?: (fraction: number) => void,
+): Uint8Array {
   checkCipher(ks.area.encryption, ks.area.keySize);
   const materialSize = ks.keySize * ks.af.stripes;
   const sectors = Math.ceil(materialSize / 512);
   if (sectors * 512 > ks.area.size) throw new FormatError(`LUKS2: keyslot ${ks.id} area is too small`);
   const encrypted = readBytes(dev, ks.area.offset, sectors * 512);
-  const keyslotKey = deriveKey(ks.kdf, secret, ks.area.keySize);
+  const keyslotKey = deriveKey(ks.kdf, secret, ks.area.keySize, onKdfProgress);
   // Keyslot areas are always encrypted in 512-byte sectors with IVs counted from the area's start.
   const material = xtsSectors(false, keyslotKey, 512, 0n, 1, encrypted);
   return afMerge(material, ks.keySize, ks.af.stripes, ks.af.hash);
@@ -153,7 +160,7 @@ export function unlockLuks2(
         `LUKS2: keyslot ${ks.id} needs ${ks.kdf.memory} KiB of KDF memory (limit ${maxMemory})`,
       );
     }
-    const key = unlockKeyslot(dev, ks, pass);
+    const key = unlockKeyslot(dev, ks, pass, opts.onKdfProgress);
     if (digestMatches(digest, key)) return new Luks2Device(data, header, segment, key);
   }
   throw new WrongKeyError('LUKS2: no keyslot matches the passphrase');

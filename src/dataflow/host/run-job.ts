@@ -64,6 +64,8 @@ export interface RunJobOptions {
   readonly executors?: number;
   /** nats://: how long a task may go silent before JetStream redelivers it. */
   readonly ackWaitMs?: number;
+  /** nats://: copies of the job's stream, KV bucket and object store (a JetStream cluster: 3). */
+  readonly replicas?: number;
   /** The sim platform file of the enclaves (default: launchJsEnclave's). */
   readonly platformPath?: string;
   /** The directory of the local block store (default: a temporary one, removed at the end). */
@@ -128,6 +130,7 @@ export async function runJob(options: RunJobOptions): Promise<JobRun> {
         devJobKey,
         platformPath: options.platformPath,
         ackWaitMs: options.ackWaitMs,
+        replicas: options.replicas,
       });
       store = pool.store();
     }

@@ -7,18 +7,18 @@ import { Calls } from '../../interface/calls.ts';
 import { mailboxCall } from '../../interface/mailbox.ts';
 import {
   PlatformOp,
+  QeOp,
   REPORT_DATA_SIZE,
   REPORT_SIZE,
   TARGET_INFO_SIZE,
   targetInfoOfReport,
 } from '../../interface/platform.ts';
 import type { HostChannel } from '../ring/channel.ts';
+import { hostCall } from '../ring/stubs.ts';
 
 export class PlatformError extends Error {
   override name = 'PlatformError';
 }
-
-const MAX_QUOTE = 32 * 1024;
 
 export class Platform {
   constructor(
@@ -55,11 +55,11 @@ export class Platform {
 
   /** A quote of this enclave with `reportData`: REPORT for the QE, relayed by the host. */
   quote(reportData: Uint8Array): Uint8Array {
-    const qe = this.channel.call(Calls.qeTargetInfo, [], undefined, TARGET_INFO_SIZE).data;
+    const qe = hostCall(this.channel, Calls.quote, { op: QeOp.TARGET_INFO, report: new Uint8Array(0) });
     if (qe.length !== TARGET_INFO_SIZE)
       throw new PlatformError('the host returned a malformed QE TARGETINFO');
     const report = this.ereport(qe, reportData);
-    const quote = this.channel.call(Calls.quote, [], report, MAX_QUOTE).data;
+    const quote = hostCall(this.channel, Calls.quote, { op: QeOp.QUOTE, report });
     if (quote.length < 48 + 384 + 4) throw new PlatformError('the host returned a truncated quote');
     return quote;
   }

@@ -7,7 +7,8 @@
  */
 import { Calls } from '../../interface/calls.ts';
 import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
-import type { BatchRequest, HostChannel } from '../ring/channel.ts';
+import type { HostChannel } from '../ring/channel.ts';
+import { hostCall, hostCallMany } from '../ring/stubs.ts';
 import { checkTransfer } from '../../common/blockdev/io.ts';
 import { BlockDeviceError, type BlockDevice } from '../../common/blockdev/types.ts';
 
@@ -24,7 +25,7 @@ export class HostBlockDevice implements BlockDevice {
     readonly blockSize = 4096,
     private readonly writable = false,
   ) {
-    const size = channel.call(Calls.blockInfo, [BigInt(device)]).result;
+    const size = hostCall(channel, Calls.blockInfo, { device });
     if (size < 0n || size > BigInt(Number.MAX_SAFE_INTEGER))
       throw new BlockDeviceError(`device ${device}: size ${size}`);
     this.blockCount = Math.floor(Number(size) / blockSize);
@@ -36,22 +37,17 @@ export class HostBlockDevice implements BlockDevice {
    */
   readInto(block: number, dst: Uint8Array): void {
     checkTransfer(this, block, dst);
-    const requests: BatchRequest[] = [];
+    const reads: { device: number; offset: bigint; length: number }[] = [];
+    const into: Uint8Array[] = [];
     for (let done = 0; done < dst.length; done += SLOT_DATA_BYTES) {
       const length = Math.min(SLOT_DATA_BYTES, dst.length - done);
-      requests.push({
-        spec: Calls.blockRead,
-        args: [BigInt(this.device), BigInt(block * this.blockSize + done), BigInt(length)],
-        replyLimit: length,
-        into: dst.subarray(done, done + length),
-      });
+      reads.push({ device: this.device, offset: BigInt(block * this.blockSize + done), length });
+      into.push(dst.subarray(done, done + length));
     }
-    for (const [i, reply] of this.channel.callMany(requests).entries()) {
-      const want = requests[i].replyLimit as number;
-      if (reply.data.length !== want || reply.data.buffer !== dst.buffer) {
-        throw new BlockDeviceError(
-          `device ${this.device}: host returned ${reply.data.length} of ${want} bytes`,
-        );
+    for (const [i, data] of hostCallMany(this.channel, Calls.blockRead, reads, { into }).entries()) {
+      const want = reads[i].length;
+      if (data.length !== want || data.buffer !== dst.buffer) {
+        throw new BlockDeviceError(`device ${this.device}: host returned ${data.length} of ${want} bytes`);
       }
     }
   }
@@ -59,23 +55,30 @@ export class HostBlockDevice implements BlockDevice {
   write(block: number, data: Uint8Array): void {
     if (!this.writable) throw new BlockDeviceError(`device ${this.device} is read-only`);
     checkTransfer(this, block, data);
-    const requests: BatchRequest[] = [];
+    const writes: { device: number; offset: bigint; sync: boolean; data: Uint8Array }[] = [];
     for (let done = 0; done < data.length; done += SLOT_DATA_BYTES) {
       const chunk = data.subarray(done, done + SLOT_DATA_BYTES);
-      requests.push({
-        spec: Calls.blockWrite,
-        args: [BigInt(this.device), BigInt(block * this.blockSize + done)],
-        payload: chunk,
+      writes.push({
+        device: this.device,
+        offset: BigInt(block * this.blockSize + done),
+        sync: false,
+        data: chunk,
       });
     }
-    for (const [i, reply] of this.channel.callMany(requests).entries()) {
-      const want = requests[i].payload?.length ?? 0;
-      if (reply.result !== BigInt(want))
-        throw new BlockDeviceError(`device ${this.device}: host wrote ${reply.result} of ${want} bytes`);
+    for (const [i, written] of hostCallMany(this.channel, Calls.blockWrite, writes).entries()) {
+      const want = writes[i].data.length;
+      if (written !== want)
+        throw new BlockDeviceError(`device ${this.device}: host wrote ${written} of ${want} bytes`);
     }
   }
 
   flush(): void {
-    this.channel.call(Calls.blockFlush, [BigInt(this.device)]);
+    // An empty write that makes every earlier one durable.
+    hostCall(this.channel, Calls.blockWrite, {
+      device: this.device,
+      offset: 0n,
+      sync: true,
+      data: new Uint8Array(0),
+    });
   }
 }

@@ -5,6 +5,7 @@
 import { Calls } from '../../interface/calls.ts';
 import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import type { HostChannel } from '../ring/channel.ts';
+import { postHostCall } from '../ring/stubs.ts';
 
 const utf8 = new TextEncoder();
 
@@ -29,7 +30,10 @@ export function enclaveConsole(channel: HostChannel, isStopped: () => boolean): 
       if (isStopped()) return;
       const bytes = utf8.encode(`${format(args)}\n`);
       for (let at = 0; at < bytes.length; at += SLOT_DATA_BYTES) {
-        channel.post(Calls.consoleWrite, [BigInt(stream)], bytes.subarray(at, at + SLOT_DATA_BYTES));
+        postHostCall(channel, Calls.consoleWrite, {
+          fd: stream,
+          data: bytes.subarray(at, at + SLOT_DATA_BYTES),
+        });
       }
     };
   const out = write(1);

@@ -5,9 +5,11 @@
  * stays within the message limit, before it believes any of it.
  */
 import { WasiError } from '../../interface/errno.ts';
-import { HostCallOutcome, JsCalls, MAX_HOST_CALL_NAME } from '../../interface/js-enclave.ts';
+import { JsAppCalls } from '../../interface/calls.ts';
+import { HostCallOutcome, MAX_HOST_CALL_NAME } from '../../interface/js-enclave.ts';
 import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import { HostProtocolError, type HostChannel } from '../ring/channel.ts';
+import { hostCall } from '../ring/stubs.ts';
 
 /** A host call failed: the host refused it, its handler failed, or its reply was malformed. */
 export class HostCallError extends Error {
@@ -16,7 +18,6 @@ export class HostCallError extends Error {
 
 const utf8 = new TextEncoder();
 const lossyUtf8 = new TextDecoder();
-const EMPTY = new Uint8Array(0);
 const MAX_ERROR_MESSAGE = 1000;
 
 export class HostCalls {
@@ -60,27 +61,24 @@ export class HostCalls {
   private exchange(name: string, request: Uint8Array): Uint8Array {
     let offset = 0;
     while (request.length - offset > SLOT_DATA_BYTES) {
-      this.channel.call(
-        JsCalls.appCallPart,
-        [BigInt(offset)],
-        request.subarray(offset, offset + SLOT_DATA_BYTES),
-      );
+      hostCall(this.channel, JsAppCalls.appCallPart, {
+        offset,
+        part: request.subarray(offset, offset + SLOT_DATA_BYTES),
+      });
       offset += SLOT_DATA_BYTES;
     }
-    const first = this.channel.call(
-      JsCalls.appCall,
-      [BigInt(request.length)],
-      request.subarray(offset),
-      SLOT_DATA_BYTES,
-    );
-    const total = first.result;
+    const first = hostCall(this.channel, JsAppCalls.appCall, {
+      length: request.length,
+      part: request.subarray(offset),
+    });
+    const total = first.length;
     if (total < 1n || total > BigInt(this.maxMessageBytes + 1)) {
       throw new HostCallError(`host call ${name}: the host announced a reply of ${total} bytes`);
     }
     const length = Number(total);
     const reply = new Uint8Array(length);
     let got = 0;
-    for (let part = first.data; ;) {
+    for (let part = first.first; ;) {
       if (part.length !== Math.min(length - got, SLOT_DATA_BYTES)) {
         throw new HostCallError(
           `host call ${name}: a reply part of ${part.length} bytes does not match the announced length`,
@@ -89,7 +87,7 @@ export class HostCalls {
       reply.set(part, got);
       got += part.length;
       if (got === length) break;
-      part = this.channel.call(JsCalls.appReplyPart, [BigInt(got)], EMPTY, SLOT_DATA_BYTES).data;
+      part = hostCall(this.channel, JsAppCalls.appReplyPart, { offset: got });
     }
     if (reply[0] === HostCallOutcome.OK) return reply.subarray(1);
     if (reply[0] === HostCallOutcome.ERROR) {

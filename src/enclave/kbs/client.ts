@@ -6,12 +6,17 @@
  * Runs inside the enclave: no Node I/O. HTTP goes through the `fetch` handed in (the runtime tunnels
  * it), crypto through Web Crypto and jose.
  */
-import { flattenedDecrypt } from 'jose';
+import { calculateJwkThumbprint, flattenedDecrypt } from 'jose';
 import type { FlattenedJWE, JWK } from 'jose';
 import { runtimeDataReportData } from '../../interface/kbs/binding.ts';
 import type { RuntimeData } from '../../interface/kbs/binding.ts';
 import { KBS_PROTOCOL_VERSION, SESSION_COOKIE, encodeBase64 } from '../../interface/kbs/protocol.ts';
 import type { AttestRequest, Challenge, Tee } from '../../interface/kbs/protocol.ts';
+import {
+  RELEASE_JWS_TYPE,
+  RELEASE_SIGNATURE_HEADER,
+  type ReleaseClaims,
+} from '../../interface/kbs/release.ts';
 
 /** The subset of `fetch` the client needs. */
 export type Fetch = (url: string, init: RequestInit) => Promise<Response>;
@@ -29,6 +34,11 @@ export interface KbsClientOptions {
   tee?: Tee;
   /** Ephemeral key type: EC P-256 (ECDH-ES+A256KW, default) or RSA-3072 (RSA-OAEP-256). */
   keyType?: 'EC' | 'RSA';
+  /**
+   * The broker key (public P-256 JWK) pinned in the measured configuration: every released secret
+   * must then carry the broker's signature (release.ts), else it is refused.
+   */
+  brokerKey?: { kty: 'EC'; crv: 'P-256'; x: string; y: string };
 }
 
 /** A refusal from the KBS, with its RFC 7807 problem. */
@@ -100,9 +110,12 @@ export class KbsClient {
   }
 
   private async fetchResource(path: string): Promise<Uint8Array> {
-    const jwe = (await this.request(`/kbs/v0/resource/${path}`, { method: 'GET' })) as FlattenedJWE;
+    const reply = await this.exchange(`/kbs/v0/resource/${path}`, { method: 'GET' });
+    const jwe = reply.value as FlattenedJWE;
     const keys = this.keys;
     if (keys === undefined) throw new KbsClientError(0, 'no-key', 'attest first');
+    if (this.options.brokerKey !== undefined)
+      await checkReleaseSignature(reply, path, keys.jwk, this.options.brokerKey);
     const alg = keys.jwk.kty === 'RSA' ? 'RSA-OAEP-256' : 'ECDH-ES+A256KW';
     const { plaintext } = await flattenedDecrypt(jwe, keys.privateKey, {
       keyManagementAlgorithms: [alg],
@@ -120,6 +133,11 @@ export class KbsClient {
   }
 
   private async request(path: string, init: RequestInit): Promise<unknown> {
+    return (await this.exchange(path, init)).value;
+  }
+
+  /** One request: its parsed JSON answer, with the response's text and headers. */
+  private async exchange(path: string, init: RequestInit): Promise<Reply> {
     const headers = new Headers(init.headers);
     if (this.cookie !== undefined) headers.set('cookie', `${SESSION_COOKIE}=${this.cookie}`);
     const response = await this.options.fetch(new URL(path, this.options.url).toString(), {
@@ -137,7 +155,12 @@ export class KbsClient {
     try {
       value = JSON.parse(text);
     } catch {
-      throw new KbsClientError(response.status, 'http', `not JSON: ${text.slice(0, 200)}`);
+      const shown = text.slice(0, 200).replace(/[^\x20-\x7e]/g, '?');
+      throw new KbsClientError(
+        response.status,
+        'not-kbs',
+        `the server at ${this.options.url} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}, not a key broker reply: ${shown}`,
+      );
     }
     if (!response.ok) {
       const p = value as { type?: unknown; detail?: unknown };
@@ -148,8 +171,90 @@ export class KbsClient {
         typeof p?.detail === 'string' ? p.detail : text.slice(0, 200),
       );
     }
-    return value;
+    return { value, text, headers: response.headers };
   }
+}
+
+interface Reply {
+  value: unknown;
+  text: string;
+  headers: Headers;
+}
+
+const b64url = (bytes: Uint8Array): string =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
+
+function fromB64url(text: string): Uint8Array<ArrayBuffer> | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
+  try {
+    const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    // Canonical only: one text per signature.
+    return b64url(bytes) === text ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The broker's signature over this release (release.ts): by the pinned key, for this resource, this
+ * exact body and this enclave's key. Anything else — no signature, another key, a signature lifted
+ * from another release — is refused: the relay that carries the answer could have made the JWE.
+ */
+async function checkReleaseSignature(
+  reply: Reply,
+  path: string,
+  teeKey: JWK,
+  brokerKey: NonNullable<KbsClientOptions['brokerKey']>,
+): Promise<void> {
+  const refuse = (why: string): never => {
+    throw new KbsClientError(
+      200,
+      'release-unsigned',
+      `${path}: ${why}; refused (the pinned broker key signs every release)`,
+    );
+  };
+  const jws = reply.headers.get(RELEASE_SIGNATURE_HEADER) ?? refuse('no broker signature');
+  const parts = jws.length <= 4096 ? jws.split('.') : [];
+  const decoded = parts.map(fromB64url);
+  if (decoded.length !== 3 || decoded.some((d) => d === undefined))
+    refuse('the broker signature is malformed');
+  const [head, payload, signature] = decoded as Uint8Array<ArrayBuffer>[];
+  let header: { alg?: unknown; typ?: unknown; crit?: unknown };
+  let claims: Partial<ReleaseClaims>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(head)) as typeof header;
+    claims = JSON.parse(new TextDecoder().decode(payload)) as Partial<ReleaseClaims>;
+  } catch {
+    return refuse('the broker signature is malformed');
+  }
+  if (header?.alg !== 'ES256' || header.typ !== RELEASE_JWS_TYPE || header.crit !== undefined)
+    refuse('not a release signature');
+  const key = await crypto.subtle.importKey(
+    'jwk',
+    { kty: 'EC', crv: 'P-256', x: brokerKey.x, y: brokerKey.y },
+    { name: 'ECDSA', namedCurve: 'P-256' },
+    false,
+    ['verify'],
+  );
+  const signed = await crypto.subtle.verify(
+    { name: 'ECDSA', hash: 'SHA-256' },
+    key,
+    signature,
+    new TextEncoder().encode(`${parts[0]}.${parts[1]}`),
+  );
+  if (!signed) refuse('the signature is not the pinned broker key’s');
+  if (claims?.typ !== RELEASE_JWS_TYPE || claims.resource !== path)
+    refuse('the signature is for another resource');
+  const digest = b64url(
+    new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(reply.text))),
+  );
+  if (claims['jwe-sha256'] !== digest) refuse('the signature is for another answer');
+  if (claims['tee-key'] !== (await calculateJwkThumbprint(teeKey)))
+    refuse('the signature is for another enclave key');
 }
 
 /** An ephemeral key pair whose private half cannot be exported, and its public JWK. */

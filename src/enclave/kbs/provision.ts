@@ -5,11 +5,11 @@
  */
 import { Calls } from '../../interface/calls.ts';
 import { decodeUtf8, encodeUtf8 } from '../../interface/codec.ts';
-import type { RelayedRequest, RelayedResponse } from '../../interface/net-relay.ts';
-import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
+import { RELAY_FAILURES, type RelayedRequest, type RelayedResponse } from '../../interface/net-relay.ts';
 import type { KbsConfig } from '../../interface/run-config.ts';
 import type { Platform } from '../attest/platform-client.ts';
 import type { HostChannel } from '../ring/channel.ts';
+import { hostCall } from '../ring/stubs.ts';
 import { fetchKbsResource, KbsClientError, type Fetch } from './client.ts';
 import { BrokerCounters, type SyncHttp } from './counters.ts';
 import { counterIdentity } from '../../interface/kbs/counter.ts';
@@ -23,27 +23,55 @@ function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64');
 }
 
+/** Host text shown to the user: printable ASCII only, cut (the host may say anything). */
+function hostWords(text: unknown): string {
+  const printable = String(text ?? '').replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > 200 ? `${printable.slice(0, 200)}…` : printable;
+}
+
+/** Why there was no HTTP answer, in words; the code must be one the relay defines. */
+function relayFailure(url: string, response: RelayedResponse): ProvisioningError {
+  const known = Object.hasOwn(RELAY_FAILURES, String(response.failure));
+  const what = known
+    ? RELAY_FAILURES[response.failure as keyof typeof RELAY_FAILURES]
+    : 'the host relay failed';
+  const detail = response.detail === undefined ? '' : ` (host: ${hostWords(response.detail)})`;
+  return new ProvisioningError(`cannot reach the key broker at ${new URL(url).origin}: ${what}${detail}`);
+}
+
+/**
+ * The relay's reply to a request for `url` (bytes from the untrusted host): an HTTP answer, or a
+ * `ProvisioningError` saying what failed.
+ */
+export function readRelayReply(
+  url: string,
+  data: Uint8Array,
+): { status: number; headers: Record<string, string>; body: Uint8Array } {
+  let response: RelayedResponse;
+  try {
+    response = JSON.parse(decodeUtf8(data)) as RelayedResponse;
+  } catch {
+    throw new ProvisioningError('the host relayed a malformed HTTP response');
+  }
+  if (typeof response !== 'object' || response === null)
+    throw new ProvisioningError('the host relayed a malformed HTTP response');
+  if (response.failure !== undefined) throw relayFailure(url, response);
+  if (!Number.isInteger(response.status) || response.status < 200 || response.status > 599) {
+    throw new ProvisioningError('the host relayed a malformed HTTP status');
+  }
+  const headers: Record<string, string> = {};
+  if (typeof response.headers === 'object' && response.headers !== null)
+    for (const [name, value] of Object.entries(response.headers))
+      if (typeof value === 'string') headers[name] = value;
+  return { status: response.status, headers, body: Buffer.from(String(response.body ?? ''), 'base64') };
+}
+
 /** One HTTP exchange over the host's relay: one blocking `net_fetch` host call. */
 export function relayHttp(channel: HostChannel): SyncHttp {
   return ({ method, url, headers, body }) => {
     const request: RelayedRequest = { method, url, headers, body: base64(body) };
-    const reply = channel.call(Calls.netFetch, [], encodeUtf8(JSON.stringify(request)), SLOT_DATA_BYTES);
-    let response: RelayedResponse;
-    try {
-      response = JSON.parse(decodeUtf8(reply.data)) as RelayedResponse;
-    } catch {
-      throw new ProvisioningError('the host relayed a malformed HTTP response');
-    }
-    if (!Number.isInteger(response.status) || response.status < 200 || response.status > 599) {
-      throw new ProvisioningError('the host relayed a malformed HTTP status');
-    }
-    const headersOut =
-      typeof response.headers === 'object' && response.headers !== null ? response.headers : {};
-    return {
-      status: response.status,
-      headers: headersOut,
-      body: Buffer.from(String(response.body ?? ''), 'base64'),
-    };
+    const reply = hostCall(channel, Calls.netFetch, { request: encodeUtf8(JSON.stringify(request)) });
+    return readRelayReply(url, reply);
   };
 }
 
@@ -100,7 +128,13 @@ export async function provisionFromKbs(
 ): Promise<Uint8Array> {
   try {
     return await fetchKbsResource(
-      { url: kbs.url, fetch: relayedFetch(channel), evidence: (reportData) => platform.quote(reportData) },
+      {
+        url: kbs.url,
+        fetch: relayedFetch(channel),
+        evidence: (reportData) => platform.quote(reportData),
+        // Pinned: the broker must sign the release (the host relaying it could have made the JWE).
+        ...(kbs.brokerKey && { brokerKey: kbs.brokerKey }),
+      },
       kbs.resource,
     );
   } catch (error) {

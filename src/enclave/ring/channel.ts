@@ -5,6 +5,7 @@
  * the call's allow-list, the reply length within the limit the enclave set, and the reply bytes
  * are copied out before anyone looks at them.
  */
+import { AdaptiveSpin, SPIN_WINDOWS } from '../../interface/spin.ts';
 import { Errno, WasiError } from '../../interface/errno.ts';
 import type { CallSpec } from '../../interface/calls.ts';
 import {
@@ -30,12 +31,6 @@ export interface Reply {
   data: Uint8Array;
 }
 
-/**
- * How long the enclave spins on a reply before it parks. The host answers a spinning enclave in
- * well under a microsecond, plus the host's own file-system work (a few microseconds); a park
- * and wake-up costs about 20 µs more, so spinning through typical host work pays.
- */
-const SPIN_WINDOW_MS = 0.2;
 /**
  * Once the host has broken the protocol, how long a call may still wait for its reply. The enclave
  * makes one more call then, `exit` with the reason; a host that broke the ring may never answer
@@ -73,6 +68,7 @@ export class HostChannel {
   private readonly postedFailures = new Map<string, number>();
   /** The host broke the protocol: calls from now on wait `BROKEN_RING_WAIT_MS` at most. */
   private broken = false;
+  private readonly spin = new AdaptiveSpin(SPIN_WINDOWS.enclave);
 
   /** A channel over one lane of the ring (by default lane 0, the whole ring of a single-threaded run). */
   constructor(
@@ -160,7 +156,7 @@ export class HostChannel {
     if (!pending) throw new Error('no request in flight in this slot');
     const slot = this.ring.slots[this.first + index];
     this.inFlight[index] = undefined;
-    if (!waitForReply(slot, this.broken ? BROKEN_RING_WAIT_MS : Infinity)) {
+    if (!waitForReply(slot, this.spin, this.broken ? BROKEN_RING_WAIT_MS : Infinity)) {
       throw new HostProtocolError(
         `host did not answer ${pending.spec.name} within ${BROKEN_RING_WAIT_MS / 1000} s after breaking the protocol`,
       );
@@ -204,14 +200,24 @@ function checkReply(pending: InFlight, errno: number, replyLength: number): numb
   return Errno.SUCCESS;
 }
 
-/** Spins, then parks until the slot's reply is published; false when `limitMs` passed first. */
-function waitForReply(slot: SlotView, limitMs: number): boolean {
+/** Spins for `spin`'s window, then parks until the slot's reply is published; false when `limitMs` passed first. */
+function waitForReply(slot: SlotView, spin: AdaptiveSpin, limitMs: number): boolean {
   const h = slot.header;
-  for (let i = 0; i < 64; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return true;
-  const spinUntil = performance.now() + SPIN_WINDOW_MS;
+  // A reply already there (a fast host call) costs no clock read.
+  if (Atomics.load(h, SlotField.state) === SlotState.DONE) {
+    spin.hit();
+    return true;
+  }
+  const spinUntil = performance.now() + spin.windowMs;
   do {
-    for (let i = 0; i < 256; i++) if (Atomics.load(h, SlotField.state) === SlotState.DONE) return true;
+    for (let i = 0; i < 64; i++) {
+      if (Atomics.load(h, SlotField.state) === SlotState.DONE) {
+        spin.hit();
+        return true;
+      }
+    }
   } while (performance.now() < spinUntil);
+  spin.miss();
   Atomics.store(h, SlotField.enclaveWaiting, 1);
   const giveUpAt = performance.now() + limitMs;
   while (Atomics.load(h, SlotField.state) !== SlotState.DONE) {

@@ -1,21 +1,11 @@
 /**
- * `HostDirCalls`, `ConsoleCalls` and the clock over the host-call ring. Each method marshals its
- * arguments into one or more requests and validates what comes back (see `channel.ts` for the
- * protocol checks); a reply that does not make sense for the call is EIO.
+ * `HostDirCalls`, `ConsoleCalls` and the clock over the host-call ring, through the typed stubs of
+ * the call table (`stubs.ts`): each method builds its call's arguments and checks what the
+ * decoded reply means for it; a reply that does not make sense for the call is EIO.
  */
 import { Calls } from '../../interface/calls.ts';
-import {
-  STAT_BYTES,
-  WireError,
-  decodeDirEntries,
-  decodeStat,
-  decodeUtf8,
-  encodeNamePair,
-  encodeUtf8,
-} from '../../interface/codec.ts';
 import { Errno, WasiError } from '../../interface/errno.ts';
-import { OpenFlag, SLOT_DATA_BYTES } from '../../interface/ring.ts';
-import { FileType } from '../../interface/services.ts';
+import { HostPage, OpenFlag, SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import type {
   ClockSource,
   ConsoleCalls,
@@ -26,74 +16,35 @@ import type {
   HostOpenFlags,
   HostStat,
 } from '../../interface/services.ts';
-import type { HostChannel, Reply } from './channel.ts';
-
-const MAX_LINK_BYTES = 4096;
-const MAX_HANDLE = 0x7fffffffn;
-
-/** Reply bytes that do not decode are the host's fault: EIO to the caller. */
-function decoded<T>(decode: () => T): T {
-  try {
-    return decode();
-  } catch (e) {
-    if (e instanceof WireError) throw new WasiError(Errno.IO, e.message);
-    throw e;
-  }
-}
-
-function timeArg(ns: bigint | null): bigint {
-  return ns === null ? -1n : ns;
-}
-
-function handleOf(call: string, result: bigint): number {
-  if (result <= 0n || result > MAX_HANDLE) throw new WasiError(Errno.IO, `${call}: handle ${result}`);
-  return Number(result);
-}
+import type { HostChannel } from './channel.ts';
+import { stubs, type Stubs } from './stubs.ts';
 
 export class RingHostDir implements HostDirCalls {
-  constructor(private readonly channel: HostChannel) {}
+  private readonly host: Stubs<typeof Calls>;
 
-  private nameCall(
-    spec: (typeof Calls)[keyof typeof Calls],
-    dir: number,
-    name: string,
-    args: bigint[] = [],
-    replyLimit = 0,
-  ): Reply {
-    return this.channel.call(spec, [BigInt(dir), ...args], encodeUtf8(name), replyLimit);
+  constructor(channel: HostChannel) {
+    this.host = stubs(channel, Calls);
   }
 
   root(mount: number): number {
-    return handleOf('dir_root', this.channel.call(Calls.dirRoot, [BigInt(mount)]).result);
+    return this.host.dirRoot({ mount });
   }
 
   lookup(dir: number, name: string, held: HostDirId | null): HostLookup {
-    const heldArgs = held ? [1n, held.dev, held.ino] : [0n, 0n, 0n];
-    const reply = this.nameCall(Calls.dirLookup, dir, name, heldArgs, STAT_BYTES);
-    const stat = decoded(() => decodeStat(reply.data));
-    // A handle comes with a directory and only with one; only the held directory comes without.
-    if (stat.filetype !== FileType.DIRECTORY || reply.result === 0n) {
-      const isHeld = held !== null && stat.dev === held.dev && stat.ino === held.ino;
-      if (reply.result !== 0n || (stat.filetype === FileType.DIRECTORY && !isHeld)) {
-        throw new WasiError(Errno.IO, 'dir_lookup: directory handle does not match the entry');
-      }
-      return { stat, dir: null };
-    }
-    return { stat, dir: handleOf('dir_lookup', reply.result) };
+    return this.host.dirLookup({ dir, name, held });
   }
 
   closeDir(dir: number): void {
     // Nothing waits on a close: handles are never reused, so a late close harms no later call.
-    this.channel.post(Calls.dirClose, [BigInt(dir)]);
+    this.host.dirClose({ dir });
   }
 
   dirStat(dir: number): HostStat {
-    const reply = this.channel.call(Calls.dirStat, [BigInt(dir)], undefined, STAT_BYTES);
-    return decoded(() => decodeStat(reply.data));
+    return this.host.dirStat({ dir });
   }
 
   dirSetTimes(dir: number, atimNs: bigint | null, mtimNs: bigint | null): void {
-    this.channel.call(Calls.dirSetTimes, [BigInt(dir), timeArg(atimNs), timeArg(mtimNs)]);
+    this.host.dirSetTimes({ dir, atimNs, mtimNs });
   }
 
   open(dir: number, name: string, flags: HostOpenFlags): number {
@@ -102,13 +53,11 @@ export class RingHostDir implements HostDirCalls {
       (flags.exclusive ? OpenFlag.exclusive : 0) |
       (flags.truncate ? OpenFlag.truncate : 0) |
       (flags.write ? OpenFlag.write : 0);
-    const { result } = this.nameCall(Calls.dirOpen, dir, name, [BigInt(bits)]);
-    if (result < 0n || result > MAX_HANDLE) throw new WasiError(Errno.IO, `dir_open: handle ${result}`);
-    return Number(result);
+    return this.host.dirOpen({ dir, name, flags: bits });
   }
 
   close(handle: number): void {
-    this.channel.call(Calls.fileClose, [BigInt(handle)]);
+    this.host.fileClose({ handle });
   }
 
   pread(handle: number, offset: bigint, length: number): Uint8Array {
@@ -116,12 +65,7 @@ export class RingHostDir implements HostDirCalls {
     let done = 0;
     while (done < length) {
       const want = Math.min(length - done, SLOT_DATA_BYTES);
-      const { data } = this.channel.call(
-        Calls.filePread,
-        [BigInt(handle), offset + BigInt(done), BigInt(want)],
-        undefined,
-        want,
-      );
+      const data = this.host.filePread({ handle, offset: offset + BigInt(done), length: want });
       out.set(data, done);
       done += data.length;
       if (data.length < want) break;
@@ -133,91 +77,80 @@ export class RingHostDir implements HostDirCalls {
     let done = 0;
     while (done < data.length) {
       const chunk = data.subarray(done, done + SLOT_DATA_BYTES);
-      const { result } = this.channel.call(Calls.filePwrite, [BigInt(handle), offset + BigInt(done)], chunk);
-      if (result !== BigInt(chunk.length))
-        throw new WasiError(Errno.IO, `file_pwrite: host wrote ${result} of ${chunk.length}`);
+      const written = this.host.filePwrite({ handle, offset: offset + BigInt(done), data: chunk });
+      if (written !== chunk.length)
+        throw new WasiError(Errno.IO, `file_pwrite: host wrote ${written} of ${chunk.length}`);
       done += chunk.length;
     }
     return done;
   }
 
   fstat(handle: number): HostStat {
-    const reply = this.channel.call(Calls.fileFstat, [BigInt(handle)], undefined, STAT_BYTES);
-    return decoded(() => decodeStat(reply.data));
+    return this.host.fileFstat({ handle });
   }
 
   ftruncate(handle: number, size: bigint): void {
-    this.channel.call(Calls.fileTruncate, [BigInt(handle), size]);
+    this.host.fileTruncate({ handle, size });
   }
 
   fsync(handle: number, dataOnly: boolean): void {
-    this.channel.call(Calls.fileSync, [BigInt(handle), dataOnly ? 1n : 0n]);
+    this.host.fileSync({ handle, dataOnly });
   }
 
   futimes(handle: number, atimNs: bigint | null, mtimNs: bigint | null): void {
-    this.channel.call(Calls.fileUtimes, [BigInt(handle), timeArg(atimNs), timeArg(mtimNs)]);
+    this.host.fileUtimes({ handle, atimNs, mtimNs });
   }
 
   readdir(dir: number, start: number, max: number): { entries: HostDirEntry[]; end: boolean } {
-    const reply = this.channel.call(
-      Calls.dirReaddir,
-      [BigInt(dir), BigInt(start), BigInt(max)],
-      undefined,
-      SLOT_DATA_BYTES,
-    );
-    if (reply.result !== 0n && reply.result !== 1n)
-      throw new WasiError(Errno.IO, 'dir_readdir: bad end flag');
-    const entries = decoded(() => decodeDirEntries(reply.data));
-    if (entries.length > max) throw new WasiError(Errno.IO, 'dir_readdir: more entries than asked for');
-    return { entries, end: reply.result === 1n };
+    return this.host.dirReaddir({ dir, start, max });
   }
 
   mkdir(dir: number, name: string): void {
-    this.nameCall(Calls.dirMkdir, dir, name);
+    this.host.dirMkdir({ dir, name });
   }
 
   rmdir(dir: number, name: string): void {
-    this.nameCall(Calls.dirRmdir, dir, name);
+    this.host.dirRmdir({ dir, name });
   }
 
   unlink(dir: number, name: string): void {
-    this.nameCall(Calls.dirUnlink, dir, name);
+    this.host.dirUnlink({ dir, name });
   }
 
   rename(fromDir: number, from: string, toDir: number, to: string): void {
-    this.channel.call(Calls.dirRename, [BigInt(fromDir), BigInt(toDir)], encodeNamePair(from, to));
+    this.host.dirRename({ fromDir, from, toDir, to });
   }
 
   link(fromDir: number, from: string, toDir: number, to: string): void {
-    this.channel.call(Calls.dirLink, [BigInt(fromDir), BigInt(toDir)], encodeNamePair(from, to));
+    this.host.dirLink({ fromDir, from, toDir, to });
   }
 
   symlink(target: string, dir: number, name: string): void {
-    this.channel.call(Calls.dirSymlink, [BigInt(dir)], encodeNamePair(target, name));
+    this.host.dirSymlink({ target, dir, name });
   }
 
   readlink(dir: number, name: string): string {
-    const reply = this.nameCall(Calls.dirReadlink, dir, name, [], MAX_LINK_BYTES);
-    return decoded(() => {
-      const target = decodeUtf8(reply.data);
-      if (target.includes('\0')) throw new WireError('symlink target with NUL');
-      return target;
-    });
+    return this.host.dirReadlink({ dir, name });
   }
 
   utimes(dir: number, name: string, atimNs: bigint | null, mtimNs: bigint | null): void {
-    this.nameCall(Calls.dirUtimes, dir, name, [timeArg(atimNs), timeArg(mtimNs)]);
+    this.host.dirUtimes({ dir, name, atimNs, mtimNs });
   }
 }
 
 export class RingConsole implements ConsoleCalls {
-  private terminals: number | undefined;
+  private readonly host: Stubs<typeof Calls>;
 
-  constructor(private readonly channel: HostChannel) {}
+  /** `hostPage`: the ring's clock page, where `clock_sync` left the host's terminal bits. */
+  constructor(
+    private readonly channel: HostChannel,
+    private readonly hostPage: BigInt64Array,
+  ) {
+    this.host = stubs(channel, Calls);
+  }
 
   isTerminal(fd: 0 | 1 | 2): boolean {
-    this.terminals ??= Number(this.channel.call(Calls.consoleInfo, []).result & 7n);
-    return (this.terminals & (1 << fd)) !== 0;
+    return (Atomics.load(this.hostPage, HostPage.terminals) & (1n << BigInt(fd))) !== 0n;
   }
 
   /**
@@ -229,37 +162,31 @@ export class RingConsole implements ConsoleCalls {
       throw new WasiError(Errno.PIPE, 'the reader of this stream has gone');
     }
     for (let done = 0; done < data.length; done += SLOT_DATA_BYTES) {
-      this.channel.post(Calls.consoleWrite, [BigInt(fd)], data.subarray(done, done + SLOT_DATA_BYTES));
+      this.host.consoleWrite({ fd, data: data.subarray(done, done + SLOT_DATA_BYTES) });
     }
   }
 
   readStdin(max: number): Uint8Array {
-    const want = Math.min(max, SLOT_DATA_BYTES);
-    return this.channel.call(Calls.stdinRead, [BigInt(want)], undefined, want).data;
+    return this.host.stdinRead({ max: Math.min(max, SLOT_DATA_BYTES), timeoutNs: -1n }).data;
   }
 
   pollStdin(timeoutNs: bigint): boolean {
-    const { result } = this.channel.call(Calls.stdinPoll, [timeoutNs]);
-    if (result !== 0n && result !== 1n) throw new WasiError(Errno.IO, 'stdin_poll: bad result');
-    return result === 1n;
+    return this.host.stdinRead({ max: 0, timeoutNs }).ready;
   }
 }
 
 /**
  * Monotonic time comes from inside the enclave (`performance.now()`, standing in for the TSC an
  * SGX2 enclave reads). Wall-clock time is that plus the offset the host publishes in the clock
- * page (after `clock_sync` told it the enclave's monotonic time), which the host may lie about: programs get what the host says the date is, never a
- * monotonic clock that runs backwards.
+ * page (after `clock_sync` told it the enclave's monotonic time), which the host may lie about:
+ * programs get what the host says the date is, never a monotonic clock that runs backwards.
  */
 export class RingClock implements ClockSource {
   private offsetNs: bigint;
 
-  constructor(
-    private readonly channel: HostChannel,
-    private readonly clockPage: BigInt64Array,
-  ) {
-    this.channel.call(Calls.clockSync, [this.monotonicNs()]);
-    this.offsetNs = Atomics.load(this.clockPage, 0);
+  constructor(channel: HostChannel, clockPage: BigInt64Array) {
+    stubs(channel, Calls).clockSync({ monotonicNs: this.monotonicNs() });
+    this.offsetNs = Atomics.load(clockPage, HostPage.clockOffset);
   }
 
   monotonicNs(): bigint {

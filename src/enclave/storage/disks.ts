@@ -88,13 +88,17 @@ export interface OpenedDisk {
   close(): void;
 }
 
-/** Opens the root image read-only; refuses to start on any mismatch with the measured config. */
+/**
+ * Opens the root image read-only; refuses to start on any mismatch with the measured config.
+ * `onKdfProgress` is told how far the keyslot's key derivation has come.
+ */
 export function openRootImage(
   channel: HostChannel,
   root: RootImageConfig,
   key: Uint8Array | undefined,
   ext2fs: Ext2fsModule,
   log: IntegrityLog,
+  onKdfProgress?: (fraction: number) => void,
 ): OpenedDisk {
   try {
     // 512-byte host blocks: images made by veritysetup may use any block size from 512 up.
@@ -110,7 +114,7 @@ export function openRootImage(
     let plain: BlockDevice = verity;
     if (root.luksUuid !== null) {
       if (!key) throw new DiskError('root image: it is encrypted; give --key-file or --passphrase-file');
-      plain = unlockLuks2(verity, key, { expectedUuid: root.luksUuid });
+      plain = unlockLuks2(verity, key, { expectedUuid: root.luksUuid, onKdfProgress });
     }
     const cache = new BlockCache(logged(plain, 'root image', log), { readAhead: READ_AHEAD_BLOCKS });
     const ext4 = Ext4Fs.open(cache, { wasm: ext2fs, readOnly: true });

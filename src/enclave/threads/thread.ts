@@ -44,7 +44,7 @@ class KernelLink {
     start: ThreadStart,
   ) {
     const ring = viewRing(start.ring, start.threadLanes);
-    this.console = new RingConsole(new HostChannel(ring, ring.lanes[start.lane]));
+    this.console = new RingConsole(new HostChannel(ring, ring.lanes[start.lane]), ring.clock);
   }
 
   /** Makes one request and waits for the reply, waiting and retrying as the kernel asks. */

@@ -1,21 +1,12 @@
 /**
- * Serves the sim platform's mailboxes from the launching process: EREPORT and EGETKEY for one
- * enclave whose identity the platform fixed at launch (so the enclave cannot claim another), and
- * the quoting enclave for the host server's relay. This is the simulated CPU: in `sim` it lives
- * in the same process as the host, which is exactly why `sim` gives no isolation.
+ * The `sim` platform for one enclave: EREPORT and EGETKEY with the identity the platform fixed at
+ * launch (so the enclave cannot claim another), and the sim quoting enclave. This is the simulated
+ * CPU: in `sim` it lives in the same process as the host, which is exactly why `sim` gives no
+ * isolation.
  */
 import type { Sigstruct } from '../../attestation/sigstruct.ts';
-import { type MailboxReply, serveMailbox } from '../../interface/mailbox.ts';
-import {
-  decodeTargetInfo,
-  encodeTargetInfo,
-  PlatformOp,
-  QeOp,
-  REPORT_DATA_SIZE,
-  REPORT_SIZE,
-  SEAL_POLICY,
-  TARGET_INFO_SIZE,
-} from '../../interface/platform.ts';
+import { decodeTargetInfo, encodeTargetInfo } from '../../interface/platform.ts';
+import type { EnclavePlatform } from '../backend.ts';
 import { encodeAttributes, type EnclaveIdentity, type SimPlatform } from './platform.ts';
 import { SimQuotingEnclave } from './quoting.ts';
 
@@ -25,9 +16,6 @@ const FLAG_DEBUG = 0x2n;
 const FLAG_MODE64BIT = 0x4n;
 /** XFRM of x87 + SSE state, the minimum legacy value. */
 const XFRM_LEGACY = 0x3n;
-
-const ok = (data: Uint8Array): MailboxReply => ({ status: 0, data });
-const fail = (status: number): MailboxReply => ({ status, data: new Uint8Array(0) });
 
 /**
  * The identity SGX would give the enclave at EINIT: its measurement, and the signer fields of a
@@ -52,58 +40,33 @@ export function enclaveIdentity(mrenclave: Uint8Array, sig?: Sigstruct): Enclave
   };
 }
 
-/** Serves EREPORT/EGETKEY for `identity`; returns the function that stops serving. */
-export function serveSimPlatform(
-  mailbox: SharedArrayBuffer,
-  platform: SimPlatform,
-  identity: EnclaveIdentity,
-): () => void {
-  return serveMailbox(mailbox, (op, data) => {
-    if (op === PlatformOp.EREPORT) {
-      if (data.length !== TARGET_INFO_SIZE + REPORT_DATA_SIZE) return fail(1);
-      const target = decodeTargetInfo(data.subarray(0, TARGET_INFO_SIZE));
+/** EREPORT/EGETKEY of `identity` and the sim QE, on `platform`. */
+export function simEnclavePlatform(platform: SimPlatform, identity: EnclaveIdentity): EnclavePlatform {
+  const qe = new SimQuotingEnclave(platform);
+  return {
+    localReport(targetInfo, reportData) {
+      const target = decodeTargetInfo(targetInfo);
       const view = new DataView(target.attributes.buffer, target.attributes.byteOffset, 16);
-      const report = platform.ereport(
+      return platform.ereport(
         identity,
         {
           mrenclave: target.mrenclave,
           attributes: { flags: view.getBigUint64(0, true), xfrm: view.getBigUint64(8, true) },
           miscselect: target.miscselect,
         },
-        data.subarray(TARGET_INFO_SIZE),
+        reportData,
       );
-      return ok(report);
-    }
-    if (op === PlatformOp.EGETKEY_SEAL) {
-      if (data.length !== 2) return fail(1);
-      const policy =
-        data[0] === SEAL_POLICY.MRENCLAVE
-          ? 'MRENCLAVE'
-          : data[0] === SEAL_POLICY.MRSIGNER
-            ? 'MRSIGNER'
-            : undefined;
-      if (!policy) return fail(1);
-      return ok(platform.egetkey(identity, { name: 'seal', policy }));
-    }
-    return fail(2);
-  });
-}
-
-/** Serves the quoting enclave to the host server; returns the function that stops serving. */
-export function serveQuotingEnclave(mailbox: SharedArrayBuffer, platform: SimPlatform): () => void {
-  const qe = new SimQuotingEnclave(platform);
-  return serveMailbox(mailbox, (op, data) => {
-    if (op === QeOp.TARGET_INFO) {
+    },
+    sealKey: (policy) => platform.egetkey(identity, { name: 'seal', policy }),
+    quoteTarget() {
       const t = qe.targetInfo();
-      return ok(
-        encodeTargetInfo({
-          mrenclave: t.mrenclave,
-          attributes: encodeAttributes(t.attributes),
-          miscselect: t.miscselect,
-        }),
-      );
-    }
-    if (op === QeOp.QUOTE) return data.length === REPORT_SIZE ? ok(qe.quote(data)) : fail(1);
-    return fail(2);
-  });
+      return encodeTargetInfo({
+        mrenclave: t.mrenclave,
+        attributes: encodeAttributes(t.attributes),
+        miscselect: t.miscselect,
+      });
+    },
+    quote: (report) => qe.quote(report),
+    close: () => {},
+  };
 }

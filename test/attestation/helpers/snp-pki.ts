@@ -31,6 +31,10 @@ export interface SnpPkiOptions {
   vcekChipId?: Uint8Array;
   reportChipId?: Uint8Array;
   revokeAsk?: boolean;
+  /** REPORT_DATA (default 64 × 0xdd). */
+  reportData?: Uint8Array;
+  /** Guest POLICY (default 0x30000: no debugging). */
+  policy?: bigint;
 }
 
 export interface SnpPki {
@@ -113,10 +117,10 @@ export async function makeSnpPki(o: SnpPkiOptions = {}): Promise<SnpPki> {
   const report = new Uint8Array(0x4a0);
   const v = new DataView(report.buffer);
   v.setUint32(0, 2, true);
-  v.setBigUint64(8, 0x30000n, true);
+  v.setBigUint64(8, o.policy ?? 0x30000n, true);
   v.setUint32(0x34, 1, true);
   v.setBigUint64(0x38, tcbValue(vcekTcb), true);
-  report.set(new Uint8Array(64).fill(0xdd), 0x50);
+  report.set(o.reportData ?? new Uint8Array(64).fill(0xdd), 0x50);
   v.setBigUint64(0x180, tcbValue(o.reportTcb ?? vcekTcb), true);
   report.set(o.reportChipId ?? chipId, 0x1a0);
   const key = createPrivateKey({

@@ -20,8 +20,8 @@ import type { QuoteHeader } from '../../../src/attestation/quote.ts';
 import { encodeQuote, quoteSignedData } from '../../../src/attestation/quote-encode.ts';
 import { encodeSgxReportBody } from '../../../src/attestation/report-body.ts';
 import { verifyDcapCollateral } from '../../../src/attestation/dcap-collateral.ts';
-import { dcapEvidenceVerifier } from '../../../src/kbs/evidence.ts';
-import type { EvidenceVerifier } from '../../../src/kbs/evidence.ts';
+import { dcapEvidenceVerifier } from '../../../src/attestation/evidence.ts';
+import type { EvidenceVerifier } from '../../../src/attestation/evidence.ts';
 import { sgxExtension } from '../../attestation/helpers/dcap-pki.ts';
 
 const ALG = { name: 'ECDSA', hash: 'SHA-256' };

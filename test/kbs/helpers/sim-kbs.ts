@@ -10,7 +10,7 @@ import { verifyDcapCollateral } from '../../../src/attestation/dcap-collateral.t
 import { SgxAttributeFlags } from '../../../src/attestation/report-body.ts';
 import { KbsClient } from '../../../src/enclave/kbs/client.ts';
 import type { KbsClientOptions } from '../../../src/enclave/kbs/client.ts';
-import { dcapEvidenceVerifier } from '../../../src/kbs/evidence.ts';
+import { dcapEvidenceVerifier } from '../../../src/attestation/evidence.ts';
 import { KeyBroker } from '../../../src/kbs/server.ts';
 import type { KbsOptions } from '../../../src/kbs/server.ts';
 import { KbsStore } from '../../../src/kbs/store.ts';

@@ -63,11 +63,15 @@ export class WireGuardGoPeer {
     return path;
   }
 
-  /** Brings the peer up with `address` (CIDR) on its tunnel interface. */
-  async start(address: string, mtu = 1420): Promise<void> {
+  /**
+   * Brings the peer up with `address` (CIDR) on its tunnel interface. With `outer` (a namespace of
+   * the test's), wireguard-go and its UDP socket live there instead of in the test's namespace.
+   */
+  async start(address: string, mtu = 1420, outer?: string): Promise<void> {
     run('ip', ['netns', 'add', this.name]);
     this.#netns = true;
-    this.#process = spawn('wireguard-go', [this.name], {
+    const command = outer ? ['ip', 'netns', 'exec', outer, 'wireguard-go'] : ['wireguard-go'];
+    this.#process = spawn(command[0]!, [...command.slice(1), this.name], {
       env: { ...process.env, WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' },
       stdio: 'ignore',
     });
@@ -83,7 +87,7 @@ export class WireGuardGoPeer {
       '0',
     ]);
     this.listenPort = Number(run('wg', ['show', this.name, 'listen-port']).trim());
-    run('ip', ['link', 'set', this.name, 'netns', this.name]);
+    run('ip', [...(outer ? ['-n', outer] : []), 'link', 'set', this.name, 'netns', this.name]);
     this.#ip(['link', 'set', 'lo', 'up']);
     this.#ip(['addr', 'add', address, 'dev', this.name]);
     this.#ip(['link', 'set', this.name, 'mtu', String(mtu), 'up']);

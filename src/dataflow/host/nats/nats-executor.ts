@@ -19,19 +19,27 @@ import { isFatal } from '../executor-pool.ts';
 import { launchJobEnclave } from '../launch-job-enclave.ts';
 import { NatsBlockStore } from './nats-store.ts';
 import { decode, encode, names, taskKey } from './wire.ts';
+import { RETRY_ATTEMPTS, RETRY_DELAY_MS, retrying } from './retry.ts';
 
 const [url, job, index] = process.argv.slice(2);
 const devKey = readFileSync(0, 'utf8').trim();
 const n = names(job);
 const nc = await connect({ servers: url.split(','), maxReconnectAttempts: -1 });
-/** JetStream requests time out while a cluster re-elects leaders (a server died): try again for a while. */
-async function retrying<T>(what: () => Promise<T>): Promise<T> {
+/**
+ * Records the outcome with KV create (first commit wins): true when this delivery's is the one
+ * committed. A create whose answer was lost in a leader change may have landed: the stored value is
+ * then byte for byte ours (every outcome carries its own random attempt), so it is not a duplicate.
+ */
+async function commit(key: string, value: Uint8Array): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await what();
+      await kv.create(key, value);
+      return true;
     } catch (error) {
-      if (attempt >= 30) throw error;
-      await new Promise((r) => setTimeout(r, 500));
+      const existing = await kv.get(key).catch(() => null);
+      if (existing?.operation === 'PUT') return Buffer.from(existing.value).equals(Buffer.from(value));
+      if (attempt >= RETRY_ATTEMPTS) throw error;
+      await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
     }
   }
 }
@@ -39,7 +47,7 @@ async function retrying<T>(what: () => Promise<T>): Promise<T> {
 const objects = await retrying(() => new Objm(nc).open(n.blocks));
 const kv = await retrying(() => new Kvm(nc).open(n.kv));
 const store = new NatsBlockStore(objects);
-const enclaveBytes = await objects.getBlob(n.bundle);
+const enclaveBytes = await retrying(() => objects.getBlob(n.bundle));
 if (!enclaveBytes) throw new Error(`job ${job} has no job enclave in ${n.blocks}`);
 const enclave = await launchJobEnclave(decode<JobEnclave>(enclaveBytes), {
   store,
@@ -57,9 +65,8 @@ for await (const m of messages) {
   const heartbeat = setInterval(() => m.working(), 1000);
   try {
     const outcome = decode<TaskOutcome>((await enclave.call('executeTask', [m.data])) as Uint8Array);
-    try {
-      await kv.create(key, encode({ outcome }));
-    } catch {
+    const value = encode({ outcome });
+    if (!(await commit(key, value))) {
       // Another delivery committed first: ours is a duplicate.
       await store.remove([
         ...(outcome.shuffleOutputs ?? []).flat(),

@@ -15,6 +15,7 @@ import type { JobEnclave } from '../bundle.ts';
 import { ExecutorLost, TaskFailed, type ExecutorPool, type TaskFailure } from '../executor-pool.ts';
 import { NatsBlockStore } from './nats-store.ts';
 import { decode, encode, names, taskKey } from './wire.ts';
+import { retrying } from './retry.ts';
 
 export interface NatsPoolOptions {
   readonly url: string;
@@ -28,6 +29,8 @@ export interface NatsPoolOptions {
   readonly platformPath?: string;
   /** How long a task may go without an ack or heartbeat before it is redelivered. */
   readonly ackWaitMs?: number;
+  /** Copies of the job's stream, KV bucket and object store in a JetStream cluster (default 1). */
+  readonly replicas?: number;
 }
 
 interface Waiter {
@@ -39,6 +42,9 @@ interface Waiter {
 export const serverList = (url: string): string[] =>
   url.split(',').map((s) => s.trim().replace(/^nats:\/\//, ''));
 
+/** How often outcomes still awaited are read from KV directly, besides the watcher. */
+const POLL_MS = 2000;
+
 const alive = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
 
 export class NatsExecutorPool implements ExecutorPool {
@@ -46,6 +52,8 @@ export class NatsExecutorPool implements ExecutorPool {
   private readonly children: ChildProcess[] = [];
   private published = 0;
   private closing = false;
+  private poller: ReturnType<typeof setInterval> | undefined;
+  private polling = false;
   /** Called as an executor starts a task (tests use it to kill executors mid-task). */
   onTaskStart?: (key: string, executor: number) => void;
 
@@ -63,16 +71,23 @@ export class NatsExecutorPool implements ExecutorPool {
     const nc = await connect({ servers: serverList(options.url), maxReconnectAttempts: -1 });
     try {
       const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: n.stream, subjects: [n.subject], retention: RetentionPolicy.Workqueue });
+      const replicas = options.replicas ?? 1;
+      await jsm.streams.add({
+        name: n.stream,
+        subjects: [n.subject],
+        retention: RetentionPolicy.Workqueue,
+        num_replicas: replicas,
+      });
       await jsm.consumers.add(n.stream, {
         durable_name: n.consumer,
         ack_policy: AckPolicy.Explicit,
         ack_wait: (options.ackWaitMs ?? 10_000) * 1_000_000,
         max_deliver: 8,
+        num_replicas: replicas,
       });
-      const kv = await new Kvm(nc).create(n.kv);
-      const objects = await new Objm(nc).create(n.blocks);
-      await objects.putBlob({ name: n.bundle }, encode(options.enclave));
+      const kv = await new Kvm(nc).create(n.kv, { replicas });
+      const objects = await new Objm(nc).create(n.blocks, { replicas });
+      await retrying(() => objects.putBlob({ name: n.bundle }, encode(options.enclave)));
       const pool = new NatsExecutorPool(options, nc, kv, objects);
       await pool.watch();
       for (let i = 0; i < options.executors; i++) pool.children.push(pool.spawn(i));
@@ -110,16 +125,34 @@ export class NatsExecutorPool implements ExecutorPool {
   private async watch(): Promise<void> {
     const entries = await this.kv.watch({ key: 'task.>' });
     void (async () => {
-      for await (const entry of entries) {
-        if (entry.operation !== 'PUT') continue;
-        const waiter = this.waiters.get(entry.key);
-        if (!waiter) continue;
-        this.waiters.delete(entry.key);
-        const value = decode<{ outcome?: TaskOutcome; failure?: TaskFailure }>(entry.value);
-        if (value.failure) waiter.reject(new TaskFailed(value.failure));
-        else waiter.resolve(value.outcome!);
-      }
+      for await (const entry of entries) if (entry.operation === 'PUT') this.settle(entry.key, entry.value);
     })();
+    // A watcher whose server died stays silent until its consumer is remade, which can take a
+    // minute while the cluster elects leaders: outcomes still pending are also read directly.
+    this.poller = setInterval(() => void this.poll(), POLL_MS);
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const key of [...this.waiters.keys()]) {
+        const entry = await this.kv.get(key).catch(() => null);
+        if (entry?.operation === 'PUT') this.settle(key, entry.value);
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Resolves the waiter of `key` with its committed outcome (the first one; later reads are ignored). */
+  private settle(key: string, bytes: Uint8Array): void {
+    const waiter = this.waiters.get(key);
+    if (!waiter) return;
+    this.waiters.delete(key);
+    const value = decode<{ outcome?: TaskOutcome; failure?: TaskFailure }>(bytes);
+    if (value.failure) waiter.reject(new TaskFailed(value.failure));
+    else waiter.resolve(value.outcome!);
   }
 
   async run(message: TaskMessage): Promise<TaskOutcome> {
@@ -127,7 +160,9 @@ export class NatsExecutorPool implements ExecutorPool {
     const key = taskKey(message);
     const n = names(this.options.job);
     const done = new Promise<TaskOutcome>((resolve, reject) => this.waiters.set(key, { resolve, reject }));
-    await jetstream(this.nc).publish(n.subject, encode(message), { msgID: `${key}.${this.published++}` });
+    // The message id makes a publish repeated after a lost answer (a leader change) one message.
+    const msgID = `${key}.${this.published++}`;
+    await retrying(() => jetstream(this.nc).publish(n.subject, encode(message), { msgID }));
     return done;
   }
 
@@ -138,6 +173,7 @@ export class NatsExecutorPool implements ExecutorPool {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.poller);
     await Promise.all(
       this.children.map((c) =>
         c.exitCode !== null || c.signalCode !== null

@@ -1,16 +1,18 @@
 /** The block store on a JetStream object store (untrusted storage, shared by every executor). */
 import type { ObjectStore } from '@nats-io/obj';
 import type { BlockStore } from '../../host-io.ts';
+import { retrying } from './retry.ts';
 
 export class NatsBlockStore implements BlockStore {
   constructor(private readonly objects: ObjectStore) {}
 
   async put(name: string, bytes: Uint8Array): Promise<void> {
-    await this.objects.putBlob({ name }, bytes);
+    // A put is whole or absent under its name, so one cut short by a leader change is simply redone.
+    await retrying(() => this.objects.putBlob({ name }, bytes));
   }
 
   async get(name: string): Promise<Uint8Array> {
-    const bytes = await this.objects.getBlob(name);
+    const bytes = await retrying(() => this.objects.getBlob(name));
     if (!bytes) throw new Error(`block ${name} is not in the store`);
     return bytes;
   }

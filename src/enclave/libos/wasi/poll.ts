@@ -1,7 +1,7 @@
 /**
  * `poll_oneoff`: clock subscriptions (relative or absolute, on any clock) and fd_read / fd_write
- * readiness. Regular files and the console's output are always ready; only stdin can block, and
- * waiting for it goes through `ConsoleCalls.pollStdin`. With nothing to watch but clocks, the
+ * readiness. Regular files and the console's output are always ready; stdin and sockets can block:
+ * waiting for stdin goes through `ConsoleCalls.pollStdin`, waiting for a socket pumps the network. With nothing to watch but clocks, the
  * calling thread sleeps (`WasiContext.sleep`). Relative timeouts count from the call's first
  * attempt (`callElapsedNs`), so a call retried after its thread waited still ends on time.
  */
@@ -21,6 +21,20 @@ import {
 
 /** Longest single wait on stdin before clocks are looked at again. */
 const STDIN_SLICE_NS = 50_000_000n;
+/** Longest single wait on the network (sockets) before every subscription is looked at again. */
+const NET_SLICE_NS = 50_000_000n;
+
+/**
+ * A socket: waiting on it pumps the enclave's network (src/enclave/net/netstack.ts), which every
+ * socket shares, so waiting on one socket moves them all (stdin is then only looked at, not waited on).
+ */
+interface NetWaiter {
+  waitNetwork(timeoutNs: bigint): void;
+}
+
+function isNetWaiter(fd: Fd): fd is Fd & NetWaiter {
+  return typeof (fd as Partial<NetWaiter>).waitNetwork === 'function';
+}
 
 interface ClockSub {
   userdata: bigint;
@@ -85,9 +99,11 @@ export function poll_oneoff(
 
   for (;;) {
     let stdinWaiter: Fd | null = null;
+    let netWaiter: NetWaiter | null = null;
     for (const sub of fds) {
       const readiness = sub.type === EventType.FD_READ ? sub.fd.pollRead(0n) : sub.fd.pollWrite();
       if (readiness.ready) events.push({ userdata: sub.userdata, error: 0, type: sub.type, readiness });
+      else if (isNetWaiter(sub.fd)) netWaiter = sub.fd;
       else if (sub.type === EventType.FD_READ) stdinWaiter = sub.fd;
     }
     const t = ctx.clock.monotonicNs();
@@ -101,7 +117,8 @@ export function poll_oneoff(
     }
     if (events.length > 0) break;
     const wait = nearest === null ? STDIN_SLICE_NS : nearest - t;
-    if (stdinWaiter !== null) stdinWaiter.pollRead(wait < STDIN_SLICE_NS ? wait : STDIN_SLICE_NS);
+    if (netWaiter !== null) netWaiter.waitNetwork(wait < NET_SLICE_NS ? wait : NET_SLICE_NS);
+    else if (stdinWaiter !== null) stdinWaiter.pollRead(wait < STDIN_SLICE_NS ? wait : STDIN_SLICE_NS);
     else if (nearest !== null) ctx.sleep(wait);
     else throw new WasiError(Errno.NOTSUP, 'poll_oneoff would wait forever');
   }

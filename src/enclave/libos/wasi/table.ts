@@ -80,7 +80,9 @@ export const WASI_CALLS: readonly WasiCall[] = [
   {
     name: 'poll_oneoff',
     handler: poll_oneoff,
-    status: { partial: 'regular files and console output are always ready; only stdin can block' },
+    status: {
+      partial: 'regular files and console output are always ready; stdin and TCP sockets (--net) can block',
+    },
   },
   { name: 'proc_exit', handler: proc_exit, status: 'supported' },
   { name: 'proc_raise', handler: proc_raise, status: 'nosys' },
@@ -89,9 +91,9 @@ export const WASI_CALLS: readonly WasiCall[] = [
   {
     name: 'sock_accept',
     handler: sock_accept,
-    status: { partial: 'no sockets yet: BADF for closed descriptors, NOTSOCK otherwise' },
+    status: { partial: 'TCP listeners of --tcplisten (and cloister_sock listen), with --net' },
   },
-  { name: 'sock_recv', handler: sock_recv, status: { partial: 'no sockets yet: BADF or NOTSOCK' } },
-  { name: 'sock_send', handler: sock_send, status: { partial: 'no sockets yet: BADF or NOTSOCK' } },
-  { name: 'sock_shutdown', handler: sock_shutdown, status: { partial: 'no sockets yet: BADF or NOTSOCK' } },
+  { name: 'sock_recv', handler: sock_recv, status: { partial: 'TCP with --net; MSG_PEEK is NOTSUP' } },
+  { name: 'sock_send', handler: sock_send, status: { partial: 'TCP with --net' } },
+  { name: 'sock_shutdown', handler: sock_shutdown, status: { partial: 'TCP with --net' } },
 ];

@@ -549,6 +549,11 @@ export class WireGuardDevice {
 
 const EMPTY_PACKET = new Uint8Array(0);
 
+const openNonce = new Uint8Array(12);
+
+/** Where a packet is padded before sealing: one cipher update per packet, no allocation for it. */
+const padScratch = new Uint8Array(65536 + 16);
+
 /** A transport message: header, then the packet padded to 16 bytes, sealed under the counter. */
 export function sealTransport(
   key: Uint8Array,
@@ -563,24 +568,23 @@ export function sealTransport(
   putU32le(out, 4, receiver);
   view.setBigUint64(8, BigInt(counter), true);
   const cipher = createCipheriv('chacha20-poly1305', key, counterNonce(counter), { authTagLength: TAG_LEN });
-  let at = TRANSPORT_HEADER;
-  const body = cipher.update(packet);
-  out.set(body, at);
-  at += body.length;
+  let plaintext = packet;
   if (padded > packet.length) {
-    const pad = cipher.update(new Uint8Array(padded - packet.length));
-    out.set(pad, at);
-    at += pad.length;
+    padScratch.set(packet);
+    padScratch.fill(0, packet.length, padded);
+    plaintext = padScratch.subarray(0, padded);
   }
-  const tail = cipher.final();
-  out.set(tail, at);
+  // ChaCha20 is a stream cipher: update returns every byte, final none.
+  out.set(cipher.update(plaintext), TRANSPORT_HEADER);
+  cipher.final();
   out.set(cipher.getAuthTag(), TRANSPORT_HEADER + padded);
   return out;
 }
 
 /** The decrypted (padded) payload of a transport message, or undefined when it does not authenticate. */
 export function openTransport(key: Uint8Array, message: Uint8Array): Uint8Array | undefined {
-  const nonce = new Uint8Array(12);
+  // createDecipheriv copies the nonce: one buffer serves every call.
+  const nonce = openNonce;
   nonce.set(message.subarray(8, 16), 4);
   const end = message.length - TAG_LEN;
   const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_LEN });

@@ -3,11 +3,11 @@
  * the evidence bytes and the report data they must carry and returns a verdict or throws. The DCAP
  * verifier is wrapped here; a sim platform plugs in the same way with its own root.
  */
-import { FormatError, bytesEqual, toHex } from '../attestation/bytes.ts';
-import { VerificationError } from '../attestation/errors.ts';
-import { sgxAttributeFlags, SgxAttributeFlags, TD_ATTRIBUTE_DEBUG } from '../attestation/report-body.ts';
-import { verifyDcapQuote } from '../attestation/verify-dcap.ts';
-import type { DcapVerdict } from '../attestation/verify-dcap.ts';
+import { FormatError, bytesEqual, toHex } from './bytes.ts';
+import { VerificationError } from './errors.ts';
+import { sgxAttributeFlags, SgxAttributeFlags, TD_ATTRIBUTE_DEBUG } from './report-body.ts';
+import { verifyDcapQuote } from './verify-dcap.ts';
+import type { DcapVerdict } from './verify-dcap.ts';
 
 /** A verified piece of evidence. */
 export type Verdict = DcapVerdict;

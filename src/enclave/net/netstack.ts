@@ -1,0 +1,203 @@
+/**
+ * The enclave's network: lwIP behind the WireGuard device, datagrams through a `DatagramPort` (the
+ * two host calls). It is driven synchronously by the program's socket calls: a call that has to
+ * wait pumps the network (takes datagrams from the host, waiting at most until the next timer of
+ * lwIP or WireGuard, all on the enclave's monotonic clock) until its condition holds. Outbound
+ * datagrams are gathered and handed over in one batch at the end of each step.
+ */
+import type { OuterDatagram } from '../../interface/net-datagrams.ts';
+import { Errno, WasiError } from '../../interface/errno.ts';
+import type { DatagramPort } from './host-datagrams.ts';
+import { LwipStack, type LwipModule } from './lwip.ts';
+import { WireGuardDevice, type PeerConfig, type WireGuardClock } from './wireguard/device.ts';
+
+/** WireGuard's timers are in seconds; this is how often they are looked at. */
+const WG_TICK_MS = 100;
+/** Longest single wait for datagrams before timers are looked at again. */
+const MAX_WAIT_MS = 250;
+const RECEIVE_BATCH = 64;
+
+/** What the stack knows about one TCP connection, from lwIP's events. */
+export interface ConnState {
+  eof: boolean;
+  /** A WASI errno once the connection failed (reset, aborted). */
+  error: number;
+  /** For outbound connections: established yet. */
+  connected: boolean;
+  /** The send buffer took less than offered; cleared when lwIP reports data acknowledged. */
+  sendFull: boolean;
+}
+
+export interface NetStackOptions {
+  lwip: LwipModule | Uint8Array;
+  privateKey: Uint8Array;
+  peers: PeerConfig[];
+  address: string;
+  prefix: number;
+  mtu: number;
+  port: DatagramPort;
+  clock: WireGuardClock;
+  random32?: () => number;
+}
+
+export class NetStack {
+  readonly device: WireGuardDevice;
+  readonly stack: LwipStack;
+  /** The interface's (tunnel) address. */
+  readonly address: string;
+  readonly #port: DatagramPort;
+  readonly #clock: WireGuardClock;
+  #outbox: OuterDatagram[] = [];
+  #nextWgTick = 0;
+  readonly #conns = new Map<number, ConnState>();
+  readonly #acceptQueues = new Map<number, number[]>();
+
+  constructor(options: NetStackOptions) {
+    this.#port = options.port;
+    this.address = options.address;
+    this.#clock = options.clock;
+    this.device = new WireGuardDevice({
+      privateKey: options.privateKey,
+      clock: options.clock,
+      transmit: (datagram, to) => this.#outbox.push({ data: datagram, address: to.address, port: to.port }),
+      deliver: (packet) => this.stack.input(packet),
+    });
+    for (const peer of options.peers) this.device.addPeer(peer);
+    this.stack = new LwipStack({
+      wasm: options.lwip,
+      nowMs: () => options.clock.nowMs(),
+      output: (packet) => this.device.send(packet),
+      random32: options.random32,
+    });
+    this.stack.up({ address: options.address, prefix: options.prefix, mtu: options.mtu });
+  }
+
+  /** Runs `step` on the stack, then takes its events and sends what it produced. */
+  run<T>(step: (stack: LwipStack) => T): T {
+    try {
+      return step(this.stack);
+    } finally {
+      this.#settle();
+    }
+  }
+
+  listen(address: string, port: number): number {
+    const id = this.run((s) => s.tcpListen(address, port));
+    this.#acceptQueues.set(id, []);
+    return id;
+  }
+
+  connect(address: string, port: number): number {
+    const id = this.run((s) => s.tcpConnect(address, port));
+    this.#conns.set(id, { eof: false, error: 0, connected: false, sendFull: false });
+    return id;
+  }
+
+  /** The next accepted connection of a listener, or undefined when none waits. */
+  takeAccepted(listener: number): number | undefined {
+    return this.#acceptQueues.get(listener)?.shift();
+  }
+
+  pendingAccepts(listener: number): number {
+    return this.#acceptQueues.get(listener)?.length ?? 0;
+  }
+
+  conn(id: number): ConnState {
+    const state = this.#conns.get(id);
+    if (!state) throw new WasiError(Errno.BADF, `net: no connection ${id}`);
+    return state;
+  }
+
+  /** Releases a connection or listener (a connection still open is closed gracefully). */
+  close(id: number): void {
+    this.#conns.delete(id);
+    const queue = this.#acceptQueues.get(id);
+    this.#acceptQueues.delete(id);
+    this.run((s) => {
+      for (const conn of queue ?? []) s.tcpClose(conn);
+      s.tcpClose(id);
+    });
+  }
+
+  /**
+   * Pumps the network until `ready()` holds or `timeoutMs` has passed (Infinity: no limit).
+   * Returns whether it holds.
+   */
+  waitUntil(ready: () => boolean, timeoutMs = Infinity): boolean {
+    const deadline = this.#clock.nowMs() + timeoutMs;
+    for (;;) {
+      if (ready()) return true;
+      const left = deadline - this.#clock.nowMs();
+      if (left <= 0) return false;
+      this.pump(Math.min(left, MAX_WAIT_MS));
+    }
+  }
+
+  /** One step: waits for datagrams (at most `waitMs`, less when a timer is due), feeds them in, runs the timers. */
+  pump(waitMs: number): void {
+    this.#settle();
+    const now = this.#clock.nowMs();
+    const wait = Math.max(0, Math.min(waitMs, this.stack.sleepTime(), this.#nextWgTick - now));
+    const datagrams = this.#port.receive(BigInt(Math.floor(wait * 1e6)), RECEIVE_BATCH);
+    for (const d of datagrams) {
+      this.device.receive(d.data, { address: d.address, port: d.port });
+      this.#takeEvents();
+    }
+    this.stack.tick();
+    if (this.#clock.nowMs() >= this.#nextWgTick) {
+      this.device.tick();
+      this.#nextWgTick = this.#clock.nowMs() + WG_TICK_MS;
+    }
+    this.#settle();
+  }
+
+  #settle(): void {
+    // Events can cause output and output can cause events (a window update acknowledging data).
+    for (let round = 0; round < 16; round++) {
+      this.#takeEvents();
+      if (this.#outbox.length === 0) return;
+      const out = this.#outbox;
+      this.#outbox = [];
+      this.#port.send(out);
+    }
+  }
+
+  #takeEvents(): void {
+    for (const e of this.stack.takeEvents()) {
+      switch (e.kind) {
+        case 'accept': {
+          this.#conns.set(e.conn, { eof: false, error: 0, connected: true, sendFull: false });
+          const queue = this.#acceptQueues.get(e.listener);
+          if (queue) queue.push(e.conn);
+          else this.stack.tcpClose(e.conn);
+          break;
+        }
+        case 'connected': {
+          const c = this.#conns.get(e.conn);
+          if (c) {
+            c.connected = e.errno === 0;
+            c.error = e.errno;
+          }
+          break;
+        }
+        case 'eof': {
+          const c = this.#conns.get(e.conn);
+          if (c) c.eof = true;
+          break;
+        }
+        case 'sent': {
+          const c = this.#conns.get(e.conn);
+          if (c) c.sendFull = false;
+          break;
+        }
+        case 'error': {
+          const c = this.#conns.get(e.conn);
+          if (c) c.error = e.errno || Errno.CONNRESET;
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+}

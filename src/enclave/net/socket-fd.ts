@@ -1,0 +1,270 @@
+/**
+ * TCP sockets as WASI descriptors: a listener (`--tcplisten`, or `listen` of the socket module) and
+ * a connection. Reads, writes, accepts and polls that would block pump the network (NetStack) until
+ * they can go on; with FdFlags.NONBLOCK set they fail with AGAIN instead.
+ */
+import { Errno, WasiError } from '../../interface/errno.ts';
+import { FileType } from '../../interface/services.ts';
+import type { Stat } from '../vfs/index.ts';
+import { Fd, type Readiness, type Socket } from '../libos/fd.ts';
+import { FdFlags, Rights, SdFlags } from '../libos/wasi/layout.ts';
+import type { NetStack } from './netstack.ts';
+
+/** An IPv4 socket address. */
+export interface SocketAddress {
+  address: string;
+  port: number;
+}
+
+const NOT_READY: Readiness = { ready: false, nbytes: 0n, hangup: false };
+
+/** Rights of a connected socket. */
+export const STREAM_RIGHTS =
+  Rights.FD_READ |
+  Rights.FD_WRITE |
+  Rights.FD_FDSTAT_SET_FLAGS |
+  Rights.FD_FILESTAT_GET |
+  Rights.POLL_FD_READWRITE |
+  Rights.SOCK_SHUTDOWN;
+
+/** Rights of a listening socket. */
+export const LISTENER_RIGHTS =
+  Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE | Rights.SOCK_ACCEPT;
+
+const RECV_PEEK = 1;
+const RECV_WAITALL = 2;
+
+function socketStat(): Stat {
+  return {
+    dev: 0n,
+    ino: 0n,
+    filetype: FileType.SOCKET_STREAM,
+    nlink: 1n,
+    size: 0n,
+    atimNs: 0n,
+    mtimNs: 0n,
+    ctimNs: 0n,
+  };
+}
+
+/** Waits `timeoutNs` on the network (0n: just takes what has arrived). */
+function pumpFor(net: NetStack, timeoutNs: bigint): void {
+  net.pump(Number(timeoutNs) / 1e6);
+}
+
+export class TcpListenerFd extends Fd implements Socket {
+  readonly filetype = FileType.SOCKET_STREAM;
+
+  constructor(
+    private readonly net: NetStack,
+    readonly id: number,
+    flags: number,
+    private readonly bound: SocketAddress,
+  ) {
+    super(LISTENER_RIGHTS, STREAM_RIGHTS, flags);
+  }
+
+  local(): SocketAddress {
+    return this.bound;
+  }
+
+  override socket(): Socket {
+    return this;
+  }
+
+  accept(flags: number): Fd {
+    if (flags & ~FdFlags.NONBLOCK) throw new WasiError(Errno.INVAL);
+    if (this.net.pendingAccepts(this.id) === 0) {
+      if (this.flags & FdFlags.NONBLOCK) {
+        this.net.pump(0);
+        if (this.net.pendingAccepts(this.id) === 0) throw new WasiError(Errno.AGAIN);
+      } else this.net.waitUntil(() => this.net.pendingAccepts(this.id) > 0);
+    }
+    const conn = this.net.takeAccepted(this.id);
+    if (conn === undefined) throw new WasiError(Errno.AGAIN);
+    return new TcpStreamFd(this.net, conn, flags & FdFlags.NONBLOCK, undefined, this.bound.address);
+  }
+
+  recv(): { count: number; flags: number } {
+    throw new WasiError(Errno.NOTCONN);
+  }
+  send(): number {
+    throw new WasiError(Errno.NOTCONN);
+  }
+  shutdown(): void {
+    throw new WasiError(Errno.NOTCONN);
+  }
+
+  override pollRead(timeoutNs: bigint): Readiness {
+    if (this.net.pendingAccepts(this.id) === 0) pumpFor(this.net, timeoutNs);
+    const n = this.net.pendingAccepts(this.id);
+    return n > 0 ? { ready: true, nbytes: BigInt(n), hangup: false } : NOT_READY;
+  }
+  override pollWrite(): Readiness {
+    return NOT_READY;
+  }
+  /** poll_oneoff waits on the network through this (see NetWaiter in wasi/poll.ts). */
+  waitNetwork(timeoutNs: bigint): void {
+    pumpFor(this.net, timeoutNs);
+  }
+  override stat(): Stat {
+    return socketStat();
+  }
+  override close(): void {
+    this.net.close(this.id);
+  }
+}
+
+export class TcpStreamFd extends Fd implements Socket {
+  readonly filetype = FileType.SOCKET_STREAM;
+  #readShut = false;
+  #closed = false;
+
+  /**
+   * `peer`: where an outbound connection goes (lwIP's glue does not report the peer of an accepted
+   * one). `localAddress`: the listener's address, or the interface's.
+   */
+  constructor(
+    private readonly net: NetStack,
+    readonly id: number,
+    flags = 0,
+    readonly peer?: SocketAddress,
+    private readonly localAddress = net.address,
+  ) {
+    super(STREAM_RIGHTS, STREAM_RIGHTS, flags);
+  }
+
+  local(): SocketAddress {
+    return { address: this.localAddress, port: this.net.stack.tcpLocalPort(this.id) };
+  }
+
+  override socket(): Socket {
+    return this;
+  }
+
+  accept(): Fd {
+    throw new WasiError(Errno.INVAL);
+  }
+
+  /** Whether a read would return now: data, end of stream or an error. */
+  #readable(): boolean {
+    const c = this.net.conn(this.id);
+    return this.#readShut || c.eof || c.error !== 0 || this.net.stack.tcpPending(this.id) > 0;
+  }
+
+  #waitFor(ready: () => boolean): void {
+    if (ready()) return;
+    if (this.flags & FdFlags.NONBLOCK) {
+      this.net.pump(0);
+      if (!ready()) throw new WasiError(Errno.AGAIN);
+      return;
+    }
+    this.net.waitUntil(ready);
+  }
+
+  override read(dst: Uint8Array): number {
+    if (dst.length === 0) return 0;
+    const c = this.net.conn(this.id);
+    if (!c.connected && c.error === 0) this.#waitFor(() => c.connected || c.error !== 0);
+    this.#waitFor(() => this.#readable());
+    if (this.#readShut) return 0;
+    const bytes = this.net.run((s) =>
+      s.tcpPending(this.id) > 0 ? s.tcpRecv(this.id, dst.length) : undefined,
+    );
+    if (bytes !== undefined) {
+      dst.set(bytes);
+      return bytes.length;
+    }
+    if (c.eof) return 0;
+    throw new WasiError(c.error || Errno.CONNRESET);
+  }
+
+  override write(src: Uint8Array): number {
+    let done = 0;
+    while (done < src.length) {
+      const c = this.net.conn(this.id);
+      if (c.error !== 0) {
+        if (done > 0) return done;
+        throw new WasiError(c.error === Errno.CONNRESET ? Errno.PIPE : c.error);
+      }
+      if (!c.connected || c.sendFull) {
+        try {
+          this.#waitFor(() => (c.connected && !c.sendFull) || c.error !== 0);
+        } catch (error) {
+          if (done > 0 && error instanceof WasiError && error.errno === Errno.AGAIN) return done;
+          throw error;
+        }
+        continue;
+      }
+      // Marked full before the step: a `sent` event taken in the step clears it again.
+      c.sendFull = true;
+      const n = this.net.run((s) => s.tcpSend(this.id, src.subarray(done)));
+      done += n;
+      if (n > 0 && done === src.length) c.sendFull = false;
+    }
+    return done;
+  }
+
+  recv(bufs: Uint8Array[], flags: number): { count: number; flags: number } {
+    if (flags & RECV_PEEK) throw new WasiError(Errno.NOTSUP, 'MSG_PEEK is not supported');
+    const waitAll = (flags & RECV_WAITALL) !== 0;
+    let count = 0;
+    for (const buf of bufs) {
+      let filled = 0;
+      while (filled < buf.length) {
+        // Only the first read may wait, unless the caller asked for all of it.
+        if (count > 0 && !waitAll && this.net.stack.tcpPending(this.id) === 0) return { count, flags: 0 };
+        const n = this.read(buf.subarray(filled));
+        if (n === 0) return { count, flags: 0 };
+        filled += n;
+        count += n;
+        if (!waitAll) break;
+      }
+      if (filled < buf.length) break;
+    }
+    return { count, flags: 0 };
+  }
+
+  send(bufs: Uint8Array[], _flags: number): number {
+    let count = 0;
+    for (const buf of bufs) if (buf.length > 0) count += this.write(buf);
+    return count;
+  }
+
+  shutdown(how: number): void {
+    if (how & SdFlags.RD) this.#readShut = true;
+    if (how & SdFlags.WR) {
+      const c = this.net.conn(this.id);
+      if (c.error !== 0) throw new WasiError(Errno.NOTCONN);
+      this.net.run((s) => s.tcpShutdown(this.id));
+    }
+  }
+
+  override pollRead(timeoutNs: bigint): Readiness {
+    if (!this.#readable() && timeoutNs > 0n) pumpFor(this.net, timeoutNs);
+    if (!this.#readable()) return NOT_READY;
+    const c = this.net.conn(this.id);
+    const pending = this.net.stack.tcpPending(this.id);
+    return { ready: true, nbytes: BigInt(pending), hangup: pending === 0 && (c.eof || c.error !== 0) };
+  }
+
+  waitNetwork(timeoutNs: bigint): void {
+    pumpFor(this.net, timeoutNs);
+  }
+
+  override pollWrite(): Readiness {
+    const c = this.net.conn(this.id);
+    if (c.error !== 0) return { ready: true, nbytes: 0n, hangup: true };
+    return c.connected && !c.sendFull ? { ready: true, nbytes: 0n, hangup: false } : NOT_READY;
+  }
+
+  override stat(): Stat {
+    return socketStat();
+  }
+
+  override close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.net.close(this.id);
+  }
+}
