@@ -1,5 +1,35 @@
+import { dirname, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layerViolation } from './scripts/layers.mjs';
+
+const repoRoot = dirname(fileURLToPath(import.meta.url));
+
+/** Reports relative imports that cross a line of the layer table (scripts/layers.mjs). */
+const layering = {
+  rules: {
+    imports: {
+      meta: { type: 'problem', schema: [] },
+      create(context) {
+        const file = relative(repoRoot, context.filename);
+        if (!file.startsWith('src/')) return {};
+        const check = (node) => {
+          const spec = node.source?.value;
+          if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+          const why = layerViolation(file, relative(repoRoot, resolve(dirname(context.filename), spec)));
+          if (why) context.report({ node: node.source, message: why });
+        };
+        return {
+          ImportDeclaration: check,
+          ExportNamedDeclaration: check,
+          ExportAllDeclaration: check,
+          ImportExpression: check,
+        };
+      },
+    },
+  },
+};
 
 const nodeIoModules = [
   'fs',
@@ -35,8 +65,14 @@ export default tseslint.config(
     },
   },
   {
-    // The trust boundary (DESIGN.md): enclave code reaches the outside only through src/interface.
-    files: ['src/enclave/**/*.ts'],
+    files: ['src/**/*.ts'],
+    plugins: { layering },
+    rules: { 'layering/imports': 'error' },
+  },
+  {
+    // The trust boundary (DESIGN.md): enclave code reaches the outside only through src/interface,
+    // and code shared with the host (src/common) does no I/O either.
+    files: ['src/enclave/**/*.ts', 'src/common/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -69,15 +105,6 @@ export default tseslint.config(
             },
           ],
         },
-      ],
-    },
-  },
-  {
-    files: ['src/host/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['**/enclave/**'], message: 'src/host must not import enclave code' }] },
       ],
     },
   },

@@ -1,16 +1,23 @@
 // 4 KiB reads of a large file on a dm-verity + LUKS2 image inside the enclave (sequential cold,
 // random, warm), against the single-core ceiling of the same crypto measured in this script
 // (SHA-256 + AES-256-XTS of 4 KiB blocks in a tight loop), and the same reader under node:wasi on
-// the plain file. Usage: node --import tsx bench/disk.ts [--mib 256]
+// the plain file. With --vs OTHER/dist/cli.js the same image is read by another build too, runs
+// interleaved (A B A B ...) so that a busy machine slows both alike; --runs N takes medians.
+// Usage: node --import tsx bench/disk.ts [--mib 256] [--runs 1] [--vs ../base/dist/cli.js]
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import wabtFactory from 'wabt';
-import { cli, nodeWasiRunner, printTable, timeNode } from './lib.ts';
+import { cli, median, nodeWasiRunner, printTable, timeNode } from './lib.ts';
 
-const mibArg = process.argv.indexOf('--mib');
-const mib = mibArg > 0 ? Number(process.argv[mibArg + 1]) : 256;
+const option = (name: string): string | undefined => {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? process.argv[at + 1] : undefined;
+};
+const mib = Number(option('--mib') ?? 256);
+const runs = Number(option('--runs') ?? 1);
+const vs = option('--vs');
 const work = join(tmpdir(), `cloister-bench-disk-${process.pid}`);
 const rootfs = join(work, 'rootfs');
 mkdirSync(rootfs, { recursive: true });
@@ -32,8 +39,23 @@ function phases(stdout: string): { seq: number; rand: number; warm: number; bloc
 }
 const mibPerS = (blocks: number, ns: number): number => (blocks * 4096) / (1024 * 1024) / (ns / 1e9);
 
-process.stderr.write('reading inside the enclave...\n');
-const inside = phases(timeNode([cli, 'run', image, '--key-file', key, '--', '/readbench.wasm']).stdout);
+const readWith = (which: string) =>
+  phases(timeNode([which, 'run', image, '--key-file', key, '--', '/readbench.wasm']).stdout);
+const insideRuns: ReturnType<typeof phases>[] = [];
+const baseRuns: ReturnType<typeof phases>[] = [];
+for (let i = 0; i < runs; i++) {
+  process.stderr.write(`reading inside the enclave (run ${i + 1} of ${runs})...\n`);
+  insideRuns.push(readWith(cli));
+  if (vs) baseRuns.push(readWith(vs));
+}
+const medianPhases = (all: ReturnType<typeof phases>[]) => ({
+  seq: median(all.map((p) => p.seq)),
+  rand: median(all.map((p) => p.rand)),
+  warm: median(all.map((p) => p.warm)),
+  blocks: all[0].blocks,
+});
+const inside = medianPhases(insideRuns);
+const base = vs ? medianPhases(baseRuns) : undefined;
 process.stderr.write('reading under node:wasi...\n');
 const peer = phases(
   timeNode([nodeWasiRunner, '--dir', `${rootfs}::/`, join(rootfs, 'readbench.wasm')]).stdout,
@@ -54,29 +76,34 @@ for (let i = 0; i < blocks; i++) {
 const ceiling = mibPerS(blocks, Number(process.hrtime.bigint() - t0));
 
 const warmBlocks = 512 * 16;
+const row = (
+  name: string,
+  blocks: number,
+  pick: (p: ReturnType<typeof phases>) => number,
+  peerMiB: number,
+) => {
+  const ours = mibPerS(blocks, pick(inside));
+  const cells: (string | number)[] = [name, ours, ours / ceiling, peerMiB.toFixed(1)];
+  if (base) {
+    const theirs = mibPerS(blocks, pick(base));
+    cells.push(theirs, theirs / ceiling, ours / theirs);
+  }
+  return cells;
+};
 printTable(
-  `4 KiB reads of a ${mib} MiB file, MiB/s (crypto ceiling: SHA-256 + AES-256-XTS per block on one core)`,
-  ['reads', 'Cloister: verity + LUKS2 in the enclave', 'of ceiling', 'node:wasi, plain host file'],
+  `4 KiB reads of a ${mib} MiB file, MiB/s, median of ${runs} run(s) (crypto ceiling: SHA-256 + AES-256-XTS per block on one core)`,
   [
-    ['crypto ceiling', ceiling, 1, ''],
-    [
-      'sequential, cold',
-      mibPerS(inside.blocks, inside.seq),
-      mibPerS(inside.blocks, inside.seq) / ceiling,
-      mibPerS(peer.blocks, peer.seq).toFixed(1),
-    ],
-    [
-      'random, cold',
-      mibPerS(inside.blocks, inside.rand),
-      mibPerS(inside.blocks, inside.rand) / ceiling,
-      mibPerS(peer.blocks, peer.rand).toFixed(1),
-    ],
-    [
-      'warm (2 MiB, cached)',
-      mibPerS(warmBlocks, inside.warm),
-      mibPerS(warmBlocks, inside.warm) / ceiling,
-      mibPerS(warmBlocks, peer.warm).toFixed(1),
-    ],
+    'reads',
+    'Cloister: verity + LUKS2 in the enclave',
+    'of ceiling',
+    'node:wasi, plain host file',
+    ...(base ? ['--vs build', 'of ceiling', 'this / --vs'] : []),
+  ],
+  [
+    ['crypto ceiling', ceiling, 1, '', ...(base ? [ceiling, 1, 1] : [])],
+    row('sequential, cold', inside.blocks, (p) => p.seq, mibPerS(peer.blocks, peer.seq)),
+    row('random, cold', inside.blocks, (p) => p.rand, mibPerS(peer.blocks, peer.rand)),
+    row('warm (2 MiB, cached)', warmBlocks, (p) => p.warm, mibPerS(warmBlocks, peer.warm)),
   ],
 );
 rmSync(work, { recursive: true, force: true });

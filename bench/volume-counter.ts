@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSuperblock } from '../src/enclave/volume/superblock.ts';
+import { parseSuperblock } from '../src/common/volume/superblock.ts';
 import { cli, median, printTable, sharedBench, speedtestTotalMs } from './lib.ts';
 
 const arg = (name: string, fallback: number): number => {

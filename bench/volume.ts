@@ -2,10 +2,11 @@
 // in-memory device, against the AEAD ceiling of one core measured in the same run.
 // Run: node --import tsx bench/volume.ts [MiB] [flushEvery]
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { MemoryBlockDevice } from '../src/enclave/blockdev/memory.ts';
-import { Geometry, UNIT } from '../src/enclave/volume/layout.ts';
-import { formatVolume, openVolume } from '../src/enclave/volume/volume.ts';
+import { MemoryBlockDevice } from '../src/common/blockdev/memory.ts';
+import { Geometry, UNIT } from '../src/common/volume/layout.ts';
+import { formatVolume, openVolume } from '../src/common/volume/volume.ts';
 import { printTable } from './lib.ts';
+import { readBlocks } from '../src/common/blockdev/io.ts';
 
 const MIB = Number(process.argv[2] ?? 32);
 const FLUSH_EVERY = Number(process.argv[3] ?? 64);
@@ -71,7 +72,7 @@ const writes = (seq: number[]) => () => {
   vol.flush();
 };
 const reads = (seq: number[]) => () => {
-  for (const b of seq) vol.read(b, 1);
+  for (const b of seq) readBlocks(vol, b, 1);
 };
 
 // Rounds interleave every measurement, so load from neighbours hits them alike; the best of each

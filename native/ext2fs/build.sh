@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds src/enclave/ext4/ext2fs.wasm: e2fsprogs' libext2fs (+ com_err) from Debian's source
+# Rebuilds src/common/ext4/ext2fs.wasm: e2fsprogs' libext2fs (+ com_err) from Debian's source
 # package, compiled to a wasm32-wasi reactor with Cloister's glue (glue.c) and io_manager.
 #
 #   sudo native/ext2fs/build.sh            # root: installs the toolchain with apt-get
@@ -13,7 +13,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-OUT="$ROOT/src/enclave/ext4/ext2fs.wasm"
+OUT="$ROOT/src/common/ext4/ext2fs.wasm"
 BUILD_DIR="${BUILD_DIR:-/tmp/cloister-ext2fs-build}"
 
 E2FS_VERSION=1.47.0-2
@@ -87,5 +87,5 @@ clang --target=wasm32-wasi -O2 -mexec-model=reactor obj/glue.o "${objs[@]}" \
 
 mkdir -p "$(dirname "$OUT")"
 cp "$BUILD_DIR/ext2fs.wasm" "$OUT"
-(cd "$ROOT" && sha256sum src/enclave/ext4/ext2fs.wasm)
+(cd "$ROOT" && sha256sum src/common/ext4/ext2fs.wasm)
 echo "size: $(stat -c %s "$OUT") bytes"

@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { MountConfig, RootImageConfig } from '../interface/run-config.ts';
-import { parseVeritySuperblock } from '../enclave/blockdev/verity-superblock.ts';
+import { parseVeritySuperblock } from '../common/blockdev/verity-superblock.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
 import { descriptorPath, readDescriptor } from '../image/descriptor.ts';
 import { FileBlockDevice } from '../image/file-device.ts';

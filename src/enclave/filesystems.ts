@@ -8,7 +8,7 @@ import { Errno, WasiError } from '../interface/errno.ts';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { ClockSource, ConsoleCalls } from '../interface/services.ts';
 import type { RunConfig } from '../interface/run-config.ts';
-import { compileExt2fs, type Ext2fsModule } from './ext4/index.ts';
+import { compileExt2fs, type Ext2fsModule } from '../common/ext4/index.ts';
 import type { Preopen } from './libos/index.ts';
 import type { HostChannel } from './ring/channel.ts';
 import { RingHostDir } from './ring/host-services.ts';

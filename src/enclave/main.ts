@@ -39,7 +39,7 @@ import { buildNamespace, type Namespace } from './filesystems.ts';
 import { Platform } from './attest/platform-client.ts';
 import { ProvisioningError, brokerCounters, provisionFromKbs } from './kbs/provision.ts';
 import { DiskError } from './storage/disks.ts';
-import ext2fsWasm from './ext4/ext2fs.wasm';
+import ext2fsWasm from '../common/ext4/ext2fs.wasm';
 import lwipWasm from './net/lwip.wasm';
 import { startNetwork, type Network } from './net/network.ts';
 import { SOCKET_MODULE, socketCalls } from './net/socket-calls.ts';

@@ -1,9 +1,9 @@
 import { Buffer } from 'node:buffer';
-import { readBytes } from '../enclave/blockdev/io.ts';
-import { readLuks2Header } from '../enclave/blockdev/luks2.ts';
-import { VERITY_SB_SIZE, verityLayout } from '../enclave/blockdev/verity-layout.ts';
-import { parseVeritySuperblock } from '../enclave/blockdev/verity-superblock.ts';
-import { FormatError } from '../enclave/blockdev/types.ts';
+import { readBytes } from '../common/blockdev/io.ts';
+import { readLuks2Header } from '../common/blockdev/luks2.ts';
+import { VERITY_SB_SIZE, verityLayout } from '../common/blockdev/verity-layout.ts';
+import { parseVeritySuperblock } from '../common/blockdev/verity-superblock.ts';
+import { FormatError } from '../common/blockdev/types.ts';
 import { readDescriptor, type ImageDescriptor } from './descriptor.ts';
 import { ImageError } from './errors.ts';
 import { FileBlockDevice } from './file-device.ts';

@@ -7,14 +7,14 @@ import {
   deriveKey,
   xtsSectors,
   type Luks2Kdf,
-} from '../enclave/blockdev/luks2-crypto.ts';
+} from '../common/blockdev/luks2-crypto.ts';
 import {
   HDR,
   LUKS2_BINARY_SIZE,
   LUKS2_MAGIC_PRIMARY,
   LUKS2_MAGIC_SECONDARY,
   luks2Checksum,
-} from '../enclave/blockdev/luks2-header.ts';
+} from '../common/blockdev/luks2-header.ts';
 
 const HDR_SIZE = 16384;
 const STRIPES = 4000;

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ext4Fs, ROOT_INO, fromBlockLayer } from '../enclave/ext4/index.ts';
+import { BlockCache } from '../common/blockdev/cache.ts';
+import { Ext4Fs, ROOT_INO } from '../common/ext4/index.ts';
 import { ImageError } from './errors.ts';
 import { FileBlockDevice } from './file-device.ts';
 import { ext2fsWasm } from './populate.ts';
@@ -116,7 +117,7 @@ export function runMke2fs(out: string, o: Mke2fsOptions): void {
 /** The inode number of each path (relative to the root, '' is the root), looked up with libext2fs. */
 function inodesOf(image: string, paths: string[]): Map<string, number> {
   const device = new FileBlockDevice(image);
-  const fs = Ext4Fs.open(fromBlockLayer(device), { wasm: ext2fsWasm(), readOnly: true });
+  const fs = Ext4Fs.open(new BlockCache(device), { wasm: ext2fsWasm(), readOnly: true });
   try {
     const inodes = new Map<string, number>();
     for (const path of paths) {

@@ -1,18 +1,17 @@
 import {
   closeSync,
   existsSync,
-  fstatSync,
   lstatSync,
   openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   readSync,
-  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { Ext4Fs, ROOT_INO } from '../enclave/ext4/index.ts';
-import type { BlockDevice } from '../enclave/ext4/index.ts';
+import { Ext4Fs, ROOT_INO } from '../common/ext4/index.ts';
+import { BlockCache } from '../common/blockdev/cache.ts';
+import { FileBlockDevice } from './file-device.ts';
 import { Errno, WasiError } from '../interface/errno.ts';
 import { packageRoot } from '../host/package-files.ts';
 import { ImageError } from './errors.ts';
@@ -21,31 +20,9 @@ import type { StagedTree } from './stage.ts';
 
 const CHUNK = 1 << 20;
 
-/** The ext4 layer's block device over a host file. */
-class FileDevice implements BlockDevice {
-  readonly blockSize = 4096;
-  readonly sizeBytes: number;
-  constructor(private readonly fd: number) {
-    this.sizeBytes = fstatSync(fd).size;
-  }
-  read(offset: number, length: number): Uint8Array {
-    const buf = new Uint8Array(length);
-    for (let done = 0; done < length;) {
-      const n = readSync(this.fd, buf, done, length - done, offset + done);
-      if (n === 0) throw new Error('unexpected end of file');
-      done += n;
-    }
-    return buf;
-  }
-  write(offset: number, data: Uint8Array): void {
-    writeSync(this.fd, data, 0, data.length, offset);
-  }
-  flush(): void {}
-}
-
 /** The enclave's libext2fs, compiled to WebAssembly, as shipped in the package. */
 export function ext2fsWasm(): Uint8Array {
-  const wasmPath = join(packageRoot(), 'src', 'enclave', 'ext4', 'ext2fs.wasm');
+  const wasmPath = join(packageRoot(), 'src', 'common', 'ext4', 'ext2fs.wasm');
   if (!existsSync(wasmPath)) throw new ImageError(`${wasmPath} is missing: reinstall cloister`);
   return new Uint8Array(readFileSync(wasmPath));
 }
@@ -70,7 +47,7 @@ export function populateExt4(
   let done = 0;
   const wasm = ext2fsWasm();
   const fd = openSync(image, 'r+');
-  const fs = Ext4Fs.open(new FileDevice(fd), {
+  const fs = Ext4Fs.open(new BlockCache(new FileBlockDevice(fd, { writable: true, durable: false })), {
     wasm,
     readOnly: false,
     now: () => BigInt(epoch) * 1_000_000_000n,

@@ -1,13 +1,8 @@
-import { readBytes } from '../enclave/blockdev/io.ts';
-import {
-  BlockDeviceError,
-  FormatError,
-  IntegrityError,
-  type BlockDevice,
-} from '../enclave/blockdev/types.ts';
-import { openVerity } from '../enclave/blockdev/verity.ts';
-import { VERITY_SB_SIZE } from '../enclave/blockdev/verity-layout.ts';
-import { parseVeritySuperblock } from '../enclave/blockdev/verity-superblock.ts';
+import { readBlocks, readBytes } from '../common/blockdev/io.ts';
+import { BlockDeviceError, FormatError, IntegrityError, type BlockDevice } from '../common/blockdev/types.ts';
+import { openVerity } from '../common/blockdev/verity.ts';
+import { VERITY_SB_SIZE } from '../common/blockdev/verity-layout.ts';
+import { parseVeritySuperblock } from '../common/blockdev/verity-superblock.ts';
 import { readDescriptor } from './descriptor.ts';
 import { ImageError } from './errors.ts';
 import { FileBlockDevice } from './file-device.ts';
@@ -80,7 +75,7 @@ export function verifyImage(image: string, opts: VerifyOptions = {}): VerifyResu
       const total = verity.blockCount;
       const step = 256;
       for (let block = 0; block < total; block += step) {
-        verity.read(block, Math.min(step, total - block));
+        readBlocks(verity, block, Math.min(step, total - block));
         checked = Math.min(block + step, total);
         opts.onProgress?.('verifying', checked * verity.blockSize, total * verity.blockSize);
       }

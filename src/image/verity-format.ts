@@ -1,8 +1,8 @@
 import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { VERITY_DIGEST_SIZE, verityLayout, type VerityParams } from '../enclave/blockdev/verity-layout.ts';
-import { encodeVeritySuperblock } from '../enclave/blockdev/verity-superblock.ts';
+import { VERITY_DIGEST_SIZE, verityLayout, type VerityParams } from '../common/blockdev/verity-layout.ts';
+import { encodeVeritySuperblock } from '../common/blockdev/verity-superblock.ts';
 
 /** Options for building a dm-verity hash tree (defaults as `veritysetup format`). */
 export interface VerityFormatOptions {

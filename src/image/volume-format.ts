@@ -9,13 +9,12 @@ import {
   openSync,
   readSync,
   rmSync,
-  writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { BlockDevice } from '../enclave/blockdev/types.ts';
-import { Geometry, UNIT } from '../enclave/volume/layout.ts';
-import { parseSuperblock } from '../enclave/volume/superblock.ts';
-import { formatVolume } from '../enclave/volume/volume.ts';
+import { FileBlockDevice } from './file-device.ts';
+import { Geometry, UNIT } from '../common/volume/layout.ts';
+import { parseSuperblock } from '../common/volume/superblock.ts';
+import { formatVolume } from '../common/volume/volume.ts';
 
 /** Options for {@link createVolumeFile}. */
 export interface CreateVolumeOptions {
@@ -32,26 +31,6 @@ export interface CreateVolumeOptions {
   signal?: AbortSignal;
   /** Told the bytes of initial content written so far, of the total, after each chunk. */
   onProgress?: (done: number, total: number) => void;
-}
-
-/** A block device over an open file: 4 KiB blocks, fsync on flush (host side only). */
-class FileBlockDevice implements BlockDevice {
-  readonly blockSize = UNIT;
-  constructor(
-    private readonly fd: number,
-    readonly blockCount: number,
-  ) {}
-  read(block: number, count: number): Uint8Array {
-    const out = new Uint8Array(count * UNIT);
-    const n = readSync(this.fd, out, 0, out.length, block * UNIT);
-    return out.subarray(0, n);
-  }
-  write(block: number, data: Uint8Array): void {
-    writeSync(this.fd, data, 0, data.length, block * UNIT);
-  }
-  flush(): void {
-    fsyncSync(this.fd);
-  }
 }
 
 /** Bytes read from the initial content at a time; the work yields to signals between chunks. */
@@ -121,7 +100,7 @@ export async function createVolumeFile(
   let closed = false;
   try {
     ftruncateSync(fd, geo.totalUnits * UNIT);
-    const vol = formatVolume(new FileBlockDevice(fd, geo.totalUnits), key, {
+    const vol = formatVolume(new FileBlockDevice(fd, { writable: true, blockCount: geo.totalUnits }), key, {
       uuid,
       logicalBlocks: geo.logicalBlocks,
     });

@@ -1,10 +1,12 @@
 // The trust boundary of DESIGN.md, checked on the import graph: enclave code reaches the outside
-// only through src/interface, and host code never reaches into the enclave.
+// only through src/interface, host code never reaches into the enclave, and every top-level folder
+// of src/ imports only the folders the layer table (scripts/layers.mjs) allows it.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { EXCEPTIONS, LAYERS, layerViolation } from '../../scripts/layers.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -27,7 +29,7 @@ export function importsOf(file: string): string[] {
   });
 }
 
-/** Node built-ins the enclave may use: none does I/O. worker_threads is the enclave's entry only. */
+/** Node built-ins the enclave (and the code it shares with the host) may use: none does I/O. worker_threads is the enclave's entry only. */
 const enclaveBuiltins = new Set(['node:crypto', 'crypto', 'node:buffer', 'buffer']);
 // node:v8 only to compile threaded programs without Liftoff (a V8 bug, see compileThreaded).
 const enclaveEntryBuiltins = new Set(['node:worker_threads', 'node:v8']);
@@ -53,7 +55,7 @@ const nodeIoNames = [
 function enclaveViolation(file: string, spec: string): string | undefined {
   if (spec.startsWith('src/')) {
     if (file === 'src/enclave/main.ts' && enclaveEntryModules.has(spec)) return undefined;
-    return spec.startsWith('src/enclave/') || spec.startsWith('src/interface/')
+    return ['src/enclave/', 'src/common/', 'src/interface/'].some((p) => spec.startsWith(p))
       ? undefined
       : `${file} imports ${spec}`;
   }
@@ -75,6 +77,54 @@ function violations(area: string, check: (file: string, spec: string) => string 
 describe('trust boundary', () => {
   it('src/enclave imports only enclave code, the interface, pure packages and no Node I/O', () => {
     assert.deepEqual(violations('src/enclave', enclaveViolation), []);
+  });
+
+  it('src/common (run on both sides) imports only itself, the interface, and no Node I/O', () => {
+    assert.deepEqual(
+      violations('src/common', (file, spec) =>
+        spec.startsWith('src/') && !spec.startsWith('src/common/') && !spec.startsWith('src/interface/')
+          ? `${file} imports ${spec}`
+          : enclaveViolation(file, spec),
+      ),
+      [],
+    );
+  });
+
+  it('every top-level folder of src/ is in the layer table and imports only what it allows', () => {
+    const folders = readdirSync(join(root, 'src')).filter((n) =>
+      statSync(join(root, 'src', n)).isDirectory(),
+    );
+    assert.deepEqual(
+      folders.filter((f) => !(f in LAYERS)),
+      [],
+      'folders missing from scripts/layers.mjs',
+    );
+    const found = folders.flatMap((f) =>
+      violations(`src/${f}`, (file, spec) =>
+        spec.startsWith('src/') ? layerViolation(file, spec) : undefined,
+      ),
+    );
+    assert.deepEqual(found, []);
+  });
+
+  it('the layer table keeps the trust boundary: host-side folders never import the enclave', () => {
+    for (const folder of ['host', 'image', 'interface', 'common', 'kbs', 'attestation', 'tee'])
+      assert.ok(
+        !LAYERS[folder as keyof typeof LAYERS].includes('enclave'),
+        `${folder} may import src/enclave`,
+      );
+    assert.deepEqual(LAYERS.interface, []);
+    assert.deepEqual(LAYERS.common, ['interface']);
+    for (const e of EXCEPTIONS) assert.ok(!e.to.startsWith('src/host/'), `${e.from} may import ${e.to}`);
+  });
+
+  it("the layer check rejects a crossing and allows the table's edges", () => {
+    assert.match(layerViolation('src/enclave/x.ts', 'src/host/y.ts') ?? '', /may not import src\/host/);
+    assert.match(layerViolation('src/image/x.ts', 'src/enclave/y.ts') ?? '', /may not import src\/enclave/);
+    assert.match(layerViolation('src/common/x.ts', 'src/enclave/y.ts') ?? '', /may not import/);
+    assert.match(layerViolation('src/newfolder/x.ts', 'src/host/y.ts') ?? '', /not in the layer table/);
+    assert.equal(layerViolation('src/image/x.ts', 'src/common/y.ts'), undefined);
+    assert.equal(layerViolation('src/enclave/a/x.ts', 'src/enclave/b/y.ts'), undefined);
   });
 
   it('src/host and src/interface never import enclave code', () => {

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { planLaunch } from '../../src/cli/launch-plan.ts';
-import { deriveVolumeKeys } from '../../src/enclave/volume/keys.ts';
+import { deriveVolumeKeys } from '../../src/common/volume/keys.ts';
 import { readVolumeInfo } from '../../src/image/volume-format.ts';
 import { launch } from '../../src/host/launcher.ts';
 import { cliPath, runCli, tempDir } from '../helpers/cli.ts';

@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
-import { openVolume } from '../../src/enclave/volume/volume.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import { openVolume } from '../../src/common/volume/volume.ts';
 import { readVolumeKey } from '../../src/cli/disk-options.ts';
 import { spawn } from 'node:child_process';
 import { cliPath, runCli, sharedDir, tempDir } from '../helpers/cli.ts';
 import { requireTool, run } from '../storage/helpers/tools.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 const dir = tempDir('cloister-disk-');
 const image = join(dir, 'app.img');
@@ -43,7 +44,7 @@ function decryptVolume(volume: string): string {
     },
   );
   const plain = join(dir, `plain-${Date.now()}.ext4`);
-  writeFileSync(plain, dev.read(0, dev.blockCount));
+  writeFileSync(plain, readBlocks(dev, 0, dev.blockCount));
   return plain;
 }
 

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseSuperblock } from '../../src/enclave/volume/superblock.ts';
+import { parseSuperblock } from '../../src/common/volume/superblock.ts';
 import { cliPath, runCli } from '../helpers/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cloister-volume-rollback-'));

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { WasiError } from '../../src/interface/errno.ts';
-import { Ext4Fs, ROOT_INO } from '../../src/enclave/ext4/index.ts';
+import { Ext4Fs, ROOT_INO } from '../../src/common/ext4/index.ts';
 import {
   FileBlockDevice,
   debugfsCat,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Ext4Fs, ROOT_INO } from '../../src/enclave/ext4/index.ts';
+import { Ext4Fs, ROOT_INO } from '../../src/common/ext4/index.ts';
 import { FileBlockDevice, ext2fsModule, fsck, mkfs, run, scratchDir } from './helpers/image.ts';
 import { requireTool } from './helpers/tools.ts';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Ext4Fs, ROOT_INO } from '../../src/enclave/ext4/index.ts';
+import { Ext4Fs, ROOT_INO } from '../../src/common/ext4/index.ts';
 import {
   FileBlockDevice,
   debugfs,

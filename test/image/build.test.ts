@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { buildImage, type BuildOptions, type BuildResult } from '../../src/image/build.ts';
-import { Ext4Fs, ROOT_INO, fromBlockLayer } from '../../src/enclave/ext4/index.ts';
+import { Ext4Fs, ROOT_INO } from '../../src/common/ext4/index.ts';
 import { FileBlockDevice } from '../../src/image/file-device.ts';
 import { e2fsTool } from '../../src/image/mke2fs.ts';
 import { ext2fsWasm } from '../../src/image/populate.ts';
@@ -107,7 +107,7 @@ for (const builder of ['mke2fs', 'libext2fs'] as const) {
         assert.ok(listed.includes(`/${name}/`), `debugfs lists ${JSON.stringify(name)}`);
       // Read back with the enclave's ext4 reader too (debugfs cannot name a file with a newline).
       const device = new FileBlockDevice(r.out);
-      const fs = Ext4Fs.open(fromBlockLayer(device), { wasm: ext2fsWasm(), readOnly: true });
+      const fs = Ext4Fs.open(device, { wasm: ext2fsWasm(), readOnly: true });
       try {
         for (const [i, name] of names.entries()) {
           const ino = fs.lookupIn(ROOT_INO, name);

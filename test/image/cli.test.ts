@@ -211,8 +211,8 @@ describe('cloister image', () => {
       cpSync(join(packageRoot, path), join(pkg, path), { recursive: true });
     }
     cpSync(
-      join(packageRoot, 'src', 'enclave', 'ext4', 'ext2fs.wasm'),
-      join(pkg, 'src', 'enclave', 'ext4', 'ext2fs.wasm'),
+      join(packageRoot, 'src', 'common', 'ext4', 'ext2fs.wasm'),
+      join(pkg, 'src', 'common', 'ext4', 'ext2fs.wasm'),
     );
     const src = join(shared, 'src');
     mkdirSync(src);

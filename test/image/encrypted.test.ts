@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { unlockLuks2, WrongKeyError } from '../../src/enclave/blockdev/luks2.ts';
-import { openVerity } from '../../src/enclave/blockdev/verity.ts';
+import { unlockLuks2, WrongKeyError } from '../../src/common/blockdev/luks2.ts';
+import { openVerity } from '../../src/common/blockdev/verity.ts';
 import { buildImage } from '../../src/image/build.ts';
 import { FileBlockDevice } from '../../src/image/file-device.ts';
 import { run, tryRun } from '../storage/helpers/tools.ts';
 import { debugfs, debugfsCat, e2fsckClean, requireTools, tempDir } from './helpers/image.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 const dir = tempDir();
 const key = Uint8Array.from({ length: 64 }, (_, i) => (i * 37 + 11) & 0xff);
@@ -59,7 +60,7 @@ describe('encrypted image build', () => {
       assert.throws(() => unlockLuks2(verity, 'wrong'), WrongKeyError);
       const dev = unlockLuks2(verity, key, { expectedUuid: d.luks2.uuid });
       const plain = join(dir, 'plain.ext4');
-      writeFileSync(plain, dev.read(0, d.ext4.size / dev.blockSize));
+      writeFileSync(plain, readBlocks(dev, 0, d.ext4.size / dev.blockSize));
       e2fsckClean(plain);
       assert.match(debugfs(plain, 'ls -l /db'), /secret\.txt/);
       assert.equal(debugfsCat(plain, '/db/secret.txt').toString(), 'the plaintext\n');

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HDR, luks2Checksum } from '../../src/enclave/blockdev/luks2-header.ts';
-import { unlockLuks2, WrongKeyError, readLuks2Header } from '../../src/enclave/blockdev/luks2.ts';
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
+import { HDR, luks2Checksum } from '../../src/common/blockdev/luks2-header.ts';
+import { unlockLuks2, WrongKeyError, readLuks2Header } from '../../src/common/blockdev/luks2.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
 import {
   BlockDeviceError,
   FormatError,
   IntegrityError,
   type BlockDevice,
-} from '../../src/enclave/blockdev/types.ts';
-import { openVerity } from '../../src/enclave/blockdev/verity.ts';
+} from '../../src/common/blockdev/types.ts';
+import { openVerity } from '../../src/common/blockdev/verity.ts';
 import { encryptLuks2Payload, formatLuks2 } from '../../src/image/luks2-format.ts';
 import { buildVerityTree } from '../../src/image/verity-format.ts';
 import { pattern } from './helpers/files.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 // Tests forge arbitrary JSON shapes, so the metadata is edited untyped.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -63,7 +64,7 @@ const refuses = (bytes: Uint8Array, pattern: RegExp) =>
 
 test('an untouched image unlocks and decrypts', () => {
   const d = unlockLuks2(dev(image()), 'pw', { expectedUuid: '11111111-2222-4333-8444-555555555555' });
-  assert.deepEqual(d.read(0, 64), PLAIN);
+  assert.deepEqual(readBlocks(d, 0, 64), PLAIN);
 });
 
 test('a wrong passphrase is a clear error', () => {
@@ -86,7 +87,7 @@ test('a flipped bit in either binary header or JSON area is refused (strict), re
     bytes[at] ^= 0x01;
     refuses(bytes, /header copy is invalid .*(checksum|magic)|refusing/);
     assert.deepEqual(
-      unlockLuks2(dev(bytes), 'pw', { allowOneCopy: true }).read(1, 1),
+      readBlocks(unlockLuks2(dev(bytes), 'pw', { allowOneCopy: true }), 1, 1),
       PLAIN.subarray(4096, 8192),
     );
   }
@@ -223,20 +224,20 @@ test('a forged digest, or a flipped bit in the keyslot area, unlocks nothing', (
   assert.throws(() => unlockLuks2(dev(area), 'pw'), WrongKeyError);
 });
 
-/** Replies with one byte too few, as a lying host could. */
-class ShortDevice extends MemoryBlockDevice {
-  short = false;
-  override read(block: number, count: number): Uint8Array {
-    const data = super.read(block, count);
-    return this.short ? data.subarray(1) : data;
+/** Fails its reads as the host device does on a short reply (test/storage/host-device.test.ts). */
+class FailingDevice extends MemoryBlockDevice {
+  failing = false;
+  override readInto(block: number, dst: Uint8Array): void {
+    if (this.failing) throw new BlockDeviceError('device 0: host returned 4095 of 4096 bytes');
+    super.readInto(block, dst);
   }
 }
 
-test('short reads from the device are refused', () => {
-  const d = new ShortDevice(image());
+test('a device that fails its reads fails the unlock and every read, with its error', () => {
+  const d = new FailingDevice(image());
   const luks = unlockLuks2(d, 'pw');
-  d.short = true;
-  assert.throws(() => luks.read(0, 1), BlockDeviceError);
+  d.failing = true;
+  assert.throws(() => readBlocks(luks, 0, 1), /host returned 4095 of 4096/);
   assert.throws(() => unlockLuks2(d, 'pw'), FormatError);
 });
 
@@ -254,16 +255,16 @@ test('LUKS2 under dm-verity: any ciphertext or header tampering is an integrity 
       expect: { dataBlocks: luks.length / 4096 },
     });
   // The verity device ends where the data ends, so LUKS2's dynamic segment does not reach the tree.
-  assert.deepEqual(unlockLuks2(open(full), 'pw').read(0, 64), PLAIN);
+  assert.deepEqual(readBlocks(unlockLuks2(open(full), 'pw'), 0, 64), PLAIN);
 
   const data = full.slice();
   data[DATA_OFFSET + 5 * 4096 + 9] ^= 4; // XTS alone would return garbled plaintext here
   const d = unlockLuks2(open(data), 'pw');
   assert.throws(
-    () => d.read(5, 1),
+    () => readBlocks(d, 5, 1),
     (e: unknown) => e instanceof IntegrityError && e.block === DATA_OFFSET / 4096 + 5,
   );
-  assert.deepEqual(d.read(6, 1), PLAIN.subarray(6 * 4096, 7 * 4096));
+  assert.deepEqual(readBlocks(d, 6, 1), PLAIN.subarray(6 * 4096, 7 * 4096));
 
   const header = full.slice();
   header[4096 + 30] ^= 1;

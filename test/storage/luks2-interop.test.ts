@@ -3,12 +3,13 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
-import { unlockLuks2, WrongKeyError } from '../../src/enclave/blockdev/luks2.ts';
-import { xtsSectors } from '../../src/enclave/blockdev/luks2-crypto.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import { unlockLuks2, WrongKeyError } from '../../src/common/blockdev/luks2.ts';
+import { xtsSectors } from '../../src/common/blockdev/luks2-crypto.ts';
 import { formatLuks2, writeLuks2File } from '../../src/image/luks2-format.ts';
 import { fileDevice, pattern, tempDir } from './helpers/files.ts';
 import { requireTool, run, tryRun } from './helpers/tools.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 const dir = tempDir();
 const FAST_PBKDF2 = ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000'];
@@ -96,7 +97,7 @@ for (const f of formats) {
       step,
       new Uint8Array(f.sectorSize),
     );
-    assert.deepEqual(dev.read(5, 1), expected);
+    assert.deepEqual(readBlocks(dev, 5, 1), expected);
     assert.throws(() => unlockLuks2(fileDevice(img), 'not the key'), WrongKeyError);
   });
 }
@@ -122,7 +123,7 @@ for (const sectorSize of [512, 4096]) {
       const dev = unlockLuks2(fileDevice(img), 'open sesame');
       assert.equal(dev.blockSize, sectorSize);
       const n = (2 << 20) / sectorSize;
-      assert.deepEqual(dev.read(0, n), plain.subarray(0, 2 << 20));
+      assert.deepEqual(readBlocks(dev, 0, n), plain.subarray(0, 2 << 20));
     });
   }
 }
@@ -160,7 +161,7 @@ test('cryptsetup luksDump and open --test-passphrase accept our images (pbkdf2/a
       0,
     );
     assert.deepEqual(
-      unlockLuks2(fileDevice(img), key).read(0, 1),
+      readBlocks(unlockLuks2(fileDevice(img), key), 0, 1),
       pattern(256 * 1024, 3).subarray(0, c.sectorSize),
     );
   }
@@ -196,7 +197,7 @@ test('reads our image after cryptsetup reencrypt re-keyed it (and changed 512 to
   const dev = unlockLuks2(fileDevice(img), 'pw');
   assert.equal(dev.blockSize, 4096);
   assert.notDeepEqual(readFileSync(img).subarray(1 << 20, 2 << 20), readFileSync(join(dir, 'plain-rk.img')));
-  assert.deepEqual(dev.read(0, 256), plain);
+  assert.deepEqual(readBlocks(dev, 0, 256), plain);
   assert.notEqual(volumeKeyFrom(img), Buffer.from(f.volumeKey).toString('hex'));
 });
 
@@ -222,7 +223,7 @@ test('writes through the LUKS2 device land encrypted and read back', () => {
   const dev = unlockLuks2(new MemoryBlockDevice(bytes), 'w');
   const data = pattern(3 * 4096, 5);
   dev.write(10, data);
-  assert.deepEqual(dev.read(10, 3), data);
+  assert.deepEqual(readBlocks(dev, 10, 3), data);
   assert.notDeepEqual(bytes.subarray((1 << 20) + 10 * 4096, (1 << 20) + 13 * 4096), data);
 });
 
@@ -260,7 +261,7 @@ test('reads data cryptsetup reencrypt --encrypt wrote with a detached header (--
   );
   const dev = unlockLuks2(fileDevice(header), 'pw', { data: fileDevice(data) });
   assert.equal(dev.segment.offset, 0);
-  assert.deepEqual(dev.read(0, dev.blockCount), plain);
+  assert.deepEqual(readBlocks(dev, 0, dev.blockCount), plain);
   // Without the detached data device, a segment at offset 0 overlaps the header: refused.
   assert.throws(() => unlockLuks2(fileDevice(header), 'pw'), /overlaps the header/);
 });

@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { unlockLuks2 } from '../../src/enclave/blockdev/luks2.ts';
-import { IntegrityError } from '../../src/enclave/blockdev/types.ts';
-import { openVerity } from '../../src/enclave/blockdev/verity.ts';
+import { unlockLuks2 } from '../../src/common/blockdev/luks2.ts';
+import { IntegrityError } from '../../src/common/blockdev/types.ts';
+import { openVerity } from '../../src/common/blockdev/verity.ts';
 import { writeLuks2File } from '../../src/image/luks2-format.ts';
 import { formatVerityFile } from '../../src/image/verity-format.ts';
 import { fileDevice, tempDir } from './helpers/files.ts';
 import { requireTool, run } from './helpers/tools.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 const dir = tempDir();
 const EXT4_MAGIC_AT = 1024 + 0x38;
@@ -57,7 +58,7 @@ test('standard tools: mke2fs -> cryptsetup reencrypt --encrypt -> veritysetup fo
     expect: { dataBlocks: luksSize / 4096 },
   });
   const luks = unlockLuks2(verity, 'secret');
-  assert.equal(ext4Magic(luks.read(0, 1)), 0xef53);
+  assert.equal(ext4Magic(readBlocks(luks, 0, 1)), 0xef53);
 
   // The host flips one ciphertext bit in the file system's first block: an integrity error, not garbage.
   const bytes = readFileSync(img);
@@ -67,7 +68,7 @@ test('standard tools: mke2fs -> cryptsetup reencrypt --encrypt -> veritysetup fo
     openVerity({ data: fileDevice(img), rootHash, hashOffset: luksSize }),
     'secret',
   );
-  assert.throws(() => tampered.read(0, 1), IntegrityError);
+  assert.throws(() => readBlocks(tampered, 0, 1), IntegrityError);
 });
 
 test("Cloister's writers: ext4 -> our LUKS2 -> our verity; cryptsetup and veritysetup accept the result", (t) => {
@@ -85,5 +86,5 @@ test("Cloister's writers: ext4 -> our LUKS2 -> our verity; cryptsetup and verity
   const verity = openVerity({ data: fileDevice(img), rootHash: tree.rootHash, hashOffset: luksSize });
   const luks = unlockLuks2(verity, 'secret');
   assert.equal(luks.blockCount * 4096, 2 << 20); // the dynamic segment stops where verity's data stops
-  assert.equal(ext4Magic(luks.read(0, 1)), 0xef53);
+  assert.equal(ext4Magic(readBlocks(luks, 0, 1)), 0xef53);
 });

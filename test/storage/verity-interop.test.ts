@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BlockDevice } from '../../src/common/blockdev/types.ts';
 import { test } from 'node:test';
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
-import { openVerity } from '../../src/enclave/blockdev/verity.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import { openVerity } from '../../src/common/blockdev/verity.ts';
 import { formatVerityFile } from '../../src/image/verity-format.ts';
 import { fileDevice, pattern, tempDir } from './helpers/files.ts';
 import { requireTool, run } from './helpers/tools.ts';
@@ -16,11 +17,11 @@ function rootHashOf(output: string): string {
   return m[1];
 }
 
-function readAll(dev: { blockCount: number; blockSize: number; read(b: number, c: number): Uint8Array }) {
+function readAll(dev: BlockDevice) {
   const out = new Uint8Array(dev.blockCount * dev.blockSize);
   for (let b = 0; b < dev.blockCount; b += 16) {
     const n = Math.min(16, dev.blockCount - b);
-    out.set(dev.read(b, n), b * dev.blockSize);
+    dev.readInto(b, out.subarray(b * dev.blockSize, (b + n) * dev.blockSize));
   }
   return out;
 }

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOverlayFs, createTmpfs } from '../../src/enclave/vfs/index.ts';
 import type { FileSystem } from '../../src/enclave/vfs/index.ts';
-import { Ext4Fs, MemoryBlockDevice, compileExt2fs } from '../../src/enclave/ext4/index.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import { Ext4Fs, compileExt2fs } from '../../src/common/ext4/index.ts';
 import { Ext4FileSystem } from '../../src/enclave/storage/ext4-vfs.ts';
 import { realHostDirFs } from '../wasi/helpers/host-server.ts';
 import { runWasm } from '../wasi/helpers/run.ts';
@@ -84,10 +85,8 @@ test('sqlite3 changes a database shipped in a read-only ext4 image (mke2fs -d) t
       encoding: 'utf8',
     });
     assert.equal(mkfs.status, 0, mkfs.stderr);
-    const ext2fs = compileExt2fs(
-      readFileSync(new URL('../../src/enclave/ext4/ext2fs.wasm', import.meta.url)),
-    );
-    const device = new MemoryBlockDevice(new Uint8Array(readFileSync(image)));
+    const ext2fs = compileExt2fs(readFileSync(new URL('../../src/common/ext4/ext2fs.wasm', import.meta.url)));
+    const device = new MemoryBlockDevice(new Uint8Array(readFileSync(image)), 4096);
     changeThroughOverlay(new Ext4FileSystem(Ext4Fs.open(device, { wasm: ext2fs, readOnly: true }), true));
     assert.ok(readFileSync(image).equals(device.bytes), 'the image was never written');
   } finally {

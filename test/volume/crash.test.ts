@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
-import { Geometry, UNIT } from '../../src/enclave/volume/layout.ts';
-import { formatVolume, openVolume } from '../../src/enclave/volume/volume.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import { Geometry, UNIT } from '../../src/common/volume/layout.ts';
+import { formatVolume, openVolume } from '../../src/common/volume/volume.ts';
 import { Crash, CrashingDevice, KEY, blockData, deviceFor, unitBytes } from './helpers.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 const BLOCKS = 300;
 
@@ -74,11 +75,15 @@ for (const tear of [false, true]) {
       const committed = ends.filter((end) => end <= n).length;
       const vol = openVolume(image, KEY);
       for (const [b, data] of stateAfter(committed))
-        assert.deepEqual(vol.read(b, 1), data, `crash after ${n} writes: block ${b} != commit ${committed}`);
+        assert.deepEqual(
+          readBlocks(vol, b, 1),
+          data,
+          `crash after ${n} writes: block ${b} != commit ${committed}`,
+        );
       // The volume recovers: it takes writes and commits again.
       vol.write(2, blockData(2, 9));
       vol.flush();
-      assert.deepEqual(openVolume(image, KEY).read(2, 1), blockData(2, 9));
+      assert.deepEqual(readBlocks(openVolume(image, KEY), 2, 1), blockData(2, 9));
     }
   });
 }

@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
-import { UNIT } from '../../src/enclave/volume/layout.ts';
-import { openVolume, type VolumeDevice } from '../../src/enclave/volume/volume.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import { UNIT } from '../../src/common/volume/layout.ts';
+import { openVolume, type VolumeDevice } from '../../src/common/volume/volume.ts';
 import { createVolumeFile, readVolumeInfo } from '../../src/image/volume-format.ts';
 import { tempDir } from '../storage/helpers/files.ts';
 import { requireTool, run, tryRun } from '../storage/helpers/tools.ts';
 import { KEY, UUID } from './helpers.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 const dir = tempDir();
 const SIZE = 4 << 20;
@@ -33,7 +34,7 @@ test('createVolumeFile writes a sparse empty volume that readVolumeInfo describe
   });
   const { vol } = openFile(path);
   assert.equal(vol.blockCount, SIZE / UNIT);
-  assert.deepEqual(vol.read(0, 4), new Uint8Array(4 * UNIT));
+  assert.deepEqual(readBlocks(vol, 0, 4), new Uint8Array(4 * UNIT));
   await assert.rejects(createVolumeFile(join(dir, 'odd.vol'), 1000, KEY), /multiple of 4096/);
   await assert.rejects(createVolumeFile(path, SIZE, KEY), /exists; refusing to overwrite/);
   assert.deepEqual(
@@ -64,7 +65,7 @@ test('mke2fs image -> encrypted volume -> decrypted back is byte-identical and e
 
   const { dev, vol } = openFile(volPath);
   const out = join(dir, 'out.ext4');
-  writeFileSync(out, vol.read(0, vol.blockCount));
+  writeFileSync(out, readBlocks(vol, 0, vol.blockCount));
   assert.deepEqual(new Uint8Array(readFileSync(out)), original);
   assert.equal(tryRun('e2fsck', ['-fn', out]).status, 0);
 
@@ -79,7 +80,7 @@ test('mke2fs image -> encrypted volume -> decrypted back is byte-identical and e
   }
   vol.flush();
   const back = join(dir, 'back.ext4');
-  writeFileSync(back, openVolume(dev, KEY, { minGeneration: vol.generation }).read(0, vol.blockCount));
+  writeFileSync(back, readBlocks(openVolume(dev, KEY, { minGeneration: vol.generation }), 0, vol.blockCount));
   assert.equal(tryRun('e2fsck', ['-fn', back]).status, 0);
   assert.equal(run('debugfs', ['-R', 'cat new.txt', back]), 'written later\n');
   assert.equal(run('debugfs', ['-R', 'cat etc/hello.txt', back]), 'hello from the volume\n');

@@ -3,12 +3,13 @@
 // to an older superblock copy only when the record agrees it is current.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
-import { BlockDeviceError } from '../../src/enclave/blockdev/types.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import { BlockDeviceError } from '../../src/common/blockdev/types.ts';
 import { openRecordedVolume, type GenerationRecord } from '../../src/enclave/volume/freshness.ts';
-import { parseSuperblock } from '../../src/enclave/volume/superblock.ts';
-import { RollbackError, formatVolume } from '../../src/enclave/volume/volume.ts';
+import { parseSuperblock } from '../../src/common/volume/superblock.ts';
+import { RollbackError, formatVolume } from '../../src/common/volume/volume.ts';
 import { KEY, UUID, blockData, deviceFor, flipBit, unitBytes } from './helpers.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 const BLOCKS = 64;
 const uuidHex = Buffer.from(UUID).toString('hex');
@@ -66,7 +67,7 @@ test('every commit is recorded after it reaches the disk; an older copy of the v
       e.message.includes(`generation ${oldGeneration} on disk is older than generation ${record.value}`) &&
       /rolled back/.test(e.message),
   );
-  assert.deepEqual(open(dev, record).read(3, 1), blockData(3, 2));
+  assert.deepEqual(readBlocks(open(dev, record), 3, 1), blockData(3, 2));
 });
 
 test('a crash between the disk commit and the record never locks the user out: the disk ahead is accepted and recorded', () => {
@@ -79,12 +80,12 @@ test('a crash between the disk commit and the record never locks the user out: t
     () => vol.flush(),
     (e) => e instanceof BlockDeviceError && /could not be recorded/.test(e.message),
   );
-  assert.throws(() => vol.read(5, 1), /unusable, its last commit was not recorded/, 'fails closed');
+  assert.throws(() => readBlocks(vol, 5, 1), /unusable, its last commit was not recorded/, 'fails closed');
   const ahead = generationOn(dev);
   assert.ok(ahead > record.value, 'the commit is on disk, the record is behind');
   record.failing = false;
   const reopened = open(dev, record);
-  assert.deepEqual(reopened.read(5, 1), blockData(5, 1), 'the commit is kept');
+  assert.deepEqual(readBlocks(reopened, 5, 1), blockData(5, 1), 'the commit is kept');
   assert.equal(record.value, ahead, 'and recorded at the next open');
 });
 

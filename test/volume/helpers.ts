@@ -1,6 +1,6 @@
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
-import type { BlockDevice } from '../../src/enclave/blockdev/types.ts';
-import { Geometry, UNIT } from '../../src/enclave/volume/layout.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import type { BlockDevice } from '../../src/common/blockdev/types.ts';
+import { Geometry, UNIT } from '../../src/common/volume/layout.ts';
 
 export const KEY = new Uint8Array(32).fill(7);
 export const UUID = new Uint8Array(16).fill(0xab);
@@ -44,9 +44,9 @@ export class CrashingDevice implements BlockDevice {
   get blockCount(): number {
     return this.inner.blockCount;
   }
-  read(block: number, count: number): Uint8Array {
+  readInto(block: number, dst: Uint8Array): void {
     if (this.writes > this.limit) throw new Crash('crashed');
-    return this.inner.read(block, count);
+    this.inner.readInto(block, dst);
   }
   write(block: number, data: Uint8Array): void {
     if (this.writes >= this.limit) {
@@ -60,23 +60,6 @@ export class CrashingDevice implements BlockDevice {
   }
   flush(): void {
     if (this.writes > this.limit) throw new Crash('crashed');
-  }
-}
-
-/** A device that answers reads with `short` fewer bytes than asked (a lying host). */
-export class ShortReadDevice implements BlockDevice {
-  constructor(
-    readonly inner: BlockDevice,
-    public short = 512,
-  ) {}
-  get blockSize(): number {
-    return this.inner.blockSize;
-  }
-  get blockCount(): number {
-    return this.inner.blockCount;
-  }
-  read(block: number, count: number): Uint8Array {
-    return this.inner.read(block, count).subarray(this.short);
   }
 }
 

@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
-import { BlockDeviceError, FormatError, IntegrityError } from '../../src/enclave/blockdev/types.ts';
-import { Geometry, UNIT } from '../../src/enclave/volume/layout.ts';
-import { parseSuperblock } from '../../src/enclave/volume/superblock.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import { FormatError, IntegrityError } from '../../src/common/blockdev/types.ts';
+import { Geometry, UNIT } from '../../src/common/volume/layout.ts';
+import { parseSuperblock } from '../../src/common/volume/superblock.ts';
 import {
   RollbackError,
   formatVolume,
   openVolume,
   type VolumeDevice,
-} from '../../src/enclave/volume/volume.ts';
-import { KEY, ShortReadDevice, blockData, deviceFor, flipBit, unitBytes } from './helpers.ts';
+} from '../../src/common/volume/volume.ts';
+import { KEY, blockData, deviceFor, flipBit, unitBytes } from './helpers.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 const BLOCKS = 300;
 const geo = new Geometry(BLOCKS);
@@ -37,10 +38,10 @@ function newestSuperblock(dev: MemoryBlockDevice): number {
 test('a flipped bit in a data block is an IntegrityError naming the block, on a mounted volume and after a reopen', () => {
   const { dev, vol } = populated();
   for (const slot of [0, 1]) flipBit(dev, geo.dataUnit(7, slot));
-  assert.throws(() => vol.read(7, 1), integrityErrorOn(7));
-  assert.throws(() => vol.read(5, 4), integrityErrorOn(7));
-  assert.deepEqual(vol.read(6, 1), blockData(6, 1));
-  assert.throws(() => openVolume(dev, KEY).read(7, 1), integrityErrorOn(7));
+  assert.throws(() => readBlocks(vol, 7, 1), integrityErrorOn(7));
+  assert.throws(() => readBlocks(vol, 5, 4), integrityErrorOn(7));
+  assert.deepEqual(readBlocks(vol, 6, 1), blockData(6, 1));
+  assert.throws(() => readBlocks(openVolume(dev, KEY), 7, 1), integrityErrorOn(7));
 });
 
 test('a flipped bit in a metadata node refuses to open (leaf, inner node, root)', () => {
@@ -66,7 +67,7 @@ test('a damaged newest superblock falls back to the previous commit, which minGe
   flipBit(dev, newest, 40);
   const older = openVolume(dev, KEY);
   assert.ok(older.generation < gen);
-  assert.deepEqual(older.read(0, 1), blockData(0, 1));
+  assert.deepEqual(readBlocks(older, 0, 1), blockData(0, 1));
   assert.throws(() => openVolume(dev, KEY, { minGeneration: gen }), RollbackError);
   flipBit(dev, 1 - newest, 130);
   assert.throws(() => openVolume(dev, KEY), /no superblock copy passes its MAC/);
@@ -78,7 +79,7 @@ test('damage to the older superblock copy does not matter', () => {
   for (const offset of [64, 8, 56]) {
     flipBit(dev, older, offset); // root hash, then format version and root slot (unparseable copies)
     const again = openVolume(dev, KEY, { minGeneration: vol.generation });
-    assert.deepEqual(again.read(19, 1), blockData(19, 1));
+    assert.deepEqual(readBlocks(again, 19, 1), blockData(19, 1));
   }
   flipBit(dev, 1 - older, 8);
   assert.throws(() => openVolume(dev, KEY), /unsupported format version/);
@@ -93,14 +94,14 @@ test('two data blocks swapped are both detected', () => {
     a.set(b);
     b.set(t);
   }
-  assert.throws(() => vol.read(3, 1), integrityErrorOn(3));
-  assert.throws(() => vol.read(4, 1), integrityErrorOn(4));
+  assert.throws(() => readBlocks(vol, 3, 1), integrityErrorOn(3));
+  assert.throws(() => readBlocks(vol, 4, 1), integrityErrorOn(4));
 });
 
 test('a block copied over another is detected', () => {
   const { dev, vol } = populated();
   for (const slot of [0, 1]) unitBytes(dev, geo.dataUnit(9, slot)).set(unitBytes(dev, geo.dataUnit(8, slot)));
-  assert.throws(() => vol.read(9, 1), integrityErrorOn(9));
+  assert.throws(() => readBlocks(vol, 9, 1), integrityErrorOn(9));
 });
 
 test('an old version of a block replayed is detected, while mounted and across runs', () => {
@@ -115,8 +116,8 @@ test('an old version of a block replayed is detected, while mounted and across r
       unitBytes(dev, geo.dataUnit(2, slot)).set(old.subarray(geo.dataUnit(2, slot) * UNIT).subarray(0, UNIT));
   };
   replay();
-  assert.throws(() => vol.read(2, 1), integrityErrorOn(2));
-  assert.throws(() => openVolume(dev, KEY).read(2, 1), integrityErrorOn(2));
+  assert.throws(() => readBlocks(vol, 2, 1), integrityErrorOn(2));
+  assert.throws(() => readBlocks(openVolume(dev, KEY), 2, 1), integrityErrorOn(2));
   // Replaying the metadata leaf too breaks the tree; only the whole volume replays consistently.
   const leaf = geo.node(0, 0);
   for (const slot of [0, 1])
@@ -133,7 +134,7 @@ test('a whole volume rolled back opens (nothing can tell by itself) but not agai
   vol.flush();
   const gen = vol.generation;
   dev.bytes.set(old);
-  assert.deepEqual(openVolume(dev, KEY).read(0, 1), blockData(0, 1));
+  assert.deepEqual(readBlocks(openVolume(dev, KEY), 0, 1), blockData(0, 1));
   assert.throws(() => openVolume(dev, KEY, { minGeneration: gen }), RollbackError);
   assert.throws(
     () => openVolume(dev, KEY, { minGeneration: gen }),
@@ -149,22 +150,13 @@ test('a truncated device refuses to open', () => {
   assert.throws(() => openVolume(new MemoryBlockDevice(dev.bytes.slice(0, UNIT), 512), KEY), /too small/);
 });
 
-test('short reads from the host are refused', () => {
-  const { dev } = populated();
-  assert.throws(() => openVolume(new ShortReadDevice(dev), KEY), BlockDeviceError);
-  const lying = new ShortReadDevice(dev, 0);
-  const vol = openVolume(lying, KEY);
-  lying.short = 1;
-  assert.throws(() => vol.read(1, 1), /short or oversized read/);
-});
-
 test('a device failure during a write leaves the volume unusable rather than inconsistent', () => {
   const { dev } = populated();
   let fail = false;
   const flaky = {
     blockSize: dev.blockSize,
     blockCount: dev.blockCount,
-    read: (b: number, c: number) => dev.read(b, c),
+    readInto: (b: number, dst: Uint8Array) => dev.readInto(b, dst),
     write: (b: number, d: Uint8Array) => {
       if (fail) throw new Error('EIO from host');
       dev.write(b, d);
@@ -176,6 +168,6 @@ test('a device failure during a write leaves the volume unusable rather than inc
   fail = true;
   assert.throws(() => vol.flush(), /EIO from host/);
   fail = false;
-  assert.throws(() => vol.read(1, 1), /unusable after a device failure/);
-  assert.deepEqual(openVolume(dev, KEY).read(1, 1), blockData(1, 1));
+  assert.throws(() => readBlocks(vol, 1, 1), /unusable after a device failure/);
+  assert.deepEqual(readBlocks(openVolume(dev, KEY), 1, 1), blockData(1, 1));
 });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WrongKeyError } from '../../src/enclave/blockdev/luks2.ts';
-import { MemoryBlockDevice } from '../../src/enclave/blockdev/memory.ts';
-import { BlockDeviceError, FormatError, IntegrityError } from '../../src/enclave/blockdev/types.ts';
-import { Geometry, UNIT } from '../../src/enclave/volume/layout.ts';
-import { formatVolume, openVolume } from '../../src/enclave/volume/volume.ts';
+import { WrongKeyError } from '../../src/common/blockdev/luks2.ts';
+import { MemoryBlockDevice } from '../../src/common/blockdev/memory.ts';
+import { BlockDeviceError, FormatError, IntegrityError } from '../../src/common/blockdev/types.ts';
+import { Geometry, UNIT } from '../../src/common/volume/layout.ts';
+import { formatVolume, openVolume } from '../../src/common/volume/volume.ts';
 import { KEY, UUID, blockData, deviceFor, rawDevice } from './helpers.ts';
+import { readBlocks } from '../../src/common/blockdev/io.ts';
 
 test('written blocks read back, before and after a flush and a reopen; others read as zeros', () => {
   const dev = deviceFor(200);
@@ -13,18 +14,18 @@ test('written blocks read back, before and after a flush and a reopen; others re
   assert.equal(vol.blockCount, 200);
   assert.equal(vol.blockSize, UNIT);
   assert.deepEqual(vol.uuid, UUID);
-  assert.deepEqual(vol.read(0, 3), new Uint8Array(3 * UNIT));
+  assert.deepEqual(readBlocks(vol, 0, 3), new Uint8Array(3 * UNIT));
   const run = new Uint8Array(3 * UNIT);
   for (let i = 0; i < 3; i++) run.set(blockData(10 + i, 1), i * UNIT);
   vol.write(10, run);
   vol.write(199, blockData(199, 1));
-  assert.deepEqual(vol.read(10, 3), run);
+  assert.deepEqual(readBlocks(vol, 10, 3), run);
   vol.flush();
   const again = openVolume(dev, KEY);
   assert.equal(again.generation, vol.generation);
-  assert.deepEqual(again.read(10, 3), run);
-  assert.deepEqual(again.read(199, 1), blockData(199, 1));
-  assert.deepEqual(again.read(13, 1), new Uint8Array(UNIT));
+  assert.deepEqual(readBlocks(again, 10, 3), run);
+  assert.deepEqual(readBlocks(again, 199, 1), blockData(199, 1));
+  assert.deepEqual(readBlocks(again, 13, 1), new Uint8Array(UNIT));
 });
 
 test('writes not flushed are absent after a reopen; rewriting a block within one commit works', () => {
@@ -35,13 +36,13 @@ test('writes not flushed are absent after a reopen; rewriting a block within one
   for (let seed = 2; seed < 6; seed++) vol.write(1, blockData(1, seed));
   vol.write(2, blockData(2, 2));
   assert.deepEqual(
-    openVolume(dev, KEY).read(1, 2),
+    readBlocks(openVolume(dev, KEY), 1, 2),
     new Uint8Array([...blockData(1, 1), ...new Uint8Array(UNIT)]),
   );
   vol.flush();
   const again = openVolume(dev, KEY);
-  assert.deepEqual(again.read(1, 1), blockData(1, 5));
-  assert.deepEqual(again.read(2, 1), blockData(2, 2));
+  assert.deepEqual(readBlocks(again, 1, 1), blockData(1, 5));
+  assert.deepEqual(readBlocks(again, 2, 1), blockData(2, 2));
 });
 
 test('many commits and sessions agree with a model (multi-level tree)', () => {
@@ -68,7 +69,7 @@ test('many commits and sessions agree with a model (multi-level tree)', () => {
   }
   vol.flush();
   vol = openVolume(dev, KEY);
-  for (const [b, seed] of model) assert.deepEqual(vol.read(b, 1), blockData(b, seed), `block ${b}`);
+  for (const [b, seed] of model) assert.deepEqual(readBlocks(vol, b, 1), blockData(b, seed), `block ${b}`);
 });
 
 test('the generation grows with each commit; a flush with nothing written changes nothing', () => {
@@ -108,7 +109,7 @@ test('writes outside the volume or of partial blocks are clear errors', () => {
   assert.throws(() => vol.write(15, new Uint8Array(2 * UNIT)), BlockDeviceError);
   assert.throws(() => vol.write(-1, blockData(0, 1)), BlockDeviceError);
   assert.throws(() => vol.write(0, new Uint8Array(100)), /whole number of blocks/);
-  assert.throws(() => vol.read(15, 2), /beyond the end/);
+  assert.throws(() => readBlocks(vol, 15, 2), /beyond the end/);
 });
 
 test('read-only opens refuse writes; 4 KiB devices work; a device that is not a volume is refused', () => {

@@ -2,14 +2,15 @@
  * The raw block device: an image file on the host, reached through the block host calls. Its
  * contents are untrusted (the layers above verify and decrypt); this layer only checks that each
  * reply has exactly the length asked for. Large reads are split into slot-sized requests that go
- * to the host together, so a read-ahead of many blocks costs one wait, not one per request.
+ * to the host together, so a read-ahead of many blocks costs one wait, not one per request, and
+ * each reply is copied from the ring once, into the caller's buffer.
  */
 import { Calls } from '../../interface/calls.ts';
 import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import type { HostChannel } from '../ring/channel.ts';
 import { hostCall, hostCallMany } from '../ring/stubs.ts';
-import { checkRange } from './io.ts';
-import { BlockDeviceError, type BlockDevice } from './types.ts';
+import { checkTransfer } from '../../common/blockdev/io.ts';
+import { BlockDeviceError, type BlockDevice } from '../../common/blockdev/types.ts';
 
 export class HostBlockDevice implements BlockDevice {
   readonly blockCount: number;
@@ -30,31 +31,30 @@ export class HostBlockDevice implements BlockDevice {
     this.blockCount = Math.floor(Number(size) / blockSize);
   }
 
-  read(block: number, count: number): Uint8Array {
-    checkRange(this, block, count);
-    const total = count * this.blockSize;
+  /**
+   * One request per slot's worth of `dst`, all sent before the first is awaited; each reply is copied
+   * once, from the slot straight into its place in `dst`, and must have exactly the length asked for.
+   */
+  readInto(block: number, dst: Uint8Array): void {
+    checkTransfer(this, block, dst);
     const reads: { device: number; offset: bigint; length: number }[] = [];
-    for (let done = 0; done < total; done += SLOT_DATA_BYTES) {
-      const length = Math.min(SLOT_DATA_BYTES, total - done);
+    const into: Uint8Array[] = [];
+    for (let done = 0; done < dst.length; done += SLOT_DATA_BYTES) {
+      const length = Math.min(SLOT_DATA_BYTES, dst.length - done);
       reads.push({ device: this.device, offset: BigInt(block * this.blockSize + done), length });
+      into.push(dst.subarray(done, done + length));
     }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const [i, data] of hostCallMany(this.channel, Calls.blockRead, reads).entries()) {
+    for (const [i, data] of hostCallMany(this.channel, Calls.blockRead, reads, { into }).entries()) {
       const want = reads[i].length;
-      if (data.length !== want) {
+      if (data.length !== want || data.buffer !== dst.buffer) {
         throw new BlockDeviceError(`device ${this.device}: host returned ${data.length} of ${want} bytes`);
       }
-      out.set(data, offset);
-      offset += want;
     }
-    return out;
   }
 
   write(block: number, data: Uint8Array): void {
     if (!this.writable) throw new BlockDeviceError(`device ${this.device} is read-only`);
-    if (data.length % this.blockSize !== 0) throw new BlockDeviceError('write of a partial block');
-    checkRange(this, block, data.length / this.blockSize);
+    checkTransfer(this, block, data);
     const writes: { device: number; offset: bigint; sync: boolean; data: Uint8Array }[] = [];
     for (let done = 0; done < data.length; done += SLOT_DATA_BYTES) {
       const chunk = data.subarray(done, done + SLOT_DATA_BYTES);

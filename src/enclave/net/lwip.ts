@@ -5,7 +5,7 @@
  * first; lwIP itself checks every inbound packet and drops (and counts) bad ones.
  */
 import { Errno, WasiError, errnoName } from '../../interface/errno.ts';
-import { wasmApi } from '../loader/wasm-api.ts';
+import { wasmApi } from '../../common/wasm-api.ts';
 import { formatIPv4, parseIPv4, prefixMask } from './ipv4.ts';
 
 /** The compiled lwip.wasm, as returned by {@link compileLwip}. */

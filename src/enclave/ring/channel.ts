@@ -45,6 +45,8 @@ export interface BatchRequest {
   args: readonly bigint[];
   payload?: Uint8Array;
   replyLimit?: number;
+  /** Copy the reply straight into this buffer (of at least `replyLimit` bytes) rather than a new one. */
+  into?: Uint8Array;
 }
 
 interface InFlight {
@@ -93,7 +95,7 @@ export class HostChannel {
     for (let start = 0; start < requests.length; start += this.count) {
       const batch = requests.slice(start, start + this.count);
       const slots = batch.map((r) => this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0));
-      for (const index of slots) replies.push(this.complete(index, true));
+      for (const [i, index] of slots.entries()) replies.push(this.complete(index, true, batch[i].into));
     }
     return replies;
   }
@@ -140,16 +142,16 @@ export class HostChannel {
     return index;
   }
 
-  private complete(index: number, wanted: boolean): Reply {
+  private complete(index: number, wanted: boolean, into?: Uint8Array): Reply {
     try {
-      return this.checkedReply(index, wanted);
+      return this.checkedReply(index, wanted, into);
     } catch (error) {
       if (error instanceof HostProtocolError) this.broken = true;
       throw error;
     }
   }
 
-  private checkedReply(index: number, wanted: boolean): Reply {
+  private checkedReply(index: number, wanted: boolean, into?: Uint8Array): Reply {
     const pending = this.inFlight[index];
     if (!pending) throw new Error('no request in flight in this slot');
     const slot = this.ring.slots[this.first + index];
@@ -170,8 +172,14 @@ export class HostChannel {
       );
     }
     const checked = checkReply(pending, errno, replyLength);
-    // The one copy out of shared memory, made before anyone looks at the bytes.
-    const data = checked === 0 && replyLength > 0 ? slot.data.slice(0, replyLength) : EMPTY;
+    let data: Uint8Array = EMPTY;
+    if (checked === 0 && replyLength > 0) {
+      // The one copy out of shared memory, made before anyone looks at the bytes.
+      if (into && into.length >= replyLength) {
+        into.set(slot.data.subarray(0, replyLength));
+        data = into.subarray(0, replyLength);
+      } else data = slot.data.slice(0, replyLength);
+    }
     Atomics.store(h, SlotField.state, SlotState.FREE);
     if (checked !== 0) {
       if (!wanted) {

@@ -26,15 +26,20 @@ export function postHostCall<D extends AnyCallDef>(channel: HostChannel, def: D,
   channel.post(def, args, payload);
 }
 
-/** Makes `def`'s call once for each of `calls`, all submitted before the first is awaited. */
+/**
+ * Makes `def`'s call once for each of `calls`, all submitted before the first is awaited. With
+ * `into`, call i's reply bytes are copied from the slot straight into `into[i]` (of at least the
+ * call's reply limit), so a bytes reply arrives as a view of that buffer, not a new one.
+ */
 export function hostCallMany<D extends AnyCallDef>(
   channel: HostChannel,
   def: D,
   calls: readonly ArgsOf<D>[],
+  options: { into?: readonly Uint8Array[] } = {},
 ): ReplyOf<D>[] {
-  const requests = calls.map((a): BatchRequest => {
+  const requests = calls.map((a, i): BatchRequest => {
     const { args, payload } = def.args.encode(a);
-    return { spec: def, args, payload, replyLimit: def.reply.limit(a) };
+    return { spec: def, args, payload, replyLimit: def.reply.limit(a), into: options.into?.[i] };
   });
   return channel.callMany(requests).map((reply, i) => decodeReply(def, reply.result, reply.data, calls[i]));
 }

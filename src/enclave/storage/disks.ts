@@ -6,12 +6,18 @@
  */
 import type { RootImageConfig } from '../../interface/run-config.ts';
 import { HostBlockDevice } from '../blockdev/host-device.ts';
-import { unlockLuks2, WrongKeyError } from '../blockdev/luks2.ts';
-import { BlockDeviceError, FormatError, IntegrityError, type BlockDevice } from '../blockdev/types.ts';
-import { openVerity } from '../blockdev/verity.ts';
-import { Ext4Fs, fromBlockLayer, type Ext2fsModule } from '../ext4/index.ts';
+import { unlockLuks2, WrongKeyError } from '../../common/blockdev/luks2.ts';
+import {
+  BlockDeviceError,
+  FormatError,
+  IntegrityError,
+  type BlockDevice,
+} from '../../common/blockdev/types.ts';
+import { openVerity } from '../../common/blockdev/verity.ts';
+import { BlockCache } from '../../common/blockdev/cache.ts';
+import { Ext4Fs, type Ext2fsModule } from '../../common/ext4/index.ts';
 import type { HostChannel } from '../ring/channel.ts';
-import { openVolume, RollbackError } from '../volume/volume.ts';
+import { openVolume, RollbackError } from '../../common/volume/volume.ts';
 import { openRecordedVolume, type GenerationRecord } from '../volume/freshness.ts';
 import { CounterError } from '../kbs/counters.ts';
 import { Ext4FileSystem } from './ext4-vfs.ts';
@@ -34,11 +40,11 @@ function logged(dev: BlockDevice, what: string, log: IntegrityLog): BlockDevice 
   return {
     blockSize: dev.blockSize,
     blockCount: dev.blockCount,
-    read: (block, count) => {
+    readInto: (block, dst) => {
       try {
-        return dev.read(block, count);
+        dev.readInto(block, dst);
       } catch (error) {
-        return report(error);
+        report(error);
       }
     },
     ...(dev.write && {
@@ -110,11 +116,8 @@ export function openRootImage(
       if (!key) throw new DiskError('root image: it is encrypted; give --key-file or --passphrase-file');
       plain = unlockLuks2(verity, key, { expectedUuid: root.luksUuid, onKdfProgress });
     }
-    const ext4 = Ext4Fs.open(fromBlockLayer(logged(plain, 'root image', log)), {
-      wasm: ext2fs,
-      readOnly: true,
-      readAheadBlocks: READ_AHEAD_BLOCKS,
-    });
+    const cache = new BlockCache(logged(plain, 'root image', log), { readAhead: READ_AHEAD_BLOCKS });
+    const ext4 = Ext4Fs.open(cache, { wasm: ext2fs, readOnly: true });
     return { fs: new Ext4FileSystem(ext4, true), close: () => ext4.close() };
   } catch (error) {
     return refuse('root image', error);
@@ -142,11 +145,7 @@ export function openVolumeMount(
     const raw = new HostBlockDevice(channel, device, 4096, !readOnly);
     const opts = { expectedUuid: uuidBytes(uuid), readOnly };
     const volume = generations ? openRecordedVolume(raw, key, generations, opts) : openVolume(raw, key, opts);
-    const ext4 = Ext4Fs.open(fromBlockLayer(logged(volume, what, log)), {
-      wasm: ext2fs,
-      readOnly,
-      now,
-    });
+    const ext4 = Ext4Fs.open(new BlockCache(logged(volume, what, log)), { wasm: ext2fs, readOnly, now });
     return { fs: new Ext4FileSystem(ext4, readOnly), close: () => ext4.close() };
   } catch (error) {
     return refuse(what, error);

@@ -5,8 +5,8 @@
  */
 import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
-import type { Ext4Fs, Ext4Stat, FileType as Ext4FileType } from '../ext4/index.ts';
-import { ROOT_INO } from '../ext4/index.ts';
+import type { Ext4Fs, Ext4Stat, FileType as Ext4FileType } from '../../common/ext4/index.ts';
+import { ROOT_INO } from '../../common/ext4/index.ts';
 import { InodeBase } from '../vfs/base.ts';
 import type { DirPage, FileHandle, FileSystem, Inode, OpenOptions, Stat } from '../vfs/index.ts';
 
@@ -21,11 +21,15 @@ const FILETYPES: Record<Ext4FileType, number> = {
   unknown: FileType.UNKNOWN,
 };
 
-/** Device number reported for ext4 mounts (one per mount would need a registry; one suffices). */
-const EXT4_DEV = 0xe4n;
+/**
+ * Device numbers of ext4 mounts: one per mount, so that (dev, ino) names one file across mounts, in a
+ * range of their own (tmpfs counts from 1, host directories from 2^32, static files from 2^48).
+ */
+let nextDev = 1n << 40n;
 
 export class Ext4FileSystem implements FileSystem {
   readonly type = 'ext4';
+  readonly dev = nextDev++;
 
   constructor(
     readonly ext4: Ext4Fs,
@@ -49,9 +53,9 @@ export class Ext4FileSystem implements FileSystem {
   }
 }
 
-function toStat(s: Ext4Stat): Stat {
+function toStat(s: Ext4Stat, dev: bigint): Stat {
   return {
-    dev: EXT4_DEV,
+    dev,
     ino: BigInt(s.ino),
     filetype: FILETYPES[s.type],
     nlink: BigInt(s.nlink),
@@ -80,7 +84,7 @@ class Ext4Inode extends InodeBase {
   }
 
   stat(): Stat {
-    return toStat(this.ext4.stat(this.ino));
+    return toStat(this.ext4.stat(this.ino), this.fs.dev);
   }
 
   setTimes(atimNs: bigint | null, mtimNs: bigint | null): void {
@@ -100,7 +104,7 @@ class Ext4Inode extends InodeBase {
         return ext4.write(ino, offset, src);
       },
       size: () => ext4.stat(ino).size,
-      stat: () => toStat(ext4.stat(ino)),
+      stat: () => toStat(ext4.stat(ino), fs.dev),
       truncate: (size) => {
         fs.writable();
         ext4.truncate(ino, size);

@@ -7,8 +7,8 @@
  * between the two never locks the user out — it leaves the disk one commit ahead, which the next
  * open records — and a `flush()` that returns has its generation recorded: it cannot be rolled back.
  */
-import { BlockDeviceError, type BlockDevice } from '../blockdev/types.ts';
-import { openVolume, type OpenVolumeOptions, type VolumeDevice } from './volume.ts';
+import { BlockDeviceError, type BlockDevice } from '../../common/blockdev/types.ts';
+import { openVolume, type OpenVolumeOptions, type VolumeDevice } from '../../common/volume/volume.ts';
 
 /** A record of each volume's committed generation that the host cannot roll back. */
 export interface GenerationRecord {
@@ -41,9 +41,9 @@ export class RecordedVolume implements BlockDevice {
     this.uuid = hex(volume.uuid);
   }
 
-  read(block: number, count: number): Uint8Array {
+  readInto(block: number, dst: Uint8Array): void {
     this.usable();
-    return this.volume.read(block, count);
+    this.volume.readInto(block, dst);
   }
 
   write(block: number, data: Uint8Array): void {

@@ -25,7 +25,9 @@ export function blockHandlers(devices: readonly BlockDeviceFile[]): AreaHandlers
     blockWrite: ({ device, offset, sync, data }) => {
       const fd = fdOf(device);
       const written = data.length > 0 ? pwriteFully(fd, data, offset) : 0;
-      if (sync) fs.fsyncSync(fd);
+      // The images have a fixed size: fdatasync makes their data durable without also committing
+      // the file's timestamps (a journal commit of its own on ext4), half a volume commit's cost.
+      if (sync) fs.fdatasyncSync(fd);
       return written;
     },
     blockInfo: ({ device }) => BigInt(fs.fstatSync(fdOf(device)).size),

@@ -1,26 +1,16 @@
-import {
-  closeSync,
-  fstatSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { fsyncSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { after } from 'node:test';
-import type { BlockDevice } from '../../../src/enclave/ext4/device.ts';
-import { compileExt2fs } from '../../../src/enclave/ext4/ext4fs.ts';
-import type { Ext2fsModule } from '../../../src/enclave/ext4/ext4fs.ts';
+import { FileBlockDevice as HostFileDevice } from '../../../src/image/file-device.ts';
+import { compileExt2fs } from '../../../src/common/ext4/ext4fs.ts';
+import type { Ext2fsModule } from '../../../src/common/ext4/ext4fs.ts';
 import { tool } from './tools.ts';
 
 /** ext2fs.wasm compiled once for all tests of a file. */
 export const ext2fsModule: Ext2fsModule = compileExt2fs(
-  readFileSync(new URL('../../../src/enclave/ext4/ext2fs.wasm', import.meta.url)),
+  readFileSync(new URL('../../../src/common/ext4/ext2fs.wasm', import.meta.url)),
 );
 
 /** A scratch directory removed by `dispose()`, or after the test that made it (also when it fails). */
@@ -67,47 +57,24 @@ export function debugfsCat(path: string, file: string, scratch: string): Buffer 
   return readFileSync(out);
 }
 
-/** A block device over an image file, with synchronous host I/O (the tests' stand-in for the block layer). */
-export class FileBlockDevice implements BlockDevice {
-  readonly sizeBytes: number;
+/** The host-side file device, counting the calls that reach it. */
+export class FileBlockDevice extends HostFileDevice {
   reads = 0;
   writes = 0;
-  private fd: number;
 
-  constructor(
-    path: string,
-    readonly blockSize = 4096,
-    writable = true,
-  ) {
-    this.fd = openSync(path, writable ? 'r+' : 'r');
-    const size = fstatSync(this.fd).size;
-    this.sizeBytes = size - (size % blockSize);
+  constructor(path: string, blockSize = 4096, writable = true) {
+    super(path, { blockSize, writable });
+    const write = this.write?.bind(this);
+    if (write)
+      this.write = (block, data) => {
+        this.writes++;
+        write(block, data);
+      };
   }
 
-  read(offsetBytes: number, length: number): Uint8Array {
+  override readInto(block: number, dst: Uint8Array): void {
     this.reads++;
-    const buf = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(this.fd, buf, done, length - done, offsetBytes + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return buf.subarray(0, done);
-  }
-
-  write(offsetBytes: number, data: Uint8Array): void {
-    this.writes++;
-    let done = 0;
-    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offsetBytes + done);
-  }
-
-  flush(): void {
-    fsyncSync(this.fd);
-  }
-
-  close(): void {
-    closeSync(this.fd);
+    super.readInto(block, dst);
   }
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { MemoryBlockDevice } from '../../../src/enclave/blockdev/memory.ts';
+import { MemoryBlockDevice } from '../../../src/common/blockdev/memory.ts';
 
 /** A temporary directory removed when the test file finishes. */
 export function tempDir(): string {

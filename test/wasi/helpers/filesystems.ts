@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { createOverlayFs, createTmpfs } from '../../../src/enclave/vfs/index.ts';
 import type { FileSystem, Inode } from '../../../src/enclave/vfs/index.ts';
 import { FileType } from '../../../src/interface/services.ts';
-import { Ext4Fs, MemoryBlockDevice, compileExt2fs } from '../../../src/enclave/ext4/index.ts';
+import { MemoryBlockDevice } from '../../../src/common/blockdev/memory.ts';
+import { Ext4Fs, compileExt2fs } from '../../../src/common/ext4/index.ts';
 import { Ext4FileSystem } from '../../../src/enclave/storage/ext4-vfs.ts';
 import { tempHostDirFs } from './host-server.ts';
 
@@ -31,7 +32,7 @@ function makeExt4(): FsFixture {
       encoding: 'utf8',
     });
     if (made.status !== 0) throw new Error(`mke2fs failed: ${made.stderr}`);
-    const device = new MemoryBlockDevice(new Uint8Array(readFileSync(image)));
+    const device = new MemoryBlockDevice(new Uint8Array(readFileSync(image)), 4096);
     const fs = new Ext4FileSystem(Ext4Fs.open(device, { wasm: ext2fs(), readOnly: false }), false);
     fs.root().rmdir('lost+found');
     return { fs, cleanup: () => {} };
@@ -62,7 +63,7 @@ function makeOverlay(): FsFixture {
       encoding: 'utf8',
     });
     if (made.status !== 0) throw new Error(`mke2fs failed: ${made.stderr}`);
-    const device = new MemoryBlockDevice(new Uint8Array(readFileSync(image)));
+    const device = new MemoryBlockDevice(new Uint8Array(readFileSync(image)), 4096);
     const lower = new Ext4FileSystem(Ext4Fs.open(device, { wasm: ext2fs(), readOnly: true }), true);
     const fs = createOverlayFs(lower, createTmpfs());
     removeAll(fs.root());
@@ -86,7 +87,7 @@ function removeAll(dir: Inode): void {
 let ext2fsModule: ReturnType<typeof compileExt2fs> | null = null;
 function ext2fs(): ReturnType<typeof compileExt2fs> {
   ext2fsModule ??= compileExt2fs(
-    readFileSync(new URL('../../../src/enclave/ext4/ext2fs.wasm', import.meta.url)),
+    readFileSync(new URL('../../../src/common/ext4/ext2fs.wasm', import.meta.url)),
   );
   return ext2fsModule;
 }

@@ -1,7 +1,8 @@
 /**
- * The block-device contract shared by every storage layer inside the enclave (raw host device,
- * dm-crypt, dm-verity, cache). Synchronous on purpose: the layers above (ext4, the VFS) are
- * synchronous, and the host transport hides its asynchrony behind the ring.
+ * The block-device contract of every storage layer, on both sides of the trust boundary: the host's
+ * image file, dm-verity, dm-crypt (LUKS2), authenticated volumes, the block cache, memory and file
+ * devices. Synchronous on purpose: the layers above (ext4, the VFS) are synchronous, and the host
+ * transport hides its asynchrony behind the ring.
  *
  * Block numbers and counts are JavaScript numbers, checked to be safe integers: 2^53 blocks of
  * 512 bytes is far beyond any image this system handles.
@@ -12,13 +13,17 @@ export interface BlockDevice {
   /** Number of addressable blocks. */
   readonly blockCount: number;
   /**
-   * Reads `count` blocks starting at `block`. Returns exactly `count * blockSize` bytes or throws;
-   * callers below a trust boundary must still check the length (see `readBlocks`). The buffer is
-   * the caller's own: never a view of memory the host (or anyone else) can still change, since
-   * layers above verify it and then use it (no check-then-use race).
+   * Fills `dst` (a whole number of blocks) with the blocks from `block` on, or throws. `dst` is the
+   * caller's own memory and its final place: each layer reads into it from below and then checks or
+   * decrypts it there, so a host reply is copied once, straight into the buffer that keeps it (the
+   * ring's slot memory, which the host can still change, is never handed up). A device keeps no
+   * reference to `dst`.
    */
-  read(block: number, count: number): Uint8Array;
-  /** Writes whole blocks starting at `block`; absent on read-only devices. */
+  readInto(block: number, dst: Uint8Array): void;
+  /**
+   * Writes whole blocks starting at `block`; absent on read-only devices. `data` may be a view of
+   * memory that changes after the call (libext2fs's heap): a device copies what it keeps.
+   */
   write?(block: number, data: Uint8Array): void;
   /** Makes earlier writes durable. */
   flush?(): void;

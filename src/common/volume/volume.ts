@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { checkRange } from '../blockdev/io.ts';
+import { checkTransfer } from '../blockdev/io.ts';
 import { WrongKeyError } from '../blockdev/luks2.ts';
 import { BlockDeviceError, FormatError, IntegrityError, type BlockDevice } from '../blockdev/types.ts';
 import { SALT_SIZE, openBlock, sealBlock } from './aead.ts';
@@ -30,6 +30,9 @@ export class RollbackError extends Error {
     super(message);
   }
 }
+
+/** What a never-written block reads as (copied out, never handed up). */
+const ZEROS = new Uint8Array(UNIT);
 
 /** Versions reserved by one durable superblock write; a crash wastes at most this many. */
 const VERSION_RESERVATION = 1 << 20;
@@ -109,18 +112,15 @@ export class VolumeDevice implements BlockDevice {
     return this.s.readOnly;
   }
 
-  read(block: number, count: number): Uint8Array {
+  readInto(block: number, dst: Uint8Array): void {
     this.usable();
-    checkRange(this, block, count);
-    if (count === 1) return this.readOne(block);
-    const out = new Uint8Array(count * UNIT);
-    for (let i = 0; i < count; i++) out.set(this.readOne(block + i), i * UNIT);
-    return out;
+    const count = checkTransfer(this, block, dst);
+    for (let i = 0; i < count; i++) dst.set(this.readOne(block + i), i * UNIT);
   }
 
   private readOne(block: number): Uint8Array {
     const e = this.s.tree.entry(block);
-    if (e.version === 0) return new Uint8Array(UNIT);
+    if (e.version === 0) return ZEROS;
     const ct = this.s.io.read(this.s.geo.dataUnit(block, e.slot));
     const binding = { uuid: this.s.uuid, block, version: e.version, salt: e.salt };
     const pt = openBlock(this.s.keys.data, binding, ct, e.tag);
@@ -135,9 +135,7 @@ export class VolumeDevice implements BlockDevice {
   write(block: number, data: Uint8Array): void {
     this.usable();
     if (this.s.readOnly) throw new BlockDeviceError('volume: opened read-only');
-    if (data.length % UNIT !== 0)
-      throw new BlockDeviceError(`volume: write of ${data.length} bytes is not a whole number of blocks`);
-    checkRange(this, block, data.length / UNIT);
+    checkTransfer(this, block, data);
     this.guard(() => {
       for (let i = 0; i < data.length / UNIT; i++)
         this.writeOne(block + i, data.subarray(i * UNIT, (i + 1) * UNIT));

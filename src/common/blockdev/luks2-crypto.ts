@@ -121,13 +121,7 @@ export function xtsSectors(
     const piece = c.update(data.subarray(at, at + sectorSize));
     return piece.length === sectorSize ? piece : Buffer.concat([piece, c.final()]);
   };
-  if (data.length === sectorSize) {
-    // One sector (the common 4 KiB read) needs no copy, unless Node placed it in a shared pool.
-    const piece = sector(0, 0);
-    const own = piece.byteOffset === 0 && piece.buffer.byteLength === sectorSize;
-    return own ? new Uint8Array(piece.buffer, 0, sectorSize) : new Uint8Array(piece);
-  }
-  // In place when the caller owns `data` and no longer needs it (decrypting a read): one less copy.
+  // In place when the caller owns `data` and no longer needs it (decrypting a read into its buffer).
   const out = inPlace ? data : new Uint8Array(data.length);
   for (let at = 0, k = 0; at < data.length; at += sectorSize, k++) out.set(sector(at, k), at);
   return out;

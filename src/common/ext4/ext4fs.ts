@@ -1,9 +1,8 @@
-import type { BlockDevice } from './device.ts';
-import { BlockCache } from './cache.ts';
-import type { CacheStats } from './cache.ts';
+import type { BlockDevice } from '../blockdev/types.ts';
+import { ByteRangeIo } from './device.ts';
 import { miniWasiImports, WasmExit } from './wasi.ts';
 import { Errno, WasiError, errnoName } from '../../interface/errno.ts';
-import { wasmApi } from '../loader/wasm-api.ts';
+import { wasmApi } from '../wasm-api.ts';
 
 /** The compiled ext2fs.wasm, as returned by {@link compileExt2fs}. */
 export type Ext2fsModule = { readonly __brand: 'Ext2fsModule' };
@@ -70,10 +69,6 @@ export interface Ext4OpenOptions {
   wasm: Uint8Array | Ext2fsModule;
   /** Open without writing anything (default true). */
   readOnly?: boolean;
-  /** Capacity of the block cache in device blocks (default 1024). */
-  cacheBlocks?: number;
-  /** Maximum read-ahead in device blocks on sequential misses (default 32). */
-  readAheadBlocks?: number;
   /** Receives messages libext2fs prints (default: dropped). */
   log?: (line: string) => void;
   /** Trusted wall clock in ns since the epoch, for timestamps (default: `Date.now()`). */
@@ -190,7 +185,6 @@ export class Ext4Fs {
 
   private constructor(
     private readonly ex: Exports,
-    private readonly cache: BlockCache,
     readonly readOnly: boolean,
   ) {
     this.view = new Uint8Array(ex.memory.buffer);
@@ -199,40 +193,38 @@ export class Ext4Fs {
     if (!this.scratch) throw new WasiError(Errno.NOMEM, 'ext4: out of wasm memory');
   }
 
-  /** Opens the ext4 file system on `device`; fails with a clear `WasiError` if it is not one. */
+  /**
+   * Opens the ext4 file system on `device`; fails with a clear `WasiError` if it is not one. libext2fs
+   * has no cache of its own and reads files a block per call: give it a device with a `BlockCache`
+   * on top (the block layer's), except over memory.
+   */
   static open(device: BlockDevice, options: Ext4OpenOptions): Ext4Fs {
     const readOnly = options.readOnly ?? true;
     const module = options.wasm instanceof Uint8Array ? compileExt2fs(options.wasm) : options.wasm;
-    const cache = new BlockCache(device, options.cacheBlocks ?? 1024, options.readAheadBlocks ?? 32);
+    const io = new ByteRangeIo(device);
     // The imports are bound before the instance exists; they reach it through this holder.
     const bound: { fs?: Ext4Fs; memory?: { buffer: ArrayBuffer } } = {};
-    const io = {
+    const imports = {
       read: (offset: number, ptr: number, len: number): number =>
-        bound.fs ? bound.fs.ioCall((fs) => cache.read(offset, fs.bytes(ptr, len))) : WASI_EIO,
+        bound.fs ? bound.fs.ioCall((fs) => io.read(offset, fs.bytes(ptr, len))) : WASI_EIO,
       write: (offset: number, ptr: number, len: number): number =>
         bound.fs
-          ? bound.fs.ioCall((fs) => (readOnly ? fail(Errno.ROFS) : cache.write(offset, fs.bytes(ptr, len))))
+          ? bound.fs.ioCall((fs) => (readOnly ? fail(Errno.ROFS) : io.write(offset, fs.bytes(ptr, len))))
           : WASI_EIO,
-      flush: (): number =>
-        bound.fs ? bound.fs.ioCall(() => (readOnly ? undefined : cache.flush())) : WASI_EIO,
+      flush: (): number => (bound.fs ? bound.fs.ioCall(() => (readOnly ? undefined : io.flush())) : WASI_EIO),
     };
     const wasi = miniWasiImports(() => (bound.memory as { buffer: ArrayBuffer }).buffer, {
       log: options.log ?? (() => {}),
       now: options.now ?? (() => BigInt(Date.now()) * 1_000_000n),
     });
-    const instance = new wasmApi.Instance(module, { cloister_io: io, wasi_snapshot_preview1: wasi });
+    const instance = new wasmApi.Instance(module, { cloister_io: imports, wasi_snapshot_preview1: wasi });
     const ex = instance.exports as unknown as Exports;
     bound.memory = ex.memory;
     ex._initialize();
-    const fs = new Ext4Fs(ex, cache, readOnly);
+    const fs = new Ext4Fs(ex, readOnly);
     bound.fs = fs;
-    fs.call('open', () => ex.cl_open(readOnly ? 0 : 1, device.sizeBytes));
+    fs.call('open', () => ex.cl_open(readOnly ? 0 : 1, io.sizeBytes));
     return fs;
-  }
-
-  /** Counters of the block cache in front of the device. */
-  get cacheStats(): CacheStats {
-    return this.cache.stats;
   }
 
   /** Resolves an absolute path (symlinks in the middle are followed, the last one if `follow`). */

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
-import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
-import { checkRange, deviceBytes, readBytes } from './io.ts';
+import { hash, timingSafeEqual } from 'node:crypto';
+import { checkTransfer, deviceBytes, readBlocks, readBytes, readBytesInto } from './io.ts';
 import {
   VERITY_DIGEST_SIZE,
   VERITY_SB_SIZE,
@@ -55,8 +55,11 @@ export class VerityDevice implements BlockDevice {
   readonly blockCount: number;
   readonly layout: VerityLayout;
   private readonly cache = new Map<number, Uint8Array>();
-  /** SHA-256 state after absorbing the salt, copied for each block (format 1 hashes salt || block). */
-  private readonly salted: Hash;
+  /**
+   * Format 1 hashes salt || block: the salt sits at the start of this buffer and each block is copied
+   * behind it for one one-shot SHA-256 (cheaper than a hash object per block, by about a third).
+   */
+  private readonly saltedBlock: Uint8Array;
 
   constructor(
     private readonly data: BlockDevice,
@@ -66,7 +69,10 @@ export class VerityDevice implements BlockDevice {
     private readonly cacheBlocks: number,
   ) {
     this.layout = verityLayout(params);
-    this.salted = createHash('sha256').update(params.salt);
+    this.saltedBlock = new Uint8Array(
+      params.salt.length + Math.max(params.dataBlockSize, params.hashBlockSize),
+    );
+    this.saltedBlock.set(params.salt);
     this.blockSize = params.dataBlockSize;
     this.blockCount = params.dataBlocks;
     if (params.dataBlocks * params.dataBlockSize > deviceBytes(data)) {
@@ -82,26 +88,33 @@ export class VerityDevice implements BlockDevice {
     }
   }
 
-  read(block: number, count: number): Uint8Array {
-    checkRange(this, block, count);
+  /** Reads the data blocks straight into `dst` and checks each there before returning. */
+  readInto(block: number, dst: Uint8Array): void {
+    const count = checkTransfer(this, block, dst);
     const bs = this.blockSize;
-    const bytes = readBytes(this.data, block * bs, count * bs);
-    for (let i = 0; i < count; i++) this.verifyData(block + i, bytes.subarray(i * bs, (i + 1) * bs));
-    return bytes;
+    readBytesInto(this.data, block * bs, dst);
+    for (let i = 0; i < count; i++) this.verifyData(block + i, dst.subarray(i * bs, (i + 1) * bs));
   }
 
   /** Checks the top of the tree against the root hash; called once when the device is opened. */
   checkRoot(): void {
-    if (this.layout.levels === 0) this.read(0, 1);
+    if (this.layout.levels === 0) readBlocks(this, 0, 1);
     else this.hashBlock(this.layout.levels - 1, 0, undefined);
   }
 
   private verifyData(block: number, bytes: Uint8Array): void {
-    const digest = this.salted.copy().update(bytes).digest();
+    const digest = this.digest(bytes);
     const expected = this.layout.levels === 0 ? this.rootHash : this.entry(0, block, block);
     if (!timingSafeEqual(digest, expected)) {
       throw new IntegrityError(`dm-verity: data block ${block} does not match its hash`, block);
     }
+  }
+
+  /** SHA-256 of salt || `bytes`. */
+  private digest(bytes: Uint8Array): Buffer {
+    const salt = this.params.salt.length;
+    this.saltedBlock.set(bytes, salt);
+    return hash('sha256', this.saltedBlock.subarray(0, salt + bytes.length), 'buffer');
   }
 
   /** The digest of item `index` of level `level - 1` (or of data block `index` for level 0). */
@@ -125,7 +138,7 @@ export class VerityDevice implements BlockDevice {
     const node = readBytes(this.hash, position * hbs, hbs);
     const top = level === this.layout.levels - 1;
     const expected = top ? this.rootHash : this.entry(level + 1, index, dataBlock);
-    if (!timingSafeEqual(this.salted.copy().update(node).digest(), expected)) {
+    if (!timingSafeEqual(this.digest(node), expected)) {
       const what = top
         ? 'dm-verity: root hash does not match the hash tree'
         : `dm-verity: hash block ${position} (level ${level}) does not match its hash`;

@@ -1,5 +1,5 @@
 import { timingSafeEqual, pbkdf2Sync } from 'node:crypto';
-import { checkRange, deviceBytes, readBytes } from './io.ts';
+import { checkTransfer, deviceBytes, readBytes, readBytesInto } from './io.ts';
 import { afMerge, checkCipher, deriveKey, xtsSectors } from './luks2-crypto.ts';
 import {
   LUKS2_BINARY_SIZE,
@@ -190,19 +190,15 @@ export class Luks2Device implements BlockDevice {
     this.blockCount = size / segment.sectorSize;
   }
 
-  read(block: number, count: number): Uint8Array {
-    checkRange(this, block, count);
-    const ciphertext = readBytes(
-      this.data,
-      this.segment.offset + block * this.blockSize,
-      count * this.blockSize,
-    );
-    return xtsSectors(false, this.volumeKey, this.blockSize, this.iv(block), this.ivStep, ciphertext, true);
+  /** Reads the ciphertext straight into `dst` and decrypts it there. */
+  readInto(block: number, dst: Uint8Array): void {
+    checkTransfer(this, block, dst);
+    readBytesInto(this.data, this.segment.offset + block * this.blockSize, dst);
+    xtsSectors(false, this.volumeKey, this.blockSize, this.iv(block), this.ivStep, dst, true);
   }
 
   write(block: number, plaintext: Uint8Array): void {
-    if (plaintext.length % this.blockSize !== 0) throw new BlockDeviceError('LUKS2: partial-sector write');
-    checkRange(this, block, plaintext.length / this.blockSize);
+    checkTransfer(this, block, plaintext);
     const lower = this.data;
     const offset = this.segment.offset + block * this.blockSize;
     if (!lower.write || offset % lower.blockSize !== 0 || plaintext.length % lower.blockSize !== 0) {

@@ -1,0 +1,186 @@
+import { checkBlockSize, checkTransfer } from './io.ts';
+import type { BlockDevice } from './types.ts';
+
+/** Counters of a {@link BlockCache}, for tests and benchmarks. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  deviceReads: number;
+  deviceWrites: number;
+}
+
+/** How a {@link BlockCache} is sized. */
+export interface CacheOptions {
+  /** Most bytes of block data held, counted in blocks (default 1024). */
+  capacity?: number;
+  /** Most blocks one sequential miss reads ahead (default 32). */
+  readAhead?: number;
+}
+
+/** One device read that blocks are views of: its memory lives while any of them is cached. */
+interface Run {
+  readonly bytes: number;
+  live: number;
+}
+
+interface Entry {
+  data: Uint8Array;
+  dirty: boolean;
+  run: Run;
+}
+
+/**
+ * The block layer's cache (the top of the stack in DESIGN.md: cache → dm-crypt → dm-verity → host):
+ * a bounded write-back LRU of whole blocks. Sequential misses grow a read-ahead window so that one
+ * read below fetches many blocks, and that read lands straight in the memory the cache keeps: each
+ * cached block is a view of the buffer the read filled, never a copy. Memory is bounded by the
+ * buffers still referenced, not by the block count, so a hot block cannot pin unbounded runs.
+ */
+export class BlockCache implements BlockDevice {
+  readonly stats: CacheStats = { hits: 0, misses: 0, deviceReads: 0, deviceWrites: 0 };
+  readonly blockSize: number;
+  readonly blockCount: number;
+  private readonly blocks = new Map<number, Entry>();
+  private readonly capacityBytes: number;
+  private readonly maxReadAhead: number;
+  private heldBytesNow = 0;
+  private nextSequential = -1;
+  private window = 1;
+
+  constructor(
+    private readonly device: BlockDevice,
+    options: CacheOptions = {},
+  ) {
+    checkBlockSize(device.blockSize);
+    this.blockSize = device.blockSize;
+    this.blockCount = device.blockCount;
+    this.maxReadAhead = Math.max(1, options.readAhead ?? 32);
+    const capacity = Math.max(options.capacity ?? 1024, 2 * this.maxReadAhead + 2);
+    this.capacityBytes = capacity * this.blockSize;
+    if (device.write) this.write = this.writeBlocks;
+  }
+
+  readInto(block: number, dst: Uint8Array): void {
+    const count = checkTransfer(this, block, dst);
+    const bs = this.blockSize;
+    for (let k = 0; k < count; k++) dst.set(this.block(block + k), k * bs);
+  }
+
+  /** Present when the device below is writable. */
+  write?: (block: number, data: Uint8Array) => void;
+
+  private writeBlocks(block: number, data: Uint8Array): void {
+    const count = checkTransfer(this, block, data);
+    const bs = this.blockSize;
+    for (let k = 0; k < count; k++) {
+      const src = data.subarray(k * bs, (k + 1) * bs);
+      const entry = this.blocks.get(block + k);
+      if (entry) {
+        this.blocks.delete(block + k);
+        entry.data.set(src);
+        entry.dirty = true;
+        this.blocks.set(block + k, entry);
+      } else {
+        this.insert(block + k, Uint8Array.from(src), true, this.newRun(bs));
+      }
+      this.evict();
+    }
+  }
+
+  /** Writes every dirty block back (in block order, adjacent ones in one call), then flushes below. */
+  flush(): void {
+    const dirty = [...this.blocks.entries()].filter(([, e]) => e.dirty).sort((a, b) => a[0] - b[0]);
+    let i = 0;
+    while (i < dirty.length) {
+      let j = i + 1;
+      while (j < dirty.length && dirty[j][0] === dirty[j - 1][0] + 1 && j - i < 64) j++;
+      const run = new Uint8Array((j - i) * this.blockSize);
+      for (let k = i; k < j; k++) run.set(dirty[k][1].data, (k - i) * this.blockSize);
+      this.writeBelow(dirty[i][0], run);
+      for (let k = i; k < j; k++) dirty[k][1].dirty = false;
+      i = j;
+    }
+    this.device.flush?.();
+  }
+
+  /** Bytes of block data the cache keeps alive (at most its capacity, plus one read). */
+  get heldBytes(): number {
+    return this.heldBytesNow;
+  }
+
+  /** Drops clean blocks (dirty ones are kept until flushed). */
+  dropClean(): void {
+    for (const [index, entry] of this.blocks) if (!entry.dirty) this.drop(index, entry);
+  }
+
+  private block(index: number): Uint8Array {
+    const hit = this.blocks.get(index);
+    if (hit) {
+      this.stats.hits++;
+      this.blocks.delete(index);
+      this.blocks.set(index, hit);
+      return hit.data;
+    }
+    this.stats.misses++;
+    this.window = index === this.nextSequential ? Math.min(this.window * 2, this.maxReadAhead) : 1;
+    let count = 1;
+    while (count < this.window && index + count < this.blockCount && !this.blocks.has(index + count)) count++;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.fetch(index, count);
+    } catch (error) {
+      if (count === 1) throw error;
+      // Read-ahead is a guess: a block nobody asked for that fails (tampered, say) must not fail this
+      // read. As Linux drops failed read-ahead pages, read only the requested block; a later read of
+      // the bad block fails on its own.
+      this.window = 1;
+      count = 1;
+      bytes = this.fetch(index, 1);
+    }
+    this.nextSequential = index + count;
+    const bs = this.blockSize;
+    const run = this.newRun(bytes.length);
+    // Read-ahead blocks first, the requested one last: most recent, so eviction cannot drop it.
+    for (let k = 1; k < count; k++) this.insert(index + k, bytes.subarray(k * bs, (k + 1) * bs), false, run);
+    const data = bytes.subarray(0, bs);
+    this.insert(index, data, false, run);
+    this.evict();
+    return data;
+  }
+
+  /** Reads `count` blocks from `index` into a new buffer that the cached blocks will be views of. */
+  private fetch(index: number, count: number): Uint8Array {
+    const bytes = new Uint8Array(count * this.blockSize);
+    this.device.readInto(index, bytes);
+    this.stats.deviceReads++;
+    return bytes;
+  }
+
+  private newRun(bytes: number): Run {
+    return { bytes, live: 0 };
+  }
+
+  private insert(index: number, data: Uint8Array, dirty: boolean, run: Run): void {
+    if (run.live++ === 0) this.heldBytesNow += run.bytes;
+    this.blocks.set(index, { data, dirty, run });
+  }
+
+  private drop(index: number, entry: Entry): void {
+    this.blocks.delete(index);
+    if (--entry.run.live === 0) this.heldBytesNow -= entry.run.bytes;
+  }
+
+  private writeBelow(index: number, data: Uint8Array): void {
+    (this.device.write as (block: number, data: Uint8Array) => void)(index, data);
+    this.stats.deviceWrites++;
+  }
+
+  /** Evicts least recently used blocks until the buffers still referenced fit the capacity. */
+  private evict(): void {
+    while (this.heldBytesNow > this.capacityBytes && this.blocks.size > 1) {
+      const [index, entry] = this.blocks.entries().next().value as [number, Entry];
+      if (entry.dirty) this.writeBelow(index, entry.data);
+      this.drop(index, entry);
+    }
+  }
+}
