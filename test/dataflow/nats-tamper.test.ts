@@ -175,6 +175,16 @@ describe('a hostile JetStream object store', { skip: !present && 'nats-server is
       /truncated/,
     ));
 
+  it('a block deleted from the store while the set still names it', () =>
+    refused(
+      run(
+        onFirstReducer(async (inputs, store) => {
+          await store.remove([inputs[0].blocks[1]]);
+        }),
+      ),
+      /block .*\/b1 is missing from the store/,
+    ));
+
   it('a duplicated block (block 1 overwritten with block 0)', () =>
     refused(
       run(
