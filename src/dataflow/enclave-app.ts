@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { config, host, kbsResource, mrenclave } from 'cloister:enclave';
 import type { Job } from './context.ts';
-import { DataflowError } from './errors.ts';
+import { DataflowError, IntegrityError } from './errors.ts';
 import { HostCall, frameBlock } from './host-calls.ts';
 import type { ExecutorHost } from './host-io.ts';
 import { decode, encode } from './json-bytes.ts';
@@ -68,7 +68,20 @@ async function fetchJobKey(): Promise<Uint8Array> {
 const executorHost: ExecutorHost = {
   store: {
     put: async (name, bytes) => void host.call(HostCall.blockPut, frameBlock(name, bytes)),
-    get: async (name) => host.call(HostCall.blockGet, utf8.encode(name)),
+    get: async (name) => {
+      try {
+        return await host.call(HostCall.blockGet, utf8.encode(name));
+      } catch (error) {
+        // The task names this block, so a store without it dropped part of a set: retrying cannot help.
+        if (
+          error instanceof Error &&
+          error.name === 'HostCallError' &&
+          / is not in the store$/.test(error.message)
+        )
+          throw new IntegrityError(`block ${name} is missing from the store`);
+        throw error;
+      }
+    },
     remove: async (names) => void host.call(HostCall.blockRemove, encode(names)),
   },
   readFile: async (path) => host.call(HostCall.readFile, utf8.encode(path)),

@@ -4,7 +4,7 @@
 // to another and the result stays right.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { NatsExecutorPool } from '../../src/dataflow/host/nats/nats-pool.ts';
@@ -89,6 +89,30 @@ describe('nats:// master', { skip: !present && 'nats-server is not installed' },
     });
     assert.equal(run.stats.retries, 0);
     const opened = openOutput(s.path('out'), s.key, { verifyManifest: true, inputs: s.path('in') });
+    assert.deepEqual(wordCounts(opened.lines), coreutilsWordCount(s.path('all', 'all.txt')));
+  });
+
+  it('executors need only the NATS URL: sealed inputs reach them through the object store', async () => {
+    // The inputs are gone from every file system before the first task is sent (after the driver put
+    // them into the object store): executors can read them only from there.
+    const inputs = s.path('in-remote');
+    cpSync(s.path('in'), inputs, { recursive: true });
+    let removed = false;
+    await runJob({
+      jobFile: `${examples}wordcount.ts`,
+      master: url,
+      executors: 2,
+      jobKey: s.key,
+      platformPath: s.platform,
+      args: [inputs, s.path('out-remote')],
+      rewriteTask: (message) => {
+        if (!removed) rmSync(inputs, { recursive: true });
+        removed = true;
+        return message;
+      },
+    });
+    assert.ok(removed && !existsSync(inputs));
+    const opened = openOutput(s.path('out-remote'), s.key, { verifyManifest: true, inputs: s.path('in') });
     assert.deepEqual(wordCounts(opened.lines), coreutilsWordCount(s.path('all', 'all.txt')));
   });
 

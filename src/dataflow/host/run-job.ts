@@ -1,11 +1,12 @@
 /**
  * `cloister job run` (the untrusted driver): bundle the job file into its JS enclave application,
  * launch the job program in one job enclave and the executors in others (`local[N]`: N enclaves in
- * this process; `nats://`: processes each hosting one), schedule the program's actions on them and
+ * this process; `nats://`: processes each hosting one, reading the sealed inputs the driver puts into
+ * the job's object store), schedule the program's actions on them and
  * write each saved output's sealed manifest beside its part files. The driver handles only sealed
  * blocks, names, plans and MAC'd task records; with a key broker it never holds the job key.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { JsEnclaveError, type JsEnclave } from '../../host/js-enclave.ts';
@@ -25,6 +26,7 @@ import { launchJobEnclave } from './launch-job-enclave.ts';
 import { listSealedFiles } from './list-files.ts';
 import { LocalExecutorPool } from './local-pool.ts';
 import { buildNatsExecutor } from './nats/build-executor.ts';
+import { InputPublisher } from './nats/inputs.ts';
 import { NatsExecutorPool } from './nats/nats-pool.ts';
 import { Scheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
 
@@ -89,6 +91,11 @@ export function keySourceOf(options: Pick<RunJobOptions, 'kbs' | 'jobKey'>): Key
   );
 }
 
+function emptyDir(path: string): string {
+  mkdirSync(path);
+  return path;
+}
+
 /** An error from inside a job enclave, under the name it had there. */
 function fromEnclave(error: unknown, hostError: Error | undefined): Error {
   if (error instanceof JsEnclaveError && error.code === 'threw') {
@@ -116,6 +123,7 @@ export async function runJob(options: RunJobOptions): Promise<JobRun> {
     const jobId = (await program.call('newJob', [])) as string;
     if (!/^[0-9a-f]{32}$/.test(jobId)) throw new DataflowError('the job enclave returned a bad job id');
     let store: BlockStore;
+    let inputs: InputPublisher | undefined;
     if (master.kind === 'local') {
       store = new FileBlockStore(options.storeDir ?? join(work, 'store'));
       pool = await LocalExecutorPool.start(executors, built, { ...host, store });
@@ -131,15 +139,20 @@ export async function runJob(options: RunJobOptions): Promise<JobRun> {
         platformPath: options.platformPath,
         ackWaitMs: options.ackWaitMs,
         replicas: options.replicas,
+        // Executors could be on other machines: they start where none of the driver's paths exist.
+        executorCwd: emptyDir(join(work, 'executors')),
       });
       store = pool.store();
+      inputs = new InputPublisher(store);
     }
     options.onPool?.(pool);
     const scheduler = new Scheduler(pool, store, { rewriteTask: options.rewriteTask });
     let hostError: Error | undefined;
-    program.onHostCall(HostCall.listFiles, (pattern) =>
-      encode(listSealedFiles(new TextDecoder().decode(pattern))),
-    );
+    program.onHostCall(HostCall.listFiles, async (pattern) => {
+      const files = listSealedFiles(new TextDecoder().decode(pattern));
+      await inputs?.publish(files);
+      return encode(files);
+    });
     program.onHostCall(HostCall.runAction, async (data) => {
       const { plan, template } = decode<{ plan: ActionPlan; template: TaskTemplate }>(data);
       try {

@@ -4,6 +4,7 @@
  * with create (compare-and-set: the first commit wins, a redelivered duplicate is dropped with its
  * blocks) and only then acks. A killed executor never acks, so its task is redelivered elsewhere.
  * The enclave runs each task; this process moves only the task message, sealed blocks and the outcome.
+ * Sealed input files come from the object store too: an executor needs only the NATS URL.
  * Usage: node nats-executor.mjs URL JOB INDEX; stdin: empty, or the job key (hex) in key-file
  * development mode.
  */
@@ -17,6 +18,7 @@ import type { TaskMessage, TaskOutcome } from '../../messages.ts';
 import type { JobEnclave } from '../bundle.ts';
 import { isFatal } from '../executor-pool.ts';
 import { launchJobEnclave } from '../launch-job-enclave.ts';
+import { inputReader } from './inputs.ts';
 import { NatsBlockStore } from './nats-store.ts';
 import { decode, encode, names, taskKey } from './wire.ts';
 import { RETRY_ATTEMPTS, RETRY_DELAY_MS, retrying } from './retry.ts';
@@ -51,6 +53,7 @@ const enclaveBytes = await retrying(() => objects.getBlob(n.bundle));
 if (!enclaveBytes) throw new Error(`job ${job} has no job enclave in ${n.blocks}`);
 const enclave = await launchJobEnclave(decode<JobEnclave>(enclaveBytes), {
   store,
+  readInput: inputReader(store),
   devJobKey: devKey ? Buffer.from(devKey, 'hex') : undefined,
 });
 

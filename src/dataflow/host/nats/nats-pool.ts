@@ -31,6 +31,8 @@ export interface NatsPoolOptions {
   readonly ackWaitMs?: number;
   /** Copies of the job's stream, KV bucket and object store in a JetStream cluster (default 1). */
   readonly replicas?: number;
+  /** The working directory of the executor processes (they read nothing from it). */
+  readonly executorCwd?: string;
 }
 
 interface Waiter {
@@ -106,6 +108,7 @@ export class NatsExecutorPool implements ExecutorPool {
     const { url, job, devJobKey, executorScript, platformPath } = this.options;
     const child = spawn(process.execPath, [executorScript, serverList(url).join(','), job, String(index)], {
       stdio: ['pipe', 'pipe', 'inherit'],
+      cwd: this.options.executorCwd,
       env: platformPath ? { ...process.env, CLOISTER_SIM_PLATFORM: platformPath } : process.env,
     });
     child.stdin!.end(devJobKey ? Buffer.from(devJobKey).toString('hex') : '');
