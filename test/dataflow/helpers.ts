@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parsePolicy } from '../../src/attestation/policy.ts';
@@ -11,6 +12,36 @@ import { KeyBroker } from '../../src/kbs/server.ts';
 import { KbsStore } from '../../src/kbs/store.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';
 import { simCollateral } from '../../src/tee/sim/quoting.ts';
+
+/** Debian's nats-server; its absence fails the NATS tests in CI (`.ci/run` installs it) and skips them elsewhere. */
+export const NATS_SERVER = '/usr/sbin/nats-server';
+export const natsPresent = existsSync(NATS_SERVER);
+if (!natsPresent && process.env.CI === 'true')
+  throw new Error(`${NATS_SERVER} is missing: apt-get install nats-server`);
+
+/** A TCP port on loopback that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
+
+/** Waits (at most 5 s) until something listens on the loopback port. */
+export async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const c = createConnection({ port, host: '127.0.0.1' }, () => (c.end(), resolve(true)));
+      c.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nats-server did not listen on ${port}`);
+}
 
 export const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 export const GCIDE = '/usr/share/dictd/gcide.dict.dz';

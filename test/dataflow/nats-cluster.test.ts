@@ -3,36 +3,30 @@
 // first stage's tasks are committed, and the word count still equals coreutils with its manifest.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+
+import { createConnection } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsExecutorPool } from '../../src/dataflow/host/nats/nats-pool.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
 import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
-import { coreutilsWordCount, examples, scratch, wordCounts, writeCorpus } from './helpers.ts';
-
-const NATS_SERVER = '/usr/sbin/nats-server';
-const present = existsSync(NATS_SERVER);
-if (!present && process.env.CI === 'true')
-  throw new Error(`${NATS_SERVER} is missing: apt-get install nats-server`);
+import {
+  coreutilsWordCount,
+  examples,
+  freePort,
+  NATS_SERVER,
+  natsPresent,
+  scratch,
+  wordCounts,
+  writeCorpus,
+} from './helpers.ts';
 
 const s = scratch();
 const servers = new Map<string, ChildProcess>();
 let clientPorts: number[] = [];
 let watcher: NatsConnection | undefined;
 let pool: NatsExecutorPool | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
-}
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
   const until = Date.now() + ms;
@@ -62,7 +56,7 @@ before(async () => {
   });
   writeCorpus(s.path('all'), { 'all.txt': `${words.join('\n')}\n` });
   sealDirectory(s.path('corpus'), s.path('in'), s.key, { blockBytes: 4096 });
-  if (!present) return;
+  if (!natsPresent) return;
   clientPorts = [await freePort(), await freePort(), await freePort()];
   const routePorts = [await freePort(), await freePort(), await freePort()];
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
@@ -115,7 +109,7 @@ after(async () => {
 
 describe(
   'nats:// on a 3-node JetStream cluster',
-  { skip: !present && 'nats-server is not installed' },
+  { skip: !natsPresent && 'nats-server is not installed' },
   () => {
     it(
       'the server leading the task stream is killed mid-job: nothing is lost, the result is right',

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { BlockStore } from '../../src/dataflow/host-io.ts';
 import { inputObjectName } from '../../src/dataflow/host/nats/inputs.ts';
@@ -14,39 +13,12 @@ import { runJob } from '../../src/dataflow/host/run-job.ts';
 import { MANIFEST_FILE } from '../../src/dataflow/manifest.ts';
 import type { ShuffleInput, TaskMessage, TaskOutcome } from '../../src/dataflow/messages.ts';
 import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
-import { jobFile, scratch, writeCorpus } from './helpers.ts';
-
-const NATS_SERVER = '/usr/sbin/nats-server';
-const present = existsSync(NATS_SERVER);
-if (!present && process.env.CI === 'true')
-  throw new Error(`${NATS_SERVER} is missing: apt-get install nats-server`);
+import { freePort, jobFile, NATS_SERVER, natsPresent, scratch, waitForPort, writeCorpus } from './helpers.ts';
 
 const s = scratch();
 let server: ChildProcess | undefined;
 let url = '';
 let job = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const c = createConnection({ port, host: '127.0.0.1' }, () => (c.end(), resolve(true)));
-      c.on('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nats-server did not listen on ${port}`);
-}
 
 // The two-stage job of tamper.test.ts: word counts (map stage a0:s3), then words grouped by count.
 const words = (n: number): string =>
@@ -68,7 +40,7 @@ before(async () => {
 }
 `,
   );
-  if (!present) return;
+  if (!natsPresent) return;
   const port = await freePort();
   server = spawn(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', s.path('jetstream')], {
     stdio: 'ignore',
@@ -131,7 +103,7 @@ async function swap(store: BlockStore, a: string, b: string): Promise<void> {
   await store.put(b, x);
 }
 
-describe('a hostile JetStream object store', { skip: !present && 'nats-server is not installed' }, () => {
+describe('a hostile JetStream object store', { skip: !natsPresent && 'nats-server is not installed' }, () => {
   // Blocks and outcomes of an honest run: the replays below come from this other job.
   const saved = new Map<string, Uint8Array>();
   const byName = new Map<string, Uint8Array>();
@@ -140,7 +112,7 @@ describe('a hostile JetStream object store', { skip: !present && 'nats-server is
     `${m.stage.id}/${m.partition}/${i.map}/${b}`;
 
   before(async () => {
-    if (!present) return;
+    if (!natsPresent) return;
     const honest = await run(
       async (message, store) => {
         for (const inputs of Object.values(message.shuffleInputs))

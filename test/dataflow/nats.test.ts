@@ -5,45 +5,28 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { NatsExecutorPool } from '../../src/dataflow/host/nats/nats-pool.ts';
 import { buildJobEnclave } from '../../src/dataflow/host/bundle.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
 import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
-import { coreutilsWordCount, examples, scratch, startSimBroker, wordCounts, writeCorpus } from './helpers.ts';
-
-const NATS_SERVER = '/usr/sbin/nats-server';
-const present = existsSync(NATS_SERVER);
-if (!present && process.env.CI === 'true')
-  throw new Error(`${NATS_SERVER} is missing: apt-get install nats-server`);
+import {
+  coreutilsWordCount,
+  examples,
+  freePort,
+  NATS_SERVER,
+  natsPresent,
+  scratch,
+  startSimBroker,
+  waitForPort,
+  wordCounts,
+  writeCorpus,
+} from './helpers.ts';
 
 const s = scratch();
 let server: ChildProcess | undefined;
 let broker: Awaited<ReturnType<typeof startSimBroker>> | undefined;
 let url = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const c = createConnection({ port, host: '127.0.0.1' }, () => (c.end(), resolve(true)));
-      c.on('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nats-server did not listen on ${port}`);
-}
 
 before(async () => {
   const words = Array.from(
@@ -57,7 +40,7 @@ before(async () => {
   });
   writeCorpus(s.path('all'), { 'all.txt': `${words.join('\n')}\n` });
   sealDirectory(s.path('corpus'), s.path('in'), s.key, { blockBytes: 4096 });
-  if (!present) return;
+  if (!natsPresent) return;
   const port = await freePort();
   server = spawn(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', s.path('jetstream')], {
     stdio: 'ignore',
@@ -73,7 +56,7 @@ after(async () => {
   s.cleanup();
 });
 
-describe('nats:// master', { skip: !present && 'nats-server is not installed' }, () => {
+describe('nats:// master', { skip: !natsPresent && 'nats-server is not installed' }, () => {
   it('word count with 2 executor processes, the key from the broker, equals coreutils', async () => {
     broker = await startSimBroker(s.platform);
     const kbs = { url: broker.url, resource: 'default/job-key/nats-wc' };

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -13,7 +12,7 @@ import { ADMIN_READ_PREFIX, bodyDigest } from '../../src/interface/kbs/admin-tok
 import { KbsProblem } from '../../src/kbs/problem.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';
 import { cliPath, runCli } from '../helpers/cli.ts';
-import { examples, scratch, writeCorpus } from './helpers.ts';
+import { examples, freePort, scratch, writeCorpus } from './helpers.ts';
 
 const s = scratch();
 const env = { CLOISTER_SIM_PLATFORM: s.platform };
@@ -24,15 +23,6 @@ let serverLog = '';
 function openssl(args: string[]): void {
   const r = spawnSync('openssl', args, { encoding: 'utf8' });
   assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 before(async () => {
