@@ -252,21 +252,23 @@ export function parseQeIdentity(text: string): QeIdentity {
   };
 }
 
+/** Every field of the collateral, in one fixed order. */
+export const COLLATERAL_FIELDS = [
+  'pck_crl_issuer_chain',
+  'root_ca_crl',
+  'pck_crl',
+  'tcb_info_issuer_chain',
+  'tcb_info',
+  'tcb_info_signature',
+  'qe_identity_issuer_chain',
+  'qe_identity',
+  'qe_identity_signature',
+] as const satisfies readonly (keyof Collateral)[];
+
 /** Checks that a parsed JSON value has the nine collateral fields as strings. */
 export function parseCollateral(value: unknown): Collateral {
   const o = obj(value, 'collateral');
-  const keys = [
-    'pck_crl_issuer_chain',
-    'root_ca_crl',
-    'pck_crl',
-    'tcb_info_issuer_chain',
-    'tcb_info',
-    'tcb_info_signature',
-    'qe_identity_issuer_chain',
-    'qe_identity',
-    'qe_identity_signature',
-  ] as const;
   const out = {} as Collateral;
-  for (const k of keys) out[k] = str(o, k, 'collateral');
+  for (const k of COLLATERAL_FIELDS) out[k] = str(o, k, 'collateral');
   return out;
 }

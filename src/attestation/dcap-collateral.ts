@@ -5,7 +5,7 @@
  */
 import type { X509Certificate, X509Crl } from '@peculiar/x509';
 import { FormatError, fromHex } from './bytes.ts';
-import { parseCollateral, parseQeIdentity, parseTcbInfo } from './collateral.ts';
+import { COLLATERAL_FIELDS, parseCollateral, parseQeIdentity, parseTcbInfo } from './collateral.ts';
 import type { QeIdentity, TcbInfo } from './collateral.ts';
 import { p256Verify } from './ecdsa.ts';
 import { BoundedMemo, digestOf } from './memo.ts';
@@ -120,6 +120,7 @@ export async function verifyDcapCollateral(
   const c = parseCollateral(collateral);
   const rootDer = options.trustedRoot ?? INTEL_SGX_ROOT_CA_DER;
   // The same bytes under the same root verify alike at any time, but for the windows checked here.
+  // The cache key covers each byte of each field.
   const key = digestOf(rootDer, ...COLLATERAL_FIELDS.map((field) => c[field]));
   const seen = verifiedCollaterals.peek(key);
   if (seen !== undefined) {
@@ -130,19 +131,6 @@ export async function verifyDcapCollateral(
   verifiedCollaterals.set(key, verified);
   return verified;
 }
-
-/** Every field of the collateral, in one fixed order (the cache key covers each byte of each). */
-const COLLATERAL_FIELDS = [
-  'pck_crl_issuer_chain',
-  'root_ca_crl',
-  'pck_crl',
-  'tcb_info_issuer_chain',
-  'tcb_info',
-  'tcb_info_signature',
-  'qe_identity_issuer_chain',
-  'qe_identity',
-  'qe_identity_signature',
-] as const;
 
 /** Collateral verified under a root, by the hash of the root and every field; a verifier sees few. */
 const verifiedCollaterals = new BoundedMemo<VerifiedCollateral>(32);
