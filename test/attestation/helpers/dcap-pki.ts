@@ -87,6 +87,9 @@ export interface PkiOptions {
   pckCaNotCa?: boolean;
   /** The root's pathLenConstraint (default 1). */
   rootPathLength?: number;
+  /** When every certificate, CRL and signed body is valid (default VALID_FROM to VALID_TO). */
+  validFrom?: Date;
+  validTo?: Date;
 }
 
 export const VALID_FROM = new Date('2025-01-01T00:00:00Z');
@@ -133,16 +136,21 @@ const DEFAULT_LEVELS = (cpu: number[], pce: number): object[] => [
 export interface TestPki {
   root: X509Certificate;
   rootDer: Uint8Array;
+  /** A quote of `body` signed by this PKI's attestation key, certified by its QE report. */
+  signQuote(body: Uint8Array): Uint8Array;
+  /** A quote of a fixed enclave (MRENCLAVE 11…, MRSIGNER 22…). */
   quote: Uint8Array;
   collateral: Collateral;
 }
 
 /** Issues a complete, valid-at-`AT` set of evidence and collateral, altered by `o`. */
 export async function makePki(o: PkiOptions = {}): Promise<TestPki> {
+  const validFrom = o.validFrom ?? VALID_FROM;
+  const validTo = o.validTo ?? VALID_TO;
   const cpuSvn = o.cpuSvn ?? DEFAULT_CPU_SVN;
   const pceSvn = o.pceSvn ?? 13;
   const fmspc = o.fmspc ?? '00906ed50000';
-  const validity = { notBefore: VALID_FROM, notAfter: VALID_TO, signingAlgorithm: ALG };
+  const validity = { notBefore: validFrom, notAfter: validTo, signingAlgorithm: ALG };
   const rootKeys = await keys();
   const root = await X509CertificateGenerator.createSelfSigned({
     ...validity,
@@ -200,11 +208,11 @@ export async function makePki(o: PkiOptions = {}): Promise<TestPki> {
   const crl = (issuer: X509Certificate, key: CryptoKey, serials: string[]) =>
     X509CrlGenerator.create({
       issuer: issuer.subject,
-      thisUpdate: VALID_FROM,
-      nextUpdate: VALID_TO,
+      thisUpdate: validFrom,
+      nextUpdate: validTo,
       signingAlgorithm: ALG,
       signingKey: key,
-      entries: serials.map((serialNumber) => ({ serialNumber, revocationDate: VALID_FROM })),
+      entries: serials.map((serialNumber) => ({ serialNumber, revocationDate: validFrom })),
     });
   const rootCrl = await crl(root, rootKeys.privateKey, ['77']);
   const pckCrl = await crl(pckCa, pckCaKeys.privateKey, o.revokePck ? ['0a0b'] : ['0c0d']);
@@ -212,8 +220,8 @@ export async function makePki(o: PkiOptions = {}): Promise<TestPki> {
   const tcbInfo = JSON.stringify({
     id: 'SGX',
     version: 3,
-    issueDate: (o.tcbIssue ?? VALID_FROM).toISOString(),
-    nextUpdate: (o.tcbNextUpdate ?? VALID_TO).toISOString(),
+    issueDate: (o.tcbIssue ?? validFrom).toISOString(),
+    nextUpdate: (o.tcbNextUpdate ?? validTo).toISOString(),
     fmspc: (o.tcbInfoFmspc ?? fmspc).toUpperCase(),
     pceId: '0000',
     tcbType: 0,
@@ -224,8 +232,8 @@ export async function makePki(o: PkiOptions = {}): Promise<TestPki> {
   const qeIdentity = JSON.stringify({
     id: 'QE',
     version: 2,
-    issueDate: VALID_FROM.toISOString(),
-    nextUpdate: VALID_TO.toISOString(),
+    issueDate: validFrom.toISOString(),
+    nextUpdate: validTo.toISOString(),
     tcbEvaluationDataNumber: 17,
     miscselect: '00000000',
     miscselectMask: 'FFFFFFFF',
@@ -276,20 +284,24 @@ export async function makePki(o: PkiOptions = {}): Promise<TestPki> {
     mrSigner: new Uint8Array(32).fill(0x22),
     reportData: new Uint8Array(64).fill(9),
   });
-  const quote = encodeQuote({
-    header,
-    body,
-    signature: p256(att.privateKey, quoteSignedData(header, body)),
-    attestationKey: xy,
-    qeReport,
-    qeReportSignature: p256(await nodeKey(pckKeys.privateKey), qeReport),
-    qeAuthData,
-    pckChainPem: pem(pck) + pem(pckCa) + pem(root),
-  });
+  const qeReportSignature = p256(await nodeKey(pckKeys.privateKey), qeReport);
+  const pckChainPem = pem(pck) + pem(pckCa) + pem(root);
+  const signQuote = (quoteBody: Uint8Array): Uint8Array =>
+    encodeQuote({
+      header,
+      body: quoteBody,
+      signature: p256(att.privateKey, quoteSignedData(header, quoteBody)),
+      attestationKey: xy,
+      qeReport,
+      qeReportSignature,
+      qeAuthData,
+      pckChainPem,
+    });
   return {
     root,
     rootDer: new Uint8Array(root.rawData),
-    quote,
+    signQuote,
+    quote: signQuote(body),
     collateral: {
       pck_crl_issuer_chain: chainPem(pckCa),
       root_ca_crl: Buffer.from(rootCrl.rawData).toString('hex'),
