@@ -6,11 +6,6 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  BasicConstraintsExtension,
-  SubjectAlternativeNameExtension,
-  X509CertificateGenerator,
-} from '@peculiar/x509';
 import { SgxAttributeFlags } from '../../src/attestation/report-body.ts';
 import { KbsClient } from '../../src/enclave/kbs/client.ts';
 import type { Fetch } from '../../src/enclave/kbs/client.ts';
@@ -18,6 +13,7 @@ import { SimPlatform } from '../../src/tee/sim/platform.ts';
 import type { EnclaveIdentity } from '../../src/tee/sim/platform.ts';
 import { SimQuotingEnclave, simCollateral } from '../../src/tee/sim/quoting.ts';
 import { DISK_KEY } from './helpers/kbs.ts';
+import { selfSignedTls } from './helpers/tls.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cloister-kbs-cli-'));
 const file = (name: string): string => join(dir, name);
@@ -225,25 +221,9 @@ describe('cloister kbs', () => {
   });
 
   it('serve --tls speaks HTTPS', async () => {
-    const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
-      'sign',
-      'verify',
-    ])) as CryptoKeyPair;
-    const cert = await X509CertificateGenerator.createSelfSigned({
-      serialNumber: '01',
-      name: 'CN=127.0.0.1',
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 86_400_000),
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-      keys,
-      extensions: [
-        new BasicConstraintsExtension(true, undefined, true),
-        new SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
-      ],
-    });
-    const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
-    writeFileSync(file('tls.pem'), cert.toString('pem'));
-    writeFileSync(file('tls.key'), `-----BEGIN PRIVATE KEY-----\n${pkcs8}\n-----END PRIVATE KEY-----\n`);
+    const { cert, key } = await selfSignedTls();
+    writeFileSync(file('tls.pem'), cert);
+    writeFileSync(file('tls.key'), key);
     const { child, url } = await serve([
       ...common(),
       '--trust-sim-root',
@@ -255,7 +235,7 @@ describe('cloister kbs', () => {
     ]);
     try {
       assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
-      const client = simClient(url, {}, httpsFetch(cert.toString('pem')));
+      const client = simClient(url, {}, httpsFetch(cert));
       assert.deepEqual(await client.getResource('default/disk/app'), DISK_KEY);
     } finally {
       await stop(child);

@@ -7,11 +7,6 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { Agent } from 'node:https';
 import { after, describe, it } from 'node:test';
-import {
-  BasicConstraintsExtension,
-  SubjectAlternativeNameExtension,
-  X509CertificateGenerator,
-} from '@peculiar/x509';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +15,7 @@ import { relayExchange } from '../../src/host/net-relay.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
 import { ProvisioningError, readRelayReply } from '../../src/enclave/kbs/provision.ts';
 import type { RelayedRequest, RelayedResponse } from '../../src/interface/net-relay.ts';
+import { selfSignedTls } from './helpers/tls.ts';
 
 const servers: Server[] = [];
 const sockets = new Set<Socket>();
@@ -46,30 +42,6 @@ const decode = (data: Uint8Array): RelayedResponse =>
 function enclaveReads(url: string, reply: RelayedResponse | string): ReturnType<typeof readRelayReply> {
   const text = typeof reply === 'string' ? reply : JSON.stringify(reply);
   return readRelayReply(url, new TextEncoder().encode(text));
-}
-
-async function selfSignedTls(): Promise<{ cert: string; key: string }> {
-  const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair;
-  const cert = await X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01',
-    name: 'CN=127.0.0.1',
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    keys,
-    extensions: [
-      new BasicConstraintsExtension(true, undefined, true),
-      new SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
-    ],
-  });
-  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
-  return {
-    cert: cert.toString('pem'),
-    key: `-----BEGIN PRIVATE KEY-----\n${pkcs8}\n-----END PRIVATE KEY-----\n`,
-  };
 }
 
 describe('the host relay says what failed', () => {
@@ -201,22 +173,28 @@ describe('the enclave reads a hostile relay reply', () => {
   });
 });
 
+/** A directory with a volume `v.vol`, its key `k`, and a broker's public key `broker.jwk`. */
+async function volumeAndBrokerKey(): Promise<string> {
+  const dir = tempDir();
+  const made = await runCli([
+    'volume',
+    'create',
+    join(dir, 'v.vol'),
+    '--size',
+    '4M',
+    '--key-file',
+    join(dir, 'k'),
+    '--generate-key',
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  writeFileSync(join(dir, 'broker.jwk'), JSON.stringify(publicKey.export({ format: 'jwk' })));
+  return dir;
+}
+
 describe('a run whose broker cannot be reached says why', () => {
   it('connection refused, from cloister itself', async () => {
-    const dir = tempDir();
-    const made = await runCli([
-      'volume',
-      'create',
-      join(dir, 'v.vol'),
-      '--size',
-      '4M',
-      '--key-file',
-      join(dir, 'k'),
-      '--generate-key',
-    ]);
-    assert.equal(made.code, 0, made.stderr);
-    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    writeFileSync(join(dir, 'broker.jwk'), JSON.stringify(publicKey.export({ format: 'jwk' })));
+    const dir = await volumeAndBrokerKey();
     const port = await listen(createHttpServer());
     await new Promise((resolve) => servers.pop()?.close(resolve));
     const url = `http://127.0.0.1:${port}`;
@@ -238,20 +216,7 @@ describe('a run whose broker cannot be reached says why', () => {
   });
 
   it('--kbs-ca is a host setting: shown as host-only, refused without --kbs or without a certificate', async () => {
-    const dir = tempDir();
-    const made = await runCli([
-      'volume',
-      'create',
-      join(dir, 'v.vol'),
-      '--size',
-      '4M',
-      '--key-file',
-      join(dir, 'k'),
-      '--generate-key',
-    ]);
-    assert.equal(made.code, 0, made.stderr);
-    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    writeFileSync(join(dir, 'broker.jwk'), JSON.stringify(publicKey.export({ format: 'jwk' })));
+    const dir = await volumeAndBrokerKey();
     writeFileSync(join(dir, 'ca.pem'), (await selfSignedTls()).cert);
     writeFileSync(join(dir, 'not.pem'), 'hello');
     const program = join(dir, 'p.wasm');
