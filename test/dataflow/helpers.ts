@@ -12,6 +12,7 @@ import { KeyBroker } from '../../src/kbs/server.ts';
 import { KbsStore } from '../../src/kbs/store.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';
 import { simCollateral } from '../../src/tee/sim/quoting.ts';
+import { sealDirectory } from '../../src/dataflow/owner.ts';
 
 /** Debian's nats-server; its absence fails the NATS tests in CI (`.ci/run` installs it) and skips them elsewhere. */
 export const NATS_SERVER = '/usr/sbin/nats-server';
@@ -116,6 +117,32 @@ export function jobFile(s: Scratch, name: string, body: string): string {
  * A key broker on a loopback port that trusts the sim root of `platformPath` (as `kbs serve
  * --trust-sim-root`), for tests only; `put` stores a resource under a policy naming MRENCLAVEs.
  */
+/**
+ * The tamper tests' two-shuffle job over a sealed corpus in `s.path('in')` (blocks of 256 bytes): word
+ * counts (RDD 3, map stage a0:s3), then the words grouped by their count (RDD 5, a0:s5). Returns the
+ * job file.
+ */
+export function twoStageJob(s: Scratch): string {
+  const words = (n: number): string =>
+    Array.from({ length: 200 }, (_, i) => `w${(i * n) % 97} x${i % 13}`).join('\n');
+  writeCorpus(s.path('corpus'), { 'a.txt': words(3), 'b.txt': words(5), 'c.txt': words(7) });
+  sealDirectory(s.path('corpus'), s.path('in'), s.key, { blockBytes: 256 });
+  return jobFile(
+    s,
+    'twostage.ts',
+    `export default async function job(sc: SparkContext): Promise<void> {
+  await sc.textFile(sc.args[0])
+    .flatMap((l) => l.split(' '))
+    .map((w) => [w, 1] as const)
+    .reduceByKey((a, b) => a + b)
+    .map(([w, n]) => [n, w] as [number, string])
+    .groupByKey()
+    .saveAsTextFile(sc.args[1]);
+}
+`,
+  );
+}
+
 export async function startSimBroker(platformPath: string): Promise<{
   url: string;
   put(resource: string, secret: Uint8Array, mrenclaves: string[]): void;

@@ -12,34 +12,17 @@ import { NatsExecutorPool } from '../../src/dataflow/host/nats/nats-pool.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
 import { MANIFEST_FILE } from '../../src/dataflow/manifest.ts';
 import type { ShuffleInput, TaskMessage, TaskOutcome } from '../../src/dataflow/messages.ts';
-import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
-import { freePort, jobFile, NATS_SERVER, natsPresent, scratch, waitForPort, writeCorpus } from './helpers.ts';
+import { openOutput } from '../../src/dataflow/owner.ts';
+import { freePort, NATS_SERVER, natsPresent, scratch, twoStageJob, waitForPort } from './helpers.ts';
 
 const s = scratch();
 let server: ChildProcess | undefined;
 let url = '';
 let job = '';
 
-// The two-stage job of tamper.test.ts: word counts (map stage a0:s3), then words grouped by count.
-const words = (n: number): string =>
-  Array.from({ length: 200 }, (_, i) => `w${(i * n) % 97} x${i % 13}`).join('\n');
+// The two-shuffle job of helpers.ts: word counts (map stage a0:s3), then words grouped by count.
 before(async () => {
-  writeCorpus(s.path('corpus'), { 'a.txt': words(3), 'b.txt': words(5), 'c.txt': words(7) });
-  sealDirectory(s.path('corpus'), s.path('in'), s.key, { blockBytes: 256 });
-  job = jobFile(
-    s,
-    'twostage.ts',
-    `export default async function job(sc: SparkContext): Promise<void> {
-  await sc.textFile(sc.args[0])
-    .flatMap((l) => l.split(' '))
-    .map((w) => [w, 1] as const)
-    .reduceByKey((a, b) => a + b)
-    .map(([w, n]) => [n, w] as [number, string])
-    .groupByKey()
-    .saveAsTextFile(sc.args[1]);
-}
-`,
-  );
+  job = twoStageJob(s);
   if (!natsPresent) return;
   const port = await freePort();
   server = spawn(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', s.path('jetstream')], {

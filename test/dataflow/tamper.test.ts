@@ -11,32 +11,15 @@ import type { ShuffleInput, TaskMessage } from '../../src/dataflow/messages.ts';
 import { jobKeys } from '../../src/dataflow/keyring.ts';
 import { signRecord } from '../../src/dataflow/records.ts';
 import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
-import { jobFile, scratch, writeCorpus } from './helpers.ts';
+import { scratch, twoStageJob, writeCorpus } from './helpers.ts';
 
 const s = scratch();
 after(() => s.cleanup());
 
-// Two shuffles: word counts (RDD 3, map stage a0:s3), then words grouped by their count (RDD 5, a0:s5).
+// The two-shuffle job of helpers.ts: word counts (RDD 3, map stage a0:s3), then words by count (a0:s5).
 let job = '';
-const words = (n: number): string =>
-  Array.from({ length: 200 }, (_, i) => `w${(i * n) % 97} x${i % 13}`).join('\n');
 before(() => {
-  writeCorpus(s.path('corpus'), { 'a.txt': words(3), 'b.txt': words(5), 'c.txt': words(7) });
-  sealDirectory(s.path('corpus'), s.path('in'), s.key, { blockBytes: 256 });
-  job = jobFile(
-    s,
-    'twostage.ts',
-    `export default async function job(sc: SparkContext): Promise<void> {
-  await sc.textFile(sc.args[0])
-    .flatMap((l) => l.split(' '))
-    .map((w) => [w, 1] as const)
-    .reduceByKey((a, b) => a + b)
-    .map(([w, n]) => [n, w] as [number, string])
-    .groupByKey()
-    .saveAsTextFile(sc.args[1]);
-}
-`,
-  );
+  job = twoStageJob(s);
 });
 
 type Rewrite = (message: TaskMessage, store: BlockStore) => TaskMessage | Promise<TaskMessage>;
