@@ -71,6 +71,26 @@ after(async () => {
   s.cleanup();
 });
 
+/** `job run` of the example word count over a sealed input, with the job key from the broker. */
+const wordCountWithBrokerKey = (input: string, out: string) =>
+  runCli(
+    [
+      'job',
+      'run',
+      `${examples}wordcount.ts`,
+      '--master',
+      'local[1]',
+      '--kbs',
+      url,
+      '--resource',
+      'jobs/wc',
+      '--',
+      s.path(input),
+      s.path(out),
+    ],
+    { env },
+  );
+
 describe('the job key at the key broker (data owner: no key file)', () => {
   it('seal --kbs --key jobs/wc, run with --resource jobs/wc, open --kbs: the counts are right', async () => {
     writeCorpus(s.path('corpus'), { 'a.txt': 'To be, or not to be\n', 'b.txt': 'BE quick\n' });
@@ -109,23 +129,7 @@ describe('the job key at the key broker (data owner: no key file)', () => {
     );
     assert.match(serverLog, /stored default\/jobs\/wc \(32 bytes, with its own policy\) by the admin/);
 
-    const run = await runCli(
-      [
-        'job',
-        'run',
-        `${examples}wordcount.ts`,
-        '--master',
-        'local[1]',
-        '--kbs',
-        url,
-        '--resource',
-        'jobs/wc',
-        '--',
-        s.path('corpus.sealed'),
-        s.path('out'),
-      ],
-      { env },
-    );
+    const run = await wordCountWithBrokerKey('corpus.sealed', 'out');
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, new RegExp(`MRENCLAVE ${mrenclave}`));
     assert.match(serverLog, new RegExp(`release default/jobs/wc to session \\S+ mrenclave=${mrenclave}`));
@@ -175,23 +179,7 @@ describe('the job key at the key broker (data owner: no key file)', () => {
     );
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /the job key it holds at default\/jobs\/wc/);
-    const run2 = await runCli(
-      [
-        'job',
-        'run',
-        `${examples}wordcount.ts`,
-        '--master',
-        'local[1]',
-        '--kbs',
-        url,
-        '--resource',
-        'jobs/wc',
-        '--',
-        s.path('corpus2.sealed'),
-        s.path('out2'),
-      ],
-      { env },
-    );
+    const run2 = await wordCountWithBrokerKey('corpus2.sealed', 'out2');
     assert.equal(run2.code, 0, run2.stderr);
   });
 
