@@ -1,71 +1,14 @@
 // A legitimate enclave's full RCAR flow (auth, attest with a sim quote, resource) against
 // `cloister kbs serve` in its own process, alone and while 8 kept-alive connections from 127.0.0.2
 // send 10 000 unauthenticated `auth` requests. Bounded: each phase stops at its count or 60 s.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { SgxAttributeFlags } from '../src/attestation/report-body.ts';
 import { KbsClient } from '../src/enclave/kbs/client.ts';
-import { KbsStore } from '../src/kbs/store.ts';
-import { SimPlatform } from '../src/tee/sim/platform.ts';
-import { SimQuotingEnclave } from '../src/tee/sim/quoting.ts';
 import { median, printTable } from './lib.ts';
+import { startSimBroker } from './sim-broker.ts';
 
 const FLOOD = 10_000;
-const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'cloister-bench-kbs-flood-'));
-const file = (name: string): string => join(dir, name);
-const secret = new Uint8Array(64).fill(7);
 
-const platform = await SimPlatform.open({ path: file('sim-platform.json') });
-const qe = new SimQuotingEnclave(platform);
-const app = {
-  mrenclave: new Uint8Array(32).fill(0x11),
-  mrsigner: new Uint8Array(32).fill(0x22),
-  isvprodid: 1,
-  isvsvn: 1,
-  attributes: { flags: SgxAttributeFlags.INIT | SgxAttributeFlags.MODE64BIT, xfrm: 3n },
-  miscselect: 0,
-};
-writeFileSync(file('policy.json'), JSON.stringify({ mrenclave: ['11'.repeat(32)] }));
-const store = await KbsStore.open({ file: file('kbs.sqlite') });
-store.put('default/disk/app', secret);
-store.close();
-
-const server = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    main,
-    'kbs',
-    'serve',
-    '--db',
-    file('kbs.sqlite'),
-    '--policy',
-    file('policy.json'),
-  ].concat(['--trust-sim-root', '--port', '0']),
-  {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, CLOISTER_SIM_PLATFORM: file('sim-platform.json') },
-  },
-);
-const url = await new Promise<string>((resolve, reject) => {
-  let text = '';
-  const timer = setTimeout(() => reject(new Error(`kbs serve did not start: ${text}`)), 60_000);
-  server.stderr.on('data', (d: Buffer) => {
-    if (text.length < 10_000) text += d.toString();
-    const m = /listening on (\S+)/.exec(text);
-    if (m) {
-      clearTimeout(timer);
-      resolve(m[1]);
-    }
-  });
-  server.once('exit', (code) => reject(new Error(`kbs serve exited ${code}: ${text}`)));
-});
+const { url, quoteFor, stop } = await startSimBroker('kbs-flood');
 
 const body = JSON.stringify({ version: '0.4.0', tee: 'sgx', 'extra-params': {} });
 const { hostname, port } = new URL(url);
@@ -99,7 +42,7 @@ async function flows(stop: () => boolean): Promise<{ ms: number[]; failed: numbe
     const client = new KbsClient({
       url,
       fetch: (u, i) => fetch(u, i),
-      evidence: (reportData) => qe.quote(platform.ereport(app, qe.targetInfo(), reportData)),
+      evidence: quoteFor,
     });
     try {
       const got = await client.getResource('default/disk/app');
@@ -154,7 +97,5 @@ try {
       `legitimate p50 during / alone: ${(median(during.ms) / median(alone.ms)).toFixed(2)}`,
   );
 } finally {
-  server.kill('SIGTERM');
-  await new Promise((resolve) => server.once('exit', resolve));
-  rmSync(dir, { recursive: true, force: true });
+  await stop();
 }

@@ -3,28 +3,16 @@
 // in-process ceilings of its two costly steps. Evidence comes from a sim platform of its own (EREPORT
 // to the sim quoting enclave, which quotes it), trusted with --trust-sim-root. Bounded: each phase
 // stops at its count or its time limit, whichever comes first.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FlattenedEncrypt, exportJWK, generateKeyPair, importJWK } from 'jose';
 import { verifyDcapCollateral } from '../src/attestation/dcap-collateral.ts';
-import { SgxAttributeFlags } from '../src/attestation/report-body.ts';
 import { runtimeDataReportData } from '../src/interface/kbs/binding.ts';
 import { KbsClient } from '../src/enclave/kbs/client.ts';
 import { dcapEvidenceVerifier } from '../src/attestation/evidence.ts';
-import { KbsStore } from '../src/kbs/store.ts';
-import { SimPlatform } from '../src/tee/sim/platform.ts';
-import type { EnclaveIdentity } from '../src/tee/sim/platform.ts';
-import { SimQuotingEnclave, simCollateral } from '../src/tee/sim/quoting.ts';
+import { simCollateral } from '../src/tee/sim/quoting.ts';
 import { median, printTable } from './lib.ts';
+import { SECRET, loopbackFetch, startSimBroker } from './sim-broker.ts';
 
 const CLIENTS = 50;
-const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'cloister-bench-kbs-'));
-const file = (name: string): string => join(dir, name);
-const secret = new Uint8Array(64).fill(7);
 
 interface Phase {
   count: number;
@@ -67,86 +55,34 @@ const row = (name: string, p: Phase): (string | number)[] => [
   p99(p.latencies),
 ];
 
-const platform = await SimPlatform.open({ path: file('sim-platform.json') });
-const qe = new SimQuotingEnclave(platform);
-const app: EnclaveIdentity = {
-  mrenclave: new Uint8Array(32).fill(0x11),
-  mrsigner: new Uint8Array(32).fill(0x22),
-  isvprodid: 1,
-  isvsvn: 1,
-  attributes: { flags: SgxAttributeFlags.INIT | SgxAttributeFlags.MODE64BIT, xfrm: 3n },
-  miscselect: 0,
-};
-const quoteFor = (reportData: Uint8Array): Uint8Array =>
-  qe.quote(platform.ereport(app, qe.targetInfo(), reportData));
-writeFileSync(file('policy.json'), JSON.stringify({ mrenclave: ['11'.repeat(32)] }));
-const store = await KbsStore.open({ file: file('kbs.sqlite') });
-store.put('default/disk/app', secret);
-store.close();
-
-const server = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    main,
-    'kbs',
-    'serve',
-    '--db',
-    file('kbs.sqlite'),
-    '--policy',
-    file('policy.json'),
-    '--trust-sim-root',
-    '--port',
-    '0',
-  ],
-  {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, CLOISTER_SIM_PLATFORM: file('sim-platform.json') },
-  },
-);
-const url = await new Promise<string>((resolve, reject) => {
-  let text = '';
-  const timer = setTimeout(() => reject(new Error(`kbs serve did not start: ${text}`)), 60_000);
-  server.stderr.on('data', (d: Buffer) => {
-    if (text.length < 10_000) text += d.toString(); // then keep draining the release log unread
-    const m = /listening on (\S+)/.exec(text);
-    if (m) {
-      clearTimeout(timer);
-      resolve(m[1]);
-    }
-  });
-  server.once('exit', (code) => reject(new Error(`kbs serve exited ${code}: ${text}`)));
-});
+const { url, platform, quoteFor, stop } = await startSimBroker('kbs');
 
 try {
-  const newClient = (): KbsClient =>
-    new KbsClient({
-      url,
-      fetch: (u, i) => fetch(u, i),
-      evidence: quoteFor,
-    });
+  // Worker w connects from 127.0.0.(1 + w % 4): under the broker's 32 pending sessions per address.
+  const fetches = [1, 2, 3, 4].map(loopbackFetch);
+  const newClient = (w: number): KbsClient =>
+    new KbsClient({ url, fetch: fetches[w % fetches.length], evidence: quoteFor });
   const check = (bytes: Uint8Array): void => {
-    if (bytes.length !== secret.length || bytes[0] !== 7) throw new Error('wrong secret released');
+    if (bytes.length !== SECRET.length || bytes[0] !== 7) throw new Error('wrong secret released');
   };
 
   // Warm-up: both processes JIT the paths once.
-  await drive(CLIENTS, 200, 10, async () => check(await newClient().getResource('default/disk/app')));
+  await drive(CLIENTS, 200, 10, async (w) => check(await newClient(w).getResource('default/disk/app')));
 
-  const clients = Array.from({ length: CLIENTS }, newClient);
+  const clients = Array.from({ length: CLIENTS }, (_, w) => newClient(w));
   await Promise.all(clients.map((c) => c.attest()));
   const sessions = await drive(CLIENTS, 20_000, 10, async (w) =>
     check(await clients[w].getResource('default/disk/app')),
   );
-  const full = await drive(CLIENTS, 3_000, 10, async () =>
-    check(await newClient().getResource('default/disk/app')),
+  const full = await drive(CLIENTS, 3_000, 10, async (w) =>
+    check(await newClient(w).getResource('default/disk/app')),
   );
 
   // In-process ceilings, one core: the KBS's JWE encryption, and its quote verification (cached collateral).
   const { publicKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256' });
   const jwk = await exportJWK(publicKey);
   const jwe = await drive(1, 20_000, 3, async () => {
-    await new FlattenedEncrypt(secret)
+    await new FlattenedEncrypt(SECRET)
       .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' })
       .encrypt(await importJWK(jwk, 'ECDH-ES+A256KW'));
   });
@@ -172,7 +108,5 @@ try {
       `full RCAR: ${(full.count / full.seconds / (verify.count / verify.seconds)).toFixed(2)} of the verify ceiling`,
   );
 } finally {
-  server.kill('SIGTERM');
-  await new Promise((resolve) => server.once('exit', resolve));
-  rmSync(dir, { recursive: true, force: true });
+  await stop();
 }
