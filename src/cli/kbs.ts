@@ -278,6 +278,15 @@ async function put(path: string, flags: PutFlags): Promise<void> {
   try {
     const store = await KbsStore.open({ file: flags.db, masterKeyFile: flags.masterKey });
     store.put(path, secret, policy);
+    const what = `${secret.length} bytes${policy ? ', with its own policy' : ''}`;
+    store.audit({
+      event: 'store',
+      resource: path,
+      session: null,
+      client: null,
+      mrenclave: null,
+      reason: `${what}, by kbs put`,
+    });
     store.close();
   } finally {
     unlock();

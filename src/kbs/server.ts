@@ -212,7 +212,7 @@ export class KeyBroker {
       if (path.startsWith('/kbs/v0/resource/')) {
         resource = path.slice('/kbs/v0/resource/'.length);
         if (req.method === 'POST' && this.o.admin)
-          return this.send(res, 200, await this.store(req, resource));
+          return this.send(res, 200, await this.store(req, resource, who));
         const { body, headers } = await this.release(req, resource, who);
         return this.sendText(res, body, headers);
       }
@@ -422,7 +422,7 @@ export class KeyBroker {
    * as Trustee's client sends it) or `{"secret": base64, "policy"?: {...}}` (JSON, with a policy of
    * its own); the token must be the admin key's, for this path and exactly this body.
    */
-  private async store(req: IncomingMessage, path: string): Promise<unknown> {
+  private async store(req: IncomingMessage, path: string, who: Requester): Promise<unknown> {
     if (!isResourcePath(path)) throw new KbsProblem(404, 'no-resource', `${path} is not repo/type/tag`);
     const raw = await this.rawBody(req, ADMIN_BODY_BYTES);
     try {
@@ -433,9 +433,9 @@ export class KeyBroker {
     }
     const { secret, policy } = parseSetBody(req.headers['content-type'] ?? '', Buffer.from(raw));
     this.o.store.put(path, secret, policy);
-    this.o.log?.(
-      `stored ${path} (${secret.length} bytes${policy ? ', with its own policy' : ''}) by the admin`,
-    );
+    const what = `${secret.length} bytes${policy ? ', with its own policy' : ''}`;
+    this.o.store.audit({ event: 'store', resource: path, ...who, reason: `${what}, by the admin` });
+    this.o.log?.(`stored ${path} (${what}) by the admin`);
     return { stored: path, bytes: secret.length };
   }
 

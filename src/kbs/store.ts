@@ -33,8 +33,8 @@ export function isResourcePath(path: string): boolean {
 export interface AuditEntry {
   id: number;
   at: string;
-  /** `release` or `refuse`. */
-  event: 'release' | 'refuse';
+  /** `release` or `refuse` (to an enclave or the admin), or `store` (by the admin). */
+  event: 'release' | 'refuse' | 'store';
   resource: string | null;
   session: string | null;
   client: string | null;
@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS resources (
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   at TEXT NOT NULL,
-  event TEXT NOT NULL CHECK (event IN ('release', 'refuse')),
+  event TEXT NOT NULL CHECK (event IN ('release', 'refuse', 'store')),
   resource TEXT,
   session TEXT,
   client TEXT,
@@ -63,6 +63,23 @@ CREATE TABLE IF NOT EXISTS audit (
   reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_event ON audit (event, id);`;
+
+/**
+ * Databases made before admin stores were audited allow only `release` and `refuse` rows; SQLite
+ * cannot change a CHECK constraint, so the table is rebuilt with its rows and ids.
+ */
+function allowStoreEvents(db: Database): void {
+  const sql = db.exec("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit'")[0]
+    ?.values[0]?.[0];
+  if (typeof sql !== 'string' || sql.includes("'store'")) return;
+  db.exec(`BEGIN;
+ALTER TABLE audit RENAME TO audit_old;
+DROP INDEX IF EXISTS audit_by_event;
+${SCHEMA}
+INSERT INTO audit SELECT * FROM audit_old;
+DROP TABLE audit_old;
+COMMIT;`);
+}
 
 /** Reads the master key, creating it (mode 0600, exclusively) when absent; refuses a readable one. */
 export function loadMasterKey(path: string): Buffer {
@@ -116,6 +133,7 @@ export class KbsStore {
     const { file } = options;
     const db = new SQL.Database(file !== undefined && existsSync(file) ? readFileSync(file) : undefined);
     db.exec(SCHEMA);
+    if (!options.readOnly) allowStoreEvents(db);
     const maxRefusalRows = options.maxRefusalRows ?? DEFAULT_REFUSAL_ROWS;
     if (!Number.isInteger(maxRefusalRows) || maxRefusalRows < 1) {
       throw new RangeError(`maxRefusalRows ${maxRefusalRows}: a positive integer`);

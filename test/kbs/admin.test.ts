@@ -71,6 +71,12 @@ describe('the admin endpoint', () => {
     assert.equal(stored.status, 200, await stored.clone().text());
     assert.deepEqual(await stored.json(), { stored: PATH, bytes: NEW_KEY.length });
     assert.deepEqual(await kbs.client().getResource(PATH), NEW_KEY);
+    const stores = kbs.store.auditLog().filter((r) => r.event === 'store');
+    assert.deepEqual(
+      stores.map((r) => [r.resource, r.reason]),
+      [[PATH, `${NEW_KEY.length} bytes, by the admin`]],
+    );
+    assert.match(stores[0].client ?? '', /127\.0\.0\.1/);
 
     const replay = await post(kbs, PATH, NEW_KEY, token);
     assert.equal(replay.status, 401);

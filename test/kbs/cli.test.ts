@@ -142,6 +142,13 @@ describe('cloister kbs', () => {
     );
     assert.equal(typo.status, 2);
     assert.match(typo.stderr, /unknown key "mrenclve"/);
+    const audit = cli('audit', '--db', file('kbs.sqlite'));
+    assert.match(audit.stdout, /store +default\/disk\/app\b.*: 41 bytes, by kbs put\n/);
+    assert.match(
+      audit.stdout,
+      /store +default\/disk\/strict\b.*: 41 bytes, with its own policy, by kbs put\n/,
+    );
+    assert.doesNotMatch(audit.stdout, /etc|a\/b\/c/, 'a refused put left a row');
   });
 
   it('serve never accepts sim evidence without --trust-sim-root', () => {
@@ -216,7 +223,8 @@ describe('cloister kbs', () => {
     const audit = cli('audit', '--db', file('kbs.sqlite'), '--limit', '10');
     assert.equal(audit.status, 0, audit.stderr);
     assert.doesNotMatch(audit.stdout, control);
-    for (const line of audit.stdout.trimEnd().split('\n')) assert.match(line, /^\d{4}-\S+ (release|refuse) /);
+    for (const line of audit.stdout.trimEnd().split('\n'))
+      assert.match(line, /^\d{4}-\S+ (release|refuse|store) /);
     assert.equal(cli('serve', ...common(), '--trust-sim-root', '--audit-refusals', '0').status, 2);
   });
 

@@ -111,4 +111,67 @@ describe('KBS store', () => {
     assert.ok(statSync(file).size <= afterFirst + 64 * 1024, `${afterFirst} -> ${statSync(file).size}`);
     await assert.rejects(KbsStore.open({ maxRefusalRows: 0 }), /positive integer/);
   });
+
+  it('audits admin stores, also in a database made before the store event existed', async () => {
+    const file = join(dir, 'audit-old.sqlite');
+    const SQL = await initSqlJs();
+    const old = new SQL.Database();
+    old.exec(`CREATE TABLE audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at TEXT NOT NULL,
+  event TEXT NOT NULL CHECK (event IN ('release', 'refuse')),
+  resource TEXT,
+  session TEXT,
+  client TEXT,
+  mrenclave TEXT,
+  reason TEXT NOT NULL
+);
+CREATE INDEX audit_by_event ON audit (event, id);
+INSERT INTO audit VALUES (7, '2026-01-01T00:00:00Z', 'release', 'default/disk/app', 's', 'c', '11', 'policy met');`);
+    assert.throws(() => old.run("INSERT INTO audit (at, event, reason) VALUES ('x', 'store', 'r')"), /CHECK/);
+    writeFileSync(file, old.export());
+    old.close();
+
+    const store = await KbsStore.open({ file });
+    store.audit({
+      event: 'store',
+      resource: 'default/disk/app',
+      session: null,
+      client: '::1',
+      mrenclave: null,
+      reason: '32 bytes, by the admin',
+    });
+    store.audit({
+      event: 'refuse',
+      resource: null,
+      session: null,
+      client: '::1',
+      mrenclave: null,
+      reason: 'no',
+    });
+    store.close();
+    const rows = (await KbsStore.open({ file, readOnly: true })).auditLog();
+    assert.deepEqual(
+      rows.map((r) => [r.id, r.event, r.reason]),
+      [
+        [7, 'release', 'policy met'],
+        [8, 'store', '32 bytes, by the admin'],
+        [9, 'refuse', 'no'],
+      ],
+    );
+    const reopened = await KbsStore.open({ file });
+    assert.throws(
+      () =>
+        reopened.audit({
+          event: 'forged' as 'store',
+          resource: null,
+          session: null,
+          client: null,
+          mrenclave: null,
+          reason: 'r',
+        }),
+      /CHECK/,
+    );
+    reopened.close();
+  });
 });
