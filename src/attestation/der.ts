@@ -4,15 +4,17 @@ import { FormatError } from './bytes.ts';
 export const DerTag = {
   INTEGER: 0x02,
   OCTET_STRING: 0x04,
+  BIT_STRING: 0x03,
   OID: 0x06,
   ENUMERATED: 0x0a,
   SEQUENCE: 0x30,
 } as const;
 
-/** One TLV: tag byte and content. */
+/** One TLV: tag byte and content, and the whole TLV as encoded (what a signature covers). */
 export interface Der {
   tag: number;
   content: Uint8Array;
+  encoded: Uint8Array;
 }
 
 /** Reads one TLV at `pos`; returns it and the position after it. Only definite lengths up to 4 bytes. */
@@ -29,7 +31,10 @@ function readTlv(bytes: Uint8Array, pos: number): { tlv: Der; next: number } {
     at += n;
   }
   if (at + len > bytes.length) throw new FormatError('bad-der', 'DER: content exceeds its container');
-  return { tlv: { tag, content: bytes.subarray(at, at + len) }, next: at + len };
+  return {
+    tlv: { tag, content: bytes.subarray(at, at + len), encoded: bytes.subarray(pos, at + len) },
+    next: at + len,
+  };
 }
 
 /** Parses exactly one TLV spanning all of `bytes`. */

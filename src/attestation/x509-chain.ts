@@ -2,11 +2,11 @@
  * Certificate chains and CRLs for attestation evidence: every link's issuer name and signature, validity
  * at the verification time, CA constraints, and revocation, ending at one pinned root.
  */
-import { X509Certificate as NodeX509Certificate, createPublicKey } from 'node:crypto';
+import { X509Certificate as NodeX509Certificate, createPublicKey, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { BasicConstraintsExtension, X509Certificate, X509Crl } from '@peculiar/x509';
 import { FormatError, bytesEqual } from './bytes.ts';
-import { parseDer } from './der.ts';
+import { DerTag, derChildren, derOid, parseDer, type Der } from './der.ts';
 import { VerificationError } from './errors.ts';
 import { BoundedMemo, digestOf } from './memo.ts';
 
@@ -56,10 +56,18 @@ export function parseCrlHex(hex: string, what: string): X509Crl {
   return parseCrl(Uint8Array.from(Buffer.from(hex, 'hex')), what);
 }
 
-/** A CRL from DER. */
+/**
+ * A CRL from DER. Its outer structure is read strictly first: one DER value, nothing after it, and
+ * SEQUENCE { tbsCertList SEQUENCE, signatureAlgorithm SEQUENCE, signatureValue BIT STRING } — the
+ * ASN.1 parser below accepts a wrong length or tag outside the signed part, which would let one CRL
+ * take many byte forms.
+ */
 export function parseCrl(der: Uint8Array, what: string): X509Crl {
   return parsedCrls.get(digestOf(der), () => {
     try {
+      const parts = derChildren(parseDer(der).content);
+      const tags = parts.map((p) => p.tag).join();
+      if (tags !== `${DerTag.SEQUENCE},${DerTag.SEQUENCE},${DerTag.BIT_STRING}`) throw new Error(tags);
       return new X509Crl(Uint8Array.from(der));
     } catch {
       throw new FormatError('bad-crl', `${what}: not a CRL`);
@@ -100,7 +108,8 @@ function isSame(a: X509Certificate, b: X509Certificate): boolean {
 
 /**
  * Signature check of a certificate or CRL by `issuer`. Certificates go through OpenSSL (node:crypto),
- * about 20 times faster than WebCrypto here; node:crypto has no CRL support, so CRLs use @peculiar/x509.
+ * about 20 times faster than WebCrypto here; node:crypto has no CRL support, so an ECDSA/SHA-256 CRL
+ * (every CRL of Intel's PKI) is checked with node:crypto over its own bytes, others with @peculiar/x509.
  */
 async function signedBy(cert: X509Certificate | X509Crl, issuer: X509Certificate): Promise<boolean> {
   // A signature is a fact about two sets of bytes; parsed objects are shared per bytes (parseCert).
@@ -109,7 +118,8 @@ async function signedBy(cert: X509Certificate | X509Crl, issuer: X509Certificate
   try {
     valid =
       cert instanceof X509Crl
-        ? await cert.verify({ publicKey: issuer.publicKey })
+        ? (ecdsaSha256CrlSignedBy(new Uint8Array(cert.rawData), issuer) ??
+          (await cert.verify({ publicKey: issuer.publicKey })))
         : new NodeX509Certificate(Buffer.from(cert.rawData)).verify(publicKeyOf(issuer));
   } catch {
     valid = false;
@@ -120,6 +130,36 @@ async function signedBy(cert: X509Certificate | X509Crl, issuer: X509Certificate
     verifiedSignatures.set(cert, issuers);
   }
   return valid;
+}
+
+const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
+
+/**
+ * CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING }, with
+ * tbsCertList's own `signature` AlgorithmIdentifier after an optional version. When both algorithm
+ * identifiers are exactly ecdsa-with-SHA256 (no parameters), whether the issuer's key signed the
+ * tbsCertList bytes; undefined for any other algorithm.
+ */
+function ecdsaSha256CrlSignedBy(der: Uint8Array, issuer: X509Certificate): boolean | undefined {
+  // The outer structure was checked when the CRL was parsed (parseCrl).
+  const [tbs, algorithm, signature] = derChildren(parseDer(der).content);
+  const fields = derChildren(tbs.content);
+  const inner = fields[0]?.tag === DerTag.INTEGER ? fields[1] : fields[0];
+  if (!isEcdsaSha256(algorithm) || inner === undefined || !isEcdsaSha256(inner)) return undefined;
+  // A BIT STRING of whole bytes: the first content byte (unused bits) is 0.
+  if (signature.content[0] !== 0) return false;
+  return verify(
+    'sha256',
+    tbs.encoded,
+    { key: publicKeyOf(issuer), dsaEncoding: 'der' },
+    signature.content.subarray(1),
+  );
+}
+
+function isEcdsaSha256(algorithmIdentifier: Der): boolean {
+  if (algorithmIdentifier.tag !== DerTag.SEQUENCE) return false;
+  const [oid, ...rest] = derChildren(algorithmIdentifier.content);
+  return rest.length === 0 && oid?.tag === DerTag.OID && derOid(oid.content) === ECDSA_WITH_SHA256;
 }
 
 /** Good signatures seen: signed object to the issuers whose keys verified it. Failures are not kept. */
