@@ -84,6 +84,19 @@ export const CallStatus = {
 /** The sequence number of the start "call": the enclave's first reply says whether the app loaded. */
 export const START_SEQ = 0;
 
+/**
+ * Spin windows (ms, adapted as in spin.ts) of the call channel. A partitioned application makes
+ * its calls in bursts (an entry, the host calls it makes, the next entry of the same request),
+ * so each side spins for the other's next store before it parks on its event loop, where a
+ * wake-up (`Atomics.waitAsync`) costs a task of that loop and, under load, a scheduler slice.
+ */
+export const CALL_SPIN_WINDOWS = {
+  /** The enclave, idle after answering a call, for the next request. */
+  enclave: { minMs: 0.005, maxMs: 0.5 },
+  /** The host, in `call`, for the reply or a host call. */
+  host: { minMs: 0.005, maxMs: 0.5 },
+} as const;
+
 export interface ChannelView {
   readonly header: Int32Array;
   readonly request: Uint8Array;
