@@ -315,7 +315,8 @@ export class JsEnclave {
     header[ChannelField.seq] = seq;
     header[ChannelField.length] = claimedLength;
     Atomics.store(header, ChannelField.state, ChannelState.REQUEST);
-    Atomics.notify(header, ChannelField.state);
+    // A spinning enclave sees the store; waking one parked on its event loop costs a syscall.
+    if (Atomics.load(header, ChannelField.enclaveParked) === 1) Atomics.notify(header, ChannelField.state);
   }
 
   private replyReady(): boolean {

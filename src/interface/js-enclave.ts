@@ -9,6 +9,7 @@
  *   state            both     IDLE -> REQUEST (host), REQUEST -> RUNNING -> REPLY (enclave), REPLY -> IDLE (host)
  *   seq, length      host     the request's sequence number and length in bytes
  *   replySeq, ...    enclave  echoed sequence number, status and reply length
+ *   enclaveParked    enclave  1 while it waits on its event loop: only then does the host notify
  * The enclave answers by ringing the host-call ring's doorbell (`Control.submitted`), the one word
  * the host waits on: the host then serves the ring's requests and collects the reply in one loop,
  * which is what lets a host thread blocked in a synchronous call serve the enclave's host calls.
@@ -63,6 +64,7 @@ export const ChannelField = {
   replySeq: 4,
   status: 5,
   replyLength: 6,
+  enclaveParked: 7,
 } as const;
 
 export const ChannelState = { IDLE: 0, REQUEST: 1, RUNNING: 2, REPLY: 3 } as const;

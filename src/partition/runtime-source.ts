@@ -19,8 +19,11 @@ class EnclaveRefusal extends Error {
  * undefined kept, so a sealed value or a Uint8Array argument arrives as bytes.
  */
 const { Buffer: WireBuffer } = require('node:buffer');
+// One of each for the process: making a TextDecoder costs more than a small message's whole trip.
+const wireEncoder = new TextEncoder();
+const wireDecoder = new TextDecoder();
 function toWire(value) {
-  return new TextEncoder().encode(JSON.stringify(value, function (key, v) {
+  return wireEncoder.encode(JSON.stringify(value, function (key, v) {
     const raw = this[key];
     if (raw instanceof Uint8Array) return { __cloisterBytes: WireBuffer.from(raw).toString('base64') };
     if (raw instanceof Date) return { __cloisterDate: Number.isNaN(raw.getTime()) ? 'NaN' : raw.getTime() };
@@ -29,7 +32,10 @@ function toWire(value) {
   }));
 }
 function fromWire(bytes) {
-  return JSON.parse(new TextDecoder().decode(bytes), (_key, v) => {
+  const text = wireDecoder.decode(bytes);
+  // Most messages carry neither bytes nor undefined: no reviver then (a key is always quoted).
+  if (!text.includes('"__cloisterBytes"') && !text.includes('"__cloisterUndefined"')) return JSON.parse(text);
+  return JSON.parse(text, (_key, v) => {
     if (v === null || typeof v !== 'object') return v;
     if (typeof v.__cloisterBytes === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterBytes, 'base64'));
     if (v.__cloisterUndefined === true) return undefined;

@@ -165,8 +165,12 @@ async function serve(start: JsEnclaveStart): Promise<void> {
   for (;;) {
     const state = nextState(h, spin);
     if (state !== ChannelState.REQUEST) {
+      // Parked is set before the state is compared again (inside waitAsync): a host that stores
+      // REQUEST after that comparison sees the flag and notifies.
+      Atomics.store(h, ChannelField.enclaveParked, 1);
       const waited = Atomics.waitAsync(h, ChannelField.state, state);
       if (waited.async) await waited.value;
+      Atomics.store(h, ChannelField.enclaveParked, 0);
       continue;
     }
     // Each header field is read once; the request is copied out before anything parses it.
