@@ -45,7 +45,7 @@ describe('partitioned targets run their own test suites', () => {
       ['oauth2-server', '--test', '--results', dir, '--report', report, '--evidence', evidenceFile],
       {
         cwd: repo,
-        timeout: 240_000,
+        timeout: 360_000, // the suite twice, npm install and the evidence, on a loaded machine
         maxBuffer: 16 << 20,
       },
     );
