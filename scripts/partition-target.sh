@@ -3,12 +3,14 @@
 # temporary directory, applies the annotations kept in test/partition/targets/<name>/, installs
 # its dependencies from the npm registry, runs `cloister partition` and prints the figures.
 #
-#   scripts/partition-target.sh oauth2-server|kdbxweb|node-forge [--report FILE] [--keep] [--test [--results DIR]]
+#   scripts/partition-target.sh oauth2-server|kdbxweb|node-forge [--report FILE] [--keep] [--test [--results DIR] [--evidence FILE]]
 #
 # --test then runs the target's own test suite twice: unpartitioned (the patched copy) and on the
 # partitioned build, with the enclave side in a JavaScript enclave (sim backend):
 # host/cloister/start.mjs launches it before the suite's first line (oauth2-server only so far).
 # --results DIR keeps each run's mocha JSON report there (unpartitioned.json, partitioned.json).
+# --evidence FILE (oauth2-server): the partitioned run also records the security evidence of
+# test/partition/fixtures/target-evidence.mjs (heap-snapshot canary, V8 coverage) into FILE.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,12 +23,14 @@ report=
 keep=
 run_tests=
 results=
+evidence=
 while [ $# -gt 0 ]; do
   case $1 in
     --report) report=$(realpath -m "$2"); shift 2 ;;
     --keep) keep=1; shift ;;
     --test) run_tests=1; shift ;;
     --results) results=$(realpath -m "$2"); shift 2 ;;
+    --evidence) evidence=$(realpath -m "$2"); shift 2 ;;
     *) echo "partition-target: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -83,6 +87,8 @@ if [ -n "$run_tests" ]; then
     local i
     for i in "${!cmd[@]}"; do [ "${cmd[$i]}" = node ] && break; done
     cmd=("${cmd[@]:0:$((i + 1))}" "$@" "${cmd[@]:$((i + 1))}" --reporter json --reporter-option "output=$results/$label.json")
+    [ "$label" = partitioned ] && [ -n "$evidence" ] &&
+      cmd=(env "CLOISTER_EVIDENCE=$evidence" "${cmd[@]}" --require "$repo/test/partition/fixtures/target-evidence.mjs")
     (cd "$dir" && "${cmd[@]}" > "$results/$label.log" 2>&1) || true
     node -e 'const r = require(process.argv[1]).stats; console.log(process.argv[2].padEnd(34) + " " + r.passes + " passing, " + r.failures + " failing, " + r.pending + " pending")' \
       "$results/$label.json" "its own tests, $label" ||

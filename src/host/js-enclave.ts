@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { canonicalJson } from '../interface/jcs.ts';
 import { CodecError, decodeValue, encodeValue } from '../interface/js-enclave-codec.ts';
 import {
+  CALL_SPIN_WINDOWS,
   CallStatus,
   ChannelField,
   ChannelState,
@@ -26,6 +27,7 @@ import {
 } from '../interface/js-enclave.ts';
 import { createMailbox } from '../interface/mailbox.ts';
 import { Control, createRingBuffer, viewRing, type RingView } from '../interface/ring.ts';
+import { AdaptiveSpin } from '../interface/spin.ts';
 import { measureJsEnclave } from '../tee/measurement.ts';
 import { backendByName } from '../tee/backends.ts';
 import { bundleJsApp } from './js-enclave-bundle.ts';
@@ -189,6 +191,7 @@ export class JsEnclave {
   private asyncInFlight:
     { seq: number; resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
   private ended: string | undefined;
+  private readonly asyncSpin = new AdaptiveSpin(CALL_SPIN_WINDOWS.host);
 
   constructor(private readonly parts: JsEnclaveParts) {
     this.mrenclave = parts.mrenclave;
@@ -312,7 +315,8 @@ export class JsEnclave {
     header[ChannelField.seq] = seq;
     header[ChannelField.length] = claimedLength;
     Atomics.store(header, ChannelField.state, ChannelState.REQUEST);
-    Atomics.notify(header, ChannelField.state);
+    // A spinning enclave sees the store; waking one parked on its event loop costs a syscall.
+    if (Atomics.load(header, ChannelField.enclaveParked) === 1) Atomics.notify(header, ChannelField.state);
   }
 
   private replyReady(): boolean {
@@ -348,6 +352,7 @@ export class JsEnclave {
       await this.server.serveAsync();
       if (this.replyReady()) return this.takeReply(seq);
       if (this.ended !== undefined) throw new JsEnclaveError(this.ended, 'closed');
+      if (this.spinForEnclave()) continue;
       Atomics.store(control, Control.hostParked, 1);
       if (!this.server.hasRequest() && !this.replyReady()) {
         const waited = Atomics.waitAsync(control, Control.submitted, seen, PARK_MS);
@@ -355,6 +360,21 @@ export class JsEnclave {
       }
       Atomics.store(control, Control.hostParked, 0);
     }
+  }
+
+  /** Spins (within the adaptive window) until the enclave replies or makes a host call. */
+  private spinForEnclave(): boolean {
+    const until = performance.now() + this.asyncSpin.windowMs;
+    do {
+      for (let i = 0; i < 64; i++) {
+        if (this.replyReady() || this.server.hasRequest()) {
+          this.asyncSpin.hit();
+          return true;
+        }
+      }
+    } while (performance.now() < until);
+    this.asyncSpin.miss();
+    return false;
   }
 
   private takeReply(seq: number): unknown {

@@ -73,6 +73,19 @@ class Writer {
     this.length += b.length;
   }
 
+  /** A string's UTF-8 length and bytes, encoded in place (no copy) when room for the worst case fits. */
+  utf8(s: string): void {
+    if (this.length + 4 + 3 * s.length > this.limit) {
+      const b = utf8.encode(s);
+      this.u32(b.length);
+      return this.raw(b);
+    }
+    this.reserve(4 + 3 * s.length);
+    const { written } = utf8.encodeInto(s, this.bytes.subarray(this.length + 4));
+    this.view.setUint32(this.length, written, true);
+    this.length += 4 + written;
+  }
+
   result(): Uint8Array {
     return this.bytes.slice(0, this.length);
   }
@@ -83,7 +96,12 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-function encodeInto(w: Writer, value: unknown, path: string, ancestors: object[]): void {
+/** `$`, then `.key` and `[index]` down to the value being encoded: built only for an error. */
+function pathOf(keys: (string | number)[]): string {
+  return '$' + keys.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('');
+}
+
+function encodeInto(w: Writer, value: unknown, at: (string | number)[], ancestors: object[]): void {
   switch (typeof value) {
     case 'undefined':
       return w.u8(Tag.UNDEFINED);
@@ -92,12 +110,9 @@ function encodeInto(w: Writer, value: unknown, path: string, ancestors: object[]
     case 'number':
       w.u8(Tag.NUMBER);
       return w.f64(value);
-    case 'string': {
-      const b = utf8.encode(value);
+    case 'string':
       w.u8(Tag.STRING);
-      w.u32(b.length);
-      return w.raw(b);
-    }
+      return w.utf8(value);
     case 'bigint': {
       const negative = value < 0n;
       let hex = (negative ? -value : value).toString(16);
@@ -112,12 +127,12 @@ function encodeInto(w: Writer, value: unknown, path: string, ancestors: object[]
     case 'object':
       break;
     default:
-      throw new CodecError(`cannot send a ${typeof value} (at ${path})`);
+      throw new CodecError(`cannot send a ${typeof value} (at ${pathOf(at)})`);
   }
   if (value === null) return w.u8(Tag.NULL);
-  if (ancestors.includes(value)) throw new CodecError(`cannot send a cyclic value (at ${path})`);
+  if (ancestors.includes(value)) throw new CodecError(`cannot send a cyclic value (at ${pathOf(at)})`);
   if (ancestors.length >= MAX_DEPTH)
-    throw new CodecError(`value nested deeper than ${MAX_DEPTH} (at ${path})`);
+    throw new CodecError(`value nested deeper than ${MAX_DEPTH} (at ${pathOf(at)})`);
   if (value instanceof Uint8Array) {
     w.u8(Tag.BYTES);
     w.u32(value.length);
@@ -127,20 +142,24 @@ function encodeInto(w: Writer, value: unknown, path: string, ancestors: object[]
   if (Array.isArray(value)) {
     w.u8(Tag.ARRAY);
     w.u32(value.length);
-    for (let i = 0; i < value.length; i++) encodeInto(w, value[i], `${path}[${i}]`, ancestors);
+    for (let i = 0; i < value.length; i++) {
+      at.push(i);
+      encodeInto(w, value[i], at, ancestors);
+      at.pop();
+    }
   } else {
     const proto: unknown = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
-      throw new CodecError(`cannot send a ${describe(value)} (at ${path}): only plain objects`);
+      throw new CodecError(`cannot send a ${describe(value)} (at ${pathOf(at)}): only plain objects`);
     }
     const keys = Object.keys(value);
     w.u8(Tag.OBJECT);
     w.u32(keys.length);
     for (const key of keys) {
-      const b = utf8.encode(key);
-      w.u32(b.length);
-      w.raw(b);
-      encodeInto(w, (value as Record<string, unknown>)[key], `${path}.${key}`, ancestors);
+      w.utf8(key);
+      at.push(key);
+      encodeInto(w, (value as Record<string, unknown>)[key], at, ancestors);
+      at.pop();
     }
   }
   ancestors.pop();
@@ -149,7 +168,7 @@ function encodeInto(w: Writer, value: unknown, path: string, ancestors: object[]
 /** Encodes `value`; throws `CodecError` naming the path of anything that cannot cross. */
 export function encodeValue(value: unknown, limit: number): Uint8Array {
   const w = new Writer(limit);
-  encodeInto(w, value, '$', []);
+  encodeInto(w, value, [], []);
   return w.result();
 }
 

@@ -9,6 +9,7 @@
  *   state            both     IDLE -> REQUEST (host), REQUEST -> RUNNING -> REPLY (enclave), REPLY -> IDLE (host)
  *   seq, length      host     the request's sequence number and length in bytes
  *   replySeq, ...    enclave  echoed sequence number, status and reply length
+ *   enclaveParked    enclave  1 while it waits on its event loop: only then does the host notify
  * The enclave answers by ringing the host-call ring's doorbell (`Control.submitted`), the one word
  * the host waits on: the host then serves the ring's requests and collects the reply in one loop,
  * which is what lets a host thread blocked in a synchronous call serve the enclave's host calls.
@@ -63,6 +64,7 @@ export const ChannelField = {
   replySeq: 4,
   status: 5,
   replyLength: 6,
+  enclaveParked: 7,
 } as const;
 
 export const ChannelState = { IDLE: 0, REQUEST: 1, RUNNING: 2, REPLY: 3 } as const;
@@ -83,6 +85,19 @@ export const CallStatus = {
 
 /** The sequence number of the start "call": the enclave's first reply says whether the app loaded. */
 export const START_SEQ = 0;
+
+/**
+ * Spin windows (ms, adapted as in spin.ts) of the call channel. A partitioned application makes
+ * its calls in bursts (an entry, the host calls it makes, the next entry of the same request),
+ * so each side spins for the other's next store before it parks on its event loop, where a
+ * wake-up (`Atomics.waitAsync`) costs a task of that loop and, under load, a scheduler slice.
+ */
+export const CALL_SPIN_WINDOWS = {
+  /** The enclave, idle after answering a call, for the next request. */
+  enclave: { minMs: 0.005, maxMs: 0.5 },
+  /** The host, in `call`, for the reply or a host call. */
+  host: { minMs: 0.005, maxMs: 0.5 },
+} as const;
 
 export interface ChannelView {
   readonly header: Int32Array;

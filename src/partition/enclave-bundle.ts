@@ -71,15 +71,19 @@ export interface EnclaveBundle {
 }
 
 /**
- * Bundles `OUT/enclave` for the enclave and writes the bundle and its configuration beside the
- * host runtime (`OUT/host/cloister/`, the host launches it).
+ * Bundles the CommonJS program `entry` (resolved from `workingDir`) for a JavaScript enclave, the
+ * Node modules it lacks stubbed; `flat` is where the first pass writes its output. Also used by
+ * the bench to load a whole application into the enclave.
  */
-export async function bundlePartitionedEnclave(out: string, application: string): Promise<EnclaveBundle> {
+export async function bundleForJsEnclave(
+  entry: string,
+  workingDir: string,
+  flat: string,
+): Promise<{ bundle: string; stubbedNodeModules: string[] }> {
   const stubbed = new Set<string>();
-  const flat = join(out, 'enclave', 'cloister', 'enclave-flat.cjs');
   await build({
-    entryPoints: [join(out, 'enclave', 'cloister', 'enclave-main.cjs')],
-    absWorkingDir: join(out, 'enclave'),
+    entryPoints: [entry],
+    absWorkingDir: workingDir,
     bundle: true,
     outfile: flat,
     platform: 'neutral',
@@ -91,9 +95,21 @@ export async function bundlePartitionedEnclave(out: string, application: string)
     logLevel: 'silent',
     plugins: [nodeStubs(stubbed)],
   });
-  const bundle = await bundleJsApp(flat);
+  return { bundle: await bundleJsApp(flat), stubbedNodeModules: [...stubbed].sort() };
+}
+
+/**
+ * Bundles `OUT/enclave` for the enclave and writes the bundle and its configuration beside the
+ * host runtime (`OUT/host/cloister/`, the host launches it).
+ */
+export async function bundlePartitionedEnclave(out: string, application: string): Promise<EnclaveBundle> {
+  const { bundle, stubbedNodeModules } = await bundleForJsEnclave(
+    join(out, 'enclave', 'cloister', 'enclave-main.cjs'),
+    join(out, 'enclave'),
+    join(out, 'enclave', 'cloister', 'enclave-flat.cjs'),
+  );
   const config = partitionEnclaveConfig(application);
   writeFileSync(join(out, 'host', 'cloister', BUNDLE), bundle);
   writeFileSync(join(out, 'host', 'cloister', CONFIG), `${JSON.stringify(config, null, 2)}\n`);
-  return { mrenclave: measureJsApp(bundle, config), stubbedNodeModules: [...stubbed].sort() };
+  return { mrenclave: measureJsApp(bundle, config), stubbedNodeModules };
 }

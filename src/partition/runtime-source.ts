@@ -19,8 +19,11 @@ class EnclaveRefusal extends Error {
  * undefined kept, so a sealed value or a Uint8Array argument arrives as bytes.
  */
 const { Buffer: WireBuffer } = require('node:buffer');
+// One of each for the process: making a TextDecoder costs more than a small message's whole trip.
+const wireEncoder = new TextEncoder();
+const wireDecoder = new TextDecoder();
 function toWire(value) {
-  return new TextEncoder().encode(JSON.stringify(value, function (key, v) {
+  return wireEncoder.encode(JSON.stringify(value, function (key, v) {
     const raw = this[key];
     if (raw instanceof Uint8Array) return { __cloisterBytes: WireBuffer.from(raw).toString('base64') };
     if (raw instanceof Date) return { __cloisterDate: Number.isNaN(raw.getTime()) ? 'NaN' : raw.getTime() };
@@ -29,7 +32,10 @@ function toWire(value) {
   }));
 }
 function fromWire(bytes) {
-  return JSON.parse(new TextDecoder().decode(bytes), (_key, v) => {
+  const text = wireDecoder.decode(bytes);
+  // Most messages carry neither bytes nor undefined: no reviver then (a key is always quoted).
+  if (!text.includes('"__cloisterBytes"') && !text.includes('"__cloisterUndefined"')) return JSON.parse(text);
+  return JSON.parse(text, (_key, v) => {
     if (v === null || typeof v !== 'object') return v;
     if (typeof v.__cloisterBytes === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterBytes, 'base64'));
     if (v.__cloisterUndefined === true) return undefined;
@@ -181,7 +187,24 @@ function hostRef(v) {
     hostObjectIds.set(v, id);
     hostObjects.set(id, v);
   }
-  return { __cloisterHostObject: id, callable: typeof v === 'function' };
+  return { __cloisterHostObject: id, callable: typeof v === 'function', methods: methodNames(v) };
+}
+/**
+ * The names under which a host object has methods now (data properties holding functions, own or
+ * inherited; no getter runs): the enclave's proxy calls them without first asking for the member,
+ * one exit instead of two. A hint only: the call itself looks the method up on the host.
+ */
+function methodNames(v) {
+  const names = [];
+  const seen = new Set();
+  for (let o = v; o !== null && o !== Object.prototype && o !== Function.prototype && names.length < 256; o = Object.getPrototypeOf(o))
+    for (const key of Object.getOwnPropertyNames(o)) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const value = Object.getOwnPropertyDescriptor(o, key).value;
+      if (typeof value === 'function' && key !== 'constructor' && hostClassNames.get(value) === undefined) names.push(key);
+    }
+  return names;
 }
 /** A receiver's fields, and its own methods also when not enumerable (a test's sinon stub): they stay host calls. */
 function receiverFields(self) {
@@ -404,13 +427,17 @@ function install({ host, seal, unseal }) {
   // Handles of host objects become proxies: reads, calls and \`new\` through them are exits.
   const proxies = new Map();
   const proxyIds = new WeakMap();
-  const hostObject = (id, callable) => {
+  // Per host object, the names the host said hold methods when it last sent the object.
+  const hostMethods = new Map();
+  const hostObject = (id, callable, methods) => {
+    if (Array.isArray(methods) && methods.length <= 256 && methods.every((m) => typeof m === 'string')) hostMethods.set(id, new Set(methods));
     if (proxies.has(id)) return proxies.get(id);
     const ref = { __cloisterHostObject: id };
     const callOut = (key, args) => fromHost(reply(host.callSync('__cloisterHostCall', { args: [ref, key, args.map((a) => toHost(a))] })));
     const proxy = new Proxy(callable ? function () {} : {}, {
       get(_target, key) {
         if (typeof key === 'symbol') return undefined;
+        if (hostMethods.get(id)?.has(key)) return (...args) => callOut(key, args);
         const r = reply(host.callSync('__cloisterHostGet', { args: [ref, key] }));
         return r.method ? (...args) => callOut(key, args) : fromHost(r.value);
       },
@@ -430,7 +457,7 @@ function install({ host, seal, unseal }) {
       if (typeof v.origin === 'number') origins.set(date, v.origin);
       return date;
     }
-    if (typeof v.__cloisterHostObject === 'number') return hostObject(v.__cloisterHostObject, v.callable === true);
+    if (typeof v.__cloisterHostObject === 'number') return hostObject(v.__cloisterHostObject, v.callable === true, v.methods);
     if (typeof v.__cloisterClass === 'string') {
       const cls = classOf(v.__cloisterClass);
       if (cls === undefined) throw new EnclaveRefusal('unknown class ' + v.__cloisterClass);

@@ -137,4 +137,20 @@ describe('JavaScript enclave app code at run time', () => {
       /could not load the application: SandboxError/,
     );
   });
+  it('randomBytes with a callback: fresh bytes of the size asked, on a later turn, large sizes too', async () => {
+    const app = [
+      `const { randomBytes } = require('node:crypto');`,
+      `const draw = (n) => new Promise((resolve, reject) => {`,
+      `  let returned = false;`,
+      `  randomBytes(n, (e, b) => (e ? reject(e) : resolve([returned, b.length, b.toString('hex')])));`,
+      `  returned = true;`,
+      `});`,
+      `exports.draw = async (n) => { const [a, b] = [await draw(n), await draw(n)]; return [a[0], a[1], a[2] !== b[2]]; };`,
+      `exports.bad = () => new Promise((resolve) => { try { randomBytes(-1, () => resolve('called')); } catch (e) { resolve(e.name); } });`,
+    ].join('\n');
+    const raw = await enclaves.launch({ appBundle: app });
+    assert.deepEqual(await raw.call('draw', [32]), [true, 32, true], 'called back after it returned');
+    assert.deepEqual(await raw.call('draw', [100_000]), [true, 100_000, true], "over 64 KiB: Node's own");
+    assert.equal(await raw.call('bad', []), 'RangeError');
+  });
 });

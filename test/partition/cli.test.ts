@@ -55,4 +55,16 @@ describe('cloister partition (CLI)', () => {
       /^cloister: error: bad\.ts:2: does not type-check: Type 'number' is not assignable to type 'string'/,
     );
   });
+
+  it('fails with exit status 2 and the file and line on a mark it cannot partition', async () => {
+    const dir = writeApp({
+      'c.ts': 'export const x = 1;\n/** @sensitive */\nexport class Keys { k = 1; }\n',
+    });
+    const r = await runCli(['partition', dir, '--out', join(writeApp({}), 'out')]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /^cloister: error: c\.ts:3: cannot be partitioned: @sensitive on a class declaration/,
+    );
+  });
 });

@@ -72,6 +72,29 @@ describe('partition refuses bad input with file and line', () => {
     assert.deepEqual([e.file, e.line], ['p.ts', 2]);
   });
 
+  it('Sensitive<T> on a parameter of a function type (no body to move into the enclave)', () => {
+    const dir = writeApp({
+      's.ts': [
+        'type Sensitive<T> = T;',
+        'export const n = 1;',
+        'export type Hasher = (key: Sensitive<string>) => string;',
+      ].join('\n'),
+    });
+    const e = refusal(() => analyze(dir));
+    assert.deepEqual([e.file, e.line], ['s.ts', 3]);
+    assert.match(e.message, /cannot be partitioned: Sensitive<…> on a parameter/);
+  });
+
+  it('@sensitive on a statement that declares nothing (JavaScript)', () => {
+    const dir = writeApp({
+      'package.json': '{"files":["j.js"]}',
+      'j.js': "'use strict';\nlet key = '';\n/** @sensitive */\nconsole.log(key);\n",
+    });
+    const e = refusal(() => analyze(dir));
+    assert.deepEqual([e.file, e.line], ['j.js', 4]);
+    assert.match(e.message, /cannot be partitioned: @sensitive on an? expression statement/);
+  });
+
   it('a function that sees sensitive data but needs Node I/O the enclave lacks', () => {
     const dir = writeApp({
       'io.ts': [

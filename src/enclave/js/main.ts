@@ -11,6 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { canonicalJson } from '../../interface/jcs.ts';
 import { encodeValue } from '../../interface/js-enclave-codec.ts';
 import {
+  CALL_SPIN_WINDOWS,
   CallStatus,
   ChannelField,
   ChannelState,
@@ -22,6 +23,7 @@ import {
   type JsEnclaveStart,
 } from '../../interface/js-enclave.ts';
 import { Control, viewRing, type RingView } from '../../interface/ring.ts';
+import { AdaptiveSpin } from '../../interface/spin.ts';
 import { Platform } from '../attest/platform-client.ts';
 import { provisionFromKbs } from '../kbs/provision.ts';
 import { HostChannel, HostProtocolError } from '../ring/channel.ts';
@@ -55,6 +57,24 @@ function reply(view: ChannelView, ring: RingView, seq: number, outcome: Outcome)
   Atomics.store(h, ChannelField.state, ChannelState.REPLY);
   Atomics.add(ring.control, Control.submitted, 1);
   if (Atomics.load(ring.control, Control.hostParked) === 1) Atomics.notify(ring.control, Control.submitted);
+}
+
+/** The channel's state once a request came, or when the spin window ran out. */
+function nextState(h: Int32Array, spin: AdaptiveSpin): number {
+  let state = Atomics.load(h, ChannelField.state);
+  if (state === ChannelState.REQUEST) return state;
+  const until = performance.now() + spin.windowMs;
+  do {
+    for (let i = 0; i < 64; i++) {
+      state = Atomics.load(h, ChannelField.state);
+      if (state === ChannelState.REQUEST) {
+        spin.hit();
+        return state;
+      }
+    }
+  } while (performance.now() < until);
+  spin.miss();
+  return state;
 }
 
 /** The measured configuration, re-checked: the enclave acts only on what it understands. */
@@ -141,11 +161,16 @@ async function serve(start: JsEnclaveStart): Promise<void> {
   });
 
   const h = view.header;
+  const spin = new AdaptiveSpin(CALL_SPIN_WINDOWS.enclave);
   for (;;) {
-    const state = Atomics.load(h, ChannelField.state);
+    const state = nextState(h, spin);
     if (state !== ChannelState.REQUEST) {
+      // Parked is set before the state is compared again (inside waitAsync): a host that stores
+      // REQUEST after that comparison sees the flag and notifies.
+      Atomics.store(h, ChannelField.enclaveParked, 1);
       const waited = Atomics.waitAsync(h, ChannelField.state, state);
       if (waited.async) await waited.value;
+      Atomics.store(h, ChannelField.enclaveParked, 0);
       continue;
     }
     // Each header field is read once; the request is copied out before anything parses it.

@@ -57,11 +57,30 @@ export function lockDownRealm(console: Console): void {
   Object.defineProperty(globalThis, 'Function', { value: denied, writable: false, configurable: false });
 }
 
+/** Up to this size `randomBytes(size, callback)` is drawn at once (a few µs at most). */
+const RANDOM_AT_ONCE_LIMIT = 64 * 1024;
+// Taken at load: the app's realm keeps the global, but the runtime does not rely on it.
+const laterTurn = setImmediate;
+
+/**
+ * `randomBytes(size, callback)` as the app sees it: small sizes are drawn at once and the callback
+ * runs on a later turn of the enclave's event loop, as Node's would, without the round trip to
+ * Node's thread pool and back (two thread wake-ups per call, on the path of each OAuth token).
+ */
+function randomBytes(size: number, callback?: (error: Error | null, bytes: Buffer) => void): unknown {
+  if (typeof callback !== 'function' || !Number.isInteger(size) || size < 0 || size > RANDOM_AT_ONCE_LIMIT)
+    return (nodeCrypto.randomBytes as (...a: unknown[]) => unknown)(size, callback);
+  const bytes = nodeCrypto.randomBytes(size);
+  laterTurn(() => callback(null, bytes));
+  return undefined;
+}
+
 /** The `require` the application bundle gets: the API module and the pure Node modules only. */
 export function appRequire(api: object): (name: string) => unknown {
-  const crypto = Object.freeze(
-    Object.fromEntries(Object.entries(nodeCrypto).filter(([key]) => !CRYPTO_DENIED.has(key))),
-  );
+  const crypto = Object.freeze({
+    ...Object.fromEntries(Object.entries(nodeCrypto).filter(([key]) => !CRYPTO_DENIED.has(key))),
+    randomBytes,
+  });
   const buffer = Object.freeze({ ...nodeBuffer });
   const modules = new Map<string, unknown>([
     ['cloister:enclave', api],
