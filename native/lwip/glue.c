@@ -91,11 +91,12 @@ static int err_to_errno(err_t err) {
  * ACK thinning. While the embedder feeds a batch of inbound packets (cl_batch), a pure ACK lwIP
  * answers with (no data, no options, no flag but ACK) is held back instead of sent; a later pure
  * ACK of the same connection that acknowledges more replaces it, as it says everything the held one
- * said. The held ACK goes out before any other packet, when an ACK does not advance (a duplicate
- * ACK: loss recovery needs each one), when ACK_STRETCH ACKs have been folded into it, and when the
- * batch ends. lwIP acknowledges every second full segment, so a bulk receiver sends one ACK per
- * 2 * ACK_STRETCH segments instead of one per two: each ACK costs a WireGuard seal and open whatever
- * its size. ACKs with SACK blocks carry options and are never held.
+ * said. The held ACK goes out before any other packet, when an ACK of its connection does not
+ * advance past it (a duplicate: that one goes out at once after it), when ACK_STRETCH ACKs have
+ * been folded into it, and when the batch ends. lwIP acknowledges every second full segment, so a
+ * bulk receiver sends one ACK per 2 * ACK_STRETCH segments instead of one per two: each ACK costs a
+ * WireGuard seal and open whatever its size. ACKs that report a loss carry SACK blocks (options)
+ * and are never held.
  */
 #define ACK_STRETCH 8
 #define PURE_ACK_LEN 40
