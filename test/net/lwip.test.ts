@@ -233,6 +233,33 @@ describe('lwIP in wasm, two stacks back to back', () => {
     assert.ok(Buffer.from(wire.b.stack.tcpRecv(server, data.length)).equals(data.subarray(0, 65536)));
   });
 
+  it('a reader sends a window update of its own once it has read a quarter of the window, not per read', () => {
+    const wire = new Wire();
+    const { client, server } = connect(wire);
+    const data = randomBytes(200 * 1024);
+    let sent = 0;
+    for (let i = 0; i < 200 && sent < data.length; i++) {
+      sent += wire.a.stack.tcpSend(client, data.subarray(sent));
+      wire.pump();
+      wire.advance(250);
+    }
+    assert.equal(wire.b.stack.tcpPending(server), data.length);
+    assert.equal(wire.b.outbox.length, 0);
+    const windowOf = (p: Uint8Array) => readTcp(readIpv4(p).payload).window;
+    let read = 0;
+    for (let i = 0; i < 3; i++) read += wire.b.stack.tcpRecv(server, 16 * 1024).length;
+    assert.equal(wire.b.outbox.length, 0, '48 KiB read: no update yet');
+    read += wire.b.stack.tcpRecv(server, 16 * 1024).length;
+    assert.equal(read, 64 * 1024);
+    const updates = wire.b.outbox.splice(0);
+    assert.equal(updates.length, 1, '64 KiB read: one window update');
+    assert.ok(isPureAck(updates[0]!));
+    assert.ok(windowOf(updates[0]!) << 3 >= 64 * 1024, 'it announces the room made');
+    assert.ok(
+      Buffer.from(wire.b.stack.tcpRecv(server, data.length)).equals(data.subarray(read, read + 65536)),
+    );
+  });
+
   it('retransmits a lost segment when the embedder clock advances', () => {
     const wire = new Wire();
     const { client, server } = connect(wire);
