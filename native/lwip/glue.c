@@ -87,6 +87,61 @@ static int err_to_errno(err_t err) {
 
 /* ---------------------------------------------------------------- interface */
 
+/*
+ * ACK thinning. While the embedder feeds a batch of inbound packets (cl_batch), a pure ACK lwIP
+ * answers with (no data, no options, no flag but ACK) is held back instead of sent; a later pure
+ * ACK of the same connection that acknowledges more replaces it, as it says everything the held one
+ * said. The held ACK goes out before any other packet, when an ACK of its connection does not
+ * advance past it (a duplicate: that one goes out at once after it), when ACK_STRETCH ACKs have
+ * been folded into it, and when the batch ends. lwIP acknowledges every second full segment, so a
+ * bulk receiver sends one ACK per 2 * ACK_STRETCH segments instead of one per two: each ACK costs a
+ * WireGuard seal and open whatever its size. ACKs that report a loss carry SACK blocks (options)
+ * and are never held.
+ */
+#define ACK_STRETCH 8
+#define PURE_ACK_LEN 40
+
+static int batching;
+static uint8_t held_ack[PURE_ACK_LEN];
+static uint32_t held_folded; /* lwIP ACKs the held one stands for; 0: none held */
+
+static uint32_t get_be32(const uint8_t *p) {
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* IPv4 without options carrying TCP without options or data, only the ACK flag, not a fragment. */
+static int is_pure_ack(const uint8_t *p, uint32_t n) {
+	return n == PURE_ACK_LEN && p[0] == 0x45 && p[2] == 0 && p[3] == PURE_ACK_LEN &&
+	       (p[6] & 0x3f) == 0 && p[7] == 0 && p[9] == IP_PROTO_TCP && p[32] == 0x50 && p[33] == 0x10;
+}
+
+static void flush_held_ack(void) {
+	if (!held_folded)
+		return;
+	held_folded = 0;
+	js_output(held_ack, PURE_ACK_LEN);
+}
+
+/* Holds a pure ACK; true when it was held (or folded into the held one) rather than to be sent now. */
+static int hold_ack(const uint8_t *p) {
+	if (held_folded) {
+		/* Same addresses and ports (bytes 12..23), acknowledging strictly more. */
+		int same = memcmp(held_ack + 12, p + 12, 12) == 0;
+		int32_t advance = (int32_t)(get_be32(p + 28) - get_be32(held_ack + 28));
+		if (same && advance > 0 && held_folded < ACK_STRETCH) {
+			memcpy(held_ack, p, PURE_ACK_LEN);
+			held_folded++;
+			return 1;
+		}
+		flush_held_ack();
+		if (same && advance <= 0)
+			return 0; /* a duplicate ACK goes out at once */
+	}
+	memcpy(held_ack, p, PURE_ACK_LEN);
+	held_folded = 1;
+	return 1;
+}
+
 static err_t netif_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *dest) {
 	(void)dest;
 	if (p->tot_len > netif->mtu) {
@@ -94,8 +149,18 @@ static err_t netif_output(struct netif *netif, struct pbuf *p, const ip4_addr_t 
 		return ERR_BUF;
 	}
 	uint16_t n = pbuf_copy_partial(p, out_buf, p->tot_len, 0);
+	if (batching && is_pure_ack(out_buf, n) && hold_ack(out_buf))
+		return ERR_OK;
+	flush_held_ack();
 	js_output(out_buf, n);
 	return ERR_OK;
+}
+
+/* Starts (1) or ends (0) a batch of cl_input calls; ending it sends the ACK held back, if any. */
+void EXPORT(cl_batch)(uint32_t on) {
+	batching = on != 0;
+	if (!batching)
+		flush_held_ack();
 }
 
 static err_t netif_setup(struct netif *netif) {

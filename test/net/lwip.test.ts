@@ -4,7 +4,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Wire, makeNode, TestClock } from './helpers/lwip-pair.ts';
 import type { Node } from './helpers/lwip-pair.ts';
-import { TCP_SYN, icmpEchoRequest, inetChecksum, ipv4Packet, readIpv4, readTcp } from './helpers/packets.ts';
+import {
+  TCP_ACK,
+  TCP_SYN,
+  icmpEchoRequest,
+  inetChecksum,
+  ipv4Packet,
+  readIpv4,
+  readTcp,
+} from './helpers/packets.ts';
 import { parseIPv4 } from '../../src/enclave/net/ipv4.ts';
 import { WasiError } from '../../src/interface/errno.ts';
 
@@ -49,6 +57,44 @@ function exchange(wire: Wire, aConn: number, aOut: Uint8Array, bConn: number, bO
     if (size.a + size.b + sent.a + sent.b === before) wire.advance(250);
   }
   return { a: Buffer.concat(got.a), b: Buffer.concat(got.b) };
+}
+
+/** An IPv4 packet holding a TCP segment with no options, no data and only the ACK flag. */
+function isPureAck(p: Uint8Array): boolean {
+  const ip = readIpv4(p);
+  return ip.protocol === 6 && ip.payload.length === 20 && ip.payload[13] === TCP_ACK;
+}
+
+function ackOf(p: Uint8Array): number {
+  return Buffer.from(readIpv4(p).payload).readUInt32BE(8);
+}
+
+/** The sequence number after a data segment. */
+function seqEnd(p: Uint8Array): number {
+  const tcp = readIpv4(p).payload;
+  return (Buffer.from(tcp).readUInt32BE(4) + tcp.length - (tcp[12]! >> 4) * 4) >>> 0;
+}
+
+/**
+ * A connection whose congestion window has grown (1 MiB sent first), then `n` full segments from
+ * a to b taken off the wire instead of delivered: the test hands them to b itself.
+ */
+function capturedSegments(n: number) {
+  const wire = new Wire();
+  const { client, server } = connect(wire);
+  exchange(wire, client, randomBytes(MiB), server, new Uint8Array(0));
+  wire.advance(500); // delayed ACKs out: nothing in flight
+  wire.b.events.length = 0;
+  const captured: Uint8Array[] = [];
+  wire.filter = (p, from) => {
+    if (from === 'a' && readIpv4(p).payload.length > 20) return void captured.push(p);
+    return p;
+  };
+  assert.equal(wire.a.stack.tcpSend(client, randomBytes(n * 1380)), n * 1380);
+  wire.pump();
+  assert.equal(captured.length, n, 'the window let all segments out at once');
+  wire.b.outbox.length = 0;
+  return { wire, client, server, captured };
 }
 
 describe('lwip.wasm', () => {
@@ -119,6 +165,59 @@ describe('lwIP in wasm, two stacks back to back', () => {
     wire.advance(2000);
   });
 
+  it('in batches, pure ACKs are thinned: 4 MiB arrive intact with a fraction of the ACKs', () => {
+    const acksFor = (batched: boolean) => {
+      const wire = new Wire();
+      wire.batched = batched;
+      const { client, server } = connect(wire);
+      let segments = 0;
+      let acks = 0;
+      wire.filter = (p, from) => {
+        if (from === 'a' && readIpv4(p).payload.length > 20) segments++;
+        if (from === 'b' && isPureAck(p)) acks++;
+        return p;
+      };
+      const up = randomBytes(4 * MiB);
+      const got = exchange(wire, client, up, server, new Uint8Array(0));
+      assert.ok(got.b.equals(up), 'the server received the client bytes');
+      return { segments, acks };
+    };
+    const plain = acksFor(false);
+    const thinned = acksFor(true);
+    assert.ok(
+      plain.acks >= plain.segments / 2 - 10,
+      `one ACK per two segments unbatched: ${JSON.stringify(plain)}`,
+    );
+    assert.ok(thinned.acks < thinned.segments / 6, `far fewer in batches: ${JSON.stringify(thinned)}`);
+  });
+
+  it('a batch of 20 segments is answered by 2 ACKs (at most 8 of lwIP folded into one), the last covering all', () => {
+    const { wire, client, server, captured } = capturedSegments(20);
+    wire.b.stack.inputBatch(captured);
+    const acks = wire.b.outbox.splice(0).filter(isPureAck);
+    const ackNumbers = acks.map(ackOf);
+    assert.equal(acks.length, 2, `ACKs: ${ackNumbers.join(', ')}`);
+    assert.equal(ackNumbers[0], seqEnd(captured[15]!), 'the first stands for 8 of lwIP, 16 segments');
+    assert.equal(ackNumbers[1], seqEnd(captured[19]!), 'the last ACK acknowledges every segment');
+    assert.equal(wire.b.stack.tcpPending(server), 20 * 1380);
+    void client;
+  });
+
+  it('a duplicate ACK in a batch is not folded: it goes out after the ACK held before it', () => {
+    const { wire, server, captured } = capturedSegments(2);
+    // The second segment again (a spurious retransmission): lwIP answers at once with the same ACK.
+    wire.b.stack.inputBatch([captured[0]!, captured[1]!, captured[1]!]);
+    const acks = wire.b.outbox.splice(0).filter(isPureAck).map(ackOf);
+    assert.deepEqual(acks, [seqEnd(captured[1]!), seqEnd(captured[1]!)]);
+    assert.equal(wire.b.stack.tcpPending(server), 2 * 1380);
+  });
+
+  it('outside a batch every ACK goes out as lwIP makes it', () => {
+    const { wire, captured } = capturedSegments(20);
+    for (const p of captured) wire.b.stack.input(p);
+    assert.equal(wire.b.outbox.splice(0).filter(isPureAck).length, 10);
+  });
+
   it('the receive window stays open past 64 KiB: 200 KiB are in flight before the reader reads', () => {
     const wire = new Wire();
     const { client, server } = connect(wire);
@@ -132,6 +231,33 @@ describe('lwIP in wasm, two stacks back to back', () => {
     assert.equal(sent, data.length);
     assert.equal(wire.b.stack.tcpPending(server), data.length, 'all of it queued unread at the receiver');
     assert.ok(Buffer.from(wire.b.stack.tcpRecv(server, data.length)).equals(data.subarray(0, 65536)));
+  });
+
+  it('a reader sends a window update of its own once it has read a quarter of the window, not per read', () => {
+    const wire = new Wire();
+    const { client, server } = connect(wire);
+    const data = randomBytes(200 * 1024);
+    let sent = 0;
+    for (let i = 0; i < 200 && sent < data.length; i++) {
+      sent += wire.a.stack.tcpSend(client, data.subarray(sent));
+      wire.pump();
+      wire.advance(250);
+    }
+    assert.equal(wire.b.stack.tcpPending(server), data.length);
+    assert.equal(wire.b.outbox.length, 0);
+    const windowOf = (p: Uint8Array) => readTcp(readIpv4(p).payload).window;
+    let read = 0;
+    for (let i = 0; i < 3; i++) read += wire.b.stack.tcpRecv(server, 16 * 1024).length;
+    assert.equal(wire.b.outbox.length, 0, '48 KiB read: no update yet');
+    read += wire.b.stack.tcpRecv(server, 16 * 1024).length;
+    assert.equal(read, 64 * 1024);
+    const updates = wire.b.outbox.splice(0);
+    assert.equal(updates.length, 1, '64 KiB read: one window update');
+    assert.ok(isPureAck(updates[0]!));
+    assert.ok(windowOf(updates[0]!) << 3 >= 64 * 1024, 'it announces the room made');
+    assert.ok(
+      Buffer.from(wire.b.stack.tcpRecv(server, data.length)).equals(data.subarray(read, read + 65536)),
+    );
   });
 
   it('retransmits a lost segment when the embedder clock advances', () => {

@@ -32,6 +32,8 @@ interface End {
   device: WireGuardDevice;
   endpoint: Endpoint;
   events: NetEvent[];
+  /** Packets the device delivered from the batch being carried: lwIP takes them together (ACKs thinned). */
+  inbox: Uint8Array[];
 }
 
 class HostileTunnel {
@@ -62,11 +64,12 @@ class HostileTunnel {
     const end = {} as End;
     end.endpoint = endpoint;
     end.events = [];
+    end.inbox = [];
     end.device = new WireGuardDevice({
       privateKey: own,
       clock: this.clock,
       transmit: (datagram) => this.inFlight.push({ datagram, to: peerName }),
-      deliver: (packet) => end.stack.input(packet),
+      deliver: (packet) => end.inbox.push(packet),
     });
     end.device.addPeer({
       publicKey: publicKey(other),
@@ -108,6 +111,7 @@ class HostileTunnel {
         end.device.receive(datagram, from);
       }
     }
+    for (const end of [this.a, this.b]) end.stack.inputBatch(end.inbox.splice(0));
     this.a.events.push(...this.a.stack.takeEvents());
     this.b.events.push(...this.b.stack.takeEvents());
   }

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { WgPair, cidr } from './helpers/wg-pair.ts';
 import type { InFlight } from './helpers/wg-pair.ts';
 import { ipv4Packet } from './helpers/packets.ts';
-import { hchacha20, generatePrivateKey, publicKey } from '../../src/enclave/net/wireguard/crypto.ts';
+import { x25519 } from '@noble/curves/ed25519.js';
+import { dh, hchacha20, generatePrivateKey, publicKey } from '../../src/enclave/net/wireguard/crypto.ts';
 import { WireGuardDevice } from '../../src/enclave/net/wireguard/device.ts';
 import { MacStamper } from '../../src/enclave/net/wireguard/cookie.ts';
 import { createInitiation, identity, tai64n } from '../../src/enclave/net/wireguard/noise.ts';
@@ -37,6 +38,54 @@ describe('WireGuard primitives', () => {
       Buffer.from(hchacha20(key, nonce)).toString('hex'),
       '82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc',
     );
+  });
+
+  it('X25519 matches RFC 7748 §5.2 and §6.1, and refuses low-order points', () => {
+    const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('hex') : 'none');
+    const bytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+    // §5.2: unclamped scalars, and a u-coordinate with its top bit set (ignored)
+    assert.equal(
+      hex(
+        dh(
+          bytes('a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4'),
+          bytes('e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c'),
+        ),
+      ),
+      'c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552',
+    );
+    assert.equal(
+      hex(
+        dh(
+          bytes('4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d'),
+          bytes('e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493'),
+        ),
+      ),
+      '95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957',
+    );
+    // §6.1: both public keys and the shared secret from either side
+    const alice = bytes('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
+    const bob = bytes('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb');
+    assert.equal(hex(publicKey(alice)), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
+    assert.equal(hex(publicKey(bob)), 'de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
+    const shared = '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742';
+    assert.equal(hex(dh(alice, publicKey(bob))), shared);
+    assert.equal(hex(dh(bob, publicKey(alice))), shared);
+    // points of small order give an all-zero secret: refused, so a handshake with them fails
+    for (const u of [
+      '00'.repeat(32),
+      '01' + '00'.repeat(31),
+      'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+    ])
+      assert.equal(dh(alice, bytes(u)), undefined, u);
+    assert.equal(dh(alice.subarray(1), publicKey(bob)), undefined, 'short private key');
+    assert.equal(dh(alice, publicKey(bob).subarray(1)), undefined, 'short public key');
+    // and agrees with an independent implementation (@noble/curves) on random keys
+    for (let i = 0; i < 8; i++) {
+      const a = generatePrivateKey();
+      const b = randomBytes(32);
+      assert.equal(hex(publicKey(a)), hex(x25519.getPublicKey(a)));
+      assert.equal(hex(dh(a, publicKey(b))), hex(x25519.getSharedSecret(a, publicKey(b))));
+    }
   });
 
   it('the replay window takes each counter once, out of order inside the window, none behind it', () => {

@@ -82,7 +82,10 @@ export interface LwipOptions {
   wasm: Uint8Array | LwipModule;
   /** Monotonic milliseconds (the enclave's clock); lwIP's timers run on it. */
   nowMs: () => number;
-  /** Called with each outbound IP packet, a copy the callee may keep. */
+  /**
+   * Called with each outbound IP packet: a view into lwIP's memory, valid only during the call
+   * (the callee seals it at once, or copies it to keep it).
+   */
   output: (packet: Uint8Array) => void;
   /** 32 random bits for initial sequence numbers and ephemeral ports; defaults to crypto.getRandomValues. */
   random32?: () => number;
@@ -124,6 +127,8 @@ export class LwipStack {
   readonly #io: number;
   readonly #ioSize: number;
   #events: NetEvent[] = [];
+  /** A view of the module's memory, renewed when growing the memory detached the old one. */
+  #view = new Uint8Array(0);
 
   constructor(options: LwipOptions) {
     const module = options.wasm instanceof Uint8Array ? compileLwip(options.wasm) : options.wasm;
@@ -133,7 +138,7 @@ export class LwipStack {
         now_ms: () => Math.floor(options.nowMs()) >>> 0,
         random32: () => random32() >>> 0,
         output: (ptr: number, len: number) => {
-          options.output(new Uint8Array(this.#memory.buffer, ptr, len).slice());
+          options.output(this.#bytes().subarray(ptr, ptr + len));
         },
         event: (kind: number, id: number, arg: number) => this.#record(kind, id, arg),
         assert_failed: (message: number, file: number, line: number) => {
@@ -172,6 +177,21 @@ export class LwipStack {
     const rc = this.#fn.cl_input!(packet.length);
     if (rc === -Errno.NOTCONN) throw new WasiError(Errno.NOTCONN, 'lwip: the interface is not up');
     return rc === 0;
+  }
+
+  /**
+   * Feeds the inbound IP packets of one batch (the datagrams of one receive from the host). The
+   * pure ACKs lwIP answers them with are thinned: a later one of the same connection replaces an
+   * earlier one, up to eight in one, and the last goes out when the batch ends (glue.c, ACK thinning).
+   */
+  inputBatch(packets: readonly Uint8Array[]): void {
+    if (packets.length === 0) return;
+    this.#fn.cl_batch!(1);
+    try {
+      for (const packet of packets) this.input(packet);
+    } finally {
+      this.#fn.cl_batch!(0);
+    }
   }
 
   /** Runs the timers that are due (TCP retransmission, delayed ACKs, keepalives). */
@@ -296,6 +316,11 @@ export class LwipStack {
   }
 
   #record(kind: number, id: number, arg: number): void {
+    const last = this.#events[this.#events.length - 1];
+    // Bulk data brings a readable event per segment and a sent event per ACK: the latest figure of
+    // the same connection replaces the one before it, so the queue does not grow with the traffic.
+    if (last && last.kind === 'readable' && kind === 3 && last.conn === id) return void (last.pending = arg);
+    if (last && last.kind === 'sent' && kind === 5 && last.conn === id) return void (last.sendBuffer = arg);
     switch (kind) {
       case 1:
         this.#events.push({ kind: 'accept', listener: id, conn: arg });
@@ -324,7 +349,9 @@ export class LwipStack {
   }
 
   #bytes(): Uint8Array {
-    return new Uint8Array(this.#memory.buffer);
+    // A detached view has length 0; lwIP's heap is static, so this is rare.
+    if (this.#view.length === 0) this.#view = new Uint8Array(this.#memory.buffer);
+    return this.#view;
   }
 
   #cString(ptr: number): string {

@@ -48,6 +48,8 @@ export class NetStack {
   readonly #port: DatagramPort;
   readonly #clock: WireGuardClock;
   #outbox: OuterDatagram[] = [];
+  /** Inner packets of the datagrams received in one step: lwIP takes them as one batch. */
+  #inbox: Uint8Array[] = [];
   #nextWgTick = 0;
   readonly #conns = new Map<number, ConnState>();
   readonly #acceptQueues = new Map<number, number[]>();
@@ -60,7 +62,7 @@ export class NetStack {
       privateKey: options.privateKey,
       clock: options.clock,
       transmit: (datagram, to) => this.#outbox.push({ data: datagram, address: to.address, port: to.port }),
-      deliver: (packet) => this.stack.input(packet),
+      deliver: (packet) => this.#inbox.push(packet),
     });
     for (const peer of options.peers) this.device.addPeer(peer);
     this.stack = new LwipStack({
@@ -139,10 +141,11 @@ export class NetStack {
     const now = this.#clock.nowMs();
     const wait = Math.max(0, Math.min(waitMs, this.stack.sleepTime(), this.#nextWgTick - now));
     const datagrams = this.#port.receive(BigInt(Math.floor(wait * 1e6)), RECEIVE_BATCH);
-    for (const d of datagrams) {
-      this.device.receive(d.data, { address: d.address, port: d.port });
-      this.#takeEvents();
-    }
+    for (const d of datagrams) this.device.receive(d.data, { address: d.address, port: d.port });
+    const packets = this.#inbox;
+    this.#inbox = [];
+    this.stack.inputBatch(packets);
+    this.#takeEvents();
     this.stack.tick();
     if (this.#clock.nowMs() >= this.#nextWgTick) {
       this.device.tick();

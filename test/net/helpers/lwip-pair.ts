@@ -22,7 +22,7 @@ export interface Node {
 
 export function makeNode(clock: TestClock, address: string, mtu = 1420): Node {
   const outbox: Uint8Array[] = [];
-  const stack = new LwipStack({ wasm: lwipModule, nowMs: clock.now, output: (p) => outbox.push(p) });
+  const stack = new LwipStack({ wasm: lwipModule, nowMs: clock.now, output: (p) => outbox.push(p.slice()) });
   stack.up({ address, prefix: 24, mtu });
   return { stack, outbox, events: [] };
 }
@@ -36,6 +36,8 @@ export class Wire {
   readonly b: Node;
   readonly clock = new TestClock();
   filter: (packet: Uint8Array, from: 'a' | 'b') => Uint8Array | undefined = (p) => p;
+  /** Hand each side's queued packets over as one batch (`inputBatch`: ACKs thinned), as NetStack does. */
+  batched = false;
 
   constructor(mtu = 1420) {
     this.a = makeNode(this.clock, '10.213.0.1', mtu);
@@ -66,10 +68,13 @@ export class Wire {
 
   #carry(from: Node, to: Node, name: 'a' | 'b'): number {
     const packets = from.outbox.splice(0);
+    const passed: Uint8Array[] = [];
     for (const p of packets) {
       const q = this.filter(p, name);
-      if (q) to.stack.input(q);
+      if (q) passed.push(q);
     }
+    if (this.batched) to.stack.inputBatch(passed);
+    else for (const q of passed) to.stack.input(q);
     return packets.length;
   }
 

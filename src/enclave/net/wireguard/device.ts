@@ -5,7 +5,7 @@
  * authenticated, fresh message is dropped and counted in `stats`, by reason.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { TAG_LEN, counterNonce, dh, encodeKey } from './crypto.ts';
+import { TAG_LEN, dh, encodeKey } from './crypto.ts';
 import { MacChecker, MacStamper, endpointBytes } from './cookie.ts';
 import { Keypair } from './keypair.ts';
 import { SourceRateLimiter } from './ratelimit.ts';
@@ -69,7 +69,8 @@ export interface DeviceOptions {
   privateKey: Uint8Array;
   clock: WireGuardClock;
   transmit(datagram: Uint8Array, to: Endpoint): void;
-  deliver(packet: Uint8Array, from: PeerInfo): void;
+  /** An authenticated inner packet, and the sending peer's public key (base64, as wg prints it). */
+  deliver(packet: Uint8Array, peerKey: string): void;
   /** Handshake messages per second above which mac2 (a cookie) is demanded. Default 32. */
   loadThreshold?: number;
 }
@@ -119,7 +120,8 @@ export interface DeviceStats {
 /** Packets queued per peer while a handshake is under way. */
 const QUEUE_LIMIT = 1024;
 const NO_PSK = new Uint8Array(32);
-const MAX_SAFE_COUNTER = BigInt(Number.MAX_SAFE_INTEGER);
+/** The high 32 bits of the largest counter that is a safe integer (2^53 - 1). */
+const MAX_SAFE_COUNTER_HIGH = 0x1fffff;
 
 interface Handshake {
   state: InitiatorState;
@@ -249,7 +251,7 @@ export class WireGuardDevice {
   /** One IP packet from the inside, routed to the peer whose AllowedIPs hold its destination. */
   send(packet: Uint8Array): boolean {
     if (packet.length < 20 || packet[0]! >> 4 !== 4) return (this.#drop('badInnerPacket'), false);
-    const dst = new DataView(packet.buffer, packet.byteOffset, packet.byteLength).getUint32(16);
+    const dst = u32be(packet, 16);
     const peer = this.#route(dst);
     if (!peer) return (this.#drop('noRoute'), false);
     const now = this.#clock.nowMs();
@@ -431,10 +433,9 @@ export class WireGuardDevice {
     if (!entry || !kp) return this.#drop('unknownIndex');
     const peer = entry.peer;
     if (kp.ageMs(now) >= REJECT_AFTER_TIME) return this.#drop('expiredSession');
-    const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
-    const wireCounter = view.getBigUint64(8, true);
-    if (wireCounter > MAX_SAFE_COUNTER) return this.#drop('replay');
-    const counter = Number(wireCounter);
+    const high = u32le(message, 12);
+    if (high > MAX_SAFE_COUNTER_HIGH) return this.#drop('replay');
+    const counter = high * 2 ** 32 + u32le(message, 8);
     const plaintext = openTransport(kp.recv, message);
     if (!plaintext) return this.#drop('badAuth');
     if (!kp.replay.accept(counter, REJECT_AFTER_MESSAGES)) return this.#drop('replay');
@@ -460,7 +461,7 @@ export class WireGuardDevice {
     if (!inner) return;
     peer.lastDataReceivedMs = now;
     peer.keepaliveOwed = true;
-    this.#options.deliver(inner, peer.info());
+    this.#options.deliver(inner, peer.keyText);
     if (
       kp === peer.current &&
       kp.isInitiator &&
@@ -472,13 +473,12 @@ export class WireGuardDevice {
   /** The IPv4 packet inside a decrypted payload, without padding, if its source is the peer's. */
   #innerPacket(plaintext: Uint8Array, peer: Peer): Uint8Array | undefined {
     if (plaintext.length < 20 || plaintext[0]! >> 4 !== 4) return (this.#drop('badInnerPacket'), undefined);
-    const view = new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
-    const total = view.getUint16(2);
+    const total = (plaintext[2]! << 8) | plaintext[3]!;
     if (total < 20 || total > plaintext.length) return (this.#drop('badInnerPacket'), undefined);
-    const src = view.getUint32(12);
-    if (!peer.config.allowedIPs.some((c) => cidrContains(c, src)))
-      return (this.#drop('notAllowedSource'), undefined);
-    return plaintext.subarray(0, total);
+    const src = u32be(plaintext, 12);
+    for (const cidr of peer.config.allowedIPs)
+      if (cidrContains(cidr, src)) return plaintext.subarray(0, total);
+    return (this.#drop('notAllowedSource'), undefined);
   }
 
   #sendTransport(peer: Peer, kp: Keypair, packet: Uint8Array, now: number): void {
@@ -549,10 +549,36 @@ export class WireGuardDevice {
 
 const EMPTY_PACKET = new Uint8Array(0);
 
+/** A big-endian 32-bit field of an IP header. */
+function u32be(d: Uint8Array, at: number): number {
+  return ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!) >>> 0;
+}
+
+// createCipheriv and createDecipheriv copy the nonce: one buffer each serves every call.
+const sealNonce = new Uint8Array(12);
 const openNonce = new Uint8Array(12);
 
 /** Where a packet is padded before sealing: one cipher update per packet, no allocation for it. */
 const padScratch = new Uint8Array(65536 + 16);
+
+/**
+ * Transport messages are cut from shared blocks: a typed array of more than a few dozen bytes gets
+ * memory of its own outside the JavaScript heap, costly to make and to collect, and a tunnel makes
+ * one per packet. A block is dropped when full; it is freed once no message cut from it is kept.
+ */
+const BLOCK_BYTES = 256 * 1024;
+let block = new Uint8Array(BLOCK_BYTES);
+let blockUsed = 0;
+
+function messageBuffer(size: number): Uint8Array {
+  if (blockUsed + size > block.length) {
+    block = new Uint8Array(Math.max(BLOCK_BYTES, size));
+    blockUsed = 0;
+  }
+  const out = block.subarray(blockUsed, blockUsed + size);
+  blockUsed += (size + 7) & ~7;
+  return out;
+}
 
 /** A transport message: header, then the packet padded to 16 bytes, sealed under the counter. */
 export function sealTransport(
@@ -562,12 +588,15 @@ export function sealTransport(
   packet: Uint8Array,
 ): Uint8Array {
   const padded = (packet.length + 15) & ~15;
-  const out = new Uint8Array(TRANSPORT_HEADER + padded + TAG_LEN);
-  const view = new DataView(out.buffer);
+  const out = messageBuffer(TRANSPORT_HEADER + padded + TAG_LEN);
   out[0] = MSG_TRANSPORT;
+  out[1] = out[2] = out[3] = 0;
   putU32le(out, 4, receiver);
-  view.setBigUint64(8, BigInt(counter), true);
-  const cipher = createCipheriv('chacha20-poly1305', key, counterNonce(counter), { authTagLength: TAG_LEN });
+  // The 64-bit little-endian counter (a safe integer: at most 2^53 - 1) is also the nonce's tail.
+  putU32le(out, 8, counter >>> 0);
+  putU32le(out, 12, Math.floor(counter / 2 ** 32));
+  sealNonce.set(out.subarray(8, 16), 4);
+  const cipher = createCipheriv('chacha20-poly1305', key, sealNonce, { authTagLength: TAG_LEN });
   let plaintext = packet;
   if (padded > packet.length) {
     padScratch.set(packet);
@@ -583,7 +612,6 @@ export function sealTransport(
 
 /** The decrypted (padded) payload of a transport message, or undefined when it does not authenticate. */
 export function openTransport(key: Uint8Array, message: Uint8Array): Uint8Array | undefined {
-  // createDecipheriv copies the nonce: one buffer serves every call.
   const nonce = openNonce;
   nonce.set(message.subarray(8, 16), 4);
   const end = message.length - TAG_LEN;

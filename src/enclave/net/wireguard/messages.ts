@@ -37,10 +37,16 @@ export function messageType(d: Uint8Array): number | undefined {
   }
 }
 
+// Byte by byte: a DataView per call would be an allocation per packet on the data path.
 export function u32le(d: Uint8Array, at: number): number {
-  return new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(at, true);
+  if (at < 0 || at + 4 > d.length) throw new RangeError(`u32le: offset ${at} outside ${d.length} bytes`);
+  return (d[at]! | (d[at + 1]! << 8) | (d[at + 2]! << 16) | (d[at + 3]! << 24)) >>> 0;
 }
 
 export function putU32le(d: Uint8Array, at: number, value: number): void {
-  new DataView(d.buffer, d.byteOffset, d.byteLength).setUint32(at, value, true);
+  if (at < 0 || at + 4 > d.length) throw new RangeError(`putU32le: offset ${at} outside ${d.length} bytes`);
+  d[at] = value;
+  d[at + 1] = value >>> 8;
+  d[at + 2] = value >>> 16;
+  d[at + 3] = value >>> 24;
 }
