@@ -125,8 +125,9 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const backend = backendByName(options.backend ?? 'sim');
   await backend.measure(mrenclave);
   // Both threads start before the platform is opened, so that their start-up (tens of ms each)
-  // overlaps the launcher's own work; the enclave's platform requests wait in their mailbox until
-  // it is served, below.
+  // overlaps the launcher's own work. Until the platform is open nothing of the enclave's is
+  // answered: its platform requests wait in their mailbox, its host calls for the server's
+  // go-ahead (a run whose platform fails to open runs none of the program's requests).
   const server = new Worker(distFile('host-server.cjs'), { workerData: serverStart });
   feedStdin(stdinMailbox, server);
   const enclave = backend.launch({
@@ -193,6 +194,8 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     await Promise.all([enclave.terminate(), server.terminate()]);
     throw error;
   }
+  // The run starts: the host-call server begins to answer the enclave.
+  server.postMessage('serve');
   const stopPlatform = [
     servePlatformMailboxes(platform, platformMailbox, qeMailbox),
     () => platform.close(),
