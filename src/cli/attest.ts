@@ -68,8 +68,12 @@ function atDate(text: string | undefined): Date | undefined {
 }
 
 /** MRENCLAVE exactly as `cloister measure` computes it (a .wasm, or a disk image and the program in it). */
-function measure(program: string | undefined, args: string[], options: RunOptions): Uint8Array {
-  const plan = planCommandLine(program, args, options);
+async function measure(
+  program: string | undefined,
+  args: string[],
+  options: RunOptions,
+): Promise<Uint8Array> {
+  const plan = await planCommandLine(program, args, options);
   return measureRun(plan.wasm, plan.config);
 }
 
@@ -83,7 +87,7 @@ interface SignOptions extends RunOptions {
   generateKey?: boolean;
 }
 
-function sign(program: string | undefined, args: string[], o: SignOptions): void {
+async function sign(program: string | undefined, args: string[], o: SignOptions): Promise<void> {
   if (o.show !== undefined) {
     if (program !== undefined) throw new UsageError('--show reads a SIGSTRUCT: give no PROGRAM with it');
     process.stdout.write(showSigstruct(o.show));
@@ -92,7 +96,7 @@ function sign(program: string | undefined, args: string[], o: SignOptions): void
   if (o.key === undefined) throw new UsageError("required option '--key <PEM>' not specified");
   if (o.output === undefined) throw new UsageError("required option '-o, --output <FILE>' not specified");
   // Measure first: a wrong program or option must not leave a freshly generated key behind.
-  const mrenclave = measure(program, args, o);
+  const mrenclave = await measure(program, args, o);
   if (o.generateKey) {
     if (existsSync(o.key)) throw new UsageError(`--generate-key: ${o.key} exists; not overwriting a key`);
     // SIGSTRUCT keys are RSA-3072 with e = 3.
@@ -227,7 +231,7 @@ interface QuoteOptions extends RunOptions {
 
 async function quote(args: string[], o: QuoteOptions): Promise<void> {
   const data = reportData(o.reportData);
-  const identity = enclaveIdentity(measure(o.program, args, o), o.sig);
+  const identity = enclaveIdentity(await measure(o.program, args, o), o.sig);
   const platform = await openPlatform(true);
   const qe = new SimQuotingEnclave(platform);
   // What the enclave would do: EREPORT targeted at the QE, which checks it and signs the quote.

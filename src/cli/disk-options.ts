@@ -3,16 +3,17 @@
  * image with --root-hash and --hash-offset/--hash-file), its key, and writable volumes. Host-side
  * reads of image headers here only choose what to measure; the enclave checks everything again.
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { MountConfig, RootImageConfig } from '../interface/run-config.ts';
 import { parseVeritySuperblock } from '../common/blockdev/verity-superblock.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
-import { descriptorPath, readDescriptor } from '../image/descriptor.ts';
+import { readDescriptor } from '../image/descriptor.ts';
 import { FileBlockDevice } from '../image/file-device.ts';
 import { findAppendedVerity } from '../image/verify.ts';
 import { readVolumeInfo } from '../image/volume-format.ts';
+import { LUKS_MAGIC, readAt } from './disk-detect.ts';
 import { UsageError } from './run-options.ts';
 import { readKeyFile, readPassphraseFile } from './secret-files.ts';
 import { lockVolume, type VolumeLock } from './volume-lock.ts';
@@ -35,45 +36,6 @@ export interface PreparedDisks {
   secrets: EnclaveSecrets;
   /** The volume locks taken (with `lock`): release them when the run ends. */
   locks: VolumeLock[];
-}
-
-const LUKS_MAGIC = [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe];
-
-function readAt(path: string, offset: number, length: number): Uint8Array {
-  const fd = openSync(path, 'r');
-  try {
-    const out = new Uint8Array(length);
-    const n = readSync(fd, out, 0, length, offset);
-    return out.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A LUKS2 header at the start, or an ext4 superblock magic at byte 1080. */
-function hasDiskSignature(path: string): boolean {
-  const head = readAt(path, 0, 1082);
-  return LUKS_MAGIC.every((b, i) => head[i] === b) || (head[1080] === 0x53 && head[1081] === 0xef);
-}
-
-/**
- * True when `run FILE` means a disk image: FILE is not a WebAssembly module, and it has a sidecar
- * (IMG.json) or the command line names its hash tree (--root-hash or --hash-file). A disk image
- * without either is a usage error that says so; anything else is treated as a program, so a stray
- * file gets "not a WebAssembly module".
- */
-export function looksLikeImage(path: string, treeNamed: boolean): boolean {
-  if (!existsSync(path) || statSync(path).isDirectory()) return false;
-  const head = readAt(path, 0, 4);
-  if (head[0] === 0 && head[1] === 0x61 && head[2] === 0x73 && head[3] === 0x6d) return false;
-  if (treeNamed || existsSync(descriptorPath(path))) return true;
-  if (hasDiskSignature(path)) {
-    throw new UsageError(
-      `${path} is a disk image without its descriptor ${descriptorPath(path)}: ` +
-        'give --root-hash HEX (a hash tree appended to the image is found; a separate one needs --hash-file)',
-    );
-  }
-  return false;
 }
 
 /** Where the verity superblock of a tree appended to `image` starts, found by scanning. */

@@ -7,14 +7,14 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import type { KbsConfig, RunConfig } from '../interface/run-config.ts';
+import type { NetConfig, NetSecrets } from '../interface/net-config.ts';
 import type { BlockDeviceFile } from '../host/host-calls.ts';
-import { looksLikeImage, prepareDisks, type DiskOptions, type PreparedDisks } from './disk-options.ts';
+import { looksLikeImage } from './disk-detect.ts';
+import type { DiskOptions, PreparedDisks } from './disk-options.ts';
 import { withImageOptions } from './run-command-options.ts';
-import { withRunFile } from './run-file.ts';
-import { prepareRun, readProgram, UsageError, type RunOptions } from './run-options.ts';
+import { prepareRun, readProgram, requireProgram, UsageError, type RunOptions } from './run-options.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { netRunConfig } from './net.ts';
 import { verifySigstruct, type Sigstruct } from '../attestation/sigstruct.ts';
 
 export interface LaunchPlan {
@@ -114,20 +114,42 @@ function readSig(path: string): Sigstruct {
   }
 }
 
-export function planLaunch(
+/** Whether a run has a root image or volumes, or an option of theirs (then `disk-options.ts` loads). */
+function namesDisks(image: string | undefined, options: DiskOptions): boolean {
+  const { keyFile, passphraseFile, rootHash, hashOffset, hashFile, overlay, volume, volumeKeyFile } = options;
+  return (
+    image !== undefined ||
+    [keyFile, passphraseFile, rootHash, hashOffset, hashFile, overlay].some((o) => o !== undefined) ||
+    (volume ?? []).length > 0 ||
+    (volumeKeyFile ?? []).length > 0
+  );
+}
+
+/**
+ * Loads what the run's options need: the image and volume formats (with their crypto) and the
+ * WireGuard configuration (with its curves) load only for a run that has them, so that a plain
+ * `cloister run` starts without them.
+ */
+export async function planLaunch(
   file: string,
   rawArgs: string[],
   options: RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
   { lock = false }: { lock?: boolean } = {},
-): LaunchPlan {
+): Promise<LaunchPlan> {
   const args = programArgs(rawArgs);
   const treeNamed = options.rootHash !== undefined || options.hashFile !== undefined;
   const image = looksLikeImage(file, treeNamed) ? file : undefined;
   const inImage = image ? args[0] : undefined;
-  const disks = prepareDisks(image, inImage, options, lock);
+  const disks: PreparedDisks = namesDisks(image, options)
+    ? (await import('./disk-options.ts')).prepareDisks(image, inImage, options, lock)
+    : { volumeMounts: [], blockDevices: [], secrets: { volumeKeys: [] }, locks: [] };
+  const net =
+    options.net === undefined && (options.tcplisten ?? []).length === 0
+      ? undefined
+      : (await import('./net.ts')).netRunConfig(options.net, options.tcplisten ?? []);
   const release = (): void => disks.locks.forEach((l) => l.release());
   try {
-    return planWithDisks(file, args, image, inImage, options, disks, release);
+    return planWithDisks(file, args, image, inImage, options, disks, net, release);
   } catch (error) {
     release();
     throw error;
@@ -141,6 +163,7 @@ function planWithDisks(
   inImage: string | undefined,
   options: RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
   disks: PreparedDisks,
+  net: { config: NetConfig; secrets: NetSecrets } | undefined,
   release: () => void,
 ): LaunchPlan {
   if (options.kbsKey !== undefined && options.kbs === undefined)
@@ -155,7 +178,6 @@ function planWithDisks(
     const option = { hostdir: '--dir', tmpfs: '--tmpfs', volume: '--volume' }[clash.type];
     throw new UsageError(`${option} at / clashes with the root image, which is / itself: mount it elsewhere`);
   }
-  const net = netRunConfig(options.net, options.tcplisten ?? []);
   const config: RunConfig = {
     ...prepared.config,
     ...(net && { net: net.config }),
@@ -181,15 +203,19 @@ function planWithDisks(
  * A run as the command line describes it: the --config file applied under the command line's
  * options, options between a disk image and `--` picked up, then planned.
  */
-export function planCommandLine<
+export async function planCommandLine<
   O extends RunOptions & DiskOptions & KbsOptions & NetOptions & { sig?: string },
 >(
   program: string | undefined,
   args: string[],
   options: O,
   how: { lock?: boolean; commandOptions?: (command: Command) => Command } = {},
-): LaunchPlan & { options: O } {
-  const run = withRunFile(program, args, options);
+): Promise<LaunchPlan & { options: O }> {
+  // The run-file reader (and its TOML parser) loads only for --config.
+  const run =
+    options.config === undefined
+      ? { program: requireProgram(program), args, options }
+      : await (await import('./run-file.ts')).withRunFile(options.config, program, args, options);
   const [programArgs, merged] = withImageOptions(run.program, run.args, run.options, how.commandOptions);
-  return { ...planLaunch(run.program, programArgs, merged, how), options: merged };
+  return { ...(await planLaunch(run.program, programArgs, merged, how)), options: merged };
 }

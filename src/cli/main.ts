@@ -23,7 +23,10 @@ async function runCommand(
   args: string[],
   options: RunOptions & DiskOptions & { traceHost?: boolean; backend?: string },
 ): Promise<number> {
-  const plan = planCommandLine(program, args, options, { lock: true, commandOptions: addRunOnlyOptions });
+  const plan = await planCommandLine(program, args, options, {
+    lock: true,
+    commandOptions: addRunOnlyOptions,
+  });
   const backend = options.backend ?? 'sim';
   if (backend === 'sim') process.stderr.write(`cloister: ${SIM_WARNING}\n`);
   // Unlocking an encrypted root image derives its key for seconds: a bar on a terminal's stderr.
@@ -126,12 +129,12 @@ export function buildProgram(): Command {
   )
     .passThroughOptions()
     .action(
-      (
+      async (
         file: string | undefined,
         args: string[],
         options: RunOptions & DiskOptions & { explain?: boolean },
       ) => {
-        const plan = planCommandLine(file, args, options);
+        const plan = await planCommandLine(file, args, options);
         const mrenclave = hex(measureRun(plan.wasm, plan.config));
         process.stdout.write(options.explain ? explainPlan(plan, mrenclave) : `${mrenclave}\n`);
       },

@@ -3,7 +3,7 @@
  * parsing of options placed between a disk image and `--`.
  */
 import { Command, Option } from 'commander';
-import { looksLikeImage } from './disk-options.ts';
+import { looksLikeImage } from './disk-detect.ts';
 import { DEFAULT_THREADS } from '../interface/run-config.ts';
 import { DEFAULT_MEMORY_MIB, UsageError } from './run-options.ts';
 import { BACKEND_NAMES, backendSummary } from '../tee/backends.ts';

@@ -7,7 +7,6 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
 import { UsageError } from './run-options.ts';
 
 const MAX_FILE = 1 << 20;
@@ -48,13 +47,15 @@ export interface RunFile {
   options: Record<string, unknown>;
 }
 
-function parseFile(path: string): Record<string, unknown> {
+async function parseFile(path: string): Promise<Record<string, unknown>> {
   if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`--config ${path}: no such file`);
   if (statSync(path).size > MAX_FILE) throw new UsageError(`--config ${path}: larger than 1 MiB`);
   const text = readFileSync(path, 'utf8');
+  // The TOML parser loads only for a TOML file: `cloister run` starts without it.
+  const parse = extname(path) === '.json' ? JSON.parse : (await import('smol-toml')).parse;
   let parsed: unknown;
   try {
-    parsed = extname(path) === '.json' ? JSON.parse(text) : parseToml(text);
+    parsed = parse(text);
   } catch (error) {
     throw new UsageError(`--config ${path}: ${(error as Error).message.split('\n')[0]}`);
   }
@@ -65,8 +66,8 @@ function parseFile(path: string): Record<string, unknown> {
 }
 
 /** Reads a run configuration file into options; every key and value is checked. */
-export function readRunFile(path: string): RunFile {
-  const record = parseFile(path);
+export async function readRunFile(path: string): Promise<RunFile> {
+  const record = await parseFile(path);
   const base = dirname(resolve(path));
   const at = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   const options: Record<string, unknown> = {};
@@ -133,20 +134,16 @@ export function readRunFile(path: string): RunFile {
 }
 
 /**
- * Applies `--config` (when given) under the command line: the program, its arguments and the options
- * a run is planned from.
+ * Applies the run file `path` (`--config`) under the command line: the program, its arguments and
+ * the options a run is planned from.
  */
-export function withRunFile<T extends { config?: string }>(
+export async function withRunFile<T extends { config?: string }>(
+  path: string,
   program: string | undefined,
   args: string[],
   options: T,
-): { program: string; args: string[]; options: T } {
-  if (options.config === undefined) {
-    if (program === undefined)
-      throw new UsageError("missing required argument 'PROGRAM' (or --config FILE naming it)");
-    return { program, args, options };
-  }
-  const file = readRunFile(options.config);
+): Promise<{ program: string; args: string[]; options: T }> {
+  const file = await readRunFile(path);
   const merged: Record<string, unknown> = { ...file.options };
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined) continue;
@@ -156,7 +153,7 @@ export function withRunFile<T extends { config?: string }>(
   if (program !== undefined) return { program, args, options: merged as T };
   if (file.program === undefined) {
     throw new UsageError(
-      `--config ${options.config}: no program: set program = "app.wasm" (or an image) or give PROGRAM`,
+      `--config ${path}: no program: set program = "app.wasm" (or an image) or give PROGRAM`,
     );
   }
   return { program: file.program, args: [...(file.args ?? []), ...args], options: merged as T };

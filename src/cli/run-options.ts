@@ -121,3 +121,10 @@ export function readProgram(path: string): Uint8Array<ArrayBuffer> {
   if (statSync(path).isDirectory()) throw new UsageError(`${path}: is a directory, not a program`);
   return new Uint8Array(readFileSync(path));
 }
+
+/** The program a command line names; without one (and without `--config`) it is a usage error. */
+export function requireProgram(program: string | undefined): string {
+  if (program === undefined)
+    throw new UsageError("missing required argument 'PROGRAM' (or --config FILE naming it)");
+  return program;
+}

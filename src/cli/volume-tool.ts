@@ -73,7 +73,7 @@ export async function runVolumeTool(run: ToolRun, options: VolumeToolOptions): P
   try {
     const tool = join(scratch, 'volume-tool.wasm');
     writeFileSync(tool, toolWasm);
-    const plan = planLaunch(
+    const plan = await planLaunch(
       tool,
       run.args,
       {

@@ -14,6 +14,7 @@ import type { HostChannel } from './ring/channel.ts';
 import { RingHostDir } from './ring/host-services.ts';
 import { DiskError, openRootImage, openVolumeMount, type OpenedDisk } from './storage/disks.ts';
 import { createHostDirFs, createMountTree, createOverlayFs, createTmpfs } from './vfs/index.ts';
+import { CachedHostDirCalls } from './vfs/hostdir-cache.ts';
 import { createAttestationFs } from './attest/attestation-fs.ts';
 import type { Platform } from './attest/platform-client.ts';
 import type { FileSystem } from './vfs/index.ts';
@@ -56,7 +57,8 @@ export function buildNamespace(ctx: NamespaceContext): Namespace {
   };
 
   try {
-    const hostDir = new RingHostDir(channel);
+    // One cache for all mounts: two mounts may be the same host directory.
+    const hostDir = new CachedHostDirCalls(new RingHostDir(channel));
     let hostMount = 0;
     let nextDevice = config.root ? (config.root.separateHashFile ? 2 : 1) : 0;
     let volumeIndex = 0;

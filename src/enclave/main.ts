@@ -159,6 +159,9 @@ async function run(start: EnclaveStart): Promise<void> {
     } catch (error) {
       if (error instanceof ProcExit) status = error.code;
       else if (error instanceof WebAssembly.RuntimeError || isStackOverflow(error)) {
+        // Cut off inside a call, the library OS may be in the middle of an update: its volumes
+        // are not committed and keep their last commit, as after a crash.
+        if (wasi.cutInCall) closeDisks = () => {};
         exit(TRAP_STATUS, ExitKind.TRAP, describeTrap(error as Error));
         return;
       } else throw error;

@@ -13,6 +13,7 @@ import { measureEnclave } from '../tee/measurement.ts';
 import { backendByName } from '../tee/backends.ts';
 import { servePlatformMailboxes } from '../tee/platform-mailboxes.ts';
 import type { Sigstruct } from '../attestation/sigstruct.ts';
+import type { EnclavePlatform } from '../tee/backend.ts';
 import { createMailbox } from '../interface/mailbox.ts';
 import { serveNetRelay } from './net-relay.ts';
 import { HostDatagramSocket, serveDatagrams } from './net-datagrams.ts';
@@ -106,23 +107,9 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
         throw new Error(`--net: cannot bind the host's UDP port: ${error.message}`);
       })
     : undefined;
-  const backend = backendByName(options.backend ?? 'sim');
-  await backend.measure(mrenclave);
-  const platform = await backend.openPlatform({ mrenclave, sig: options.sig });
   const platformMailbox = createMailbox();
   const qeMailbox = createMailbox();
   const netMailbox = createMailbox();
-  const stopPlatform = [
-    servePlatformMailboxes(platform, platformMailbox, qeMailbox),
-    () => platform.close(),
-    ...(options.config.kbs
-      ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin, { ca: options.kbsCa })]
-      : []),
-  ];
-  if (datagramMailbox && datagrams) {
-    const socket = datagrams;
-    stopPlatform.push(serveDatagrams(datagramMailbox, socket), () => socket.close());
-  }
   const serverStart: ServerStart = {
     ring,
     threadLanes,
@@ -135,6 +122,12 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     mounts: options.hostDirs,
     blockDevices: options.blockDevices ?? [],
   };
+  const backend = backendByName(options.backend ?? 'sim');
+  await backend.measure(mrenclave);
+  // Both threads start before the platform is opened, so that their start-up (tens of ms each)
+  // overlaps the launcher's own work. Until the platform is open nothing of the enclave's is
+  // answered: its platform requests wait in their mailbox, its host calls for the server's
+  // go-ahead (a run whose platform fails to open runs none of the program's requests).
   const server = new Worker(distFile('host-server.cjs'), { workerData: serverStart });
   feedStdin(stdinMailbox, server);
   const enclave = backend.launch({
@@ -152,50 +145,73 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       progress: progressPage,
     },
   });
+  let interrupted: NodeJS.Signals | undefined;
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
+  // Listening from the start: a thread may fail while the platform opens.
+  const ending = new Promise<Omit<LaunchResult, 'mrenclave' | 'trace' | 'hostVisibleMemory'>>((resolve) => {
+    const failed = (message: string): void => resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message });
+    // Ctrl-C ends the run whatever the enclave and the host thread are doing (shell status 130).
+    onSignal = (signal) => {
+      interrupted = signal;
+      resolve({
+        status: signal === 'SIGINT' ? 130 : 143,
+        kind: ExitKind.STARTUP_ERROR,
+        message: 'interrupted',
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    server.on('error', (error) => failed(`host-call server failed: ${error.message}`));
+    enclave.on('error', (error: Error & { code?: string }) => {
+      const recorded = readExitRecord(exitRecord);
+      // The enclave refused the host's replies: its reason stands, whatever exit the host recorded.
+      if (error.name === 'HostProtocolError') {
+        resolve({ status: 1, kind: ExitKind.HOST_VIOLATION, message: `enclave stopped: ${error.message}` });
+      } else if (recorded) resolve(recorded);
+      else if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        failed(`enclave memory limit exceeded (${options.config.memoryMiB} MiB)`);
+      } else failed(`enclave stopped: ${error.message}`);
+    });
+    enclave.on('exit', () => {
+      // An enclave that ends without its exit call has crashed.
+      resolve(
+        readExitRecord(exitRecord) ?? {
+          status: 1,
+          kind: ExitKind.STARTUP_ERROR,
+          message: 'enclave ended without exiting',
+        },
+      );
+    });
+  });
+  let platform: EnclavePlatform;
+  try {
+    platform = await backend.openPlatform({ mrenclave, sig: options.sig });
+  } catch (error) {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    releaseStdin();
+    datagrams?.close();
+    await Promise.all([enclave.terminate(), server.terminate()]);
+    throw error;
+  }
+  // The run starts: the host-call server begins to answer the enclave.
+  server.postMessage('serve');
+  const stopPlatform = [
+    servePlatformMailboxes(platform, platformMailbox, qeMailbox),
+    () => platform.close(),
+    ...(options.config.kbs
+      ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin, { ca: options.kbsCa })]
+      : []),
+  ];
+  if (datagramMailbox && datagrams) {
+    const socket = datagrams;
+    stopPlatform.push(serveDatagrams(datagramMailbox, socket), () => socket.close());
+  }
   const stopProgress = options.unlockProgress
     ? showUnlockProgress(progressPage, options.unlockProgress)
     : () => {};
-
   const stopWatching = watchRing(viewRing(ring, threadLanes), options.onHostStalled ?? reportStall);
-  let interrupted: NodeJS.Signals | undefined;
-  let onSignal: (signal: NodeJS.Signals) => void = () => {};
-  const ended = await new Promise<Omit<LaunchResult, 'mrenclave' | 'trace' | 'hostVisibleMemory'>>(
-    (resolve) => {
-      const failed = (message: string): void => resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message });
-      // Ctrl-C ends the run whatever the enclave and the host thread are doing (shell status 130).
-      onSignal = (signal) => {
-        interrupted = signal;
-        resolve({
-          status: signal === 'SIGINT' ? 130 : 143,
-          kind: ExitKind.STARTUP_ERROR,
-          message: 'interrupted',
-        });
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      server.on('error', (error) => failed(`host-call server failed: ${error.message}`));
-      enclave.on('error', (error: Error & { code?: string }) => {
-        const recorded = readExitRecord(exitRecord);
-        // The enclave refused the host's replies: its reason stands, whatever exit the host recorded.
-        if (error.name === 'HostProtocolError') {
-          resolve({ status: 1, kind: ExitKind.HOST_VIOLATION, message: `enclave stopped: ${error.message}` });
-        } else if (recorded) resolve(recorded);
-        else if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-          failed(`enclave memory limit exceeded (${options.config.memoryMiB} MiB)`);
-        } else failed(`enclave stopped: ${error.message}`);
-      });
-      enclave.on('exit', () => {
-        // An enclave that ends without its exit call has crashed.
-        resolve(
-          readExitRecord(exitRecord) ?? {
-            status: 1,
-            kind: ExitKind.STARTUP_ERROR,
-            message: 'enclave ended without exiting',
-          },
-        );
-      });
-    },
-  );
+  const ended = await ending;
   // A second signal from now on takes the default action: the process ends at once.
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);

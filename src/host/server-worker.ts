@@ -1,6 +1,7 @@
 /**
  * Entry point of the host-call server thread (dist/host-server.cjs): serves one enclave's ring
- * until the enclave makes its `exit` call, then reports how it ended to the main thread.
+ * from the launcher's go-ahead until the enclave makes its `exit` call, then reports how it ended
+ * to the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { viewRing } from '../interface/ring.ts';
@@ -54,4 +55,6 @@ server = new RingServer(
   },
   replyWriterFor(process.env.CLOISTER_HOST_FAULT),
 );
-server.serve();
+// Serving starts when the launcher says so, once the platform is open: a run that fails to start
+// answers none of the program's requests.
+port.once('message', () => server?.serve());

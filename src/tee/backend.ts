@@ -59,7 +59,10 @@ export interface TeeBackend {
    * a backend with nothing to record does nothing. Throws when the platform refuses.
    */
   measure(mrenclave: Uint8Array): Promise<void>;
-  /** Opens the platform for one enclave. */
+  /**
+   * Opens the platform for one enclave. The launcher may call it after `launch` (so the enclave
+   * starts meanwhile): the enclave's platform requests wait in their mailbox until it is served.
+   */
   openPlatform(request: PlatformRequest): Promise<EnclavePlatform>;
   /** Starts the enclave; the Worker's 'error' and 'exit' events tell how it ended. */
   launch(launch: EnclaveLaunch): Worker;

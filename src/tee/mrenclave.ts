@@ -43,10 +43,27 @@ function checkU64(name: string, value: bigint): void {
   if (value < 0n || value > U64_MAX) throw new RangeError(`${name} out of u64 range: ${value}`);
 }
 
+/** One EEXTEND record: its 64-byte block, then the 256 bytes it measures. */
+const EEXTEND_RECORD = MEASUREMENT_BLOCK + EEXTEND_CHUNK;
+
+/** A page's worth of EEXTEND records with their tags in place (offsets and data still zero). */
+function eextendRecords(): Uint8Array {
+  const records = new Uint8Array((PAGE_SIZE / EEXTEND_CHUNK) * EEXTEND_RECORD);
+  for (let at = 0; at < records.length; at += EEXTEND_RECORD) records.set(TAG_EEXTEND, at);
+  return records;
+}
+
 /** Incremental MRENCLAVE computation; the calls must follow the order the enclave is built in. */
 export class MrEnclaveBuilder {
   // node:crypto's SHA-256: every launch measures the whole enclave image, so speed counts here.
   private readonly hash = createHash('sha256');
+  /**
+   * The 16 EEXTEND records of one page, back to back: SHA-256 of a concatenation is the same
+   * whether it is fed in one update or 32, and one update per page saves a launch thousands of
+   * small calls and allocations. Only the offsets and the data change from page to page.
+   */
+  private readonly pageRecords = eextendRecords();
+  private readonly pageRecordsView = new DataView(this.pageRecords.buffer);
 
   /** ECREATE: 64-byte block "ECREATE\0" || SSAFRAMESIZE (u32 LE) || SIZE (u64 LE) || 44 zero bytes. */
   constructor(enclaveSize: bigint, ssaFrameSize: number) {
@@ -94,9 +111,12 @@ export class MrEnclaveBuilder {
     if (page.length !== PAGE_SIZE) throw new RangeError(`page must be 4096 bytes, got ${page.length}`);
     this.eadd(offset, secinfoFlags);
     if (!measured) return;
-    for (let i = 0; i < PAGE_SIZE; i += EEXTEND_CHUNK) {
-      this.eextend(offset + BigInt(i), page.subarray(i, i + EEXTEND_CHUNK));
+    checkU64('offset', offset + BigInt(PAGE_SIZE - EEXTEND_CHUNK));
+    for (let i = 0, at = 0; i < PAGE_SIZE; i += EEXTEND_CHUNK, at += EEXTEND_RECORD) {
+      this.pageRecordsView.setBigUint64(at + 8, offset + BigInt(i), true);
+      this.pageRecords.set(page.subarray(i, i + EEXTEND_CHUNK), at + MEASUREMENT_BLOCK);
     }
+    this.hash.update(this.pageRecords);
   }
 
   /** The 32-byte MRENCLAVE so far (EINIT); the builder stays usable, so this can be called repeatedly. */

@@ -48,6 +48,19 @@ test('EADD + EEXTEND: hand-written blocks', () => {
   assert.deepEqual(b.digest(), b.digest());
 });
 
+test('addPage equals EADD and 16 EEXTENDs, page after page', () => {
+  const pages = [0x11, 0x22, 0x33].map((seed) => new Uint8Array(4096).map((_, i) => (i * seed) & 0xff));
+  const byPage = new MrEnclaveBuilder(0x8000n, 1);
+  const byRecord = new MrEnclaveBuilder(0x8000n, 1);
+  for (const [n, page] of pages.entries()) {
+    const offset = BigInt((n + 1) * 4096);
+    byPage.addPage(offset, page, SecinfoFlags.PT_REG | SecinfoFlags.R);
+    byRecord.eadd(offset, SecinfoFlags.PT_REG | SecinfoFlags.R);
+    for (let i = 0; i < 4096; i += 256) byRecord.eextend(offset + BigInt(i), page.subarray(i, i + 256));
+  }
+  assert.deepEqual(byPage.digest(), byRecord.digest());
+});
+
 test('MrEnclaveBuilder rejects misaligned offsets and wrong sizes', () => {
   const b = new MrEnclaveBuilder(0x4000n, 1);
   assert.throws(() => b.eadd(0x800n, SecinfoFlags.PT_REG), RangeError);

@@ -1,7 +1,7 @@
 // Bad input to `cloister run`: each gives one line naming the cause and a non-zero status.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { cliPath, runCli, tempDir, watFile, withoutSimWarning } from '../helpers/cli.ts';
@@ -110,19 +110,14 @@ describe('cloister run with bad input', () => {
     assertOneLineError(r.stderr, /^wasm trap: Maximum call stack size exceeded/);
   });
 
-  it(
-    'reports a stack overflow inside an import as a trap, not as EFAULT from the call',
-    {
-      todo: 'the overflow can cut the runtime off inside a host call; the run must end as a trap without hanging',
-    },
-    async () => {
-      // Each level writes a byte before it recurses, so the stack runs out inside the import (whose
-      // error path is warm from a first call on a bad descriptor); a failed call unwinds with its
-      // errno and _start exits with it. Taking the overflow for a bad pointer ends the program with
-      // status 21 (EFAULT) and lets it carry on.
-      const path = await watFile(
-        'recurse-through-import',
-        `(module
+  it('reports a stack overflow inside an import as a trap, not as EFAULT from the call', async () => {
+    // Each level writes a byte before it recurses, so the stack runs out inside the import (whose
+    // error path is warm from a first call on a bad descriptor); a failed call unwinds with its
+    // errno and _start exits with it. Taking the overflow for a bad pointer ends the program with
+    // status 21 (EFAULT) and lets it carry on.
+    const path = await watFile(
+      'recurse-through-import',
+      `(module
         (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
         (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
         (memory (export "memory") 1)
@@ -134,12 +129,52 @@ describe('cloister run with bad input', () => {
         (func (export "_start")
           (drop (call $write (i32.const 99) (i32.const 0) (i32.const 1) (i32.const 8)))
           (call $exit (call $down))))`,
-      );
-      const r = spawnSync(process.execPath, [cliPath, 'run', path], { encoding: 'utf8', timeout: 20_000 });
-      assert.equal(r.status, 134, `status ${r.status}, signal ${r.signal}: ${r.stderr}`);
-      assertOneLineError(r.stderr, /^wasm trap: Maximum call stack size exceeded/);
-    },
-  );
+    );
+    const r = spawnSync(process.execPath, [cliPath, 'run', path], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 134, `status ${r.status}, signal ${r.signal}: ${r.stderr}`);
+    assertOneLineError(r.stderr, /^wasm trap: Maximum call stack size exceeded/);
+  });
+
+  it('runs none of the program when the platform fails to open', async () => {
+    // The enclave boots while the launcher opens the platform; until it is open no host call is
+    // answered. Here it never opens (a platform file that is not JSON): the program must not have
+    // printed or created anything. (The platform fails fast here, so this guards the order of the
+    // launch rather than forcing the race.)
+    const dir = tempDir();
+    const platform = join(dir, 'platform.json');
+    writeFileSync(platform, 'not json', { mode: 0o600 });
+    const path = await watFile(
+      'touch',
+      `(module
+        (import "wasi_snapshot_preview1" "path_open"
+          (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "touched")
+        (data (i32.const 16) "\\20\\00\\00\\00\\03\\00\\00\\00")
+        (data (i32.const 32) "ran")
+        (func (export "_start")
+          (drop (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 7) (i32.const 1)
+            (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 64)))
+          (drop (call $write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 48)))))`,
+    );
+    // With the platform in order, the program prints and creates its file.
+    const control = join(dir, 'control');
+    mkdirSync(control);
+    const ok = await runCli(['run', '--dir', `${control}::/data`, path]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, 'ran');
+    assert.deepEqual(readdirSync(control), ['touched']);
+    const data = join(dir, 'data');
+    mkdirSync(data);
+    const r = await runCli(['run', '--dir', `${data}::/data`, path], {
+      env: { CLOISTER_SIM_PLATFORM: platform },
+    });
+    assert.equal(r.code, 1);
+    assertOneLineError(r.stderr, /^cloister: error: .*platform\.json: not JSON/);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(readdirSync(data), []);
+  });
 
   it('rejects bad options with a usage error', async () => {
     const path = await watFile('ok', `(module (memory (export "memory") 1) (func (export "_start")))`);

@@ -230,7 +230,7 @@ describe('key broker release of a disk key', () => {
       ["the volume's data key", derived.data],
       ["the volume's superblock key", derived.superblock],
     ];
-    const plan = planLaunch(image, volumeProgram, {
+    const plan = await planLaunch(image, volumeProgram, {
       kbs: url,
       resource: 'default/disk/app',
       ...volumeOptions,

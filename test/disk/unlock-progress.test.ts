@@ -83,7 +83,7 @@ describe('unlock progress page', () => {
   it('the enclave reports its key derivation up to 100%, rising', async (t) => {
     if (!requireTool(t, 'mke2fs')) return;
     const seen: number[] = [];
-    const plan = planLaunch(image, ['--', '/bin/seven.wasm'], { passphraseFile: passphrase });
+    const plan = await planLaunch(image, ['--', '/bin/seven.wasm'], { passphraseFile: passphrase });
     const page = createProgressPage();
     const result = await launch({
       ...plan,
@@ -114,7 +114,7 @@ describe('unlock progress page', () => {
       const shown: number[] = [];
       let result;
       try {
-        const plan = planLaunch(image, ['--', '/bin/seven.wasm'], { passphraseFile: pass });
+        const plan = await planLaunch(image, ['--', '/bin/seven.wasm'], { passphraseFile: pass });
         result = await launch({
           ...plan,
           progressPage: page,

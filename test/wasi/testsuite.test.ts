@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTmpfs } from '../../src/enclave/vfs/index.ts';
 import type { FileSystem, Inode } from '../../src/enclave/vfs/index.ts';
+import { CachedHostDirCalls } from '../../src/enclave/vfs/hostdir-cache.ts';
 import { realHostDirFs } from './helpers/host-server.ts';
 import { runWasm } from './helpers/run.ts';
 
@@ -68,7 +69,8 @@ function rootFs(kind: 'hostdir' | 'tmpfs', root: string): { fs: FileSystem; clea
   cpSync(root, tmp, { recursive: true });
   chmodSync(tmp, 0o755);
   prepare(tmp);
-  const host = realHostDirFs(tmp);
+  // Cached as `cloister run` does.
+  const host = realHostDirFs(tmp, (calls) => new CachedHostDirCalls(calls));
   return {
     fs: host.fs,
     cleanup: () => {

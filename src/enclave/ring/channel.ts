@@ -69,6 +69,14 @@ export class HostChannel {
   /** The host broke the protocol: calls from now on wait `BROKEN_RING_WAIT_MS` at most. */
   private broken = false;
   private readonly spin = new AdaptiveSpin(SPIN_WINDOWS.enclave);
+  /**
+   * The slot whose request is being written, else -1. A stack overflow in the program's import
+   * can cut a call off at any point; cut while its request is written, the request would never be
+   * submitted, and the host, which serves requests in order, would wait for it and never serve a
+   * later one. `recover` puts the ring back in order before the next call. (A call cut off while
+   * it waits stays in flight, and is reaped like a posted one.)
+   */
+  private writing = -1;
 
   /** A channel over one lane of the ring (by default lane 0, the whole ring of a single-threaded run). */
   constructor(
@@ -112,7 +120,21 @@ export class HostChannel {
 
   /** Waits until every posted call has been answered. */
   drain(): void {
+    this.recover();
     for (let i = 0; i < this.count; i++) if (this.inFlight[i]) this.complete(i, false);
+  }
+
+  /** Puts the ring back in order after a call was cut off while its request was written. */
+  private recover(): void {
+    const index = this.writing;
+    if (index < 0) return;
+    this.writing = -1;
+    const pending = this.inFlight[index];
+    const state = Atomics.load(this.ring.slots[this.first + index].header, SlotField.state);
+    // Never submitted: the slot and its sequence number go to the next call. Submitted: it is
+    // reaped like any other, and the next call takes the next number.
+    if (state === SlotState.FREE || !pending) this.inFlight[index] = undefined;
+    else this.seq = (pending.seq + 1) | 0;
   }
 
   private submit(spec: CallSpec, args: readonly bigint[], payload: Uint8Array, replyLimit: number): number {
@@ -120,10 +142,11 @@ export class HostChannel {
     if (payload.length > SLOT_DATA_BYTES || replyLimit > SLOT_DATA_BYTES) {
       throw new RangeError(`${spec.name}: transfer larger than a slot`);
     }
+    this.recover();
     const seq = this.seq;
-    this.seq = (this.seq + 1) | 0;
     const index = seq & (this.count - 1);
     if (this.inFlight[index]) this.complete(index, false);
+    this.writing = index;
     const slot = this.ring.slots[this.first + index];
     const h = slot.header;
     h[SlotField.callId] = spec.id;
@@ -135,6 +158,8 @@ export class HostChannel {
     if (payload.length > 0) slot.data.set(payload);
     this.inFlight[index] = { spec, seq, replyLimit, arg0: args[0] ?? 0n };
     Atomics.store(h, SlotField.state, SlotState.SUBMITTED);
+    this.seq = (seq + 1) | 0;
+    this.writing = -1;
     Atomics.add(this.ring.control, Control.submitted, 1);
     if (Atomics.load(this.ring.control, Control.hostParked) === 1) {
       Atomics.notify(this.ring.control, Control.submitted);
@@ -155,8 +180,17 @@ export class HostChannel {
     const pending = this.inFlight[index];
     if (!pending) throw new Error('no request in flight in this slot');
     const slot = this.ring.slots[this.first + index];
+    let answered: boolean;
+    try {
+      answered = waitForReply(slot, this.spin, this.broken ? BROKEN_RING_WAIT_MS : Infinity);
+    } catch (error) {
+      // A call cut off while it waits (a stack overflow) stays in flight: its reply is reaped
+      // before the slot is used again. A host that broke the protocol is not waited on again.
+      if (error instanceof HostProtocolError) this.inFlight[index] = undefined;
+      throw error;
+    }
     this.inFlight[index] = undefined;
-    if (!waitForReply(slot, this.spin, this.broken ? BROKEN_RING_WAIT_MS : Infinity)) {
+    if (!answered) {
       throw new HostProtocolError(
         `host did not answer ${pending.spec.name} within ${BROKEN_RING_WAIT_MS / 1000} s after breaking the protocol`,
       );

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { HostChannel } from '../../../src/enclave/ring/channel.ts';
 import { RingHostDir } from '../../../src/enclave/ring/host-services.ts';
 import { createHostDirFs } from '../../../src/enclave/vfs/index.ts';
+import { CachedHostDirCalls } from '../../../src/enclave/vfs/hostdir-cache.ts';
 import type { FileSystem } from '../../../src/enclave/vfs/index.ts';
 import { Calls } from '../../../src/interface/calls.ts';
 import { createRingBuffer, viewRing } from '../../../src/interface/ring.ts';
@@ -57,7 +58,8 @@ export function tempHostDirFs(prefix = 'cloister-hostdir-'): {
   cleanup(): void;
 } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  const { fs, stop } = realHostDirFs(dir);
+  // Cached as `cloister run` does, so the shared WASI suites run over the cache too.
+  const { fs, stop } = realHostDirFs(dir, (calls) => new CachedHostDirCalls(calls));
   return {
     fs,
     dir,

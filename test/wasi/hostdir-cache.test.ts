@@ -1,0 +1,156 @@
+/**
+ * The enclave's cache of host-directory answers (vfs/hostdir-cache.ts), over the real host-call
+ * server and ring, with a clock the test moves: a repeated fstat, lookup or small read within the
+ * window is answered without a host call; the program's own changes show at once; another
+ * process's changes show once the window has passed, or at once after the program changes the
+ * directory (as taking a lock file or lock directory does); and a kept answer of a lying host is
+ * refused on every use, as a fresh one is.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Errno } from '../../src/interface/errno.ts';
+import type { HostDirCalls, HostStat } from '../../src/interface/services.ts';
+import { CachedHostDirCalls, HOST_DIR_CACHE_MS } from '../../src/enclave/vfs/hostdir-cache.ts';
+import { FIRST_PREOPEN as ROOT, Guest } from './helpers/guest.ts';
+import { realHostDirFs } from './helpers/host-server.ts';
+
+interface Setup {
+  g: Guest;
+  dir: string;
+  /** Host calls made so far, by method name. */
+  calls: Map<string, number>;
+  /** Moves the cache's clock on by `ms`. */
+  advance(ms: number): void;
+}
+
+/** Runs `body` over a temporary host directory holding `f` ("0123456789"), cached, counting host calls. */
+function withCache(body: (s: Setup) => void, lie: Partial<HostDirCalls> = {}): void {
+  const dir = mkdtempSync(join(tmpdir(), 'cloister-hostcache-'));
+  let stop = (): void => {};
+  try {
+    writeFileSync(join(dir, 'f'), '0123456789');
+    const calls = new Map<string, number>();
+    let now = 1000;
+    const host = realHostDirFs(dir, (honest) => {
+      const counted = new Proxy(honest, {
+        get: (target, prop: string) => {
+          const value = (lie as Record<string, unknown>)[prop] ?? (Reflect.get(target, prop) as unknown);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            calls.set(prop, (calls.get(prop) ?? 0) + 1);
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      return new CachedHostDirCalls(counted, HOST_DIR_CACHE_MS, () => now);
+    });
+    stop = host.stop;
+    const g = new Guest({ preopens: [{ guestPath: '/', fs: host.fs }] });
+    g.run(() => body({ g, dir, calls, advance: (ms) => (now += ms) }));
+  } finally {
+    stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const sizeOf = (g: Guest, fd: number): bigint => {
+  const buf = g.alloc(64);
+  assert.equal(g.call('fd_filestat_get', fd, buf), 0);
+  return g.u64(buf + 32);
+};
+
+const pathStat = (g: Guest, path: string): number => {
+  const [p, l] = g.bytes(path);
+  return g.call('path_filestat_get', ROOT, 0, p, l, g.alloc(64));
+};
+
+const pread = (g: Guest, fd: number, offset: number, length: number): string => {
+  const buf = g.alloc(length);
+  const iov = g.alloc(8);
+  const out = g.alloc(4);
+  new DataView(g.memory.buffer).setUint32(iov, buf, true);
+  new DataView(g.memory.buffer).setUint32(iov + 4, length, true);
+  assert.equal(g.call('fd_pread', fd, iov, 1, BigInt(offset), out), 0);
+  return new TextDecoder().decode(g.read(buf, g.u32(out)));
+};
+
+test('repeated fstat, lookups (also of a missing entry) and small reads ask the host once per window', () =>
+  withCache(({ g, calls, advance }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    for (let i = 0; i < 50; i++) {
+      assert.equal(sizeOf(g, fd), 10n);
+      assert.equal(pathStat(g, 'f-journal'), Errno.NOENT);
+      assert.equal(pathStat(g, 'f'), 0);
+      assert.equal(pread(g, fd, 2, 4), '2345');
+    }
+    assert.equal(calls.get('fstat'), 1);
+    assert.equal(calls.get('pread'), 1);
+    const lookups = calls.get('lookup')!;
+    assert.ok(lookups <= 3, `${lookups} lookups`);
+    advance(HOST_DIR_CACHE_MS);
+    assert.equal(sizeOf(g, fd), 10n);
+    assert.equal(pathStat(g, 'f-journal'), Errno.NOENT);
+    assert.equal(pread(g, fd, 2, 4), '2345');
+    assert.equal(calls.get('fstat'), 2);
+    assert.equal(calls.get('pread'), 2);
+    assert.ok(calls.get('lookup')! > lookups);
+  }));
+
+test("the program's own writes, creates and removes show at once", () =>
+  withCache(({ g }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    assert.equal(sizeOf(g, fd), 10n);
+    assert.equal(pread(g, fd, 0, 4), '0123');
+    assert.equal(pathStat(g, 'new'), Errno.NOENT);
+    assert.deepEqual(g.write(fd, 'abcdefghijklmnop'), [0, 16]);
+    assert.equal(sizeOf(g, fd), 16n);
+    assert.equal(pread(g, fd, 0, 4), 'abcd');
+    const [e] = g.open(ROOT, 'new', { oflags: 1 });
+    assert.equal(e, 0);
+    assert.equal(pathStat(g, 'new'), 0);
+    assert.equal(g.pathCall('path_unlink_file', ROOT, 'new'), 0);
+    assert.equal(pathStat(g, 'new'), Errno.NOENT);
+  }));
+
+test("another process's changes show after the window, or at once when the program takes a lock", () =>
+  withCache(({ g, dir, advance }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    assert.equal(sizeOf(g, fd), 10n);
+    assert.equal(pathStat(g, 'other'), Errno.NOENT);
+    writeFileSync(join(dir, 'f'), 'changed by another process');
+    writeFileSync(join(dir, 'other'), 'x');
+    // Within the window the old answers may still be given ...
+    assert.equal(sizeOf(g, fd), 10n);
+    assert.equal(pathStat(g, 'other'), Errno.NOENT);
+    // ... and a lock directory taken by the program ends them.
+    assert.equal(g.pathCall('path_create_directory', ROOT, 'f.lock'), 0);
+    assert.equal(sizeOf(g, fd), 26n);
+    assert.equal(pathStat(g, 'other'), 0);
+    writeFileSync(join(dir, 'f'), 'short');
+    assert.equal(sizeOf(g, fd), 26n);
+    advance(HOST_DIR_CACHE_MS);
+    assert.equal(sizeOf(g, fd), 5n);
+  }));
+
+test('a kept answer of a lying host is refused on every use', () => {
+  const lie: Partial<HostDirCalls> = {
+    fstat: (): HostStat => ({
+      filetype: 4,
+      dev: 1n,
+      ino: 1n,
+      nlink: 1n,
+      size: 1n << 60n,
+      atimNs: 0n,
+      mtimNs: 0n,
+      ctimNs: 0n,
+    }),
+  };
+  withCache(({ g, calls }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    for (let i = 0; i < 3; i++) assert.equal(g.call('fd_filestat_get', fd, g.alloc(64)), Errno.IO);
+    assert.equal(calls.get('fstat'), 1);
+  }, lie);
+});
