@@ -6,6 +6,7 @@
  * memory with their errors.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { Errno, WasiError } from '../../src/interface/errno.ts';
@@ -13,7 +14,7 @@ import type { OuterDatagram } from '../../src/interface/net-datagrams.ts';
 import type { DatagramPort } from '../../src/enclave/net/host-datagrams.ts';
 import { compileLwip } from '../../src/enclave/net/lwip.ts';
 import { NetStack } from '../../src/enclave/net/netstack.ts';
-import { TcpListenerFd, TcpStreamFd } from '../../src/enclave/net/socket-fd.ts';
+import { PEEK_MAX, TcpListenerFd, TcpStreamFd } from '../../src/enclave/net/socket-fd.ts';
 import { socketCalls } from '../../src/enclave/net/socket-calls.ts';
 import { WasiContext } from '../../src/enclave/libos/context.ts';
 import { FdFlags } from '../../src/enclave/libos/wasi/layout.ts';
@@ -168,10 +169,91 @@ describe('TCP socket descriptors over lwIP and WireGuard', () => {
     const r = client.recv(whole, 2 /* MSG_WAITALL */);
     assert.equal(r.count, 100_000);
     assert.deepEqual(Buffer.concat(whole), Buffer.from(big.subarray(0, 100_000)));
+  });
+
+  it('MSG_PEEK shows bytes without taking them: reads, polls and WAITALL peeks see them again', () => {
+    const { a, b } = pair();
+    const listener = new TcpListenerFd(b, b.listen('0.0.0.0', 82), 0, { address: '0.0.0.0', port: 82 });
+    const client = new TcpStreamFd(a, a.connect('10.77.0.2', 82));
+    const served = listener.accept(FdFlags.NONBLOCK) as TcpStreamFd;
+    const PEEK = 1;
+    const WAITALL = 2;
     assert.equal(
-      errno(() => client.recv([new Uint8Array(1)], 1 /* MSG_PEEK */)),
-      Errno.NOTSUP,
+      errno(() => served.recv([new Uint8Array(4)], PEEK)),
+      Errno.AGAIN,
+      'non-blocking peek with nothing received',
     );
+    assert.equal(client.write(text('GET / HTTP/1.0')), 14);
+    served.flags = 0;
+    const first = new Uint8Array(3);
+    assert.deepEqual(served.recv([first], PEEK), { count: 3, flags: 0 });
+    assert.equal(new TextDecoder().decode(first), 'GET');
+    const again = [new Uint8Array(2), new Uint8Array(4)];
+    assert.equal(served.recv(again, PEEK).count, 6, 'a second peek starts at the same byte, across buffers');
+    assert.equal(new TextDecoder().decode(Buffer.concat(again)), 'GET / ');
+    assert.equal(served.pollRead(0n).nbytes, 14n, 'peeked bytes still count as readable');
+    // WAITALL: the peek waits until the rest arrives, and still consumes nothing.
+    client.write(text('\r\n\r\n'));
+    const whole = new Uint8Array(18);
+    assert.equal(served.recv([whole], PEEK | WAITALL).count, 18);
+    assert.equal(new TextDecoder().decode(whole), 'GET / HTTP/1.0\r\n\r\n');
+    const partly = new Uint8Array(5);
+    assert.equal(served.read(partly), 5, 'a read takes the peeked bytes first');
+    assert.equal(new TextDecoder().decode(partly), 'GET /');
+    const rest = new Uint8Array(64);
+    const r = served.recv([rest], 0);
+    assert.equal(
+      new TextDecoder().decode(rest.subarray(0, r.count)),
+      ' HTTP/1.0\r\n\r\n',
+      'no byte is lost or repeated between peek and read',
+    );
+    // Big data: a peek sees at most PEEK_MAX bytes; reads then return every byte in order. The
+    // receiver reads nothing, so the sender gets past lwIP's window only through what peeks take.
+    const big = new Uint8Array(randomBytes(PEEK_MAX + 50_000));
+    const window = new Uint8Array(big.length);
+    client.flags = FdFlags.NONBLOCK;
+    served.flags = FdFlags.NONBLOCK;
+    let sent = 0;
+    let peeked = 0;
+    for (let i = 0; i < 5000 && (sent < big.length || peeked < PEEK_MAX); i++) {
+      if (sent < big.length && errno(() => (sent += client.write(big.subarray(sent)))) !== Errno.AGAIN)
+        assert.ok(sent <= big.length);
+      const e = errno(() => (peeked = served.recv([window], PEEK | WAITALL).count));
+      assert.ok(e === 0 || e === Errno.AGAIN, `errno ${e}`);
+    }
+    assert.equal(sent, big.length);
+    assert.equal(peeked, PEEK_MAX, 'a peek stops at PEEK_MAX');
+    assert.deepEqual(window.subarray(0, peeked), big.subarray(0, peeked));
+    client.flags = 0;
+    served.flags = 0;
+    client.shutdown(2);
+    const got = new Uint8Array(big.length);
+    let n = 0;
+    for (let i = 0; i < 10_000 && n < big.length; i++) {
+      const k = served.read(got.subarray(n));
+      if (k === 0) break;
+      n += k;
+    }
+    assert.equal(n, big.length);
+    assert.deepEqual(got, big);
+    assert.equal(served.recv([new Uint8Array(8)], PEEK).count, 0, 'a peek at end of stream returns 0');
+  });
+
+  it('getpeername and getsockname of an accepted connection are the two ends of the handshake', () => {
+    const { a, b } = pair();
+    const listener = new TcpListenerFd(b, b.listen('0.0.0.0', 83), 0, { address: '0.0.0.0', port: 83 });
+    const clients = [0, 1].map(() => new TcpStreamFd(a, a.connect('10.77.0.2', 83)));
+    const accepted = [listener.accept(0), listener.accept(0)] as TcpStreamFd[];
+    const clientEnds = clients.map((c) => `${c.local().address}:${c.local().port}`);
+    const peers = accepted.map((s) => `${s.peer?.address}:${s.peer?.port}`);
+    assert.deepEqual(peers.sort(), clientEnds.sort(), 'each accepted connection knows its own client');
+    assert.notEqual(peers[0], peers[1]);
+    for (const s of accepted)
+      assert.deepEqual(
+        s.local(),
+        { address: '10.77.0.2', port: 83 },
+        'the address connected to, not 0.0.0.0',
+      );
   });
 
   it('a connection to a closed port fails with CONNREFUSED or CONNRESET; writes then fail', () => {
@@ -249,7 +331,13 @@ describe('cloister_sock calls on guest memory', () => {
 
     const accepted = (server.ctx.fds.get(sfd) as TcpListenerFd).accept(0);
     assert.ok(accepted instanceof TcpStreamFd);
-    assert.match(`${accepted.local().address}:${accepted.local().port}`, /^0\.0\.0\.0:8080$/);
+    const afd = server.ctx.fds.add(accepted);
+    assert.equal(server.call('sock_addr_local', afd, 300), 0);
+    assert.equal(server.readAddr(300), '10.77.0.2:8080');
+    assert.equal(server.call('sock_addr_peer', afd, 300), 0, 'getpeername of an accepted connection');
+    assert.equal(client.call('sock_addr_local', cfd, 400), 0);
+    assert.equal(server.readAddr(300), client.readAddr(400), "the server's peer is the client's local end");
+    assert.equal(server.call('sock_addr_peer', sfd, 300), Errno.NOTCONN, 'a listener has no peer');
   });
 
   it('refuses what it does not do, and everything without a network', () => {

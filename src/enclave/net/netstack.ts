@@ -8,7 +8,7 @@
 import type { OuterDatagram } from '../../interface/net-datagrams.ts';
 import { Errno, WasiError } from '../../interface/errno.ts';
 import type { DatagramPort } from './host-datagrams.ts';
-import { LwipStack, type LwipModule } from './lwip.ts';
+import { LwipStack, type Endpoint, type LwipModule } from './lwip.ts';
 import { WireGuardDevice, type PeerConfig, type WireGuardClock } from './wireguard/device.ts';
 
 /** WireGuard's timers are in seconds; this is how often they are looked at. */
@@ -26,6 +26,9 @@ export interface ConnState {
   connected: boolean;
   /** The send buffer took less than offered; cleared when lwIP reports data acknowledged. */
   sendFull: boolean;
+  /** For accepted connections: the client's end, and the address it connected to. */
+  peer?: Endpoint;
+  local?: Endpoint;
 }
 
 export interface NetStackOptions {
@@ -166,7 +169,14 @@ export class NetStack {
     for (const e of this.stack.takeEvents()) {
       switch (e.kind) {
         case 'accept': {
-          this.#conns.set(e.conn, { eof: false, error: 0, connected: true, sendFull: false });
+          this.#conns.set(e.conn, {
+            eof: false,
+            error: 0,
+            connected: true,
+            sendFull: false,
+            peer: e.peer,
+            local: e.local,
+          });
           const queue = this.#acceptQueues.get(e.listener);
           if (queue) queue.push(e.conn);
           else this.stack.tcpClose(e.conn);

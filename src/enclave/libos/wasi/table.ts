@@ -93,7 +93,11 @@ export const WASI_CALLS: readonly WasiCall[] = [
     handler: sock_accept,
     status: { partial: 'TCP listeners of --tcplisten (and cloister_sock listen), with --net' },
   },
-  { name: 'sock_recv', handler: sock_recv, status: { partial: 'TCP with --net; MSG_PEEK is NOTSUP' } },
+  {
+    name: 'sock_recv',
+    handler: sock_recv,
+    status: { partial: 'TCP with --net (MSG_PEEK looks ahead at most 256 KiB)' },
+  },
   { name: 'sock_send', handler: sock_send, status: { partial: 'TCP with --net' } },
   { name: 'sock_shutdown', handler: sock_shutdown, status: { partial: 'TCP with --net' } },
 ];
