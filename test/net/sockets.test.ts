@@ -15,8 +15,11 @@ import type { DatagramPort } from '../../src/enclave/net/host-datagrams.ts';
 import { compileLwip } from '../../src/enclave/net/lwip.ts';
 import { NetStack } from '../../src/enclave/net/netstack.ts';
 import { PEEK_MAX, TcpListenerFd, TcpStreamFd } from '../../src/enclave/net/socket-fd.ts';
-import { socketCalls } from '../../src/enclave/net/socket-calls.ts';
+import { SOCKET_MODULE, socketCalls } from '../../src/enclave/net/socket-calls.ts';
+import { UdpSocketFd } from '../../src/enclave/net/udp-fd.ts';
+import { fd_read, fd_write } from '../../src/enclave/libos/wasi/fd.ts';
 import { WasiContext } from '../../src/enclave/libos/context.ts';
+import { Wasi } from '../../src/enclave/libos/index.ts';
 import { FdFlags } from '../../src/enclave/libos/wasi/layout.ts';
 import { generatePrivateKey, publicKey } from '../../src/enclave/net/wireguard/crypto.ts';
 import { cidr } from './helpers/wg-pair.ts';
@@ -30,6 +33,8 @@ class WirePort implements DatagramPort {
   readonly inbox: OuterDatagram[] = [];
   other!: WirePort;
   stack!: NetStack;
+  /** Runs on the other side each time this side waits (a scripted peer). */
+  onWait: (() => void) | undefined;
   constructor(readonly port: number) {}
   send(datagrams: readonly OuterDatagram[]): void {
     for (const d of datagrams) this.other.inbox.push({ data: d.data, address: '127.0.0.1', port: this.port });
@@ -39,6 +44,7 @@ class WirePort implements DatagramPort {
       WirePort.running = true;
       try {
         this.other.stack.pump(0);
+        this.onWait?.();
       } finally {
         WirePort.running = false;
       }
@@ -47,7 +53,7 @@ class WirePort implements DatagramPort {
   }
 }
 
-function pair(): { a: NetStack; b: NetStack } {
+function pair(): { a: NetStack; b: NetStack; ports: WirePort[] } {
   const keys = [generatePrivateKey(), generatePrivateKey()];
   const ports = [new WirePort(1), new WirePort(2)];
   ports[0]!.other = ports[1]!;
@@ -73,7 +79,7 @@ function pair(): { a: NetStack; b: NetStack } {
   );
   ports[0]!.stack = stacks[0]!;
   ports[1]!.stack = stacks[1]!;
-  return { a: stacks[0]!, b: stacks[1]! };
+  return { a: stacks[0]!, b: stacks[1]!, ports };
 }
 
 function errno(f: () => unknown): number {
@@ -344,7 +350,8 @@ describe('cloister_sock calls on guest memory', () => {
     const { a } = pair();
     const g = guest(a);
     assert.equal(g.call('sock_open', 2, 6, 0, 100), Errno.AFNOSUPPORT, 'IPv6');
-    assert.equal(g.call('sock_open', 1, 5, 0, 100), Errno.PROTONOSUPPORT, 'datagram sockets');
+    assert.equal(g.call('sock_open', 1, 5, 6, 100), Errno.PROTONOSUPPORT, 'a datagram socket is not TCP');
+    assert.equal(g.call('sock_open', 1, 3, 0, 100), Errno.PROTONOSUPPORT, 'no raw sockets');
     assert.equal(g.call('sock_open', 1, 6, 17, 100), Errno.PROTONOSUPPORT);
     assert.equal(g.call('sock_open', 1, 6, 0, 100), 0);
     const fd = g.view.getUint32(100, true);
@@ -370,5 +377,287 @@ describe('cloister_sock calls on guest memory', () => {
     const none = guest(undefined);
     assert.equal(none.call('sock_open', 1, 6, 0, 100), Errno.NETDOWN);
     assert.equal(none.call('resolve', 400, 9, 443, 500, 4, 600), Errno.NETDOWN);
+  });
+  /** Writes `parts` as iovecs at `at` (data after the iovec array); returns the iovec pointer. */
+  function iovs(g: ReturnType<typeof guest>, at: number, parts: (Uint8Array | number)[]): number {
+    let data = at + parts.length * 8;
+    parts.forEach((p, i) => {
+      const len = typeof p === 'number' ? p : p.length;
+      if (typeof p !== 'number') new Uint8Array(g.view.buffer).set(p, data);
+      g.view.setUint32(at + i * 8, data, true);
+      g.view.setUint32(at + i * 8 + 4, len, true);
+      data += len;
+    });
+    return at;
+  }
+  const bytesAt = (g: ReturnType<typeof guest>, ptr: number, len: number): string =>
+    new TextDecoder().decode(new Uint8Array(g.view.buffer, ptr, len));
+  const IOV = 1000;
+  const DATA = IOV + 64;
+
+  function udpSocket(g: ReturnType<typeof guest>, flags = 0): number {
+    assert.equal(g.call('sock_open', 1, 5 | flags, 0, 100), 0);
+    return g.view.getUint32(100, true);
+  }
+
+  it('UDP: bind, sendto, recvfrom with the source address, an echo back, and truncation', () => {
+    const { a, b } = pair();
+    const server = guest(b);
+    const client = guest(a);
+    const sfd = udpSocket(server);
+    assert.equal(server.call('sock_bind', sfd, server.addr(200, '0.0.0.0', 5353)), 0);
+    assert.equal(server.call('sock_bind', sfd, server.addr(200, '0.0.0.0', 5354)), Errno.INVAL, 'bound once');
+    const cfd = udpSocket(client);
+    // sendto on an unbound socket binds it to an ephemeral port first, as POSIX does.
+    const msg = text('ping over the tunnel');
+    const to = client.addr(200, '10.77.0.2', 5353);
+    assert.equal(
+      client.call(
+        'sock_send_to',
+        cfd,
+        iovs(client, IOV, [msg.subarray(0, 4), msg.subarray(4)]),
+        2,
+        0,
+        to,
+        300,
+      ),
+      0,
+    );
+    assert.equal(client.view.getUint32(300, true), msg.length, 'two buffers, one datagram');
+    assert.equal(client.call('sock_addr_local', cfd, 300), 0);
+    const clientEnd = client.readAddr(300);
+    assert.match(clientEnd, /^0\.0\.0\.0:\d+$/);
+    const clientPort = Number(clientEnd.split(':')[1]);
+    assert.ok(clientPort > 0);
+
+    const recvFrom = (g: ReturnType<typeof guest>, fd: number, sizes: number[], flags = 0) => {
+      const e = g.call('sock_recv_from', fd, iovs(g, IOV, sizes), sizes.length, flags, 300, 304, 308);
+      return {
+        e,
+        n: g.view.getUint32(300, true),
+        roflags: g.view.getUint16(304, true),
+        from: g.readAddr(308),
+      };
+    };
+    const got = recvFrom(server, sfd, [64]);
+    assert.deepEqual([got.e, got.n, got.roflags, got.from], [0, msg.length, 0, `10.77.0.1:${clientPort}`]);
+    assert.equal(bytesAt(server, DATA - 8 + 8, got.n).length, msg.length);
+    assert.equal(bytesAt(server, IOV + 8, got.n), 'ping over the tunnel');
+
+    // Echo back to where it came from; the client receives it from the server's port.
+    server.addr(200, '10.77.0.1', clientPort);
+    assert.equal(server.call('sock_send_to', sfd, iovs(server, IOV, [text('pong')]), 1, 0, 200, 300), 0);
+    const back = recvFrom(client, cfd, [2, 8]);
+    assert.deepEqual([back.e, back.n, back.roflags, back.from], [0, 4, 0, '10.77.0.2:5353']);
+    assert.equal(bytesAt(client, IOV + 16, 2) + bytesAt(client, IOV + 18, 2), 'pong');
+
+    // A datagram longer than the buffers: the rest is dropped and RECV_DATA_TRUNCATED set; MSG_PEEK
+    // leaves it for the next call; the next datagram comes whole.
+    for (const m of ['0123456789abcdef', 'next'])
+      assert.equal(client.call('sock_send_to', cfd, iovs(client, IOV, [text(m)]), 1, 0, to, 300), 0);
+    for (let i = 0; i < 100 && !server.ctx.fds.get(sfd).pollRead(5_000_000n).ready; i++);
+    assert.equal(server.ctx.fds.get(sfd).pollRead(0n).nbytes, 16n, 'poll reports the next datagram size');
+    const peek = recvFrom(server, sfd, [4], 1);
+    assert.deepEqual([peek.n, peek.roflags, bytesAt(server, IOV + 8, 4)], [4, 1, '0123']);
+    const cut = recvFrom(server, sfd, [10]);
+    assert.deepEqual([cut.n, cut.roflags, bytesAt(server, IOV + 8, 10)], [10, 1, '0123456789']);
+    const next = recvFrom(server, sfd, [64]);
+    assert.deepEqual([next.n, next.roflags, bytesAt(server, IOV + 8, 4)], [4, 0, 'next']);
+    // An empty datagram is a datagram.
+    assert.equal(client.call('sock_send_to', cfd, iovs(client, IOV, []), 0, 0, to, 300), 0);
+    const empty = recvFrom(server, sfd, [64]);
+    assert.deepEqual([empty.e, empty.n, empty.roflags], [0, 0, 0]);
+  });
+
+  it('UDP: a connected socket sends to its peer and drops datagrams from anyone else; errors', () => {
+    const { a, b } = pair();
+    const server = guest(b);
+    const client = guest(a);
+    const sfd = udpSocket(server, 0x4000);
+    assert.equal(server.call('sock_bind', sfd, server.addr(200, '10.77.0.9', 7)), Errno.ADDRNOTAVAIL);
+    assert.equal(server.call('sock_bind', sfd, server.addr(200, '10.77.0.2', 7)), 0);
+    const other = udpSocket(server);
+    assert.equal(server.call('sock_bind', other, server.addr(200, '0.0.0.0', 7)), Errno.ADDRINUSE);
+    assert.equal(server.call('sock_listen', sfd, 1), Errno.NOTSUP);
+    const empty = server.ctx.fds.get(sfd);
+    assert.equal(
+      errno(() => empty.socket().recv([new Uint8Array(4)], 0)),
+      Errno.AGAIN,
+      'non-blocking',
+    );
+    assert.equal(empty.pollRead(0n).ready, false);
+    assert.equal(empty.pollWrite().ready, true);
+
+    const friend = udpSocket(client);
+    const stranger = udpSocket(client);
+    assert.equal(client.call('sock_addr_peer', friend, 300), Errno.NOTCONN);
+    assert.equal(client.call('sock_connect', friend, client.addr(200, '10.77.0.2', 0)), Errno.INVAL);
+    assert.equal(client.call('sock_connect', friend, client.addr(200, '10.77.0.2', 7)), 0);
+    assert.equal(client.call('sock_addr_peer', friend, 300), 0);
+    assert.equal(client.readAddr(300), '10.77.0.2:7');
+    assert.equal(client.call('sock_addr_local', friend, 300), 0);
+    const friendPort = client.view.getUint16(302, true);
+    assert.equal(server.call('sock_connect', sfd, server.addr(200, '10.77.0.1', friendPort)), 0);
+
+    const send = (fd: number, m: string): number =>
+      errno(() =>
+        client.ctx.fds
+          .get(fd)
+          .socket()
+          .send([text(m)], 0),
+      );
+    assert.equal(send(stranger, 'no address'), Errno.DESTADDRREQ);
+    client.addr(200, '10.77.0.2', 7);
+    assert.equal(
+      client.call('sock_send_to', stranger, iovs(client, IOV, [text('intruder')]), 1, 0, 200, 300),
+      0,
+    );
+    // fd_write of two buffers on a datagram socket is one datagram.
+    assert.equal(fd_write(client.ctx, friend, iovs(client, IOV, [text('fri'), text('end')]), 2, 300), 0);
+    assert.equal(client.view.getUint32(300, true), 6);
+    const sock = server.ctx.fds.get(sfd);
+    for (let i = 0; i < 100 && !sock.pollRead(5_000_000n).ready; i++);
+    // fd_read of two buffers takes one datagram across them.
+    assert.equal(fd_read(server.ctx, sfd, iovs(server, IOV, [4, 8]), 2, 300), 0);
+    assert.equal(server.view.getUint32(300, true), 6);
+    assert.equal(bytesAt(server, IOV + 16, 6), 'friend', "only the connected peer's datagram");
+    for (let i = 0; i < 5; i++) sock.pollRead(2_000_000n);
+    assert.equal(
+      errno(() => sock.socket().recv([new Uint8Array(16)], 0)),
+      Errno.AGAIN,
+      'the intruder was dropped',
+    );
+    // Without an address a connected socket sends to its peer.
+    assert.equal(sock.socket().send([text('reply')], 0), 5);
+    const fsock = client.ctx.fds.get(friend);
+    const buf = new Uint8Array(16);
+    assert.equal(fsock.socket().recv([buf], 0).count, 5);
+    assert.equal(new TextDecoder().decode(buf.subarray(0, 5)), 'reply');
+
+    // Sizes: a datagram fits the tunnel MTU (1420 - 28 bytes of IP and UDP headers) or is refused.
+    assert.equal(send(friend, 'x'.repeat(1393)), Errno.MSGSIZE);
+    assert.equal(send(friend, 'x'.repeat(1392)), 0);
+    // A stream socket is connected to one peer: sendto with an address is refused.
+    assert.equal(client.call('sock_open', 1, 6, 0, 100), 0);
+    const tcp = client.view.getUint32(100, true);
+    assert.equal(
+      client.call('sock_send_to', tcp, iovs(client, IOV, [text('x')]), 1, 0, 200, 300),
+      Errno.NOTCONN,
+    );
+    assert.equal(client.call('sock_send_to', 99, iovs(client, IOV, [text('x')]), 1, 0, 200, 300), Errno.BADF);
+    assert.equal(client.call('sock_recv_from', 99, IOV, 0, 0, 300, 304, 308), Errno.BADF);
+    assert.equal(client.call('sock_recv_from', friend, IOV, 0, 0, 300, 304, 65534), Errno.FAULT);
+  });
+
+  it('UDP: a flood beyond the 64-datagram queue is dropped and counted; the socket goes on', () => {
+    const { a, b } = pair();
+    const server = guest(b);
+    const client = guest(a);
+    const sfd = udpSocket(server, 0x4000);
+    assert.equal(server.call('sock_bind', sfd, server.addr(200, '0.0.0.0', 9000)), 0);
+    const cfd = udpSocket(client);
+    client.addr(200, '10.77.0.2', 9000);
+    for (let i = 0; i < 100; i++)
+      assert.equal(client.call('sock_send_to', cfd, iovs(client, IOV, [text(`d${i}`)]), 1, 0, 200, 300), 0);
+    // The program is busy with another socket meanwhile: waiting on it pumps the shared network.
+    const busy = udpSocket(server);
+    assert.equal(server.call('sock_bind', busy, server.addr(200, '0.0.0.0', 9001)), 0);
+    for (let i = 0; i < 10; i++) server.ctx.fds.get(busy).pollRead(1_000_000n);
+    const sock = server.ctx.fds.get(sfd).socket();
+    const got: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const buf = new Uint8Array(8);
+      const e = errno(() => got.push(new TextDecoder().decode(buf.subarray(0, sock.recv([buf], 0).count))));
+      if (e === Errno.AGAIN && got.length > 0) break;
+    }
+    const dropped = b.stack.stats().udpQueueDropped;
+    assert.ok(dropped > 0, 'the queue overflowed');
+    assert.ok(got.length <= 65, `${got.length} received`);
+    assert.equal(got.length + dropped, 100, 'every datagram was either received or counted as dropped');
+    assert.deepEqual(
+      got,
+      [...got].sort((x, y) => Number(x.slice(1)) - Number(y.slice(1))),
+      'in order',
+    );
+    assert.equal(client.call('sock_send_to', cfd, iovs(client, IOV, [text('after')]), 1, 0, 200, 300), 0);
+    const buf = new Uint8Array(8);
+    let n = -1;
+    for (let i = 0; i < 100 && n < 0; i++) {
+      server.ctx.fds.get(sfd).pollRead(2_000_000n);
+      errno(() => (n = sock.recv([buf], 0).count));
+    }
+    assert.equal(new TextDecoder().decode(buf.subarray(0, n)), 'after');
+  });
+});
+
+describe('an unmodified C program with UDP sockets (examples/net/udpecho.c, built with the shim)', () => {
+  it('echoes datagrams to where they came from, waiting in poll() and recvfrom()', () => {
+    const { a, b, ports } = pair();
+    const out: string[] = [];
+    const wasi = new Wasi({
+      args: ['udpecho', '7', '3'],
+      env: [],
+      preopens: [],
+      console: {
+        write: (_fd, data) => void out.push(new TextDecoder().decode(data)),
+        readStdin: () => new Uint8Array(0),
+        pollStdin: () => false,
+      },
+      clock: {
+        realtimeNs: () => BigInt(Date.now()) * 1_000_000n,
+        monotonicNs: () => BigInt(Math.floor(performance.now() * 1e6)),
+        resolutionNs: () => 1n,
+      },
+      modules: { [SOCKET_MODULE]: socketCalls(b) },
+    });
+    // The peer: a UDP socket on the other stack that sends the next datagram once the last came back.
+    const peer = new UdpSocketFd(a, FdFlags.NONBLOCK);
+    peer.bind({ address: '0.0.0.0', port: 4000 });
+    const sizes = [5, 1392, 0];
+    const sent: Uint8Array[] = [];
+    const echoes: { data: Uint8Array; from: string }[] = [];
+    let waits = 0;
+    ports[1]!.onWait = () => {
+      if (++waits > 20_000) throw new Error('the echo server never answered');
+      for (;;) {
+        const buf = new Uint8Array(2048);
+        let got: ReturnType<UdpSocketFd['recvFrom']>;
+        try {
+          got = peer.recvFrom([buf], 0);
+        } catch (error) {
+          if (error instanceof WasiError && error.errno === Errno.AGAIN) break;
+          throw error;
+        }
+        echoes.push({ data: buf.subarray(0, got.count), from: `${got.from.address}:${got.from.port}` });
+      }
+      if (sent.length === echoes.length && sent.length < sizes.length) {
+        const data = new Uint8Array(randomBytes(sizes[sent.length]!));
+        sent.push(data);
+        peer.sendTo([data], { address: '10.77.0.2', port: 7 });
+      }
+    };
+    const module = new WebAssembly.Module(
+      readFileSync(new URL('../../examples/net/udpecho.wasm', import.meta.url)),
+    );
+    const status = wasi.start(new WebAssembly.Instance(module, wasi.imports as WebAssembly.Imports));
+    // The last echo left the enclave as the program exited: let the peer take it.
+    for (let i = 0; i < 100 && echoes.length < sizes.length; i++) {
+      a.pump(0);
+      ports[1]!.onWait();
+    }
+    assert.equal(status, 0, out.join(''));
+    assert.deepEqual(
+      echoes.map((e) => e.from),
+      sizes.map(() => '10.77.0.2:7'),
+    );
+    assert.deepEqual(
+      echoes.map((e) => Buffer.from(e.data).toString('hex')),
+      sent.map((d) => Buffer.from(d).toString('hex')),
+      'every datagram came back byte for byte, the empty one too',
+    );
+    assert.match(
+      out.join(''),
+      /listening on UDP port 7\n.*5 bytes from 10\.77\.0\.1:4000\n.*1392 bytes from 10\.77\.0\.1:4000\n.*0 bytes from 10\.77\.0\.1:4000\n/s,
+    );
   });
 });
