@@ -17,6 +17,7 @@ import { NetStack } from '../../src/enclave/net/netstack.ts';
 import { PEEK_MAX, TcpListenerFd, TcpStreamFd } from '../../src/enclave/net/socket-fd.ts';
 import { SOCKET_MODULE, socketCalls } from '../../src/enclave/net/socket-calls.ts';
 import { UdpSocketFd } from '../../src/enclave/net/udp-fd.ts';
+import { HostTable } from '../../src/enclave/net/hosts.ts';
 import { fd_read, fd_write } from '../../src/enclave/libos/wasi/fd.ts';
 import { WasiContext } from '../../src/enclave/libos/context.ts';
 import { Wasi } from '../../src/enclave/libos/index.ts';
@@ -53,7 +54,7 @@ class WirePort implements DatagramPort {
   }
 }
 
-function pair(): { a: NetStack; b: NetStack; ports: WirePort[] } {
+function pair(hosts?: HostTable): { a: NetStack; b: NetStack; ports: WirePort[] } {
   const keys = [generatePrivateKey(), generatePrivateKey()];
   const ports = [new WirePort(1), new WirePort(2)];
   ports[0]!.other = ports[1]!;
@@ -75,6 +76,7 @@ function pair(): { a: NetStack; b: NetStack; ports: WirePort[] } {
         mtu: 1420,
         port: ports[i]!,
         clock,
+        hosts,
       }),
   );
   ports[0]!.stack = stacks[0]!;
@@ -373,6 +375,25 @@ describe('cloister_sock calls on guest memory', () => {
       'no DNS, nothing for the host to learn',
     );
     assert.equal(g.call('resolve', 400, 100_000, 443, 500, 4, 600), Errno.INVAL);
+
+    // Names come from the configuration's [Hosts] only; without case, with or without a final dot.
+    const named = guest(pair(new HostTable([{ name: 'db.internal', address: '10.77.0.2' }])).a);
+    const resolve = (name: string): string | number => {
+      const bytes = text(name);
+      new Uint8Array(named.view.buffer).set(bytes, 400);
+      const e = named.call('resolve', 400, bytes.length, 5432, 500, 4, 600);
+      return e !== 0 ? e : named.readAddr(500);
+    };
+    assert.equal(resolve('db.internal'), '10.77.0.2:5432');
+    assert.equal(resolve('DB.Internal.'), '10.77.0.2:5432');
+    assert.equal(resolve('localhost'), '127.0.0.1:5432');
+    assert.equal(resolve('10.1.2.3'), '10.1.2.3:5432');
+    assert.equal(resolve('db.internal.example'), Errno.NOENT, 'no suffix search');
+    assert.equal(resolve('internal'), Errno.NOENT);
+    assert.equal(resolve('db..internal'), Errno.NOENT);
+    assert.equal(resolve(''), Errno.NOENT);
+    assert.equal(resolve('10.0.0.256'), Errno.NOENT);
+    assert.equal(resolve('db.internal\0evil'), Errno.NOENT);
 
     const none = guest(undefined);
     assert.equal(none.call('sock_open', 1, 6, 0, 100), Errno.NETDOWN);

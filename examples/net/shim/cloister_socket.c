@@ -195,7 +195,7 @@ void freeaddrinfo(struct addrinfo *ai) {
 const char *gai_strerror(int code) {
 	switch (code) {
 	case EAI_NONAME:
-		return "name does not resolve (only numeric IPv4 addresses do in the enclave)";
+		return "name does not resolve (the enclave knows numeric IPv4 addresses, localhost and the names in its configuration's [Hosts])";
 	case EAI_SERVICE:
 		return "bad port";
 	case EAI_MEMORY:

@@ -8,6 +8,7 @@
 import type { OuterDatagram } from '../../interface/net-datagrams.ts';
 import { Errno, WasiError } from '../../interface/errno.ts';
 import type { DatagramPort } from './host-datagrams.ts';
+import { HostTable } from './hosts.ts';
 import { LwipStack, type Endpoint, type LwipModule } from './lwip.ts';
 import { WireGuardDevice, type PeerConfig, type WireGuardClock } from './wireguard/device.ts';
 
@@ -41,6 +42,8 @@ export interface NetStackOptions {
   port: DatagramPort;
   clock: WireGuardClock;
   random32?: () => number;
+  /** Names programs can resolve (the configuration's [Hosts]). */
+  hosts?: HostTable;
 }
 
 export class NetStack {
@@ -48,6 +51,7 @@ export class NetStack {
   readonly stack: LwipStack;
   /** The interface's (tunnel) address. */
   readonly address: string;
+  readonly hosts: HostTable;
   readonly #port: DatagramPort;
   readonly #clock: WireGuardClock;
   #outbox: OuterDatagram[] = [];
@@ -58,6 +62,7 @@ export class NetStack {
   constructor(options: NetStackOptions) {
     this.#port = options.port;
     this.address = options.address;
+    this.hosts = options.hosts ?? new HostTable();
     this.#clock = options.clock;
     this.device = new WireGuardDevice({
       privateKey: options.privateKey,

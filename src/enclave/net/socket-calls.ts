@@ -8,7 +8,7 @@
  *   sock_addr_local(fd, *addr)          sock_addr_peer(fd, *addr)       sock_set_opt_flag(fd, opt, flag)
  *   sock_send_to(fd, *iovs, iovs_len, si_flags, *addr, *nsent)
  *   sock_recv_from(fd, *iovs, iovs_len, ri_flags, *nread, *ro_flags, *addr)
- *   resolve(*name, name_len, port, *addrs, naddrs, *count)
+ *   resolve(*name, name_len, port, *addrs, naddrs, *count)   numeric, localhost, wg.conf's [Hosts]
  *
  * An address is 8 bytes: family (u16, 1 = inet), port (u16, host order), IPv4 address (4 bytes,
  * network order). Each call returns a WASI errno. examples/net/shim/ has the C side (socket(),
@@ -259,12 +259,12 @@ export function socketCalls(net: NetStack | undefined): Record<string, SocketHan
       naddrs: number,
       countPtr: number,
     ): number {
-      network();
-      // Only numeric addresses: the tunnel has no DNS, and the host must not learn names.
+      const n = network();
+      // Numeric addresses, localhost and the configuration's [Hosts]: the tunnel has no DNS, and
+      // the host must not learn which names a program looks up.
       if (nameLen > 255) throw new WasiError(Errno.INVAL);
-      const name = ctx.memory.readString(namePtr, nameLen);
-      const address = name === 'localhost' ? '127.0.0.1' : name;
-      if (parseIPv4(address) === undefined) throw new WasiError(Errno.NOENT);
+      const address = n.hosts.resolve(ctx.memory.readString(namePtr, nameLen));
+      if (address === undefined) throw new WasiError(Errno.NOENT);
       if (naddrs > 0) writeAddress(ctx, addrsPtr, { address, port: port & 0xffff });
       ctx.memory.view().setUint32(countPtr, naddrs > 0 ? 1 : 0, true);
       return 0;
