@@ -13,7 +13,7 @@ import { Errno, WasiError } from '../../src/interface/errno.ts';
 import type { OuterDatagram } from '../../src/interface/net-datagrams.ts';
 import type { DatagramPort } from '../../src/enclave/net/host-datagrams.ts';
 import { compileLwip } from '../../src/enclave/net/lwip.ts';
-import { NetStack } from '../../src/enclave/net/netstack.ts';
+import { BACKGROUND_PUMP_MS, NetStack } from '../../src/enclave/net/netstack.ts';
 import { PEEK_MAX, TcpListenerFd, TcpStreamFd } from '../../src/enclave/net/socket-fd.ts';
 import { SOCKET_MODULE, socketCalls } from '../../src/enclave/net/socket-calls.ts';
 import { UdpSocketFd } from '../../src/enclave/net/udp-fd.ts';
@@ -36,11 +36,13 @@ class WirePort implements DatagramPort {
   stack!: NetStack;
   /** Runs on the other side each time this side waits (a scripted peer). */
   onWait: (() => void) | undefined;
+  receives = 0;
   constructor(readonly port: number) {}
   send(datagrams: readonly OuterDatagram[]): void {
     for (const d of datagrams) this.other.inbox.push({ data: d.data, address: '127.0.0.1', port: this.port });
   }
   receive(_waitNs: bigint, max: number): OuterDatagram[] {
+    this.receives++;
     if (!WirePort.running) {
       WirePort.running = true;
       try {
@@ -680,5 +682,84 @@ describe('an unmodified C program with UDP sockets (examples/net/udpecho.c, buil
       out.join(''),
       /listening on UDP port 7\n.*5 bytes from 10\.77\.0\.1:4000\n.*1392 bytes from 10\.77\.0\.1:4000\n.*0 bytes from 10\.77\.0\.1:4000\n/s,
     );
+  });
+});
+
+describe('the network moves while a program makes no socket call', () => {
+  const clockSource = {
+    realtimeNs: () => BigInt(Date.now()) * 1_000_000n,
+    monotonicNs: () => BigInt(Math.floor(performance.now() * 1e6)),
+    resolutionNs: () => 1n,
+  };
+  const quiet = { write() {}, readStdin: () => new Uint8Array(0), pollStdin: () => false };
+
+  /** A connection from a to b with `bytes` sent by a and not yet taken in by b. */
+  function unreadConnection(bytes: number) {
+    const { a, b, ports } = pair();
+    const listener = new TcpListenerFd(b, b.listen('0.0.0.0', 90), 0, { address: '0.0.0.0', port: 90 });
+    const client = new TcpStreamFd(a, a.connect('10.77.0.2', 90), FdFlags.NONBLOCK);
+    const served = listener.accept(0) as TcpStreamFd;
+    let sent = 0;
+    for (let i = 0; i < 1000 && sent < bytes; i++) {
+      const e = errno(() => (sent += client.write(new Uint8Array(bytes - sent))));
+      if (e === Errno.AGAIN) break;
+    }
+    assert.ok(sent > 0);
+    return { a, b, ports, served, sent };
+  }
+
+  function program(net: NetStack) {
+    const wasi = new Wasi({
+      args: ['busy'],
+      env: [],
+      preopens: [],
+      console: quiet,
+      clock: clockSource,
+      sleep: (ns) => net.sleep(ns),
+      beforeCall: () => net.pumpIfDue(),
+    });
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    wasi.bindMemory(memory);
+    const calls = wasi.imports.wasi_snapshot_preview1 as Record<string, (...a: unknown[]) => number>;
+    return { calls, view: new DataView(memory.buffer) };
+  }
+
+  it('calls other than socket calls (here clock_time_get) take in what arrived, at a bounded cost', () => {
+    const { b, ports, served } = unreadConnection(100_000);
+    assert.ok(ports[1]!.inbox.length > 0, 'datagrams wait on the wire');
+    const taken = b.stack.tcpPending(served.id);
+    const { calls } = program(b);
+    const before = ports[1]!.receives;
+    const start = performance.now();
+    let n = 0;
+    // The program computes and reads the clock, for at least 100 ms (bounded in count too).
+    for (; n < 5_000_000 && (performance.now() - start < 100 || n < 1000); n++)
+      assert.equal(calls.clock_time_get!(1, 0n, 0), 0);
+    const elapsed = performance.now() - start;
+    const receives = ports[1]!.receives - before;
+    assert.ok(b.stack.tcpPending(served.id) > taken, 'more data reached lwIP without a socket call');
+    assert.ok(receives >= 1);
+    assert.ok(
+      receives <= Math.ceil(elapsed / BACKGROUND_PUMP_MS) + 1,
+      `${receives} host receives for ${n} calls in ${elapsed.toFixed(1)} ms: at most one per ${BACKGROUND_PUMP_MS} ms`,
+    );
+  });
+
+  it('a sleep (poll_oneoff on a clock only) pumps the network while it waits', () => {
+    const { b, ports, served, sent } = unreadConnection(100_000);
+    assert.ok(ports[1]!.inbox.length > 0, 'datagrams wait on the wire');
+    const taken = b.stack.tcpPending(served.id);
+    const { calls, view } = program(b);
+    // One relative clock subscription of 50 ms on the monotonic clock.
+    view.setBigUint64(0, 7n, true);
+    view.setUint8(8, 0);
+    view.setUint32(16, 1, true);
+    view.setBigUint64(24, 50_000_000n, true);
+    view.setUint16(40, 0, true);
+    assert.equal(calls.poll_oneoff!(0, 100, 1, 200), 0);
+    assert.equal(view.getUint32(200, true), 1);
+    assert.equal(view.getBigUint64(100, true), 7n, 'the clock fired');
+    const pending = b.stack.tcpPending(served.id);
+    assert.ok(pending > taken && pending <= sent, `${pending} of ${sent} bytes arrived while sleeping`);
   });
 });

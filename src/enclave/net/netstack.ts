@@ -17,6 +17,12 @@ const WG_TICK_MS = 100;
 /** Longest single wait for datagrams before timers are looked at again. */
 const MAX_WAIT_MS = 250;
 const RECEIVE_BATCH = 64;
+/**
+ * Outside socket calls the network is pumped (without waiting) at most this often: a program that
+ * computes between other calls still answers its peers (ACKs, window updates, timers, keepalives).
+ * The cost is a clock read per call, and at most one receive call to the host per period.
+ */
+export const BACKGROUND_PUMP_MS = 10;
 
 /** What the stack knows about one TCP connection, from lwIP's events. */
 export interface ConnState {
@@ -56,6 +62,7 @@ export class NetStack {
   readonly #clock: WireGuardClock;
   #outbox: OuterDatagram[] = [];
   #nextWgTick = 0;
+  #lastPump = -Infinity;
   readonly #conns = new Map<number, ConnState>();
   readonly #acceptQueues = new Map<number, number[]>();
 
@@ -141,6 +148,16 @@ export class NetStack {
     }
   }
 
+  /** Pumps without waiting when the last pump is BACKGROUND_PUMP_MS or more ago (see there). */
+  pumpIfDue(): void {
+    if (this.#clock.nowMs() - this.#lastPump >= BACKGROUND_PUMP_MS) this.pump(0);
+  }
+
+  /** Sleeps `ns` (a program's sleep) with the network pumped meanwhile. */
+  sleep(ns: bigint): void {
+    this.waitUntil(() => false, Number(ns) / 1e6);
+  }
+
   /** One step: waits for datagrams (at most `waitMs`, less when a timer is due), feeds them in, runs the timers. */
   pump(waitMs: number): void {
     this.#settle();
@@ -157,6 +174,7 @@ export class NetStack {
       this.#nextWgTick = this.#clock.nowMs() + WG_TICK_MS;
     }
     this.#settle();
+    this.#lastPump = this.#clock.nowMs();
   }
 
   #settle(): void {
