@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the network examples (httpd.wasm, fetch.wasm) from their C sources with Debian's clang and
+# Builds the network examples (httpd.wasm, fetch.wasm, udpecho.wasm) from their C sources with Debian's clang and
 # wasi-libc, as native/lwip/build.sh builds lwIP: fixed flags, SOURCE_DATE_EPOCH set, the same
 # sources give the same bytes (sha256 in SHA256SUMS). The .wasm files are committed.
 #
@@ -13,4 +13,5 @@ CFLAGS=(--target=wasm32-wasi -O2 -g0 -Wall -Wextra -Werror -ffile-prefix-map="$H
 # its headers first on the include path, cloister_socket.c linked in.
 clang "${CFLAGS[@]}" httpd.c -o httpd.wasm
 clang "${CFLAGS[@]}" -isystem shim/include fetch.c shim/cloister_socket.c -o fetch.wasm
-sha256sum httpd.wasm fetch.wasm >SHA256SUMS
+clang "${CFLAGS[@]}" -isystem shim/include udpecho.c shim/cloister_socket.c -o udpecho.wasm
+sha256sum httpd.wasm fetch.wasm udpecho.wasm >SHA256SUMS

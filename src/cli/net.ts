@@ -40,6 +40,8 @@ export function describeWgConfig(text: string): string {
     );
     if (p.persistentKeepalive) lines.push(`  persistent keepalive: every ${p.persistentKeepalive} s`);
   }
+  if (config.hosts.length > 0)
+    lines.push(`hosts: ${config.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -105,6 +107,7 @@ export function netRunConfig(
         ...(p.persistentKeepalive !== undefined && { persistentKeepalive: p.persistentKeepalive }),
       })),
       tcpListen: tcpListen.map(checkListen),
+      ...(parsed.hosts.length > 0 && { hosts: parsed.hosts }),
     },
     secrets: {
       ...(i.privateKey !== 'generate' && { privateKey: i.privateKey }),

@@ -136,7 +136,9 @@ async function run(start: EnclaveStart): Promise<void> {
       // A threaded program's kernel never waits itself: its threads do (threads/blocking.ts).
       console: threads ? new KernelConsole(console) : console,
       clock,
-      sleep: threads ? sleepInThread : undefined,
+      // With a network, sleeping and every other call keep it moving (NetStack.pumpIfDue).
+      sleep: threads ? sleepInThread : network ? (ns) => network.net.sleep(ns) : undefined,
+      beforeCall: network ? () => network.net.pumpIfDue() : undefined,
     });
     if (threads) {
       const { status, kind, message } = await runThreaded(start, config, module, threads, wasi);

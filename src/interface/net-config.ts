@@ -14,6 +14,8 @@ export interface NetConfig {
   peers: NetPeerConfig[];
   /** `--tcplisten ADDR:PORT`, preopened as descriptors 3, 4, ... in this order, as wasmtime does. */
   tcpListen: string[];
+  /** wg.conf's `[Hosts]`: names the enclave resolves itself (absent: none; numeric addresses only). */
+  hosts?: { name: string; address: string }[];
 }
 
 export interface NetPeerConfig {

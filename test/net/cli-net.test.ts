@@ -69,7 +69,10 @@ describe('cloister run/measure --net and --tcplisten: what is measured', () => {
   after(() => rmSync(netDir, { recursive: true, force: true }));
   const httpd = new URL('../../examples/net/httpd.wasm', import.meta.url).pathname;
   const peerKey = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=';
-  const conf = (name: string, o: { key?: string; address?: string; psk?: string } = {}): string => {
+  const conf = (
+    name: string,
+    o: { key?: string; address?: string; psk?: string; hosts?: string[] } = {},
+  ): string => {
     const path = join(netDir, name);
     writeFileSync(
       path,
@@ -81,6 +84,7 @@ describe('cloister run/measure --net and --tcplisten: what is measured', () => {
         `PublicKey = ${peerKey}`,
         ...(o.psk ? [`PresharedKey = ${o.psk}`] : []),
         'AllowedIPs = 10.9.0.2/32',
+        ...(o.hosts ? ['[Hosts]', ...o.hosts] : []),
         '',
       ].join('\n'),
     );
@@ -122,6 +126,20 @@ describe('cloister run/measure --net and --tcplisten: what is measured', () => {
       base,
     );
     assert.notEqual(await measure(), base, 'a run without network differs');
+    const hosts = await measure('--net', conf('h.conf', { hosts: ['db.internal = 10.9.0.2'] }));
+    assert.notEqual(hosts, await measure('--net', conf('a.conf')), 'the [Hosts] table is measured');
+    assert.notEqual(hosts, await measure('--net', conf('h2.conf', { hosts: ['db.internal = 10.9.0.3'] })));
+  });
+
+  it('a bad [Hosts] line is a usage error naming its line', async () => {
+    const r = await runCli([
+      'measure',
+      '--net',
+      conf('bad.conf', { hosts: ['db_internal = 10.9.0.2'] }),
+      httpd,
+    ]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /line 8: \[Hosts\]: "db_internal" is not a host name/);
   });
 
   it('the run file takes net and tcplisten as the command line does', async () => {

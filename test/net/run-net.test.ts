@@ -22,6 +22,7 @@ import { parseQuote } from '../../src/attestation/quote.ts';
 const skip = interopUnavailable();
 const httpd = fileURLToPath(new URL('../../examples/net/httpd.wasm', import.meta.url));
 const fetch = fileURLToPath(new URL('../../examples/net/fetch.wasm', import.meta.url));
+const udpecho = fileURLToPath(new URL('../../examples/net/udpecho.wasm', import.meta.url));
 const relayScript = fileURLToPath(new URL('./helpers/udp-relay.mjs', import.meta.url));
 const dir = tempDir('cloister-run-net-');
 
@@ -182,6 +183,53 @@ describe(
       }
     });
 
+    it('names from [Hosts] resolve in the enclave (unknown ones do not); a C UDP echo server answers nc -u', async () => {
+      // The web server of the previous test still listens in the peer namespace.
+      const hostsConf = join(dir, 'wg-hosts.conf');
+      writeFileSync(
+        hostsConf,
+        `${readFileSync(conf, 'utf8')}\n[Hosts]\nweb.peer.internal = ${PEER_ADDRESS}\n`,
+        {
+          mode: 0o600,
+        },
+      );
+      const runFetch = async (url: string): Promise<Child> => {
+        const client = inOuter(process.execPath, [cliPath, 'run', '--net', hostsConf, fetch, url]);
+        await Promise.race([client.exited, new Promise((r) => setTimeout(r, 60_000))]);
+        client.stop();
+        return client;
+      };
+      const named = await runFetch('http://WEB.peer.internal:8081/by-name');
+      assert.equal(await named.exited, 0, named.stderr);
+      assert.equal(named.stdout, 'page from the namespace for /by-name cloister-fetch\n');
+      const unknown = await runFetch('http://db.peer.internal:8081/');
+      assert.equal(await unknown.exited, 1);
+      assert.match(unknown.stderr, /fetch: db\.peer\.internal: name does not resolve/);
+
+      // A new run is a new WireGuard session: the enclave's persistent keepalive makes it start the
+      // handshake (wireguard-go would otherwise send with the previous run's keys for a while).
+      const echoConf = join(dir, 'wg-echo.conf');
+      writeFileSync(echoConf, `${readFileSync(conf, 'utf8')}PersistentKeepalive = 1\n`, { mode: 0o600 });
+      const echo = inOuter(process.execPath, [cliPath, 'run', '--net', echoConf, udpecho, '7000', '10']);
+      try {
+        await echo.waitFor(/listening on UDP port 7000/, 30_000);
+        for (const word of ['first datagram', 'second datagram']) {
+          let got = { code: 1 as number | null, stdout: '', stderr: '' };
+          // Bounded: the first datagram may wait for the handshake (nc -w gives up after 3 s idle).
+          for (let attempt = 0; attempt < 5 && got.stdout !== word; attempt++)
+            got = await peer!.exec(
+              'sh',
+              ['-c', `printf '${word}' | nc -u -w 3 ${ENCLAVE_ADDRESS} 7000`],
+              20_000,
+            );
+          assert.equal(got.stdout, word, got.stderr + echo.stdout + echo.stderr);
+        }
+      } finally {
+        echo.stop();
+      }
+      assert.match(echo.stdout, new RegExp(`15 bytes from ${PEER_ADDRESS.replaceAll('.', '\\.')}:\\d+`));
+    });
+
     it('PrivateKey = generate, from a disk image: the key is made in the enclave, bound by the evidence, curl reaches it with that key', async () => {
       const genConf = join(dir, 'wg-generate.conf');
       writeFileSync(
@@ -253,6 +301,10 @@ describe(
         'cloister-fetch',
         'page from the namespace',
         'from-the-enclave',
+        'peer.internal',
+        '/by-name',
+        'first datagram',
+        'second datagram',
         'Content-Length',
         'abcdefghijklmnopqrstuvwxyz',
         innerPair,

@@ -121,4 +121,41 @@ describe('wg-quick configuration', () => {
     );
     assert.equal(parseWgConfig(`${base}PersistentKeepalive = 0\n`).peers[0]!.persistentKeepalive, undefined);
   });
+
+  it('[Hosts]: names the enclave resolves itself, each checked', () => {
+    const c = parseWgConfig(
+      `${good}\n[Hosts]\nDB.Internal = 10.213.5.2\napi-1.example = 10.213.6.1 # a comment\n`,
+    );
+    assert.deepEqual(c.hosts, [
+      { name: 'db.internal', address: '10.213.5.2' },
+      { name: 'api-1.example', address: '10.213.6.1' },
+    ]);
+    assert.deepEqual(parseWgConfig(good).hosts, [], 'no section, no names');
+    const at = good.split('\n').length + 2; // the line after "[Hosts]"
+    const bad = (line: string, message: RegExp): void => fails(`${good}\n[Hosts]\n${line}\n`, at, message);
+    bad('db_internal = 10.0.0.1', /not a host name/);
+    bad('-db = 10.0.0.1', /not a host name/);
+    bad('db- = 10.0.0.1', /not a host name/);
+    bad('a..b = 10.0.0.1', /not a host name/);
+    bad('db. = 10.0.0.1', /not a host name/);
+    bad(`${'a'.repeat(64)}.example = 10.0.0.1`, /not a host name/);
+    bad(`${'abcdefgh.'.repeat(28)}example = 10.0.0.1`, /not a host name/);
+    bad('10.0.0.300 = 10.0.0.1', /not a host name/);
+    bad('host name = 10.0.0.1', /not a host name/);
+    bad('exämple = 10.0.0.1', /not a host name/);
+    bad('LocalHost = 10.0.0.1', /localhost is always 127\.0\.0\.1/);
+    bad('db = 10.0.0', /not an IPv4 address/);
+    bad('db = 0.0.0.0', /not an IPv4 address/);
+    bad('db = fd00::1', /not an IPv4 address/);
+    bad('db = db.internal', /not an IPv4 address/);
+    bad('db =', /not an IPv4 address/);
+    fails(
+      `${good}\n[Hosts]\ndb = 10.0.0.1\nDB = 10.0.0.2\n`,
+      at + 1,
+      /DB is given twice \(first on line \d+\)/,
+    );
+    fails(`${good}\n[Hosts]\n[Hosts]\n`, at, /a second \[Hosts\] section/);
+    const many = Array.from({ length: 1025 }, (_, i) => `h${i}.example = 10.0.${i >> 8}.${i & 255 || 1}`);
+    fails(`${good}\n[Hosts]\n${many.join('\n')}\n`, at + 1024, /more than 1024 names/);
+  });
 });

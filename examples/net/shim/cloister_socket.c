@@ -1,6 +1,6 @@
 /*
  * Cloister's socket shim, link-time half: socket(), bind(), listen(), connect(), getsockname(),
- * getpeername(), setsockopt() and getaddrinfo() over the enclave's `cloister_sock` import module
+ * getpeername(), setsockopt(), sendto(), recvfrom() and getaddrinfo() over the enclave's `cloister_sock` import module
  * (src/enclave/net/socket-calls.ts), so that a C program written for POSIX sockets links against
  * Debian's wasi-libc unchanged. accept(), recv(), send(), shutdown(), read(), write(), poll() and
  * fcntl(O_NONBLOCK) are wasi-libc's own, over WASI preview1.
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #define IMPORT(name) __attribute__((import_module("cloister_sock"), import_name(name)))
 
@@ -30,6 +31,12 @@ IMPORT("sock_connect") uint32_t cl_sock_connect(int32_t fd, const struct cl_addr
 IMPORT("sock_addr_local") uint32_t cl_sock_addr_local(int32_t fd, struct cl_addr *addr);
 IMPORT("sock_addr_peer") uint32_t cl_sock_addr_peer(int32_t fd, struct cl_addr *addr);
 IMPORT("sock_set_opt_flag") uint32_t cl_sock_set_opt_flag(int32_t fd, int32_t option, int32_t flag);
+IMPORT("sock_send_to")
+uint32_t cl_sock_send_to(int32_t fd, const struct iovec *iovs, uint32_t iovs_len, uint32_t flags,
+			 const struct cl_addr *addr, uint32_t *sent);
+IMPORT("sock_recv_from")
+uint32_t cl_sock_recv_from(int32_t fd, struct iovec *iovs, uint32_t iovs_len, uint32_t flags, uint32_t *received,
+			   uint16_t *ro_flags, struct cl_addr *addr);
 IMPORT("resolve")
 uint32_t cl_resolve(const char *name, uint32_t name_len, uint32_t port, struct cl_addr *addrs, uint32_t naddrs,
 		    uint32_t *count);
@@ -114,11 +121,38 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
 	return fail(cl_sock_set_opt_flag(fd, name, flag));
 }
 
+ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, socklen_t salen) {
+	if (!sa)
+		return send(fd, buf, len, flags);
+	struct cl_addr a;
+	if (from_sockaddr(sa, salen, &a))
+		return -1;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	uint32_t sent = 0;
+	if (fail(cl_sock_send_to(fd, &iov, 1, (uint32_t)flags, &a, &sent)))
+		return -1;
+	return (ssize_t)sent;
+}
+
+ssize_t recvfrom(int fd, void *restrict buf, size_t len, int flags, struct sockaddr *restrict sa,
+		 socklen_t *restrict salen) {
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct cl_addr a;
+	uint32_t received = 0;
+	uint16_t ro_flags = 0;
+	if (fail(cl_sock_recv_from(fd, &iov, 1, (uint32_t)flags, &received, &ro_flags, &a)))
+		return -1;
+	if (sa && salen)
+		to_sockaddr(&a, sa, salen);
+	return (ssize_t)received;
+}
+
 int getaddrinfo(const char *restrict host, const char *restrict service, const struct addrinfo *restrict hints,
 		struct addrinfo **restrict res) {
 	if (hints && hints->ai_family != AF_UNSPEC && hints->ai_family != AF_INET)
 		return EAI_FAMILY;
-	if (hints && hints->ai_socktype != 0 && hints->ai_socktype != SOCK_STREAM)
+	int socktype = hints && hints->ai_socktype ? hints->ai_socktype : SOCK_STREAM;
+	if (socktype != SOCK_STREAM && socktype != SOCK_DGRAM)
 		return EAI_SOCKTYPE;
 	long port = 0;
 	if (service) {
@@ -142,8 +176,8 @@ int getaddrinfo(const char *restrict host, const char *restrict service, const s
 	socklen_t len = sizeof out->in;
 	to_sockaddr(&a, (struct sockaddr *)&out->in, &len);
 	out->info.ai_family = AF_INET;
-	out->info.ai_socktype = SOCK_STREAM;
-	out->info.ai_protocol = IPPROTO_TCP;
+	out->info.ai_socktype = socktype;
+	out->info.ai_protocol = socktype == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
 	out->info.ai_addrlen = len;
 	out->info.ai_addr = (struct sockaddr *)&out->in;
 	*res = &out->info;
@@ -161,7 +195,7 @@ void freeaddrinfo(struct addrinfo *ai) {
 const char *gai_strerror(int code) {
 	switch (code) {
 	case EAI_NONAME:
-		return "name does not resolve (only numeric IPv4 addresses do in the enclave)";
+		return "name does not resolve (the enclave knows numeric IPv4 addresses, localhost and the names in its configuration's [Hosts])";
 	case EAI_SERVICE:
 		return "bad port";
 	case EAI_MEMORY:

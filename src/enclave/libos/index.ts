@@ -49,6 +49,11 @@ export interface WasiOptions {
   sleep?: Sleeper;
   /** More import modules beyond preview1 (the network's `cloister_sock`), bound like its calls. */
   modules?: Record<string, Record<string, WasiHandler>>;
+  /**
+   * Runs before every call (`--net`: the network is pumped when due, so connections keep moving
+   * while a program makes no socket call). What it throws is a trap, not the call's errno.
+   */
+  beforeCall?: () => void;
 }
 
 type ImportFn = (...args: unknown[]) => unknown;
@@ -99,8 +104,15 @@ interface CutRecord {
 }
 
 /** One import: fixed arity (WASI calls take at most 10 arguments) so a call allocates nothing. */
-function bindCall(ctx: WasiContext, handler: WasiHandler, cut: CutRecord): ImportFn {
+function bindCall(ctx: WasiContext, handler: WasiHandler, cut: CutRecord, before?: () => void): ImportFn {
   const h = handler as unknown as AnyHandler;
+  if (before) {
+    const call = bindCall(ctx, handler, cut);
+    return (a, b, c, d, e, f, g, i, j, k) => {
+      before();
+      return call(a, b, c, d, e, f, g, i, j, k);
+    };
+  }
   return (a, b, c, d, e, f, g, i, j, k) => {
     try {
       return h(ctx, u32(a), u32(b), u32(c), u32(d), u32(e), u32(f), u32(g), u32(i), u32(j), u32(k));
@@ -129,11 +141,12 @@ export class Wasi {
       ctx.fds.add(new DirFd(fs.root(), null, DIRECTORY_RIGHTS, ALL_RIGHTS, guestPath));
     }
     const calls: Record<string, ImportFn> = {};
-    for (const call of WASI_CALLS) calls[call.name] = bindCall(ctx, call.handler, this.cut);
+    for (const call of WASI_CALLS)
+      calls[call.name] = bindCall(ctx, call.handler, this.cut, options.beforeCall);
     const modules: Record<string, Record<string, ImportFn>> = {};
     for (const [module, handlers] of Object.entries(options.modules ?? {})) {
       modules[module] = Object.fromEntries(
-        Object.entries(handlers).map(([n, h]) => [n, bindCall(ctx, h, this.cut)]),
+        Object.entries(handlers).map(([n, h]) => [n, bindCall(ctx, h, this.cut, options.beforeCall)]),
       );
     }
     this.imports = { ...modules, wasi_snapshot_preview1: calls };

@@ -18,13 +18,19 @@ export function compileLwip(wasmBytes: Uint8Array): LwipModule {
 
 /** What the stack reports after a call; the embedder acts on these once the call has returned. */
 export type NetEvent =
-  | { kind: 'accept'; listener: number; conn: number }
+  | { kind: 'accept'; listener: number; conn: number; peer?: Endpoint; local?: Endpoint }
   | { kind: 'connected'; conn: number; errno: number }
   | { kind: 'readable'; conn: number; pending: number }
   | { kind: 'eof'; conn: number }
   | { kind: 'sent'; conn: number; sendBuffer: number }
   | { kind: 'error'; conn: number; errno: number }
   | { kind: 'datagram'; socket: number; queued: number };
+
+/** An IPv4 address and port. */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
 
 export interface Datagram {
   data: Uint8Array;
@@ -120,6 +126,23 @@ function port(value: number, what: string): number {
   return value;
 }
 
+/**
+ * The two ends of the TCP segment in an IPv4 packet. lwIP calls its accept callback only while it
+ * processes the segment that completes the handshake (the client's ACK, in tcp_process), so that
+ * segment's source is the new connection's peer and its destination the connection's local end: the
+ * glue need not report them. Undefined unless lwIP is inside cl_input with a TCP packet.
+ */
+function segmentEnds(packet: Uint8Array | undefined): { peer?: Endpoint; local?: Endpoint } {
+  if (!packet || packet.length < 20 || packet[0]! >> 4 !== 4 || packet[9] !== 6) return {};
+  const ihl = (packet[0]! & 15) * 4;
+  if (packet.length < ihl + 4) return {};
+  const v = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
+  return {
+    peer: { address: formatIPv4(v.getUint32(12)), port: v.getUint16(ihl) },
+    local: { address: formatIPv4(v.getUint32(16)), port: v.getUint16(ihl + 2) },
+  };
+}
+
 /** One lwIP instance: one interface, its sockets and timers. Not reentrant (as the enclave is not). */
 export class LwipStack {
   readonly #memory: { buffer: ArrayBuffer };
@@ -129,6 +152,8 @@ export class LwipStack {
   #events: NetEvent[] = [];
   /** A view of the module's memory, renewed when growing the memory detached the old one. */
   #view = new Uint8Array(0);
+  /** The packet cl_input is working on (accept events take the connection's ends from it). */
+  #inbound: Uint8Array | undefined;
 
   constructor(options: LwipOptions) {
     const module = options.wasm instanceof Uint8Array ? compileLwip(options.wasm) : options.wasm;
@@ -174,7 +199,13 @@ export class LwipStack {
       return false;
     }
     this.#bytes().set(packet, this.#io);
-    const rc = this.#fn.cl_input!(packet.length);
+    this.#inbound = packet;
+    let rc: number;
+    try {
+      rc = this.#fn.cl_input!(packet.length);
+    } finally {
+      this.#inbound = undefined;
+    }
     if (rc === -Errno.NOTCONN) throw new WasiError(Errno.NOTCONN, 'lwip: the interface is not up');
     return rc === 0;
   }
@@ -323,7 +354,7 @@ export class LwipStack {
     if (last && last.kind === 'sent' && kind === 5 && last.conn === id) return void (last.sendBuffer = arg);
     switch (kind) {
       case 1:
-        this.#events.push({ kind: 'accept', listener: id, conn: arg });
+        this.#events.push({ kind: 'accept', listener: id, conn: arg, ...segmentEnds(this.#inbound) });
         break;
       case 2:
         this.#events.push({ kind: 'connected', conn: id, errno: arg === 0 ? 0 : -arg });

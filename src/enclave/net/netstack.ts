@@ -8,7 +8,8 @@
 import type { OuterDatagram } from '../../interface/net-datagrams.ts';
 import { Errno, WasiError } from '../../interface/errno.ts';
 import type { DatagramPort } from './host-datagrams.ts';
-import { LwipStack, type LwipModule } from './lwip.ts';
+import { HostTable } from './hosts.ts';
+import { LwipStack, type Endpoint, type LwipModule } from './lwip.ts';
 import { WireGuardDevice, type PeerConfig, type WireGuardClock } from './wireguard/device.ts';
 
 /** WireGuard's timers are in seconds; this is how often they are looked at. */
@@ -16,6 +17,12 @@ const WG_TICK_MS = 100;
 /** Longest single wait for datagrams before timers are looked at again. */
 const MAX_WAIT_MS = 250;
 const RECEIVE_BATCH = 64;
+/**
+ * Outside socket calls the network is pumped (without waiting) at most this often: a program that
+ * computes between other calls still answers its peers (ACKs, window updates, timers, keepalives).
+ * The cost is a clock read per call, and at most one receive call to the host per period.
+ */
+export const BACKGROUND_PUMP_MS = 10;
 
 /** What the stack knows about one TCP connection, from lwIP's events. */
 export interface ConnState {
@@ -26,6 +33,9 @@ export interface ConnState {
   connected: boolean;
   /** The send buffer took less than offered; cleared when lwIP reports data acknowledged. */
   sendFull: boolean;
+  /** For accepted connections: the client's end, and the address it connected to. */
+  peer?: Endpoint;
+  local?: Endpoint;
 }
 
 export interface NetStackOptions {
@@ -38,6 +48,8 @@ export interface NetStackOptions {
   port: DatagramPort;
   clock: WireGuardClock;
   random32?: () => number;
+  /** Names programs can resolve (the configuration's [Hosts]). */
+  hosts?: HostTable;
 }
 
 export class NetStack {
@@ -45,18 +57,21 @@ export class NetStack {
   readonly stack: LwipStack;
   /** The interface's (tunnel) address. */
   readonly address: string;
+  readonly hosts: HostTable;
   readonly #port: DatagramPort;
   readonly #clock: WireGuardClock;
   #outbox: OuterDatagram[] = [];
   /** Inner packets of the datagrams received in one step: lwIP takes them as one batch. */
   #inbox: Uint8Array[] = [];
   #nextWgTick = 0;
+  #lastPump = -Infinity;
   readonly #conns = new Map<number, ConnState>();
   readonly #acceptQueues = new Map<number, number[]>();
 
   constructor(options: NetStackOptions) {
     this.#port = options.port;
     this.address = options.address;
+    this.hosts = options.hosts ?? new HostTable();
     this.#clock = options.clock;
     this.device = new WireGuardDevice({
       privateKey: options.privateKey,
@@ -135,6 +150,16 @@ export class NetStack {
     }
   }
 
+  /** Pumps without waiting when the last pump is BACKGROUND_PUMP_MS or more ago (see there). */
+  pumpIfDue(): void {
+    if (this.#clock.nowMs() - this.#lastPump >= BACKGROUND_PUMP_MS) this.pump(0);
+  }
+
+  /** Sleeps `ns` (a program's sleep) with the network pumped meanwhile. */
+  sleep(ns: bigint): void {
+    this.waitUntil(() => false, Number(ns) / 1e6);
+  }
+
   /** One step: waits for datagrams (at most `waitMs`, less when a timer is due), feeds them in, runs the timers. */
   pump(waitMs: number): void {
     this.#settle();
@@ -152,6 +177,7 @@ export class NetStack {
       this.#nextWgTick = this.#clock.nowMs() + WG_TICK_MS;
     }
     this.#settle();
+    this.#lastPump = this.#clock.nowMs();
   }
 
   #settle(): void {
@@ -169,7 +195,14 @@ export class NetStack {
     for (const e of this.stack.takeEvents()) {
       switch (e.kind) {
         case 'accept': {
-          this.#conns.set(e.conn, { eof: false, error: 0, connected: true, sendFull: false });
+          this.#conns.set(e.conn, {
+            eof: false,
+            error: 0,
+            connected: true,
+            sendFull: false,
+            peer: e.peer,
+            local: e.local,
+          });
           const queue = this.#acceptQueues.get(e.listener);
           if (queue) queue.push(e.conn);
           else this.stack.tcpClose(e.conn);

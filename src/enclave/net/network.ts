@@ -9,6 +9,7 @@ import type { ClockSource } from '../../interface/services.ts';
 import type { HostChannel } from '../ring/channel.ts';
 import { RingDatagrams, type DatagramPort } from './host-datagrams.ts';
 import { parseCidr4, parseIPv4, formatIPv4 } from './ipv4.ts';
+import { HostTable } from './hosts.ts';
 import { NetStack } from './netstack.ts';
 import { TcpListenerFd } from './socket-fd.ts';
 import { decodeKey, generatePrivateKey } from './wireguard/crypto.ts';
@@ -80,6 +81,12 @@ export function startNetwork(options: {
   const psks = secrets?.presharedKeys ?? [];
   if (psks.length > config.peers.length) throw invalid('more preshared keys than peers');
   const peers = config.peers.map((p, i) => peerOf(p, psks[i]));
+  let hosts: HostTable;
+  try {
+    hosts = new HostTable(config.hosts ?? []);
+  } catch (error) {
+    throw invalid((error as Error).message);
+  }
   const port = options.port ?? new RingDatagrams(options.channel);
   const net = new NetStack({
     lwip: options.lwip,
@@ -89,6 +96,7 @@ export function startNetwork(options: {
     prefix: first.prefix,
     mtu: config.mtu,
     port,
+    hosts,
     clock: {
       nowMs: () => Number(clock.monotonicNs()) / 1e6,
       wallMs: () => Number(clock.realtimeNs() / 1_000_000n),

@@ -2,10 +2,13 @@
  * The socket calls WASI preview1 lacks, as the import module `cloister_sock`, shaped like WASIX's
  * `sock_*` calls (same set, same argument order; the address layout is this module's own):
  *
- *   sock_open(af, type, proto, *fd)     af 1 (inet); type SOCK_STREAM (6), | SOCK_NONBLOCK (0x4000)
+ *   sock_open(af, type, proto, *fd)     af 1 (inet); type SOCK_STREAM (6) or SOCK_DGRAM (5),
+ *                                       | SOCK_NONBLOCK (0x4000)
  *   sock_bind(fd, *addr)                sock_listen(fd, backlog)        sock_connect(fd, *addr)
  *   sock_addr_local(fd, *addr)          sock_addr_peer(fd, *addr)       sock_set_opt_flag(fd, opt, flag)
- *   resolve(*name, name_len, port, *addrs, naddrs, *count)
+ *   sock_send_to(fd, *iovs, iovs_len, si_flags, *addr, *nsent)
+ *   sock_recv_from(fd, *iovs, iovs_len, ri_flags, *nread, *ro_flags, *addr)
+ *   resolve(*name, name_len, port, *addrs, naddrs, *count)   numeric, localhost, wg.conf's [Hosts]
  *
  * An address is 8 bytes: family (u16, 1 = inet), port (u16, host order), IPv4 address (4 bytes,
  * network order). Each call returns a WASI errno. examples/net/shim/ has the C side (socket(),
@@ -16,7 +19,8 @@ import { Errno, WasiError } from '../../interface/errno.ts';
 import { FileType } from '../../interface/services.ts';
 import type { WasiContext } from '../libos/context.ts';
 import { Fd, type Readiness, type Socket } from '../libos/fd.ts';
-import { FdFlags } from '../libos/wasi/layout.ts';
+import { FdFlags, Rights } from '../libos/wasi/layout.ts';
+import { iovecs } from '../libos/wasi/iovec.ts';
 import { formatIPv4, parseIPv4 } from './ipv4.ts';
 import type { NetStack } from './netstack.ts';
 import {
@@ -26,11 +30,13 @@ import {
   TcpStreamFd,
   type SocketAddress,
 } from './socket-fd.ts';
+import { UdpSocketFd } from './udp-fd.ts';
 
 export const SOCKET_MODULE = 'cloister_sock';
 
 const AF_INET = 1;
 const SOCK_STREAM = FileType.SOCKET_STREAM;
+const SOCK_DGRAM = FileType.SOCKET_DGRAM;
 const SOCK_NONBLOCK = 0x4000;
 const SOCK_CLOEXEC = 0x2000;
 const ADDR_BYTES = 8;
@@ -110,21 +116,30 @@ export function socketCalls(net: NetStack | undefined): Record<string, SocketHan
   };
   return {
     sock_open(ctx: WasiContext, af: number, type: number, proto: number, fdPtr: number): number {
-      network();
+      const n = network();
       if (af !== AF_INET) throw new WasiError(Errno.AFNOSUPPORT);
-      if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) !== SOCK_STREAM) throw new WasiError(Errno.PROTONOSUPPORT);
-      if (proto !== 0 && proto !== 6) throw new WasiError(Errno.PROTONOSUPPORT);
-      const fd = ctx.fds.add(new OpenSocketFd(type & SOCK_NONBLOCK ? FdFlags.NONBLOCK : 0));
-      ctx.memory.view().setUint32(fdPtr, fd, true);
+      const kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const flags = type & SOCK_NONBLOCK ? FdFlags.NONBLOCK : 0;
+      let socket: Fd;
+      if (kind === SOCK_STREAM && (proto === 0 || proto === 6)) socket = new OpenSocketFd(flags);
+      else if (kind === SOCK_DGRAM && (proto === 0 || proto === 17)) socket = new UdpSocketFd(n, flags);
+      else throw new WasiError(Errno.PROTONOSUPPORT);
+      ctx.memory.view().setUint32(fdPtr, ctx.fds.add(socket), true);
       return 0;
     },
     sock_bind(ctx: WasiContext, fd: number, addrPtr: number): number {
+      const udp = ctx.fds.get(fd);
+      if (udp instanceof UdpSocketFd) {
+        udp.bind(readAddress(ctx, addrPtr));
+        return 0;
+      }
       const socket = open(ctx, fd);
       if (socket.bound) throw new WasiError(Errno.INVAL);
       socket.bound = readAddress(ctx, addrPtr);
       return 0;
     },
     sock_listen(ctx: WasiContext, fd: number, _backlog: number): number {
+      if (ctx.fds.get(fd) instanceof UdpSocketFd) throw new WasiError(Errno.NOTSUP);
       const socket = open(ctx, fd);
       const at = socket.bound ?? { address: '0.0.0.0', port: 0 };
       const n = network();
@@ -133,6 +148,11 @@ export function socketCalls(net: NetStack | undefined): Record<string, SocketHan
       return 0;
     },
     sock_connect(ctx: WasiContext, fd: number, addrPtr: number): number {
+      const udp = ctx.fds.get(fd);
+      if (udp instanceof UdpSocketFd) {
+        udp.connect(readAddress(ctx, addrPtr));
+        return 0;
+      }
       const socket = open(ctx, fd);
       const to = readAddress(ctx, addrPtr);
       if (to.port === 0 || to.address === '0.0.0.0') throw new WasiError(Errno.INVAL);
@@ -150,13 +170,19 @@ export function socketCalls(net: NetStack | undefined): Record<string, SocketHan
       const entry = ctx.fds.get(fd);
       if (entry instanceof OpenSocketFd)
         writeAddress(ctx, addrPtr, entry.bound ?? { address: '0.0.0.0', port: 0 });
-      else if (entry instanceof TcpListenerFd || entry instanceof TcpStreamFd)
+      else if (entry instanceof TcpListenerFd || entry instanceof TcpStreamFd || entry instanceof UdpSocketFd)
         writeAddress(ctx, addrPtr, entry.local());
       else throw new WasiError(Errno.NOTSOCK);
       return 0;
     },
     sock_addr_peer(ctx: WasiContext, fd: number, addrPtr: number): number {
       const entry = ctx.fds.get(fd);
+      if (entry instanceof UdpSocketFd) {
+        const peer = entry.peer();
+        if (!peer) throw new WasiError(Errno.NOTCONN);
+        writeAddress(ctx, addrPtr, peer);
+        return 0;
+      }
       if (!(entry instanceof TcpStreamFd)) {
         throw new WasiError(
           entry instanceof OpenSocketFd || entry instanceof TcpListenerFd ? Errno.NOTCONN : Errno.NOTSOCK,
@@ -171,6 +197,59 @@ export function socketCalls(net: NetStack | undefined): Record<string, SocketHan
       if (!KNOWN_OPTIONS.has(option)) throw new WasiError(Errno.NOPROTOOPT);
       return 0;
     },
+    sock_send_to(
+      ctx: WasiContext,
+      fd: number,
+      iovs: number,
+      iovsLen: number,
+      _flags: number,
+      addrPtr: number,
+      nsentPtr: number,
+    ): number {
+      const entry = ctx.fds.get(fd, Rights.FD_WRITE);
+      if (!(entry instanceof UdpSocketFd)) {
+        entry.socket();
+        if (entry instanceof TcpStreamFd)
+          throw new WasiError(Errno.ISCONN, 'a stream socket sends to its peer only');
+        throw new WasiError(Errno.NOTCONN);
+      }
+      const to = readAddress(ctx, addrPtr);
+      const count = entry.sendTo(iovecs(ctx.memory, iovs, iovsLen), to);
+      ctx.memory.view().setUint32(nsentPtr, count, true);
+      return 0;
+    },
+    sock_recv_from(
+      ctx: WasiContext,
+      fd: number,
+      iovs: number,
+      iovsLen: number,
+      flags: number,
+      nreadPtr: number,
+      roFlagsPtr: number,
+      addrPtr: number,
+    ): number {
+      const entry = ctx.fds.get(fd, Rights.FD_READ);
+      const bufs = iovecs(ctx.memory, iovs, iovsLen);
+      // Checked before a datagram is taken, so a bad pointer loses none.
+      for (const [ptr, size] of [
+        [nreadPtr, 4],
+        [roFlagsPtr, 2],
+        [addrPtr, ADDR_BYTES],
+      ])
+        if (ptr! + size! > ctx.memory.view().byteLength) throw new WasiError(Errno.FAULT);
+      let got: { count: number; flags: number; from: SocketAddress | undefined };
+      if (entry instanceof UdpSocketFd) got = entry.recvFrom(bufs, flags);
+      else if (entry instanceof TcpStreamFd) got = { ...entry.recv(bufs, flags), from: entry.peer };
+      else {
+        entry.socket();
+        throw new WasiError(Errno.NOTCONN);
+      }
+      const v = ctx.memory.view();
+      v.setUint32(nreadPtr, got.count, true);
+      v.setUint16(roFlagsPtr, got.flags, true);
+      writeAddress(ctx, addrPtr, got.from ?? { address: '0.0.0.0', port: 0 });
+      return 0;
+    },
     resolve(
       ctx: WasiContext,
       namePtr: number,
@@ -180,12 +259,12 @@ export function socketCalls(net: NetStack | undefined): Record<string, SocketHan
       naddrs: number,
       countPtr: number,
     ): number {
-      network();
-      // Only numeric addresses: the tunnel has no DNS, and the host must not learn names.
+      const n = network();
+      // Numeric addresses, localhost and the configuration's [Hosts]: the tunnel has no DNS, and
+      // the host must not learn which names a program looks up.
       if (nameLen > 255) throw new WasiError(Errno.INVAL);
-      const name = ctx.memory.readString(namePtr, nameLen);
-      const address = name === 'localhost' ? '127.0.0.1' : name;
-      if (parseIPv4(address) === undefined) throw new WasiError(Errno.NOENT);
+      const address = n.hosts.resolve(ctx.memory.readString(namePtr, nameLen));
+      if (address === undefined) throw new WasiError(Errno.NOENT);
       if (naddrs > 0) writeAddress(ctx, addrsPtr, { address, port: port & 0xffff });
       ctx.memory.view().setUint32(countPtr, naddrs > 0 ? 1 : 0, true);
       return 0;

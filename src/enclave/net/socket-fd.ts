@@ -33,6 +33,8 @@ export const LISTENER_RIGHTS =
 
 const RECV_PEEK = 1;
 const RECV_WAITALL = 2;
+/** The most one MSG_PEEK looks ahead (lwIP's receive window). */
+export const PEEK_MAX = 256 * 1024;
 
 function socketStat(): Stat {
   return {
@@ -82,7 +84,14 @@ export class TcpListenerFd extends Fd implements Socket {
     }
     const conn = this.net.takeAccepted(this.id);
     if (conn === undefined) throw new WasiError(Errno.AGAIN);
-    return new TcpStreamFd(this.net, conn, flags & FdFlags.NONBLOCK, undefined, this.bound.address);
+    const { peer, local } = this.net.conn(conn);
+    return new TcpStreamFd(
+      this.net,
+      conn,
+      flags & FdFlags.NONBLOCK,
+      peer,
+      local?.address ?? this.bound.address,
+    );
   }
 
   recv(): { count: number; flags: number } {
@@ -119,10 +128,12 @@ export class TcpStreamFd extends Fd implements Socket {
   readonly filetype = FileType.SOCKET_STREAM;
   #readShut = false;
   #closed = false;
+  /** Bytes MSG_PEEK took out of lwIP and no read has consumed yet: reads drain them first. */
+  #peeked = new Uint8Array(0);
 
   /**
-   * `peer`: where an outbound connection goes (lwIP's glue does not report the peer of an accepted
-   * one). `localAddress`: the listener's address, or the interface's.
+   * `peer`: where an outbound connection goes, or where an accepted one comes from.
+   * `localAddress`: the address an accepted connection was made to, or the interface's.
    */
   constructor(
     private readonly net: NetStack,
@@ -146,10 +157,15 @@ export class TcpStreamFd extends Fd implements Socket {
     throw new WasiError(Errno.INVAL);
   }
 
+  /** Received bytes not yet read (peeked ones included). */
+  #pending(): number {
+    return this.#peeked.length + this.net.stack.tcpPending(this.id);
+  }
+
   /** Whether a read would return now: data, end of stream or an error. */
   #readable(): boolean {
     const c = this.net.conn(this.id);
-    return this.#readShut || c.eof || c.error !== 0 || this.net.stack.tcpPending(this.id) > 0;
+    return this.#readShut || c.eof || c.error !== 0 || this.#pending() > 0;
   }
 
   #waitFor(ready: () => boolean): void {
@@ -168,6 +184,12 @@ export class TcpStreamFd extends Fd implements Socket {
     if (!c.connected && c.error === 0) this.#waitFor(() => c.connected || c.error !== 0);
     this.#waitFor(() => this.#readable());
     if (this.#readShut) return 0;
+    if (this.#peeked.length > 0) {
+      const n = Math.min(dst.length, this.#peeked.length);
+      dst.set(this.#peeked.subarray(0, n));
+      this.#peeked = this.#peeked.subarray(n);
+      return n;
+    }
     const bytes = this.net.run((s) =>
       s.tcpPending(this.id) > 0 ? s.tcpRecv(this.id, dst.length) : undefined,
     );
@@ -206,14 +228,14 @@ export class TcpStreamFd extends Fd implements Socket {
   }
 
   recv(bufs: Uint8Array[], flags: number): { count: number; flags: number } {
-    if (flags & RECV_PEEK) throw new WasiError(Errno.NOTSUP, 'MSG_PEEK is not supported');
     const waitAll = (flags & RECV_WAITALL) !== 0;
+    if (flags & RECV_PEEK) return { count: this.#peek(bufs, waitAll), flags: 0 };
     let count = 0;
     for (const buf of bufs) {
       let filled = 0;
       while (filled < buf.length) {
         // Only the first read may wait, unless the caller asked for all of it.
-        if (count > 0 && !waitAll && this.net.stack.tcpPending(this.id) === 0) return { count, flags: 0 };
+        if (count > 0 && !waitAll && this.#pending() === 0) return { count, flags: 0 };
         const n = this.read(buf.subarray(filled));
         if (n === 0) return { count, flags: 0 };
         filled += n;
@@ -223,6 +245,53 @@ export class TcpStreamFd extends Fd implements Socket {
       if (filled < buf.length) break;
     }
     return { count, flags: 0 };
+  }
+
+  /**
+   * MSG_PEEK: copies received bytes into `bufs` without consuming them, waiting (unless
+   * non-blocking) for at least one byte, or with MSG_WAITALL for all of them, up to PEEK_MAX.
+   */
+  #peek(bufs: Uint8Array[], waitAll: boolean): number {
+    const want = Math.min(
+      bufs.reduce((sum, b) => sum + b.length, 0),
+      PEEK_MAX,
+    );
+    if (want === 0) return 0;
+    const c = this.net.conn(this.id);
+    if (!c.connected && c.error === 0) this.#waitFor(() => c.connected || c.error !== 0);
+    for (;;) {
+      if (this.#readShut) return 0;
+      this.#takeAhead(want);
+      const have = this.#peeked.length;
+      if (have >= want || (have > 0 && !waitAll) || c.eof || c.error !== 0) break;
+      try {
+        this.#waitFor(() => this.net.stack.tcpPending(this.id) > 0 || c.eof || c.error !== 0);
+      } catch (error) {
+        if (have > 0 && error instanceof WasiError && error.errno === Errno.AGAIN) break;
+        throw error;
+      }
+    }
+    if (this.#peeked.length === 0 && !c.eof && c.error !== 0) throw new WasiError(c.error);
+    let count = 0;
+    for (const buf of bufs) {
+      const n = Math.min(buf.length, Math.min(this.#peeked.length, want) - count);
+      buf.set(this.#peeked.subarray(count, count + n));
+      count += n;
+      if (n < buf.length) break;
+    }
+    return count;
+  }
+
+  /** Moves received bytes out of lwIP into the peek buffer until it holds `want` (or lwIP has no more). */
+  #takeAhead(want: number): void {
+    while (this.#peeked.length < want && this.net.stack.tcpPending(this.id) > 0) {
+      const more = this.net.run((s) => s.tcpRecv(this.id, want - this.#peeked.length));
+      if (more.length === 0) return;
+      const joined = new Uint8Array(this.#peeked.length + more.length);
+      joined.set(this.#peeked);
+      joined.set(more, this.#peeked.length);
+      this.#peeked = joined;
+    }
   }
 
   send(bufs: Uint8Array[], _flags: number): number {
@@ -244,7 +313,7 @@ export class TcpStreamFd extends Fd implements Socket {
     if (!this.#readable() && timeoutNs > 0n) pumpFor(this.net, timeoutNs);
     if (!this.#readable()) return NOT_READY;
     const c = this.net.conn(this.id);
-    const pending = this.net.stack.tcpPending(this.id);
+    const pending = this.#pending();
     return { ready: true, nbytes: BigInt(pending), hangup: pending === 0 && (c.eof || c.error !== 0) };
   }
 

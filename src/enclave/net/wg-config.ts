@@ -9,10 +9,14 @@
  *   ListenPort = 51820                Endpoint = 192.0.2.1:51820
  *   MTU = 1420                        AllowedIPs = 10.0.0.0/24, 10.9.0.1/32
  *                                     PersistentKeepalive = 25 | off
+ *
+ *   [Hosts]                           Cloister's own section (wg-quick has none): names the
+ *   db.internal = 10.0.0.3            enclave resolves itself, as /etc/hosts does (no DNS)
  */
 import { decodeKey, equalBytes, publicKey } from './wireguard/crypto.ts';
 import { parseCidr4, parseIPv4, prefixMask } from './ipv4.ts';
 import type { Cidr4 } from './ipv4.ts';
+import { MAX_HOSTS, canonicalHostName, hostEntryProblem } from './hosts.ts';
 
 export interface WgInterfaceConfig {
   /** The key, or 'generate': made inside the enclave, never seen by the host. */
@@ -33,6 +37,8 @@ export interface WgPeerConfig {
 export interface WgConfig {
   interface: WgInterfaceConfig;
   peers: WgPeerConfig[];
+  /** The `[Hosts]` section: names the enclave resolves, in the file's order. */
+  hosts: { name: string; address: string }[];
 }
 
 export class WgConfigError extends Error {
@@ -110,7 +116,7 @@ function hasControlCharacter(line: string): boolean {
 }
 
 type Section = {
-  kind: 'interface' | 'peer';
+  kind: 'interface' | 'peer' | 'hosts';
   line: number;
   values: Map<string, { value: string; line: number }[]>;
 };
@@ -130,8 +136,10 @@ function sections(text: string): Section[] {
     const header = /^\[\s*([A-Za-z]+)\s*\]$/.exec(line);
     if (header) {
       const name = header[1]!.toLowerCase();
-      if (name !== 'interface' && name !== 'peer')
+      if (name !== 'interface' && name !== 'peer' && name !== 'hosts')
         throw new WgConfigError(n, `unknown section [${header[1]}]`);
+      if (name === 'hosts' && out.some((s) => s.kind === 'hosts'))
+        throw new WgConfigError(n, 'a second [Hosts] section');
       if (name === 'peer' && out.filter((s) => s.kind === 'peer').length >= MAX_PEERS)
         throw new WgConfigError(n, `more than ${MAX_PEERS} peers`);
       out.push({ kind: name, line: n, values: new Map() });
@@ -145,6 +153,10 @@ function sections(text: string): Section[] {
     const lower = k.toLowerCase();
     const section = out.at(-1);
     if (!section) throw new WgConfigError(n, `${k} is outside any section; start with [Interface]`);
+    if (section.kind === 'hosts') {
+      hostLine(section, k, v, n);
+      continue;
+    }
     if (REFUSED.has(lower))
       throw new WgConfigError(
         n,
@@ -164,6 +176,18 @@ function sections(text: string): Section[] {
     section.values.set(lower, list);
   }
   return out;
+}
+
+/** `name = address` in [Hosts]: each name once (without case), at most MAX_HOSTS. */
+function hostLine(section: Section, name: string, address: string, n: number): void {
+  const problem = hostEntryProblem(name, address);
+  if (problem) throw new WgConfigError(n, `[Hosts]: ${problem}`);
+  const canonical = canonicalHostName(name)!;
+  const earlier = section.values.get(canonical);
+  if (earlier)
+    throw new WgConfigError(n, `[Hosts]: ${name} is given twice (first on line ${earlier[0]!.line})`);
+  if (section.values.size >= MAX_HOSTS) throw new WgConfigError(n, `[Hosts]: more than ${MAX_HOSTS} names`);
+  section.values.set(canonical, [{ value: address, line: n }]);
 }
 
 function one(section: Section, name: string): { value: string; line: number } | undefined {
@@ -211,7 +235,10 @@ export function parseWgConfig(text: string): WgConfig {
           : integer(ka.value, ka.line, 'PersistentKeepalive', 0, 65535) || undefined,
     });
   }
+  const hostSection = all.find((x) => x.kind === 'hosts');
+  const hosts = [...(hostSection?.values ?? [])].map(([name, [entry]]) => ({ name, address: entry!.value }));
   return {
+    hosts,
     interface: {
       privateKey,
       addresses,

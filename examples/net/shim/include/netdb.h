@@ -1,6 +1,7 @@
 /*
  * Cloister's socket shim: getaddrinfo() and friends, which wasi-libc does not have. Names resolve
- * inside the enclave only: numeric IPv4 addresses (and "localhost"); the tunnel has no DNS.
+ * inside the enclave only: numeric IPv4 addresses, "localhost" and the names of the [Hosts] section
+ * of the measured network configuration; the tunnel has no DNS.
  */
 #ifndef CLOISTER_NETDB_H
 #define CLOISTER_NETDB_H

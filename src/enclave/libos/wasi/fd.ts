@@ -45,10 +45,15 @@ export function fd_read(
 ): number {
   const file = ctx.fds.get(fd, Rights.FD_READ);
   let total = 0;
-  for (const buffer of iovecs(ctx.memory, iovs, iovsLen)) {
-    const n = file.read(buffer);
-    total += n;
-    if (n < buffer.length) break;
+  // A datagram socket reads one datagram across all the buffers (readv of UDP).
+  if (file.filetype === FileType.SOCKET_DGRAM) {
+    total = file.socket().recv(iovecs(ctx.memory, iovs, iovsLen), 0).count;
+  } else {
+    for (const buffer of iovecs(ctx.memory, iovs, iovsLen)) {
+      const n = file.read(buffer);
+      total += n;
+      if (n < buffer.length) break;
+    }
   }
   ctx.memory.view().setUint32(nreadPtr, total, true);
   return 0;
@@ -63,7 +68,13 @@ export function fd_write(
 ): number {
   const file = ctx.fds.get(fd, Rights.FD_WRITE);
   let total = 0;
-  for (const buffer of iovecs(ctx.memory, iovs, iovsLen)) if (buffer.length > 0) total += file.write(buffer);
+  // A datagram socket sends the buffers as one datagram (writev of UDP).
+  if (file.filetype === FileType.SOCKET_DGRAM) {
+    total = file.socket().send(iovecs(ctx.memory, iovs, iovsLen), 0);
+  } else {
+    for (const buffer of iovecs(ctx.memory, iovs, iovsLen))
+      if (buffer.length > 0) total += file.write(buffer);
+  }
   ctx.memory.view().setUint32(nwrittenPtr, total, true);
   return 0;
 }

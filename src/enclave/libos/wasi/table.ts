@@ -81,7 +81,7 @@ export const WASI_CALLS: readonly WasiCall[] = [
     name: 'poll_oneoff',
     handler: poll_oneoff,
     status: {
-      partial: 'regular files and console output are always ready; stdin and TCP sockets (--net) can block',
+      partial: 'regular files and console output are always ready; stdin and sockets (--net) can block',
     },
   },
   { name: 'proc_exit', handler: proc_exit, status: 'supported' },
@@ -93,7 +93,11 @@ export const WASI_CALLS: readonly WasiCall[] = [
     handler: sock_accept,
     status: { partial: 'TCP listeners of --tcplisten (and cloister_sock listen), with --net' },
   },
-  { name: 'sock_recv', handler: sock_recv, status: { partial: 'TCP with --net; MSG_PEEK is NOTSUP' } },
-  { name: 'sock_send', handler: sock_send, status: { partial: 'TCP with --net' } },
+  {
+    name: 'sock_recv',
+    handler: sock_recv,
+    status: { partial: 'TCP and UDP with --net (MSG_PEEK on TCP looks ahead at most 256 KiB)' },
+  },
+  { name: 'sock_send', handler: sock_send, status: { partial: 'TCP and UDP with --net' } },
   { name: 'sock_shutdown', handler: sock_shutdown, status: { partial: 'TCP with --net' } },
 ];
