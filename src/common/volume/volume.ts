@@ -12,7 +12,7 @@ import {
   superblockMacValid,
   type RawSuperblock,
 } from './superblock.ts';
-import { MetaTree, type NodeRef } from './tree.ts';
+import { MetaTree, type LeafEntry, type NodeRef } from './tree.ts';
 
 /**
  * The volume opened is older than the caller knows it to be: the host rolled the whole volume back
@@ -30,9 +30,6 @@ export class RollbackError extends Error {
     super(message);
   }
 }
-
-/** What a never-written block reads as (copied out, never handed up). */
-const ZEROS = new Uint8Array(UNIT);
 
 /** Versions reserved by one durable superblock write; a crash wastes at most this many. */
 const VERSION_RESERVATION = 1 << 20;
@@ -112,47 +109,68 @@ export class VolumeDevice implements BlockDevice {
     return this.s.readOnly;
   }
 
+  /**
+   * Reads the blocks' ciphertexts straight into `dst`, all in one request below, then authenticates
+   * and decrypts each in place.
+   */
   readInto(block: number, dst: Uint8Array): void {
     this.usable();
     const count = checkTransfer(this, block, dst);
-    for (let i = 0; i < count; i++) dst.set(this.readOne(block + i), i * UNIT);
+    const { tree, geo } = this.s;
+    const reads: { unit: number; data: Uint8Array }[] = [];
+    const sealed: { block: number; entry: LeafEntry; place: Uint8Array }[] = [];
+    for (let i = 0; i < count; i++) {
+      const entry = tree.entry(block + i);
+      const place = dst.subarray(i * UNIT, (i + 1) * UNIT);
+      // A never-written block reads as zeros.
+      if (entry.version === 0) place.fill(0);
+      else {
+        reads.push({ unit: geo.dataUnit(block + i, entry.slot), data: place });
+        sealed.push({ block: block + i, entry, place });
+      }
+    }
+    if (reads.length > 0) this.s.io.readMany(reads);
+    for (const { block, entry, place } of sealed) this.open(block, entry, place);
   }
 
-  private readOne(block: number): Uint8Array {
-    const e = this.s.tree.entry(block);
-    if (e.version === 0) return ZEROS;
-    const ct = this.s.io.read(this.s.geo.dataUnit(block, e.slot));
+  /** Authenticates and decrypts the ciphertext of `block` in `place`, or throws `IntegrityError`. */
+  private open(block: number, e: LeafEntry, place: Uint8Array): void {
     const binding = { uuid: this.s.uuid, block, version: e.version, salt: e.salt };
-    const pt = openBlock(this.s.keys.data, binding, ct, e.tag);
+    const pt = openBlock(this.s.keys.data, binding, place, e.tag);
     if (!pt)
       throw new IntegrityError(
         `volume: data block ${block} (version ${e.version}, slot ${e.slot}) fails authentication`,
         block,
       );
-    return pt;
+    place.set(pt);
   }
 
+  /** Seals every block of `data` and writes them all in one request below. */
   write(block: number, data: Uint8Array): void {
     this.usable();
     if (this.s.readOnly) throw new BlockDeviceError('volume: opened read-only');
-    checkTransfer(this, block, data);
+    const count = checkTransfer(this, block, data);
     this.guard(() => {
-      for (let i = 0; i < data.length / UNIT; i++)
-        this.writeOne(block + i, data.subarray(i * UNIT, (i + 1) * UNIT));
+      const { tree, geo, keys, uuid, io } = this.s;
+      const writes: { unit: number; data: Uint8Array }[] = [];
+      const entries: LeafEntry[] = [];
+      for (let i = 0; i < count; i++) {
+        const version = this.takeVersion();
+        const e = tree.entry(block + i);
+        // The first write since the commit goes to the other slot; later ones overwrite that same slot.
+        const slot = this.written.has(block + i) ? e.slot : 1 - e.slot;
+        const salt = this.salt;
+        const binding = { uuid, block: block + i, version, salt };
+        const { ciphertext, tag } = sealBlock(keys.data, binding, data.subarray(i * UNIT, (i + 1) * UNIT));
+        writes.push({ unit: geo.dataUnit(block + i, slot), data: ciphertext });
+        entries.push({ version, slot, salt, tag });
+      }
+      io.writeMany(writes);
+      for (let i = 0; i < count; i++) {
+        tree.setEntry(block + i, entries[i]);
+        this.written.add(block + i);
+      }
     });
-  }
-
-  private writeOne(block: number, data: Uint8Array): void {
-    const { tree, geo, keys, uuid, io } = this.s;
-    const version = this.takeVersion();
-    const e = tree.entry(block);
-    // The first write since the commit goes to the other slot; later ones overwrite that same slot.
-    const slot = this.written.has(block) ? e.slot : 1 - e.slot;
-    const salt = this.salt;
-    const { ciphertext, tag } = sealBlock(keys.data, { uuid, block, version, salt }, data);
-    io.write(geo.dataUnit(block, slot), ciphertext);
-    tree.setEntry(block, { version, slot, salt, tag });
-    this.written.add(block);
   }
 
   /** A fresh version; reserving more first, durably, so a crashed session's versions never recur. */
@@ -169,7 +187,9 @@ export class VolumeDevice implements BlockDevice {
     this.guard(() => {
       // Nothing written since the last commit: it is already durable (SQLite syncs often).
       if (!this.s.tree.isDirty) return;
-      const root = this.s.tree.writeDirty((unit, data) => this.s.io.write(unit, data));
+      const nodes: { unit: number; data: Uint8Array }[] = [];
+      const root = this.s.tree.writeDirty((unit, data) => nodes.push({ unit, data }));
+      this.s.io.writeMany(nodes);
       this.s.io.flush();
       this.writeSuperblock(root, this.s.versionLimit);
       this.written.clear();
