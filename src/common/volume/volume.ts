@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { checkTransfer } from '../blockdev/io.ts';
 import { WrongKeyError } from '../blockdev/luks2.ts';
-import { BlockDeviceError, FormatError, IntegrityError, type BlockDevice } from '../blockdev/types.ts';
+import {
+  BlockDeviceError,
+  FormatError,
+  IntegrityError,
+  type BlockDevice,
+  type BlockTransfer,
+} from '../blockdev/types.ts';
 import { SALT_SIZE, openBlock, sealBlock } from './aead.ts';
 import { deriveVolumeKeys, type VolumeKeys } from './keys.ts';
 import { Geometry, UNIT, UnitIo } from './layout.ts';
@@ -145,30 +151,37 @@ export class VolumeDevice implements BlockDevice {
     place.set(pt);
   }
 
-  /** Seals every block of `data` and writes them all in one request below. */
   write(block: number, data: Uint8Array): void {
+    this.writeMany([{ block, data }]);
+  }
+
+  /** Seals every block of every piece and writes them all in one request below. */
+  writeMany(pieces: readonly BlockTransfer[]): void {
     this.usable();
     if (this.s.readOnly) throw new BlockDeviceError('volume: opened read-only');
-    const count = checkTransfer(this, block, data);
+    for (const p of pieces) checkTransfer(this, p.block, p.data);
     this.guard(() => {
       const { tree, geo, keys, uuid, io } = this.s;
       const writes: { unit: number; data: Uint8Array }[] = [];
-      const entries: LeafEntry[] = [];
-      for (let i = 0; i < count; i++) {
-        const version = this.takeVersion();
-        const e = tree.entry(block + i);
-        // The first write since the commit goes to the other slot; later ones overwrite that same slot.
-        const slot = this.written.has(block + i) ? e.slot : 1 - e.slot;
-        const salt = this.salt;
-        const binding = { uuid, block: block + i, version, salt };
-        const { ciphertext, tag } = sealBlock(keys.data, binding, data.subarray(i * UNIT, (i + 1) * UNIT));
-        writes.push({ unit: geo.dataUnit(block + i, slot), data: ciphertext });
-        entries.push({ version, slot, salt, tag });
+      const entries: { block: number; entry: LeafEntry }[] = [];
+      for (const { block: first, data } of pieces) {
+        for (let i = 0; i < data.length / UNIT; i++) {
+          const block = first + i;
+          const version = this.takeVersion();
+          const e = tree.entry(block);
+          // The first write since the commit goes to the other slot; later ones overwrite that same slot.
+          const slot = this.written.has(block) ? e.slot : 1 - e.slot;
+          const salt = this.salt;
+          const plain = data.subarray(i * UNIT, (i + 1) * UNIT);
+          const { ciphertext, tag } = sealBlock(keys.data, { uuid, block, version, salt }, plain);
+          writes.push({ unit: geo.dataUnit(block, slot), data: ciphertext });
+          entries.push({ block, entry: { version, slot, salt, tag } });
+        }
       }
       io.writeMany(writes);
-      for (let i = 0; i < count; i++) {
-        tree.setEntry(block + i, entries[i]);
-        this.written.add(block + i);
+      for (const { block, entry } of entries) {
+        tree.setEntry(block, entry);
+        this.written.add(block);
       }
     });
   }
