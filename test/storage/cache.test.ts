@@ -56,11 +56,35 @@ test('stays within its capacity, writing dirty blocks back when evicting them', 
   const dev = counting(bytes);
   const cache = new BlockCache(dev, { capacity: 4, readAhead: 1 });
   for (let b = 0; b < 10; b++) cache.write?.(b, new Uint8Array(512).fill(b + 1));
-  assert.ok(dev.log.filter((e) => e.startsWith('w')).length >= 4, 'evicted dirty blocks were written');
+  for (let b = 0; b < 6; b++) assert.equal(bytes[b * 512 + 7], b + 1, `evicted block ${b} was written back`);
   assert.ok(cache.heldBytes <= 4 * 512);
   cache.flush();
   for (let b = 0; b < 10; b++) assert.equal(bytes[b * 512 + 7], b + 1);
   assert.equal(readOne(cache, 3)[0], 4);
+});
+
+test('eviction writes a dirty victim back with the other oldest dirty blocks, in one request', () => {
+  const bytes = new Uint8Array(256 * 512);
+  const dev = counting(bytes);
+  const requests: number[][] = [];
+  dev.writeMany = (pieces) => {
+    requests.push(pieces.map((p) => p.block));
+    for (const p of pieces) new MemoryBlockDevice(bytes, 512).write(p.block, p.data);
+  };
+  const cache = new BlockCache(dev, { capacity: 8, readAhead: 1 });
+  // Scattered dirty blocks: 0, 10, 20, ... 70 fill the cache; the ninth evicts block 0.
+  for (let k = 0; k <= 8; k++) cache.write?.(k * 10, new Uint8Array(512).fill(k + 1));
+  assert.deepEqual(requests, [[0, 10, 20, 30, 40, 50, 60, 70, 80]], 'one request, every dirty block');
+  for (let k = 0; k <= 8; k++) assert.equal(bytes[k * 10 * 512], k + 1);
+  assert.equal(readOne(cache, 80)[0], 9, 'written-back blocks stay cached');
+  cache.write?.(90, new Uint8Array(512).fill(10));
+  cache.write?.(100, new Uint8Array(512).fill(11));
+  requests.length = 0;
+  dev.log.length = 0;
+  cache.flush();
+  assert.deepEqual(requests, [[90, 100]], 'at flush only what is still dirty, in one request');
+  assert.deepEqual(dev.log, ['f']);
+  assert.equal(bytes[100 * 512], 11);
 });
 
 test('sequential misses grow the read-ahead window; it stops at cached blocks and the device end', () => {

@@ -20,17 +20,25 @@ type Lie = 'honest' | 'short' | 'empty' | 'long';
 
 /** A host serving `image`, lying as told; it records every buffer a reply was copied into. */
 function fakeHost(image: Uint8Array) {
-  const host = { lie: 'honest' as Lie, into: [] as Uint8Array[] };
+  const host = { lie: 'honest' as Lie, into: [] as Uint8Array[], batches: 0, lieAt: -1 };
   const channel = {
     call(spec: { id: number }): Reply {
       assert.equal(spec.id, Calls.blockInfo.id);
       return { result: BigInt(image.length), data: new Uint8Array(0) };
     },
     callMany(requests: readonly BatchRequest[]): Reply[] {
-      return requests.map((r) => {
+      host.batches++;
+      return requests.map((r, i) => {
+        if (r.spec.id === Calls.blockWrite.id) {
+          const payload = r.payload ?? new Uint8Array(0);
+          image.set(payload, Number(r.args[1]));
+          return { result: BigInt(payload.length), data: new Uint8Array(0) };
+        }
         const [, offset, length] = r.args.map(Number);
         let reply = image.subarray(offset, offset + length);
-        if (host.lie === 'short') reply = reply.subarray(1);
+        // With `lieAt`, only that request of the batch gets the lie.
+        const lying = host.lieAt < 0 || i === host.lieAt;
+        if (lying && host.lie === 'short') reply = reply.subarray(1);
         if (host.lie === 'empty') reply = reply.subarray(0, 0);
         if (host.lie === 'long') {
           // The ring refuses a reply over its limit (EIO, test/ring); a channel that let one through
@@ -59,6 +67,41 @@ test('reads of any size arrive whole, split into slot-sized requests', () => {
   assert.deepEqual(dst, image.subarray(4 * 4096, 4 * 4096 + dst.length));
   assert.equal(host.into.length, 4, 'one request per slot');
   for (const into of host.into) assert.equal(into.buffer, dst.buffer, 'each reply landed in dst');
+});
+
+test('the pieces of a vectored read or write go to the host together, each reply into its place', () => {
+  const image = pattern(64 * 4096, 11);
+  const { host, channel } = fakeHost(image);
+  const dev = new HostBlockDevice(channel, 0, 4096, true);
+  const pieces = [
+    { block: 40, data: new Uint8Array(4096) },
+    { block: 3, data: new Uint8Array(20 * 4096) }, // two slots' worth
+    { block: 60, data: new Uint8Array(4096) },
+  ];
+  dev.readIntoMany(pieces);
+  assert.equal(host.batches, 1, 'one round trip');
+  for (const p of pieces)
+    assert.deepEqual(p.data, image.subarray(p.block * 4096, p.block * 4096 + p.data.length));
+  assert.deepEqual(
+    host.into.map((b) => b.buffer),
+    [pieces[0].data.buffer, pieces[1].data.buffer, pieces[1].data.buffer, pieces[2].data.buffer],
+  );
+
+  host.lie = 'short';
+  host.lieAt = 2; // the second slot of the second piece
+  assert.throws(() => dev.readIntoMany(pieces), BlockDeviceError);
+  host.lie = 'honest';
+  host.lieAt = -1;
+
+  host.batches = 0;
+  dev.writeMany([
+    { block: 1, data: pattern(4096, 12) },
+    { block: 50, data: pattern(2 * 4096, 13) },
+  ]);
+  assert.equal(host.batches, 1);
+  assert.deepEqual(image.subarray(4096, 2 * 4096), pattern(4096, 12));
+  assert.deepEqual(image.subarray(50 * 4096, 52 * 4096), pattern(2 * 4096, 13));
+  assert.throws(() => dev.writeMany([{ block: 63, data: new Uint8Array(8192) }]), /beyond the end/);
 });
 
 test('short, empty and oversized replies are refused', () => {

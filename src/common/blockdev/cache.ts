@@ -1,5 +1,5 @@
 import { checkBlockSize, checkTransfer } from './io.ts';
-import type { BlockDevice } from './types.ts';
+import type { BlockDevice, BlockTransfer } from './types.ts';
 
 /** Counters of a {@link BlockCache}, for tests and benchmarks. */
 export interface CacheStats {
@@ -28,6 +28,9 @@ interface Entry {
   dirty: boolean;
   run: Run;
 }
+
+/** Most blocks one write below carries (write-back at flush and at eviction). */
+const WRITE_RUN = 64;
 
 /**
  * The block layer's cache (the top of the stack in DESIGN.md: cache → dm-crypt → dm-verity → host):
@@ -87,19 +90,12 @@ export class BlockCache implements BlockDevice {
     }
   }
 
-  /** Writes every dirty block back (in block order, adjacent ones in one call), then flushes below. */
+  /**
+   * Writes every dirty block back (in block order, adjacent ones in one piece, all pieces in one
+   * request when the device below takes vectored writes), then flushes below.
+   */
   flush(): void {
-    const dirty = [...this.blocks.entries()].filter(([, e]) => e.dirty).sort((a, b) => a[0] - b[0]);
-    let i = 0;
-    while (i < dirty.length) {
-      let j = i + 1;
-      while (j < dirty.length && dirty[j][0] === dirty[j - 1][0] + 1 && j - i < 64) j++;
-      const run = new Uint8Array((j - i) * this.blockSize);
-      for (let k = i; k < j; k++) run.set(dirty[k][1].data, (k - i) * this.blockSize);
-      this.writeBelow(dirty[i][0], run);
-      for (let k = i; k < j; k++) dirty[k][1].dirty = false;
-      i = j;
-    }
+    this.writeBack([...this.blocks.entries()].filter(([, e]) => e.dirty));
     this.device.flush?.();
   }
 
@@ -170,17 +166,57 @@ export class BlockCache implements BlockDevice {
     if (--entry.run.live === 0) this.heldBytesNow -= entry.run.bytes;
   }
 
-  private writeBelow(index: number, data: Uint8Array): void {
-    (this.device.write as (block: number, data: Uint8Array) => void)(index, data);
-    this.stats.deviceWrites++;
+  /** Writes `dirty` back in block order, adjacent blocks in one piece, and marks them clean. */
+  private writeBack(dirty: [number, Entry][]): void {
+    dirty.sort((a, b) => a[0] - b[0]);
+    const bs = this.blockSize;
+    const pieces: BlockTransfer[] = [];
+    let i = 0;
+    while (i < dirty.length) {
+      let j = i + 1;
+      while (j < dirty.length && dirty[j][0] === dirty[j - 1][0] + 1 && j - i < WRITE_RUN) j++;
+      // One block goes as it is (the device copies what it keeps); a run is gathered into one buffer.
+      let data = dirty[i][1].data;
+      if (j - i > 1) {
+        data = new Uint8Array((j - i) * bs);
+        for (let k = i; k < j; k++) data.set(dirty[k][1].data, (k - i) * bs);
+      }
+      pieces.push({ block: dirty[i][0], data });
+      i = j;
+    }
+    const device = this.device;
+    if (device.writeMany && pieces.length > 1) {
+      device.writeMany(pieces);
+      this.stats.deviceWrites++;
+    } else {
+      for (const p of pieces) {
+        (device.write as (block: number, data: Uint8Array) => void)(p.block, p.data);
+        this.stats.deviceWrites++;
+      }
+    }
+    for (const [, entry] of dirty) entry.dirty = false;
   }
 
-  /** Evicts least recently used blocks until the buffers still referenced fit the capacity. */
+  /**
+   * Evicts least recently used blocks until the buffers still referenced fit the capacity. A dirty
+   * victim is written back together with the next least recently used dirty blocks (up to
+   * `WRITE_RUN`, which stay cached, clean): one request below instead of one per evicted block.
+   */
   private evict(): void {
     while (this.heldBytesNow > this.capacityBytes && this.blocks.size > 1) {
       const [index, entry] = this.blocks.entries().next().value as [number, Entry];
-      if (entry.dirty) this.writeBelow(index, entry.data);
+      if (entry.dirty) this.writeBack(this.oldestDirty(WRITE_RUN));
       this.drop(index, entry);
     }
+  }
+
+  /** Up to `count` dirty blocks, least recently used first. */
+  private oldestDirty(count: number): [number, Entry][] {
+    const found: [number, Entry][] = [];
+    for (const pair of this.blocks) {
+      if (pair[1].dirty) found.push(pair);
+      if (found.length === count) break;
+    }
+    return found;
   }
 }

@@ -1,4 +1,4 @@
-import { BlockDeviceError, type BlockDevice } from './types.ts';
+import { BlockDeviceError, type BlockDevice, type BlockTransfer } from './types.ts';
 
 /** Throws unless `block .. block+count` is a valid range of `dev`. */
 export function checkRange(dev: BlockDevice, block: number, count: number): void {
@@ -23,6 +23,19 @@ export function checkTransfer(dev: BlockDevice, block: number, buffer: Uint8Arra
   const count = buffer.length / dev.blockSize;
   checkRange(dev, block, count);
   return count;
+}
+
+/** Several reads of `dev` together when it can take them so (one round trip), else one by one. */
+export function readIntoMany(dev: BlockDevice, reads: readonly BlockTransfer[]): void {
+  if (dev.readIntoMany) dev.readIntoMany(reads);
+  else for (const r of reads) dev.readInto(r.block, r.data);
+}
+
+/** Several writes to `dev` together when it can take them so, else one by one. */
+export function writeMany(dev: BlockDevice, writes: readonly BlockTransfer[]): void {
+  if (!dev.write) throw new BlockDeviceError('the device is read-only');
+  if (dev.writeMany) dev.writeMany(writes);
+  else for (const w of writes) dev.write(w.block, w.data);
 }
 
 /** Reads `count` whole blocks into a new buffer. */

@@ -27,6 +27,19 @@ export interface BlockDevice {
   write?(block: number, data: Uint8Array): void;
   /** Makes earlier writes durable. */
   flush?(): void;
+  /**
+   * Several `readInto`s at once, for a device where each read is a round trip (the host's): all are
+   * sent before the first is awaited. Optional; `readIntoMany` of `io.ts` falls back to one by one.
+   */
+  readIntoMany?(reads: readonly BlockTransfer[]): void;
+  /** Several `write`s at once, sent together; optional like `readIntoMany`. */
+  writeMany?(writes: readonly BlockTransfer[]): void;
+}
+
+/** One piece of a vectored transfer: whole blocks from `block` on, into or out of `data`. */
+export interface BlockTransfer {
+  readonly block: number;
+  readonly data: Uint8Array;
 }
 
 /** A device (or a reply from one) broke the block-device contract: out of range, short read… */

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { hash, timingSafeEqual } from 'node:crypto';
-import { checkTransfer, deviceBytes, readBlocks, readBytes, readBytesInto } from './io.ts';
+import { checkTransfer, deviceBytes, readBlocks, readBytes, readBytesInto, readIntoMany } from './io.ts';
 import {
   VERITY_DIGEST_SIZE,
   VERITY_SB_SIZE,
@@ -9,7 +9,7 @@ import {
   type VerityParams,
 } from './verity-layout.ts';
 import { parseVeritySuperblock } from './verity-superblock.ts';
-import { FormatError, IntegrityError, type BlockDevice } from './types.ts';
+import { FormatError, IntegrityError, type BlockDevice, type BlockTransfer } from './types.ts';
 
 /** Options for {@link openVerity}. */
 export interface VerityOpenOptions {
@@ -33,6 +33,11 @@ export interface VerityOpenOptions {
   expect?: Partial<Omit<VerityParams, 'hashOffset' | 'superblock'>>;
   /** Verified hash blocks kept in memory (LRU), default 1024 (4 MiB with 4 KiB hash blocks). */
   cacheBlocks?: number;
+  /**
+   * Most hash blocks of the upper levels (all but level 0) read and verified at open and kept for
+   * good; default 256 (1 MiB with 4 KiB blocks: every upper level of an image up to about 16 GiB).
+   */
+  pinnedBlocks?: number;
 }
 
 /** Parses a root hash given as hex or bytes. */
@@ -46,15 +51,21 @@ export function parseRootHash(rootHash: Uint8Array | string): Uint8Array {
   return rootHash;
 }
 
+/** Hash blocks read for one request, by position, not yet verified. */
+type Fetched = Map<number, Uint8Array>;
+
 /**
  * A read-only device whose every block is checked against the hash tree before it is returned.
- * Verified tree nodes are cached (bounded LRU); data blocks are not (a cache above does that).
+ * The upper levels of the tree are read and verified once, at open, and kept; verified level-0
+ * blocks are cached (bounded LRU); data blocks are not (a cache above does that). A read fetches its
+ * data blocks and every hash block they need that is not cached in one request to the device below.
  */
 export class VerityDevice implements BlockDevice {
   readonly blockSize: number;
   readonly blockCount: number;
   readonly layout: VerityLayout;
   private readonly cache = new Map<number, Uint8Array>();
+  private readonly pinned = new Map<number, Uint8Array>();
   /**
    * Format 1 hashes salt || block: the salt sits at the start of this buffer and each block is copied
    * behind it for one one-shot SHA-256 (cheaper than a hash object per block, by about a third).
@@ -88,23 +99,110 @@ export class VerityDevice implements BlockDevice {
     }
   }
 
-  /** Reads the data blocks straight into `dst` and checks each there before returning. */
+  /**
+   * Reads the data blocks straight into `dst`, together with the hash blocks they need that are not
+   * cached, then checks the new hash blocks from the top down and each data block there.
+   */
   readInto(block: number, dst: Uint8Array): void {
     const count = checkTransfer(this, block, dst);
     const bs = this.blockSize;
-    readBytesInto(this.data, block * bs, dst);
-    for (let i = 0; i < count; i++) this.verifyData(block + i, dst.subarray(i * bs, (i + 1) * bs));
+    const fetched = this.fetch(block * bs, dst, this.missingNodes(block, count));
+    for (let i = 0; i < count; i++) this.verifyData(block + i, dst.subarray(i * bs, (i + 1) * bs), fetched);
   }
 
-  /** Checks the top of the tree against the root hash; called once when the device is opened. */
-  checkRoot(): void {
-    if (this.layout.levels === 0) readBlocks(this, 0, 1);
-    else this.hashBlock(this.layout.levels - 1, 0, undefined);
+  /**
+   * Checks the top of the tree against the root hash, and reads and verifies the upper levels (all
+   * but level 0, at most `limit` blocks, top first) in one request to keep them; called at open.
+   */
+  open(limit: number): void {
+    const { levels, levelStart, levelBlocks } = this.layout;
+    if (levels === 0) {
+      readBlocks(this, 0, 1);
+      return;
+    }
+    let keep = 0;
+    let lowest = levels;
+    while (lowest > 1 && keep + levelBlocks[lowest - 1] <= limit) keep += levelBlocks[--lowest];
+    if (keep === 0) {
+      this.hashBlock(levels - 1, 0, undefined);
+      return;
+    }
+    const hbs = this.params.hashBlockSize;
+    // The top level is stored first: the kept levels are one run of blocks.
+    const first = levelStart[levels - 1];
+    const run = readBytes(this.hash, first * hbs, keep * hbs);
+    const fetched: Fetched = new Map();
+    for (let k = 0; k < keep; k++) fetched.set(first + k, run.subarray(k * hbs, (k + 1) * hbs));
+    for (let level = levels - 1; level >= lowest; level--) {
+      for (let index = 0; index < levelBlocks[level]; index++) {
+        this.pinned.set(levelStart[level] + index, this.hashBlock(level, index, undefined, fetched));
+      }
+    }
+    for (const position of this.pinned.keys()) this.cache.delete(position);
   }
 
-  private verifyData(block: number, bytes: Uint8Array): void {
+  /**
+   * Positions of the hash blocks that checking data blocks `block .. block+count` needs and that
+   * are not held: those of level 0 over the range, then the parents of the missing ones, up to the
+   * first level where none is missing.
+   */
+  private missingNodes(block: number, count: number): number[] {
+    const { levels, levelStart, hashPerBlockBits: bits } = this.layout;
+    const missing: number[] = [];
+    let first = block;
+    let last = block + count - 1;
+    for (let level = 0; level < levels; level++) {
+      first = Math.floor(first / 2 ** bits);
+      last = Math.floor(last / 2 ** bits);
+      let low = -1;
+      let high = -1;
+      for (let index = first; index <= last; index++) {
+        const position = levelStart[level] + index;
+        if (this.cache.has(position) || this.pinned.has(position)) continue;
+        missing.push(position);
+        if (low < 0) low = index;
+        high = index;
+      }
+      if (low < 0) break;
+      first = low;
+      last = high;
+    }
+    return missing;
+  }
+
+  /**
+   * Reads `dst` from byte `offset` of the data device and each hash block at `positions` of the hash
+   * device, in one request when both are one device that takes vectored reads at these offsets.
+   */
+  private fetch(offset: number, dst: Uint8Array, positions: number[]): Fetched {
+    const fetched: Fetched = new Map();
+    if (positions.length === 0) {
+      readBytesInto(this.data, offset, dst);
+      return fetched;
+    }
+    const hbs = this.params.hashBlockSize;
+    const nodes = positions.map((position) => ({ offset: position * hbs, data: new Uint8Array(hbs) }));
+    for (const [i, position] of positions.entries()) fetched.set(position, nodes[i].data);
+    const dbs = this.hash.blockSize;
+    // Vectored reads take whole blocks of the device below; 4 KiB tree blocks over 512-byte host
+    // blocks always are.
+    const nodesAligned = hbs % dbs === 0 && nodes.every((n) => n.offset % dbs === 0);
+    const transfers = nodesAligned
+      ? nodes.map((n): BlockTransfer => ({ block: n.offset / dbs, data: n.data }))
+      : [];
+    if (this.data === this.hash && nodesAligned && offset % dbs === 0 && dst.length % dbs === 0) {
+      readIntoMany(this.hash, [{ block: offset / dbs, data: dst }, ...transfers]);
+      return fetched;
+    }
+    readBytesInto(this.data, offset, dst);
+    if (nodesAligned) readIntoMany(this.hash, transfers);
+    else for (const n of nodes) readBytesInto(this.hash, n.offset, n.data);
+    return fetched;
+  }
+
+  private verifyData(block: number, bytes: Uint8Array, fetched: Fetched): void {
     const digest = this.digest(bytes);
-    const expected = this.layout.levels === 0 ? this.rootHash : this.entry(0, block, block);
+    const expected = this.layout.levels === 0 ? this.rootHash : this.entry(0, block, block, fetched);
     if (!timingSafeEqual(digest, expected)) {
       throw new IntegrityError(`dm-verity: data block ${block} does not match its hash`, block);
     }
@@ -118,16 +216,26 @@ export class VerityDevice implements BlockDevice {
   }
 
   /** The digest of item `index` of level `level - 1` (or of data block `index` for level 0). */
-  private entry(level: number, index: number, dataBlock: number | undefined): Uint8Array {
+  private entry(level: number, index: number, dataBlock: number | undefined, fetched?: Fetched): Uint8Array {
     const bits = this.layout.hashPerBlockBits;
-    const node = this.hashBlock(level, Math.floor(index / 2 ** bits), dataBlock);
+    const node = this.hashBlock(level, Math.floor(index / 2 ** bits), dataBlock, fetched);
     const slot = (index % 2 ** bits) * VERITY_DIGEST_SIZE;
     return node.subarray(slot, slot + VERITY_DIGEST_SIZE);
   }
 
-  /** Hash block `index` of `level`, verified against its parent (or the root hash at the top). */
-  private hashBlock(level: number, index: number, dataBlock: number | undefined): Uint8Array {
+  /**
+   * Hash block `index` of `level`, verified against its parent (or the root hash at the top): kept,
+   * cached, or else taken from `fetched` (or read) and verified once before it is cached.
+   */
+  private hashBlock(
+    level: number,
+    index: number,
+    dataBlock: number | undefined,
+    fetched?: Fetched,
+  ): Uint8Array {
     const position = this.layout.levelStart[level] + index;
+    const kept = this.pinned.get(position);
+    if (kept) return kept;
     const cached = this.cache.get(position);
     if (cached) {
       this.cache.delete(position);
@@ -135,9 +243,9 @@ export class VerityDevice implements BlockDevice {
       return cached;
     }
     const hbs = this.params.hashBlockSize;
-    const node = readBytes(this.hash, position * hbs, hbs);
+    const node = fetched?.get(position) ?? readBytes(this.hash, position * hbs, hbs);
     const top = level === this.layout.levels - 1;
-    const expected = top ? this.rootHash : this.entry(level + 1, index, dataBlock);
+    const expected = top ? this.rootHash : this.entry(level + 1, index, dataBlock, fetched);
     if (!timingSafeEqual(this.digest(node), expected)) {
       const what = top
         ? 'dm-verity: root hash does not match the hash tree'
@@ -177,6 +285,6 @@ export function openVerity(opts: VerityOpenOptions): VerityDevice {
   }
   const cacheBlocks = Math.max(opts.cacheBlocks ?? 1024, 1);
   const dev = new VerityDevice(opts.data, hash, params, parseRootHash(opts.rootHash), cacheBlocks);
-  dev.checkRoot();
+  dev.open(Math.max(opts.pinnedBlocks ?? 256, 0));
   return dev;
 }

@@ -1,4 +1,4 @@
-import { readBlocks } from '../blockdev/io.ts';
+import { readBlocks, readIntoMany, writeMany } from '../blockdev/io.ts';
 import { BlockDeviceError, FormatError, type BlockDevice } from '../blockdev/types.ts';
 
 /** The volume's unit of everything: logical blocks, metadata nodes and superblocks are 4 KiB. */
@@ -97,6 +97,23 @@ export class UnitIo {
   write(unit: number, data: Uint8Array): void {
     if (!this.dev.write) throw new BlockDeviceError('volume: the device below is read-only');
     this.dev.write(unit * this.per, data);
+  }
+
+  /** Fills each `data` with its unit, all sent together (one round trip over the host's device). */
+  readMany(units: readonly { unit: number; data: Uint8Array }[]): void {
+    readIntoMany(
+      this.dev,
+      units.map(({ unit, data }) => ({ block: unit * this.per, data })),
+    );
+  }
+
+  /** Writes each `data` at its unit, all sent together. */
+  writeMany(units: readonly { unit: number; data: Uint8Array }[]): void {
+    if (!this.dev.write) throw new BlockDeviceError('volume: the device below is read-only');
+    writeMany(
+      this.dev,
+      units.map(({ unit, data }) => ({ block: unit * this.per, data })),
+    );
   }
 
   flush(): void {

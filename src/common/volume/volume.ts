@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { checkTransfer } from '../blockdev/io.ts';
 import { WrongKeyError } from '../blockdev/luks2.ts';
-import { BlockDeviceError, FormatError, IntegrityError, type BlockDevice } from '../blockdev/types.ts';
+import {
+  BlockDeviceError,
+  FormatError,
+  IntegrityError,
+  type BlockDevice,
+  type BlockTransfer,
+} from '../blockdev/types.ts';
 import { SALT_SIZE, openBlock, sealBlock } from './aead.ts';
 import { deriveVolumeKeys, type VolumeKeys } from './keys.ts';
 import { Geometry, UNIT, UnitIo } from './layout.ts';
@@ -12,7 +18,7 @@ import {
   superblockMacValid,
   type RawSuperblock,
 } from './superblock.ts';
-import { MetaTree, type NodeRef } from './tree.ts';
+import { MetaTree, type LeafEntry, type NodeRef } from './tree.ts';
 
 /**
  * The volume opened is older than the caller knows it to be: the host rolled the whole volume back
@@ -30,9 +36,6 @@ export class RollbackError extends Error {
     super(message);
   }
 }
-
-/** What a never-written block reads as (copied out, never handed up). */
-const ZEROS = new Uint8Array(UNIT);
 
 /** Versions reserved by one durable superblock write; a crash wastes at most this many. */
 const VERSION_RESERVATION = 1 << 20;
@@ -112,47 +115,75 @@ export class VolumeDevice implements BlockDevice {
     return this.s.readOnly;
   }
 
+  /**
+   * Reads the blocks' ciphertexts straight into `dst`, all in one request below, then authenticates
+   * and decrypts each in place.
+   */
   readInto(block: number, dst: Uint8Array): void {
     this.usable();
     const count = checkTransfer(this, block, dst);
-    for (let i = 0; i < count; i++) dst.set(this.readOne(block + i), i * UNIT);
+    const { tree, geo } = this.s;
+    const reads: { unit: number; data: Uint8Array }[] = [];
+    const sealed: { block: number; entry: LeafEntry; place: Uint8Array }[] = [];
+    for (let i = 0; i < count; i++) {
+      const entry = tree.entry(block + i);
+      const place = dst.subarray(i * UNIT, (i + 1) * UNIT);
+      // A never-written block reads as zeros.
+      if (entry.version === 0) place.fill(0);
+      else {
+        reads.push({ unit: geo.dataUnit(block + i, entry.slot), data: place });
+        sealed.push({ block: block + i, entry, place });
+      }
+    }
+    if (reads.length > 0) this.s.io.readMany(reads);
+    for (const { block, entry, place } of sealed) this.open(block, entry, place);
   }
 
-  private readOne(block: number): Uint8Array {
-    const e = this.s.tree.entry(block);
-    if (e.version === 0) return ZEROS;
-    const ct = this.s.io.read(this.s.geo.dataUnit(block, e.slot));
+  /** Authenticates and decrypts the ciphertext of `block` in `place`, or throws `IntegrityError`. */
+  private open(block: number, e: LeafEntry, place: Uint8Array): void {
     const binding = { uuid: this.s.uuid, block, version: e.version, salt: e.salt };
-    const pt = openBlock(this.s.keys.data, binding, ct, e.tag);
+    const pt = openBlock(this.s.keys.data, binding, place, e.tag);
     if (!pt)
       throw new IntegrityError(
         `volume: data block ${block} (version ${e.version}, slot ${e.slot}) fails authentication`,
         block,
       );
-    return pt;
+    place.set(pt);
   }
 
   write(block: number, data: Uint8Array): void {
-    this.usable();
-    if (this.s.readOnly) throw new BlockDeviceError('volume: opened read-only');
-    checkTransfer(this, block, data);
-    this.guard(() => {
-      for (let i = 0; i < data.length / UNIT; i++)
-        this.writeOne(block + i, data.subarray(i * UNIT, (i + 1) * UNIT));
-    });
+    this.writeMany([{ block, data }]);
   }
 
-  private writeOne(block: number, data: Uint8Array): void {
-    const { tree, geo, keys, uuid, io } = this.s;
-    const version = this.takeVersion();
-    const e = tree.entry(block);
-    // The first write since the commit goes to the other slot; later ones overwrite that same slot.
-    const slot = this.written.has(block) ? e.slot : 1 - e.slot;
-    const salt = this.salt;
-    const { ciphertext, tag } = sealBlock(keys.data, { uuid, block, version, salt }, data);
-    io.write(geo.dataUnit(block, slot), ciphertext);
-    tree.setEntry(block, { version, slot, salt, tag });
-    this.written.add(block);
+  /** Seals every block of every piece and writes them all in one request below. */
+  writeMany(pieces: readonly BlockTransfer[]): void {
+    this.usable();
+    if (this.s.readOnly) throw new BlockDeviceError('volume: opened read-only');
+    for (const p of pieces) checkTransfer(this, p.block, p.data);
+    this.guard(() => {
+      const { tree, geo, keys, uuid, io } = this.s;
+      const writes: { unit: number; data: Uint8Array }[] = [];
+      const entries: { block: number; entry: LeafEntry }[] = [];
+      for (const { block: first, data } of pieces) {
+        for (let i = 0; i < data.length / UNIT; i++) {
+          const block = first + i;
+          const version = this.takeVersion();
+          const e = tree.entry(block);
+          // The first write since the commit goes to the other slot; later ones overwrite that same slot.
+          const slot = this.written.has(block) ? e.slot : 1 - e.slot;
+          const salt = this.salt;
+          const plain = data.subarray(i * UNIT, (i + 1) * UNIT);
+          const { ciphertext, tag } = sealBlock(keys.data, { uuid, block, version, salt }, plain);
+          writes.push({ unit: geo.dataUnit(block, slot), data: ciphertext });
+          entries.push({ block, entry: { version, slot, salt, tag } });
+        }
+      }
+      io.writeMany(writes);
+      for (const { block, entry } of entries) {
+        tree.setEntry(block, entry);
+        this.written.add(block);
+      }
+    });
   }
 
   /** A fresh version; reserving more first, durably, so a crashed session's versions never recur. */
@@ -169,7 +200,9 @@ export class VolumeDevice implements BlockDevice {
     this.guard(() => {
       // Nothing written since the last commit: it is already durable (SQLite syncs often).
       if (!this.s.tree.isDirty) return;
-      const root = this.s.tree.writeDirty((unit, data) => this.s.io.write(unit, data));
+      const nodes: { unit: number; data: Uint8Array }[] = [];
+      const root = this.s.tree.writeDirty((unit, data) => nodes.push({ unit, data }));
+      this.s.io.writeMany(nodes);
       this.s.io.flush();
       this.writeSuperblock(root, this.s.versionLimit);
       this.written.clear();

@@ -1,16 +1,17 @@
 /**
  * The raw block device: an image file on the host, reached through the block host calls. Its
  * contents are untrusted (the layers above verify and decrypt); this layer only checks that each
- * reply has exactly the length asked for. Large reads are split into slot-sized requests that go
- * to the host together, so a read-ahead of many blocks costs one wait, not one per request, and
- * each reply is copied from the ring once, into the caller's buffer.
+ * reply has exactly the length asked for. Reads and writes are split into slot-sized requests that
+ * go to the host together, as are the pieces of a vectored transfer (`readIntoMany`, `writeMany`),
+ * so a read-ahead of many blocks, or a data block with the hash blocks that check it, costs one
+ * wait, not one per request; each reply is copied from the ring once, into the caller's buffer.
  */
 import { Calls } from '../../interface/calls.ts';
 import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import type { HostChannel } from '../ring/channel.ts';
 import { hostCall, hostCallMany } from '../ring/stubs.ts';
 import { checkTransfer } from '../../common/blockdev/io.ts';
-import { BlockDeviceError, type BlockDevice } from '../../common/blockdev/types.ts';
+import { BlockDeviceError, type BlockDevice, type BlockTransfer } from '../../common/blockdev/types.ts';
 
 export class HostBlockDevice implements BlockDevice {
   readonly blockCount: number;
@@ -31,39 +32,55 @@ export class HostBlockDevice implements BlockDevice {
     this.blockCount = Math.floor(Number(size) / blockSize);
   }
 
-  /**
-   * One request per slot's worth of `dst`, all sent before the first is awaited; each reply is copied
-   * once, from the slot straight into its place in `dst`, and must have exactly the length asked for.
-   */
   readInto(block: number, dst: Uint8Array): void {
-    checkTransfer(this, block, dst);
+    this.readIntoMany([{ block, data: dst }]);
+  }
+
+  /**
+   * One request per slot's worth of each transfer, all sent before the first is awaited; each reply
+   * is copied once, from the slot straight into its place, and must have exactly the length asked for.
+   */
+  readIntoMany(transfers: readonly BlockTransfer[]): void {
     const reads: { device: number; offset: bigint; length: number }[] = [];
     const into: Uint8Array[] = [];
-    for (let done = 0; done < dst.length; done += SLOT_DATA_BYTES) {
-      const length = Math.min(SLOT_DATA_BYTES, dst.length - done);
-      reads.push({ device: this.device, offset: BigInt(block * this.blockSize + done), length });
-      into.push(dst.subarray(done, done + length));
+    for (const { block, data } of transfers) {
+      checkTransfer(this, block, data);
+      for (let done = 0; done < data.length; done += SLOT_DATA_BYTES) {
+        const length = Math.min(SLOT_DATA_BYTES, data.length - done);
+        reads.push({ device: this.device, offset: BigInt(block * this.blockSize + done), length });
+        into.push(data.subarray(done, done + length));
+      }
     }
-    for (const [i, data] of hostCallMany(this.channel, Calls.blockRead, reads, { into }).entries()) {
+    for (const [i, reply] of hostCallMany(this.channel, Calls.blockRead, reads, { into }).entries()) {
       const want = reads[i].length;
-      if (data.length !== want || data.buffer !== dst.buffer) {
-        throw new BlockDeviceError(`device ${this.device}: host returned ${data.length} of ${want} bytes`);
+      if (
+        reply.length !== want ||
+        reply.buffer !== into[i].buffer ||
+        reply.byteOffset !== into[i].byteOffset
+      ) {
+        throw new BlockDeviceError(`device ${this.device}: host returned ${reply.length} of ${want} bytes`);
       }
     }
   }
 
   write(block: number, data: Uint8Array): void {
+    this.writeMany([{ block, data }]);
+  }
+
+  writeMany(transfers: readonly BlockTransfer[]): void {
     if (!this.writable) throw new BlockDeviceError(`device ${this.device} is read-only`);
-    checkTransfer(this, block, data);
     const writes: { device: number; offset: bigint; sync: boolean; data: Uint8Array }[] = [];
-    for (let done = 0; done < data.length; done += SLOT_DATA_BYTES) {
-      const chunk = data.subarray(done, done + SLOT_DATA_BYTES);
-      writes.push({
-        device: this.device,
-        offset: BigInt(block * this.blockSize + done),
-        sync: false,
-        data: chunk,
-      });
+    for (const { block, data } of transfers) {
+      checkTransfer(this, block, data);
+      for (let done = 0; done < data.length; done += SLOT_DATA_BYTES) {
+        const chunk = data.subarray(done, done + SLOT_DATA_BYTES);
+        writes.push({
+          device: this.device,
+          offset: BigInt(block * this.blockSize + done),
+          sync: false,
+          data: chunk,
+        });
+      }
     }
     for (const [i, written] of hostCallMany(this.channel, Calls.blockWrite, writes).entries()) {
       const want = writes[i].data.length;

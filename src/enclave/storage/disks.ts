@@ -12,6 +12,7 @@ import {
   FormatError,
   IntegrityError,
   type BlockDevice,
+  type BlockTransfer,
 } from '../../common/blockdev/types.ts';
 import { openVerity } from '../../common/blockdev/verity.ts';
 import { BlockCache } from '../../common/blockdev/cache.ts';
@@ -51,6 +52,15 @@ function logged(dev: BlockDevice, what: string, log: IntegrityLog): BlockDevice 
       write: (block: number, data: Uint8Array) => {
         try {
           dev.write?.(block, data);
+        } catch (error) {
+          report(error);
+        }
+      },
+    }),
+    ...(dev.writeMany && {
+      writeMany: (pieces: readonly BlockTransfer[]) => {
+        try {
+          dev.writeMany?.(pieces);
         } catch (error) {
           report(error);
         }

@@ -8,6 +8,7 @@ import { FileType } from '../../interface/services.ts';
 import type { Ext4Fs, Ext4Stat, FileType as Ext4FileType } from '../../common/ext4/index.ts';
 import { ROOT_INO } from '../../common/ext4/index.ts';
 import { InodeBase } from '../vfs/base.ts';
+import { Ext4NameCache } from './ext4-names.ts';
 import type { DirPage, FileHandle, FileSystem, Inode, OpenOptions, Stat } from '../vfs/index.ts';
 
 const FILETYPES: Record<Ext4FileType, number> = {
@@ -30,6 +31,8 @@ let nextDev = 1n << 40n;
 export class Ext4FileSystem implements FileSystem {
   readonly type = 'ext4';
   readonly dev = nextDev++;
+  /** Names already looked up in this mount's directories. */
+  readonly names = new Ext4NameCache();
 
   constructor(
     readonly ext4: Ext4Fs,
@@ -124,14 +127,21 @@ class Ext4Inode extends InodeBase {
 
   override lookup(name: string): Inode | null {
     if (this.filetype !== FileType.DIRECTORY) return super.lookup(name);
+    const known = this.fs.names.get(this.ino, name);
+    if (known !== undefined) return known && new Ext4Inode(this.fs, known.ino, known.filetype);
     let ino: number;
     try {
       ino = this.ext4.lookupIn(this.ino, name);
     } catch (e) {
-      if (e instanceof WasiError && e.errno === Errno.NOENT) return null;
+      if (e instanceof WasiError && e.errno === Errno.NOENT) {
+        this.fs.names.set(this.ino, name, null);
+        return null;
+      }
       throw e;
     }
-    return this.fs.inode(ino);
+    const inode = this.fs.inode(ino);
+    this.fs.names.set(this.ino, name, { ino, filetype: inode.filetype });
+    return inode;
   }
 
   override createFile(name: string, exclusive: boolean): Inode {
@@ -142,45 +152,74 @@ class Ext4Inode extends InodeBase {
       return existing;
     }
     this.fs.writable();
-    return new Ext4Inode(this.fs, this.ext4.create(this.ino, name, { mode: 0o644 }), FileType.REGULAR_FILE);
+    return this.created(name, FileType.REGULAR_FILE, () => this.ext4.create(this.ino, name, { mode: 0o644 }));
   }
 
   override mkdir(name: string): Inode {
     if (this.filetype !== FileType.DIRECTORY) return super.mkdir(name);
     this.fs.writable();
-    return new Ext4Inode(this.fs, this.ext4.mkdir(this.ino, name, { mode: 0o755 }), FileType.DIRECTORY);
+    return this.created(name, FileType.DIRECTORY, () => this.ext4.mkdir(this.ino, name, { mode: 0o755 }));
   }
 
   override symlink(name: string, target: string): Inode {
     if (this.filetype !== FileType.DIRECTORY) return super.symlink(name, target);
     this.fs.writable();
-    return new Ext4Inode(this.fs, this.ext4.symlink(this.ino, name, target), FileType.SYMBOLIC_LINK);
+    return this.created(name, FileType.SYMBOLIC_LINK, () => this.ext4.symlink(this.ino, name, target));
   }
 
   override unlink(name: string): void {
     if (this.filetype !== FileType.DIRECTORY) return super.unlink(name);
     this.fs.writable();
+    this.fs.names.forget(this.ino, name);
     this.ext4.unlink(this.ino, name);
+    this.fs.names.set(this.ino, name, null);
   }
 
   override rmdir(name: string): void {
     if (this.filetype !== FileType.DIRECTORY) return super.rmdir(name);
     this.fs.writable();
+    this.forgetRemoved(this, name);
     this.ext4.rmdir(this.ino, name);
+    this.fs.names.set(this.ino, name, null);
   }
 
   override link(name: string, target: Inode): void {
     if (this.filetype !== FileType.DIRECTORY) return super.link(name, target);
     if (!(target instanceof Ext4Inode) || target.fs !== this.fs) throw new WasiError(Errno.XDEV);
     this.fs.writable();
+    this.fs.names.forget(this.ino, name);
     this.ext4.link(target.ino, this.ino, name);
+    this.fs.names.set(this.ino, name, { ino: target.ino, filetype: target.filetype });
   }
 
   override rename(name: string, newDir: Inode, newName: string): void {
     if (this.filetype !== FileType.DIRECTORY) return super.rename(name, newDir, newName);
     if (!(newDir instanceof Ext4Inode) || newDir.fs !== this.fs) throw new WasiError(Errno.XDEV);
     this.fs.writable();
+    this.forgetRemoved(newDir, newName);
+    this.fs.names.forget(this.ino, name);
     this.ext4.rename(this.ino, name, newDir.ino, newName);
+  }
+
+  /** Creates `name` with `make` (which returns its inode) and records it once it exists. */
+  private created(name: string, filetype: number, make: () => number): Inode {
+    this.fs.names.forget(this.ino, name);
+    const ino = make();
+    this.fs.names.set(this.ino, name, { ino, filetype });
+    return new Ext4Inode(this.fs, ino, filetype);
+  }
+
+  /**
+   * Before `name` in `dir` may be removed or replaced: forgets the name and, if it is a directory,
+   * what is cached inside it (only absent names by then, since a directory must be empty to go, but
+   * its inode number may come back as another directory).
+   */
+  private forgetRemoved(dir: Ext4Inode, name: string): void {
+    const existing = dir.lookup(name);
+    if (existing instanceof Ext4Inode && existing.filetype === FileType.DIRECTORY) {
+      this.fs.names.forgetDirectory(existing.ino);
+    }
+    this.fs.names.forget(dir.ino, name);
   }
 
   /**

@@ -7,7 +7,7 @@
  * between the two never locks the user out — it leaves the disk one commit ahead, which the next
  * open records — and a `flush()` that returns has its generation recorded: it cannot be rolled back.
  */
-import { BlockDeviceError, type BlockDevice } from '../../common/blockdev/types.ts';
+import { BlockDeviceError, type BlockDevice, type BlockTransfer } from '../../common/blockdev/types.ts';
 import { openVolume, type OpenVolumeOptions, type VolumeDevice } from '../../common/volume/volume.ts';
 
 /** A record of each volume's committed generation that the host cannot roll back. */
@@ -49,6 +49,11 @@ export class RecordedVolume implements BlockDevice {
   write(block: number, data: Uint8Array): void {
     this.usable();
     this.volume.write(block, data);
+  }
+
+  writeMany(pieces: readonly BlockTransfer[]): void {
+    this.usable();
+    this.volume.writeMany(pieces);
   }
 
   flush(): void {
