@@ -7,6 +7,7 @@
 import { ts } from 'ts-morph';
 import type { LoadedApp } from './project.ts';
 import { DependenceGraph, type FunctionInfo, type PrecisionLoss } from './graph.ts';
+import { reachingSeeds, type SeedReach } from './reach.ts';
 
 /** Node modules the enclave does not have: a function using them stays on the host. */
 const HOST_IO =
@@ -355,34 +356,21 @@ export class GraphBuilder {
    * derives from the value (and, for `any`, from the arguments).
    */
   private linkSlotCalls(): void {
-    // Which function values reach each node: one forward walk per function value and round.
-    let holders = new Map<string, Set<string>>();
+    // Which function values reach each node, per round; the budget counts the steps a separate
+    // walk from every function value would take.
+    let holders: SeedReach | undefined;
+    let values: string[] = [];
     let budget = 4_000_000;
     const propagate = (): boolean => {
-      holders = new Map();
-      for (const id of this.graph.nodes.keys()) {
-        if (!id.endsWith('#value')) continue;
-        const fn = id.slice(0, -'#value'.length);
-        const queue = [id];
-        const seen = new Set(queue);
-        for (let i = 0; i < queue.length; i++) {
-          if (--budget < 0) return false;
-          let set = holders.get(queue[i]);
-          if (set === undefined) holders.set(queue[i], (set = new Set()));
-          set.add(fn);
-          for (const e of this.graph.outgoing(queue[i])) {
-            if (!seen.has(e.to)) {
-              seen.add(e.to);
-              queue.push(e.to);
-            }
-          }
-        }
-      }
-      return true;
+      values = [...this.graph.nodes.keys()].filter((id) => id.endsWith('#value'));
+      holders = reachingSeeds(values, (id) => this.graph.outgoing(id));
+      budget -= holders.visits;
+      return budget >= 0;
     };
     const functionsIn = (ids: string[]): Set<string> => {
       const found = new Set<string>();
-      for (const id of ids) for (const fn of holders.get(id) ?? []) found.add(fn);
+      for (const id of ids)
+        for (const k of holders?.seedsAt(id) ?? []) found.add(values[k].slice(0, -'#value'.length));
       return found;
     };
     const linked = this.slotCalls.map(() => new Set<string>());
