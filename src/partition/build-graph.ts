@@ -57,6 +57,7 @@ export class GraphBuilder {
     result: string;
   }[] = [];
   private readonly params = new Map<string, string[]>();
+  private readonly relNames = new Map<ts.SourceFile, string>();
 
   constructor(app: LoadedApp) {
     this.app = app;
@@ -81,7 +82,10 @@ export class GraphBuilder {
   }
 
   private rel(node: ts.Node): string {
-    return this.app.rel(node.getSourceFile().fileName);
+    const file = node.getSourceFile();
+    let rel = this.relNames.get(file);
+    if (rel === undefined) this.relNames.set(file, (rel = this.app.rel(file.fileName)));
+    return rel;
   }
 
   isAppNode(node: ts.Node): boolean {
@@ -526,8 +530,15 @@ export class GraphBuilder {
 
   private flow(from: Iterable<string>, to: string, ctx: Context, at: ts.Node, why: string): void {
     this.graph.functions.get(ctx.fn)?.writes.add(to);
-    for (const f of from)
-      this.graph.addEdge({ from: f, to, site: ctx.fn, file: this.rel(at), line: this.lineOf(at), why });
+    let file: string | undefined;
+    let line = 0;
+    for (const f of from) {
+      if (file === undefined) {
+        file = this.rel(at);
+        line = this.lineOf(at);
+      }
+      this.graph.addEdge({ from: f, to, site: ctx.fn, file, line, why });
+    }
   }
 
   private touch(ctx: Context, ids: Iterable<string>): void {
