@@ -688,6 +688,9 @@ const dispatcher = runtime.install({
     return enclave.unseal(blob);
   },
 });
+// Libraries that find their global scope through \`self\` when there is no \`process\` (a browser
+// or a worker, as node-forge does) find the enclave's global.
+if (typeof globalThis.self === 'undefined') globalThis.self = globalThis;
 ${modules.map((m) => `require(${JSON.stringify(m)});`).join('\n')}
 exports.enterSync = (name, request) => dispatcher.callSync(name, request);
 exports.enterAsync = (name, request) => dispatcher.call(name, request);

@@ -1,0 +1,81 @@
+// Shapes of real CommonJS libraries (node-forge's) that the partitioned build must load and run in
+// the real JavaScript enclave (sim backend): module top-level code that calls a host function while
+// the module loads (an IIFE finding the global scope through `self` when there is no `process`), and
+// functions assigned to namespace properties (`api.fingerprint = function …`) as entries and exits.
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { JsEnclave } from '../../src/host/js-enclave.ts';
+import { analyze } from '../../src/partition/analyze.ts';
+import { bundlePartitionedEnclave } from '../../src/partition/enclave-bundle.ts';
+import { writePartitioned } from '../../src/partition/generate.ts';
+import { startPartitionedEnclave } from '../../src/partition/host-start.ts';
+import { planPartition } from '../../src/partition/plan.ts';
+import { platformPath } from '../attest/helpers/sim.ts';
+import { writeApp } from './helpers.ts';
+
+const UTIL = `'use strict';
+var util = (module.exports = {});
+util.isNodejs = typeof process !== 'undefined' && !!process.versions;
+// As node-forge's util.globalScope: runs while the module loads, on both sides.
+util.globalScope = (function () {
+  if (util.isNodejs) return global;
+  return typeof self === 'undefined' ? window : self;
+})();
+util.hasScope = function () {
+  return typeof util.globalScope === 'object' && util.globalScope !== null;
+};
+`;
+
+const KEY = `'use strict';
+var util = require('./util');
+var api = (module.exports = {});
+/** @sensitive */
+var secret = 'k3y';
+api.fingerprint = function (n) {
+  /** @declassify the test reads a length */
+  return secret.length + n + (util.hasScope() ? 100 : 0);
+};
+`;
+
+describe('library shapes in the partitioned build', () => {
+  const platform = platformPath();
+  let enclave: JsEnclave | undefined;
+  let out = '';
+
+  before(async () => {
+    const dir = writeApp({
+      'package.json': '{ "name": "shapes", "main": "lib/key.js", "files": ["lib"] }',
+      'lib/util.js': UTIL,
+      'lib/key.js': KEY,
+    });
+    out = join(writeApp({}), 'partitioned');
+    const analysis = analyze(dir);
+    const plan = planPartition(analysis);
+    assert.ok(plan.enclave.has('lib/key.js:6:api.fingerprint'), [...plan.enclave.keys()].join(' '));
+    assert.ok(![...plan.enclave.keys()].some((f) => f.startsWith('lib/util.js:')), 'util is host code');
+    writePartitioned(analysis, plan, out);
+    await bundlePartitionedEnclave(out, 'shapes');
+  });
+  after(async () => {
+    await enclave?.close();
+    rmSync(dirname(platform), { recursive: true, force: true });
+  });
+
+  it('loads in the enclave although a host function runs at module load; namespace functions are entries and exits', async () => {
+    enclave = await startPartitionedEnclave(join(out, 'host'), {
+      platformPath: platform,
+      syncTimeoutMs: 30_000,
+    });
+    const host = createRequire(join(out, 'host', 'package.json'))('./lib/key.js') as {
+      fingerprint(n: number): number;
+    };
+    // 3 + 1, and the enclave's copy of util found a global scope (100) without `process`
+    assert.equal(host.fingerprint(1), 104);
+    const hostCopy = readFileSync(join(out, 'host', 'lib', 'key.js'), 'utf8');
+    assert.match(hostCopy, /api\.fingerprint = function \(n\) \{ return globalThis\.__cloister\.enter\(/);
+    assert.doesNotMatch(hostCopy, /secret\.length/, 'the host copy does not hold the function body');
+  });
+});
