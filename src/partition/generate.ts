@@ -311,10 +311,13 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
         (c) => `globalThis.__cloisterRegisterHostClass?.(${JSON.stringify(c.name?.text)}, ${c.name?.text});`,
       );
     if (classes.length > 0) hostRegs.push(...classes);
+    hostRegs.push(
+      ...(registrations.get(rel) ?? []).map((r) => `globalThis.__cloisterRegisterEntryStub?.(${r});`),
+    );
     const hostText =
       applyEdits(text, hostEdits.get(rel) ?? []) +
       (hostRegs.length > 0
-        ? `\n// cloister: host functions the enclave may call\n${hostRegs.join('\n')}\n`
+        ? `\n// cloister: host functions the enclave may call, stubs of its entries\n${hostRegs.join('\n')}\n`
         : '');
     const regs = (registrations.get(rel) ?? []).map((r) => `globalThis.__cloisterRegister?.(${r});`);
     // Classes cross by name: each side's copy of a class stands for the other's.

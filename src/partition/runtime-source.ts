@@ -80,6 +80,15 @@ const handleOf = (obj) => {
 };
 const hostFunctions = new Map();
 globalThis.__cloisterRegisterHost = (name, fn) => hostFunctions.set(name, fn);
+/**
+ * The host copy's stubs of enclave entries: handed to the enclave (a host object's method, a
+ * function value), each stands for the enclave's own function, which the enclave then calls
+ * itself — calling the stub from inside an exit would re-enter the waiting enclave.
+ */
+const entryStubs = new Map();
+globalThis.__cloisterRegisterEntryStub = (name, fn) => {
+  if (typeof fn === 'function') entryStubs.set(fn, name);
+};
 const hostClasses = new Map();
 const hostClassNames = new Map();
 globalThis.__cloisterRegisterHostClass = (name, cls) => {
@@ -207,6 +216,7 @@ function toEnclave(v, path = []) {
   }
   if (v instanceof Error) return { __cloisterError: describeError(v) };
   if (typeof v === 'function') {
+    if (entryStubs.has(v)) return { __cloisterEntry: entryStubs.get(v) };
     const name = hostClassNames.get(v);
     return name !== undefined && classOf(name) === v ? { __cloisterClass: name } : hostRef(v);
   }
@@ -290,7 +300,9 @@ function serveExitCall(name, request) {
     const key = args[1];
     if (name === '__cloisterHostGet') {
       const v = obj[key];
-      return typeof v === 'function' && hostClassNames.get(v) === undefined ? { method: true } : { value: toEnclave(v) };
+      return typeof v === 'function' && hostClassNames.get(v) === undefined && !entryStubs.has(v)
+        ? { method: true }
+        : { value: toEnclave(v) };
     }
     if (name === '__cloisterHostNew') return toEnclave(Reflect.construct(obj, args[2] ?? []));
     const fn = key === null ? obj : obj[key];
@@ -431,6 +443,12 @@ function install({ host, seal, unseal }) {
       return date;
     }
     if (typeof v.__cloisterHostObject === 'number') return hostObject(v.__cloisterHostObject, v.callable === true);
+    if (typeof v.__cloisterEntry === 'string') {
+      // The host's stub of one of the enclave's entries: the enclave's own function.
+      const entry = registry.get(v.__cloisterEntry);
+      if (entry === undefined) throw new EnclaveRefusal('unknown entry ' + v.__cloisterEntry);
+      return entry.fn;
+    }
     if (typeof v.__cloisterClass === 'string') {
       const cls = classOf(v.__cloisterClass);
       if (cls === undefined) throw new EnclaveRefusal('unknown class ' + v.__cloisterClass);

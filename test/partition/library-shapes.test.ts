@@ -38,6 +38,21 @@ api.fingerprint = function (n) {
   /** @declassify the test reads a length */
   return secret.length + n + (util.hasScope() ? 100 : 0);
 };
+// As forge's prng.create(plugin): a host object whose member is the host's stub of an entry.
+api.withPlugin = function (plugin) {
+  /** @declassify the test reads a length */
+  return secret.length + plugin.md.create();
+};
+`;
+
+const MD = `'use strict';
+var md = (module.exports = {});
+/** @sensitive */
+var pepper = 'pp';
+md.create = function () {
+  /** @declassify the test reads a length */
+  return pepper.length * 10;
+};
 `;
 
 describe('library shapes in the partitioned build', () => {
@@ -50,6 +65,7 @@ describe('library shapes in the partitioned build', () => {
       'package.json': '{ "name": "shapes", "main": "lib/key.js", "files": ["lib"] }',
       'lib/util.js': UTIL,
       'lib/key.js': KEY,
+      'lib/md.js': MD,
     });
     out = join(writeApp({}), 'partitioned');
     const analysis = analyze(dir);
@@ -77,5 +93,15 @@ describe('library shapes in the partitioned build', () => {
     const hostCopy = readFileSync(join(out, 'host', 'lib', 'key.js'), 'utf8');
     assert.match(hostCopy, /api\.fingerprint = function \(n\) \{ return globalThis\.__cloister\.enter\(/);
     assert.doesNotMatch(hostCopy, /secret\.length/, 'the host copy does not hold the function body');
+  });
+
+  it("calls its own function for a host object's member that is the host's stub of an entry (no re-entry)", () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    const key = require('./lib/key.js') as { withPlugin(p: unknown): number };
+    const md = require('./lib/md.js') as { create(): number };
+    assert.equal(md.create(), 20, 'the stub enters the enclave from the host');
+    // Inside withPlugin the enclave reads plugin.md.create from the host: the stub, called from an
+    // exit, would re-enter the enclave while it waits ("busy"); the enclave calls its md.create.
+    assert.equal(key.withPlugin({ md }), 3 + 20);
   });
 });
