@@ -70,6 +70,11 @@ function reference(node: ts.Node): string | undefined {
   return undefined;
 }
 
+/** `a.b.c`: identifiers joined by property accesses. */
+function isNamePath(node: ts.Expression): boolean {
+  return ts.isIdentifier(node) || (ts.isPropertyAccessExpression(node) && isNamePath(node.expression));
+}
+
 /**
  * A function assigned to a property path in a module's top-level statement
  * (`pki.rsa.setPrivateKey = function …`, `Buffer.prototype.get = function …`, also in an assignment
@@ -82,7 +87,7 @@ function namespacePath(node: ts.FunctionExpression | ts.ArrowFunction): string |
     assignment.operatorToken.kind !== ts.SyntaxKind.EqualsToken ||
     assignment.right !== node ||
     !ts.isPropertyAccessExpression(assignment.left) ||
-    !ts.isEntityNameExpression(assignment.left)
+    !isNamePath(assignment.left)
   )
     return undefined;
   let top: ts.Node = assignment;
