@@ -70,6 +70,38 @@ function reference(node: ts.Node): string | undefined {
   return undefined;
 }
 
+/**
+ * The file's top-level classes: class declarations, and ES5 classes — function declarations whose
+ * prototype a top-level statement extends (`BigInteger.prototype.add = bnAdd`).
+ */
+function classNames(file: ts.SourceFile): string[] {
+  const names = file.statements
+    .filter((st): st is ts.ClassDeclaration => ts.isClassDeclaration(st) && st.name !== undefined)
+    .map((c) => c.name?.text ?? '');
+  for (const st of file.statements) {
+    if (!ts.isFunctionDeclaration(st) || st.name === undefined || st.body === undefined) continue;
+    if (es5Class(st)) names.push(st.name.text);
+  }
+  return names;
+}
+
+/** A top-level function declaration whose `prototype` a top-level assignment extends. */
+function es5Class(node: ts.Node): boolean {
+  if (!ts.isFunctionDeclaration(node) || node.name === undefined || !ts.isSourceFile(node.parent))
+    return false;
+  const name = node.name.text;
+  return node.parent.statements.some((st) => {
+    if (!ts.isExpressionStatement(st) || !ts.isBinaryExpression(st.expression)) return false;
+    let left: ts.Expression = st.expression.left;
+    while (ts.isPropertyAccessExpression(left)) {
+      if (left.name.text === 'prototype' && ts.isIdentifier(left.expression) && left.expression.text === name)
+        return true;
+      left = left.expression;
+    }
+    return false;
+  });
+}
+
 /** `a.b.c`: identifiers joined by property accesses. */
 function isNamePath(node: ts.Expression): boolean {
   return ts.isIdentifier(node) || (ts.isPropertyAccessExpression(node) && isNamePath(node.expression));
@@ -230,7 +262,13 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       } else {
         push(hostEdits, fn.file, {
           ...range,
-          text: entry !== undefined ? stub('enter', entry, false) : guard(fn.id),
+          text:
+            entry === undefined
+              ? guard(fn.id)
+              : es5Class(decl)
+                ? // `new X(…)` of an ES5 class builds the enclave's mirror, a call stays a call.
+                  `{ if (new.target !== undefined) { globalThis.__cloister.enterConstructor(${JSON.stringify(entry)}, this, arguments); return; } ${stub('enter', entry, false).slice(2)}`
+                : stub('enter', entry, false),
         });
       }
       if (entry !== undefined && ref !== undefined)
@@ -310,11 +348,9 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
     const hostRegs: string[] = (hostRegistrations.get(rel) ?? []).map(
       (r) => `globalThis.__cloisterRegisterHost?.(${r});`,
     );
-    const classes = file.statements
-      .filter((st): st is ts.ClassDeclaration => ts.isClassDeclaration(st) && st.name !== undefined)
-      .map(
-        (c) => `globalThis.__cloisterRegisterHostClass?.(${JSON.stringify(c.name?.text)}, ${c.name?.text});`,
-      );
+    const classes = classNames(file).map(
+      (c) => `globalThis.__cloisterRegisterHostClass?.(${JSON.stringify(c)}, ${c});`,
+    );
     if (classes.length > 0) hostRegs.push(...classes);
     hostRegs.push(
       ...(registrations.get(rel) ?? []).map((r) => `globalThis.__cloisterRegisterEntryStub?.(${r});`),

@@ -14,6 +14,9 @@ const exits = new Set(SPEC.exits.map((e) => e.target));
 class EnclaveRefusal extends Error {
   constructor(message) { super('cloister: refused: ' + message); this.name = 'EnclaveRefusal'; }
 }
+/** JavaScript's own error classes cross by name as well (a RangeError stays one). */
+const BUILTIN_ERRORS = { EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
+const builtinError = (name) => (Object.hasOwn(BUILTIN_ERRORS, name) ? BUILTIN_ERRORS[name] : undefined);
 /**
  * Exits travel as bytes (the enclave's host.call): JSON, with byte strings as base64 and
  * undefined kept, so a sealed value or a Uint8Array argument arrives as bytes.
@@ -127,12 +130,12 @@ function describeError(error) {
     const v = error[key];
     if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) fields[key] = v;
   }
-  return { className: hostClassNames.get(error.constructor) ?? 'Error', name: error.name, message: error.message, fields, origin: originOf(error) };
+  return { className: hostClassNames.get(error.constructor) ?? (builtinError(error.constructor?.name) !== undefined ? error.constructor.name : 'Error'), name: error.name, message: error.message, fields, origin: originOf(error) };
 }
 /** An error thrown inside the enclave, as an instance of the host's copy of its class (or the host's own error, back). */
 function rebuildError({ className, name, message, fields, origin }) {
   if (typeof origin === 'number' && origins.get(origin)?.deref() !== undefined) return original(origin);
-  const cls = classOf(className);
+  const cls = classOf(className) ?? builtinError(className);
   const error = cls !== undefined && cls.prototype instanceof Error ? Object.create(cls.prototype) : new Error(message);
   Object.assign(error, fields);
   Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true });
@@ -145,8 +148,15 @@ function rebuildError({ className, name, message, fields, origin }) {
 let installed;
 function install(channel) {
   installed = channel;
+  // An instance of one of the application's classes as \`this\` (also of an ES5 class, whose
+  // methods are plain functions) crosses as the receiver: the enclave's mirror of it runs the call.
+  const instanceClass = (self) =>
+    self !== null && typeof self === 'object' ? hostClassNames.get(Object.getPrototypeOf(self)?.constructor) : undefined;
   const request = (e, self, args) => ({
-    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: receiverFields(self) } : undefined,
+    receiver:
+      e.receiver !== undefined || e.returns.crossing === 'handle' || instanceClass(self) !== undefined
+        ? { handle: handleOf(self), fields: receiverFields(self), className: instanceClass(self) }
+        : undefined,
     args: [...args].map((a) => toEnclave(a)),
   });
   const apply = (self, reply) => {
@@ -385,7 +395,7 @@ function install({ host, seal, unseal }) {
     return value;
   };
   const buildError = ({ className, name, message, fields, origin }) => {
-    const cls = classOf(className);
+    const cls = classOf(className) ?? builtinError(className);
     const error = cls !== undefined && cls.prototype instanceof Error ? Object.create(cls.prototype) : new Error(message);
     Object.assign(error, fields);
     Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true });
@@ -578,7 +588,7 @@ function install({ host, seal, unseal }) {
     const registered = registry.get(name);
     if (registered === undefined) throw new EnclaveRefusal(name + ' is not in this enclave');
     const fn = registered.fn;
-    const cls = e.receiver ?? (request.construct ? name.replace(/\\.constructor$/, '') : undefined);
+    let cls = e.receiver ?? (request.construct ? name.replace(/\\.constructor$/, '') : undefined);
     if (request.construct) {
       let obj;
       try {
@@ -591,15 +601,19 @@ function install({ host, seal, unseal }) {
       return finish(e, obj, cls, undefined);
     }
     let mirror;
-    if (e.receiver !== undefined) {
+    // A plain function called as a method of an instance of a class (an ES5 class's prototype method).
+    const instanceOf = e.receiver === undefined && typeof request.receiver?.handle === 'number' ? classOf(request.receiver.className) : undefined;
+    if (e.receiver !== undefined || instanceOf !== undefined) {
       const handle = request.receiver?.handle;
       if (typeof handle !== 'number') throw new EnclaveRefusal(name + ': method call without its object');
       mirror = mirrors.get(handle);
       if (mirror === undefined) {
-        mirror = Object.create(registered.proto ?? Object.prototype);
+        mirror = Object.create(registered.proto ?? instanceOf?.prototype ?? Object.prototype);
         mirrors.set(handle, mirror);
         mirrorHandles.set(mirror, handle);
       }
+      // Its class as the enclave knows the mirror (not as the host names it) says which fields stay inside.
+      if (instanceOf !== undefined) cls = classNames.get(Object.getPrototypeOf(mirror)?.constructor);
       const fields = request.receiver.fields ?? {};
       for (const key of Object.keys(fields)) if (!sensitiveFields.get(cls)?.has(key)) mirror[key] = fromHost(fields[key]);
     }

@@ -55,6 +55,25 @@ md.create = function () {
 };
 `;
 
+const BIG = `'use strict';
+/** @sensitive */
+var limit = 1000;
+// An ES5 class, as forge's BigInteger: a constructor function and methods on its prototype.
+function Big(v) {
+  if (v > limit) throw new RangeError('too big');
+  this.data = [v];
+}
+function bigAdd(other) {
+  if (this.data[0] + other.data[0] > limit) throw new RangeError('too big');
+  return new Big(this.data[0] + other.data[0]);
+}
+Big.prototype.add = bigAdd;
+Big.prototype.value = function () {
+  return limit > 0 ? this.data[0] : 0;
+};
+module.exports = Big;
+`;
+
 describe('library shapes in the partitioned build', () => {
   const platform = platformPath();
   let enclave: JsEnclave | undefined;
@@ -66,6 +85,7 @@ describe('library shapes in the partitioned build', () => {
       'lib/util.js': UTIL,
       'lib/key.js': KEY,
       'lib/md.js': MD,
+      'lib/big.js': BIG,
     });
     out = join(writeApp({}), 'partitioned');
     const analysis = analyze(dir);
@@ -103,5 +123,26 @@ describe('library shapes in the partitioned build', () => {
     // Inside withPlugin the enclave reads plugin.md.create from the host: the stub, called from an
     // exit, would re-enter the enclave while it waits ("busy"); the enclave calls its md.create.
     assert.equal(key.withPlugin({ md }), 3 + 20);
+  });
+
+  it('builds and calls instances of an ES5 class in the enclave: new, prototype methods with this, results by class', () => {
+    const Big = createRequire(join(out, 'host', 'package.json'))('./lib/big.js') as new (v: number) => {
+      data: number[];
+      add(o: unknown): { data: number[]; value(): number };
+      value(): number;
+    };
+    const hostCopy = readFileSync(join(out, 'host', 'lib', 'big.js'), 'utf8');
+    assert.doesNotMatch(hostCopy, /this\.data = \[v\]/, 'the constructor runs in the enclave');
+    const a = new Big(2);
+    assert.deepEqual(a.data, [2], 'the fields the enclave set are written back');
+    const sum = a.add(new Big(3));
+    assert.ok(sum instanceof Big, "an instance the enclave made comes back as the host's class");
+    assert.deepEqual(sum.data, [5]);
+    assert.equal(sum.value(), 5);
+    assert.throws(
+      () => new Big(5000),
+      (e: Error) => e instanceof RangeError && e.message === 'too big',
+    );
+    assert.throws(() => sum.add(new Big(999)), RangeError, 'a method of an instance the enclave made');
   });
 });
