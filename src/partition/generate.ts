@@ -85,7 +85,7 @@ function classNames(file: ts.SourceFile): string[] {
   return names;
 }
 
-/** A top-level function declaration whose `prototype` a top-level assignment extends. */
+/** A top-level function declaration whose `prototype` a top-level assignment of its file extends. */
 function es5Class(node: ts.Node): boolean {
   if (!ts.isFunctionDeclaration(node) || node.name === undefined || !ts.isSourceFile(node.parent))
     return false;
@@ -94,7 +94,13 @@ function es5Class(node: ts.Node): boolean {
     if (!ts.isExpressionStatement(st) || !ts.isBinaryExpression(st.expression)) return false;
     let left: ts.Expression = st.expression.left;
     while (ts.isPropertyAccessExpression(left)) {
-      if (left.name.text === 'prototype' && ts.isIdentifier(left.expression) && left.expression.text === name)
+      // `X.prototype.m = …`, also through a namespace the class is exported on (`util.X.prototype.m`)
+      const owner = left.expression;
+      if (
+        left.name.text === 'prototype' &&
+        ((ts.isIdentifier(owner) && owner.text === name) ||
+          (ts.isPropertyAccessExpression(owner) && owner.name.text === name))
+      )
         return true;
       left = left.expression;
     }

@@ -58,20 +58,25 @@ md.create = function () {
 const BIG = `'use strict';
 /** @sensitive */
 var limit = 1000;
-// An ES5 class, as forge's BigInteger: a constructor function and methods on its prototype.
+var ns = (module.exports = {});
+// An ES5 class, as forge's util.ByteStringBuffer: a constructor function exported on a namespace,
+// and methods on its prototype through that namespace.
 function Big(v) {
   if (v > limit) throw new RangeError('too big');
   this.data = [v];
 }
+ns.Big = Big;
 function bigAdd(other) {
   if (this.data[0] + other.data[0] > limit) throw new RangeError('too big');
   return new Big(this.data[0] + other.data[0]);
 }
-Big.prototype.add = bigAdd;
-Big.prototype.value = function () {
+ns.Big.prototype.add = bigAdd;
+ns.Big.prototype.value = function () {
   return limit > 0 ? this.data[0] : 0;
 };
-module.exports = Big;
+ns.Big.prototype.twice = function () {
+  return this.add(this);
+};
 `;
 
 describe('library shapes in the partitioned build', () => {
@@ -126,9 +131,10 @@ describe('library shapes in the partitioned build', () => {
   });
 
   it('builds and calls instances of an ES5 class in the enclave: new, prototype methods with this, results by class', () => {
-    const Big = createRequire(join(out, 'host', 'package.json'))('./lib/big.js') as new (v: number) => {
+    const Big = (createRequire(join(out, 'host', 'package.json'))('./lib/big.js') as { Big: unknown })
+      .Big as new (v: number) => {
       data: number[];
-      add(o: unknown): { data: number[]; value(): number };
+      add(o: unknown): { data: number[]; value(): number; twice(): { data: number[] } };
       value(): number;
     };
     const hostCopy = readFileSync(join(out, 'host', 'lib', 'big.js'), 'utf8');
@@ -139,6 +145,7 @@ describe('library shapes in the partitioned build', () => {
     assert.ok(sum instanceof Big, "an instance the enclave made comes back as the host's class");
     assert.deepEqual(sum.data, [5]);
     assert.equal(sum.value(), 5);
+    assert.deepEqual(sum.twice().data, [10]);
     assert.throws(
       () => new Big(5000),
       (e: Error) => e instanceof RangeError && e.message === 'too big',
