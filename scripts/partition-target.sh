@@ -42,7 +42,8 @@ case $name in
   kdbxweb) source_dir=kdbxweb-2.1.1 include=lib extra=--allow-type-errors
     test_cmd=(node ./node_modules/.bin/mocha --exit --require ts-node/register --recursive 'test/**/*.spec.ts') ;;
   node-forge) source_dir=node-forge-1.4.0 include= extra=
-    test_cmd=(env NODE_ENV=test node ./node_modules/.bin/mocha --exit -t 30000 tests/unit/index.js) ;;
+    # _mocha: mocha 5's bin/mocha runs the suite in a child process, which --import does not reach.
+    test_cmd=(env NODE_ENV=test node ./node_modules/.bin/_mocha --exit -t 30000 tests/unit/index.js) ;;
   *) echo "partition-target: unknown target $name" >&2; exit 2 ;;
 esac
 patch_file=$repo/test/partition/targets/$name/annotations.patch
@@ -89,7 +90,9 @@ if [ -n "$run_tests" ]; then
     cmd=("${cmd[@]:0:$((i + 1))}" "$@" "${cmd[@]:$((i + 1))}" --reporter json --reporter-option "output=$results/$label.json")
     [ "$label" = partitioned ] && [ -n "$evidence" ] &&
       cmd=(env "CLOISTER_EVIDENCE=$evidence" "${cmd[@]}" --require "$repo/test/partition/fixtures/target-evidence.mjs")
-    (cd "$dir" && "${cmd[@]}" > "$results/$label.log" 2>&1) || true
+    (cd "$dir" && "${cmd[@]}" > "$results/$label.stdout" 2> "$results/$label.log") || true
+    # mocha 5 (forge's) ignores the output option and writes the JSON report to stdout.
+    [ -s "$results/$label.json" ] || cp "$results/$label.stdout" "$results/$label.json"
     node -e 'const r = require(process.argv[1]).stats; console.log(process.argv[2].padEnd(34) + " " + r.passes + " passing, " + r.failures + " failing, " + r.pending + " pending")' \
       "$results/$label.json" "its own tests, $label" ||
       { tail -20 "$results/$label.log" >&2; exit 1; }

@@ -7,6 +7,7 @@
 import { ts } from 'ts-morph';
 import type { LoadedApp } from './project.ts';
 import { DependenceGraph, type FunctionInfo, type PrecisionLoss } from './graph.ts';
+import { reachingSeeds, type SeedReach } from './reach.ts';
 
 /** Node modules the enclave does not have: a function using them stays on the host. */
 const HOST_IO =
@@ -56,6 +57,7 @@ export class GraphBuilder {
     result: string;
   }[] = [];
   private readonly params = new Map<string, string[]>();
+  private readonly relNames = new Map<ts.SourceFile, string>();
 
   constructor(app: LoadedApp) {
     this.app = app;
@@ -80,7 +82,10 @@ export class GraphBuilder {
   }
 
   private rel(node: ts.Node): string {
-    return this.app.rel(node.getSourceFile().fileName);
+    const file = node.getSourceFile();
+    let rel = this.relNames.get(file);
+    if (rel === undefined) this.relNames.set(file, (rel = this.app.rel(file.fileName)));
+    return rel;
   }
 
   isAppNode(node: ts.Node): boolean {
@@ -355,34 +360,21 @@ export class GraphBuilder {
    * derives from the value (and, for `any`, from the arguments).
    */
   private linkSlotCalls(): void {
-    // Which function values reach each node: one forward walk per function value and round.
-    let holders = new Map<string, Set<string>>();
+    // Which function values reach each node, per round; the budget counts the steps a separate
+    // walk from every function value would take.
+    let holders: SeedReach | undefined;
+    let values: string[] = [];
     let budget = 4_000_000;
     const propagate = (): boolean => {
-      holders = new Map();
-      for (const id of this.graph.nodes.keys()) {
-        if (!id.endsWith('#value')) continue;
-        const fn = id.slice(0, -'#value'.length);
-        const queue = [id];
-        const seen = new Set(queue);
-        for (let i = 0; i < queue.length; i++) {
-          if (--budget < 0) return false;
-          let set = holders.get(queue[i]);
-          if (set === undefined) holders.set(queue[i], (set = new Set()));
-          set.add(fn);
-          for (const e of this.graph.outgoing(queue[i])) {
-            if (!seen.has(e.to)) {
-              seen.add(e.to);
-              queue.push(e.to);
-            }
-          }
-        }
-      }
-      return true;
+      values = [...this.graph.nodes.keys()].filter((id) => id.endsWith('#value'));
+      holders = reachingSeeds(values, (id) => this.graph.outgoing(id));
+      budget -= holders.visits;
+      return budget >= 0;
     };
     const functionsIn = (ids: string[]): Set<string> => {
       const found = new Set<string>();
-      for (const id of ids) for (const fn of holders.get(id) ?? []) found.add(fn);
+      for (const id of ids)
+        for (const k of holders?.seedsAt(id) ?? []) found.add(values[k].slice(0, -'#value'.length));
       return found;
     };
     const linked = this.slotCalls.map(() => new Set<string>());
@@ -538,8 +530,15 @@ export class GraphBuilder {
 
   private flow(from: Iterable<string>, to: string, ctx: Context, at: ts.Node, why: string): void {
     this.graph.functions.get(ctx.fn)?.writes.add(to);
-    for (const f of from)
-      this.graph.addEdge({ from: f, to, site: ctx.fn, file: this.rel(at), line: this.lineOf(at), why });
+    let file: string | undefined;
+    let line = 0;
+    for (const f of from) {
+      if (file === undefined) {
+        file = this.rel(at);
+        line = this.lineOf(at);
+      }
+      this.graph.addEdge({ from: f, to, site: ctx.fn, file, line, why });
+    }
   }
 
   private touch(ctx: Context, ids: Iterable<string>): void {

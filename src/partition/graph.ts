@@ -71,7 +71,8 @@ export class DependenceGraph {
   readonly precisionLoss: PrecisionLoss[] = [];
   private readonly out = new Map<string, FlowEdge[]>();
   private readonly into = new Map<string, FlowEdge[]>();
-  private readonly seen = new Set<string>();
+  /** For each source, the targets it already has an edge to. */
+  private readonly linked = new Map<string, Set<string>>();
 
   addNode(node: GraphNode): GraphNode {
     const existing = this.nodes.get(node.id);
@@ -91,9 +92,10 @@ export class DependenceGraph {
   }
 
   private push(edge: FlowEdge): void {
-    const key = `${edge.from}\u0000${edge.to}`;
-    if (this.seen.has(key)) return;
-    this.seen.add(key);
+    let targets = this.linked.get(edge.from);
+    if (targets === undefined) this.linked.set(edge.from, (targets = new Set()));
+    if (targets.has(edge.to)) return;
+    targets.add(edge.to);
     this.edges.push(edge);
     let list = this.out.get(edge.from);
     if (list === undefined) this.out.set(edge.from, (list = []));

@@ -93,10 +93,6 @@ export function buildInterface(
   const declassifiedFns = new Set(
     analysis.annotations.declassified.filter((d) => d.scope !== 'call').map((d) => d.function),
   );
-  const callers = new Map<string, string[]>();
-  for (const call of graph.calls)
-    callers.set(call.callee, [...(callers.get(call.callee) ?? []), call.caller]);
-
   const entries: Entry[] = [];
   const names = new Set<string>();
   const reachable = entryPoints(analysis, enclave);

@@ -14,6 +14,9 @@ const exits = new Set(SPEC.exits.map((e) => e.target));
 class EnclaveRefusal extends Error {
   constructor(message) { super('cloister: refused: ' + message); this.name = 'EnclaveRefusal'; }
 }
+/** JavaScript's own error classes cross by name as well (a RangeError stays one). */
+const BUILTIN_ERRORS = { EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
+const builtinError = (name) => (Object.hasOwn(BUILTIN_ERRORS, name) ? BUILTIN_ERRORS[name] : undefined);
 /**
  * Exits travel as bytes (the enclave's host.call): JSON, with byte strings as base64 and
  * undefined kept, so a sealed value or a Uint8Array argument arrives as bytes.
@@ -86,6 +89,15 @@ const handleOf = (obj) => {
 };
 const hostFunctions = new Map();
 globalThis.__cloisterRegisterHost = (name, fn) => hostFunctions.set(name, fn);
+/**
+ * The host copy's stubs of enclave entries: handed to the enclave (a host object's method, a
+ * function value), each stands for the enclave's own function, which the enclave then calls
+ * itself — calling the stub from inside an exit would re-enter the waiting enclave.
+ */
+const entryStubs = new Map();
+globalThis.__cloisterRegisterEntryStub = (name, fn) => {
+  if (typeof fn === 'function') entryStubs.set(fn, name);
+};
 const hostClasses = new Map();
 const hostClassNames = new Map();
 globalThis.__cloisterRegisterHostClass = (name, cls) => {
@@ -124,12 +136,12 @@ function describeError(error) {
     const v = error[key];
     if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) fields[key] = v;
   }
-  return { className: hostClassNames.get(error.constructor) ?? 'Error', name: error.name, message: error.message, fields, origin: originOf(error) };
+  return { className: hostClassNames.get(error.constructor) ?? (builtinError(error.constructor?.name) !== undefined ? error.constructor.name : 'Error'), name: error.name, message: error.message, fields, origin: originOf(error) };
 }
 /** An error thrown inside the enclave, as an instance of the host's copy of its class (or the host's own error, back). */
 function rebuildError({ className, name, message, fields, origin }) {
   if (typeof origin === 'number' && origins.get(origin)?.deref() !== undefined) return original(origin);
-  const cls = classOf(className);
+  const cls = classOf(className) ?? builtinError(className);
   const error = cls !== undefined && cls.prototype instanceof Error ? Object.create(cls.prototype) : new Error(message);
   Object.assign(error, fields);
   Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true });
@@ -142,8 +154,15 @@ function rebuildError({ className, name, message, fields, origin }) {
 let installed;
 function install(channel) {
   installed = channel;
+  // An instance of one of the application's classes as \`this\` (also of an ES5 class, whose
+  // methods are plain functions) crosses as the receiver: the enclave's mirror of it runs the call.
+  const instanceClass = (self) =>
+    self !== null && typeof self === 'object' ? hostClassNames.get(Object.getPrototypeOf(self)?.constructor) : undefined;
   const request = (e, self, args) => ({
-    receiver: e.receiver !== undefined || e.returns.crossing === 'handle' ? { handle: handleOf(self), fields: receiverFields(self) } : undefined,
+    receiver:
+      e.receiver !== undefined || e.returns.crossing === 'handle' || instanceClass(self) !== undefined
+        ? { handle: handleOf(self), fields: receiverFields(self), className: instanceClass(self) }
+        : undefined,
     args: [...args].map((a) => toEnclave(a)),
   });
   const apply = (self, reply) => {
@@ -230,6 +249,7 @@ function toEnclave(v, path = []) {
   }
   if (v instanceof Error) return { __cloisterError: describeError(v) };
   if (typeof v === 'function') {
+    if (entryStubs.has(v)) return { __cloisterEntry: entryStubs.get(v) };
     const name = hostClassNames.get(v);
     return name !== undefined && classOf(name) === v ? { __cloisterClass: name } : hostRef(v);
   }
@@ -313,7 +333,9 @@ function serveExitCall(name, request) {
     const key = args[1];
     if (name === '__cloisterHostGet') {
       const v = obj[key];
-      return typeof v === 'function' && hostClassNames.get(v) === undefined ? { method: true } : { value: toEnclave(v) };
+      return typeof v === 'function' && hostClassNames.get(v) === undefined && !entryStubs.has(v)
+        ? { method: true }
+        : { value: toEnclave(v) };
     }
     if (name === '__cloisterHostNew') return toEnclave(Reflect.construct(obj, args[2] ?? []));
     const fn = key === null ? obj : obj[key];
@@ -396,7 +418,7 @@ function install({ host, seal, unseal }) {
     return value;
   };
   const buildError = ({ className, name, message, fields, origin }) => {
-    const cls = classOf(className);
+    const cls = classOf(className) ?? builtinError(className);
     const error = cls !== undefined && cls.prototype instanceof Error ? Object.create(cls.prototype) : new Error(message);
     Object.assign(error, fields);
     Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true });
@@ -458,6 +480,12 @@ function install({ host, seal, unseal }) {
       return date;
     }
     if (typeof v.__cloisterHostObject === 'number') return hostObject(v.__cloisterHostObject, v.callable === true, v.methods);
+    if (typeof v.__cloisterEntry === 'string') {
+      // The host's stub of one of the enclave's entries: the enclave's own function.
+      const entry = registry.get(v.__cloisterEntry);
+      if (entry === undefined) throw new EnclaveRefusal('unknown entry ' + v.__cloisterEntry);
+      return entry.fn;
+    }
     if (typeof v.__cloisterClass === 'string') {
       const cls = classOf(v.__cloisterClass);
       if (cls === undefined) throw new EnclaveRefusal('unknown class ' + v.__cloisterClass);
@@ -587,7 +615,7 @@ function install({ host, seal, unseal }) {
     const registered = registry.get(name);
     if (registered === undefined) throw new EnclaveRefusal(name + ' is not in this enclave');
     const fn = registered.fn;
-    const cls = e.receiver ?? (request.construct ? name.replace(/\\.constructor$/, '') : undefined);
+    let cls = e.receiver ?? (request.construct ? name.replace(/\\.constructor$/, '') : undefined);
     if (request.construct) {
       let obj;
       try {
@@ -600,15 +628,19 @@ function install({ host, seal, unseal }) {
       return finish(e, obj, cls, undefined);
     }
     let mirror;
-    if (e.receiver !== undefined) {
+    // A plain function called as a method of an instance of a class (an ES5 class's prototype method).
+    const instanceOf = e.receiver === undefined && typeof request.receiver?.handle === 'number' ? classOf(request.receiver.className) : undefined;
+    if (e.receiver !== undefined || instanceOf !== undefined) {
       const handle = request.receiver?.handle;
       if (typeof handle !== 'number') throw new EnclaveRefusal(name + ': method call without its object');
       mirror = mirrors.get(handle);
       if (mirror === undefined) {
-        mirror = Object.create(registered.proto ?? Object.prototype);
+        mirror = Object.create(registered.proto ?? instanceOf?.prototype ?? Object.prototype);
         mirrors.set(handle, mirror);
         mirrorHandles.set(mirror, handle);
       }
+      // Its class as the enclave knows the mirror (not as the host names it) says which fields stay inside.
+      if (instanceOf !== undefined) cls = classNames.get(Object.getPrototypeOf(mirror)?.constructor);
       const fields = request.receiver.fields ?? {};
       for (const key of Object.keys(fields)) if (!sensitiveFields.get(cls)?.has(key)) mirror[key] = fromHost(fields[key]);
     }
@@ -715,6 +747,9 @@ const dispatcher = runtime.install({
     return enclave.unseal(blob);
   },
 });
+// Libraries that find their global scope through \`self\` when there is no \`process\` (a browser
+// or a worker, as node-forge does) find the enclave's global.
+if (typeof globalThis.self === 'undefined') globalThis.self = globalThis;
 ${modules.map((m) => `require(${JSON.stringify(m)});`).join('\n')}
 exports.enterSync = (name, request) => dispatcher.callSync(name, request);
 exports.enterAsync = (name, request) => dispatcher.call(name, request);

@@ -1,0 +1,155 @@
+// Shapes of real CommonJS libraries (node-forge's) that the partitioned build must load and run in
+// the real JavaScript enclave (sim backend): module top-level code that calls a host function while
+// the module loads (an IIFE finding the global scope through `self` when there is no `process`), and
+// functions assigned to namespace properties (`api.fingerprint = function …`) as entries and exits.
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { JsEnclave } from '../../src/host/js-enclave.ts';
+import { analyze } from '../../src/partition/analyze.ts';
+import { bundlePartitionedEnclave } from '../../src/partition/enclave-bundle.ts';
+import { writePartitioned } from '../../src/partition/generate.ts';
+import { startPartitionedEnclave } from '../../src/partition/host-start.ts';
+import { planPartition } from '../../src/partition/plan.ts';
+import { platformPath } from '../attest/helpers/sim.ts';
+import { writeApp } from './helpers.ts';
+
+const UTIL = `'use strict';
+var util = (module.exports = {});
+util.isNodejs = typeof process !== 'undefined' && !!process.versions;
+// As node-forge's util.globalScope: runs while the module loads, on both sides.
+util.globalScope = (function () {
+  if (util.isNodejs) return global;
+  return typeof self === 'undefined' ? window : self;
+})();
+util.hasScope = function () {
+  return typeof util.globalScope === 'object' && util.globalScope !== null;
+};
+`;
+
+const KEY = `'use strict';
+var util = require('./util');
+var api = (module.exports = {});
+/** @sensitive */
+var secret = 'k3y';
+api.fingerprint = function (n) {
+  /** @declassify the test reads a length */
+  return secret.length + n + (util.hasScope() ? 100 : 0);
+};
+// As forge's prng.create(plugin): a host object whose member is the host's stub of an entry.
+api.withPlugin = function (plugin) {
+  /** @declassify the test reads a length */
+  return secret.length + plugin.md.create();
+};
+`;
+
+const MD = `'use strict';
+var md = (module.exports = {});
+/** @sensitive */
+var pepper = 'pp';
+md.create = function () {
+  /** @declassify the test reads a length */
+  return pepper.length * 10;
+};
+`;
+
+const BIG = `'use strict';
+/** @sensitive */
+var limit = 1000;
+var ns = (module.exports = {});
+// An ES5 class, as forge's util.ByteStringBuffer: a constructor function exported on a namespace,
+// and methods on its prototype through that namespace.
+function Big(v) {
+  if (v > limit) throw new RangeError('too big');
+  this.data = [v];
+}
+ns.Big = Big;
+function bigAdd(other) {
+  if (this.data[0] + other.data[0] > limit) throw new RangeError('too big');
+  return new Big(this.data[0] + other.data[0]);
+}
+ns.Big.prototype.add = bigAdd;
+ns.Big.prototype.value = function () {
+  return limit > 0 ? this.data[0] : 0;
+};
+ns.Big.prototype.twice = function () {
+  return this.add(this);
+};
+`;
+
+describe('library shapes in the partitioned build', () => {
+  const platform = platformPath();
+  let enclave: JsEnclave | undefined;
+  let out = '';
+
+  before(async () => {
+    const dir = writeApp({
+      'package.json': '{ "name": "shapes", "main": "lib/key.js", "files": ["lib"] }',
+      'lib/util.js': UTIL,
+      'lib/key.js': KEY,
+      'lib/md.js': MD,
+      'lib/big.js': BIG,
+    });
+    out = join(writeApp({}), 'partitioned');
+    const analysis = analyze(dir);
+    const plan = planPartition(analysis);
+    assert.ok(plan.enclave.has('lib/key.js:6:api.fingerprint'), [...plan.enclave.keys()].join(' '));
+    assert.ok(![...plan.enclave.keys()].some((f) => f.startsWith('lib/util.js:')), 'util is host code');
+    writePartitioned(analysis, plan, out);
+    await bundlePartitionedEnclave(out, 'shapes');
+  });
+  after(async () => {
+    await enclave?.close();
+    rmSync(dirname(platform), { recursive: true, force: true });
+  });
+
+  it('loads in the enclave although a host function runs at module load; namespace functions are entries and exits', async () => {
+    enclave = await startPartitionedEnclave(join(out, 'host'), {
+      platformPath: platform,
+      syncTimeoutMs: 30_000,
+    });
+    const host = createRequire(join(out, 'host', 'package.json'))('./lib/key.js') as {
+      fingerprint(n: number): number;
+    };
+    // 3 + 1, and the enclave's copy of util found a global scope (100) without `process`
+    assert.equal(host.fingerprint(1), 104);
+    const hostCopy = readFileSync(join(out, 'host', 'lib', 'key.js'), 'utf8');
+    assert.match(hostCopy, /api\.fingerprint = function \(n\) \{ return globalThis\.__cloister\.enter\(/);
+    assert.doesNotMatch(hostCopy, /secret\.length/, 'the host copy does not hold the function body');
+  });
+
+  it("calls its own function for a host object's member that is the host's stub of an entry (no re-entry)", () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    const key = require('./lib/key.js') as { withPlugin(p: unknown): number };
+    const md = require('./lib/md.js') as { create(): number };
+    assert.equal(md.create(), 20, 'the stub enters the enclave from the host');
+    // Inside withPlugin the enclave reads plugin.md.create from the host: the stub, called from an
+    // exit, would re-enter the enclave while it waits ("busy"); the enclave calls its md.create.
+    assert.equal(key.withPlugin({ md }), 3 + 20);
+  });
+
+  it('builds and calls instances of an ES5 class in the enclave: new, prototype methods with this, results by class', () => {
+    const Big = (createRequire(join(out, 'host', 'package.json'))('./lib/big.js') as { Big: unknown })
+      .Big as new (v: number) => {
+      data: number[];
+      add(o: unknown): { data: number[]; value(): number; twice(): { data: number[] } };
+      value(): number;
+    };
+    const hostCopy = readFileSync(join(out, 'host', 'lib', 'big.js'), 'utf8');
+    assert.doesNotMatch(hostCopy, /this\.data = \[v\]/, 'the constructor runs in the enclave');
+    const a = new Big(2);
+    assert.deepEqual(a.data, [2], 'the fields the enclave set are written back');
+    const sum = a.add(new Big(3));
+    assert.ok(sum instanceof Big, "an instance the enclave made comes back as the host's class");
+    assert.deepEqual(sum.data, [5]);
+    assert.equal(sum.value(), 5);
+    assert.deepEqual(sum.twice().data, [10]);
+    assert.throws(
+      () => new Big(5000),
+      (e: Error) => e instanceof RangeError && e.message === 'too big',
+    );
+    assert.throws(() => sum.add(new Big(999)), RangeError, 'a method of an instance the enclave made');
+  });
+});
