@@ -226,7 +226,10 @@ export class GraphBuilder {
   /**
    * A function used as a value (callback, method reference, interface implementation) may be
    * called from anywhere its value flows: its value node then feeds its parameters and carries its
-   * return (merged: the value node is one location).
+   * return (merged: the value node is one location). These are call and return edges for the
+   * slices (what goes into the value comes back out only through the function's own flow from its
+   * parameters to its return, or from state it reads), and one way only: what a direct caller
+   * passes to a parameter does not flow back into the value.
    */
   private escape(fnValue: string): void {
     if (this.escaped.has(fnValue)) return;
@@ -235,27 +238,36 @@ export class GraphBuilder {
     const fn = this.graph.functions.get(id);
     if (fn === undefined) return;
     for (const param of this.params.get(id) ?? []) {
-      this.graph.addEdge({
-        from: fnValue,
-        to: param,
+      this.graph.addEdge(
+        {
+          from: fnValue,
+          to: param,
+          site: id,
+          file: fn.file,
+          line: fn.line,
+          why: 'function value to its parameter',
+          kind: 'call',
+        },
+        true,
+      );
+    }
+    this.graph.addEdge(
+      {
+        from: `${id}#return`,
+        to: fnValue,
         site: id,
         file: fn.file,
         line: fn.line,
-        why: 'function value to its parameter',
-      });
-    }
-    this.graph.addEdge({
-      from: `${id}#return`,
-      to: fnValue,
-      site: id,
-      file: fn.file,
-      line: fn.line,
-      why: 'return of a function value',
-    });
+        why: 'return of a function value',
+        kind: 'return',
+      },
+      true,
+    );
   }
 
+  /** Distinct from the function's own `#value` and `#return` nodes (a parameter may be named `value`). */
   private paramId(fn: string, p: ts.ParameterDeclaration, i: number): string {
-    return `${fn}#${ts.isIdentifier(p.name) ? p.name.text : `param${i}`}`;
+    return `${fn}#param:${ts.isIdentifier(p.name) ? p.name.text : i}`;
   }
 
   fnId(node: ts.Node): string | undefined {
@@ -981,6 +993,12 @@ export class GraphBuilder {
       }
       return out;
     }
+    // The size of a byte buffer is public: a ciphertext has the same size (listed in the soundness limits).
+    if (
+      (name === 'length' || name === 'byteLength') &&
+      this.isBytes(this.checker.getTypeAtLocation(node.expression))
+    )
+      return out;
     for (const decl of decls) {
       if (!this.isAppNode(decl)) {
         for (const r of receiver) out.add(r); // a library member (Buffer.length, Map.size) derives from its object
@@ -1019,6 +1037,14 @@ export class GraphBuilder {
     );
     const star = this.starNode(node);
     return this.union([receiver, key, new Set([star])]);
+  }
+
+  /** Byte buffers only (typed arrays, `ArrayBuffer`, `Buffer`, unions of them); not strings or arrays. */
+  private isBytes(type: ts.Type): boolean {
+    const parts = type.isUnion() ? type.types : [type];
+    return parts.every(
+      (t) => this.isTypedArray(t) && !/^(Float|BigInt|BigUint)/.test(t.getSymbol()?.getName() ?? ''),
+    );
   }
 
   private isTypedArray(type: ts.Type): boolean {
@@ -1169,8 +1195,15 @@ export class GraphBuilder {
 
   private callee(node: ts.CallExpression | ts.NewExpression): ts.Node[] {
     const sig = this.checker.getResolvedSignature(node);
-    const decl = sig?.getDeclaration();
+    let decl: ts.Node | undefined = sig?.getDeclaration();
     if (decl === undefined) return [];
+    // An overload signature: the call runs the implementation (the declaration with a body).
+    if (isFunctionLike(decl) && decl.body === undefined && decl.name !== undefined) {
+      const impl = this.checker
+        .getSymbolAtLocation(decl.name)
+        ?.declarations?.find((d) => isFunctionLike(d) && d.body !== undefined);
+      if (impl !== undefined) decl = impl;
+    }
     const out: ts.Node[] = [decl];
     for (const o of this.overrides.get(decl) ?? []) out.push(o);
     return out;
@@ -1197,9 +1230,22 @@ export class GraphBuilder {
       receiver = this.expr(calleeExpr.expression, ctx);
     const targets = this.callee(node).filter((d) => isFunctionLike(d) && this.fnIds.has(d));
     if (targets.length > 0) {
-      const result = new Set<string>();
+      // Per call site: argument nodes and a result node in the caller, joined to the callee by call
+      // and return edges the slices match (a utility's return is sensitive only where its argument is).
+      const site = `${this.rel(node)}:${this.lineOf(node)}:${node.getStart()}`;
+      const resultId = `${site}#result`;
+      this.graph.addNode({
+        id: resultId,
+        kind: 'var',
+        label: `${calleeExpr.getText().slice(0, 40)}(…) result`,
+        file: this.rel(node),
+        line: this.lineOf(node),
+        owner: ctx.fn,
+        functionTyped: false,
+      });
       for (const target of targets as FunctionLike[]) {
         const id = this.fnIds.get(target) ?? '';
+        const name = this.graph.functions.get(id)?.name;
         this.graph.calls.push({
           caller: ctx.fn,
           callee: id,
@@ -1207,27 +1253,52 @@ export class GraphBuilder {
           line: this.lineOf(node),
           async: this.graph.functions.get(id)?.async === true || ts.isAwaitExpression(node.parent),
         });
+        const siteArgs = new Map<string, string>();
         target.parameters.forEach((p, i) => {
           const pid = this.paramId(id, p, i);
           const passed = p.dotDotDotToken !== undefined ? this.union(args.slice(i)) : args[i];
-          if (passed !== undefined)
-            this.flow(
-              passed,
-              pid,
-              ctx,
-              node.arguments?.[i] ?? node,
-              `argument ${i + 1} of ${this.graph.functions.get(id)?.name}`,
-            );
+          const at = node.arguments?.[i] ?? node;
+          const argId = `${site}>${pid}`;
+          this.graph.addNode({
+            id: argId,
+            kind: 'var',
+            label: `argument ${i + 1} of ${name}`,
+            file: this.rel(at),
+            line: this.lineOf(at),
+            owner: ctx.fn,
+            functionTyped: this.graph.nodes.get(pid)?.functionTyped === true,
+          });
+          siteArgs.set(pid, argId);
+          if (passed !== undefined) this.flow(passed, argId, ctx, at, `argument ${i + 1} of ${name}`);
+          this.touch(ctx, [argId]);
+          this.graph.addEdge({
+            from: argId,
+            to: pid,
+            site: ctx.fn,
+            file: this.rel(at),
+            line: this.lineOf(at),
+            why: `argument ${i + 1} of ${name}`,
+            kind: 'call',
+          });
           const arg = node.arguments?.[i];
           if (arg !== undefined) this.linkStructural(arg, p, ctx);
         });
-        result.add(`${id}#return`);
+        this.graph.addEdge({
+          from: `${id}#return`,
+          to: resultId,
+          site: ctx.fn,
+          file: this.rel(node),
+          line: this.lineOf(node),
+          why: `return of ${name}`,
+          kind: 'return',
+        });
+        this.graph.sites.push({ site, caller: ctx.fn, callee: id, args: siteArgs, result: resultId });
       }
       this.touch(
         ctx,
         [...targets].map((t) => `${this.fnIds.get(t)}#value`),
       );
-      return result;
+      return new Set([resultId]);
     }
     const decl = this.callee(node)[0];
     const calleeType = this.checker.getTypeAtLocation(calleeExpr);

@@ -40,6 +40,21 @@ export interface FlowEdge {
   file: string;
   line: number;
   why: string;
+  /**
+   * A call edge (an argument of one call site to the callee's parameter) or a return edge (the
+   * callee's return to that call site's result), matched by `site` in the context-sensitive slices.
+   */
+  kind?: 'call' | 'return';
+}
+
+/** One call of an application function at one place: its argument and result nodes (in the caller). */
+export interface CallSiteNodes {
+  site: string;
+  caller: string;
+  callee: string;
+  /** Parameter of the callee → the argument node at this site. */
+  args: Map<string, string>;
+  result: string;
 }
 
 export interface CallSite {
@@ -68,6 +83,7 @@ export class DependenceGraph {
   readonly functions = new Map<string, FunctionInfo>();
   readonly edges: FlowEdge[] = [];
   readonly calls: CallSite[] = [];
+  readonly sites: CallSiteNodes[] = [];
   readonly precisionLoss: PrecisionLoss[] = [];
   private readonly out = new Map<string, FlowEdge[]>();
   private readonly into = new Map<string, FlowEdge[]>();
@@ -80,13 +96,21 @@ export class DependenceGraph {
     return node;
   }
 
-  addEdge(edge: FlowEdge): void {
+  /** `oneWay`: not merged back even when an end is a function value (a function's own parameters and return). */
+  addEdge(edge: FlowEdge, oneWay = false): void {
     if (edge.from === edge.to) return;
     this.push(edge);
     const from = this.nodes.get(edge.from);
     const to = this.nodes.get(edge.to);
-    if (from?.functionTyped === true || to?.functionTyped === true) {
-      this.push({ ...edge, from: edge.to, to: edge.from, why: `${edge.why} (function value, both ways)` });
+    if (!oneWay && (from?.functionTyped === true || to?.functionTyped === true)) {
+      // Back along a call or return edge is neither: it is not matched by a call site.
+      this.push({
+        ...edge,
+        from: edge.to,
+        to: edge.from,
+        why: `${edge.why} (function value, both ways)`,
+        kind: undefined,
+      });
     }
   }
 

@@ -59,8 +59,51 @@ describe('partition analysis (TypeScript)', () => {
       ].join('\n'),
     });
     const a = analyze(dir);
-    // derive is shared: one summary for all call sites (context-insensitive), so constant sees its return
-    assert.deepEqual(names(a.slices.sees), ['constant', 'derive', 'login', 'other', 'password', 'sink']);
+    // derive is shared: its return is sensitive only at the call that passed it the password
+    // (call and return matched per site), so constant and other stay outside
+    assert.deepEqual(names(a.slices.sees), ['derive', 'login', 'password', 'sink']);
+  });
+
+  it('matches calls with returns, but not through state shared across frames', () => {
+    const dir = writeApp({
+      'ctx.ts': [
+        'let last = "";',
+        'function keep(s: string): string { last = s; return "k"; }',
+        'function recall(): string { return last; }',
+        'function hex(b: number[]): string { return b.join(""); }',
+        'function outer(s: string): string {',
+        '  let acc = "";',
+        '  const put = (v: string): void => { acc = v; };',
+        '  put(s);',
+        '  return acc;',
+        '}',
+        '/** @sensitive */',
+        'function secret(): string { return "s3"; }',
+        'export function a(): number { keep(secret()); return 0; }',
+        'export function b(): number { return hex([2]).length; }',
+        'export function r(): number { return recall().length; }',
+        'export function c(): number { return hex([secret().length]).length; }',
+        'export function d(): number { return outer(secret()).length; }',
+        'export function e(): number { return outer("x").length; }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    // hex returns the secret only to c (b stays out); keep stores it in module state, so every
+    // reader of `last` sees it (recall, r); outer's closure writes its local, so what outer
+    // returns is not matched per call: e sees it too (sound, coarse)
+    assert.deepEqual(names(a.slices.sees), [
+      'a',
+      'c',
+      'd',
+      'e',
+      'hex',
+      'keep',
+      'outer',
+      'put',
+      'r',
+      'recall',
+      'secret',
+    ]);
   });
 
   it('merges data passed through a callback with the function value and records it', () => {
@@ -143,7 +186,13 @@ describe('partition analysis (TypeScript)', () => {
     const steps = explainPath(a, findFunction(a, 'send'));
     assert.deepEqual(
       steps.map((s) => `${s.file}:${s.line} ${s.why}`),
-      ['p.ts:2 sensitive source', 'p.ts:4 argument 1 of wrap', 'p.ts:3 return', 'p.ts:4 return'],
+      [
+        'p.ts:2 sensitive source',
+        'p.ts:4 argument 1 of wrap',
+        'p.ts:4 through wrap (its parameter reaches its return)',
+        'p.ts:4 return',
+        'p.ts:5 return of framed',
+      ],
     );
   });
 });
