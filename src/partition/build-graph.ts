@@ -168,6 +168,8 @@ export class GraphBuilder {
           : ts.isArrowFunction(node)
             ? 'arrow'
             : 'function';
+    const around = this.enclosingFunction(node);
+    const parent = ts.isSourceFile(around) ? undefined : this.fnIds.get(around);
     const returnType = this.signatureReturn(node);
     const isAsync =
       (ts.getCombinedModifierFlags(node as ts.Declaration) & ts.ModifierFlags.Async) !== 0 ||
@@ -187,6 +189,7 @@ export class GraphBuilder {
         (ts.isVariableDeclaration(node.parent) &&
           GraphBuilder.tags(node.parent).some((t) => t.tagName.text === 'declassify')),
       className: this.className(node),
+      parent,
       touches: new Set(),
       writes: new Set(),
     });
@@ -205,6 +208,7 @@ export class GraphBuilder {
       label: `${name} (as a value)`,
       file,
       line,
+      owner: parent,
       functionTyped: true,
     });
     node.parameters.forEach((p, i) => {
@@ -237,6 +241,9 @@ export class GraphBuilder {
     const id = fnValue.slice(0, -'#value'.length);
     const fn = this.graph.functions.get(id);
     if (fn === undefined) return;
+    // A closure is part of the frame around it: its value, parameters and return are one flow there.
+    const kind = (k: 'call' | 'return'): 'call' | 'return' | undefined =>
+      fn.parent === undefined ? k : undefined;
     for (const param of this.params.get(id) ?? []) {
       this.graph.addEdge(
         {
@@ -246,10 +253,23 @@ export class GraphBuilder {
           file: fn.file,
           line: fn.line,
           why: 'function value to its parameter',
-          kind: 'call',
+          kind: kind('call'),
         },
         true,
       );
+      // A callback parameter (`resolve`): what the function passes to it comes out as its result.
+      if (this.graph.nodes.get(param)?.functionTyped === true)
+        this.graph.addEdge(
+          {
+            from: param,
+            to: `${id}#return`,
+            site: id,
+            file: fn.file,
+            line: fn.line,
+            why: 'what the function passes to its callback parameter',
+          },
+          true,
+        );
     }
     this.graph.addEdge(
       {
@@ -259,7 +279,7 @@ export class GraphBuilder {
         file: fn.file,
         line: fn.line,
         why: 'return of a function value',
-        kind: 'return',
+        kind: kind('return'),
       },
       true,
     );
@@ -419,8 +439,12 @@ export class GraphBuilder {
       this.slotCalls.forEach((call, k) => {
         const targets = functionsIn(call.slot);
         if (targets.size === 0 && linked[k].size === 0 && round === 0) {
-          for (const s of call.slot)
+          for (const s of call.slot) {
+            // A library function value may keep what it is given (a promise's `resolve`).
+            for (const a of call.args)
+              this.flow(a, s, call.ctx, call.node, 'argument to a library function value');
             this.flow([s], call.result, call.ctx, call.node, 'result of calling a library function value');
+          }
         }
         for (const fn of targets) {
           if (linked[k].has(fn)) continue;
@@ -993,12 +1017,6 @@ export class GraphBuilder {
       }
       return out;
     }
-    // The size of a byte buffer is public: a ciphertext has the same size (listed in the soundness limits).
-    if (
-      (name === 'length' || name === 'byteLength') &&
-      this.isBytes(this.checker.getTypeAtLocation(node.expression))
-    )
-      return out;
     for (const decl of decls) {
       if (!this.isAppNode(decl)) {
         for (const r of receiver) out.add(r); // a library member (Buffer.length, Map.size) derives from its object
@@ -1037,14 +1055,6 @@ export class GraphBuilder {
     );
     const star = this.starNode(node);
     return this.union([receiver, key, new Set([star])]);
-  }
-
-  /** Byte buffers only (typed arrays, `ArrayBuffer`, `Buffer`, unions of them); not strings or arrays. */
-  private isBytes(type: ts.Type): boolean {
-    const parts = type.isUnion() ? type.types : [type];
-    return parts.every(
-      (t) => this.isTypedArray(t) && !/^(Float|BigInt|BigUint)/.test(t.getSymbol()?.getName() ?? ''),
-    );
   }
 
   private isTypedArray(type: ts.Type): boolean {
@@ -1246,6 +1256,8 @@ export class GraphBuilder {
       for (const target of targets as FunctionLike[]) {
         const id = this.fnIds.get(target) ?? '';
         const name = this.graph.functions.get(id)?.name;
+        // A closure is called within the frame it shares: its call and return are plain flow there.
+        const nested = this.graph.functions.get(id)?.parent !== undefined;
         this.graph.calls.push({
           caller: ctx.fn,
           callee: id,
@@ -1278,7 +1290,7 @@ export class GraphBuilder {
             file: this.rel(at),
             line: this.lineOf(at),
             why: `argument ${i + 1} of ${name}`,
-            kind: 'call',
+            kind: nested ? undefined : 'call',
           });
           const arg = node.arguments?.[i];
           if (arg !== undefined) this.linkStructural(arg, p, ctx);
@@ -1290,7 +1302,7 @@ export class GraphBuilder {
           file: this.rel(node),
           line: this.lineOf(node),
           why: `return of ${name}`,
-          kind: 'return',
+          kind: nested ? undefined : 'return',
         });
         this.graph.sites.push({ site, caller: ctx.fn, callee: id, args: siteArgs, result: resultId });
       }
@@ -1315,6 +1327,11 @@ export class GraphBuilder {
           `\`${calleeExpr.getText().slice(0, 60)}(…)\`: callee not resolved; merged with its arguments`,
         );
       }
+      // A library-typed function held in an application variable (a promise's `resolve`
+      // parameter) may keep what it is given: the arguments flow into the variable.
+      if (ts.isIdentifier(calleeExpr))
+        for (const slot of this.expr(calleeExpr, ctx))
+          for (const a of args) this.flow(a, slot, ctx, node, 'argument to a library function value');
       return this.externalCall(node, receiver, args, ctx);
     }
     // Through a function value (callback, `any`, an interface method): merged with the value.
@@ -1367,16 +1384,62 @@ export class GraphBuilder {
     ctx: Context,
   ): Set<string> {
     const all = this.union([receiver, ...args]);
-    for (const r of receiver) {
-      for (const a of args) this.flow(a, r, ctx, node, 'argument stored into a library object');
+    // What a library call returns may carry what its callbacks return: a function written at the
+    // call (`new Promise((resolve) => …)`) contributes its return, not its identity (which would
+    // make every promise look like it holds every executor when calls through values are resolved).
+    const carried = (node.arguments ?? []).map((a, i) => {
+      const id = isFunctionLike(a) ? this.fnIds.get(a) : undefined;
+      return id === undefined ? args[i] : new Set([`${id}#return`]);
+    });
+    if (this.mayStore(node)) {
+      for (const r of receiver) {
+        for (const a of args) this.flow(a, r, ctx, node, 'argument stored into a library object');
+      }
     }
-    const result = new Set(all);
+    let result = this.union([receiver, ...carried]);
     const functionArgs = (node.arguments ?? []).filter((a) => isFunctionLike(a) || this.isFunctionType(a));
     for (const arg of functionArgs) {
       for (const id of this.expr(arg, ctx))
         this.flow(all, id, ctx, arg, 'library call passes data to a callback');
     }
+    // `p.then(f)` settles with what f returns (f gets p's value): not with p itself.
+    const callee = node.expression;
+    if (
+      ts.isCallExpression(node) &&
+      ts.isPropertyAccessExpression(callee) &&
+      callee.name.text === 'then' &&
+      functionArgs.length === node.arguments.length &&
+      functionArgs.length > 0 &&
+      this.checker.getTypeAtLocation(callee.expression).getSymbol()?.getName() === 'Promise'
+    )
+      result = this.union(carried);
     return result;
+  }
+
+  /**
+   * Whether a library method may keep its arguments in its receiver: a mutator by name (`push`,
+   * `set`, `update`, `write…`), one that returns nothing, or one that returns its receiver
+   * (`map.set`, `hash.update`). A method returning something else (`decoder.decode(bytes)`,
+   * `arr.join()`) hands its result back and leaves its receiver as it was.
+   */
+  private mayStore(node: ts.CallExpression | ts.NewExpression): boolean {
+    const callee = node.expression;
+    if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(callee)) return false;
+    if (
+      /^(push|unshift|splice|set|add|fill|copyWithin|update|put|enqueue|insert|write|append|prepend|assign)/.test(
+        callee.name.text,
+      )
+    )
+      return true;
+    const result = this.checker.getTypeAtLocation(node);
+    if (
+      (result.flags &
+        (ts.TypeFlags.Void | ts.TypeFlags.Undefined | ts.TypeFlags.Any | ts.TypeFlags.Unknown)) !==
+      0
+    )
+      return true;
+    const receiverType = this.checker.getTypeAtLocation(callee.expression);
+    return result === receiverType || result.getSymbol() === receiverType.getSymbol();
   }
 
   private specialCall(

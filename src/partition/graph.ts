@@ -8,7 +8,10 @@ export interface GraphNode {
   label: string;
   file: string;
   line: number;
-  /** The function whose frame holds the value (params, locals, returns); none for module state and fields. */
+  /**
+   * The function whose frame holds the value (params, locals, returns; a nested function's value is
+   * held by the function around it); none for module state and fields.
+   */
   owner?: string;
   /** The value is a function: flows into and out of it are merged both ways (callbacks). */
   functionTyped: boolean;
@@ -27,6 +30,8 @@ export interface FunctionInfo {
   pinnedHost?: string;
   declassify: boolean;
   className?: string;
+  /** The function this one is nested in (a closure shares its frame in the slices). */
+  parent?: string;
   /** Nodes read or written in its body, and those in its frame. */
   touches: Set<string>;
   /** Nodes it assigns to. */

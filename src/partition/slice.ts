@@ -32,8 +32,19 @@ type Summaries = Map<string, Set<string>>;
  * context. Any other unmatched edge leaves the frame through shared state.
  */
 function sameFrame(graph: DependenceGraph, edge: FlowEdge): boolean {
-  const a = graph.nodes.get(edge.from)?.owner;
-  return a !== undefined && a === graph.nodes.get(edge.to)?.owner;
+  const a = frameOf(graph, graph.nodes.get(edge.from)?.owner);
+  return a !== undefined && a === frameOf(graph, graph.nodes.get(edge.to)?.owner);
+}
+
+/** The outermost function around a frame: closures share the frame of the function they are in. */
+function frameOf(graph: DependenceGraph, owner: string | undefined): string | undefined {
+  let fn = owner;
+  for (let depth = 0; fn !== undefined && depth < 64; depth++) {
+    const parent = graph.functions.get(fn)?.parent;
+    if (parent === undefined) return fn;
+    fn = parent;
+  }
+  return fn;
 }
 
 /**

@@ -89,13 +89,12 @@ describe('partition analysis (TypeScript)', () => {
     });
     const a = analyze(dir);
     // hex returns the secret only to c (b stays out); keep stores it in module state, so every
-    // reader of `last` sees it (recall, r); outer's closure writes its local, so what outer
-    // returns is not matched per call: e sees it too (sound, coarse)
+    // reader of `last` sees it (recall, r); outer's closure shares outer's frame, so what it writes
+    // there comes back from outer at that call only: d sees it, e does not
     assert.deepEqual(names(a.slices.sees), [
       'a',
       'c',
       'd',
-      'e',
       'hex',
       'keep',
       'outer',
@@ -104,6 +103,29 @@ describe('partition analysis (TypeScript)', () => {
       'recall',
       'secret',
     ]);
+  });
+
+  it('summarises library calls: a promise carries what its executor resolves, a decoder keeps nothing', () => {
+    const dir = writeApp({
+      'lib.ts': [
+        'const decoder = new TextDecoder();',
+        '/** @sensitive */',
+        'let key = new Uint8Array(4);',
+        'export function wrap(): Promise<Uint8Array> { return new Promise((resolve) => { resolve(key); }); }',
+        'export async function later(): Promise<number> { const k = await wrap(); return k[0]; }',
+        'export function text(): string { return decoder.decode(key); }',
+        'export function plain(b: Uint8Array): string { return decoder.decode(b); }',
+        'export function done(): Promise<number> { return wrap().then(() => 1); }',
+        'export function list(): number[] { const out: number[] = []; out.push(key[0]); return out; }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    // resolve(key) reaches what wrap returns and later's await; decode hands its result back and
+    // keeps nothing in the decoder (plain stays out); push stores into out; done holds wrap's
+    // promise, but what it returns, then(() => 1), settles with 1
+    assert.deepEqual(names(a.slices.sees), ['<anonymous>', 'done', 'later', 'list', 'text', 'wrap']);
+    const done = [...a.graph.functions.keys()].find((id) => id.endsWith(':done'));
+    assert.equal(a.slices.forward.has(`${done}#return`), false);
   });
 
   it('merges data passed through a callback with the function value and records it', () => {
