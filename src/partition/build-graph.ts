@@ -201,6 +201,7 @@ export class GraphBuilder {
       line,
       owner: id,
       functionTyped: false,
+      mayHoldFunction: returnType === undefined || this.mayHoldFunction(returnType),
     });
     this.graph.addNode({
       id: `${id}#value`,
@@ -223,6 +224,7 @@ export class GraphBuilder {
         line: this.lineOf(p),
         owner: id,
         functionTyped: this.isFunctionType(p),
+        mayHoldFunction: this.mayHoldFunction(this.checker.getTypeAtLocation(p)),
       });
     });
   }
@@ -305,6 +307,23 @@ export class GraphBuilder {
     return sig === undefined ? undefined : this.checker.getReturnTypeOfSignature(sig);
   }
 
+  /** Whether a value of this type may be a function (`any`, a type parameter, a callable type, `object`). */
+  private mayHoldFunction(type: ts.Type): boolean {
+    const parts = type.isUnionOrIntersection() ? type.types : [type];
+    return parts.some(
+      (t) =>
+        (t.flags &
+          (ts.TypeFlags.Any |
+            ts.TypeFlags.Unknown |
+            ts.TypeFlags.TypeParameter |
+            ts.TypeFlags.NonPrimitive)) !==
+          0 ||
+        t.getCallSignatures().length + t.getConstructSignatures().length > 0 ||
+        t.getSymbol()?.getName() === 'Function' ||
+        ((t.flags & ts.TypeFlags.Object) !== 0 && t.getProperties().length === 0),
+    );
+  }
+
   private isFunctionType(node: ts.Node): boolean {
     const type = this.checker.getTypeAtLocation(node);
     if ((type.flags & ts.TypeFlags.Any) !== 0) return false;
@@ -342,6 +361,7 @@ export class GraphBuilder {
       line,
       owner,
       functionTyped: this.isFunctionType(decl),
+      mayHoldFunction: this.mayHoldFunction(this.checker.getTypeAtLocation(decl)),
     });
     return id;
   }
@@ -376,6 +396,7 @@ export class GraphBuilder {
       file: this.rel(decl),
       line: this.lineOf(decl),
       functionTyped: false,
+      mayHoldFunction: isFunctionLike(decl) || this.mayHoldFunction(this.checker.getTypeAtLocation(decl)),
     });
     return id;
   }
@@ -403,6 +424,7 @@ export class GraphBuilder {
           if (set === undefined) holders.set(queue[i], (set = new Set()));
           set.add(fn);
           for (const e of this.graph.outgoing(queue[i])) {
+            if (this.graph.nodes.get(e.to)?.mayHoldFunction === false) continue;
             if (!seen.has(e.to)) {
               seen.add(e.to);
               queue.push(e.to);
@@ -440,9 +462,12 @@ export class GraphBuilder {
         const targets = functionsIn(call.slot);
         if (targets.size === 0 && linked[k].size === 0 && round === 0) {
           for (const s of call.slot) {
-            // A library function value may keep what it is given (a promise's `resolve`).
-            for (const a of call.args)
-              this.flow(a, s, call.ctx, call.node, 'argument to a library function value');
+            // A library function held in a variable may keep what it is given (a promise's
+            // `resolve`); a method read off an object keeps it, if at all, in its receiver.
+            const kind = this.graph.nodes.get(s)?.kind;
+            if (kind === 'param' || kind === 'var')
+              for (const a of call.args)
+                this.flow(a, s, call.ctx, call.node, 'argument to a library function value');
             this.flow([s], call.result, call.ctx, call.node, 'result of calling a library function value');
           }
         }
@@ -997,6 +1022,7 @@ export class GraphBuilder {
     node: ts.PropertyAccessExpression | ts.ElementAccessExpression,
     name: string,
     receiver: Set<string>,
+    write = false,
   ): Set<string> {
     const symbol = this.checker.getSymbolAtLocation(
       ts.isPropertyAccessExpression(node) ? node.name : node.argumentExpression,
@@ -1020,6 +1046,14 @@ export class GraphBuilder {
     for (const decl of decls) {
       if (!this.isAppNode(decl)) {
         for (const r of receiver) out.add(r); // a library member (Buffer.length, Map.size) derives from its object
+        continue;
+      }
+      // An accessor runs: a read is its getter's return, a write goes to its setter's parameter.
+      if (ts.isGetAccessorDeclaration(decl) || ts.isSetAccessorDeclaration(decl)) {
+        const id = this.fnIds.get(decl);
+        if (id === undefined || ts.isGetAccessorDeclaration(decl) === write) continue;
+        const param = decl.parameters[0];
+        out.add(write && param !== undefined ? this.paramId(id, param, 0) : `${id}#return`);
         continue;
       }
       const m = this.memberNode(decl, name);
@@ -1108,7 +1142,7 @@ export class GraphBuilder {
     if (ts.isPropertyAccessExpression(target)) {
       if (this.isModuleExports(target)) return;
       const receiver = this.expr(target.expression, ctx);
-      const fields = this.propertyNodes(target, target.name.text, new Set());
+      const fields = this.propertyNodes(target, target.name.text, new Set(), true);
       if (fields.size === 0) for (const r of receiver) this.flow(list, r, ctx, at, 'write into object');
       for (const f of fields) this.flow(list, f, ctx, at, 'field write');
       return;
@@ -1118,7 +1152,7 @@ export class GraphBuilder {
       this.expr(target.argumentExpression, ctx);
       const arg = target.argumentExpression;
       if (ts.isStringLiteral(arg)) {
-        for (const f of this.propertyNodes(target, arg.text, new Set()))
+        for (const f of this.propertyNodes(target, arg.text, new Set(), true))
           this.flow(list, f, ctx, at, 'field write');
         return;
       }
@@ -1252,6 +1286,7 @@ export class GraphBuilder {
         line: this.lineOf(node),
         owner: ctx.fn,
         functionTyped: false,
+        mayHoldFunction: this.mayHoldFunction(this.checker.getTypeAtLocation(node)),
       });
       for (const target of targets as FunctionLike[]) {
         const id = this.fnIds.get(target) ?? '';
@@ -1279,6 +1314,7 @@ export class GraphBuilder {
             line: this.lineOf(at),
             owner: ctx.fn,
             functionTyped: this.graph.nodes.get(pid)?.functionTyped === true,
+            mayHoldFunction: this.graph.nodes.get(pid)?.mayHoldFunction,
           });
           siteArgs.set(pid, argId);
           if (passed !== undefined) this.flow(passed, argId, ctx, at, `argument ${i + 1} of ${name}`);

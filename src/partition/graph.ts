@@ -15,6 +15,11 @@ export interface GraphNode {
   owner?: string;
   /** The value is a function: flows into and out of it are merged both ways (callbacks). */
   functionTyped: boolean;
+  /**
+   * `false` when its declared type cannot hold a function (a string, bytes, a class instance):
+   * function values are not followed through it when calls through values are resolved.
+   */
+  mayHoldFunction?: boolean;
 }
 
 export interface FunctionInfo {

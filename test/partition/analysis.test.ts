@@ -128,6 +128,31 @@ describe('partition analysis (TypeScript)', () => {
     assert.equal(a.slices.forward.has(`${done}#return`), false);
   });
 
+  it('reads an accessor as a call of its getter and calls the implementation of an overload', () => {
+    const dir = writeApp({
+      'acc.ts': [
+        'export class Box {',
+        '  /** @sensitive */',
+        '  private inner = "s";',
+        '  get size(): number { return this.inner.length; }',
+        '  set label(v: string) { this.inner = v; }',
+        '}',
+        'export function pad(s: string): string;',
+        'export function pad(s: string, n: number): string;',
+        'export function pad(s: string, n = 1): string { return s + " ".repeat(n); }',
+        'export function measure(b: Box): number { return b.size; }',
+        'export function relabel(b: Box): void { b.label = "x"; }',
+        'export function shown(b: Box): string { return pad(String(b.size)); }',
+        'export function other(): string { return pad("y"); }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    // b.size runs the getter (its return is sensitive); pad is reached through its overload and
+    // returns the secret's length only to shown; relabel writes through the setter (integrity)
+    assert.deepEqual(names(a.slices.sees), ['Box.size', 'measure', 'pad', 'shown']);
+    assert.ok(names(a.slices.affects).includes('relabel'));
+  });
+
   it('merges data passed through a callback with the function value and records it', () => {
     const dir = writeApp({
       'cb.ts': [
