@@ -52,6 +52,7 @@ export class Locker {
   pin = '';
   set code(v: string) { this.pin = v; }
   get first(): string { return this.pin.slice(0, 1); }
+  static make(pin: string): Locker { const l = new Locker(); l.code = pin; return l; }
 }
 `;
 
@@ -118,6 +119,7 @@ describe('generated partition (in-process test double for the enclave channel)',
     assert.deepEqual([...byName.keys()].sort(), [
       'Locker.code',
       'Locker.first',
+      'Locker.make',
       'checksum',
       'exportKey',
       'hint',
@@ -155,6 +157,8 @@ describe('generated partition (in-process test double for the enclave channel)',
     locker.code = '4321';
     assert.equal(opened(locker.first), '4', 'the getter ran on the enclave mirror; its result left sealed');
     assert.notEqual((locker as unknown as { pin: string }).pin, '4321', 'the host object never held the pin');
+    const made = (host.Locker as unknown as { make(p: string): { first: unknown } }).make('987');
+    assert.equal(opened(made.first), '9', 'an object the enclave built keeps its fields in its mirror');
   });
 
   it('leaves the enclave code out of the host copy', () => {
