@@ -173,6 +173,8 @@ export class GraphBuilder {
           : ts.isArrowFunction(node)
             ? 'arrow'
             : 'function';
+    const around = this.enclosingFunction(node);
+    const parent = ts.isSourceFile(around) ? undefined : this.fnIds.get(around);
     const returnType = this.signatureReturn(node);
     const isAsync =
       (ts.getCombinedModifierFlags(node as ts.Declaration) & ts.ModifierFlags.Async) !== 0 ||
@@ -192,6 +194,7 @@ export class GraphBuilder {
         (ts.isVariableDeclaration(node.parent) &&
           GraphBuilder.tags(node.parent).some((t) => t.tagName.text === 'declassify')),
       className: this.className(node),
+      parent,
       touches: new Set(),
       writes: new Set(),
     });
@@ -203,6 +206,7 @@ export class GraphBuilder {
       line,
       owner: id,
       functionTyped: false,
+      mayHoldFunction: returnType === undefined || this.mayHoldFunction(returnType),
     });
     this.graph.addNode({
       id: `${id}#value`,
@@ -210,6 +214,7 @@ export class GraphBuilder {
       label: `${name} (as a value)`,
       file,
       line,
+      owner: parent,
       functionTyped: true,
     });
     node.parameters.forEach((p, i) => {
@@ -224,6 +229,7 @@ export class GraphBuilder {
         line: this.lineOf(p),
         owner: id,
         functionTyped: this.isFunctionType(p),
+        mayHoldFunction: this.mayHoldFunction(this.checker.getTypeAtLocation(p)),
       });
     });
   }
@@ -231,7 +237,10 @@ export class GraphBuilder {
   /**
    * A function used as a value (callback, method reference, interface implementation) may be
    * called from anywhere its value flows: its value node then feeds its parameters and carries its
-   * return (merged: the value node is one location).
+   * return (merged: the value node is one location). These are call and return edges for the
+   * slices (what goes into the value comes back out only through the function's own flow from its
+   * parameters to its return, or from state it reads), and one way only: what a direct caller
+   * passes to a parameter does not flow back into the value.
    */
   private escape(fnValue: string): void {
     if (this.escaped.has(fnValue)) return;
@@ -239,28 +248,53 @@ export class GraphBuilder {
     const id = fnValue.slice(0, -'#value'.length);
     const fn = this.graph.functions.get(id);
     if (fn === undefined) return;
+    // A closure is part of the frame around it: its value, parameters and return are one flow there.
+    const kind = (k: 'call' | 'return'): 'call' | 'return' | undefined =>
+      fn.parent === undefined ? k : undefined;
     for (const param of this.params.get(id) ?? []) {
-      this.graph.addEdge({
-        from: fnValue,
-        to: param,
+      this.graph.addEdge(
+        {
+          from: fnValue,
+          to: param,
+          site: id,
+          file: fn.file,
+          line: fn.line,
+          why: 'function value to its parameter',
+          kind: kind('call'),
+        },
+        true,
+      );
+      // A callback parameter (`resolve`): what the function passes to it comes out as its result.
+      if (this.graph.nodes.get(param)?.functionTyped === true)
+        this.graph.addEdge(
+          {
+            from: param,
+            to: `${id}#return`,
+            site: id,
+            file: fn.file,
+            line: fn.line,
+            why: 'what the function passes to its callback parameter',
+          },
+          true,
+        );
+    }
+    this.graph.addEdge(
+      {
+        from: `${id}#return`,
+        to: fnValue,
         site: id,
         file: fn.file,
         line: fn.line,
-        why: 'function value to its parameter',
-      });
-    }
-    this.graph.addEdge({
-      from: `${id}#return`,
-      to: fnValue,
-      site: id,
-      file: fn.file,
-      line: fn.line,
-      why: 'return of a function value',
-    });
+        why: 'return of a function value',
+        kind: kind('return'),
+      },
+      true,
+    );
   }
 
+  /** Distinct from the function's own `#value` and `#return` nodes (a parameter may be named `value`). */
   private paramId(fn: string, p: ts.ParameterDeclaration, i: number): string {
-    return `${fn}#${ts.isIdentifier(p.name) ? p.name.text : `param${i}`}`;
+    return `${fn}#param:${ts.isIdentifier(p.name) ? p.name.text : i}`;
   }
 
   fnId(node: ts.Node): string | undefined {
@@ -276,6 +310,23 @@ export class GraphBuilder {
   private signatureReturn(node: FunctionLike): ts.Type | undefined {
     const sig = this.checker.getSignatureFromDeclaration(node);
     return sig === undefined ? undefined : this.checker.getReturnTypeOfSignature(sig);
+  }
+
+  /** Whether a value of this type may be a function (`any`, a type parameter, a callable type, `object`). */
+  private mayHoldFunction(type: ts.Type): boolean {
+    const parts = type.isUnionOrIntersection() ? type.types : [type];
+    return parts.some(
+      (t) =>
+        (t.flags &
+          (ts.TypeFlags.Any |
+            ts.TypeFlags.Unknown |
+            ts.TypeFlags.TypeParameter |
+            ts.TypeFlags.NonPrimitive)) !==
+          0 ||
+        t.getCallSignatures().length + t.getConstructSignatures().length > 0 ||
+        t.getSymbol()?.getName() === 'Function' ||
+        ((t.flags & ts.TypeFlags.Object) !== 0 && t.getProperties().length === 0),
+    );
   }
 
   private isFunctionType(node: ts.Node): boolean {
@@ -315,6 +366,7 @@ export class GraphBuilder {
       line,
       owner,
       functionTyped: this.isFunctionType(decl),
+      mayHoldFunction: this.mayHoldFunction(this.checker.getTypeAtLocation(decl)),
     });
     return id;
   }
@@ -349,6 +401,7 @@ export class GraphBuilder {
       file: this.rel(decl),
       line: this.lineOf(decl),
       functionTyped: false,
+      mayHoldFunction: isFunctionLike(decl) || this.mayHoldFunction(this.checker.getTypeAtLocation(decl)),
     });
     return id;
   }
@@ -367,7 +420,10 @@ export class GraphBuilder {
     let budget = 4_000_000;
     const propagate = (): boolean => {
       values = [...this.graph.nodes.keys()].filter((id) => id.endsWith('#value'));
-      holders = reachingSeeds(values, (id) => this.graph.outgoing(id));
+      // Only places whose type can hold a function carry function values on.
+      holders = reachingSeeds(values, (id) =>
+        this.graph.outgoing(id).filter((e) => this.graph.nodes.get(e.to)?.mayHoldFunction !== false),
+      );
       budget -= holders.visits;
       return budget >= 0;
     };
@@ -399,8 +455,15 @@ export class GraphBuilder {
       this.slotCalls.forEach((call, k) => {
         const targets = functionsIn(call.slot);
         if (targets.size === 0 && linked[k].size === 0 && round === 0) {
-          for (const s of call.slot)
+          for (const s of call.slot) {
+            // A library function held in a variable may keep what it is given (a promise's
+            // `resolve`); a method read off an object keeps it, if at all, in its receiver.
+            const kind = this.graph.nodes.get(s)?.kind;
+            if (kind === 'param' || kind === 'var')
+              for (const a of call.args)
+                this.flow(a, s, call.ctx, call.node, 'argument to a library function value');
             this.flow([s], call.result, call.ctx, call.node, 'result of calling a library function value');
+          }
         }
         for (const fn of targets) {
           if (linked[k].has(fn)) continue;
@@ -960,6 +1023,7 @@ export class GraphBuilder {
     node: ts.PropertyAccessExpression | ts.ElementAccessExpression,
     name: string,
     receiver: Set<string>,
+    write = false,
   ): Set<string> {
     const symbol = this.checker.getSymbolAtLocation(
       ts.isPropertyAccessExpression(node) ? node.name : node.argumentExpression,
@@ -983,6 +1047,14 @@ export class GraphBuilder {
     for (const decl of decls) {
       if (!this.isAppNode(decl)) {
         for (const r of receiver) out.add(r); // a library member (Buffer.length, Map.size) derives from its object
+        continue;
+      }
+      // An accessor runs: a read is its getter's return, a write goes to its setter's parameter.
+      if (ts.isGetAccessorDeclaration(decl) || ts.isSetAccessorDeclaration(decl)) {
+        const id = this.fnIds.get(decl);
+        if (id === undefined || ts.isGetAccessorDeclaration(decl) === write) continue;
+        const param = decl.parameters[0];
+        out.add(write && param !== undefined ? this.paramId(id, param, 0) : `${id}#return`);
         continue;
       }
       const m = this.memberNode(decl, name);
@@ -1071,7 +1143,7 @@ export class GraphBuilder {
     if (ts.isPropertyAccessExpression(target)) {
       if (this.isModuleExports(target)) return;
       const receiver = this.expr(target.expression, ctx);
-      const fields = this.propertyNodes(target, target.name.text, new Set());
+      const fields = this.propertyNodes(target, target.name.text, new Set(), true);
       if (fields.size === 0) for (const r of receiver) this.flow(list, r, ctx, at, 'write into object');
       for (const f of fields) this.flow(list, f, ctx, at, 'field write');
       return;
@@ -1081,7 +1153,7 @@ export class GraphBuilder {
       this.expr(target.argumentExpression, ctx);
       const arg = target.argumentExpression;
       if (ts.isStringLiteral(arg)) {
-        for (const f of this.propertyNodes(target, arg.text, new Set()))
+        for (const f of this.propertyNodes(target, arg.text, new Set(), true))
           this.flow(list, f, ctx, at, 'field write');
         return;
       }
@@ -1168,8 +1240,15 @@ export class GraphBuilder {
 
   private callee(node: ts.CallExpression | ts.NewExpression): ts.Node[] {
     const sig = this.checker.getResolvedSignature(node);
-    const decl = sig?.getDeclaration();
+    let decl: ts.Node | undefined = sig?.getDeclaration();
     if (decl === undefined) return [];
+    // An overload signature: the call runs the implementation (the declaration with a body).
+    if (isFunctionLike(decl) && decl.body === undefined && decl.name !== undefined) {
+      const impl = this.checker
+        .getSymbolAtLocation(decl.name)
+        ?.declarations?.find((d) => isFunctionLike(d) && d.body !== undefined);
+      if (impl !== undefined) decl = impl;
+    }
     const out: ts.Node[] = [decl];
     for (const o of this.overrides.get(decl) ?? []) out.push(o);
     return out;
@@ -1196,9 +1275,25 @@ export class GraphBuilder {
       receiver = this.expr(calleeExpr.expression, ctx);
     const targets = this.callee(node).filter((d) => isFunctionLike(d) && this.fnIds.has(d));
     if (targets.length > 0) {
-      const result = new Set<string>();
+      // Per call site: argument nodes and a result node in the caller, joined to the callee by call
+      // and return edges the slices match (a utility's return is sensitive only where its argument is).
+      const site = `${this.rel(node)}:${this.lineOf(node)}:${node.getStart()}`;
+      const resultId = `${site}#result`;
+      this.graph.addNode({
+        id: resultId,
+        kind: 'var',
+        label: `${calleeExpr.getText().slice(0, 40)}(…) result`,
+        file: this.rel(node),
+        line: this.lineOf(node),
+        owner: ctx.fn,
+        functionTyped: false,
+        mayHoldFunction: this.mayHoldFunction(this.checker.getTypeAtLocation(node)),
+      });
       for (const target of targets as FunctionLike[]) {
         const id = this.fnIds.get(target) ?? '';
+        const name = this.graph.functions.get(id)?.name;
+        // A closure is called within the frame it shares: its call and return are plain flow there.
+        const nested = this.graph.functions.get(id)?.parent !== undefined;
         this.graph.calls.push({
           caller: ctx.fn,
           callee: id,
@@ -1206,27 +1301,53 @@ export class GraphBuilder {
           line: this.lineOf(node),
           async: this.graph.functions.get(id)?.async === true || ts.isAwaitExpression(node.parent),
         });
+        const siteArgs = new Map<string, string>();
         target.parameters.forEach((p, i) => {
           const pid = this.paramId(id, p, i);
           const passed = p.dotDotDotToken !== undefined ? this.union(args.slice(i)) : args[i];
-          if (passed !== undefined)
-            this.flow(
-              passed,
-              pid,
-              ctx,
-              node.arguments?.[i] ?? node,
-              `argument ${i + 1} of ${this.graph.functions.get(id)?.name}`,
-            );
+          const at = node.arguments?.[i] ?? node;
+          const argId = `${site}>${pid}`;
+          this.graph.addNode({
+            id: argId,
+            kind: 'var',
+            label: `argument ${i + 1} of ${name}`,
+            file: this.rel(at),
+            line: this.lineOf(at),
+            owner: ctx.fn,
+            functionTyped: this.graph.nodes.get(pid)?.functionTyped === true,
+            mayHoldFunction: this.graph.nodes.get(pid)?.mayHoldFunction,
+          });
+          siteArgs.set(pid, argId);
+          if (passed !== undefined) this.flow(passed, argId, ctx, at, `argument ${i + 1} of ${name}`);
+          this.touch(ctx, [argId]);
+          this.graph.addEdge({
+            from: argId,
+            to: pid,
+            site: ctx.fn,
+            file: this.rel(at),
+            line: this.lineOf(at),
+            why: `argument ${i + 1} of ${name}`,
+            kind: nested ? undefined : 'call',
+          });
           const arg = node.arguments?.[i];
           if (arg !== undefined) this.linkStructural(arg, p, ctx);
         });
-        result.add(`${id}#return`);
+        this.graph.addEdge({
+          from: `${id}#return`,
+          to: resultId,
+          site: ctx.fn,
+          file: this.rel(node),
+          line: this.lineOf(node),
+          why: `return of ${name}`,
+          kind: nested ? undefined : 'return',
+        });
+        this.graph.sites.push({ site, caller: ctx.fn, callee: id, args: siteArgs, result: resultId });
       }
       this.touch(
         ctx,
         [...targets].map((t) => `${this.fnIds.get(t)}#value`),
       );
-      return result;
+      return new Set([resultId]);
     }
     const decl = this.callee(node)[0];
     const calleeType = this.checker.getTypeAtLocation(calleeExpr);
@@ -1243,6 +1364,11 @@ export class GraphBuilder {
           `\`${calleeExpr.getText().slice(0, 60)}(…)\`: callee not resolved; merged with its arguments`,
         );
       }
+      // A library-typed function held in an application variable (a promise's `resolve`
+      // parameter) may keep what it is given: the arguments flow into the variable.
+      if (ts.isIdentifier(calleeExpr))
+        for (const slot of this.expr(calleeExpr, ctx))
+          for (const a of args) this.flow(a, slot, ctx, node, 'argument to a library function value');
       return this.externalCall(node, receiver, args, ctx);
     }
     // Through a function value (callback, `any`, an interface method): merged with the value.
@@ -1295,16 +1421,62 @@ export class GraphBuilder {
     ctx: Context,
   ): Set<string> {
     const all = this.union([receiver, ...args]);
-    for (const r of receiver) {
-      for (const a of args) this.flow(a, r, ctx, node, 'argument stored into a library object');
+    // What a library call returns may carry what its callbacks return: a function written at the
+    // call (`new Promise((resolve) => …)`) contributes its return, not its identity (which would
+    // make every promise look like it holds every executor when calls through values are resolved).
+    const carried = (node.arguments ?? []).map((a, i) => {
+      const id = isFunctionLike(a) ? this.fnIds.get(a) : undefined;
+      return id === undefined ? args[i] : new Set([`${id}#return`]);
+    });
+    if (this.mayStore(node)) {
+      for (const r of receiver) {
+        for (const a of args) this.flow(a, r, ctx, node, 'argument stored into a library object');
+      }
     }
-    const result = new Set(all);
+    let result = this.union([receiver, ...carried]);
     const functionArgs = (node.arguments ?? []).filter((a) => isFunctionLike(a) || this.isFunctionType(a));
     for (const arg of functionArgs) {
       for (const id of this.expr(arg, ctx))
         this.flow(all, id, ctx, arg, 'library call passes data to a callback');
     }
+    // `p.then(f)` settles with what f returns (f gets p's value): not with p itself.
+    const callee = node.expression;
+    if (
+      ts.isCallExpression(node) &&
+      ts.isPropertyAccessExpression(callee) &&
+      callee.name.text === 'then' &&
+      functionArgs.length === node.arguments.length &&
+      functionArgs.length > 0 &&
+      this.checker.getTypeAtLocation(callee.expression).getSymbol()?.getName() === 'Promise'
+    )
+      result = this.union(carried);
     return result;
+  }
+
+  /**
+   * Whether a library method may keep its arguments in its receiver: a mutator by name (`push`,
+   * `set`, `update`, `write…`), one that returns nothing, or one that returns its receiver
+   * (`map.set`, `hash.update`). A method returning something else (`decoder.decode(bytes)`,
+   * `arr.join()`) hands its result back and leaves its receiver as it was.
+   */
+  private mayStore(node: ts.CallExpression | ts.NewExpression): boolean {
+    const callee = node.expression;
+    if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(callee)) return false;
+    if (
+      /^(push|unshift|splice|set|add|fill|copyWithin|update|put|enqueue|insert|write|append|prepend|assign)/.test(
+        callee.name.text,
+      )
+    )
+      return true;
+    const result = this.checker.getTypeAtLocation(node);
+    if (
+      (result.flags &
+        (ts.TypeFlags.Void | ts.TypeFlags.Undefined | ts.TypeFlags.Any | ts.TypeFlags.Unknown)) !==
+      0
+    )
+      return true;
+    const receiverType = this.checker.getTypeAtLocation(callee.expression);
+    return result === receiverType || result.getSymbol() === receiverType.getSymbol();
   }
 
   private specialCall(

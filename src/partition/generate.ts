@@ -44,8 +44,13 @@ function reference(node: ts.Node): string | undefined {
     ts.isSourceFile(cls.parent)
   ) {
     const isStatic = (ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Static) !== 0;
-    if (!ts.isIdentifier(node.name) || ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node))
-      return undefined;
+    if (!ts.isIdentifier(node.name)) return undefined;
+    // An accessor registers its getter or setter function (its body becomes a stub on the host).
+    if (ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node)) {
+      const owner = isStatic ? cls.name.text : `${cls.name.text}.prototype`;
+      const part = ts.isGetAccessorDeclaration(node) ? 'get' : 'set';
+      return `Object.getOwnPropertyDescriptor(${owner}, ${JSON.stringify(node.name.text)}).${part}, ${isStatic ? 'undefined' : `${cls.name.text}.prototype`}`;
+    }
     return isStatic
       ? `${cls.name.text}.${node.name.text}`
       : `${cls.name.text}.prototype.${node.name.text}, ${cls.name.text}.prototype`;

@@ -8,10 +8,18 @@ export interface GraphNode {
   label: string;
   file: string;
   line: number;
-  /** The function whose frame holds the value (params, locals, returns); none for module state and fields. */
+  /**
+   * The function whose frame holds the value (params, locals, returns; a nested function's value is
+   * held by the function around it); none for module state and fields.
+   */
   owner?: string;
   /** The value is a function: flows into and out of it are merged both ways (callbacks). */
   functionTyped: boolean;
+  /**
+   * `false` when its declared type cannot hold a function (a string, bytes, a class instance):
+   * function values are not followed through it when calls through values are resolved.
+   */
+  mayHoldFunction?: boolean;
 }
 
 export interface FunctionInfo {
@@ -27,6 +35,8 @@ export interface FunctionInfo {
   pinnedHost?: string;
   declassify: boolean;
   className?: string;
+  /** The function this one is nested in (a closure shares its frame in the slices). */
+  parent?: string;
   /** Nodes read or written in its body, and those in its frame. */
   touches: Set<string>;
   /** Nodes it assigns to. */
@@ -40,6 +50,21 @@ export interface FlowEdge {
   file: string;
   line: number;
   why: string;
+  /**
+   * A call edge (an argument of one call site to the callee's parameter) or a return edge (the
+   * callee's return to that call site's result), matched by `site` in the context-sensitive slices.
+   */
+  kind?: 'call' | 'return';
+}
+
+/** One call of an application function at one place: its argument and result nodes (in the caller). */
+export interface CallSiteNodes {
+  site: string;
+  caller: string;
+  callee: string;
+  /** Parameter of the callee → the argument node at this site. */
+  args: Map<string, string>;
+  result: string;
 }
 
 export interface CallSite {
@@ -68,6 +93,7 @@ export class DependenceGraph {
   readonly functions = new Map<string, FunctionInfo>();
   readonly edges: FlowEdge[] = [];
   readonly calls: CallSite[] = [];
+  readonly sites: CallSiteNodes[] = [];
   readonly precisionLoss: PrecisionLoss[] = [];
   private readonly out = new Map<string, FlowEdge[]>();
   private readonly into = new Map<string, FlowEdge[]>();
@@ -81,13 +107,21 @@ export class DependenceGraph {
     return node;
   }
 
-  addEdge(edge: FlowEdge): void {
+  /** `oneWay`: not merged back even when an end is a function value (a function's own parameters and return). */
+  addEdge(edge: FlowEdge, oneWay = false): void {
     if (edge.from === edge.to) return;
     this.push(edge);
     const from = this.nodes.get(edge.from);
     const to = this.nodes.get(edge.to);
-    if (from?.functionTyped === true || to?.functionTyped === true) {
-      this.push({ ...edge, from: edge.to, to: edge.from, why: `${edge.why} (function value, both ways)` });
+    if (!oneWay && (from?.functionTyped === true || to?.functionTyped === true)) {
+      // Back along a call or return edge is neither: it is not matched by a call site.
+      this.push({
+        ...edge,
+        from: edge.to,
+        to: edge.from,
+        why: `${edge.why} (function value, both ways)`,
+        kind: undefined,
+      });
     }
   }
 

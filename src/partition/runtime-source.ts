@@ -288,7 +288,15 @@ function fromEnclave(v, depth = 0) {
   else if (typeof v.__cloisterMirrorOf === 'number') {
     target = handleObjects.get(v.__cloisterMirrorOf)?.deref();
     if (target === undefined) throw new EnclaveRefusal('unknown object');
-  } else if (typeof v.__cloisterNew === 'string') target = Object.create(classOf(v.__cloisterNew)?.prototype ?? Object.prototype);
+  } else if (typeof v.__cloisterNew === 'string') {
+    target = Object.create(classOf(v.__cloisterNew)?.prototype ?? Object.prototype);
+    // An object the enclave built that holds sensitive fields: it stays there as the mirror of
+    // this one, under the (negative) handle the enclave gave it.
+    if (typeof v.mirror === 'number' && v.mirror < 0 && !handleObjects.has(v.mirror)) {
+      handles.set(target, v.mirror);
+      handleObjects.set(v.mirror, new WeakRef(target));
+    }
+  }
   if (target !== undefined) {
     for (const key of Object.keys(v.fields ?? {})) {
       const value = fromEnclave(v.fields[key], depth + 1);
@@ -393,6 +401,8 @@ const isSecretField = (obj, key) => {
   return name !== undefined && sensitiveFields.get(name)?.has(key) === true;
 };
 const mirrors = new Map();
+/** Handles of objects the enclave built itself count down from -1 (the host's count up from 1). */
+let nextMirror = -1;
 const mirrorHandles = new WeakMap();
 const objects = new Map();
 let nextObject = 1;
@@ -532,7 +542,14 @@ function install({ host, seal, unseal }) {
     if (mirrorHandles.has(v)) return { __cloisterMirrorOf: mirrorHandles.get(v), fields };
     const proto = Object.getPrototypeOf(v);
     const className = proto === null || proto === Object.prototype ? undefined : classNames.get(proto.constructor);
-    if (className !== undefined && classOf(className) === proto.constructor) return { __cloisterNew: className, fields };
+    if (className !== undefined && classOf(className) === proto.constructor) {
+      if (!sensitiveFields.has(className)) return { __cloisterNew: className, fields };
+      // Built inside with sensitive fields: it becomes the mirror of the host's copy.
+      const handle = nextMirror--;
+      mirrors.set(handle, v);
+      mirrorHandles.set(v, handle);
+      return { __cloisterNew: className, fields, mirror: handle };
+    }
     return fields;
   };
   const incoming = (value) => {

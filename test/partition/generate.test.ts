@@ -47,6 +47,13 @@ export class Shelf {
   put(k: unknown): void { this.got.push(k); }
 }
 export function shelve(shelf: any): void { shelf.put(new TextDecoder().decode(masterKey)); }
+export class Locker {
+  /** @sensitive */
+  pin = '';
+  set code(v: string) { this.pin = v; }
+  get first(): string { return this.pin.slice(0, 1); }
+  static make(pin: string): Locker { const l = new Locker(); l.code = pin; return l; }
+}
 `;
 
 type Sealed = { __cloisterSealed: string };
@@ -115,6 +122,9 @@ describe('generated partition (in-process test double for the enclave channel)',
     const iface = parseInterface(readFileSync(join(out, 'interface.json'), 'utf8'));
     const byName = new Map(iface.entries.map((e) => [e.name, e]));
     assert.deepEqual([...byName.keys()].sort(), [
+      'Locker.code',
+      'Locker.first',
+      'Locker.make',
       'checksum',
       'exportKey',
       'hint',
@@ -144,6 +154,16 @@ describe('generated partition (in-process test double for the enclave channel)',
         'sink.put(sealed, sealed)',
       ],
     );
+  });
+
+  it('runs the accessors of an enclave class inside: the host object has no sensitive field', () => {
+    const Locker = host.Locker as unknown as new () => { code: string; first: unknown };
+    const locker = new Locker();
+    locker.code = '4321';
+    assert.equal(opened(locker.first), '4', 'the getter ran on the enclave mirror; its result left sealed');
+    assert.notEqual((locker as unknown as { pin: string }).pin, '4321', 'the host object never held the pin');
+    const made = (host.Locker as unknown as { make(p: string): { first: unknown } }).make('987');
+    assert.equal(opened(made.first), '9', 'an object the enclave built keeps its fields in its mirror');
   });
 
   it('leaves the enclave code out of the host copy', () => {
