@@ -190,4 +190,14 @@ describe('platform identity file', () => {
     }
     await assert.rejects(SimPlatform.open({ path: platformPath(), create: false }), code('no-platform'));
   });
+
+  it('a platform that cannot be created is a clear error, also where Node 20 recursive mkdir never returns (/proc)', async () => {
+    await assert.rejects(
+      SimPlatform.open({ path: '/proc/cloister-none/sim-platform.json' }),
+      (e: unknown) =>
+        e instanceof SimPlatformError &&
+        e.code === 'no-platform' &&
+        /cannot create a sim platform at \/proc\/cloister-none\/sim-platform\.json: ENOENT/.test(e.message),
+    );
+  });
 });

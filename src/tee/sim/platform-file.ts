@@ -4,7 +4,16 @@
  * or others can read it.
  */
 import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fromHex, toHex } from '../../attestation/bytes.ts';
@@ -95,6 +104,16 @@ async function newPlatformFile(): Promise<SimPlatformFile> {
   };
 }
 
+/**
+ * Creates `dir` and its missing parents (mode 0700), one level at a time: Node 20's recursive mkdir
+ * never returns where mkdir answers ENOENT under a parent that exists (under /proc, for one).
+ */
+function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.push(d);
+  for (const d of missing.reverse()) mkdirSync(d, { mode: 0o700 });
+}
+
 const serialize = (file: SimPlatformFile): string => JSON.stringify(file, null, 2) + '\n';
 
 /**
@@ -110,9 +129,16 @@ export async function loadPlatformFile(path: string, create: boolean): Promise<S
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     if (!create) throw new SimPlatformError('no-platform', `no sim platform at ${path}`);
     const file = await newPlatformFile();
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.${process.pid}.${toHex(randomBytes(4))}.tmp`;
-    writeFileSync(tmp, serialize(file), { mode: 0o600, flag: 'wx' });
+    try {
+      makeDirectories(dirname(path));
+      writeFileSync(tmp, serialize(file), { mode: 0o600, flag: 'wx' });
+    } catch (writeError) {
+      throw new SimPlatformError(
+        'no-platform',
+        `cannot create a sim platform at ${path}: ${(writeError as Error).message}`,
+      );
+    }
     try {
       linkSync(tmp, path);
     } catch (linkError) {
