@@ -1,16 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { hkdfSync, randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  fstatSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeIfKilled } from '../host/cleanup-watcher.ts';
@@ -131,9 +121,11 @@ export function buildImage(opts: BuildOptions): BuildResult {
   const epoch = opts.epoch ?? 0;
   // Written beside the output and renamed at the end: a failed build leaves any old image alone.
   const partial = `${opts.out}.partial`;
-  const scratch = mkdtempSync(join(tmpdir(), 'cloister-image-'));
+  // The watcher is started before the folder exists: a kill between the two leaves nothing behind.
+  const scratch = join(tmpdir(), `cloister-image-${randomUUID()}`);
   const watcher = removeIfKilled([partial, scratch]);
   try {
+    mkdirSync(scratch, { mode: 0o700 });
     const stageDir = join(scratch, 'root');
     mkdirSync(stageDir);
     const source = openSource(opts.from, opts.limits);
