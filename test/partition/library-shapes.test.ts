@@ -43,6 +43,12 @@ api.withPlugin = function (plugin) {
   /** @declassify the test reads a length */
   return secret.length + plugin.md.create();
 };
+// As forge's pbkdf2(..., callback): the enclave calls the caller's callback (an exit), which
+// calls back in (util.bytesToHex) while the enclave waits for it.
+api.withCallback = function (callback) {
+  /** @declassify the test reads a length */
+  return callback(2) + secret.length;
+};
 `;
 
 const MD = `'use strict';
@@ -128,6 +134,35 @@ describe('library shapes in the partitioned build', () => {
     // Inside withPlugin the enclave reads plugin.md.create from the host: the stub, called from an
     // exit, would re-enter the enclave while it waits ("busy"); the enclave calls its md.create.
     assert.equal(key.withPlugin({ md }), 3 + 20);
+  });
+
+  it('serves an entry called from a host callback while the enclave waits for that callback (nested), and keeps serving', () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    const key = require('./lib/key.js') as {
+      withCallback(cb: (n: number) => number): number;
+      fingerprint(n: number): number;
+    };
+    const md = require('./lib/md.js') as { create(): number };
+    const Big = (require('./lib/big.js') as { Big: new (v: number) => { value(): number } }).Big;
+    const seen: number[] = [];
+    // Inside the exit, two entries: md.create (20) and a nested withCallback whose own callback
+    // enters again (fingerprint(0): 3 + 0 + 100), each withCallback adding the secret's length (3).
+    const result = key.withCallback((n) => {
+      seen.push(n);
+      return md.create() + key.withCallback((m) => key.fingerprint(m - 2));
+    });
+    assert.deepEqual(seen, [2]);
+    assert.equal(result, 20 + (103 + 3) + 3);
+    // A nested call the enclave's checks refuse fails that call only; the exit's caller sees the error.
+    assert.throws(
+      () => key.withCallback(() => new Big(5000).value()),
+      (e: Error) => e instanceof RangeError && e.message === 'too big',
+    );
+    // Nesting deeper than the enclave allows is refused, and the enclave keeps serving.
+    const deep = (d: number): number => key.withCallback(() => (d > 0 ? deep(d - 1) : 0));
+    assert.throws(() => deep(20), /nested more than 8 deep/);
+    assert.equal(key.fingerprint(1), 104, 'the enclave still serves calls');
+    assert.equal(enclave!.entries.length > 0, true);
   });
 
   it('builds and calls instances of an ES5 class in the enclave: new, prototype methods with this, results by class', () => {
