@@ -267,20 +267,30 @@ export class JsEnclave {
 
   /**
    * A call made while the enclave waits for one of its host calls: published in the NESTED_ states
-   * over whatever the channel holds (the outer call running, or a request not yet taken), which is
-   * put back once the nested reply is in.
+   * over whatever the channel holds — the outer call running, a request not yet taken, or a reply
+   * not yet collected (the enclave answered, then called out from a timer) — which is put back
+   * once the nested reply is in.
    */
   private callNested(name: string, args: readonly unknown[]): unknown {
     this.checkUsable();
-    const { header, request: area } = this.parts.view;
-    const saved = {
-      state: Atomics.load(header, ChannelField.state),
-      seq: header[ChannelField.seq],
-      length: header[ChannelField.length],
-    };
+    const { header, request: area, reply: replyArea } = this.parts.view;
+    const state = Atomics.load(header, ChannelField.state);
+    const fields = [
+      ChannelField.seq,
+      ChannelField.length,
+      ChannelField.replySeq,
+      ChannelField.status,
+      ChannelField.replyLength,
+    ];
+    const savedFields = fields.map((f) => header[f]);
+    const within = (n: number, area: Uint8Array): number => Math.max(0, Math.min(n, area.length));
     const outerRequest =
-      saved.state === ChannelState.REQUEST || saved.state === ChannelState.NESTED_REQUEST
-        ? area.slice(0, Math.max(0, Math.min(saved.length, area.length)))
+      state === ChannelState.REQUEST || state === ChannelState.NESTED_REQUEST
+        ? area.slice(0, within(header[ChannelField.length], area))
+        : undefined;
+    const outerReply =
+      state === ChannelState.REPLY || state === ChannelState.NESTED_REPLY
+        ? replyArea.slice(0, within(header[ChannelField.replyLength], replyArea))
         : undefined;
     let request: Uint8Array;
     try {
@@ -300,9 +310,9 @@ export class JsEnclave {
       return this.waitSync(seq, ChannelState.NESTED_REPLY);
     } finally {
       if (outerRequest !== undefined) area.set(outerRequest);
-      header[ChannelField.seq] = saved.seq;
-      header[ChannelField.length] = saved.length;
-      Atomics.store(header, ChannelField.state, saved.state);
+      if (outerReply !== undefined) replyArea.set(outerReply);
+      fields.forEach((f, i) => (header[f] = savedFields[i]));
+      Atomics.store(header, ChannelField.state, state);
     }
   }
 
