@@ -67,6 +67,26 @@ md.create = function () {
   /** @declassify the test reads a length */
   return pepper.length * 10;
 };
+// As forge's md.sha256.create(): an object literal whose methods close over state inside.
+md.hasher = function () {
+  var total = pepper.length;
+  var h = { count: 0 };
+  h.update = function (n) {
+    total += n;
+    h.count++;
+    return h;
+  };
+  h.digest = function () {
+    /** @declassify the test reads a sum */
+    return total;
+  };
+  /** @declassify the object leaves; its state stays in its closures */
+  return h;
+};
+md.finish = function (h) {
+  /** @declassify the test reads a sum */
+  return h.digest() + pepper.length;
+};
 `;
 
 const BIG = `'use strict';
@@ -196,6 +216,38 @@ describe('library shapes in the partitioned build', () => {
       }
       assert.deepEqual(got, [22]);
     }
+  });
+
+  it("returns an object the enclave made with its own methods: stubs that run them on the enclave's object", () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    type Hasher = { count: number; update(n: number): Hasher; digest(): number };
+    const md = require('./lib/md.js') as { hasher(): Hasher; finish(h: Hasher): number };
+    const h = md.hasher();
+    assert.equal(typeof h.update, 'function');
+    assert.equal(h.update(1).update(2), h, 'a method returning its object gives the same host copy');
+    assert.equal(h.count, 2, 'the fields the method changed are written back');
+    assert.equal(h.digest(), 2 + 3);
+    assert.equal(md.finish(h), 5 + 2, "the copy handed back in is the enclave's own object");
+    const other = md.hasher();
+    other.update(10);
+    assert.equal(h.digest(), 5, 'each object keeps its own state');
+    assert.equal(other.digest(), 12);
+    // A host forging calls: an object never handed out, a function that is not the object's own.
+    for (const [handle, method] of [
+      [-9999, 'digest'],
+      [-1, 'toString'],
+      [-1, 'constructor'],
+      [1, 'digest'],
+    ] as const)
+      assert.throws(
+        () =>
+          enclave!.callSync('enterSync', [
+            '__cloisterMirrorMethod',
+            { receiver: { handle }, args: [method] },
+          ]),
+        /refused: (method call on an unknown object|the object has no method)/,
+      );
+    assert.equal(h.digest(), 5, 'the enclave keeps serving');
   });
 
   it('builds and calls instances of an ES5 class in the enclave: new, prototype methods with this, results by class', () => {
