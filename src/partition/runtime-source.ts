@@ -483,9 +483,11 @@ function install({ host, seal, unseal }) {
   };
   /** A reply to an exit: the host's value, or what the host threw, rethrown here. */
   const reply = (r) => {
-    if (r !== null && typeof r === 'object' && r.__cloisterThrew !== undefined) throw buildError(r.__cloisterThrew);
+    if (r !== null && typeof r === 'object' && r.__cloisterThrew !== undefined) throw raised(buildError(r.__cloisterThrew));
     return r;
   };
+  // Marks what the host threw: left uncaught outside a call, it ends that task, not the enclave.
+  const raised = (error) => (typeof host.raised === 'function' ? host.raised(error) : error);
   // Handles of host objects become proxies: reads, calls and \`new\` through them are exits.
   const proxies = new Map();
   const proxyIds = new WeakMap();
@@ -836,10 +838,11 @@ const dispatcher = runtime.install({
       if (reply.error !== undefined) {
         const error = new Error(reply.error.message);
         error.name = reply.error.name;
-        throw error;
+        throw enclave.host.raised(error);
       }
       return reply.value;
     },
+    raised: (error) => enclave.host.raised(error),
   },
   seal: (bytes) => enclave.seal(bytes),
   unseal(blob) {

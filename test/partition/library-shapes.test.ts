@@ -117,6 +117,7 @@ describe('library shapes in the partitioned build', () => {
   const platform = platformPath();
   let enclave: JsEnclave | undefined;
   let out = '';
+  const uncaught: Error[] = [];
 
   before(async () => {
     const dir = writeApp({
@@ -143,6 +144,7 @@ describe('library shapes in the partitioned build', () => {
     enclave = await startPartitionedEnclave(join(out, 'host'), {
       platformPath: platform,
       syncTimeoutMs: 30_000,
+      onUncaught: (error) => uncaught.push(error),
     });
     const host = createRequire(join(out, 'host', 'package.json'))('./lib/key.js') as {
       fingerprint(n: number): number;
@@ -216,6 +218,28 @@ describe('library shapes in the partitioned build', () => {
       }
       assert.deepEqual(got, [22]);
     }
+  });
+
+  it('an error a host callback throws into a timer of the enclave ends that task, reaches the host, and the enclave serves on', async () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    const key = require('./lib/key.js') as { later(cb: () => void): number; fingerprint(n: number): number };
+    uncaught.length = 0;
+    assert.equal(
+      key.later(() => {
+        throw new RangeError('the callback failed');
+      }),
+      3,
+    );
+    // The timer's exit is served during a later call; then the enclave must still answer.
+    for (let i = 0; i < 100 && uncaught.length === 0; i++) {
+      assert.equal(key.fingerprint(1), 104);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.deepEqual(
+      uncaught.map((e) => [e.name, e.message]),
+      [['RangeError', 'the callback failed']],
+    );
+    assert.equal(key.fingerprint(2), 105, 'the enclave did not stop');
   });
 
   it("returns an object the enclave made with its own methods: stubs that run them on the enclave's object", () => {

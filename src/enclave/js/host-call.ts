@@ -23,6 +23,8 @@ const MAX_ERROR_MESSAGE = 1000;
 export class HostCalls {
   /** Set once the host broke the ring protocol: the enclave stops and makes no more host calls. */
   broken: string | undefined;
+  /** Errors the app marked as the host's (`host.raised`): uncaught, they do not stop the enclave. */
+  readonly raisedByHost = new WeakSet<object>();
   /** Serves the entries the host's handler calls while the enclave waits for it (main.ts). */
   whileWaiting: (() => void) | undefined;
 

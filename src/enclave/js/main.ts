@@ -166,11 +166,36 @@ async function serve(start: JsEnclaveStart): Promise<void> {
   // enclave: its state is no longer known. The call in flight, if any, is answered now. Installed
   // before the app's first line, which never sees `process`.
   const fatal = (error: unknown): void => {
+    if (typeof error === 'object' && error !== null && hostCalls.raisedByHost.has(error)) {
+      hostRaisedUncaught(error);
+      return;
+    }
     const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     hostCalls.broken ??= `the application failed outside a call: ${what}`;
     if (current === undefined) return;
     reply(view, ring, current, stopped());
     current = undefined;
+  };
+  // An error the host raised in a host call that the app did not catch: it ends that task, as it
+  // would fail a call that met it, and the host hears of it (a host without the handler ignores it).
+  const hostRaisedUncaught = (error: object): void => {
+    if (hostCalls.broken !== undefined) return;
+    let name = 'Error';
+    let message = '';
+    try {
+      if (error instanceof Error) [name, message] = [String(error.name), String(error.message)];
+    } catch {
+      message = 'an error whose name or message cannot be read';
+    }
+    const cap = Math.floor(config.maxMessageBytes / 8);
+    try {
+      hostCalls.call(
+        'cloister-uncaught',
+        encodeValue([name.slice(0, 200), message.slice(0, cap)], config.maxMessageBytes),
+      );
+    } catch {
+      // Nobody on the host listens, or the ring broke (then the next call says so).
+    }
   };
   nodeProcess.on('uncaughtException', fatal);
   nodeProcess.on('unhandledRejection', fatal);
