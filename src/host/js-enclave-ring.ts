@@ -43,8 +43,8 @@ export class JsRingServer {
   private requestParts: Uint8Array[] = [];
   private requestLength = 0;
   private pendingReply = new Uint8Array(0);
-  /** Set while a request is served: the enclave waits in its host call and cannot take calls. */
-  serving = false;
+  /** The slots of the requests being served, innermost last: the enclave waits in each. */
+  private readonly inService: number[] = [];
 
   private readonly serveBlocking: (request: Request) => Response;
   private readonly serveOnLoop: (request: Request) => Response | Promise<Response>;
@@ -61,32 +61,47 @@ export class JsRingServer {
   }
 
   /** Serves every waiting request in order; an async handler is refused (sync callers cannot wait). */
+  /** True while a request is served: the enclave waits in its host call. */
+  get serving(): boolean {
+    return this.inService.length > 0;
+  }
+
+  /** Wakes the enclave waiting in the innermost request served (to take a nested call). */
+  wakeWaiting(): void {
+    const index = this.inService.at(-1);
+    if (index !== undefined) Atomics.notify(this.options.ring.slots[index].header, SlotField.state);
+  }
+
   serveSync(): void {
     while (this.hasRequest()) {
-      this.serving = true;
+      const index = this.next & (SLOT_COUNT - 1);
+      this.inService.push(index);
       try {
         const request = this.take();
-        this.publish(request, this.serveBlocking(request));
+        this.publish(index, request, this.serveBlocking(request));
       } finally {
-        this.serving = false;
+        this.inService.pop();
       }
     }
   }
 
   async serveAsync(): Promise<void> {
     while (this.hasRequest()) {
-      this.serving = true;
+      const index = this.next & (SLOT_COUNT - 1);
+      this.inService.push(index);
       try {
         const request = this.take();
-        this.publish(request, await this.serveOnLoop(request));
+        this.publish(index, request, await this.serveOnLoop(request));
       } finally {
-        this.serving = false;
+        this.inService.splice(this.inService.lastIndexOf(index), 1);
       }
     }
   }
 
+  /** Copies the next request out and moves on: requests a nested call makes take the next slots. */
   private take(): Request {
     const slot = this.options.ring.slots[this.next & (SLOT_COUNT - 1)];
+    this.next++;
     const h = slot.header;
     const args: bigint[] = [];
     for (let i = 0; i < ARG_COUNT; i++) args.push(slot.args[i]);
@@ -101,13 +116,12 @@ export class JsRingServer {
     };
   }
 
-  private publish(request: Request, response: Response): void {
-    const slot = this.options.ring.slots[this.next & (SLOT_COUNT - 1)];
+  private publish(index: number, request: Request, response: Response): void {
+    const slot = this.options.ring.slots[index];
     (this.options.replyWriter ?? writeReply)(slot, request, response);
     Atomics.store(slot.header, SlotField.state, SlotState.DONE);
     if (Atomics.load(slot.header, SlotField.enclaveWaiting) === 1)
       Atomics.notify(slot.header, SlotField.state);
-    this.next++;
   }
 
   /** The calls served while the caller blocks its thread (`callSync`). */

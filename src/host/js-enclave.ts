@@ -45,7 +45,7 @@ export class JsEnclaveError extends Error {
   override name = 'JsEnclaveError';
   constructor(
     message: string,
-    /** `refused`, `threw` (then `errorName` is the enclave error's name), `stopped`, `load`, `closed`, `timeout`, `busy`. */
+    /** `refused`, `threw` (then `errorName` is the enclave error's name), `stopped`, `load`, `closed`, `timeout`. */
     readonly code: string,
     readonly errorName?: string,
   ) {
@@ -250,10 +250,9 @@ export class JsEnclave {
    * host calls meanwhile (their handlers must then be synchronous).
    */
   callSync(name: string, args: readonly unknown[] = []): unknown {
-    if (this.server.serving) {
-      // The enclave is inside a host call (this is its handler, or an async handler is pending).
-      throw new JsEnclaveError('the enclave is waiting for a host handler and cannot take a call', 'busy');
-    }
+    // The enclave waits in a host call (this is its handler, or an async handler is pending):
+    // the call runs nested inside it.
+    if (this.server.serving) return this.callNested(name, args);
     if (this.asyncInFlight) {
       // One call at a time: finish the asynchronous call first, and hand its result on.
       const { seq } = this.asyncInFlight;
@@ -264,6 +263,57 @@ export class JsEnclave {
       }
     }
     return this.waitSync(this.send(name, args));
+  }
+
+  /**
+   * A call made while the enclave waits for one of its host calls: published in the NESTED_ states
+   * over whatever the channel holds — the outer call running, a request not yet taken, or a reply
+   * not yet collected (the enclave answered, then called out from a timer) — which is put back
+   * once the nested reply is in.
+   */
+  private callNested(name: string, args: readonly unknown[]): unknown {
+    this.checkUsable();
+    const { header, request: area, reply: replyArea } = this.parts.view;
+    const state = Atomics.load(header, ChannelField.state);
+    const fields = [
+      ChannelField.seq,
+      ChannelField.length,
+      ChannelField.replySeq,
+      ChannelField.status,
+      ChannelField.replyLength,
+    ];
+    const savedFields = fields.map((f) => header[f]);
+    const within = (n: number, area: Uint8Array): number => Math.max(0, Math.min(n, area.length));
+    const outerRequest =
+      state === ChannelState.REQUEST || state === ChannelState.NESTED_REQUEST
+        ? area.slice(0, within(header[ChannelField.length], area))
+        : undefined;
+    const outerReply =
+      state === ChannelState.REPLY || state === ChannelState.NESTED_REPLY
+        ? replyArea.slice(0, within(header[ChannelField.replyLength], replyArea))
+        : undefined;
+    let request: Uint8Array;
+    try {
+      request = encodeValue([name, args], this.parts.view.maxMessageBytes);
+    } catch (error) {
+      if (error instanceof CodecError)
+        throw new JsEnclaveError(`cannot send the arguments of ${name}: ${error.message}`, 'refused');
+      throw error;
+    }
+    const seq = ++this.seq;
+    area.set(request);
+    header[ChannelField.seq] = seq;
+    header[ChannelField.length] = request.length;
+    Atomics.store(header, ChannelField.state, ChannelState.NESTED_REQUEST);
+    this.server.wakeWaiting();
+    try {
+      return this.waitSync(seq, ChannelState.NESTED_REPLY);
+    } finally {
+      if (outerRequest !== undefined) area.set(outerRequest);
+      if (outerReply !== undefined) replyArea.set(outerReply);
+      fields.forEach((f, i) => (header[f] = savedFields[i]));
+      Atomics.store(header, ChannelField.state, state);
+    }
   }
 
   /** Stops the enclave and its platform thread. */
@@ -319,25 +369,25 @@ export class JsEnclave {
     if (Atomics.load(header, ChannelField.enclaveParked) === 1) Atomics.notify(header, ChannelField.state);
   }
 
-  private replyReady(): boolean {
-    return Atomics.load(this.parts.view.header, ChannelField.state) === ChannelState.REPLY;
+  private replyReady(state: number = ChannelState.REPLY): boolean {
+    return Atomics.load(this.parts.view.header, ChannelField.state) === state;
   }
 
-  private waitSync(seq: number): unknown {
+  private waitSync(seq: number, replyState: number = ChannelState.REPLY): unknown {
     const control = this.parts.ring.control;
     const deadline = performance.now() + (this.parts.options.syncTimeoutMs ?? 120_000);
     const spinUntil = performance.now() + SPIN_MS;
     for (;;) {
       const seen = Atomics.load(control, Control.submitted);
       this.server.serveSync();
-      if (this.replyReady()) return this.takeReply(seq);
+      if (this.replyReady(replyState)) return this.takeReply(seq);
       if (performance.now() < spinUntil) continue;
       if (performance.now() > deadline) {
         this.ended ??= 'the enclave did not answer a synchronous call in time';
         throw new JsEnclaveError(this.ended, 'timeout');
       }
       Atomics.store(control, Control.hostParked, 1);
-      if (!this.server.hasRequest() && !this.replyReady())
+      if (!this.server.hasRequest() && !this.replyReady(replyState))
         Atomics.wait(control, Control.submitted, seen, PARK_MS);
       Atomics.store(control, Control.hostParked, 0);
     }

@@ -67,7 +67,22 @@ export const ChannelField = {
   enclaveParked: 7,
 } as const;
 
-export const ChannelState = { IDLE: 0, REQUEST: 1, RUNNING: 2, REPLY: 3 } as const;
+/**
+ * The NESTED_ states carry a call the host makes while the enclave waits in one of the app's host
+ * calls (its handler called an entry): the host keeps the outer call's state and restores it after.
+ */
+export const ChannelState = {
+  IDLE: 0,
+  REQUEST: 1,
+  RUNNING: 2,
+  REPLY: 3,
+  NESTED_REQUEST: 4,
+  NESTED_RUNNING: 5,
+  NESTED_REPLY: 6,
+} as const;
+
+/** How deep host calls and the entries their handlers call may nest. */
+export const MAX_NESTED_CALLS = 8;
 
 /** Reply status of a call. */
 export const CallStatus = {

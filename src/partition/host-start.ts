@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { decodeValue } from '../interface/js-enclave-codec.ts';
 import { JsEnclaveError, launchJsEnclave, type JsEnclave, type JsEnclaveConfig } from '../host/js-enclave.ts';
 import { BUNDLE, CONFIG } from './enclave-bundle.ts';
 
@@ -25,6 +26,8 @@ export interface StartOptions {
   platformPath?: string;
   onConsole?: (stream: 1 | 2, text: string) => void;
   syncTimeoutMs?: number;
+  /** Where errors the host threw into enclave code that left them uncaught go (default: thrown on the host, uncaught). */
+  onUncaught?: (error: Error) => void;
 }
 
 /** An error the enclave's entry threw, as the host sees it: its name and message only. */
@@ -39,6 +42,28 @@ function errorReply(runtime: HostRuntime, error: unknown): Uint8Array {
   const e = error instanceof Error ? error : new Error(String(error));
   return runtime.toWire({ error: { name: e.name, message: e.message } });
 }
+
+/**
+ * An error a host function threw into the enclave that enclave code outside any call did not catch
+ * (a callback the enclave called from a timer): thrown on the host as an uncaught exception, where
+ * it would have surfaced unpartitioned.
+ */
+function uncaughtHandler(report: (error: Error) => void): (bytes: Uint8Array) => Uint8Array {
+  return (bytes) => {
+    const decoded = decodeValue(bytes);
+    const [name, message] = Array.isArray(decoded) ? decoded : ['Error', decoded];
+    const error = new Error(String(message));
+    error.name = String(name);
+    report(error);
+    return new Uint8Array(0);
+  };
+}
+
+const throwLater = (error: Error): void => {
+  setImmediate(() => {
+    throw error;
+  });
+};
 
 const started = new Map<string, Promise<JsEnclave>>();
 
@@ -56,7 +81,7 @@ export function startPartitionedEnclave(hostDir: string, options: StartOptions =
   return enclave;
 }
 
-async function launch(dir: string, options: StartOptions): Promise<JsEnclave> {
+async function launch(dir: string, { onUncaught, ...launchOptions }: StartOptions): Promise<JsEnclave> {
   const runtime = createRequire(join(dir, 'cloister', 'host-runtime.cjs'))(
     './host-runtime.cjs',
   ) as HostRuntime;
@@ -77,8 +102,8 @@ async function launch(dir: string, options: StartOptions): Promise<JsEnclave> {
   const enclave = await launchJsEnclave({
     appBundle: readFileSync(join(dir, 'cloister', BUNDLE), 'utf8'),
     config: JSON.parse(readFileSync(join(dir, 'cloister', CONFIG), 'utf8')) as Partial<JsEnclaveConfig>,
-    hostHandlers: { 'cloister-exit': serve },
-    ...options,
+    hostHandlers: { 'cloister-exit': serve, 'cloister-uncaught': uncaughtHandler(onUncaught ?? throwLater) },
+    ...launchOptions,
   });
   runtime.install({
     callSync(name, request) {

@@ -259,6 +259,10 @@ function toEnclave(v, path = []) {
   if (path.includes(v) || path.length > 64) return hostRef(v);
   const inner = [...path, v];
   if (Array.isArray(v)) return v.map((x) => toEnclave(x, inner));
+  const mirrored = handles.get(v);
+  if (typeof mirrored === 'number' && mirrored < 0 && Object.values(v).some((x) => mirrorStubs.has(x)))
+    // The copy of a plain object the enclave made (its methods are stubs): the enclave's own object.
+    return { __cloisterCopy: originOf(v), mirror: mirrored, fields: fieldsToEnclave(dataFields(v), inner) };
   const proto = Object.getPrototypeOf(v);
   const className = isPlain(v) ? undefined : hostClassNames.get(proto.constructor);
   if ((isPlain(v) || (className !== undefined && classOf(className) === proto.constructor)) && !Object.values(v).some((x) => typeof x === 'function'))
@@ -285,6 +289,32 @@ function fromEnclave(v, depth = 0) {
     return cls;
   }
   if (v.__cloisterError !== undefined) return rebuildError(v.__cloisterError);
+  let target = fromEnclaveObject(v, depth);
+  // A plain object the enclave made with methods: each is a stub that runs the enclave's own.
+  const handle = target === undefined ? undefined : handles.get(target);
+  if (typeof handle === 'number' && handle < 0 && Array.isArray(v.methods) && v.methods.length <= 256)
+    for (const key of v.methods)
+      if (typeof key === 'string' && !mirrorStubs.has(target[key])) target[key] = mirrorStub(handle, key);
+  if (target !== undefined) return target;
+  if (v.__cloisterSealed !== undefined || v.__cloisterHandle !== undefined) return v;
+  const out = {};
+  for (const key of Object.keys(v)) out[key] = fromEnclave(v[key], depth + 1);
+  return out;
+}
+const mirrorStubs = new WeakSet();
+function mirrorStub(handle, key) {
+  const stub = function (...args) {
+    const reply = installed.callSync('__cloisterMirrorMethod', { receiver: { handle }, args: [key, ...args.map((a) => toEnclave(a))] });
+    const self = handleObjects.get(handle)?.deref();
+    if (reply.fields !== undefined && self !== undefined) Object.assign(self, fromEnclave(reply.fields));
+    if (reply.thrown !== undefined) throw rebuildError(reply.thrown);
+    return fromEnclave(reply.value);
+  };
+  mirrorStubs.add(stub);
+  return stub;
+}
+/** The host object an object from the enclave stands for (its own, a mirror's copy, a new one), fields written. */
+function fromEnclaveObject(v, depth) {
   let target;
   if (typeof v.__cloisterSame === 'number') target = original(v.__cloisterSame);
   else if (typeof v.__cloisterMirrorOf === 'number') {
@@ -304,12 +334,8 @@ function fromEnclave(v, depth = 0) {
       const value = fromEnclave(v.fields[key], depth + 1);
       if (target[key] !== value) target[key] = value;
     }
-    return target;
   }
-  if (v.__cloisterSealed !== undefined || v.__cloisterHandle !== undefined) return v;
-  const out = {};
-  for (const key of Object.keys(v)) out[key] = fromEnclave(v[key], depth + 1);
-  return out;
+  return target;
 }
 /** A promise the enclave keeps (a field such as \`this.ready\`): the host's stands for it and settles with it. */
 function awaitInside(id) {
@@ -380,7 +406,11 @@ export const ENCLAVE_RUNTIME = (
 const SPEC = ${spec};
 ${COMMON}
 const registry = new Map();
-globalThis.__cloisterRegister = (name, fn, proto) => registry.set(name, { fn, proto });
+const registeredNames = new WeakMap();
+globalThis.__cloisterRegister = (name, fn, proto) => {
+  registry.set(name, { fn, proto });
+  if (typeof fn === 'function') registeredNames.set(fn, name);
+};
 /** The enclave copy's classes by name: a class or an instance crossing by name gets the enclave's own. */
 const classes = new Map();
 const classNames = new Map();
@@ -455,9 +485,11 @@ function install({ host, seal, unseal }) {
   };
   /** A reply to an exit: the host's value, or what the host threw, rethrown here. */
   const reply = (r) => {
-    if (r !== null && typeof r === 'object' && r.__cloisterThrew !== undefined) throw buildError(r.__cloisterThrew);
+    if (r !== null && typeof r === 'object' && r.__cloisterThrew !== undefined) throw raised(buildError(r.__cloisterThrew));
     return r;
   };
+  // Marks what the host threw: left uncaught outside a call, it ends that task, not the enclave.
+  const raised = (error) => (typeof host.raised === 'function' ? host.raised(error) : error);
   // Handles of host objects become proxies: reads, calls and \`new\` through them are exits.
   const proxies = new Map();
   const proxyIds = new WeakMap();
@@ -538,12 +570,27 @@ function install({ host, seal, unseal }) {
     const inner = [...path, v];
     if (Array.isArray(v)) return v.map((x) => toHost(x, inner));
     if (SEALED in v || HANDLE in v) return v;
-    const fields = {};
-    for (const key of Object.keys(v)) if (!isSecretField(v, key)) fields[key] = toHost(v[key], inner);
-    if (origins.has(v)) return { __cloisterSame: origins.get(v), fields };
-    if (mirrorHandles.has(v)) return { __cloisterMirrorOf: mirrorHandles.get(v), fields };
     const proto = Object.getPrototypeOf(v);
-    const className = proto === null || proto === Object.prototype ? undefined : classNames.get(proto.constructor);
+    const plain = proto === null || proto === Object.prototype;
+    const fields = {};
+    // A plain object's own functions (forge's md.update, hmac.start) stay inside: its methods.
+    const methods = [];
+    for (const key of Object.keys(v)) {
+      if (isSecretField(v, key)) continue;
+      const x = v[key];
+      if (plain && typeof x === 'function' && !(classNames.has(x) && classOf(classNames.get(x)) === x)) methods.push(key);
+      else fields[key] = toHost(x, inner);
+    }
+    if (origins.has(v)) return { __cloisterSame: origins.get(v), fields };
+    if (mirrorHandles.has(v)) return { __cloisterMirrorOf: mirrorHandles.get(v), fields, methods };
+    if (methods.length > 0) {
+      // It stays here as the mirror of the host's copy, whose methods are stubs that call these.
+      const handle = nextMirror--;
+      mirrors.set(handle, v);
+      mirrorHandles.set(v, handle);
+      return { __cloisterNew: '', fields, mirror: handle, methods };
+    }
+    const className = plain ? undefined : classNames.get(proto.constructor);
     if (className !== undefined && classOf(className) === proto.constructor) {
       if (!sensitiveFields.has(className)) return { __cloisterNew: className, fields };
       // Built inside with sensitive fields: it becomes the mirror of the host's copy.
@@ -617,8 +664,46 @@ function install({ host, seal, unseal }) {
     if ('error' in settled) return thrown(settled.error);
     return { value: toHost(outgoing(settled.value, 'sealed')) };
   };
+  /**
+   * A method of a plain object the enclave made and handed out (its mirror, by handle): the
+   * function the object holds runs on it here. The host can reach only functions of objects it
+   * was given; a function that is an entry keeps that entry's schemas, call order and crossing.
+   * Other results leave as the object did (in clear: the analysis let the object out).
+   */
+  const mirrorMethod = (request) => {
+    const handle = request?.receiver?.handle;
+    const obj = typeof handle === 'number' && handle < 0 ? mirrors.get(handle) : undefined;
+    if (obj === undefined || !Array.isArray(request.args)) throw new EnclaveRefusal('method call on an unknown object');
+    const [key, ...rest] = request.args;
+    const proto = Object.getPrototypeOf(obj);
+    if (typeof key !== 'string' || (proto !== null && proto !== Object.prototype) || !Object.hasOwn(obj, key) || typeof obj[key] !== 'function')
+      throw new EnclaveRefusal('the object has no method ' + String(key).slice(0, 100));
+    const fn = obj[key];
+    const entryName = registeredNames.get(fn);
+    const e = entryName === undefined ? undefined : entries.get(entryName);
+    const args = rest.map(incoming);
+    if (e !== undefined) {
+      for (const r of e.requires) if (!established.has(r)) throw new EnclaveRefusal(entryName + ' called before ' + r + ' was set (call order)');
+      if (args.length > e.params.length) throw new EnclaveRefusal(entryName + ': too many arguments');
+      if (e.types !== 'advisory')
+        e.params.forEach((p, i) => {
+          const problem = checkSchema(p.schema, args[i], p.name);
+          if (problem !== undefined) throw new EnclaveRefusal(entryName + ': ' + problem);
+        });
+    }
+    let result;
+    try {
+      result = fn.apply(obj, args);
+    } catch (error) {
+      return thrown(error, undefined, obj, undefined);
+    }
+    if (e !== undefined) for (const s of e.establishes) established.add(s);
+    const value = result instanceof Promise ? { __cloisterPromise: keepPromise(result) } : toHost(outgoing(result, e?.returns.crossing ?? 'plain'));
+    return { value, fields: toHostFields(dataFields(obj)) };
+  };
   const dispatch = (name, request, sync) => {
     if (name === '__cloisterAwait' && !sync) return awaitKept(request);
+    if (name === '__cloisterMirrorMethod' && sync) return mirrorMethod(request);
     const e = entries.get(name);
     if (e === undefined) throw new EnclaveRefusal(name + ' is not an entry');
     if ((e.mode === 'sync') !== sync) throw new EnclaveRefusal(name + ' is ' + e.mode);
@@ -755,10 +840,11 @@ const dispatcher = runtime.install({
       if (reply.error !== undefined) {
         const error = new Error(reply.error.message);
         error.name = reply.error.name;
-        throw error;
+        throw enclave.host.raised(error);
       }
       return reply.value;
     },
+    raised: (error) => enclave.host.raised(error),
   },
   seal: (bytes) => enclave.seal(bytes),
   unseal(blob) {

@@ -176,6 +176,66 @@ describe('JavaScript enclave calls', () => {
   });
 });
 
+describe('calls nested inside a host call', () => {
+  const enclaves = new TestEnclaves();
+  after(() => enclaves.close());
+
+  it('serve synchronous entries through the same checks; refuse async, unknown and malformed ones and nesting past 8; the outer call completes', async () => {
+    const inner: unknown[] = [];
+    const deepest: string[] = [];
+    const tries: [string, unknown[]][] = [
+      ['twice', [21]],
+      ['slow', [1]],
+      ['nope', []],
+      ['twice', [1, 2, 3]],
+    ];
+    const enclave: JsEnclave = await enclaves.launch({
+      appBundle: [
+        `const { host } = require('cloister:enclave');`,
+        `let calls = 0;`,
+        `exports.outer = () => { calls++; const r = host.call('back', new Uint8Array(1)); return [r.length, calls]; };`,
+        `exports.twice = (n) => n * 2;`,
+        `exports.slow = async (n) => n;`,
+        `exports.count = () => calls;`,
+      ].join('\n'),
+      hostHandlers: {
+        back: () => {
+          if (inner.length > 0) {
+            // Deeper levels: the host keeps nesting until the enclave refuses.
+            try {
+              enclave.callSync('outer', []);
+            } catch (error) {
+              deepest.push((error as Error).message);
+            }
+            return Uint8Array.of(7);
+          }
+          for (const [name, args] of tries) {
+            try {
+              inner.push(enclave.callSync(name, args));
+            } catch (error) {
+              inner.push(error instanceof JsEnclaveError ? `${error.code}: ${error.message}` : error);
+            }
+          }
+          inner.push(enclave.callSync('outer', []));
+          return Uint8Array.of(7, 7);
+        },
+      },
+    });
+    assert.deepEqual(enclave.callSync('outer', []), [2, 9], 'the outer call, then 8 nested ones');
+    assert.equal(inner[0], 42);
+    assert.match(String(inner[1]), /refused: .*entry slow is asynchronous and cannot run nested/);
+    assert.match(String(inner[2]), /refused: .*no entry named "nope"/);
+    assert.match(String(inner[3]), /refused: .*entry twice takes 1 arguments, got 3/);
+    // The nested outer (calls = 2) nested further until the enclave refused the 9th level; every
+    // level's reply reached its caller, and the channel came back intact.
+    assert.deepEqual(inner[4], [1, 9]);
+    assert.equal(deepest.length, 1);
+    assert.match(deepest[0], /refused the call: calls nested more than 8 deep/);
+    assert.equal(enclave.callSync('count', []), 9);
+    assert.equal(await enclave.call('twice', [5]), 10);
+  });
+});
+
 describe('an app failing outside a call', () => {
   const enclaves = new TestEnclaves();
   after(() => enclaves.close());

@@ -43,6 +43,20 @@ api.withPlugin = function (plugin) {
   /** @declassify the test reads a length */
   return secret.length + plugin.md.create();
 };
+// As forge's pbkdf2(..., callback): the enclave calls the caller's callback (an exit), which
+// calls back in (util.bytesToHex) while the enclave waits for it.
+api.withCallback = function (callback) {
+  /** @declassify the test reads a length */
+  return callback(2) + secret.length;
+};
+// As forge's pbkdf2 without Node's crypto: the callback runs on a later turn, after the reply.
+api.later = function (callback) {
+  setTimeout(function () {
+    callback(2);
+  }, 0);
+  /** @declassify the test reads a length */
+  return secret.length;
+};
 `;
 
 const MD = `'use strict';
@@ -52,6 +66,26 @@ var pepper = 'pp';
 md.create = function () {
   /** @declassify the test reads a length */
   return pepper.length * 10;
+};
+// As forge's md.sha256.create(): an object literal whose methods close over state inside.
+md.hasher = function () {
+  var total = pepper.length;
+  var h = { count: 0 };
+  h.update = function (n) {
+    total += n;
+    h.count++;
+    return h;
+  };
+  h.digest = function () {
+    /** @declassify the test reads a sum */
+    return total;
+  };
+  /** @declassify the object leaves; its state stays in its closures */
+  return h;
+};
+md.finish = function (h) {
+  /** @declassify the test reads a sum */
+  return h.digest() + pepper.length;
 };
 `;
 
@@ -83,6 +117,7 @@ describe('library shapes in the partitioned build', () => {
   const platform = platformPath();
   let enclave: JsEnclave | undefined;
   let out = '';
+  const uncaught: Error[] = [];
 
   before(async () => {
     const dir = writeApp({
@@ -109,6 +144,7 @@ describe('library shapes in the partitioned build', () => {
     enclave = await startPartitionedEnclave(join(out, 'host'), {
       platformPath: platform,
       syncTimeoutMs: 30_000,
+      onUncaught: (error) => uncaught.push(error),
     });
     const host = createRequire(join(out, 'host', 'package.json'))('./lib/key.js') as {
       fingerprint(n: number): number;
@@ -128,6 +164,114 @@ describe('library shapes in the partitioned build', () => {
     // Inside withPlugin the enclave reads plugin.md.create from the host: the stub, called from an
     // exit, would re-enter the enclave while it waits ("busy"); the enclave calls its md.create.
     assert.equal(key.withPlugin({ md }), 3 + 20);
+  });
+
+  it('serves an entry called from a host callback while the enclave waits for that callback (nested), and keeps serving', () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    const key = require('./lib/key.js') as {
+      withCallback(cb: (n: number) => number): number;
+      fingerprint(n: number): number;
+    };
+    const md = require('./lib/md.js') as { create(): number };
+    const Big = (require('./lib/big.js') as { Big: new (v: number) => { value(): number } }).Big;
+    const seen: number[] = [];
+    // Inside the exit, two entries: md.create (20) and a nested withCallback whose own callback
+    // enters again (fingerprint(0): 3 + 0 + 100), each withCallback adding the secret's length (3).
+    const result = key.withCallback((n) => {
+      seen.push(n);
+      return md.create() + key.withCallback((m) => key.fingerprint(m - 2));
+    });
+    assert.deepEqual(seen, [2]);
+    assert.equal(result, 20 + (103 + 3) + 3);
+    // A nested call the enclave's checks refuse fails that call only; the exit's caller sees the error.
+    assert.throws(
+      () => key.withCallback(() => new Big(5000).value()),
+      (e: Error) => e instanceof RangeError && e.message === 'too big',
+    );
+    // Nesting deeper than the enclave allows is refused, and the enclave keeps serving.
+    const deep = (d: number): number => key.withCallback(() => (d > 0 ? deep(d - 1) : 0));
+    assert.throws(() => deep(20), /nested more than 8 deep/);
+    assert.equal(key.fingerprint(1), 104, 'the enclave still serves calls');
+    assert.equal(enclave!.entries.length > 0, true);
+  });
+
+  it('serves a nested entry from a callback the enclave calls from a timer, whatever state the channel is in', async () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    const key = require('./lib/key.js') as {
+      later(cb: (n: number) => void): number;
+      fingerprint(n: number): number;
+    };
+    const md = require('./lib/md.js') as { create(): number };
+    // The host serves the timer's exit during its next call: the channel then holds that call's
+    // request, or the reply not yet collected; either must survive the nested md.create.
+    for (let round = 0; round < 10; round++) {
+      const got: number[] = [];
+      assert.equal(
+        key.later((n) => {
+          got.push(md.create() + n);
+        }),
+        3,
+      );
+      for (let i = 0; i < 100 && got.length === 0; i++) {
+        assert.equal(key.fingerprint(round), 103 + round);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      assert.deepEqual(got, [22]);
+    }
+  });
+
+  it('an error a host callback throws into a timer of the enclave ends that task, reaches the host, and the enclave serves on', async () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    const key = require('./lib/key.js') as { later(cb: () => void): number; fingerprint(n: number): number };
+    uncaught.length = 0;
+    assert.equal(
+      key.later(() => {
+        throw new RangeError('the callback failed');
+      }),
+      3,
+    );
+    // The timer's exit is served during a later call; then the enclave must still answer.
+    for (let i = 0; i < 100 && uncaught.length === 0; i++) {
+      assert.equal(key.fingerprint(1), 104);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.deepEqual(
+      uncaught.map((e) => [e.name, e.message]),
+      [['RangeError', 'the callback failed']],
+    );
+    assert.equal(key.fingerprint(2), 105, 'the enclave did not stop');
+  });
+
+  it("returns an object the enclave made with its own methods: stubs that run them on the enclave's object", () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    type Hasher = { count: number; update(n: number): Hasher; digest(): number };
+    const md = require('./lib/md.js') as { hasher(): Hasher; finish(h: Hasher): number };
+    const h = md.hasher();
+    assert.equal(typeof h.update, 'function');
+    assert.equal(h.update(1).update(2), h, 'a method returning its object gives the same host copy');
+    assert.equal(h.count, 2, 'the fields the method changed are written back');
+    assert.equal(h.digest(), 2 + 3);
+    assert.equal(md.finish(h), 5 + 2, "the copy handed back in is the enclave's own object");
+    const other = md.hasher();
+    other.update(10);
+    assert.equal(h.digest(), 5, 'each object keeps its own state');
+    assert.equal(other.digest(), 12);
+    // A host forging calls: an object never handed out, a function that is not the object's own.
+    for (const [handle, method] of [
+      [-9999, 'digest'],
+      [-1, 'toString'],
+      [-1, 'constructor'],
+      [1, 'digest'],
+    ] as const)
+      assert.throws(
+        () =>
+          enclave!.callSync('enterSync', [
+            '__cloisterMirrorMethod',
+            { receiver: { handle }, args: [method] },
+          ]),
+        /refused: (method call on an unknown object|the object has no method)/,
+      );
+    assert.equal(h.digest(), 5, 'the enclave keeps serving');
   });
 
   it('builds and calls instances of an ES5 class in the enclave: new, prototype methods with this, results by class', () => {

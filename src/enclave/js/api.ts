@@ -33,7 +33,13 @@ export function enclaveApi(parts: {
       platform.ereport(bytes(targetInfo), bytes(reportData)),
     quote: (reportData: Uint8Array) => platform.quote(bytes(reportData)),
     kbsResource: async (resource: string) => kbsResource(String(resource)),
-    host: Object.freeze({ call: (name: string, data: Uint8Array) => hostCalls.call(name, bytes(data)) }),
+    host: Object.freeze({
+      call: (name: string, data: Uint8Array) => hostCalls.call(name, bytes(data)),
+      raised: <E>(error: E): E => {
+        if (typeof error === 'object' && error !== null) hostCalls.raisedByHost.add(error);
+        return error;
+      },
+    }),
   });
 }
 

@@ -20,6 +20,15 @@ declare module 'cloister:enclave' {
    * relays the HTTP exchange and sees only ciphertext.
    */
   export function kbsResource(resource: string): Promise<Uint8Array>;
-  /** Calls the host's handler `name` (synchronously) with bytes; returns its reply bytes. */
-  export const host: { call(name: string, data: Uint8Array): Uint8Array };
+  /**
+   * `call`: calls the host's handler `name` (synchronously) with bytes; returns its reply bytes.
+   * `raised(error)`: marks an error as the host's (its handler threw it, the app rethrows it) and
+   * returns it. Left uncaught outside a call, such an error ends that task only, as it would fail
+   * a call: the enclave serves on and tells the host (`cloister-uncaught`, `[name, message]`). The
+   * app's own uncaught errors still stop the enclave.
+   */
+  export const host: {
+    call(name: string, data: Uint8Array): Uint8Array;
+    raised<E>(error: E): E;
+  };
 }

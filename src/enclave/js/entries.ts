@@ -66,6 +66,39 @@ export class Dispatcher {
 
   /** Runs one request; never throws (everything becomes an outcome the host can read). */
   async dispatch(request: Uint8Array): Promise<Outcome> {
+    const call = this.parse(request);
+    if (!('fn' in call)) return call;
+    let result: unknown;
+    try {
+      result = await call.fn(...call.args);
+    } catch (error) {
+      return this.threw(error);
+    }
+    return this.result(call.name, result);
+  }
+
+  /**
+   * Runs a request nested inside one of the app's host calls (the host's handler called an entry
+   * while the enclave waits for it): the same checks, but the entry must answer synchronously, as
+   * the code waiting below it cannot yield to the event loop.
+   */
+  dispatchNested(request: Uint8Array): Outcome {
+    const call = this.parse(request);
+    if (!('fn' in call)) return call;
+    let result: unknown;
+    try {
+      result = call.fn(...call.args);
+    } catch (error) {
+      return this.threw(error);
+    }
+    if (result instanceof Promise) {
+      result.catch(() => undefined);
+      return this.refuse(`entry ${call.name} is asynchronous and cannot run nested inside a host call`);
+    }
+    return this.result(call.name, result);
+  }
+
+  private parse(request: Uint8Array): Outcome | { name: string; fn: EntryFunction; args: unknown[] } {
     let name: string;
     let args: unknown[];
     try {
@@ -89,12 +122,10 @@ export class Dispatcher {
       const expected = entry.least === entry.most ? `${entry.least}` : `${entry.least} to ${entry.most}`;
       return this.refuse(`entry ${name} takes ${expected} arguments, got ${args.length}`);
     }
-    let result: unknown;
-    try {
-      result = await entry.fn(...args);
-    } catch (error) {
-      return this.threw(error);
-    }
+    return { name, fn: entry.fn, args };
+  }
+
+  private result(name: string, result: unknown): Outcome {
     try {
       return { status: CallStatus.OK, data: encodeValue(result, this.maxMessageBytes) };
     } catch (error) {

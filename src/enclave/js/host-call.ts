@@ -23,6 +23,10 @@ const MAX_ERROR_MESSAGE = 1000;
 export class HostCalls {
   /** Set once the host broke the ring protocol: the enclave stops and makes no more host calls. */
   broken: string | undefined;
+  /** Errors the app marked as the host's (`host.raised`): uncaught, they do not stop the enclave. */
+  readonly raisedByHost = new WeakSet<object>();
+  /** Serves the entries the host's handler calls while the enclave waits for it (main.ts). */
+  whileWaiting: (() => void) | undefined;
 
   constructor(
     private readonly channel: HostChannel,
@@ -67,10 +71,12 @@ export class HostCalls {
       });
       offset += SLOT_DATA_BYTES;
     }
-    const first = hostCall(this.channel, JsAppCalls.appCall, {
-      length: request.length,
-      part: request.subarray(offset),
-    });
+    const first = hostCall(
+      this.channel,
+      JsAppCalls.appCall,
+      { length: request.length, part: request.subarray(offset) },
+      this.whileWaiting,
+    );
     const total = first.length;
     if (total < 1n || total > BigInt(this.maxMessageBytes + 1)) {
       throw new HostCallError(`host call ${name}: the host announced a reply of ${total} bytes`);

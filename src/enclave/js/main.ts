@@ -15,6 +15,7 @@ import {
   CallStatus,
   ChannelField,
   ChannelState,
+  MAX_NESTED_CALLS,
   START_SEQ,
   normalizeJsConfig,
   viewCallChannel,
@@ -40,7 +41,13 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const nodeProcess = process;
 
 /** Publishes a reply and rings the doorbell the host waits on. */
-function reply(view: ChannelView, ring: RingView, seq: number, outcome: Outcome): void {
+function reply(
+  view: ChannelView,
+  ring: RingView,
+  seq: number,
+  outcome: Outcome,
+  state: number = ChannelState.REPLY,
+): void {
   let { status, data } = outcome;
   if (data.length > view.maxMessageBytes) {
     status = CallStatus.THREW;
@@ -54,7 +61,7 @@ function reply(view: ChannelView, ring: RingView, seq: number, outcome: Outcome)
   h[ChannelField.replySeq] = seq;
   h[ChannelField.status] = status;
   h[ChannelField.replyLength] = data.length;
-  Atomics.store(h, ChannelField.state, ChannelState.REPLY);
+  Atomics.store(h, ChannelField.state, state);
   Atomics.add(ring.control, Control.submitted, 1);
   if (Atomics.load(ring.control, Control.hostParked) === 1) Atomics.notify(ring.control, Control.submitted);
 }
@@ -104,6 +111,44 @@ function loadApp(start: JsEnclaveStart, config: JsEnclaveConfig, api: object, co
   return new Dispatcher(entryTable(module.exports, config.entries), config.maxMessageBytes);
 }
 
+/**
+ * Serves a call the host's handler makes while the app waits in a host call (a callback that
+ * calls back in, as SGX's nested ECALLs): the same allow-list and checks as any call, synchronous
+ * entries only, at most MAX_NESTED_CALLS deep. The host can place such a call only while the app
+ * waits for one of its own host calls, never in the middle of enclave code.
+ */
+function nestedServer(
+  view: ChannelView,
+  ring: RingView,
+  dispatcher: Dispatcher,
+  hostCalls: HostCalls,
+  stopped: () => Outcome,
+): () => void {
+  let depth = 0;
+  const h = view.header;
+  return () => {
+    if (Atomics.load(h, ChannelField.state) !== ChannelState.NESTED_REQUEST) return;
+    const seq = h[ChannelField.seq];
+    const length = h[ChannelField.length];
+    Atomics.store(h, ChannelField.state, ChannelState.NESTED_RUNNING);
+    let outcome: Outcome;
+    if (hostCalls.broken !== undefined) outcome = stopped();
+    else if (!Number.isInteger(length) || length < 0 || length > view.maxMessageBytes)
+      outcome = dispatcher.refuse(`request length ${length} outside 0..${view.maxMessageBytes}`);
+    else if (depth >= MAX_NESTED_CALLS)
+      outcome = dispatcher.refuse(`calls nested more than ${MAX_NESTED_CALLS} deep inside host calls`);
+    else {
+      depth++;
+      try {
+        outcome = dispatcher.dispatchNested(view.request.slice(0, length));
+      } finally {
+        depth--;
+      }
+    }
+    reply(view, ring, seq, outcome, ChannelState.NESTED_REPLY);
+  };
+}
+
 async function serve(start: JsEnclaveStart): Promise<void> {
   const ring = viewRing(start.ring);
   const channel = new HostChannel(ring);
@@ -121,11 +166,36 @@ async function serve(start: JsEnclaveStart): Promise<void> {
   // enclave: its state is no longer known. The call in flight, if any, is answered now. Installed
   // before the app's first line, which never sees `process`.
   const fatal = (error: unknown): void => {
+    if (typeof error === 'object' && error !== null && hostCalls.raisedByHost.has(error)) {
+      hostRaisedUncaught(error);
+      return;
+    }
     const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     hostCalls.broken ??= `the application failed outside a call: ${what}`;
     if (current === undefined) return;
     reply(view, ring, current, stopped());
     current = undefined;
+  };
+  // An error the host raised in a host call that the app did not catch: it ends that task, as it
+  // would fail a call that met it, and the host hears of it (a host without the handler ignores it).
+  const hostRaisedUncaught = (error: object): void => {
+    if (hostCalls.broken !== undefined) return;
+    let name = 'Error';
+    let message = '';
+    try {
+      if (error instanceof Error) [name, message] = [String(error.name), String(error.message)];
+    } catch {
+      message = 'an error whose name or message cannot be read';
+    }
+    const cap = Math.floor(config.maxMessageBytes / 8);
+    try {
+      hostCalls.call(
+        'cloister-uncaught',
+        encodeValue([name.slice(0, 200), message.slice(0, cap)], config.maxMessageBytes),
+      );
+    } catch {
+      // Nobody on the host listens, or the ring broke (then the next call says so).
+    }
   };
   nodeProcess.on('uncaughtException', fatal);
   nodeProcess.on('unhandledRejection', fatal);
@@ -155,6 +225,7 @@ async function serve(start: JsEnclaveStart): Promise<void> {
     return;
   }
   current = undefined;
+  hostCalls.whileWaiting = nestedServer(view, ring, dispatcher, hostCalls, stopped);
   reply(view, ring, START_SEQ, {
     status: CallStatus.OK,
     data: encodeValue(dispatcher.names, config.maxMessageBytes),

@@ -77,6 +77,8 @@ export class HostChannel {
    * it waits stays in flight, and is reaped like a posted one.)
    */
   private writing = -1;
+  /** Slots whose caller waits while it serves nested work: later calls cannot reap them. */
+  private readonly held = new Set<number>();
 
   /** A channel over one lane of the ring (by default lane 0, the whole ring of a single-threaded run). */
   constructor(
@@ -89,9 +91,22 @@ export class HostChannel {
   }
 
   /** Makes a call and waits for its checked reply; throws `WasiError` for an error reply. */
-  call(spec: CallSpec, args: readonly bigint[], payload: Uint8Array = EMPTY, replyLimit = 0): Reply {
+  call(
+    spec: CallSpec,
+    args: readonly bigint[],
+    payload: Uint8Array = EMPTY,
+    replyLimit = 0,
+    whileWaiting?: () => void,
+  ): Reply {
     const index = this.submit(spec, args, payload, replyLimit);
-    return this.complete(index, true);
+    if (whileWaiting === undefined) return this.complete(index, true);
+    // Calls made by `whileWaiting` take the next slots; the ring must not wrap onto this one.
+    this.held.add(index);
+    try {
+      return this.complete(index, true, undefined, whileWaiting);
+    } finally {
+      this.held.delete(index);
+    }
   }
 
   /**
@@ -145,6 +160,9 @@ export class HostChannel {
     this.recover();
     const seq = this.seq;
     const index = seq & (this.count - 1);
+    if (this.held.has(index)) {
+      throw new RangeError(`${spec.name}: the ring is full of calls nested inside a host call`);
+    }
     if (this.inFlight[index]) this.complete(index, false);
     this.writing = index;
     const slot = this.ring.slots[this.first + index];
@@ -167,22 +185,22 @@ export class HostChannel {
     return index;
   }
 
-  private complete(index: number, wanted: boolean, into?: Uint8Array): Reply {
+  private complete(index: number, wanted: boolean, into?: Uint8Array, whileWaiting?: () => void): Reply {
     try {
-      return this.checkedReply(index, wanted, into);
+      return this.checkedReply(index, wanted, into, whileWaiting);
     } catch (error) {
       if (error instanceof HostProtocolError) this.broken = true;
       throw error;
     }
   }
 
-  private checkedReply(index: number, wanted: boolean, into?: Uint8Array): Reply {
+  private checkedReply(index: number, wanted: boolean, into?: Uint8Array, whileWaiting?: () => void): Reply {
     const pending = this.inFlight[index];
     if (!pending) throw new Error('no request in flight in this slot');
     const slot = this.ring.slots[this.first + index];
     let answered: boolean;
     try {
-      answered = waitForReply(slot, this.spin, this.broken ? BROKEN_RING_WAIT_MS : Infinity);
+      answered = waitForReply(slot, this.spin, this.broken ? BROKEN_RING_WAIT_MS : Infinity, whileWaiting);
     } catch (error) {
       // A call cut off while it waits (a stack overflow) stays in flight: its reply is reaped
       // before the slot is used again. A host that broke the protocol is not waited on again.
@@ -235,7 +253,12 @@ function checkReply(pending: InFlight, errno: number, replyLength: number): numb
 }
 
 /** Spins for `spin`'s window, then parks until the slot's reply is published; false when `limitMs` passed first. */
-function waitForReply(slot: SlotView, spin: AdaptiveSpin, limitMs: number): boolean {
+function waitForReply(
+  slot: SlotView,
+  spin: AdaptiveSpin,
+  limitMs: number,
+  whileWaiting?: () => void,
+): boolean {
   const h = slot.header;
   // A reply already there (a fast host call) costs no clock read.
   if (Atomics.load(h, SlotField.state) === SlotState.DONE) {
@@ -250,6 +273,7 @@ function waitForReply(slot: SlotView, spin: AdaptiveSpin, limitMs: number): bool
         return true;
       }
     }
+    whileWaiting?.();
   } while (performance.now() < spinUntil);
   spin.miss();
   Atomics.store(h, SlotField.enclaveWaiting, 1);
@@ -257,7 +281,9 @@ function waitForReply(slot: SlotView, spin: AdaptiveSpin, limitMs: number): bool
   while (Atomics.load(h, SlotField.state) !== SlotState.DONE) {
     const left = giveUpAt - performance.now();
     if (left <= 0) return false;
+    // The host wakes this wait when it leaves nested work for `whileWaiting`.
     Atomics.wait(h, SlotField.state, SlotState.SUBMITTED, Math.min(1000, left));
+    whileWaiting?.();
     const state = Atomics.load(h, SlotField.state);
     if (state !== SlotState.SUBMITTED && state !== SlotState.DONE) {
       throw new HostProtocolError(`host wrote slot state ${state}`);

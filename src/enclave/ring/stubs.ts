@@ -14,9 +14,10 @@ export function hostCall<D extends AnyCallDef>(
   channel: Pick<HostChannel, 'call'>,
   def: D,
   a: ArgsOf<D>,
+  whileWaiting?: () => void,
 ): ReplyOf<D> {
   const { args, payload } = def.args.encode(a);
-  const reply = channel.call(def, args, payload, def.reply.limit(a));
+  const reply = channel.call(def, args, payload, def.reply.limit(a), whileWaiting);
   return decodeReply(def, reply.result, reply.data, a);
 }
 
