@@ -292,14 +292,7 @@ export class JsEnclave {
       state === ChannelState.REPLY || state === ChannelState.NESTED_REPLY
         ? replyArea.slice(0, within(header[ChannelField.replyLength], replyArea))
         : undefined;
-    let request: Uint8Array;
-    try {
-      request = encodeValue([name, args], this.parts.view.maxMessageBytes);
-    } catch (error) {
-      if (error instanceof CodecError)
-        throw new JsEnclaveError(`cannot send the arguments of ${name}: ${error.message}`, 'refused');
-      throw error;
-    }
+    const request = this.encodeRequest(name, args);
     const seq = ++this.seq;
     area.set(request);
     header[ChannelField.seq] = seq;
@@ -342,18 +335,22 @@ export class JsEnclave {
     if (this.ended !== undefined) throw new JsEnclaveError(this.ended, 'closed');
   }
 
-  private send(name: string, args: readonly unknown[]): number {
-    this.checkUsable();
-    if (typeof name !== 'string' || !Array.isArray(args))
-      throw new TypeError('call(name: string, args: unknown[])');
-    let request: Uint8Array;
+  /** The request bytes of a call; arguments the codec cannot carry are the caller's error. */
+  private encodeRequest(name: string, args: readonly unknown[]): Uint8Array {
     try {
-      request = encodeValue([name, args], this.parts.view.maxMessageBytes);
+      return encodeValue([name, args], this.parts.view.maxMessageBytes);
     } catch (error) {
       if (error instanceof CodecError)
         throw new JsEnclaveError(`cannot send the arguments of ${name}: ${error.message}`, 'refused');
       throw error;
     }
+  }
+
+  private send(name: string, args: readonly unknown[]): number {
+    this.checkUsable();
+    if (typeof name !== 'string' || !Array.isArray(args))
+      throw new TypeError('call(name: string, args: unknown[])');
+    const request = this.encodeRequest(name, args);
     const seq = ++this.seq;
     this.publish(seq, request, request.length);
     return seq;
