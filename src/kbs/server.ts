@@ -546,20 +546,9 @@ export class KeyBroker {
     if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
       throw new KbsProblem(415, 'content-type', 'the body must be application/json');
     }
-    if (Number(req.headers['content-length'] ?? 0) > limit) {
-      throw new KbsProblem(413, 'too-large', `the body exceeds ${limit} bytes`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) throw new KbsProblem(413, 'too-large', `the body exceeds ${limit} bytes`);
-      chunks.push(chunk);
-    }
-    let text: string;
+    const raw = await this.rawBody(req, limit);
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-      return JSON.parse(text);
+      return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
     } catch (error) {
       throw new ProtocolError(`the body is not JSON: ${(error as Error).message}`);
     }
