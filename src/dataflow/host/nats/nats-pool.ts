@@ -74,21 +74,27 @@ export class NatsExecutorPool implements ExecutorPool {
     try {
       const jsm = await jetstreamManager(nc);
       const replicas = options.replicas ?? 1;
-      await jsm.streams.add({
-        name: n.stream,
-        subjects: [n.subject],
-        retention: RetentionPolicy.Workqueue,
-        num_replicas: replicas,
-      });
-      await jsm.consumers.add(n.stream, {
-        durable_name: n.consumer,
-        ack_policy: AckPolicy.Explicit,
-        ack_wait: (options.ackWaitMs ?? 10_000) * 1_000_000,
-        max_deliver: 8,
-        num_replicas: replicas,
-      });
-      const kv = await new Kvm(nc).create(n.kv, { replicas });
-      const objects = await new Objm(nc).create(n.blocks, { replicas });
+      // A cluster that has just started refuses replicated assets until its servers know each
+      // other ("no suitable peers for placement"); each creation is idempotent, so it is retried.
+      await retrying(() =>
+        jsm.streams.add({
+          name: n.stream,
+          subjects: [n.subject],
+          retention: RetentionPolicy.Workqueue,
+          num_replicas: replicas,
+        }),
+      );
+      await retrying(() =>
+        jsm.consumers.add(n.stream, {
+          durable_name: n.consumer,
+          ack_policy: AckPolicy.Explicit,
+          ack_wait: (options.ackWaitMs ?? 10_000) * 1_000_000,
+          max_deliver: 8,
+          num_replicas: replicas,
+        }),
+      );
+      const kv = await retrying(() => new Kvm(nc).create(n.kv, { replicas }));
+      const objects = await retrying(() => new Objm(nc).create(n.blocks, { replicas }));
       await retrying(() => objects.putBlob({ name: n.bundle }, encode(options.enclave)));
       const pool = new NatsExecutorPool(options, nc, kv, objects);
       await pool.watch();
