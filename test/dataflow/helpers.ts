@@ -118,6 +118,25 @@ export function jobFile(s: Scratch, name: string, body: string): string {
  * --trust-sim-root`), for tests only; `put` stores a resource under a policy naming MRENCLAVEs.
  */
 /**
+ * A word corpus of `count` lines in three files under `s.path('corpus')`, sealed (blocks of 4096
+ * bytes) to `s.path('in')`, and the same lines as one plain file under `s.path('all')` for the oracle.
+ */
+export function sealedWordCorpus(s: Scratch, count: number): void {
+  const words = Array.from(
+    { length: count },
+    (_, i) => `Word${i % 211} other-${(i * 7) % 57}; ${i % 3 ? 'x' : 'Y'}`,
+  );
+  const third = count / 3;
+  writeCorpus(s.path('corpus'), {
+    'a.txt': words.slice(0, third).join('\n'),
+    'b.txt': words.slice(third, 2 * third).join('\n'),
+    'c.txt': words.slice(2 * third).join('\n'),
+  });
+  writeCorpus(s.path('all'), { 'all.txt': `${words.join('\n')}\n` });
+  sealDirectory(s.path('corpus'), s.path('in'), s.key, { blockBytes: 4096 });
+}
+
+/**
  * The tamper tests' two-shuffle job over a sealed corpus in `s.path('in')` (blocks of 256 bytes): word
  * counts (RDD 3, map stage a0:s3), then the words grouped by their count (RDD 5, a0:s5). Returns the
  * job file.

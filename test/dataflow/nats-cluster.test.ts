@@ -10,7 +10,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsExecutorPool } from '../../src/dataflow/host/nats/nats-pool.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
-import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
+import { openOutput } from '../../src/dataflow/owner.ts';
 import {
   coreutilsWordCount,
   examples,
@@ -19,7 +19,7 @@ import {
   natsPresent,
   scratch,
   wordCounts,
-  writeCorpus,
+  sealedWordCorpus,
 } from './helpers.ts';
 
 const s = scratch();
@@ -45,17 +45,7 @@ const listening = (port: number): Promise<true | undefined> =>
   });
 
 before(async () => {
-  const words = Array.from(
-    { length: 1500 },
-    (_, i) => `Word${i % 211} other-${(i * 7) % 57}; ${i % 3 ? 'x' : 'Y'}`,
-  );
-  writeCorpus(s.path('corpus'), {
-    'a.txt': words.slice(0, 500).join('\n'),
-    'b.txt': words.slice(500, 1000).join('\n'),
-    'c.txt': words.slice(1000).join('\n'),
-  });
-  writeCorpus(s.path('all'), { 'all.txt': `${words.join('\n')}\n` });
-  sealDirectory(s.path('corpus'), s.path('in'), s.key, { blockBytes: 4096 });
+  sealedWordCorpus(s, 1500);
   if (!natsPresent) return;
   clientPorts = [await freePort(), await freePort(), await freePort()];
   const routePorts = [await freePort(), await freePort(), await freePort()];

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { NatsExecutorPool } from '../../src/dataflow/host/nats/nats-pool.ts';
 import { buildJobEnclave } from '../../src/dataflow/host/bundle.ts';
 import { runJob } from '../../src/dataflow/host/run-job.ts';
-import { openOutput, sealDirectory } from '../../src/dataflow/owner.ts';
+import { openOutput } from '../../src/dataflow/owner.ts';
 import {
   coreutilsWordCount,
   examples,
@@ -20,7 +20,7 @@ import {
   startSimBroker,
   waitForPort,
   wordCounts,
-  writeCorpus,
+  sealedWordCorpus,
 } from './helpers.ts';
 
 const s = scratch();
@@ -29,17 +29,7 @@ let broker: Awaited<ReturnType<typeof startSimBroker>> | undefined;
 let url = '';
 
 before(async () => {
-  const words = Array.from(
-    { length: 3000 },
-    (_, i) => `Word${i % 211} other-${(i * 7) % 57}; ${i % 3 ? 'x' : 'Y'}`,
-  );
-  writeCorpus(s.path('corpus'), {
-    'a.txt': words.slice(0, 1000).join('\n'),
-    'b.txt': words.slice(1000, 2000).join('\n'),
-    'c.txt': words.slice(2000).join('\n'),
-  });
-  writeCorpus(s.path('all'), { 'all.txt': `${words.join('\n')}\n` });
-  sealDirectory(s.path('corpus'), s.path('in'), s.key, { blockBytes: 4096 });
+  sealedWordCorpus(s, 3000);
   if (!natsPresent) return;
   const port = await freePort();
   server = spawn(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', s.path('jetstream')], {
