@@ -13,6 +13,7 @@ import { SimPlatform } from '../src/tee/sim/platform.ts';
 import type { EnclaveIdentity } from '../src/tee/sim/platform.ts';
 import type { Fetch } from '../src/enclave/kbs/client.ts';
 import { SimQuotingEnclave } from '../src/tee/sim/quoting.ts';
+import { listeningUrl } from '../test/helpers/listening.ts';
 
 export const SECRET = new Uint8Array(64).fill(7);
 
@@ -73,19 +74,7 @@ export async function startSimBroker(name: string): Promise<SimBroker> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      const timer = setTimeout(() => reject(new Error(`kbs serve did not start: ${text}`)), 60_000);
-      server.stderr.on('data', (d: Buffer) => {
-        if (text.length < 10_000) text += d.toString(); // then keep draining the release log unread
-        const m = /listening on (\S+)/.exec(text);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      server.once('exit', (code) => reject(new Error(`kbs serve exited ${code}: ${text}`)));
-    });
+    const url = await listeningUrl(server, 60_000);
     return {
       url,
       platform,

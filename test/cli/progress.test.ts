@@ -2,10 +2,11 @@
 // on a terminal's stderr, and nothing when stderr is a pipe.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { cliPath, runCli, tempDir, watFile, withoutSimWarning } from '../helpers/cli.ts';
+import { cliPath, runCli, tempDir, withoutSimWarning } from '../helpers/cli.ts';
+import { buildSevenImage } from '../helpers/seven-image.ts';
 import { requireTool } from '../storage/helpers/tools.ts';
 
 /** Runs the CLI under a pseudo-terminal (util-linux `script`), returning what the terminal showed. */
@@ -53,36 +54,18 @@ describe('progress bars', () => {
   });
 });
 
-/** A program that exits with status 7: it ran, so the image was unlocked. */
-const SEVEN = `(module
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (call $exit (i32.const 7))))`;
-
 describe('progress bar of unlocking an image', () => {
   const dir = tempDir();
   const pass = join(dir, 'app.pass');
-  const build = async (image: string, kdf: string[]): Promise<void> => {
-    const r = await runCli([
-      'image',
-      'build',
-      '--from',
-      join(dir, 'rootfs'),
-      '-o',
-      image,
-      '--encrypt',
-      '--passphrase-file',
-      pass,
-      ...kdf,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-  };
   before(async () => {
-    mkdirSync(join(dir, 'rootfs/bin'), { recursive: true });
-    copyFileSync(await watFile('seven', SEVEN), join(dir, 'rootfs/bin/seven.wasm'));
     writeFileSync(pass, 'correct horse\n');
-    await build(join(dir, 'argon.img'), []);
-    await build(join(dir, 'pbkdf2.img'), ['--pbkdf', 'pbkdf2', '--pbkdf-iterations', '1000']);
+    await buildSevenImage(dir, join(dir, 'argon.img'), pass);
+    await buildSevenImage(dir, join(dir, 'pbkdf2.img'), pass, [
+      '--pbkdf',
+      'pbkdf2',
+      '--pbkdf-iterations',
+      '1000',
+    ]);
   });
 
   it('run IMG --passphrase-file shows the key derivation on a terminal (argon2id)', (t) => {

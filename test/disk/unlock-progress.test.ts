@@ -1,7 +1,7 @@
 // The progress page of a passphrase unlock: the enclave reports its Argon2 key derivation there, and
 // nothing the host writes into the page changes what the enclave does.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -14,19 +14,14 @@ import {
   progressWriter,
   readProgress,
 } from '../../src/interface/progress-page.ts';
-import { runCli, tempDir, watFile } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/cli.ts';
+import { buildSevenImage } from '../helpers/seven-image.ts';
 import { requireTool } from '../storage/helpers/tools.ts';
 
 const dir = tempDir('cloister-unlock-progress-');
 const image = join(dir, 'app.img');
 const passphrase = join(dir, 'right.pass');
 const wrongPassphrase = join(dir, 'wrong.pass');
-
-/** A program that exits with status 7: proof that the enclave unlocked the image and ran it. */
-const SEVEN = `(module
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (call $exit (i32.const 7))))`;
 
 /** Keeps writing hostile values into `page` (a thread of the host) until told to stop. */
 function hammer(page: SharedArrayBuffer): { stop: () => Promise<number> } {
@@ -61,23 +56,10 @@ function hammer(page: SharedArrayBuffer): { stop: () => Promise<number> } {
 
 describe('unlock progress page', () => {
   before(async () => {
-    mkdirSync(join(dir, 'rootfs/bin'), { recursive: true });
-    copyFileSync(await watFile('seven', SEVEN), join(dir, 'rootfs/bin/seven.wasm'));
     writeFileSync(passphrase, 'correct horse\n');
     writeFileSync(wrongPassphrase, 'battery staple\n');
     // The default keyslot KDF: argon2id, the one that reports progress.
-    const r = await runCli([
-      'image',
-      'build',
-      '--from',
-      join(dir, 'rootfs'),
-      '-o',
-      image,
-      '--encrypt',
-      '--passphrase-file',
-      passphrase,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    await buildSevenImage(dir, image, passphrase);
   });
 
   it('the enclave reports its key derivation up to 100%, rising', async (t) => {

@@ -13,6 +13,7 @@ import { AdminVerifier, adminToken } from '../../src/kbs/admin.ts';
 import { KbsStore } from '../../src/kbs/store.ts';
 import { SimPlatform } from '../../src/tee/sim/platform.ts';
 import { cliPath, tempDir } from '../helpers/cli.ts';
+import { BrokerExited, listeningUrl } from '../helpers/listening.ts';
 import { DISK_KEY } from './helpers/kbs.ts';
 import { startSimKbs, type SimKbs } from './helpers/sim-kbs.ts';
 
@@ -145,22 +146,7 @@ describe('kbs serve and kbs put, as a user runs them', () => {
       { stdio: ['ignore', 'ignore', 'pipe'], env },
     );
     children.push(child);
-    let stderr = '';
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 30_000);
-      child.stderr?.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const m = /listening on (\S+)/.exec(stderr);
-        if (m) {
-          clearTimeout(timer);
-          resolve({ child, url: m[1] });
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(Object.assign(new Error(`exited ${code}: ${stderr}`), { code, stderr }));
-      });
-    });
+    return listeningUrl(child, 30_000).then((url) => ({ child, url }));
   }
 
   const stop = (child: ChildProcess): Promise<unknown> => {
@@ -176,7 +162,7 @@ describe('kbs serve and kbs put, as a user runs them', () => {
     try {
       const failed = await serve(port).then(
         () => assert.fail('served on a taken port'),
-        (error: { code: number; stderr: string }) => error,
+        (error: BrokerExited) => error,
       );
       assert.equal(failed.code, 2);
       assert.match(failed.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is in use by another program`));
