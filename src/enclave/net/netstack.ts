@@ -107,8 +107,8 @@ export class NetStack {
 
   /**
    * For a threaded program, whose kernel owns this stack and must never wait: a call that would
-   * wait pumps once without waiting and, when nothing moved, calls `handBack(ms)`, which throws
-   * (the calling thread waits, the kernel pumps with `step`, the call is made again).
+   * wait pumps once without waiting and calls `handBack(ms)`, which throws (the calling thread
+   * waits until the network moves, the kernel pumps with `step`, the call is made again).
    */
   handWaitsBack(handBack: (ms: number) => never): void {
     this.#handBack = handBack;
@@ -201,17 +201,17 @@ export class NetStack {
   }
 
   /**
-   * Waits on the network up to `waitMs`: one step (see `step`), or, when waits are handed back,
-   * a step without waiting and then, if nothing moved, the hand-back.
+   * Waits on the network up to `waitMs`: one step (see `step`), or, when waits are handed back, a
+   * step without waiting and then the hand-back. (The thread's wait ends at once when that step
+   * moved the network: one call never loops on the stack while other threads wait for news.)
    */
   pump(waitMs: number): void {
     if (this.#handBack === undefined || waitMs <= 0) {
       this.step(waitMs);
       return;
     }
-    const before = this.#progress;
     this.step(0);
-    if (this.#progress === before) this.#handBack(waitMs);
+    this.#handBack(waitMs);
   }
 
   /** One step: waits for datagrams (at most `waitMs`, less when a timer is due), feeds them in, runs the timers. */

@@ -261,9 +261,11 @@ export class Kernel {
           ints[Field.blockKind] = error.kind;
           bigs[BLOCK_NS] = error.ns;
           if (error.kind === BlockKind.NET) {
-            // The signal as it is now: the thread's wait ends as soon as the network moves on.
-            this.signalNetwork();
+            // The signal as it was when the call began: if the call itself moved the network (its
+            // step took datagrams), publishing that ends the thread's wait at once, and the retry
+            // looks again; else the wait lasts until the network moves on.
             ints[Field.netSignal] = Atomics.load(this.netSignal, 0);
+            this.signalNetwork();
             thread.netWaitEnd = performance.now() + Number(error.ns) / 1e6;
             this.netWaitUntil = Math.max(this.netWaitUntil, thread.netWaitEnd);
           }
