@@ -29,7 +29,7 @@ import {
   describeTrap,
 } from './loader/wasm-module.ts';
 import { THREAD_SPAWN, isThreaded, prepareThreaded } from './loader/threads-module.ts';
-import { KernelConsole, sleepInThread } from './threads/blocking.ts';
+import { KernelConsole, sleepInThread, waitNetworkInThread } from './threads/blocking.ts';
 import { Kernel, type StartThread, type ThreadReport, type ThreadStart } from './threads/kernel.ts';
 import { runThread } from './threads/thread.ts';
 import { HostChannel, HostProtocolError } from './ring/channel.ts';
@@ -44,13 +44,19 @@ import lwipWasm from './net/lwip.wasm';
 import { startNetwork, type Network } from './net/network.ts';
 import { SOCKET_MODULE, socketCalls } from './net/socket-calls.ts';
 import { announceGeneratedKey } from './net/key-evidence.ts';
+import { NetPumpingConsole } from './net/net-console.ts';
 
 async function run(start: EnclaveStart): Promise<void> {
   const config = JSON.parse(start.config) as RunConfig;
   const ring = viewRing(start.ring, threadLimit(config));
   const channel = new HostChannel(ring);
   let closeDisks = (): void => {};
+  let flushNetwork = (): void => {};
   const exit = (status: number, kind: number, message = ''): void => {
+    // What the program sent last (a reply before it exits) leaves before the enclave ends.
+    const flush = flushNetwork;
+    flushNetwork = () => {};
+    flush();
     try {
       closeDisks();
     } catch (error) {
@@ -112,7 +118,6 @@ async function run(start: EnclaveStart): Promise<void> {
     }
     let network: Network | undefined;
     try {
-      if (config.net && threads) throw new Error('--net is for single-threaded programs');
       if (config.net) {
         network = startNetwork({
           config: config.net,
@@ -122,6 +127,10 @@ async function run(start: EnclaveStart): Promise<void> {
           lwip: lwipWasm,
         });
         if (config.net.generateKey) announceGeneratedKey(network.publicKey, platform, console);
+        const { net } = network;
+        // A threaded program's kernel owns the stack: waits go back to the calling thread.
+        if (threads) net.handWaitsBack(waitNetworkInThread);
+        flushNetwork = () => net.flush();
       }
     } catch (error) {
       exit(1, ExitKind.STARTUP_ERROR, `network: ${(error as Error).message}`);
@@ -134,14 +143,19 @@ async function run(start: EnclaveStart): Promise<void> {
       sockets: network?.listeners,
       modules: { [SOCKET_MODULE]: socketCalls(network?.net) },
       // A threaded program's kernel never waits itself: its threads do (threads/blocking.ts).
-      console: threads ? new KernelConsole(console) : console,
+      // With a network, a wait for stdin pumps it (a threaded program's kernel pumps it anyway).
+      console: threads
+        ? new KernelConsole(console)
+        : network
+          ? new NetPumpingConsole(console, network.net)
+          : console,
       clock,
       // With a network, sleeping and every other call keep it moving (NetStack.pumpIfDue).
       sleep: threads ? sleepInThread : network ? (ns) => network.net.sleep(ns) : undefined,
       beforeCall: network ? () => network.net.pumpIfDue() : undefined,
     });
     if (threads) {
-      const { status, kind, message } = await runThreaded(start, config, module, threads, wasi);
+      const { status, kind, message } = await runThreaded(start, config, module, threads, wasi, network);
       exit(status, kind, message);
       return;
     }
@@ -203,12 +217,12 @@ async function runThreaded(
   module: WebAssembly.Module,
   threads: ReturnType<typeof prepareThreaded>,
   wasi: Wasi,
+  network: Network | undefined,
 ): Promise<{ status: number; kind: number; message: string }> {
   const { memory, memoryImport } = threads;
   try {
-    const provided: Record<string, Record<string, unknown>> = {
-      wasi_snapshot_preview1: { ...wasi.imports.wasi_snapshot_preview1 },
-    };
+    const provided: Record<string, Record<string, unknown>> = {};
+    for (const [name, functions] of Object.entries(wasi.imports)) provided[name] = { ...functions };
     (provided[THREAD_SPAWN.module] ??= {})[THREAD_SPAWN.name] = () => 0;
     (provided[memoryImport.module] ??= {})[memoryImport.name] = memory;
     checkImports(module, provided);
@@ -251,6 +265,7 @@ async function runThreaded(
     ring: start.ring,
     threadLanes: threadLimit(config),
     startThread,
+    network: network?.net,
   });
   try {
     return await kernel.run();

@@ -3,7 +3,8 @@
  * side's own fault injection): a forbidden errno or an oversized reply to `net_recv_batch` or
  * `net_send_batch` is refused and counted by the enclave, which goes on serving (and waits rather
  * than spinning); a reply to another request stops the enclave with the reason. Never a crash, never
- * a hang. The runs live in a network namespace this test makes (the host socket binds there).
+ * a hang. The same for a threaded server, whose kernel owns the network and pumps it while its
+ * threads wait. The runs live in a network namespace this test makes (the host socket binds there).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,6 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { cliPath, tempDir } from '../helpers/cli.ts';
+import { assemble } from '../threads/programs.ts';
+import { threadedServerWat } from './helpers/net-programs.ts';
 import { interopUnavailable } from './helpers/wg-peer.ts';
 import { encodeKey, generatePrivateKey, publicKey } from '../../src/enclave/net/wireguard/crypto.ts';
 
@@ -58,7 +61,7 @@ describe('a host that breaks the datagram calls', { skip }, () => {
     spawnSync('ip', ['netns', 'del', ns]);
   });
 
-  function runFaulted(fault: string): Promise<Run> {
+  function runFaulted(fault: string, program: string): Promise<Run> {
     return new Promise((resolve) => {
       const child = spawn(
         'ip',
@@ -73,7 +76,7 @@ describe('a host that breaks the datagram calls', { skip }, () => {
           conf,
           '--tcplisten',
           '0.0.0.0:8080',
-          httpd,
+          program,
         ],
         { env: { ...process.env, CLOISTER_HOST_FAULT: fault } },
       );
@@ -100,23 +103,33 @@ describe('a host that breaks the datagram calls', { skip }, () => {
     });
   }
 
-  for (const call of ['net_recv_batch', 'net_send_batch']) {
-    for (const fault of ['errno', 'length']) {
-      it(`${call}:${fault} is refused; the server keeps running`, async () => {
-        const r = await runFaulted(`${call}:${fault}`);
-        assert.ok(r.alive, `the enclave ended: ${r.code}\n${r.stderr}`);
-        assert.equal(r.stdout, 'httpd: serving on descriptor 3\n');
-        assert.doesNotMatch(r.stderr, /TypeError|RangeError|at .*\.js:\d+/);
+  const programs = [
+    { name: 'httpd', path: async () => httpd, says: 'httpd: serving on descriptor 3\n' },
+    {
+      name: 'a threaded server',
+      path: () => assemble(dir, 'threaded-server', threadedServerWat(2)),
+      says: 'threaded-server: serving\n',
+    },
+  ];
+  for (const program of programs) {
+    for (const call of ['net_recv_batch', 'net_send_batch']) {
+      for (const fault of ['errno', 'length']) {
+        it(`${program.name}: ${call}:${fault} is refused; the server keeps running`, async () => {
+          const r = await runFaulted(`${call}:${fault}`, await program.path());
+          assert.ok(r.alive, `the enclave ended: ${r.code}\n${r.stderr}`);
+          assert.equal(r.stdout, program.says);
+          assert.doesNotMatch(r.stderr, /TypeError|RangeError|at .*\.js:\d+/);
+        });
+      }
+      it(`${program.name}: ${call}:wrong-request stops the enclave with the reason`, async () => {
+        const r = await runFaulted(`${call}:wrong-request`, await program.path());
+        assert.ok(!r.alive, 'the enclave must stop');
+        assert.notEqual(r.code, 0);
+        assert.match(
+          r.stderr,
+          new RegExp(`enclave stopped: host answered request \\d+ in the slot of request \\d+ \\(${call}\\)`),
+        );
       });
     }
-    it(`${call}:wrong-request stops the enclave with the reason`, async () => {
-      const r = await runFaulted(`${call}:wrong-request`);
-      assert.ok(!r.alive, 'the enclave must stop');
-      assert.notEqual(r.code, 0);
-      assert.match(
-        r.stderr,
-        new RegExp(`enclave stopped: host answered request \\d+ in the slot of request \\d+ \\(${call}\\)`),
-      );
-    });
   }
 });

@@ -8,13 +8,14 @@
  * transport messages.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { cliPath, tempDir } from '../helpers/cli.ts';
+import { Child } from './helpers/child.ts';
 import { WireGuardGoPeer, interopUnavailable } from './helpers/wg-peer.ts';
 import { encodeKey, generatePrivateKey, publicKey } from '../../src/enclave/net/wireguard/crypto.ts';
 import { parseQuote } from '../../src/attestation/quote.ts';
@@ -31,29 +32,6 @@ const RELAY_ENCLAVE_SIDE = 40001;
 const RELAY_PEER_SIDE = 40002;
 const ENCLAVE_ADDRESS = '10.213.79.1';
 const PEER_ADDRESS = '10.213.79.2';
-
-/** Collects a child's output; resolves `waitFor` when a line matches (bounded by `timeoutMs`). */
-class Child {
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  constructor(readonly process: ChildProcess) {
-    process.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
-    process.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => process.on('close', (code) => resolve(code)));
-  }
-  async waitFor(pattern: RegExp, timeoutMs: number): Promise<void> {
-    const start = Date.now();
-    while (!pattern.test(this.stdout)) {
-      if (Date.now() - start > timeoutMs || this.process.exitCode !== null)
-        throw new Error(`no ${pattern} within ${timeoutMs} ms: ${this.stdout}\n${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  stop(): void {
-    if (this.process.exitCode === null) this.process.kill('SIGKILL');
-  }
-}
 
 describe(
   'cloister run --net: C programs in the enclave serve and fetch through wireguard-go',

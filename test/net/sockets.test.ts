@@ -13,7 +13,7 @@ import { Errno, WasiError } from '../../src/interface/errno.ts';
 import type { OuterDatagram } from '../../src/interface/net-datagrams.ts';
 import type { DatagramPort } from '../../src/enclave/net/host-datagrams.ts';
 import { compileLwip } from '../../src/enclave/net/lwip.ts';
-import { BACKGROUND_PUMP_MS, NetStack } from '../../src/enclave/net/netstack.ts';
+import { BACKGROUND_PUMP_MS, NetStack, OUTBOX_AGE_MS } from '../../src/enclave/net/netstack.ts';
 import { PEEK_MAX, TcpListenerFd, TcpStreamFd } from '../../src/enclave/net/socket-fd.ts';
 import { SOCKET_MODULE, socketCalls } from '../../src/enclave/net/socket-calls.ts';
 import { UdpSocketFd } from '../../src/enclave/net/udp-fd.ts';
@@ -24,6 +24,7 @@ import { Wasi } from '../../src/enclave/libos/index.ts';
 import { FdFlags } from '../../src/enclave/libos/wasi/layout.ts';
 import { generatePrivateKey, publicKey } from '../../src/enclave/net/wireguard/crypto.ts';
 import { cidr } from './helpers/wg-pair.ts';
+import { BlockKind, WouldBlock, waitNetworkInThread } from '../../src/enclave/threads/blocking.ts';
 
 const lwip = compileLwip(readFileSync(new URL('../../src/enclave/net/lwip.wasm', import.meta.url)));
 const clock = { nowMs: () => performance.now(), wallMs: () => Date.now() };
@@ -37,8 +38,13 @@ class WirePort implements DatagramPort {
   /** Runs on the other side each time this side waits (a scripted peer). */
   onWait: (() => void) | undefined;
   receives = 0;
+  /** Calls of `send` (one host call each in a run) and the datagrams they carried. */
+  sends = 0;
+  sent = 0;
   constructor(readonly port: number) {}
   send(datagrams: readonly OuterDatagram[]): void {
+    this.sends++;
+    this.sent += datagrams.length;
     for (const d of datagrams) this.other.inbox.push({ data: d.data, address: '127.0.0.1', port: this.port });
   }
   receive(_waitNs: bigint, max: number): OuterDatagram[] {
@@ -610,6 +616,138 @@ describe('cloister_sock calls on guest memory', () => {
       errno(() => (n = sock.recv([buf], 0).count));
     }
     assert.equal(new TextDecoder().decode(buf.subarray(0, n)), 'after');
+  });
+
+  /**
+   * A threaded program's kernel owns the stack and never waits: a call that would wait pumps once
+   * and hands the wait back (WouldBlock), the thread waits, the call is made again. Here the other
+   * side runs only while the "thread" waits (between attempts), so every wait is handed back.
+   */
+  function handedBack<T>(attempt: () => T, whileWaiting: () => void): { result: T; waits: number } {
+    for (let waits = 0; waits < 2_000; waits++) {
+      WirePort.running = true;
+      try {
+        return { result: attempt(), waits };
+      } catch (error) {
+        if (!(error instanceof WouldBlock) || error.kind !== BlockKind.NET) throw error;
+      } finally {
+        WirePort.running = false;
+      }
+      whileWaiting();
+    }
+    throw new Error('never completed');
+  }
+
+  it('threads: a blocking connect handed back to its thread completes on the one connection it started', () => {
+    const { a, b } = pair();
+    const listenId = b.listen('0.0.0.0', 8080);
+    a.handWaitsBack(waitNetworkInThread);
+    const client = guest(a);
+    assert.equal(client.call('sock_open', 1, 6, 0, 100), 0);
+    const cfd = client.view.getUint32(100, true);
+    const to = client.addr(200, '10.77.0.2', 8080);
+    const { result, waits } = handedBack(
+      () => client.call('sock_connect', cfd, to),
+      () => b.pump(0),
+    );
+    assert.equal(result, 0);
+    assert.ok(waits > 0, 'the wait went back to the thread');
+    a.flush();
+    for (let i = 0; i < 5; i++) b.pump(0);
+    assert.equal(b.pendingAccepts(listenId), 1, 'one connection, not one per attempt');
+
+    // Another blocking connect, retried with another address while it is under way: ALREADY.
+    assert.equal(client.call('sock_open', 1, 6, 0, 100), 0);
+    const second = client.view.getUint32(100, true);
+    WirePort.running = true;
+    try {
+      assert.throws(() => client.call('sock_connect', second, to), WouldBlock);
+      assert.equal(client.call('sock_connect', second, client.addr(200, '10.77.0.2', 8081)), Errno.ALREADY);
+    } finally {
+      WirePort.running = false;
+    }
+  });
+
+  it('threads: a write handed back after sending part returns its count; the retries send every byte once', () => {
+    const { a, b } = pair();
+    const listener = new TcpListenerFd(b, b.listen('0.0.0.0', 80), 0, { address: '0.0.0.0', port: 80 });
+    const client = new TcpStreamFd(a, a.connect('10.77.0.2', 80), 0, { address: '10.77.0.2', port: 80 });
+    const served = listener.accept(0) as TcpStreamFd;
+    a.handWaitsBack(waitNetworkInThread);
+    const data = new Uint8Array(randomBytes(2 << 20));
+    const got: Uint8Array[] = [];
+    let received = 0;
+    const drain = (): void => {
+      b.pump(0);
+      const buf = new Uint8Array(256 * 1024);
+      while (served.pollRead(0n).ready && received < data.length) {
+        const n = served.read(buf);
+        if (n === 0) break;
+        got.push(buf.slice(0, n));
+        received += n;
+      }
+    };
+    let sent = 0;
+    let shortWrites = 0;
+    let waits = 0;
+    for (let i = 0; i < 1_000 && sent < data.length; i++) {
+      const r = handedBack(() => client.write(data.subarray(sent)), drain);
+      waits += r.waits;
+      if (sent + r.result < data.length) shortWrites++;
+      sent += r.result;
+    }
+    for (let i = 0; i < 1_000 && received < data.length; i++) {
+      a.pump(0);
+      drain();
+    }
+    assert.equal(sent, data.length);
+    assert.ok(shortWrites > 0, 'a write stopped short when it would have waited');
+    assert.ok(waits > 0, 'and a write with nothing sent yet handed its wait back');
+    assert.deepEqual(Buffer.concat(got), Buffer.from(data), 'every byte once, in order');
+  });
+});
+
+describe('outbound datagrams leave in batches', () => {
+  it('writes of 16 KiB go to the host in full batches; a short reply leaves at the next call or wait', () => {
+    const { a, b, ports } = pair();
+    const listener = new TcpListenerFd(b, b.listen('0.0.0.0', 80), 0, { address: '0.0.0.0', port: 80 });
+    const client = new TcpStreamFd(a, a.connect('10.77.0.2', 80), 0, { address: '10.77.0.2', port: 80 });
+    const served = listener.accept(0) as TcpStreamFd;
+    const chunk = new Uint8Array(16 * 1024).fill(7);
+    const buf = new Uint8Array(1 << 20);
+    const port = ports[1]!;
+    // 16 writes of 16 KiB (within the send buffer: none waits), then the client reads them all.
+    const round = (): void => {
+      for (let i = 0; i < 16; i++) assert.equal(served.write(chunk), chunk.length);
+      b.flush();
+      let received = 0;
+      for (let i = 0; i < 2_000 && received < 16 * chunk.length; i++) received += client.read(buf);
+      assert.equal(received, 16 * chunk.length);
+    };
+    // Warm up: slow start has opened the window after a few rounds.
+    for (let r = 0; r < 8; r++) round();
+    port.sends = port.sent = 0;
+    for (let i = 0; i < 16; i++) assert.equal(served.write(chunk), chunk.length);
+    b.flush();
+    // Before, each write handed its 12 datagrams over on its own: 16 host calls here.
+    assert.ok(port.sent >= 180, `${port.sent} datagrams`);
+    assert.ok(port.sends <= 8, `${port.sends} host calls for ${port.sent} datagrams`);
+    let received = 0;
+    for (let i = 0; i < 2_000 && received < 16 * chunk.length; i++) received += client.read(buf);
+    assert.equal(received, 16 * chunk.length);
+
+    // A short reply waits in the outbox, and leaves at the program's next call once it is 1 ms old.
+    for (let i = 0; i < 20; i++) b.pump(0);
+    port.sent = 0;
+    served.write(new Uint8Array([1, 2, 3]));
+    assert.equal(port.sent, 0, 'queued, not sent by the write itself');
+    const until = performance.now() + OUTBOX_AGE_MS;
+    while (performance.now() <= until) {
+      // spin past OUTBOX_AGE_MS
+    }
+    b.pumpIfDue();
+    assert.ok(port.sent >= 1, 'sent at the next call');
+    assert.equal(client.read(buf), 3);
   });
 });
 

@@ -3,9 +3,17 @@
  * two host calls). It is driven synchronously by the program's socket calls: a call that has to
  * wait pumps the network (takes datagrams from the host, waiting at most until the next timer of
  * lwIP or WireGuard, all on the enclave's monotonic clock) until its condition holds. Outbound
- * datagrams are gathered and handed over in one batch at the end of each step.
+ * datagrams are gathered and handed to the host when a batch is full, when the stack is pumped
+ * (before any wait, and after taking what arrived), when they have waited OUTBOX_AGE_MS by the
+ * next call of the program, and at the end of the run (`flush`): one host call per batch rather
+ * than one per socket call.
  */
-import type { OuterDatagram } from '../../interface/net-datagrams.ts';
+import {
+  DATAGRAM_BATCH_BYTES,
+  MAX_BATCH,
+  entrySize,
+  type OuterDatagram,
+} from '../../interface/net-datagrams.ts';
 import { Errno, WasiError } from '../../interface/errno.ts';
 import type { DatagramPort } from './host-datagrams.ts';
 import { HostTable } from './hosts.ts';
@@ -23,6 +31,8 @@ const RECEIVE_BATCH = 64;
  * The cost is a clock read per call, and at most one receive call to the host per period.
  */
 export const BACKGROUND_PUMP_MS = 10;
+/** Datagrams waiting this long are handed over at the program's next call, whatever it is. */
+export const OUTBOX_AGE_MS = 1;
 
 /** What the stack knows about one TCP connection, from lwIP's events. */
 export interface ConnState {
@@ -61,10 +71,16 @@ export class NetStack {
   readonly #port: DatagramPort;
   readonly #clock: WireGuardClock;
   #outbox: OuterDatagram[] = [];
+  /** Bytes of the outbox as batch entries, and when its oldest datagram was queued. */
+  #outboxBytes = 0;
+  #outboxSince = 0;
   /** Inner packets of the datagrams received in one step: lwIP takes them as one batch. */
   #inbox: Uint8Array[] = [];
   #nextWgTick = 0;
   #lastPump = -Infinity;
+  #progress = 0;
+  /** Set for a threaded program: waits go back to the calling thread (see `handWaitsBack`). */
+  #handBack: ((ms: number) => never) | undefined;
   readonly #conns = new Map<number, ConnState>();
   readonly #acceptQueues = new Map<number, number[]>();
 
@@ -76,7 +92,7 @@ export class NetStack {
     this.device = new WireGuardDevice({
       privateKey: options.privateKey,
       clock: options.clock,
-      transmit: (datagram, to) => this.#outbox.push({ data: datagram, address: to.address, port: to.port }),
+      transmit: (datagram, to) => this.#queue({ data: datagram, address: to.address, port: to.port }),
       deliver: (packet) => this.#inbox.push(packet),
     });
     for (const peer of options.peers) this.device.addPeer(peer);
@@ -89,13 +105,32 @@ export class NetStack {
     this.stack.up({ address: options.address, prefix: options.prefix, mtu: options.mtu });
   }
 
-  /** Runs `step` on the stack, then takes its events and sends what it produced. */
+  /**
+   * For a threaded program, whose kernel owns this stack and must never wait: a call that would
+   * wait pumps once without waiting and calls `handBack(ms)`, which throws (the calling thread
+   * waits until the network moves, the kernel pumps with `step`, the call is made again).
+   */
+  handWaitsBack(handBack: (ms: number) => never): void {
+    this.#handBack = handBack;
+  }
+
+  /** Changes whenever datagrams arrived or lwIP reported events: what a waiting call looks at may have changed. */
+  get progress(): number {
+    return this.#progress;
+  }
+
+  /** Runs `step` on the stack, then takes its events; what it produced goes out with the next batch. */
   run<T>(step: (stack: LwipStack) => T): T {
     try {
       return step(this.stack);
     } finally {
-      this.#settle();
+      this.#settle(false);
     }
+  }
+
+  /** Hands every queued datagram to the host (the program is about to wait, or the run ends). */
+  flush(): void {
+    this.#settle(true);
   }
 
   listen(address: string, port: number): number {
@@ -150,9 +185,14 @@ export class NetStack {
     }
   }
 
-  /** Pumps without waiting when the last pump is BACKGROUND_PUMP_MS or more ago (see there). */
+  /**
+   * Before a call of the program: pumps without waiting when the last pump is BACKGROUND_PUMP_MS or
+   * more ago, else hands over datagrams that have waited OUTBOX_AGE_MS.
+   */
   pumpIfDue(): void {
-    if (this.#clock.nowMs() - this.#lastPump >= BACKGROUND_PUMP_MS) this.pump(0);
+    const now = this.#clock.nowMs();
+    if (now - this.#lastPump >= BACKGROUND_PUMP_MS) this.pump(0);
+    else if (this.#outbox.length > 0 && now - this.#outboxSince >= OUTBOX_AGE_MS) this.flush();
   }
 
   /** Sleeps `ns` (a program's sleep) with the network pumped meanwhile. */
@@ -160,12 +200,27 @@ export class NetStack {
     this.waitUntil(() => false, Number(ns) / 1e6);
   }
 
-  /** One step: waits for datagrams (at most `waitMs`, less when a timer is due), feeds them in, runs the timers. */
+  /**
+   * Waits on the network up to `waitMs`: one step (see `step`), or, when waits are handed back, a
+   * step without waiting and then the hand-back. (The thread's wait ends at once when that step
+   * moved the network: one call never loops on the stack while other threads wait for news.)
+   */
   pump(waitMs: number): void {
-    this.#settle();
+    if (this.#handBack === undefined || waitMs <= 0) {
+      this.step(waitMs);
+      return;
+    }
+    this.step(0);
+    this.#handBack(waitMs);
+  }
+
+  /** One step: waits for datagrams (at most `waitMs`, less when a timer is due), feeds them in, runs the timers. */
+  step(waitMs: number): void {
+    this.#settle(true);
     const now = this.#clock.nowMs();
     const wait = Math.max(0, Math.min(waitMs, this.stack.sleepTime(), this.#nextWgTick - now));
     const datagrams = this.#port.receive(BigInt(Math.floor(wait * 1e6)), RECEIVE_BATCH);
+    if (datagrams.length > 0) this.#progress++;
     for (const d of datagrams) this.device.receive(d.data, { address: d.address, port: d.port });
     const packets = this.#inbox;
     this.#inbox = [];
@@ -176,23 +231,37 @@ export class NetStack {
       this.device.tick();
       this.#nextWgTick = this.#clock.nowMs() + WG_TICK_MS;
     }
-    this.#settle();
+    this.#settle(true);
     this.#lastPump = this.#clock.nowMs();
   }
 
-  #settle(): void {
-    // Events can cause output and output can cause events (a window update acknowledging data).
-    for (let round = 0; round < 16; round++) {
-      this.#takeEvents();
-      if (this.#outbox.length === 0) return;
-      const out = this.#outbox;
-      this.#outbox = [];
-      this.#port.send(out);
-    }
+  /** Queues an outbound datagram; a full batch goes to the host first (a host call, not lwIP re-entered). */
+  #queue(datagram: OuterDatagram): void {
+    const size = entrySize(datagram);
+    if (this.#outboxBytes + size > DATAGRAM_BATCH_BYTES || this.#outbox.length >= MAX_BATCH)
+      this.#sendOutbox();
+    if (this.#outbox.length === 0) this.#outboxSince = this.#clock.nowMs();
+    this.#outbox.push(datagram);
+    this.#outboxBytes += size;
+  }
+
+  #sendOutbox(): void {
+    const out = this.#outbox;
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    this.#port.send(out);
+  }
+
+  /** Takes lwIP's events (handling them can make output); with `all`, sends the outbox. */
+  #settle(all: boolean): void {
+    this.#takeEvents();
+    if (all && this.#outbox.length > 0) this.#sendOutbox();
   }
 
   #takeEvents(): void {
-    for (const e of this.stack.takeEvents()) {
+    const events = this.stack.takeEvents();
+    if (events.length > 0) this.#progress++;
+    for (const e of events) {
       switch (e.kind) {
         case 'accept': {
           this.#conns.set(e.conn, {

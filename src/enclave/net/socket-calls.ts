@@ -97,6 +97,14 @@ function writeAddress(ctx: WasiContext, ptr: number, a: SocketAddress): void {
 
 type SocketHandler = (ctx: WasiContext, ...args: never[]) => number;
 
+/** Waits for a blocking connect to complete or fail; returns its errno. */
+function finishConnect(n: NetStack, stream: TcpStreamFd): number {
+  const state = n.conn(stream.id);
+  n.waitUntil(() => state.connected || state.error !== 0);
+  stream.connecting = false;
+  return state.error;
+}
+
 /** The `cloister_sock` functions over the enclave's network (undefined: no `--net`). */
 export function socketCalls(net: NetStack | undefined): Record<string, SocketHandler> {
   const network = (): NetStack => {
@@ -148,13 +156,19 @@ export function socketCalls(net: NetStack | undefined): Record<string, SocketHan
       return 0;
     },
     sock_connect(ctx: WasiContext, fd: number, addrPtr: number): number {
-      const udp = ctx.fds.get(fd);
-      if (udp instanceof UdpSocketFd) {
-        udp.connect(readAddress(ctx, addrPtr));
+      const entry = ctx.fds.get(fd);
+      if (entry instanceof UdpSocketFd) {
+        entry.connect(readAddress(ctx, addrPtr));
         return 0;
       }
-      const socket = open(ctx, fd);
       const to = readAddress(ctx, addrPtr);
+      if (entry instanceof TcpStreamFd && entry.connecting) {
+        // The same blocking connect again, after its thread waited (threads/blocking.ts).
+        if (entry.peer?.address !== to.address || entry.peer.port !== to.port)
+          throw new WasiError(Errno.ALREADY);
+        return finishConnect(network(), entry);
+      }
+      const socket = open(ctx, fd);
       if (to.port === 0 || to.address === '0.0.0.0') throw new WasiError(Errno.INVAL);
       const n = network();
       const nonblocking = (socket.flags & FdFlags.NONBLOCK) !== 0;
@@ -162,9 +176,8 @@ export function socketCalls(net: NetStack | undefined): Record<string, SocketHan
       const stream = new TcpStreamFd(n, id, 0, to);
       become(ctx, fd, stream);
       if (nonblocking) return Errno.INPROGRESS;
-      const state = n.conn(id);
-      n.waitUntil(() => state.connected || state.error !== 0);
-      return state.error;
+      stream.connecting = true;
+      return finishConnect(n, stream);
     },
     sock_addr_local(ctx: WasiContext, fd: number, addrPtr: number): number {
       const entry = ctx.fds.get(fd);

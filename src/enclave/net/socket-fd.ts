@@ -9,6 +9,7 @@ import type { Stat } from '../vfs/index.ts';
 import { Fd, type Readiness, type Socket } from '../libos/fd.ts';
 import { FdFlags, Rights, SdFlags } from '../libos/wasi/layout.ts';
 import type { NetStack } from './netstack.ts';
+import { WouldBlock } from '../threads/blocking.ts';
 
 /** An IPv4 socket address. */
 export interface SocketAddress {
@@ -17,6 +18,15 @@ export interface SocketAddress {
 }
 
 const NOT_READY: Readiness = { ready: false, nbytes: 0n, hangup: false };
+
+/**
+ * A wait that did not complete: AGAIN of a non-blocking socket, or a wait handed back to the
+ * calling thread (threads/blocking.ts), after which the call is made again. A call that has
+ * already moved bytes returns their count instead, so the retry repeats nothing.
+ */
+function isUnfinishedWait(error: unknown): boolean {
+  return (error instanceof WasiError && error.errno === Errno.AGAIN) || error instanceof WouldBlock;
+}
 
 /** Rights of a connected socket. */
 export const STREAM_RIGHTS =
@@ -128,6 +138,8 @@ export class TcpStreamFd extends Fd implements Socket {
   readonly filetype = FileType.SOCKET_STREAM;
   #readShut = false;
   #closed = false;
+  /** A blocking connect whose wait was handed back to its thread: the retried connect waits on. */
+  connecting = false;
   /** Bytes MSG_PEEK took out of lwIP and no read has consumed yet: reads drain them first. */
   #peeked = new Uint8Array(0);
 
@@ -213,7 +225,7 @@ export class TcpStreamFd extends Fd implements Socket {
         try {
           this.#waitFor(() => (c.connected && !c.sendFull) || c.error !== 0);
         } catch (error) {
-          if (done > 0 && error instanceof WasiError && error.errno === Errno.AGAIN) return done;
+          if (done > 0 && isUnfinishedWait(error)) return done;
           throw error;
         }
         continue;
@@ -236,7 +248,13 @@ export class TcpStreamFd extends Fd implements Socket {
       while (filled < buf.length) {
         // Only the first read may wait, unless the caller asked for all of it.
         if (count > 0 && !waitAll && this.#pending() === 0) return { count, flags: 0 };
-        const n = this.read(buf.subarray(filled));
+        let n: number;
+        try {
+          n = this.read(buf.subarray(filled));
+        } catch (error) {
+          if (count > 0 && isUnfinishedWait(error)) return { count, flags: 0 };
+          throw error;
+        }
         if (n === 0) return { count, flags: 0 };
         filled += n;
         count += n;
@@ -267,6 +285,7 @@ export class TcpStreamFd extends Fd implements Socket {
       try {
         this.#waitFor(() => this.net.stack.tcpPending(this.id) > 0 || c.eof || c.error !== 0);
       } catch (error) {
+        // A wait handed back to the thread propagates: the peeked bytes stay for the retry.
         if (have > 0 && error instanceof WasiError && error.errno === Errno.AGAIN) break;
         throw error;
       }

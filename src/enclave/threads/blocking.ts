@@ -1,13 +1,16 @@
 /**
  * Waits that the kernel hands back to the calling thread. The kernel serves every thread's WASI
  * calls, so it must never wait itself: a call that would (a read from an empty stdin, a
- * `poll_oneoff` sleep) throws `WouldBlock`, the calling thread waits on its own (on its own ring
- * lane for stdin, on a private `Atomics.wait` for a sleep), then makes the call again.
+ * `poll_oneoff` sleep, a socket call waiting on the network) throws `WouldBlock`, the calling
+ * thread waits on its own (on its own ring lane for stdin, on a private `Atomics.wait` for a
+ * sleep, on the kernel's network signal for the network, which the kernel pumps meanwhile), then
+ * makes the call again. A call hands its wait back only before it has done anything the retry
+ * would repeat (a write that has sent bytes returns their count instead).
  */
 import type { ConsoleCalls } from '../../interface/services.ts';
 import type { Sleeper } from '../libos/index.ts';
 
-export const BlockKind = { SLEEP: 1, STDIN: 2 } as const;
+export const BlockKind = { SLEEP: 1, STDIN: 2, NET: 3 } as const;
 
 /** No limit: wait until stdin is readable. */
 export const FOREVER = -1n;
@@ -21,6 +24,11 @@ export class WouldBlock extends Error {
   ) {
     super('the call would block');
   }
+}
+
+/** Hands a wait on the network of `ms` milliseconds back to the calling thread. */
+export function waitNetworkInThread(ms: number): never {
+  throw new WouldBlock(BlockKind.NET, BigInt(Math.max(1, Math.ceil(ms * 1e6))));
 }
 
 export const sleepInThread: Sleeper = (ns) => {

@@ -6,7 +6,8 @@
  */
 
 export const Op = { CALL: 1, SPAWN: 2 } as const;
-export const State = { IDLE: 0, REQUEST: 1, REPLY: 2 } as const;
+/** NET_WAIT: the thread waits on the network signal, as the kernel told it (no call can come from it meanwhile). */
+export const State = { IDLE: 0, REQUEST: 1, REPLY: 2, NET_WAIT: 3 } as const;
 export const ReplyKind = { DONE: 0, BLOCK: 1 } as const;
 
 /** WASI preview1 calls take at most 10 arguments. */
@@ -16,7 +17,7 @@ export const MAX_ARGS = 10;
 export const Field = {
   state: 0,
   op: 1,
-  /** Index of the call in `WASI_CALLS`. */
+  /** Index of the call in `WASI_CALLS`, then in `ThreadStart.moduleCalls` (the socket module's). */
   call: 2,
   argCount: 3,
   /** Bit i set: argument i is an i64 (a BigInt), else an i32. */
@@ -24,6 +25,8 @@ export const Field = {
   result: 5,
   replyKind: 6,
   blockKind: 7,
+  /** For a wait on the network: the kernel's network signal when the wait was handed back. */
+  netSignal: 8,
 } as const;
 
 const INT_FIELDS = 16;

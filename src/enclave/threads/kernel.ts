@@ -5,11 +5,19 @@
  * its in-enclave call channel. The kernel serves them one at a time and never waits on the outside
  * world itself (`blocking.ts`); it spawns threads (at most `--threads` alive at once, each with its
  * own ring lane) and ends the program when any thread exits or traps.
+ *
+ * With `--net` the kernel is also the one owner of the network stack (lwIP is never entered by two
+ * threads): socket calls run here like any call, a call that would wait on the network hands the
+ * wait back to its thread (`BlockKind.NET`), and while threads wait the kernel pumps the network
+ * between calls, waking them through the network signal when something arrived: with a wait on
+ * the host when every thread waits on the network, else without waiting, every `NET_POLL_MS`.
+ * When no thread waits on it, the kernel still pumps it every `NET_IDLE_PUMP_MS`, so handshakes,
+ * keepalives and ACKs are answered while the program computes without calls or waits on stdin.
  */
 import { Errno } from '../../interface/errno.ts';
 import { ExitKind, TRAP_STATUS } from '../../interface/exit.ts';
 import { ProcExit, WASI_CALLS, type Wasi } from '../libos/index.ts';
-import { WouldBlock } from './blocking.ts';
+import { BlockKind, WouldBlock } from './blocking.ts';
 import {
   BLOCK_NS,
   CHANNEL_BYTES,
@@ -24,6 +32,26 @@ import {
 
 /** Thread ids are positive and below 2^29 (the wasi-threads proposal). */
 const MAX_TID = 0x1fffffff;
+/**
+ * While every thread waits on the network, the kernel waits for datagrams on the host (no call can
+ * come meanwhile), at most this long and never past the first thread's own wait.
+ */
+const NET_OWNER_WAIT_MS = 250;
+/**
+ * While some thread waits on the network and another runs, the kernel must stay free for calls: it
+ * does not wait on the host but looks for datagrams this often.
+ */
+const NET_POLL_MS = 1;
+/** With no thread waiting on it, how often the kernel pumps the network (NetStack's BACKGROUND_PUMP_MS). */
+const NET_IDLE_PUMP_MS = 10;
+
+/** A network the kernel owns and drives (the enclave's NetStack). */
+export interface KernelNetwork {
+  /** One step: sends what is queued, takes what arrives (waiting at most `waitMs`), runs timers. */
+  step(waitMs: number): void;
+  /** Changes whenever something a waiting call looks at may have changed (datagrams in, events). */
+  readonly progress: number;
+}
 
 /** What a thread worker starts from (the enclave entry tells it from the kernel's start). */
 export interface ThreadStart {
@@ -40,6 +68,10 @@ export interface ThreadStart {
   startArg: number;
   channel: SharedArrayBuffer;
   doorbell: SharedArrayBuffer;
+  /** Calls of import modules other than preview1 (the socket module), numbered after WASI_CALLS. */
+  moduleCalls: { module: string; name: string }[];
+  /** Bumped by the kernel when the network moved: threads waiting on it wait on this. */
+  netSignal: SharedArrayBuffer;
 }
 
 /** What a thread worker tells the kernel when its program code ends other than by a call. */
@@ -68,11 +100,14 @@ export interface KernelOptions {
   ring: SharedArrayBuffer;
   threadLanes: number;
   startThread: StartThread;
+  network?: KernelNetwork;
 }
 
 interface Thread {
   channel: CallChannel;
   worker: { terminate(): Promise<unknown> };
+  /** When (monotonic ms) the network wait last handed to this thread ends. */
+  netWaitEnd: number;
 }
 
 type ImportFn = (...args: unknown[]) => unknown;
@@ -82,6 +117,11 @@ export class Kernel {
   private readonly threads = new Map<number, Thread>();
   private readonly doorbell = new Int32Array(new SharedArrayBuffer(4));
   private readonly calls: ImportFn[];
+  private readonly moduleCalls: { module: string; name: string }[] = [];
+  private readonly netSignal = new Int32Array(new SharedArrayBuffer(4));
+  private netProgress = 0;
+  /** Until when (monotonic ms) some thread is waiting on the network. */
+  private netWaitUntil = 0;
   private nextTid = 1;
   private end: ProgramEnd | undefined;
   /** An error of the enclave itself (the host broke the ring...): rethrown once threads are stopped. */
@@ -90,23 +130,88 @@ export class Kernel {
   constructor(private readonly options: KernelOptions) {
     const imports = options.wasi.imports.wasi_snapshot_preview1;
     this.calls = WASI_CALLS.map((c) => imports[c.name]);
+    for (const [module, functions] of Object.entries(options.wasi.imports)) {
+      if (module === 'wasi_snapshot_preview1') continue;
+      for (const [name, fn] of Object.entries(functions)) {
+        this.moduleCalls.push({ module, name });
+        this.calls.push(fn);
+      }
+    }
     options.wasi.bindMemory(options.memory);
   }
 
   /** Runs the program to its end; every thread worker has stopped when this returns. */
   async run(): Promise<ProgramEnd> {
     this.spawn(0, true);
+    const { network } = this.options;
+    let lastPump = performance.now();
     while (this.end === undefined && this.fatal === undefined) {
       const seen = Atomics.load(this.doorbell, 0);
       this.serveAll();
       if (this.end !== undefined || this.fatal !== undefined) break;
-      const wait = Atomics.waitAsync(this.doorbell, 0, seen);
+      if (!network) {
+        const wait = Atomics.waitAsync(this.doorbell, 0, seen);
+        if (wait.async) await wait.value;
+        continue;
+      }
+      this.signalNetwork();
+      const allWait = this.allWaitingOnNetwork();
+      if (allWait !== undefined) {
+        // No thread can call now: wait for datagrams on the host until the first thread's wait ends.
+        if (Atomics.load(this.doorbell, 0) === seen) this.stepNetwork(Math.min(allWait, NET_OWNER_WAIT_MS));
+        lastPump = performance.now();
+        // Let the worker's own events (a thread's exit) in.
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      // Some thread runs: the kernel stays free for its calls and looks for datagrams now and then.
+      const every = performance.now() < this.netWaitUntil ? NET_POLL_MS : NET_IDLE_PUMP_MS;
+      const wait = Atomics.waitAsync(
+        this.doorbell,
+        0,
+        seen,
+        Math.max(0, lastPump + every - performance.now()),
+      );
       if (wait.async) await wait.value;
+      if (performance.now() - lastPump >= every) {
+        this.stepNetwork(0);
+        lastPump = performance.now();
+      }
     }
     await Promise.all([...this.threads.values()].map((t) => t.worker.terminate()));
     this.threads.clear();
     if (this.fatal !== undefined) throw this.fatal;
     return this.end as ProgramEnd;
+  }
+
+  /** When every live thread waits on the network: how long until the first of their waits ends (ms). */
+  private allWaitingOnNetwork(): number | undefined {
+    let first = Infinity;
+    for (const thread of this.threads.values()) {
+      if (Atomics.load(thread.channel.ints, Field.state) !== State.NET_WAIT) return undefined;
+      first = Math.min(first, thread.netWaitEnd);
+    }
+    return this.threads.size > 0 ? Math.max(0, first - performance.now()) : undefined;
+  }
+
+  /** One network step by the kernel; a failure of the enclave itself ends the run like a call's. */
+  private stepNetwork(waitMs: number): void {
+    try {
+      this.options.network?.step(waitMs);
+    } catch (error) {
+      this.fatal = error;
+      this.wake();
+    }
+    this.signalNetwork();
+  }
+
+  /** Wakes threads waiting on the network when it moved. */
+  private signalNetwork(): void {
+    const progress = this.options.network?.progress;
+    if (progress === undefined || progress === this.netProgress) return;
+    this.netProgress = progress;
+    Atomics.add(this.netSignal, 0, 1);
+    Atomics.notify(this.netSignal, 0);
   }
 
   private wake(): void {
@@ -155,6 +260,15 @@ export class Kernel {
           ints[Field.replyKind] = ReplyKind.BLOCK;
           ints[Field.blockKind] = error.kind;
           bigs[BLOCK_NS] = error.ns;
+          if (error.kind === BlockKind.NET) {
+            // The signal as it was when the call began: if the call itself moved the network (its
+            // step took datagrams), publishing that ends the thread's wait at once, and the retry
+            // looks again; else the wait lasts until the network moves on.
+            ints[Field.netSignal] = Atomics.load(this.netSignal, 0);
+            this.signalNetwork();
+            thread.netWaitEnd = performance.now() + Number(error.ns) / 1e6;
+            this.netWaitUntil = Math.max(this.netWaitUntil, thread.netWaitEnd);
+          }
           this.reply(ints);
         } else if (error instanceof ProcExit) {
           this.finish({ status: error.code, kind: ExitKind.PROGRAM, message: '' });
@@ -209,6 +323,8 @@ export class Kernel {
       startArg,
       channel: buffer,
       doorbell: this.doorbell.buffer as SharedArrayBuffer,
+      moduleCalls: this.moduleCalls,
+      netSignal: this.netSignal.buffer as SharedArrayBuffer,
     };
     const channel = viewCallChannel(buffer);
     const worker = options.startThread(start, {
@@ -235,7 +351,7 @@ export class Kernel {
         }
       },
     });
-    this.threads.set(lane, { channel, worker });
+    this.threads.set(lane, { channel, worker, netWaitEnd: 0 });
     return tid;
   }
 }

@@ -4,7 +4,9 @@
  * `_start` (the main thread) or `wasi_thread_start(tid, arg)`. `memory.atomic.wait`/`notify`
  * between threads are plain wasm instructions on the shared memory: they never leave the enclave
  * and never reach the host. The thread makes host calls itself only to wait for stdin, on its own
- * ring lane, so the kernel and the other threads go on meanwhile.
+ * ring lane, so the kernel and the other threads go on meanwhile. Calls of other import modules
+ * (the socket module) go to the kernel the same way; a wait on the network is a wait on the
+ * kernel's network signal.
  */
 import { viewRing } from '../../interface/ring.ts';
 import { WASI_CALLS } from '../libos/index.ts';
@@ -36,6 +38,7 @@ const SPINS = 2_000;
 
 class KernelLink {
   private readonly sleepCell = new Int32Array(new SharedArrayBuffer(4));
+  private readonly netSignal: Int32Array;
   private readonly console: RingConsole;
 
   constructor(
@@ -43,6 +46,7 @@ class KernelLink {
     private readonly doorbell: Int32Array,
     start: ThreadStart,
   ) {
+    this.netSignal = new Int32Array(start.netSignal);
     const ring = viewRing(start.ring, start.threadLanes);
     this.console = new RingConsole(new HostChannel(ring, ring.lanes[start.lane]), ring.clock);
   }
@@ -72,7 +76,7 @@ class KernelLink {
       this.awaitReply(ints);
       Atomics.store(ints, Field.state, State.IDLE);
       if (ints[Field.replyKind] === ReplyKind.DONE) return ints[Field.result];
-      this.wait(ints[Field.blockKind], bigs[BLOCK_NS]);
+      this.wait(ints[Field.blockKind], bigs[BLOCK_NS], ints[Field.netSignal]);
     }
   }
 
@@ -81,10 +85,20 @@ class KernelLink {
     while (Atomics.load(ints, Field.state) !== State.REPLY) Atomics.wait(ints, Field.state, State.REQUEST);
   }
 
-  /** The wait the kernel handed back: a sleep, or until stdin is readable (or `ns` passed). */
-  private wait(kind: number, ns: bigint): void {
+  /**
+   * The wait the kernel handed back: a sleep, until the network moves on from `netSignal` (the
+   * kernel pumps it meanwhile), or until stdin is readable (or `ns` passed).
+   */
+  private wait(kind: number, ns: bigint, netSignal: number): void {
     if (kind === BlockKind.SLEEP) {
       Atomics.wait(this.sleepCell, 0, 0, Number(ns) / 1e6);
+      return;
+    }
+    if (kind === BlockKind.NET) {
+      const { ints } = this.channel;
+      Atomics.store(ints, Field.state, State.NET_WAIT);
+      Atomics.wait(this.netSignal, 0, netSignal, Number(ns) / 1e6);
+      Atomics.store(ints, Field.state, State.IDLE);
       return;
     }
     const until = ns === FOREVER ? Infinity : performance.now() + Number(ns) / 1e6;
@@ -112,6 +126,10 @@ export function runThread(start: ThreadStart, report: (r: ThreadReport) => void)
     wasi[call.name] = (...args: unknown[]) => link.request(Op.CALL, index, args);
   }
   const imports: Record<string, Record<string, unknown>> = { wasi_snapshot_preview1: wasi };
+  for (const [i, { module, name }] of start.moduleCalls.entries()) {
+    const index = WASI_CALLS.length + i;
+    (imports[module] ??= {})[name] = (...args: unknown[]) => link.request(Op.CALL, index, args);
+  }
   (imports[THREAD_SPAWN.module] ??= {})[THREAD_SPAWN.name] = (arg: number) =>
     link.request(Op.SPAWN, 0, [arg]);
   (imports[start.memoryImport.module] ??= {})[start.memoryImport.name] = start.memory;
