@@ -56,6 +56,8 @@ test('every real certificate reads as @peculiar/x509 reads it', () => {
     assert.equal(ours.notBefore.getTime(), theirs.notBefore.getTime());
     assert.equal(ours.notAfter.getTime(), theirs.notAfter.getTime());
     assert.equal(toHex(ours.spki), toHex(new Uint8Array(theirs.publicKey.rawData)));
+    // The key as node:crypto holds it (P-256 points go in as JWK) is the certificate's own.
+    assert.equal(toHex(ours.publicKey.export({ format: 'der', type: 'spki' })), toHex(ours.spki));
     assert.deepEqual(
       [...ours.extensions].map(([oid, e]) => [oid, e.critical, toHex(e.value)]),
       [...theirs.extensions].map((e) => [e.type, e.critical, toHex(new Uint8Array(e.value))]),
