@@ -3,7 +3,6 @@
  * TCB info and QE identity with their signing chains. Time windows are re-checked at every use, so a
  * cached result never outlives the collateral.
  */
-import type { X509Certificate, X509Crl } from '@peculiar/x509';
 import { FormatError, fromHex } from './bytes.ts';
 import { COLLATERAL_FIELDS, parseCollateral, parseQeIdentity, parseTcbInfo } from './collateral.ts';
 import type { QeIdentity, TcbInfo } from './collateral.ts';
@@ -12,6 +11,7 @@ import { BoundedMemo, digestOf } from './memo.ts';
 import { VerificationError } from './errors.ts';
 import type { VerificationErrorCode } from './errors.ts';
 import { INTEL_SGX_ROOT_CA_DER_BASE64 } from './roots/intel-sgx-root-ca.ts';
+import type { Certificate, Crl } from './x509-chain.ts';
 import {
   checkRevocation,
   checkValidity,
@@ -31,15 +31,15 @@ export const INTEL_SGX_ROOT_CA_DER: Uint8Array = Uint8Array.from(
 
 /** Collateral whose signatures and chains have been checked against `root`. */
 export interface VerifiedCollateral {
-  readonly root: X509Certificate;
-  readonly rootCrl: X509Crl;
-  readonly pckCrl: X509Crl;
+  readonly root: Certificate;
+  readonly rootCrl: Crl;
+  readonly pckCrl: Crl;
   /** The PCK CA that signed `pckCrl`; a quote's PCK must be issued by this same CA. */
-  readonly pckCrlIssuer: X509Certificate;
+  readonly pckCrlIssuer: Certificate;
   readonly tcbInfo: TcbInfo;
   readonly qeIdentity: QeIdentity;
   /** Certificates of the collateral's own chains, whose validity is re-checked at each use. */
-  readonly certificates: readonly X509Certificate[];
+  readonly certificates: readonly Certificate[];
 }
 
 /** Only objects made by `verifyDcapCollateral` count as verified. */
@@ -80,12 +80,12 @@ async function verifySignedJson(
   text: string,
   signatureHex: string,
   chainPem: string,
-  root: X509Certificate,
-  rootCrl: X509Crl,
+  root: Certificate,
+  rootCrl: Crl,
   at: Date,
   code: VerificationErrorCode,
   what: string,
-): Promise<X509Certificate[]> {
+): Promise<Certificate[]> {
   const chain = await verifyChain(
     parsePemChain(chainPem, `${what} issuer chain`),
     root,
@@ -99,10 +99,7 @@ async function verifySignedJson(
   } catch {
     throw new FormatError('bad-collateral', `${what} signature is not hex`);
   }
-  if (
-    signature.length !== 64 ||
-    !p256Verify(publicKeyOf(chain[0]), new TextEncoder().encode(text), signature)
-  ) {
+  if (signature.length !== 64 || !p256Verify(publicKeyOf(chain[0]), Buffer.from(text, 'utf8'), signature)) {
     throw new VerificationError(code, `${what} signature does not verify`);
   }
   return chain;
@@ -144,7 +141,7 @@ async function verifyParsedCollateral(
 
   // The root's own CRL first: it must come from the trusted root, or the collateral belongs to another PKI.
   const rootCrl = parseCrlHex(c.root_ca_crl, 'root CA CRL');
-  if (rootCrl.issuer !== root.subject) {
+  if (!rootCrl.issuer.equals(root.subject)) {
     throw new VerificationError(
       'untrusted-root',
       `root CA CRL is issued by "${rootCrl.issuer}", not the trusted root`,

@@ -1,4 +1,4 @@
-/** A minimal, bounds-checked DER reader for the few Intel extension structures x509 libraries do not model. */
+/** A minimal, bounds-checked, strict DER reader: certificates, CRLs and the Intel and AMD extensions. */
 import { FormatError } from './bytes.ts';
 
 export const DerTag = {
@@ -21,6 +21,8 @@ export interface Der {
 function readTlv(bytes: Uint8Array, pos: number): { tlv: Der; next: number } {
   if (pos + 2 > bytes.length) throw new FormatError('bad-der', 'DER: truncated header');
   const tag = bytes[pos];
+  // Multi-byte tags never occur in the structures read here.
+  if ((tag & 0x1f) === 0x1f) throw new FormatError('bad-der', 'DER: high tag number');
   let len = bytes[pos + 1];
   let at = pos + 2;
   if (len & 0x80) {
@@ -28,6 +30,8 @@ function readTlv(bytes: Uint8Array, pos: number): { tlv: Der; next: number } {
     if (n === 0 || n > 4 || at + n > bytes.length) throw new FormatError('bad-der', 'DER: bad length');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + bytes[at + i];
+    // DER: the shortest length form, so one value has one encoding.
+    if (len < 0x80 || bytes[at] === 0) throw new FormatError('bad-der', 'DER: length not minimal');
     at += n;
   }
   if (at + len > bytes.length) throw new FormatError('bad-der', 'DER: content exceeds its container');

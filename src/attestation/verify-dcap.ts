@@ -58,7 +58,7 @@ export async function verifyDcapQuote(
   const c = isVerifiedCollateral(options.collateral)
     ? options.collateral
     : await verifyDcapCollateral(options.collateral, options);
-  if (options.trustedRoot !== undefined && !bytesEqual(options.trustedRoot, new Uint8Array(c.root.rawData))) {
+  if (options.trustedRoot !== undefined && !bytesEqual(options.trustedRoot, c.root.der)) {
     throw new VerificationError('untrusted-root', 'the collateral was verified against another root');
   }
   checkCollateralAt(c, at);
@@ -71,10 +71,7 @@ export async function verifyDcapQuote(
     'PCK chain',
   );
   const pckCa = pckChain[1];
-  if (
-    pckCa.subject !== c.pckCrlIssuer.subject ||
-    !bytesEqual(new Uint8Array(pckCa.publicKey.rawData), new Uint8Array(c.pckCrlIssuer.publicKey.rawData))
-  ) {
+  if (!pckCa.subject.equals(c.pckCrlIssuer.subject) || !bytesEqual(pckCa.spki, c.pckCrlIssuer.spki)) {
     throw new VerificationError(
       'crl-issuer',
       `the PCK CRL is from "${c.pckCrl.issuer}", the PCK from "${pckCa.subject}"`,
@@ -82,7 +79,7 @@ export async function verifyDcapQuote(
   }
   checkRevocation(pckChain, [c.rootCrl, c.pckCrl], 'PCK chain');
   const pckLeaf = pckChain[0];
-  const sgxExt = extensionValue(pckLeaf, SGX_EXTENSION_OID, 'PCK certificate');
+  const sgxExt = extensionValue(pckLeaf, SGX_EXTENSION_OID);
   if (sgxExt === undefined)
     throw new FormatError('bad-pck-extension', 'PCK certificate has no SGX extension');
   const pck = parsePckExtension(sgxExt);

@@ -80,7 +80,7 @@ export async function verifySnpReport(bytes: Uint8Array, options: SnpVerifyOptio
   if (options.arkCrl !== undefined) {
     const crl = parseCrl(options.arkCrl, 'ARK CRL');
     await verifyCrl(crl, ark, at, 'ARK CRL');
-    if (crl.findRevoked(chain[1]) !== null) {
+    if (crl.revokes(chain[1])) {
       throw new VerificationError('cert-revoked', `ASK "${chain[1].subject}" is revoked by the ARK CRL`);
     }
   }
@@ -95,9 +95,9 @@ export async function verifySnpReport(bytes: Uint8Array, options: SnpVerifyOptio
   if (!ok)
     throw new VerificationError('report-signature', 'SNP report signature does not verify with the VCEK');
 
-  checkVcekBinding(extensionValue(vcek, VCEK_HWID, 'VCEK'), report.chipId, 'chip id');
+  checkVcekBinding(extensionValue(vcek, VCEK_HWID), report.chipId, 'chip id');
   for (const [name, oid] of Object.entries(VCEK_SPL) as [keyof typeof VCEK_SPL, string][]) {
-    const ext = extensionValue(vcek, oid, 'VCEK');
+    const ext = extensionValue(vcek, oid);
     const der = ext === undefined ? undefined : parseDer(ext);
     if (der?.tag !== DerTag.INTEGER || derUint(der.content) !== report.reportedTcb[name]) {
       throw new VerificationError(

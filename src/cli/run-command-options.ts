@@ -76,7 +76,10 @@ export function addRunOptions(command: Command): Command {
 
 /** The options only `cloister run` has (not part of the run's description). */
 export function addRunOnlyOptions(command: Command): Command {
-  return command.option('--trace-host', 'print the host calls made, with counts and bytes, by class');
+  return command.option(
+    '--trace-host',
+    'print the host calls made, with counts, bytes and host time, by class',
+  );
 }
 
 /**

@@ -49,8 +49,9 @@ server = new RingServer(
   ring,
   (request) => {
     counters.recordRequest(request.callId, request.payload.length);
+    const began = performance.now();
     const response = handle(request);
-    counters.recordReply(request.callId, response.replyLength ?? 0);
+    counters.recordReply(request.callId, response.replyLength ?? 0, performance.now() - began);
     return response;
   },
   replyWriterFor(process.env.CLOISTER_HOST_FAULT),

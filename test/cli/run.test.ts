@@ -96,7 +96,8 @@ describe('cloister run', () => {
     assert.equal(r.code, 0);
     assert.match(r.stderr, /workload-independent\s+exit\s+1\s/);
     assert.match(r.stderr, /workload-dependent\s+console_write\s+2\s/);
-    assert.match(r.stderr, /\d+ host calls/);
+    assert.match(r.stderr, /\d+ host calls, \d+\.\d ms in the host's handlers/);
+    assert.match(r.stderr, /bytes out\s+host ms/);
   });
 
   it('says plainly that sim gives no hardware isolation', async () => {
