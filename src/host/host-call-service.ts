@@ -25,10 +25,17 @@ export interface HostCallService {
   terminate(): Promise<void>;
 }
 
-/** `onThread` is told of the server thread when it starts (its errors, its stdin requests). */
+/**
+ * `onThread` is told of the server thread when it starts (its errors, its stdin requests);
+ * `onFailure` when it cannot be started to take the ring over (the run cannot go on).
+ */
 export function startHostCalls(
   start: ServerStart,
-  options: { onLauncherThread: boolean; onThread: (thread: Worker) => void },
+  options: {
+    onLauncherThread: boolean;
+    onThread: (thread: Worker) => void;
+    onFailure: (message: string) => void;
+  },
 ): HostCallService {
   let thread: Worker | undefined;
   const startThread = (message: ServeMessage | undefined): void => {
@@ -56,9 +63,12 @@ export function startHostCalls(
   let serving: Promise<void> | undefined;
   return {
     serve: () => {
-      serving = server.serveWhile(accept).then((handOver) => {
-        if (handOver) startThread({ served: server.servedCounts() });
-      });
+      serving = server
+        .serveWhile(accept)
+        .then((handOver) => {
+          if (handOver) startThread({ served: server.servedCounts() });
+        })
+        .catch((error: Error) => options.onFailure(`host-call server failed: ${error.message}`));
     },
     terminate: async () => {
       server.stop();

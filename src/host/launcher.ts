@@ -144,6 +144,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       thread.on('error', (error) => failRun(`host-call server failed: ${error.message}`));
       feedStdin(stdinMailbox, thread);
     },
+    onFailure: (message) => failRun(message),
   });
   const enclave = backend.launch({
     bundleSource,
