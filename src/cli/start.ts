@@ -18,9 +18,14 @@ const HOST_IO_OPTION = /^--(dir|volume|config|net|kbs)(=|$)/;
 
 const args = process.argv.slice(2);
 const command = args.find((arg) => !arg.startsWith('-'));
-if (command !== undefined && LAUNCHING_COMMANDS.includes(command))
-  prestartRunThreads(
-    DEFAULT_MEMORY_MIB,
-    args.some((arg) => HOST_IO_OPTION.test(arg)),
-  );
+if (command !== undefined && LAUNCHING_COMMANDS.includes(command)) {
+  try {
+    prestartRunThreads(
+      DEFAULT_MEMORY_MIB,
+      args.some((arg) => HOST_IO_OPTION.test(arg)),
+    );
+  } catch {
+    // Nothing started (dist/ not built, say): the launch starts its threads, or says why it cannot.
+  }
+}
 await import('./main.ts');

@@ -37,6 +37,9 @@ function newServerThread(): Worker {
  * when `server` (a run with host files or devices: other runs may not need it, host-call-service.ts).
  */
 export function prestartRunThreads(memoryMiB: number, server: boolean): void {
+  const bundleSource = readEnclaveBundle();
+  const cachePath = join(packageRoot(), 'dist', ENCLAVE_CODE_CACHE_FILE);
+  const cacheFile = existsSync(cachePath) ? new Uint8Array(readFileSync(cachePath)) : undefined;
   if (server) {
     const worker = newServerThread();
     const entry: PrestartedServer = { worker, ended: false };
@@ -46,9 +49,7 @@ export function prestartRunThreads(memoryMiB: number, server: boolean): void {
     worker.on('error', ended).on('exit', ended).unref();
     prestartedServer = entry;
   }
-  const cachePath = join(packageRoot(), 'dist', ENCLAVE_CODE_CACHE_FILE);
-  const cacheFile = existsSync(cachePath) ? new Uint8Array(readFileSync(cachePath)) : undefined;
-  prestartWorkerEnclave(readEnclaveBundle(), memoryMiB, cacheFile);
+  prestartWorkerEnclave(bundleSource, memoryMiB, cacheFile);
 }
 
 /**

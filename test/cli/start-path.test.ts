@@ -4,8 +4,11 @@
 // not take (stdin here) or once its console output passes what a pipe holds. What the program sees
 // and writes must not change across the hand-over.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, rmSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { runCli, watFile } from '../helpers/cli.ts';
+import { runCli, tempDir, watFile } from '../helpers/cli.ts';
 
 /** Writes "before\n", copies stdin to stdout until end of file, writes "after\n", exits 3. */
 const beforeCatAfter = `(module
@@ -60,6 +63,22 @@ describe('cloister run start-up path', () => {
     assert.equal(r.code, 0, r.stderr);
     const expected = Buffer.concat(Array.from({ length: 200 }, (_, i) => Buffer.alloc(1000, 32 + (i % 90))));
     assert.ok(r.stdoutBytes.equals(expected), `stdout: ${r.stdoutBytes.length} bytes, as written`);
+  });
+
+  it('without a built enclave bundle, still says so in one line (nothing could be started early)', async () => {
+    const root = tempDir('cloister-unbuilt-');
+    cpSync('dist', join(root, 'dist'), { recursive: true });
+    cpSync('package.json', join(root, 'package.json'));
+    symlinkSync(resolve('node_modules'), join(root, 'node_modules'));
+    rmSync(join(root, 'dist', 'enclave.js'));
+    const path = await watFile('before-cat-after', beforeCatAfter);
+    const r = spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), 'run', path], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^cloister: error: .*enclave\.js is missing: run `npm run build`$/m);
+    assert.doesNotMatch(r.stderr, /\n {4}at /, 'no stack trace');
   });
 
   it('runs with a memory limit other than the one the enclave Worker was started with', async () => {
