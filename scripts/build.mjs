@@ -7,6 +7,23 @@ import { chmodSync } from 'node:fs';
 // CLOISTER_DIST lets a test rebuild elsewhere and compare: same sources, same bytes.
 const out = process.env.CLOISTER_DIST ?? 'dist';
 
+/** An esbuild plugin: every package import stays external except those of the packages named. */
+function externalPackagesExcept(bundled) {
+  return {
+    name: 'external-packages-except',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        const name = args.path.startsWith('@')
+          ? args.path.split('/').slice(0, 2).join('/')
+          : args.path.split('/')[0];
+        return bundled.includes(name) || args.path.startsWith('node:')
+          ? undefined
+          : { path: args.path, external: true };
+      });
+    },
+  };
+}
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -64,12 +81,17 @@ await build({
 // Split so that the heavy command groups the CLI imports on demand load only when used.
 await build({
   ...common,
-  entryPoints: { cli: 'src/cli/main.ts', 'partition-host': 'src/partition/host-start.ts' },
+  entryPoints: { cli: 'src/cli/start.ts', 'partition-host': 'src/partition/host-start.ts' },
   outdir: out,
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
   format: 'esm',
-  packages: 'external',
-  banner: { js: '#!/usr/bin/env node' },
+  // Packages load from node_modules at run time, except commander, which every command parses
+  // with: bundled, it costs no package resolution nor reading CommonJS into an ES module at start.
+  // (Its CommonJS `require`s of Node's modules need a `require` in the ES module chunks.)
+  plugins: [externalPackagesExcept(['commander'])],
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
+  },
 });
 chmodSync(`${out}/cli.js`, 0o755);

@@ -4,8 +4,8 @@
  */
 import { Command, Option } from 'commander';
 import { looksLikeImage } from './disk-detect.ts';
-import { DEFAULT_THREADS } from '../interface/run-config.ts';
-import { DEFAULT_MEMORY_MIB, UsageError } from './run-options.ts';
+import { DEFAULT_MEMORY_MIB, DEFAULT_THREADS } from '../interface/run-config.ts';
+import { UsageError } from './run-options.ts';
 import { BACKEND_NAMES, backendSummary } from '../tee/backends.ts';
 
 /** Commander's accumulator for repeatable options. */

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, posix, resolve } from 'node:path';
 import {
+  DEFAULT_MEMORY_MIB,
   DEFAULT_THREADS,
   MAX_THREADS,
   checkGuestPath,
@@ -30,7 +31,6 @@ export interface PreparedRun {
   hostDirs: string[];
 }
 
-export const DEFAULT_MEMORY_MIB = 512;
 const MAX_MEMORY_MIB = 4096;
 
 /** Parses a size such as `256`, `256M`, `256MiB` or `1G` into MiB. */

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from './package-files.ts';
+import { ENCLAVE_CODE_CACHE_FILE, packageRoot } from './package-files.ts';
 
 const DIGEST_BYTES = 32;
 
@@ -36,6 +36,6 @@ export function decodeCodeCache(bundleSource: string, file: Uint8Array): Buffer 
 
 /** The checked code cache beside the enclave bundle in dist/, or undefined (none, stale or damaged). */
 export function readEnclaveCodeCache(bundleSource: string): Buffer | undefined {
-  const path = join(packageRoot(), 'dist', 'enclave.js.v8cache');
+  const path = join(packageRoot(), 'dist', ENCLAVE_CODE_CACHE_FILE);
   return existsSync(path) ? decodeCodeCache(bundleSource, readFileSync(path)) : undefined;
 }

@@ -1,32 +1,31 @@
 /**
- * Runs one program in one enclave: measures the enclave image, starts the host-call server thread
- * and the enclave, feeds stdin, and waits for the enclave's `exit` call (or its crash, or Ctrl-C).
+ * Runs one program in one enclave: measures the enclave image, starts the enclave and whoever answers
+ * its host calls (host-call-service.ts), feeds stdin, and waits for the enclave's `exit` call (or
+ * its crash, or Ctrl-C).
  * Meanwhile it says on stderr when the host-call server leaves the enclave waiting.
  */
-import { readFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import type { EnclaveSecrets } from '../interface/enclave-start.ts';
 import { createRingBuffer, viewRing } from '../interface/ring.ts';
 import { canonicalJson, threadLimit, type RunConfig } from '../interface/run-config.ts';
 import { ExitKind } from '../interface/exit.ts';
 import { measureEnclave } from '../tee/measurement.ts';
 import { backendByName } from '../tee/backends.ts';
+import { hasPrestartedEnclave } from '../tee/worker-enclave.ts';
 import { servePlatformMailboxes } from '../tee/platform-mailboxes.ts';
 import type { Sigstruct } from '../attestation/sigstruct.ts';
 import type { EnclavePlatform } from '../tee/backend.ts';
 import { createMailbox } from '../interface/mailbox.ts';
-import { serveNetRelay } from './net-relay.ts';
-import { HostDatagramSocket, serveDatagrams } from './net-datagrams.ts';
 import type { BlockDeviceFile } from './host-calls.ts';
-import { distFile } from './package-files.ts';
 import { readEnclaveCodeCache } from './enclave-code-cache.ts';
 import { createExitRecord, readExitRecord } from './exit-record.ts';
-import type { ServerStart } from './server-worker.ts';
+import type { ServerStart } from './run-server.ts';
+import { startHostCalls } from './host-call-service.ts';
 import { watchRing } from './ring-watchdog.ts';
 import { createStdinMailbox, feedStdin, releaseStdin } from './stdin-bridge.ts';
 import { createTraceCounters, TraceCounters } from './trace.ts';
 import { createProgressPage } from '../interface/progress-page.ts';
 import { showUnlockProgress, type ProgressSink } from './unlock-progress.ts';
+import { readEnclaveBundle, runBundleSource } from './run-threads.ts';
 
 export interface LaunchOptions {
   wasm: Uint8Array<ArrayBuffer>;
@@ -62,11 +61,6 @@ export interface LaunchResult {
   trace: TraceCounters;
 }
 
-/** The enclave bundle's source as it will run (and be measured). */
-export function readEnclaveBundle(): string {
-  return readFileSync(distFile('enclave.js'), 'utf8');
-}
-
 /** MRENCLAVE of a program with a run configuration, under the current enclave bundle. */
 export function measureRun(
   wasm: Uint8Array,
@@ -89,8 +83,17 @@ const reportStall = (call: string, seconds: number): void =>
     `cloister: host-call server not answering ${call} for ${seconds} s (the enclave waits for it; Ctrl-C stops the run)\n`,
   );
 
+/** `--net`: binds the UDP socket (node:dgram, loaded only for such runs) and serves its mailbox. */
+async function openDatagrams(port: number) {
+  const { HostDatagramSocket, serveDatagrams } = await import('./net-datagrams.ts');
+  const socket = await HostDatagramSocket.open(port).catch((error: Error) => {
+    throw new Error(`--net: cannot bind the host's UDP port: ${error.message}`);
+  });
+  return { socket, serve: (mailbox: SharedArrayBuffer) => serveDatagrams(mailbox, socket) };
+}
+
 export async function launch(options: LaunchOptions): Promise<LaunchResult> {
-  const bundleSource = readEnclaveBundle();
+  const bundleSource = runBundleSource();
   const mrenclave = measureRun(options.wasm, options.config, bundleSource);
   // A lane of the ring for each thread a wasi-threads program may have (ring.ts).
   const threadLanes = threadLimit(options.config);
@@ -102,11 +105,9 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   // `--net`: the one UDP socket the enclave's WireGuard datagrams cross (ListenPort, or any port),
   // bound before anything is served, so that a port in use fails the run before it starts.
   const datagramMailbox = options.config.net ? createMailbox() : undefined;
-  const datagrams = options.config.net
-    ? await HostDatagramSocket.open(options.config.net.listenPort ?? 0).catch((error: Error) => {
-        throw new Error(`--net: cannot bind the host's UDP port: ${error.message}`);
-      })
-    : undefined;
+  const datagrams = options.config.net ? await openDatagrams(options.config.net.listenPort ?? 0) : undefined;
+  // The key broker relay (node:https) loads only for runs that use one.
+  const netRelay = options.config.kbs ? await import('./net-relay.ts') : undefined;
   const platformMailbox = createMailbox();
   const qeMailbox = createMailbox();
   const netMailbox = createMailbox();
@@ -124,15 +125,33 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   };
   const backend = backendByName(options.backend ?? 'sim');
   await backend.measure(mrenclave);
-  // Both threads start before the platform is opened, so that their start-up (tens of ms each)
-  // overlaps the launcher's own work. Until the platform is open nothing of the enclave's is
-  // answered: its platform requests wait in their mailbox, its host calls for the server's
-  // go-ahead (a run whose platform fails to open runs none of the program's requests).
-  const server = new Worker(distFile('host-server.cjs'), { workerData: serverStart });
-  feedStdin(stdinMailbox, server);
+  // Both threads run before the platform is opened (the CLI may have started them before it even
+  // read its options: run-threads.ts), so that their start-up (tens of ms each) overlaps the
+  // launcher's own work. Until the platform is open nothing of the enclave's is answered: its
+  // platform requests wait in their mailbox, its host calls for the server's go-ahead (a run whose
+  // platform fails to open runs none of the program's requests).
+  let failRun: (message: string) => void = () => {};
+  const server = startHostCalls(serverStart, {
+    // A run without host files, devices or network starts on the launcher's thread.
+    onLauncherThread:
+      serverStart.mounts.length === 0 &&
+      serverStart.blockDevices.length === 0 &&
+      !options.config.net &&
+      !options.config.kbs &&
+      // A test's faulty host may block its thread for good: never the launcher's.
+      !process.env.CLOISTER_HOST_FAULT,
+    onThread: (thread) => {
+      thread.on('error', (error) => failRun(`host-call server failed: ${error.message}`));
+      feedStdin(stdinMailbox, thread);
+    },
+    onFailure: (message) => failRun(message),
+  });
   const enclave = backend.launch({
     bundleSource,
-    codeCache: readEnclaveCodeCache(bundleSource),
+    // A prestarted enclave Worker checked and used the cache already.
+    codeCache: hasPrestartedEnclave(bundleSource, options.config.memoryMiB)
+      ? undefined
+      : readEnclaveCodeCache(bundleSource),
     memoryMiB: options.config.memoryMiB,
     start: {
       ring,
@@ -150,6 +169,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   // Listening from the start: a thread may fail while the platform opens.
   const ending = new Promise<Omit<LaunchResult, 'mrenclave' | 'trace' | 'hostVisibleMemory'>>((resolve) => {
     const failed = (message: string): void => resolve({ status: 1, kind: ExitKind.STARTUP_ERROR, message });
+    failRun = failed;
     // Ctrl-C ends the run whatever the enclave and the host thread are doing (shell status 130).
     onSignal = (signal) => {
       interrupted = signal;
@@ -161,7 +181,6 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    server.on('error', (error) => failed(`host-call server failed: ${error.message}`));
     enclave.on('error', (error: Error & { code?: string }) => {
       const recorded = readExitRecord(exitRecord);
       // The enclave refused the host's replies: its reason stands, whatever exit the host recorded.
@@ -190,22 +209,21 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     releaseStdin();
-    datagrams?.close();
+    datagrams?.socket.close();
     await Promise.all([enclave.terminate(), server.terminate()]);
     throw error;
   }
   // The run starts: the host-call server begins to answer the enclave.
-  server.postMessage('serve');
+  server.serve();
   const stopPlatform = [
     servePlatformMailboxes(platform, platformMailbox, qeMailbox),
     () => platform.close(),
-    ...(options.config.kbs
-      ? [serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin, { ca: options.kbsCa })]
+    ...(netRelay && options.config.kbs
+      ? [netRelay.serveNetRelay(netMailbox, new URL(options.config.kbs.url).origin, { ca: options.kbsCa })]
       : []),
   ];
   if (datagramMailbox && datagrams) {
-    const socket = datagrams;
-    stopPlatform.push(serveDatagrams(datagramMailbox, socket), () => socket.close());
+    stopPlatform.push(datagrams.serve(datagramMailbox), () => datagrams.socket.close());
   }
   const stopProgress = options.unlockProgress
     ? showUnlockProgress(progressPage, options.unlockProgress)

@@ -19,3 +19,6 @@ export function distFile(name: string): string {
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\``);
   return path;
 }
+
+/** The enclave bundle's V8 code cache in dist/ (enclave-code-cache.ts). */
+export const ENCLAVE_CODE_CACHE_FILE = 'enclave.js.v8cache';

@@ -45,12 +45,19 @@ export class RingServer {
   private stopped = false;
   private readonly spin = new AdaptiveSpin(SPIN_WINDOWS.host);
 
+  /** `served`: per lane, the requests another server already answered (`servedCounts`). */
   constructor(
     private readonly ring: RingView,
     private readonly handler: Handler,
     private readonly replyWriter: ReplyWriter = writeReply,
+    served?: readonly number[],
   ) {
-    this.next = ring.lanes.map(() => 0);
+    this.next = ring.lanes.map((_, lane) => served?.[lane] ?? 0);
+  }
+
+  /** Per lane, the requests answered so far: where a server taking over this ring starts. */
+  servedCounts(): number[] {
+    return [...this.next];
   }
 
   /** Ends `serve()` after the request being handled. */
@@ -58,29 +65,69 @@ export class RingServer {
     this.stopped = true;
   }
 
+  /** Rings the doorbell, so that a `serveWhile` waiting for a request sees `stop()`. */
+  wake(): void {
+    Atomics.notify(this.ring.control, Control.submitted);
+  }
+
   /** Serves requests until `stop()` is called (typically by the handler of `exit`). */
   serve(): void {
     const args: bigint[] = new Array(ARG_COUNT).fill(0n);
+    while (!this.stopped) this.answer(this.waitForRequest(), args);
+  }
+
+  /**
+   * Serves from an event loop (the launcher's main thread, which must not block): never spins,
+   * waits with `Atomics.waitAsync`, and returns at the first request `accept` refuses (leaving it
+   * submitted, for the server that takes over) or once `stop()` was called. Resolves to whether
+   * the ring was left with a refused request.
+   */
+  async serveWhile(accept: (callId: number, payloadLength: number) => boolean): Promise<boolean> {
+    const args: bigint[] = new Array(ARG_COUNT).fill(0n);
+    const control = this.ring.control;
+    // Parked throughout: the enclave rings the doorbell for every request.
+    Atomics.store(control, Control.hostParked, 1);
     while (!this.stopped) {
-      const lane = this.waitForRequest();
-      const { first, count } = this.ring.lanes[lane];
-      const slot = this.ring.slots[first + (this.next[lane] & (count - 1))];
-      const h = slot.header;
-      for (let i = 0; i < ARG_COUNT; i++) args[i] = slot.args[i];
-      const payloadLength = Math.max(0, Math.min(h[SlotField.payloadLength], slot.data.length));
-      const request: Request = {
-        callId: h[SlotField.callId],
-        seq: h[SlotField.seq],
-        args,
-        payload: slot.data.subarray(0, payloadLength),
-        replyLimit: Math.max(0, Math.min(h[SlotField.replyLimit], slot.data.length)),
-        data: slot.data,
-      };
-      this.replyWriter(slot, request, this.handler(request));
-      Atomics.store(h, SlotField.state, SlotState.DONE);
-      if (Atomics.load(h, SlotField.enclaveWaiting) === 1) Atomics.notify(h, SlotField.state);
-      this.next[lane]++;
+      const seen = Atomics.load(control, Control.submitted);
+      const lane = this.readyLane();
+      if (lane < 0) {
+        const wait = Atomics.waitAsync(control, Control.submitted, seen);
+        if (wait.async) await wait.value;
+        continue;
+      }
+      const h = this.nextSlot(lane).header;
+      if (!accept(h[SlotField.callId], h[SlotField.payloadLength])) {
+        Atomics.store(control, Control.hostParked, 0);
+        return true;
+      }
+      this.answer(lane, args);
     }
+    return false;
+  }
+
+  private nextSlot(lane: number): SlotView {
+    const { first, count } = this.ring.lanes[lane];
+    return this.ring.slots[first + (this.next[lane] & (count - 1))];
+  }
+
+  /** Handles the next request of `lane` and publishes its reply. */
+  private answer(lane: number, args: bigint[]): void {
+    const slot = this.nextSlot(lane);
+    const h = slot.header;
+    for (let i = 0; i < ARG_COUNT; i++) args[i] = slot.args[i];
+    const payloadLength = Math.max(0, Math.min(h[SlotField.payloadLength], slot.data.length));
+    const request: Request = {
+      callId: h[SlotField.callId],
+      seq: h[SlotField.seq],
+      args,
+      payload: slot.data.subarray(0, payloadLength),
+      replyLimit: Math.max(0, Math.min(h[SlotField.replyLimit], slot.data.length)),
+      data: slot.data,
+    };
+    this.replyWriter(slot, request, this.handler(request));
+    Atomics.store(h, SlotField.state, SlotState.DONE);
+    if (Atomics.load(h, SlotField.enclaveWaiting) === 1) Atomics.notify(h, SlotField.state);
+    this.next[lane]++;
   }
 
   /** The lane whose next request is submitted, starting after `lastLane` so no lane starves. */

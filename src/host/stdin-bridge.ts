@@ -63,6 +63,9 @@ export class StdinReader {
   }
 }
 
+/** Whether a run read `process.stdin` (made on first use: a run that never reads it skips that). */
+let stdinRead = false;
+
 /** Main-thread side: answers the server's requests from `process.stdin`. */
 export function feedStdin(mailbox: SharedArrayBuffer, server: Worker | MessagePort): void {
   const header = new Int32Array(mailbox, 0, 2);
@@ -97,6 +100,7 @@ export function feedStdin(mailbox: SharedArrayBuffer, server: Worker | MessagePo
     wanted = true;
     if (!started) {
       started = true;
+      stdinRead = true;
       process.stdin.on('data', (chunk: Buffer) => {
         queue.push(chunk);
         if (queue.length >= 64) process.stdin.pause();
@@ -117,6 +121,7 @@ export function feedStdin(mailbox: SharedArrayBuffer, server: Worker | MessagePo
 
 /** Stops reading stdin so the process can exit. */
 export function releaseStdin(): void {
+  if (!stdinRead) return;
   process.stdin.pause();
   process.stdin.unref?.();
 }

@@ -64,6 +64,8 @@ export interface RunConfig {
   net?: NetConfig;
 }
 
+/** The enclave memory limit when the run names none (`--memory`). */
+export const DEFAULT_MEMORY_MIB = 512;
 export const DEFAULT_THREADS = 8;
 export const MAX_THREADS = 64;
 

@@ -2,6 +2,13 @@
  * Starts an enclave as a `worker_threads` Worker evaluating the measured bundle: how `sim` runs an
  * enclave, and how `tdx` and `snp` do inside their confidential VM (where the VM, not the Worker, is
  * what hardware isolates).
+ *
+ * A Worker takes tens of milliseconds to boot Node before it runs anything, so the CLI may start one
+ * at its very top (`prestartWorkerEnclave`), while it loads and plans the run; the launch then hands
+ * it its start record. The prestarted Worker holds the bundle source read at that time, and is taken
+ * only for a launch of exactly that source (the string the launcher measured) and memory limit.
+ * (The loaders below are not measured, like the Worker's own bootstrap: they only compile and run
+ * the measured source.)
  */
 import { Worker } from 'node:worker_threads';
 import type { EnclaveLaunch } from './backend.ts';
@@ -21,16 +28,119 @@ threads.workerData = start;
 new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', cachedData: cache }).runInThisContext();
 `;
 
+/**
+ * A prestarted enclave Worker: checks the code cache file it was given against the source (its
+ * layout and why its digests matter: src/host/enclave-code-cache.ts), compiles the source with it
+ * while the launcher is still busy, and runs it once the start record arrives.
+ */
+const PRESTART_LOADER = `'use strict';
+const threads = require('node:worker_threads');
+const { source, cacheFile } = threads.workerData;
+const checkedCache = () => {
+  if (cacheFile === undefined || cacheFile.length <= 64) return undefined;
+  const file = Buffer.from(cacheFile.buffer, cacheFile.byteOffset, cacheFile.length);
+  const sha256 = (data) => require('node:crypto').createHash('sha256').update(data).digest();
+  const payload = file.subarray(64);
+  if (!sha256(source).equals(file.subarray(0, 32)) || !sha256(payload).equals(file.subarray(32, 64))) return undefined;
+  return payload;
+};
+const script = new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', cachedData: checkedCache() });
+threads.parentPort.once('message', (start) => {
+  threads.workerData = start;
+  script.runInThisContext();
+});
+`;
+
+const workerOptions = (memoryMiB: number) =>
+  ({
+    eval: true,
+    resourceLimits: { maxOldGenerationSizeMb: Math.max(16, memoryMiB), stackSizeMb: 8 },
+    stdin: false,
+    stdout: false,
+    stderr: false,
+  }) as const;
+
+interface PrestartedEnclave {
+  worker: Worker;
+  bundleSource: string;
+  memoryMiB: number;
+  /** It ended (or failed) before a launch took it. */
+  ended: boolean;
+}
+
+let prestarted: PrestartedEnclave | undefined;
+
+/**
+ * Boots an enclave Worker for the bundle `bundleSource` ahead of its launch, with the bytes of its
+ * code cache file (unchecked: the Worker checks them); it waits (without keeping the process
+ * alive) for the start record that `startWorkerEnclave` sends. One at a time.
+ */
+export function prestartWorkerEnclave(
+  bundleSource: string,
+  memoryMiB: number,
+  codeCacheFile?: Uint8Array<ArrayBuffer>,
+): void {
+  discardPrestartedEnclave();
+  const worker = new Worker(PRESTART_LOADER, {
+    ...workerOptions(memoryMiB),
+    workerData: { source: bundleSource, cacheFile: codeCacheFile },
+    transferList: codeCacheFile ? [codeCacheFile.buffer] : [],
+  });
+  const entry: PrestartedEnclave = { worker, bundleSource, memoryMiB, ended: false };
+  const ended = (): void => {
+    entry.ended = true;
+  };
+  // Until a launch takes it: its failure only means it is not used.
+  worker.on('error', ended).on('exit', ended).unref();
+  prestarted = entry;
+}
+
+/** The bundle source the prestarted enclave holds, if one waits. */
+export function prestartedEnclaveBundle(): string | undefined {
+  return prestarted?.bundleSource;
+}
+
+/** Whether a launch of `bundleSource` with this memory limit will take the prestarted Worker. */
+export function hasPrestartedEnclave(bundleSource: string, memoryMiB: number): boolean {
+  const entry = prestarted;
+  return entry !== undefined && matches(entry, bundleSource, memoryMiB);
+}
+
+const matches = (entry: PrestartedEnclave, bundleSource: string, memoryMiB: number): boolean =>
+  !entry.ended && entry.bundleSource === bundleSource && entry.memoryMiB === memoryMiB;
+
+/** Ends the prestarted enclave, if one waits (a run that does not launch it). */
+export function discardPrestartedEnclave(): void {
+  const entry = prestarted;
+  prestarted = undefined;
+  if (entry) void entry.worker.terminate();
+}
+
+/** The prestarted Worker if it runs exactly this launch's measured source with its memory limit. */
+function takePrestarted(options: EnclaveLaunch): Worker | undefined {
+  const entry = prestarted;
+  if (entry === undefined) return undefined;
+  if (!matches(entry, options.bundleSource, options.memoryMiB)) {
+    discardPrestartedEnclave();
+    return undefined;
+  }
+  prestarted = undefined;
+  entry.worker.removeAllListeners('error').removeAllListeners('exit').ref();
+  return entry.worker;
+}
+
 export function startWorkerEnclave(options: EnclaveLaunch): Worker {
   // Evaluating the measured source (rather than loading a file by name) means what runs is what
   // was measured, with no window to swap the file in between.
   const { bundleSource, codeCache, start } = options;
+  const ready = takePrestarted(options);
+  if (ready) {
+    // It compiled the source already, with the cache file it checked itself.
+    ready.postMessage(start);
+    return ready;
+  }
   return new Worker(codeCache ? CODE_CACHE_LOADER : bundleSource, {
-    eval: true,
+    ...workerOptions(options.memoryMiB),
     workerData: codeCache ? { source: bundleSource, cache: codeCache, start } : start,
-    resourceLimits: { maxOldGenerationSizeMb: Math.max(16, options.memoryMiB), stackSizeMb: 8 },
-    stdin: false,
-    stdout: false,
-    stderr: false,
   });
 }

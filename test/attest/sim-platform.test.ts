@@ -183,11 +183,19 @@ describe('platform identity file', () => {
       '[]',
       '{"format":"x"}',
       text.replace(/"rootSecret": "[0-9a-f]+"/, '"rootSecret": "00"'),
-      text.replace(/MII[A-Za-z0-9+/]{20}/, 'MIIAAAAAAAAAAAAAAAAAAAAA'),
     ]) {
       writeFileSync(path, damaged);
       await assert.rejects(SimPlatform.open({ path }), code('bad-platform-file'), damaged.slice(0, 20));
     }
+    // Certificates and keys are parsed on first use (quotes, collateral): a damaged one is refused
+    // there, by every accessor that quotes and collateral go through, while EREPORT and EGETKEY (which do not use them) still work.
+    writeFileSync(path, text.replace(/MII[A-Za-z0-9+/]{20}/, 'MIIAAAAAAAAAAAAAAAAAAAAA'));
+    const damagedKeys = await SimPlatform.open({ path });
+    assert.equal(damagedKeys.egetkey(identity(), { name: 'seal' }).length, 16);
+    assert.throws(() => damagedKeys.pki, code('bad-platform-file'));
+    assert.throws(() => damagedKeys.rootCertificateDer, code('bad-platform-file'));
+    assert.throws(() => damagedKeys.attestationKey, code('bad-platform-file'));
+    assert.throws(() => damagedKeys.pckKey, code('bad-platform-file'));
     await assert.rejects(SimPlatform.open({ path: platformPath(), create: false }), code('no-platform'));
   });
 

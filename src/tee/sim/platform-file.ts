@@ -192,25 +192,38 @@ function parsePlatformFile(text: string, path: string): SimPlatformFile {
   const serials = o.revokedPckSerials;
   if (!Array.isArray(serials) || !serials.every((s) => typeof s === 'string' && /^[0-9a-f]+$/.test(s)))
     bad('revokedPckSerials');
+  const pki = o.pki as Record<string, SimCertKey | undefined> | undefined;
+  for (const k of PKI_ENTRIES) {
+    const ck = pki?.[k];
+    if (ck === undefined || typeof ck.cert !== 'string' || typeof ck.key !== 'string') return bad(`pki.${k}`);
+  }
+  if (typeof o.attestationKey !== 'string') bad('attestationKey');
+  return o as unknown as SimPlatformFile;
+}
+
+const PKI_ENTRIES = ['rootCa', 'pckCa', 'tcbSigning', 'pck'] as const;
+
+/**
+ * Parses every certificate and key of the file (PEM), refusing it as a damaged platform file when
+ * one does not parse. Only quotes and collateral use them, so the platform checks them on first
+ * use (SimPlatform): a run that never quotes does not pay for parsing nine PEM objects.
+ */
+export function checkPlatformKeys(file: SimPlatformFile, path: string): void {
   const pem = (what: string, load: () => void): void => {
     try {
       load();
     } catch {
-      bad(`${what} is not valid PEM`);
+      throw new SimPlatformError('bad-platform-file', `${path}: ${what} is not valid PEM`);
     }
   };
-  const pki = o.pki as Record<string, SimCertKey | undefined> | undefined;
-  for (const k of ['rootCa', 'pckCa', 'tcbSigning', 'pck']) {
-    const ck = pki?.[k];
-    if (ck === undefined || typeof ck.cert !== 'string' || typeof ck.key !== 'string') return bad(`pki.${k}`);
+  for (const k of PKI_ENTRIES) {
+    const ck = file.pki[k];
     pem(`pki.${k}`, () => {
       new X509Certificate(ck.cert);
       createPrivateKey(ck.key);
     });
   }
-  if (typeof o.attestationKey !== 'string') bad('attestationKey');
   pem('attestationKey', () => {
-    createPrivateKey(o.attestationKey as string);
+    createPrivateKey(file.attestationKey);
   });
-  return o as unknown as SimPlatformFile;
 }

@@ -22,6 +22,7 @@ import type { SgxReportBody } from '../../attestation/report-body.ts';
 import { aesCmac } from './cmac.ts';
 import {
   SimPlatformError,
+  checkPlatformKeys,
   defaultPlatformPath,
   loadPlatformFile,
   savePlatformFile,
@@ -117,14 +118,13 @@ export class SimPlatform {
   /** KEYID of this "boot": reports carry it, and the target derives the report key with it. */
   private readonly bootKeyId = new Uint8Array(randomBytes(KEY_ID_SIZE));
   private readonly rootSecret: Uint8Array;
+  /** Whether the file's certificates and keys were parsed (on first use: `keys()`). */
+  private keysChecked = false;
   readonly cpuSvn: Uint8Array;
   readonly pceSvn: number;
   readonly pceId: Uint8Array;
   readonly fmspc: Uint8Array;
   readonly ppid: Uint8Array;
-  /** The sim root CA certificate; trust it only to accept simulated evidence. */
-  /** The sim root CA certificate, DER: the trust anchor to pass as `trustedRoot` to accept sim evidence. */
-  readonly rootCertificateDer: Uint8Array;
 
   private constructor(
     readonly path: string,
@@ -136,7 +136,20 @@ export class SimPlatform {
     this.pceId = fromHex(file.pceId);
     this.fmspc = fromHex(file.fmspc);
     this.ppid = fromHex(file.ppid);
-    this.rootCertificateDer = new Uint8Array(new X509Certificate(file.pki.rootCa.cert).raw);
+  }
+
+  /** The platform file, its PEM certificates and keys checked (once): what quotes and collateral use. */
+  private keys(): SimPlatformFile {
+    if (!this.keysChecked) {
+      checkPlatformKeys(this.file, this.path);
+      this.keysChecked = true;
+    }
+    return this.file;
+  }
+
+  /** The sim root CA certificate, DER: the trust anchor to pass as `trustedRoot` to accept sim evidence. */
+  get rootCertificateDer(): Uint8Array {
+    return new Uint8Array(new X509Certificate(this.keys().pki.rootCa.cert).raw);
   }
 
   /**
@@ -150,12 +163,12 @@ export class SimPlatform {
 
   /** The sim PKI: certificates and the keys that Intel (CAs) and the PCE (PCK) would hold. */
   get pki(): Readonly<SimPkiFiles> {
-    return this.file.pki;
+    return this.keys().pki;
   }
 
   /** The quoting enclave's attestation key. */
   get attestationKey(): KeyObject {
-    return createPrivateKey(this.file.attestationKey);
+    return createPrivateKey(this.keys().attestationKey);
   }
 
   /** PCK certificate serials the sim PCK CRL lists. */
@@ -165,12 +178,12 @@ export class SimPlatform {
 
   /** The PCK private key (the PCE's), signing QE reports. */
   get pckKey(): KeyObject {
-    return createPrivateKey(this.file.pki.pck.key);
+    return createPrivateKey(this.keys().pki.pck.key);
   }
 
   /** Lists this platform's PCK certificate in its PCK CRL from now on (for negative tests). */
   revokePck(): void {
-    const serial = new X509Certificate(this.file.pki.pck.cert).serialNumber.toLowerCase();
+    const serial = new X509Certificate(this.keys().pki.pck.cert).serialNumber.toLowerCase();
     if (this.file.revokedPckSerials.includes(serial)) return;
     this.file = { ...this.file, revokedPckSerials: [...this.file.revokedPckSerials, serial] };
     savePlatformFile(this.path, this.file);

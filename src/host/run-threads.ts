@@ -1,0 +1,78 @@
+/**
+ * The two threads of a run: the host-call server and the enclave Worker. Booting a Worker costs
+ * tens of milliseconds before it runs any of its code, so `cloister run` starts them at its very top
+ * (`prestartRunThreads`), before it loads the rest of the CLI or reads its options; the launcher
+ * then hands them the run. Nothing of the run is decided by then: the server learns its ring and
+ * mounts from its first message, and the enclave Worker runs only the bundle source the launcher
+ * measured (src/tee/worker-enclave.ts); a run that does not launch leaves them to end with the process.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  discardPrestartedEnclave,
+  prestartWorkerEnclave,
+  prestartedEnclaveBundle,
+} from '../tee/worker-enclave.ts';
+import { ENCLAVE_CODE_CACHE_FILE, distFile, packageRoot } from './package-files.ts';
+
+/** The enclave bundle's source as it will run (and be measured), read from dist/. */
+export function readEnclaveBundle(): string {
+  return readFileSync(distFile('enclave.js'), 'utf8');
+}
+
+interface PrestartedServer {
+  worker: Worker;
+  ended: boolean;
+}
+
+let prestartedServer: PrestartedServer | undefined;
+
+function newServerThread(): Worker {
+  return new Worker(distFile('host-server.cjs'));
+}
+
+/**
+ * Starts an enclave Worker with the bundle in dist/ and this memory limit, and the server thread
+ * when `server` (a run with host files or devices: other runs may not need it, host-call-service.ts).
+ */
+export function prestartRunThreads(memoryMiB: number, server: boolean): void {
+  const bundleSource = readEnclaveBundle();
+  const cachePath = join(packageRoot(), 'dist', ENCLAVE_CODE_CACHE_FILE);
+  const cacheFile = existsSync(cachePath) ? new Uint8Array(readFileSync(cachePath)) : undefined;
+  if (server) {
+    const worker = newServerThread();
+    const entry: PrestartedServer = { worker, ended: false };
+    const ended = (): void => {
+      entry.ended = true;
+    };
+    worker.on('error', ended).on('exit', ended).unref();
+    prestartedServer = entry;
+  }
+  prestartWorkerEnclave(bundleSource, memoryMiB, cacheFile);
+}
+
+/**
+ * The bundle source for this run: the one the prestarted enclave holds (read once, at start),
+ * else read now.
+ */
+export function runBundleSource(): string {
+  return prestartedEnclaveBundle() ?? readEnclaveBundle();
+}
+
+/** A host-call server thread waiting for its `ServerStart`: the prestarted one if it is alive. */
+export function hostServerThread(): Worker {
+  const entry = prestartedServer;
+  prestartedServer = undefined;
+  if (entry === undefined || entry.ended) return newServerThread();
+  entry.worker.removeAllListeners('error').removeAllListeners('exit').ref();
+  return entry.worker;
+}
+
+/** Ends the prestarted threads a run did not take. */
+export function discardRunThreads(): void {
+  const entry = prestartedServer;
+  prestartedServer = undefined;
+  if (entry) void entry.worker.terminate();
+  discardPrestartedEnclave();
+}
