@@ -17,6 +17,12 @@ export interface Value {
   name: string;
   schema: Schema;
   crossing: Crossing;
+  /**
+   * A return sensitive only through what the caller passes (arguments, the receiver's fields):
+   * it leaves as `crossing` when one of them carries sensitive data (came sealed or as a handle, or
+   * is an object of a class whose fields stay inside), else in clear.
+   */
+  fromArguments?: boolean;
 }
 
 export interface Entry {
@@ -126,6 +132,8 @@ export function buildInterface(
               ? 'declassified'
               : bytesOrHandle(returnSchema),
     };
+    if (returns.crossing !== 'clear' && fn.kind !== 'constructor' && !slices.forwardOwn.has(`${id}#return`))
+      returns.fromArguments = true;
     let name = fn.name;
     if (names.has(name)) name = `${fn.name}@${fn.file}:${fn.line}`;
     names.add(name);

@@ -29,6 +29,8 @@ function toWire(value) {
   return wireEncoder.encode(JSON.stringify(value, function (key, v) {
     const raw = this[key];
     if (raw instanceof Uint8Array) return { __cloisterBytes: WireBuffer.from(raw).toString('base64') };
+    // JSON would make an ArrayBuffer an empty object: its bytes, and that it was one.
+    if (raw instanceof ArrayBuffer) return { __cloisterArrayBuffer: WireBuffer.from(raw).toString('base64') };
     if (raw instanceof Date) return { __cloisterDate: Number.isNaN(raw.getTime()) ? 'NaN' : raw.getTime() };
     if (raw === undefined) return { __cloisterUndefined: true };
     return v;
@@ -37,10 +39,12 @@ function toWire(value) {
 function fromWire(bytes) {
   const text = wireDecoder.decode(bytes);
   // Most messages carry neither bytes nor undefined: no reviver then (a key is always quoted).
-  if (!text.includes('"__cloisterBytes"') && !text.includes('"__cloisterUndefined"')) return JSON.parse(text);
+  if (!text.includes('"__cloisterBytes"') && !text.includes('"__cloisterUndefined"') && !text.includes('"__cloisterArrayBuffer"'))
+    return JSON.parse(text);
   return JSON.parse(text, (_key, v) => {
     if (v === null || typeof v !== 'object') return v;
     if (typeof v.__cloisterBytes === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterBytes, 'base64'));
+    if (typeof v.__cloisterArrayBuffer === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterArrayBuffer, 'base64')).buffer;
     if (v.__cloisterUndefined === true) return undefined;
     return v;
   });
@@ -270,7 +274,7 @@ function toEnclave(v, path = []) {
   return hostRef(v);
 }
 function fromEnclave(v, depth = 0) {
-  if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof ArrayBuffer || depth > 64) return v;
   if (Array.isArray(v)) return v.map((x) => fromEnclave(x, depth + 1));
   if (v.__cloisterBuffer !== undefined) return bufferIn(v);
   if (typeof v.__cloisterPromise === 'number') return awaitInside(v.__cloisterPromise);
@@ -515,7 +519,7 @@ function install({ host, seal, unseal }) {
     return proxy;
   };
   const fromHost = (v, depth = 0) => {
-    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof ArrayBuffer || depth > 64) return v;
     if (Array.isArray(v)) return v.map((x) => fromHost(x, depth + 1));
     if (v.__cloisterBuffer !== undefined) return bufferIn(v);
     if (v.__cloisterDate !== undefined) {
@@ -625,12 +629,12 @@ function install({ host, seal, unseal }) {
         v.catch(() => undefined);
       }
   };
-  const finish = (e, mirror, cls, value) => {
+  const finish = (e, mirror, cls, value, crossing = e.returns.crossing) => {
     watchPromises(mirror);
     for (const s of e.establishes) established.add(s);
     const secret = sensitiveFields.get(cls);
     const fields = mirror === undefined ? undefined : dataFields(mirror, (k) => secret === undefined || !secret.has(k));
-    const out = value instanceof Promise ? { __cloisterPromise: keepPromise(value) } : toHost(outgoing(value, e.returns.crossing));
+    const out = value instanceof Promise ? { __cloisterPromise: keepPromise(value) } : toHost(outgoing(value, crossing));
     return { value: out, fields: fields === undefined ? undefined : toHostFields(fields) };
   };
   const toHostFields = (fields) => {
@@ -701,6 +705,15 @@ function install({ host, seal, unseal }) {
     const value = result instanceof Promise ? { __cloisterPromise: keepPromise(result) } : toHost(outgoing(result, e?.returns.crossing ?? 'plain'));
     return { value, fields: toHostFields(dataFields(obj)) };
   };
+  /** Whether a value the caller passed can carry sensitive data: sealed, a handle, or an object whose class keeps fields inside. */
+  const carriesSensitive = (v, depth) => {
+    if (typeof v !== 'object' || v === null) return false;
+    if (SEALED in v || HANDLE in v) return true;
+    const name = classNames.get(Object.getPrototypeOf(v)?.constructor);
+    if (name !== undefined && sensitiveFields.has(name)) return true;
+    const plain = Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype;
+    return depth > 0 && plain && Object.values(v).some((x) => carriesSensitive(x, depth - 1));
+  };
   const dispatch = (name, request, sync) => {
     if (name === '__cloisterAwait' && !sync) return awaitKept(request);
     if (name === '__cloisterMirrorMethod' && sync) return mirrorMethod(request);
@@ -748,6 +761,15 @@ function install({ host, seal, unseal }) {
       const fields = request.receiver.fields ?? {};
       for (const key of Object.keys(fields)) if (!sensitiveFields.get(cls)?.has(key)) mirror[key] = fromHost(fields[key]);
     }
+    // A return the analysis found sensitive only through what the caller passes leaves in clear
+    // when nothing passed (arguments, the receiver) can carry sensitive data.
+    const crossing =
+      e.returns.fromArguments === true &&
+      !(mirror !== undefined && sensitiveFields.has(cls)) &&
+      !request.args.some((a) => carriesSensitive(a, 2)) &&
+      !args.some((a) => carriesSensitive(a, 2))
+        ? 'clear'
+        : e.returns.crossing;
     let result;
     try {
       result = fn.apply(mirror, args);
@@ -756,10 +778,10 @@ function install({ host, seal, unseal }) {
     }
     if (e.mode === 'async')
       return Promise.resolve(result).then(
-        (v) => finish(e, mirror, cls, v),
+        (v) => finish(e, mirror, cls, v, crossing),
         (error) => thrown(error, e, mirror, cls),
       );
-    return finish(e, mirror, cls, result);
+    return finish(e, mirror, cls, result, crossing);
   };
   const sealedArgs = (args, mask) => args.map((a, i) => (mask[i] === true ? outgoing(a, 'sealed') : a));
   // The sensitive arguments of the call being made through callValue/callMethod: if its callee is

@@ -15,6 +15,12 @@ import type { DependenceGraph, FlowEdge } from './graph.ts';
 export interface Slices {
   /** Nodes sensitive values reach. */
   forward: Set<string>;
+  /**
+   * Those of them a sensitive value reaches other than only through the parameters (and received
+   * objects) of the function whose frame holds them: a function's return outside this set is
+   * sensitive only when what a caller passed it is.
+   */
+  forwardOwn: Set<string>;
   /** Nodes that can affect a sensitive value. */
   backward: Set<string>;
   /** How each forward node was first reached (for `explain`). */
@@ -161,8 +167,8 @@ function reach(
   stops: (edge: FlowEdge) => boolean,
   onReach?: (id: string, how: FlowEdge) => void,
   summaryEdge?: (from: string, to: string) => FlowEdge,
+  up = new Set<string>(),
 ): Set<string> {
-  const up = new Set<string>();
   const down = new Set<string>();
   const queue: [string, boolean][] = [];
   const visit = (id: string, isUp: boolean, how?: FlowEdge): void => {
@@ -210,6 +216,7 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
     for (const v of graph.fieldVariants.get(s.node) ?? [])
       if (!reachedBy.has(v)) reachedBy.set(v, { source: `${s.file}:${s.line}` });
   const sources = annotations.sources.flatMap((s) => [s.node, ...(graph.fieldVariants.get(s.node) ?? [])]);
+  const forwardOwn = new Set<string>();
   const forward = reach(
     graph,
     sources,
@@ -233,6 +240,7 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
         why: `through ${callee} (its parameter reaches its return)`,
       };
     },
+    forwardOwn,
   );
   const backward = reach(
     graph,
@@ -262,5 +270,5 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
       }
     }
   }
-  return { forward, backward, reachedBy, sees, affects };
+  return { forward, forwardOwn, backward, reachedBy, sees, affects };
 }
