@@ -297,13 +297,18 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       const ref = reference(decl);
       const isExit = exitTargets.has(fn.name) && ref !== undefined;
       const method = hostMethod(decl);
+      // A host method the enclave calls on an object the host does not have (one the enclave made
+      // and kept) runs its own body there: the exit would reach no object on the host.
+      const local = isExit && method !== undefined && fn.pinnedHost === undefined;
       push(enclaveEdits, fn.file, {
         ...range,
-        text: isExit
-          ? stub('exit', fn.name, false)
-          : method !== undefined
-            ? `{ return globalThis.__cloister.hostMethod(${JSON.stringify(method)}, this, arguments, ${JSON.stringify(fn.id)}); }`
-            : guard(fn.id),
+        text: local
+          ? `{ if (globalThis.__cloister.onHost(this)) ${stub('exit', fn.name, false)} ${(decl as ts.MethodDeclaration).body?.getText()} }`
+          : isExit
+            ? stub('exit', fn.name, false)
+            : method !== undefined
+              ? `{ return globalThis.__cloister.hostMethod(${JSON.stringify(method)}, this, arguments, ${JSON.stringify(fn.id)}); }`
+              : guard(fn.id),
       });
       if (isExit)
         hostRegistrations.set(fn.file, [

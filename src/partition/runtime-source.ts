@@ -829,6 +829,10 @@ function install({ host, seal, unseal }) {
       if (proxyIds.has(receiver) || proxyIds.has(fn)) return Reflect.apply(fn, receiver, sealedArgs(args, mask));
       return withPending(args, mask, () => Reflect.apply(fn, receiver, args));
     },
+    /** Whether the host has the object a method is called on (a copy of its own, or one it was handed). */
+    onHost(self) {
+      return self !== null && typeof self === 'object' && (mirrorHandles.has(self) || origins.has(self));
+    },
     exit(name, self, args) {
       if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');
       const receiver = mirrorHandles.get(self);

@@ -38,6 +38,8 @@ export function byteLength(b: ArrayBuffer): number { return b.byteLength; }
 export function keyDigits(): number { return digits(masterKey).length + byteLength(keyBuffer()); }
 /** @sensitive */
 export function keyBuffer(): ArrayBuffer { return masterKey.slice().buffer; }
+class Tally { hits = 0; note(): number { this.hits += 1; return this.hits; } }
+export function tallyKey(): number { const t = new Tally(); t.note(); return t.note() + masterKey.length; }
 export function lend(cb: (key: string) => void, sink: { put(key: string, n: number): void }): void {
   const phrase = new TextDecoder().decode(masterKey);
   cb(phrase);
@@ -139,6 +141,7 @@ describe('generated partition (in-process test double for the enclave channel)',
       'keyDigits',
       'lend',
       'shelve',
+      'tallyKey',
       'unlock',
     ]);
     assert.deepEqual(byName.get('unlock')?.params, [
@@ -150,13 +153,15 @@ describe('generated partition (in-process test double for the enclave channel)',
     assert.equal(byName.get('keyDigits')?.returns.fromArguments, undefined, 'reads the key itself');
     assert.deepEqual(
       iface.declassified.map((d) => `${d.line}:${d.scope}`),
-      ['16:function', '30:call'],
+      ['16:function', '32:call'],
       'every declassification is listed',
     );
     assert.deepEqual(byName.get('checksum')?.requires, ['vault.ts#masterKey']);
     assert.deepEqual(
       iface.exits.map((e) => `${e.target}(${e.args.map((a) => a.crossing).join(', ')})`).sort(),
       [
+        'Tally.note()',
+        'Tally.note()',
         'audit()',
         'cb(sealed)',
         'shelf.put(sealed)',
@@ -213,6 +218,11 @@ describe('generated partition (in-process test double for the enclave channel)',
     assert.equal(opened(laundered), Array.from(Buffer.from('pw:stretched')).join('.'));
     // A sealed ArrayBuffer keeps its bytes across the seal (it was sealed as an empty object).
     assert.equal(opened(host.byteLength(host.keyBuffer())), 'pw:stretched'.length);
+  });
+
+  it('runs a host method on an object the enclave made and kept inside (the host has no such object)', () => {
+    host.unlock('pw');
+    assert.equal(opened(host.tallyKey()), 2 + 'pw:stretched'.length);
   });
 
   it('hands a sensitive value to a host callback or host object only sealed (attack: the host collects what it is given)', () => {
