@@ -169,6 +169,13 @@ function hostMethod(node: ts.Node): string | undefined {
     : undefined;
 }
 
+/** An instance accessor of a top-level class. */
+function hostAccessor(node: ts.Node): boolean {
+  if (!ts.isGetAccessorDeclaration(node) && !ts.isSetAccessorDeclaration(node)) return false;
+  if ((ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Static) !== 0) return false;
+  return ts.isClassDeclaration(node.parent) && ts.isSourceFile(node.parent.parent);
+}
+
 const guard = (id: string): string =>
   `{ throw new Error(${JSON.stringify(`cloister: ${id} runs only on the other side of the partition`)}); }`;
 
@@ -297,18 +304,22 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       const ref = reference(decl);
       const isExit = exitTargets.has(fn.name) && ref !== undefined;
       const method = hostMethod(decl);
+      const crossing = isExit
+        ? stub('exit', fn.name, false)
+        : method !== undefined
+          ? `{ return globalThis.__cloister.hostMethod(${JSON.stringify(method)}, this, arguments, ${JSON.stringify(fn.id)}); }`
+          : guard(fn.id);
       // A host method the enclave calls on an object the host does not have (one the enclave made
-      // and kept) runs its own body there: the exit would reach no object on the host.
-      const local = isExit && method !== undefined && fn.pinnedHost === undefined;
+      // and kept) runs its own body there: the host has no object to run it on. An accessor (no
+      // exit reaches one) always runs on the enclave's object: its copy or its own.
+      const local = fn.pinnedHost === undefined && decl.body !== undefined;
+      if (local && hostAccessor(decl)) continue;
       push(enclaveEdits, fn.file, {
         ...range,
-        text: local
-          ? `{ if (globalThis.__cloister.onHost(this)) ${stub('exit', fn.name, false)} ${(decl as ts.MethodDeclaration).body?.getText()} }`
-          : isExit
-            ? stub('exit', fn.name, false)
-            : method !== undefined
-              ? `{ return globalThis.__cloister.hostMethod(${JSON.stringify(method)}, this, arguments, ${JSON.stringify(fn.id)}); }`
-              : guard(fn.id),
+        text:
+          local && method !== undefined
+            ? `{ if (globalThis.__cloister.onHost(this)) ${crossing} ${decl.body?.getText()} }`
+            : crossing,
       });
       if (isExit)
         hostRegistrations.set(fn.file, [

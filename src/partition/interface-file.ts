@@ -6,7 +6,7 @@
 
 import type { Analysis } from './analyze.ts';
 import { entryPoints, type EntryReason } from './entries.ts';
-import { schemaOf, type Schema } from './schema.ts';
+import { checkSchema, schemaOf, type Schema } from './schema.ts';
 import { inDeclassifiedCall } from './seal-exits.ts';
 
 export const INTERFACE_FORMAT = 'cloister-partition-interface/1';
@@ -112,7 +112,13 @@ export function buildInterface(
     if (decl === undefined) continue;
     const sig = checker.getSignatureFromDeclaration(decl);
     const params: Value[] = decl.parameters.map((p) => {
-      const schema = schemaOf(checker, checker.getTypeAtLocation(p), residentClasses);
+      let schema = schemaOf(checker, checker.getTypeAtLocation(p), residentClasses);
+      // A parameter with a default or `?` may be left out (undefined): its declared type omits that.
+      if (
+        (p.initializer !== undefined || p.questionToken !== undefined) &&
+        checkSchema(schema, undefined) !== undefined
+      )
+        schema = { type: 'union', anyOf: [{ type: 'undefined' }, schema] };
       return { name: p.name.getText(), schema, crossing: schema.type === 'handle' ? 'handle' : 'clear' };
     });
     const returnSchema =
