@@ -208,6 +208,46 @@ function runAtLoad(analysis: Analysis): Set<string> {
   return found;
 }
 
+/** The return statements of a function's own body (not of functions nested in it). */
+function ownReturns(fn: ts.Node): ts.ReturnStatement[] {
+  const out: ts.ReturnStatement[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isReturnStatement(node)) out.push(node);
+    if (!isFunctionLike(node)) ts.forEachChild(node, visit);
+  };
+  ts.forEachChild(fn, visit);
+  return out;
+}
+
+/**
+ * Function expressions in enclave code whose every return (or the whole function) is
+ * `@declassify`: wrapped in `__cloisterDeclassifies(…)`, which the enclave runtime records.
+ */
+function declassifiedClosureEdits(analysis: Analysis, plan: PartitionPlan): Map<string, Edit[]> {
+  const { builder, annotations } = analysis;
+  const edits = new Map<string, Edit[]>();
+  const ids = new Set(annotations.declassified.filter((d) => d.scope !== 'call').map((d) => d.function));
+  for (const id of ids) {
+    const decl = builder.declarationOf(id);
+    const fn = analysis.graph.functions.get(id);
+    if (decl === undefined || fn === undefined || fn.parent === undefined || !plan.enclave.has(id)) continue;
+    if (!ts.isFunctionExpression(decl) && !ts.isArrowFunction(decl)) continue;
+    const whole = annotations.declassified.some((d) => d.function === id && d.scope === 'function');
+    const returns = ownReturns(decl);
+    const all =
+      returns.length > 0 &&
+      returns.every((r) => annotations.declassifiedReturns.has(`${fn.file}:${builder.lineOf(r)}`));
+    if (!whole && !all) continue;
+    const start = decl.getStart();
+    edits.set(fn.file, [
+      ...(edits.get(fn.file) ?? []),
+      { start, end: start, text: 'globalThis.__cloisterDeclassifies(' },
+      { start: decl.getEnd(), end: decl.getEnd(), text: ')' },
+    ]);
+  }
+  return edits;
+}
+
 export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: string): Generated {
   const { graph, builder, app } = analysis;
   const iface: InterfaceFile = plan.interface;
@@ -312,6 +352,11 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
         ]);
     }
   }
+
+  // Closures whose result the source declassifies (a method of an object the enclave keeps): the
+  // enclave copy marks them, so their result leaves in clear when the host calls them.
+  for (const [file, edits] of declassifiedClosureEdits(analysis, plan))
+    for (const e of edits) push(enclaveEdits, file, e);
 
   // Calls out with sensitive arguments, in code the enclave copy keeps (not in a replaced body).
   for (const [file, edits] of sealedExitEdits(analysis, plan)) {

@@ -17,6 +17,14 @@ export interface Value {
   name: string;
   schema: Schema;
   crossing: Crossing;
+  /**
+   * `arguments` (a return only): the value is sensitive only when a sensitive value came in
+   * through the call (Glamdring's per-call view of a utility: `bytesToHex(key)` is sensitive,
+   * `bytesToHex(publicData)` is not). The dispatcher applies the crossing when an argument or the
+   * receiver brought enclave data in (a sealed value, a handle, an enclave object), and lets the
+   * value out in clear otherwise.
+   */
+  context?: 'arguments';
 }
 
 export interface Entry {
@@ -114,6 +122,7 @@ export function buildInterface(
         ? ({ type: 'any' } as Schema)
         : schemaOf(checker, checker.getReturnTypeOfSignature(sig), residentClasses);
     const sensitive = slices.forward.has(`${id}#return`);
+    const perCall = sensitive && !slices.forwardAnyContext.has(`${id}#return`);
     const returns: Value = {
       name: 'return',
       schema: returnSchema,
@@ -125,6 +134,9 @@ export function buildInterface(
             : declassifiedFns.has(id)
               ? 'declassified'
               : bytesOrHandle(returnSchema),
+      ...(perCall && fn.kind !== 'constructor' && !declassifiedFns.has(id)
+        ? { context: 'arguments' as const }
+        : {}),
     };
     let name = fn.name;
     if (names.has(name)) name = `${fn.name}@${fn.file}:${fn.line}`;

@@ -15,6 +15,12 @@ import type { DependenceGraph, FlowEdge } from './graph.ts';
 export interface Slices {
   /** Nodes sensitive values reach. */
   forward: Set<string>;
+  /**
+   * Forward nodes reached in any calling context (through shared state, or in the source's own
+   * frame). A function's return in `forward` but not here is sensitive only at calls that pass it
+   * a sensitive argument.
+   */
+  forwardAnyContext: Set<string>;
   /** Nodes that can affect a sensitive value. */
   backward: Set<string>;
   /** How each forward node was first reached (for `explain`). */
@@ -153,7 +159,7 @@ function reach(
   stops: (edge: FlowEdge) => boolean,
   onReach?: (id: string, how: FlowEdge) => void,
   summaryEdge?: (from: string, to: string) => FlowEdge,
-): Set<string> {
+): { all: Set<string>; up: Set<string> } {
   const up = new Set<string>();
   const down = new Set<string>();
   const queue: [string, boolean][] = [];
@@ -176,7 +182,7 @@ function reach(
     }
     for (const to of summaries.get(id) ?? []) visit(to, isUp, summaryEdge?.(id, to));
   }
-  return new Set([...up, ...down]);
+  return { all: new Set([...up, ...down]), up };
 }
 
 export function computeSlices(graph: DependenceGraph, annotations: Annotations): Slices {
@@ -194,7 +200,7 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
   for (const s of annotations.sources)
     if (!reachedBy.has(s.node)) reachedBy.set(s.node, { source: `${s.file}:${s.line}` });
   const sources = annotations.sources.map((s) => s.node);
-  const forward = reach(
+  const { all: forward, up: forwardAnyContext } = reach(
     graph,
     sources,
     (id) => graph.outgoing(id),
@@ -218,7 +224,7 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
       };
     },
   );
-  const backward = reach(
+  const { all: backward } = reach(
     graph,
     sources,
     (id) => graph.incoming(id),
@@ -246,5 +252,5 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
       }
     }
   }
-  return { forward, backward, reachedBy, sees, affects };
+  return { forward, forwardAnyContext, backward, reachedBy, sees, affects };
 }
