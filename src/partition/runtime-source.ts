@@ -311,9 +311,10 @@ function fromEnclave(v, depth = 0) {
 const residentObjects = new WeakSet();
 function residentStandIn(v) {
   const handle = v.__cloisterResident;
-  if (!(handle < 0)) throw new EnclaveRefusal('malformed resident');
   let target = handleObjects.get(handle)?.deref();
   if (target === undefined) {
+    // A host object the enclave mirrors keeps its (positive) handle; a new one has a negative one.
+    if (!Number.isInteger(handle) || handle >= 0) throw new EnclaveRefusal('unknown object');
     target = Object.create(classOf(v.className)?.prototype ?? Object.prototype);
     handles.set(target, handle);
     handleObjects.set(handle, new WeakRef(target));
@@ -464,6 +465,7 @@ const mirrors = new Map();
  * on its stand-in never reaches the object.
  */
 const residents = new WeakSet();
+const MAX_ARGUMENTS = 64;
 /** Functions whose result the source declassifies (closures marked by the generator). */
 const declassifiedFns = new WeakSet();
 globalThis.__cloisterDeclassifies = (fn) => {
@@ -770,11 +772,11 @@ function install({ host, seal, unseal }) {
     const fn = obj[key];
     const entryName = registeredNames.get(fn);
     const e = entryName === undefined ? undefined : entries.get(entryName);
-    const read = readCarrying(() => rest.map(incoming));
+    if (e !== undefined)
+      for (const r of e.requires) if (!established.has(r)) throw new EnclaveRefusal(entryName + ' called before ' + r + ' was set (call order)');
+    const read = readCarrying(() => entryArgs(String(key), e, rest).map(incoming));
     const args = read.value;
     if (e !== undefined) {
-      for (const r of e.requires) if (!established.has(r)) throw new EnclaveRefusal(entryName + ' called before ' + r + ' was set (call order)');
-      if (args.length > e.params.length) throw new EnclaveRefusal(entryName + ': too many arguments');
       if (e.types !== 'advisory')
         e.params.forEach((p, i) => {
           const problem = checkSchema(p.schema, args[i], p.name);
@@ -796,6 +798,13 @@ function install({ host, seal, unseal }) {
     const value = result instanceof Promise ? { __cloisterPromise: keepPromise(result) } : toHost(outgoing(result, crossing));
     return { value, fields: resident ? undefined : toHostFields(dataFields(obj)) };
   };
+  /** The arguments an entry takes: extra ones refused, dropped (JavaScript) or kept (variadic). */
+  const entryArgs = (name, e, args) => {
+    if (args.length > MAX_ARGUMENTS) throw new EnclaveRefusal(name + ': too many arguments');
+    if (e === undefined || args.length <= e.params.length || e.variadic === true) return args;
+    if (e.types !== 'advisory') throw new EnclaveRefusal(name + ': too many arguments');
+    return args.slice(0, e.params.length);
+  };
   const dispatch = (name, request, sync) => {
     if (name === '__cloisterAwait' && !sync) return awaitKept(request);
     if (name === '__cloisterMirrorMethod' && sync) return mirrorMethod(request);
@@ -804,8 +813,7 @@ function install({ host, seal, unseal }) {
     if ((e.mode === 'sync') !== sync) throw new EnclaveRefusal(name + ' is ' + e.mode);
     if (typeof request !== 'object' || request === null || !Array.isArray(request.args)) throw new EnclaveRefusal(name + ': malformed request');
     for (const r of e.requires) if (!established.has(r)) throw new EnclaveRefusal(name + ' called before ' + r + ' was set (call order)');
-    if (request.args.length > e.params.length) throw new EnclaveRefusal(name + ': too many arguments');
-    const read = readCarrying(() => request.args.map(incoming));
+    const read = readCarrying(() => entryArgs(name, e, request.args).map(incoming));
     const args = read.value;
     let carriedIn = read.carried;
     if (e.types !== 'advisory')

@@ -131,6 +131,10 @@ hex.token = function () {
 hex.size = function (s) {
   return token === '' ? -1 : s.length;
 };
+// As forge's pss.create(options) that also takes (md, mgf, saltLength) through \`arguments\`.
+hex.count = function (first) {
+  return token === '' ? -1 : arguments.length + (first === undefined ? 0 : 0);
+};
 hex.tokenHexLength = function () {
   /** @declassify the test reads a length */
   return hex.toHex(token).length;
@@ -376,6 +380,7 @@ describe('library shapes in the partitioned build', () => {
     const hex = createRequire(join(out, 'host', 'package.json'))('./lib/hex.js') as {
       toHex(s: unknown): unknown;
       size(s: unknown): unknown;
+      count(first: unknown): unknown;
       token(): unknown;
       tokenHexLength(): number;
     };
@@ -390,6 +395,15 @@ describe('library shapes in the partitioned build', () => {
     // A forged sealed value is refused by the AEAD, not taken for the host's data.
     assert.throws(() => hex.toHex({ __cloisterSealed: new Uint8Array(40) }));
     assert.equal(hex.toHex('c'), '63', 'the enclave keeps serving');
+    // Arity: a JavaScript function gets no more arguments than it declares (extra ones are dropped,
+    // as JavaScript ignores them), unless it reads `arguments`; past 64 the call is refused.
+    const byName = (n: string) => iface.entries.find((e) => e.name === n) as { variadic?: boolean } | undefined;
+    assert.equal(byName('hex.count')?.variadic, true);
+    assert.equal(byName('hex.toHex')?.variadic, undefined);
+    assert.equal((hex.toHex as (...a: unknown[]) => unknown)('ab', sealed), '6162', 'an extra argument is dropped unread');
+    assert.equal((hex.count as (...a: unknown[]) => unknown)(1, 2, 3), 3);
+    assert.throws(() => (hex.count as (...a: unknown[]) => unknown)(...new Array(65).fill(0)), /too many arguments/);
+    assert.throws(() => enclave!.callSync('enterSync', ['hex.count', { args: [{ __cloisterHandle: 12345 }] }]), /unknown handle/);
     // A function the analysis found clear (it saw no secret reach the result): a sealed argument
     // still makes its result sealed, so a gap in the analysis does not let a secret out.
     assert.equal(iface.entries.find((e) => e.name === 'hex.size')?.returns.crossing, 'clear');
