@@ -19,13 +19,11 @@ export interface Value {
   schema: Schema;
   crossing: Crossing;
   /**
-   * `arguments` (a return only): the value is sensitive only when a sensitive value came in
-   * through the call (Glamdring's per-call view of a utility: `bytesToHex(key)` is sensitive,
-   * `bytesToHex(publicData)` is not). The dispatcher applies the crossing when an argument or the
-   * receiver brought enclave data in (a sealed value, a handle, an enclave object), and lets the
-   * value out in clear otherwise.
+   * A return sensitive only through what the caller passes (arguments, the receiver's fields):
+   * it leaves as `crossing` when one of them carries sensitive data (came sealed or as a handle, or
+   * is an object of a class whose fields stay inside), else in clear.
    */
-  context?: 'arguments';
+  fromArguments?: boolean;
 }
 
 export interface Entry {
@@ -139,7 +137,6 @@ export function buildInterface(
         ? ({ type: 'any' } as Schema)
         : schemaOf(checker, checker.getReturnTypeOfSignature(sig), residentClasses);
     const sensitive = slices.forward.has(`${id}#return`);
-    const perCall = sensitive && !slices.forwardAnyContext.has(`${id}#return`);
     const returns: Value = {
       name: 'return',
       schema: returnSchema,
@@ -151,10 +148,9 @@ export function buildInterface(
             : declassifiedFns.has(id)
               ? 'declassified'
               : bytesOrHandle(returnSchema),
-      ...(perCall && fn.kind !== 'constructor' && !declassifiedFns.has(id)
-        ? { context: 'arguments' as const }
-        : {}),
     };
+    if (returns.crossing !== 'clear' && fn.kind !== 'constructor' && !slices.forwardOwn.has(`${id}#return`))
+      returns.fromArguments = true;
     let name = fn.name;
     if (names.has(name)) name = `${fn.name}@${fn.file}:${fn.line}`;
     names.add(name);

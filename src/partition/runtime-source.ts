@@ -29,6 +29,8 @@ function toWire(value) {
   return wireEncoder.encode(JSON.stringify(value, function (key, v) {
     const raw = this[key];
     if (raw instanceof Uint8Array) return { __cloisterBytes: WireBuffer.from(raw).toString('base64') };
+    // JSON would make an ArrayBuffer an empty object: its bytes, and that it was one.
+    if (raw instanceof ArrayBuffer) return { __cloisterArrayBuffer: WireBuffer.from(raw).toString('base64') };
     if (raw instanceof Date) return { __cloisterDate: Number.isNaN(raw.getTime()) ? 'NaN' : raw.getTime() };
     if (raw === undefined) return { __cloisterUndefined: true };
     return v;
@@ -37,10 +39,12 @@ function toWire(value) {
 function fromWire(bytes) {
   const text = wireDecoder.decode(bytes);
   // Most messages carry neither bytes nor undefined: no reviver then (a key is always quoted).
-  if (!text.includes('"__cloisterBytes"') && !text.includes('"__cloisterUndefined"')) return JSON.parse(text);
+  if (!text.includes('"__cloisterBytes"') && !text.includes('"__cloisterUndefined"') && !text.includes('"__cloisterArrayBuffer"'))
+    return JSON.parse(text);
   return JSON.parse(text, (_key, v) => {
     if (v === null || typeof v !== 'object') return v;
     if (typeof v.__cloisterBytes === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterBytes, 'base64'));
+    if (typeof v.__cloisterArrayBuffer === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterArrayBuffer, 'base64')).buffer;
     if (v.__cloisterUndefined === true) return undefined;
     return v;
   });
@@ -272,7 +276,7 @@ function toEnclave(v, path = []) {
   return hostRef(v);
 }
 function fromEnclave(v, depth = 0) {
-  if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof ArrayBuffer || depth > 64) return v;
   if (Array.isArray(v)) return v.map((x) => fromEnclave(x, depth + 1));
   if (v.__cloisterBuffer !== undefined) return bufferIn(v);
   if (typeof v.__cloisterPromise === 'number') return awaitInside(v.__cloisterPromise);
@@ -485,8 +489,8 @@ function install({ host, seal, unseal }) {
   const SEALED = '__cloisterSealed';
   const HANDLE = '__cloisterHandle';
   // What a call's arguments brought in, set while they are read: ENCLAVE_DATA for a sealed value, a
-  // handle, an enclave object or function; SEALED_DATA for a sealed value. A return with context
-  // 'arguments' takes its crossing only after ENCLAVE_DATA (else it was computed from the host's
+  // handle, an enclave object or function; SEALED_DATA for a sealed value. A return sensitive only
+  // through what the caller passes (fromArguments) takes its crossing only after ENCLAVE_DATA (else it was computed from the host's
   // own clear values). A return the analysis found clear still leaves sealed after SEALED_DATA
   // unless declassified: a sealed secret is not laundered through a function the analysis
   // under-approximated.
@@ -503,9 +507,9 @@ function install({ host, seal, unseal }) {
       carried |= before;
     }
   };
-  const returnCrossing = (crossing, context, carriedIn) => {
+  const returnCrossing = (crossing, fromArguments, carriedIn) => {
     if (crossing === 'clear' && (carriedIn & SEALED_DATA) !== 0) return 'sealed';
-    return context === 'arguments' && (carriedIn & ENCLAVE_DATA) === 0 ? 'clear' : crossing;
+    return fromArguments === true && (carriedIn & ENCLAVE_DATA) === 0 ? 'clear' : crossing;
   };
   const ownMethods = (v) => {
     const proto = Object.getPrototypeOf(v);
@@ -601,7 +605,7 @@ function install({ host, seal, unseal }) {
     return proxy;
   };
   const fromHost = (v, depth = 0) => {
-    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof ArrayBuffer || depth > 64) return v;
     if (Array.isArray(v)) return v.map((x) => fromHost(x, depth + 1));
     if (v.__cloisterBuffer !== undefined) return bufferIn(v);
     if (v.__cloisterDate !== undefined) {
@@ -721,7 +725,7 @@ function install({ host, seal, unseal }) {
     for (const s of e.establishes) established.add(s);
     const secret = sensitiveFields.get(cls);
     const fields = mirror === undefined || residents.has(mirror) ? undefined : dataFields(mirror, (k) => secret === undefined || !secret.has(k));
-    const out = value instanceof Promise ? { __cloisterPromise: keepPromise(value) } : toHost(outgoing(value, returnCrossing(e.returns.crossing, e.returns.context, carriedIn)));
+    const out = value instanceof Promise ? { __cloisterPromise: keepPromise(value) } : toHost(outgoing(value, returnCrossing(e.returns.crossing, e.returns.fromArguments, carriedIn)));
     return { value: out, fields: fields === undefined ? undefined : toHostFields(fields) };
   };
   const toHostFields = (fields) => {
@@ -794,7 +798,7 @@ function install({ host, seal, unseal }) {
     const resident = residents.has(obj);
     const crossing = declassifiedFns.has(fn)
       ? 'declassified'
-      : returnCrossing(e?.returns.crossing ?? (resident ? 'sealed' : 'clear'), e?.returns.context, read.carried | ENCLAVE_DATA);
+      : returnCrossing(e?.returns.crossing ?? (resident ? 'sealed' : 'clear'), e?.returns.fromArguments, read.carried | ENCLAVE_DATA);
     const value = result instanceof Promise ? { __cloisterPromise: keepPromise(result) } : toHost(outgoing(result, crossing));
     return { value, fields: resident ? undefined : toHostFields(dataFields(obj)) };
   };
@@ -834,7 +838,8 @@ function install({ host, seal, unseal }) {
       }
       mirrors.set(request.receiver.handle, obj);
       mirrorHandles.set(obj, request.receiver.handle);
-      return finish(e, obj, cls, undefined);
+      // Its class as the enclave knows it (an ES5 class's entry may be named by its namespace path).
+      return finish(e, obj, classNames.get(Object.getPrototypeOf(obj)?.constructor) ?? cls, undefined);
     }
     let mirror;
     // A plain function called as a method of an instance of a class (an ES5 class's prototype method).

@@ -178,6 +178,28 @@ keys.create = function (label) {
 };
 `;
 
+const CIPHER = `'use strict';
+/** @sensitive */
+var key = 'k3y';
+var ns = (module.exports = {});
+// As forge's cipher.BlockCipher and cipher.modes.ecb: ES5 classes assigned to namespace paths.
+var Cipher = (ns.Cipher = function (tag) {
+  this.tag = tag;
+  this.key = key + tag;
+  this.output = '';
+});
+Cipher.prototype.update = function (s) {
+  this.output += s + this.key.length;
+};
+Cipher.prototype.finish = function () {
+  /** @declassify the test reads the output */
+  return this.output;
+};
+ns.create = function (tag) {
+  return new ns.Cipher(tag);
+};
+`;
+
 describe('library shapes in the partitioned build', () => {
   const platform = platformPath();
   let enclave: JsEnclave | undefined;
@@ -194,6 +216,7 @@ describe('library shapes in the partitioned build', () => {
       'lib/hex.js': HEX,
       'lib/vault.js': VAULT,
       'lib/keys.js': KEYS,
+      'lib/cipher.js': CIPHER,
     });
     out = join(writeApp({}), 'partitioned');
     const analysis = analyze(dir);
@@ -367,16 +390,20 @@ describe('library shapes in the partitioned build', () => {
 
   it("lets a utility's result out in clear only when the call brought no enclave data in (per-call sealing)", () => {
     const iface = JSON.parse(readFileSync(join(out, 'interface.json'), 'utf8')) as {
-      entries: { name: string; returns: { crossing: string; context?: string } }[];
+      entries: { name: string; returns: { crossing: string; fromArguments?: boolean } }[];
     };
     const toHexEntry = iface.entries.find((e) => e.name === 'hex.toHex');
     assert.deepEqual(toHexEntry?.returns, {
       ...toHexEntry?.returns,
       crossing: 'sealed',
-      context: 'arguments',
+      fromArguments: true,
     });
     const tokenEntry = iface.entries.find((e) => e.name === 'hex.token');
-    assert.equal(tokenEntry?.returns.context, undefined, 'a secret read from state is sealed at every call');
+    assert.equal(
+      tokenEntry?.returns.fromArguments,
+      undefined,
+      'a secret read from state is sealed at every call',
+    );
     const hex = createRequire(join(out, 'host', 'package.json'))('./lib/hex.js') as {
       toHex(s: unknown): unknown;
       size(s: unknown): unknown;
@@ -397,13 +424,24 @@ describe('library shapes in the partitioned build', () => {
     assert.equal(hex.toHex('c'), '63', 'the enclave keeps serving');
     // Arity: a JavaScript function gets no more arguments than it declares (extra ones are dropped,
     // as JavaScript ignores them), unless it reads `arguments`; past 64 the call is refused.
-    const byName = (n: string) => iface.entries.find((e) => e.name === n) as { variadic?: boolean } | undefined;
+    const byName = (n: string) =>
+      iface.entries.find((e) => e.name === n) as { variadic?: boolean } | undefined;
     assert.equal(byName('hex.count')?.variadic, true);
     assert.equal(byName('hex.toHex')?.variadic, undefined);
-    assert.equal((hex.toHex as (...a: unknown[]) => unknown)('ab', sealed), '6162', 'an extra argument is dropped unread');
+    assert.equal(
+      (hex.toHex as (...a: unknown[]) => unknown)('ab', sealed),
+      '6162',
+      'an extra argument is dropped unread',
+    );
     assert.equal((hex.count as (...a: unknown[]) => unknown)(1, 2, 3), 3);
-    assert.throws(() => (hex.count as (...a: unknown[]) => unknown)(...new Array(65).fill(0)), /too many arguments/);
-    assert.throws(() => enclave!.callSync('enterSync', ['hex.count', { args: [{ __cloisterHandle: 12345 }] }]), /unknown handle/);
+    assert.throws(
+      () => (hex.count as (...a: unknown[]) => unknown)(...new Array(65).fill(0)),
+      /too many arguments/,
+    );
+    assert.throws(
+      () => enclave!.callSync('enterSync', ['hex.count', { args: [{ __cloisterHandle: 12345 }] }]),
+      /unknown handle/,
+    );
     // A function the analysis found clear (it saw no secret reach the result): a sealed argument
     // still makes its result sealed, so a gap in the analysis does not let a secret out.
     assert.equal(iface.entries.find((e) => e.name === 'hex.size')?.returns.crossing, 'clear');
@@ -443,5 +481,20 @@ describe('library shapes in the partitioned build', () => {
     // The host writes a field of its stand-in: the enclave's object is not changed by it.
     key.secret = 'forged';
     assert.equal(key.check('a:forged'), false, 'a field the host writes does not reach the enclave object');
+  });
+
+  it('an ES5 class assigned to a namespace path crosses by name: its instances keep their sensitive fields inside', () => {
+    type Cipher = { tag: string; key?: string; update(s: string): void; finish(): string };
+    const ns = createRequire(join(out, 'host', 'package.json'))('./lib/cipher.js') as {
+      Cipher: new (tag: string) => Cipher;
+      create(tag: string): Cipher;
+    };
+    for (const c of [ns.create('t'), new ns.Cipher('t')]) {
+      assert.ok(c instanceof ns.Cipher, "the host's copy of the class");
+      assert.equal(c.key, undefined, 'the key stays in the enclave');
+      c.update('a');
+      c.update('b');
+      assert.equal(c.finish(), 'a4b4', "the methods run on the enclave's object");
+    }
   });
 });
