@@ -5,6 +5,7 @@
  * `eval`/`Function`/`require(expr)`), the flow is merged conservatively and the place is recorded.
  */
 import { ts } from 'ts-morph';
+import { es5ClassOfThis } from './es5-classes.ts';
 import type { LoadedApp } from './project.ts';
 import { DependenceGraph, type CallSiteNodes, type FunctionInfo, type PrecisionLoss } from './graph.ts';
 import { reachingSeeds, type SeedReach } from './reach.ts';
@@ -72,6 +73,8 @@ export class GraphBuilder {
   private readonly escaped = new Set<string>();
   private readonly slotCalls: {
     slot: string[];
+    /** What the callee is read from (`x` in `x.charCodeAt(0)`). */
+    receiver: string[];
     args: Set<string>[];
     ctx: Context;
     node: ts.Node;
@@ -320,6 +323,69 @@ export class GraphBuilder {
     );
   }
 
+  /**
+   * A call through a function value resolved to one application function it may hold
+   * (`forge.util.bytesToHex(x)`, a namespace member): matched call and return edges at a site of
+   * its own, as a direct call has, so a utility's result is sensitive only where a caller passes it
+   * a secret. A closure shares the frame around it: plain flow there.
+   */
+  private linkResolvedCall(call: (typeof this.slotCalls)[number], fn: string): void {
+    const name = this.graph.functions.get(fn)?.name;
+    // A callee that reads or writes fields of objects it receives (`this.items.set(…)`) keeps plain
+    // flow: its received fields are joined to the callers' objects only at direct call sites, so a
+    // matched call here would lose what it writes into them.
+    const nested =
+      this.graph.functions.get(fn)?.parent !== undefined || (this.graph.objectFields.get(fn)?.size ?? 0) > 0;
+    const file = this.rel(call.node);
+    const line = this.lineOf(call.node);
+    const siteArgs = new Map<string, string>();
+    (this.params.get(fn) ?? []).forEach((p, i) => {
+      const passed = call.args[i];
+      if (passed === undefined) return;
+      const why = `argument ${i + 1} of ${name} (through a function value)`;
+      if (nested) {
+        this.flow(passed, p, call.ctx, call.node, why);
+        return;
+      }
+      const argId = `${call.result}>${p}`;
+      this.graph.addNode({
+        id: argId,
+        kind: 'var',
+        label: `argument ${i + 1} of ${name}`,
+        file,
+        line,
+        owner: call.ctx.fn,
+        functionTyped: this.graph.nodes.get(p)?.functionTyped === true,
+        mayHoldFunction: this.graph.nodes.get(p)?.mayHoldFunction,
+      });
+      siteArgs.set(p, argId);
+      this.flow(passed, argId, call.ctx, call.node, why);
+      this.touch(call.ctx, [argId]);
+      this.graph.addEdge({ from: argId, to: p, site: call.ctx.fn, file, line, why, kind: 'call' });
+    });
+    const why = `return of ${name} (through a function value)`;
+    if (nested) {
+      this.flow([`${fn}#return`], call.result, call.ctx, call.node, why);
+      return;
+    }
+    this.graph.addEdge({
+      from: `${fn}#return`,
+      to: call.result,
+      site: call.ctx.fn,
+      file,
+      line,
+      why,
+      kind: 'return',
+    });
+    this.graph.sites.push({
+      site: `${call.result}>${fn}`,
+      caller: call.ctx.fn,
+      callee: fn,
+      args: siteArgs,
+      result: call.result,
+    });
+  }
+
   /** Distinct from the function's own `#value` and `#return` nodes (a parameter may be named `value`). */
   private paramId(fn: string, p: ts.ParameterDeclaration, i: number): string {
     return `${fn}#param:${ts.isIdentifier(p.name) ? p.name.text : i}`;
@@ -399,6 +465,21 @@ export class GraphBuilder {
     return id;
   }
 
+  /**
+   * The ES5 class a `this.field = …` in a constructor function or prototype method declares its
+   * field on: `ByteStringBuffer.data`, as for a class declaration, so
+   * the runtime knows which fields of an instance stay in the enclave.
+   */
+  private es5ClassOf(decl: ts.Node): string | undefined {
+    const access = ts.isBinaryExpression(decl) ? decl.left : decl;
+    if (!ts.isPropertyAccessExpression(access) || access.expression.kind !== ts.SyntaxKind.ThisKeyword)
+      return undefined;
+    // The function whose `this` it is (an arrow function sees the one around it).
+    let fn: ts.Node | undefined = access.parent;
+    while (fn !== undefined && !ts.isFunctionDeclaration(fn) && !ts.isFunctionExpression(fn)) fn = fn.parent;
+    return fn === undefined ? undefined : es5ClassOfThis(fn);
+  }
+
   /** The abstract field of a property declaration: `Type.field`, one per declaring type. */
   fieldNode(decl: ts.Node, name: string): string {
     let owner = '';
@@ -416,7 +497,7 @@ export class GraphBuilder {
         break;
       }
       if (ts.isSourceFile(p)) {
-        owner = `${this.rel(p)}`;
+        owner = this.es5ClassOf(decl) ?? `${this.rel(p)}`;
         break;
       }
     }
@@ -445,7 +526,9 @@ export class GraphBuilder {
     // walk from every function value would take.
     let holders: SeedReach | undefined;
     let values: string[] = [];
-    let budget = 4_000_000;
+    // node-forge needs about 46 million over four rounds; past the budget every call through a
+    // value is merged with it, which makes every namespace function as sensitive as the most.
+    let budget = 64_000_000;
     const propagate = (): boolean => {
       values = [...this.graph.nodes.keys()].filter((id) => id.endsWith('#value'));
       // Only places whose type can hold a function carry function values on.
@@ -492,29 +575,21 @@ export class GraphBuilder {
                 this.flow(a, s, call.ctx, call.node, 'argument to a library function value');
             this.flow([s], call.result, call.ctx, call.node, 'result of calling a library function value');
           }
+          // A library method of an untyped value (`s.charCodeAt(i)` on an `any`) derives its result
+          // from the value, as a library call with a known type does.
+          this.flow(
+            call.receiver,
+            call.result,
+            call.ctx,
+            call.node,
+            'result of a library method of its receiver',
+          );
         }
         for (const fn of targets) {
           if (linked[k].has(fn)) continue;
           linked[k].add(fn);
           changed = true;
-          const params = this.params.get(fn) ?? [];
-          params.forEach((p, i) => {
-            if (call.args[i] !== undefined)
-              this.flow(
-                call.args[i],
-                p,
-                call.ctx,
-                call.node,
-                `argument ${i + 1} of ${this.graph.functions.get(fn)?.name} (through a function value)`,
-              );
-          });
-          this.flow(
-            [`${fn}#return`],
-            call.result,
-            call.ctx,
-            call.node,
-            `return of ${this.graph.functions.get(fn)?.name} (through a function value)`,
-          );
+          this.linkResolvedCall(call, fn);
           this.touch(call.ctx, [call.result]);
           this.graph.calls.push({
             caller: call.ctx.fn,
@@ -1947,7 +2022,7 @@ export class GraphBuilder {
       owner: ctx.fn,
       functionTyped: false,
     });
-    this.slotCalls.push({ slot: [...slot], args, ctx, node, result });
+    this.slotCalls.push({ slot: [...slot], receiver: [...receiver], args, ctx, node, result });
     this.graph.calls.push({
       caller: ctx.fn,
       callee: `external:${calleeExpr.getText().replace(/\s+/g, '').slice(0, 80)}`,
@@ -2012,6 +2087,15 @@ export class GraphBuilder {
   private mayStore(node: ts.CallExpression | ts.NewExpression): boolean {
     const callee = node.expression;
     if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(callee)) return false;
+    // A string, number or other primitive is immutable: its methods keep nothing (`alphabet.charAt(i)`).
+    const primitive =
+      ts.TypeFlags.StringLike |
+      ts.TypeFlags.NumberLike |
+      ts.TypeFlags.BooleanLike |
+      ts.TypeFlags.BigIntLike |
+      ts.TypeFlags.ESSymbolLike;
+    const receiverFlags = this.checker.getTypeAtLocation(callee.expression).flags;
+    if ((receiverFlags & primitive) !== 0 && (receiverFlags & ~primitive) === 0) return false;
     if (
       /^(push|unshift|splice|set|add|fill|copyWithin|update|put|enqueue|insert|write|append|prepend|assign)/.test(
         callee.name.text,

@@ -4,6 +4,7 @@
  * types, and how each value crosses (clear, opaque handle to an enclave object, sealed bytes).
  */
 
+import { ts } from 'ts-morph';
 import type { Analysis } from './analyze.ts';
 import { entryPoints, type EntryReason } from './entries.ts';
 import { checkSchema, schemaOf, type Schema } from './schema.ts';
@@ -44,6 +45,13 @@ export interface Entry {
    */
   types: 'enforced' | 'advisory';
   params: Value[];
+  /**
+   * The function reads `arguments` (`pss.create(md, mgf, saltLength)` besides `pss.create(options)`):
+   * more arguments than parameters are taken, each through the same handle and seal checks.
+   * Otherwise extra arguments are refused (TypeScript) or, for JavaScript, which never refused
+   * them, dropped before the function runs.
+   */
+  variadic?: true;
   returns: Value;
   /** Call-order invariant: enclave state this entry reads that another entry must have written first. */
   requires: string[];
@@ -80,6 +88,15 @@ function bytesOrHandle(schema: Schema): Crossing {
   return schema.type === 'object' || schema.type === 'handle' || schema.type === 'array'
     ? 'handle'
     : 'sealed';
+}
+
+/** Whether a function's own body (not a function nested in it) reads `arguments`. */
+function readsArguments(fn: ts.Node): boolean {
+  const visit = (node: ts.Node): boolean =>
+    (ts.isIdentifier(node) && node.text === 'arguments') ||
+    (!(ts.isFunctionDeclaration(node) || ts.isFunctionExpression(node) || ts.isMethodDeclaration(node)) &&
+      ts.forEachChild(node, visit) === true);
+  return ts.forEachChild(fn, visit) === true;
 }
 
 export function buildInterface(
@@ -149,6 +166,7 @@ export function buildInterface(
       (n) => stateSet.has(n) && !fn.writes.has(n) && !n.startsWith('field:'),
     );
     entries.push({
+      ...(readsArguments(decl) ? { variadic: true as const } : {}),
       name,
       function: id,
       file: fn.file,
