@@ -604,6 +604,22 @@ function install({ host, seal, unseal }) {
     proxyIds.set(proxy, id);
     return proxy;
   };
+  /**
+   * The enclave's first copy of a host object. The host built it, so the fields that stay inside
+   * never reached the enclave: a class whose constructor takes no arguments (one with field
+   * initialisers only: a Map it keeps) builds them here as it did on the host; any other starts empty.
+   */
+  const blankMirror = (proto) => {
+    const ctor = proto?.constructor;
+    if (typeof ctor === 'function' && ctor.length === 0 && sensitiveFields.has(classNames.get(ctor))) {
+      try {
+        return Reflect.construct(ctor, []);
+      } catch {
+        // a constructor that needs what the host gave it: the fields come with the crossing, or not at all
+      }
+    }
+    return Object.create(proto);
+  };
   const fromHost = (v, depth = 0) => {
     if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof ArrayBuffer || depth > 64) return v;
     if (Array.isArray(v)) return v.map((x) => fromHost(x, depth + 1));
@@ -632,7 +648,7 @@ function install({ host, seal, unseal }) {
       const mirror = typeof v.mirror === 'number' ? mirrors.get(v.mirror) : undefined;
       if (mirror !== undefined) carried |= ENCLAVE_DATA;
       if (mirror !== undefined && residents.has(mirror)) return mirror;
-      const obj = mirror ?? Object.create(classOf(v.className)?.prototype ?? Object.prototype);
+      const obj = mirror ?? blankMirror(classOf(v.className)?.prototype ?? Object.prototype);
       for (const key of Object.keys(v.fields ?? {})) if (!isSecretField(obj, key)) obj[key] = fromHost(v.fields[key], depth + 1);
       origins.set(obj, v.__cloisterCopy);
       return obj;
@@ -851,7 +867,7 @@ function install({ host, seal, unseal }) {
       // An object the enclave already holds may hold sensitive fields.
       if (mirror !== undefined) carriedIn |= ENCLAVE_DATA;
       if (mirror === undefined) {
-        mirror = Object.create(registered.proto ?? instanceOf?.prototype ?? Object.prototype);
+        mirror = blankMirror(registered.proto ?? instanceOf?.prototype ?? Object.prototype);
         mirrors.set(handle, mirror);
         mirrorHandles.set(mirror, handle);
       }

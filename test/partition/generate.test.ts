@@ -38,6 +38,11 @@ export function byteLength(b: ArrayBuffer): number { return b.byteLength; }
 export function keyDigits(): number { return digits(masterKey).length + byteLength(keyBuffer()); }
 /** @sensitive */
 export function keyBuffer(): ArrayBuffer { return masterKey.slice().buffer; }
+export class Keyring {
+  /** @sensitive */
+  private keys = new Map<string, string>();
+  add(k: string, v: string): number { this.keys.set(k, v); return this.keys.size; }
+}
 class Tally { hits = 0; note(): number { this.hits += 1; return this.hits; } }
 export function tallyKey(): number { const t = new Tally(); t.note(); return t.note() + masterKey.length; }
 export function lend(cb: (key: string) => void, sink: { put(key: string, n: number): void }): void {
@@ -129,6 +134,7 @@ describe('generated partition (in-process test double for the enclave channel)',
     const iface = parseInterface(readFileSync(join(out, 'interface.json'), 'utf8'));
     const byName = new Map(iface.entries.map((e) => [e.name, e]));
     assert.deepEqual([...byName.keys()].sort(), [
+      'Keyring.add',
       'Locker.code',
       'Locker.first',
       'Locker.make',
@@ -153,7 +159,7 @@ describe('generated partition (in-process test double for the enclave channel)',
     assert.equal(byName.get('keyDigits')?.returns.fromArguments, undefined, 'reads the key itself');
     assert.deepEqual(
       iface.declassified.map((d) => `${d.line}:${d.scope}`),
-      ['16:function', '32:call'],
+      ['16:function', '37:call'],
       'every declassification is listed',
     );
     assert.deepEqual(byName.get('checksum')?.requires, ['vault.ts#masterKey']);
@@ -223,6 +229,15 @@ describe('generated partition (in-process test double for the enclave channel)',
   it('runs a host method on an object the enclave made and kept inside (the host has no such object)', () => {
     host.unlock('pw');
     assert.equal(opened(host.tallyKey()), 2 + 'pw:stretched'.length);
+  });
+
+  it('gives the mirror of an object the host built the fields its class initialises (a Map kept inside)', () => {
+    const Keyring = host.Keyring as unknown as new () => { add(k: string, v: string): unknown };
+    const ring = new Keyring();
+    assert.equal(opened(ring.add('a', 'x')), 1);
+    assert.equal(opened(ring.add('b', 'y')), 2, 'the same mirror, its Map kept');
+    const own = (ring as unknown as { keys?: Map<string, string> }).keys;
+    assert.equal(own?.size, 0, 'the host object keeps its own empty Map: the keys stay inside');
   });
 
   it('hands a sensitive value to a host callback or host object only sealed (attack: the host collects what it is given)', () => {
