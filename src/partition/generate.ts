@@ -16,7 +16,7 @@ import { isFunctionLike } from './build-graph.ts';
 import type { InterfaceFile } from './interface-file.ts';
 import type { PartitionPlan } from './plan.ts';
 import { ENCLAVE_MAIN, ENCLAVE_RUNTIME, HOST_RUNTIME, HOST_START } from './runtime-source.ts';
-import { es5ClassOf, isNamePath } from './es5-classes.ts';
+import { es5ClassOf, es5ClassOfThis, isNamePath } from './es5-classes.ts';
 import { sealedExitEdits, type Edit } from './seal-exits.ts';
 
 export interface Generated {
@@ -360,10 +360,12 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       // exit reaches one) always runs on the enclave's object: its copy or its own.
       const local = fn.pinnedHost === undefined && decl.body !== undefined;
       if (local && hostAccessor(decl)) continue;
+      // An ES5 class's prototype method (`modes.gcm.prototype.generateHashTable = function …`) too.
+      const es5Method = es5ClassOfThis(decl) !== undefined && es5ClassOf(decl) === undefined;
       push(enclaveEdits, fn.file, {
         ...range,
         text:
-          local && method !== undefined
+          local && (method !== undefined || es5Method)
             ? `{ if (globalThis.__cloister.onHost(this)) ${crossing} ${decl.body?.getText()} }`
             : crossing,
       });

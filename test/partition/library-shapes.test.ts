@@ -198,6 +198,15 @@ Cipher.prototype.finish = function () {
 ns.create = function (tag) {
   return new ns.Cipher(tag);
 };
+// A prototype method that sees no secret (host code), called on an instance the enclave made and kept.
+Cipher.prototype.kind = function () {
+  return 'cipher';
+};
+ns.inner = function () {
+  var c = new Cipher('i');
+  /** @declassify the test reads a length */
+  return c.kind().length + c.key.length;
+};
 `;
 
 describe('library shapes in the partitioned build', () => {
@@ -484,10 +493,11 @@ describe('library shapes in the partitioned build', () => {
   });
 
   it('an ES5 class assigned to a namespace path crosses by name: its instances keep their sensitive fields inside', () => {
-    type Cipher = { tag: string; key?: string; update(s: string): void; finish(): string };
+    type Cipher = { tag: string; key?: string; update(s: string): void; finish(): string; kind(): string };
     const ns = createRequire(join(out, 'host', 'package.json'))('./lib/cipher.js') as {
       Cipher: new (tag: string) => Cipher;
       create(tag: string): Cipher;
+      inner(): number;
     };
     for (const c of [ns.create('t'), new ns.Cipher('t')]) {
       assert.ok(c instanceof ns.Cipher, "the host's copy of the class");
@@ -495,6 +505,14 @@ describe('library shapes in the partitioned build', () => {
       c.update('a');
       c.update('b');
       assert.equal(c.finish(), 'a4b4', "the methods run on the enclave's object");
+      assert.equal(c.kind(), 'cipher', 'a host method runs on the host');
     }
+    // The same host method on an object only the enclave has runs its body there.
+    assert.equal(ns.inner(), 'cipher'.length + 'k3yi'.length);
+    assert.match(
+      readFileSync(join(out, 'enclave', 'lib', 'cipher.js'), 'utf8'),
+      /Cipher\.prototype\.kind = function \(\) \{ if \(globalThis\.__cloister\.onHost\(this\)\)/,
+      'the enclave copy keeps the host method for its own objects',
+    );
   });
 });
