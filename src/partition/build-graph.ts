@@ -5,8 +5,9 @@
  * `eval`/`Function`/`require(expr)`), the flow is merged conservatively and the place is recorded.
  */
 import { ts } from 'ts-morph';
+import { es5ClassOfThis } from './es5-classes.ts';
 import type { LoadedApp } from './project.ts';
-import { DependenceGraph, type FunctionInfo, type PrecisionLoss } from './graph.ts';
+import { DependenceGraph, type CallSiteNodes, type FunctionInfo, type PrecisionLoss } from './graph.ts';
 import { reachingSeeds, type SeedReach } from './reach.ts';
 
 /** Node modules the enclave does not have: a function using them stays on the host. */
@@ -39,6 +40,27 @@ interface Context {
   file: ts.SourceFile;
 }
 
+/**
+ * Whose fields an expression's object is: the object a function received (`this` of a method, or
+ * an unassigned parameter: fields per call, matched at each call site), one allocation site whose
+ * object stays local (`const s = new C()` used only through its fields and calls that keep it),
+ * or neither (the class's field, shared by every object of it).
+ */
+type ObjectRoot = { kind: 'received'; fn: string; root: string } | { kind: 'site'; site: ts.NewExpression };
+
+/** A call of an application function, kept to join the callee's received objects' fields to the caller's. */
+interface ObjectCall {
+  nodes: CallSiteNodes;
+  target: FunctionLike;
+  /** The expression whose object is the callee's `this` (receiver, `new` expression, `super`). */
+  receiver?: ts.Expression;
+  args: readonly ts.Expression[];
+  ctx: Context;
+  at: ts.Node;
+  nested: boolean;
+  linked: Set<string>;
+}
+
 export class GraphBuilder {
   readonly graph = new DependenceGraph();
   readonly app: LoadedApp;
@@ -51,6 +73,8 @@ export class GraphBuilder {
   private readonly escaped = new Set<string>();
   private readonly slotCalls: {
     slot: string[];
+    /** What the callee is read from (`x` in `x.charCodeAt(0)`). */
+    receiver: string[];
     args: Set<string>[];
     ctx: Context;
     node: ts.Node;
@@ -58,6 +82,12 @@ export class GraphBuilder {
   }[] = [];
   private readonly params = new Map<string, string[]>();
   private readonly relNames = new Map<ts.SourceFile, string>();
+  private readonly objectCalls: ObjectCall[] = [];
+  /** Per-object field node → what it stands for (its function, root, field name and class field). */
+  private readonly received = new Map<string, { fn: string; root: string; name: string; field: string }>();
+  private readonly tracked = new Map<ts.NewExpression, boolean>();
+  private readonly thisEscape = new Map<ts.Node, boolean>();
+  private readonly paramEscape = new Map<ts.Node, boolean>();
 
   constructor(app: LoadedApp) {
     this.app = app;
@@ -69,6 +99,7 @@ export class GraphBuilder {
     for (const file of this.app.files) this.registerFunctions(file);
     for (const file of this.app.files) this.collectOverrides(file);
     for (const file of this.app.files) this.visitFile(file);
+    this.linkObjectFields();
     this.linkFieldsByName();
     this.linkSlotCalls();
     return this.graph;
@@ -292,6 +323,69 @@ export class GraphBuilder {
     );
   }
 
+  /**
+   * A call through a function value resolved to one application function it may hold
+   * (`forge.util.bytesToHex(x)`, a namespace member): matched call and return edges at a site of
+   * its own, as a direct call has, so a utility's result is sensitive only where a caller passes it
+   * a secret. A closure shares the frame around it: plain flow there.
+   */
+  private linkResolvedCall(call: (typeof this.slotCalls)[number], fn: string): void {
+    const name = this.graph.functions.get(fn)?.name;
+    // A callee that reads or writes fields of objects it receives (`this.items.set(…)`) keeps plain
+    // flow: its received fields are joined to the callers' objects only at direct call sites, so a
+    // matched call here would lose what it writes into them.
+    const nested =
+      this.graph.functions.get(fn)?.parent !== undefined || (this.graph.objectFields.get(fn)?.size ?? 0) > 0;
+    const file = this.rel(call.node);
+    const line = this.lineOf(call.node);
+    const siteArgs = new Map<string, string>();
+    (this.params.get(fn) ?? []).forEach((p, i) => {
+      const passed = call.args[i];
+      if (passed === undefined) return;
+      const why = `argument ${i + 1} of ${name} (through a function value)`;
+      if (nested) {
+        this.flow(passed, p, call.ctx, call.node, why);
+        return;
+      }
+      const argId = `${call.result}>${p}`;
+      this.graph.addNode({
+        id: argId,
+        kind: 'var',
+        label: `argument ${i + 1} of ${name}`,
+        file,
+        line,
+        owner: call.ctx.fn,
+        functionTyped: this.graph.nodes.get(p)?.functionTyped === true,
+        mayHoldFunction: this.graph.nodes.get(p)?.mayHoldFunction,
+      });
+      siteArgs.set(p, argId);
+      this.flow(passed, argId, call.ctx, call.node, why);
+      this.touch(call.ctx, [argId]);
+      this.graph.addEdge({ from: argId, to: p, site: call.ctx.fn, file, line, why, kind: 'call' });
+    });
+    const why = `return of ${name} (through a function value)`;
+    if (nested) {
+      this.flow([`${fn}#return`], call.result, call.ctx, call.node, why);
+      return;
+    }
+    this.graph.addEdge({
+      from: `${fn}#return`,
+      to: call.result,
+      site: call.ctx.fn,
+      file,
+      line,
+      why,
+      kind: 'return',
+    });
+    this.graph.sites.push({
+      site: `${call.result}>${fn}`,
+      caller: call.ctx.fn,
+      callee: fn,
+      args: siteArgs,
+      result: call.result,
+    });
+  }
+
   /** Distinct from the function's own `#value` and `#return` nodes (a parameter may be named `value`). */
   private paramId(fn: string, p: ts.ParameterDeclaration, i: number): string {
     return `${fn}#param:${ts.isIdentifier(p.name) ? p.name.text : i}`;
@@ -371,6 +465,21 @@ export class GraphBuilder {
     return id;
   }
 
+  /**
+   * The ES5 class a `this.field = …` in a constructor function or prototype method declares its
+   * field on: `ByteStringBuffer.data`, as for a class declaration, so
+   * the runtime knows which fields of an instance stay in the enclave.
+   */
+  private es5ClassOf(decl: ts.Node): string | undefined {
+    const access = ts.isBinaryExpression(decl) ? decl.left : decl;
+    if (!ts.isPropertyAccessExpression(access) || access.expression.kind !== ts.SyntaxKind.ThisKeyword)
+      return undefined;
+    // The function whose `this` it is (an arrow function sees the one around it).
+    let fn: ts.Node | undefined = access.parent;
+    while (fn !== undefined && !ts.isFunctionDeclaration(fn) && !ts.isFunctionExpression(fn)) fn = fn.parent;
+    return fn === undefined ? undefined : es5ClassOfThis(fn);
+  }
+
   /** The abstract field of a property declaration: `Type.field`, one per declaring type. */
   fieldNode(decl: ts.Node, name: string): string {
     let owner = '';
@@ -388,7 +497,7 @@ export class GraphBuilder {
         break;
       }
       if (ts.isSourceFile(p)) {
-        owner = `${this.rel(p)}`;
+        owner = this.es5ClassOf(decl) ?? `${this.rel(p)}`;
         break;
       }
     }
@@ -417,7 +526,9 @@ export class GraphBuilder {
     // walk from every function value would take.
     let holders: SeedReach | undefined;
     let values: string[] = [];
-    let budget = 4_000_000;
+    // node-forge needs about 46 million over four rounds; past the budget every call through a
+    // value is merged with it, which makes every namespace function as sensitive as the most.
+    let budget = 64_000_000;
     const propagate = (): boolean => {
       values = [...this.graph.nodes.keys()].filter((id) => id.endsWith('#value'));
       // Only places whose type can hold a function carry function values on.
@@ -464,29 +575,21 @@ export class GraphBuilder {
                 this.flow(a, s, call.ctx, call.node, 'argument to a library function value');
             this.flow([s], call.result, call.ctx, call.node, 'result of calling a library function value');
           }
+          // A library method of an untyped value (`s.charCodeAt(i)` on an `any`) derives its result
+          // from the value, as a library call with a known type does.
+          this.flow(
+            call.receiver,
+            call.result,
+            call.ctx,
+            call.node,
+            'result of a library method of its receiver',
+          );
         }
         for (const fn of targets) {
           if (linked[k].has(fn)) continue;
           linked[k].add(fn);
           changed = true;
-          const params = this.params.get(fn) ?? [];
-          params.forEach((p, i) => {
-            if (call.args[i] !== undefined)
-              this.flow(
-                call.args[i],
-                p,
-                call.ctx,
-                call.node,
-                `argument ${i + 1} of ${this.graph.functions.get(fn)?.name} (through a function value)`,
-              );
-          });
-          this.flow(
-            [`${fn}#return`],
-            call.result,
-            call.ctx,
-            call.node,
-            `return of ${this.graph.functions.get(fn)?.name} (through a function value)`,
-          );
+          this.linkResolvedCall(call, fn);
           this.touch(call.ctx, [call.result]);
           this.graph.calls.push({
             caller: call.ctx.fn,
@@ -506,7 +609,11 @@ export class GraphBuilder {
    */
   private linkFieldsByName(): void {
     const typed = [...this.graph.nodes.values()].filter(
-      (n) => n.kind === 'field' && !n.id.startsWith('field:any.') && !n.id.startsWith('field:lib:'),
+      (n) =>
+        n.kind === 'field' &&
+        n.field === undefined &&
+        !n.id.startsWith('field:any.') &&
+        !n.id.startsWith('field:lib:'),
     );
     for (const field of typed) {
       const name = field.id.slice(field.id.lastIndexOf('.') + 1);
@@ -624,6 +731,11 @@ export class GraphBuilder {
       info?.touches.add(pid);
       if (!ts.isIdentifier(p.name)) this.bindPattern(p.name, [pid], ctx);
       if (p.initializer !== undefined) this.flow(this.expr(p.initializer, ctx), pid, ctx, p, 'default value');
+      // A parameter property (`constructor(private key: …)`) is a field of the object being built.
+      if (ts.isParameterPropertyDeclaration(p, p.parent) && ts.isIdentifier(p.name)) {
+        const field = this.fieldNode(p, p.name.text);
+        this.flow([pid], this.receivedField(id, 'this', p.name.text, field), ctx, p, 'parameter property');
+      }
     });
     info?.touches.add(`${id}#return`);
     if (ts.isBlock(node.body)) this.statement(node.body, ctx);
@@ -754,9 +866,15 @@ export class GraphBuilder {
         const field = this.fieldNode(member, member.name.getText());
         this.linkHeritage(node, member.name.getText(), field, member, ctx);
         if (member.initializer !== undefined) {
-          const ctor = node.members.find(ts.isConstructorDeclaration);
-          const site = ctor !== undefined ? { ...ctx, fn: this.fnIds.get(ctor) ?? ctx.fn } : ctx;
-          this.flow(this.expr(member.initializer, site), field, site, member, 'field initializer');
+          const ctor = node.members.find((m) => ts.isConstructorDeclaration(m) && m.body !== undefined);
+          const ctorId = ctor === undefined ? undefined : this.fnIds.get(ctor);
+          const site = ctorId !== undefined ? { ...ctx, fn: ctorId } : ctx;
+          // Initialised on the object being constructed: the constructor's `this`.
+          const target =
+            ctorId !== undefined && this.splitField(member)
+              ? this.receivedField(ctorId, 'this', member.name.getText(), field)
+              : field;
+          this.flow(this.expr(member.initializer, site), target, site, member, 'field initializer');
         }
       } else if (isFunctionLike(member)) {
         const id = this.fnIds.get(member);
@@ -1023,6 +1141,7 @@ export class GraphBuilder {
     node: ts.PropertyAccessExpression | ts.ElementAccessExpression,
     name: string,
     receiver: Set<string>,
+    ctx: Context,
     write = false,
   ): Set<string> {
     const symbol = this.checker.getSymbolAtLocation(
@@ -1049,12 +1168,14 @@ export class GraphBuilder {
         for (const r of receiver) out.add(r); // a library member (Buffer.length, Map.size) derives from its object
         continue;
       }
-      // An accessor runs: a read is its getter's return, a write goes to its setter's parameter.
+      // An accessor runs: a read is a call of its getter, a write one of its setter.
       if (ts.isGetAccessorDeclaration(decl) || ts.isSetAccessorDeclaration(decl)) {
-        const id = this.fnIds.get(decl);
-        if (id === undefined || ts.isGetAccessorDeclaration(decl) === write) continue;
-        const param = decl.parameters[0];
-        out.add(write && param !== undefined ? this.paramId(id, param, 0) : `${id}#return`);
+        if (ts.isGetAccessorDeclaration(decl) === write || !this.fnIds.has(decl)) continue;
+        out.add(this.accessorCall(node, decl, write, ctx));
+        continue;
+      }
+      if (this.splitField(decl)) {
+        out.add(this.objectField(node.expression, name, this.fieldNode(decl, name)));
         continue;
       }
       const m = this.memberNode(decl, name);
@@ -1072,7 +1193,7 @@ export class GraphBuilder {
     ) {
       return new Set();
     }
-    return this.propertyNodes(node, node.name.text, receiver);
+    return this.propertyNodes(node, node.name.text, receiver, ctx);
   }
 
   private elementRead(node: ts.ElementAccessExpression, ctx: Context): Set<string> {
@@ -1080,7 +1201,7 @@ export class GraphBuilder {
     const key = this.expr(node.argumentExpression, ctx);
     const arg = node.argumentExpression;
     if (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg))
-      return this.propertyNodes(node, arg.text, receiver);
+      return this.propertyNodes(node, arg.text, receiver, ctx);
     const type = this.checker.getTypeAtLocation(node.expression);
     if (this.checker.isArrayLikeType(type) || this.isTypedArray(type)) return this.union([receiver, key]); // elements are the array's value
     this.loss(
@@ -1143,7 +1264,7 @@ export class GraphBuilder {
     if (ts.isPropertyAccessExpression(target)) {
       if (this.isModuleExports(target)) return;
       const receiver = this.expr(target.expression, ctx);
-      const fields = this.propertyNodes(target, target.name.text, new Set(), true);
+      const fields = this.propertyNodes(target, target.name.text, new Set(), ctx, true);
       if (fields.size === 0) for (const r of receiver) this.flow(list, r, ctx, at, 'write into object');
       for (const f of fields) this.flow(list, f, ctx, at, 'field write');
       return;
@@ -1153,7 +1274,7 @@ export class GraphBuilder {
       this.expr(target.argumentExpression, ctx);
       const arg = target.argumentExpression;
       if (ts.isStringLiteral(arg)) {
-        for (const f of this.propertyNodes(target, arg.text, new Set(), true))
+        for (const f of this.propertyNodes(target, arg.text, new Set(), ctx, true))
           this.flow(list, f, ctx, at, 'field write');
         return;
       }
@@ -1234,6 +1355,493 @@ export class GraphBuilder {
       for (const id of value) all.add(id);
     }
     return all;
+  }
+
+  // ---- objects: fields per allocation site and per received object --------------------------
+
+  /** Fields told apart per object: instance properties of application classes (and parameter properties). */
+  private splitField(decl: ts.Node): boolean {
+    if (!this.isAppNode(decl)) return false;
+    if (ts.isParameter(decl))
+      return ts.isParameterPropertyDeclaration(decl, decl.parent) && ts.isIdentifier(decl.name);
+    if (!ts.isPropertyDeclaration(decl) || !ts.isClassLike(decl.parent)) return false;
+    if ((ts.getCombinedModifierFlags(decl) & (ts.ModifierFlags.Static | ts.ModifierFlags.Abstract)) !== 0)
+      return false;
+    return decl.initializer === undefined || !isFunctionLike(decl.initializer);
+  }
+
+  private variant(field: string, id: string): void {
+    let set = this.graph.fieldVariants.get(field);
+    if (set === undefined) this.graph.fieldVariants.set(field, (set = new Set()));
+    set.add(id);
+  }
+
+  /** Field `name` of the object function `fn` received as `root` (`this` or a parameter): an input and output of `fn`. */
+  private receivedField(fn: string, root: string, name: string, field: string): string {
+    const id = `${fn}#${root}.${name}`;
+    if (this.received.has(id)) return id;
+    const base = this.graph.nodes.get(field);
+    this.graph.addNode({
+      id,
+      kind: 'param',
+      label: `${this.graph.functions.get(fn)?.name ?? fn}: ${root}.${name}`,
+      file: base?.file ?? '',
+      line: base?.line ?? 0,
+      owner: fn,
+      functionTyped: false,
+      mayHoldFunction: base?.mayHoldFunction,
+      field,
+    });
+    this.received.set(id, { fn, root, name, field });
+    this.variant(field, id);
+    let set = this.graph.objectFields.get(fn);
+    if (set === undefined) this.graph.objectFields.set(fn, (set = new Set()));
+    set.add(id);
+    return id;
+  }
+
+  /** Field `name` of the objects made at one allocation site. */
+  private siteField(site: ts.NewExpression, name: string, field: string): string {
+    const cls = this.resolveSymbol(site.expression)?.getName() ?? site.expression.getText();
+    const id = `field:${cls}.${name}@${this.rel(site)}:${this.lineOf(site)}:${site.getStart()}`;
+    const base = this.graph.nodes.get(field);
+    this.graph.addNode({
+      id,
+      kind: 'field',
+      label: `${cls}.${name}`,
+      file: this.rel(site),
+      line: this.lineOf(site),
+      functionTyped: false,
+      mayHoldFunction: base?.mayHoldFunction,
+      field,
+    });
+    this.variant(field, id);
+    return id;
+  }
+
+  /** The node of field `name` of the object `receiver` denotes (`field`: the class's field, for any object). */
+  private objectField(receiver: ts.Expression, name: string, field: string): string {
+    const root = this.rootOf(receiver);
+    if (root === undefined) return field;
+    return root.kind === 'received'
+      ? this.receivedField(root.fn, root.root, name, field)
+      : this.siteField(root.site, name, field);
+  }
+
+  private unwrap(e: ts.Expression): ts.Expression {
+    while (
+      ts.isParenthesizedExpression(e) ||
+      ts.isAsExpression(e) ||
+      ts.isNonNullExpression(e) ||
+      ts.isTypeAssertionExpression(e) ||
+      ts.isSatisfiesExpression(e)
+    )
+      e = e.expression;
+    return e;
+  }
+
+  private rootOf(expr: ts.Expression): ObjectRoot | undefined {
+    const e = this.unwrap(expr);
+    if (e.kind === ts.SyntaxKind.ThisKeyword || e.kind === ts.SyntaxKind.SuperKeyword) {
+      const fn = this.thisOwner(e);
+      const id = fn === undefined ? undefined : this.fnIds.get(fn);
+      return id === undefined ? undefined : { kind: 'received', fn: id, root: 'this' };
+    }
+    if (ts.isNewExpression(e)) return this.isTracked(e) ? { kind: 'site', site: e } : undefined;
+    if (!ts.isIdentifier(e)) return undefined;
+    const decl = this.resolveSymbol(e)?.valueDeclaration;
+    if (decl === undefined || !this.isAppNode(decl)) return undefined;
+    if (ts.isParameter(decl) && this.isRootParam(decl)) {
+      const id = this.fnIds.get(decl.parent);
+      return id === undefined
+        ? undefined
+        : { kind: 'received', fn: id, root: (decl.name as ts.Identifier).text };
+    }
+    if (ts.isVariableDeclaration(decl) && decl.initializer !== undefined) {
+      const init = this.unwrap(decl.initializer);
+      if (ts.isNewExpression(init) && this.isTracked(init)) return { kind: 'site', site: init };
+    }
+    return undefined;
+  }
+
+  /** The method, constructor or accessor whose `this` a `this`/`super` is (arrow functions see through). */
+  private thisOwner(node: ts.Node): FunctionLike | undefined {
+    for (let p: ts.Node | undefined = node.parent; p !== undefined; p = p.parent) {
+      if (ts.isArrowFunction(p)) continue;
+      if (isFunctionLike(p)) {
+        if (ts.isFunctionDeclaration(p) || ts.isFunctionExpression(p) || !ts.isClassLike(p.parent))
+          return undefined;
+        if ((ts.getCombinedModifierFlags(p) & ts.ModifierFlags.Static) !== 0) return undefined;
+        return this.fnIds.has(p) ? p : undefined;
+      }
+      if (ts.isClassLike(p) || ts.isSourceFile(p) || ts.isPropertyDeclaration(p)) return undefined;
+    }
+    return undefined;
+  }
+
+  /** A parameter that names the object it was given throughout its function (never assigned). */
+  private isRootParam(decl: ts.ParameterDeclaration): boolean {
+    if (!ts.isIdentifier(decl.name) || decl.dotDotDotToken !== undefined || decl.name.text === 'this')
+      return false;
+    const fn = decl.parent;
+    if (!isFunctionLike(fn) || fn.body === undefined || !this.fnIds.has(fn)) return false;
+    return this.references(decl, fn.body).every((ref) => !this.isAssigned(ref));
+  }
+
+  /** Identifiers in `scope` that refer to `decl`. */
+  private references(decl: ts.Declaration, scope: ts.Node): ts.Identifier[] {
+    const symbol = this.checker.getSymbolAtLocation((decl as ts.NamedDeclaration).name as ts.Node);
+    const out: ts.Identifier[] = [];
+    const visit = (n: ts.Node): void => {
+      if (ts.isIdentifier(n)) {
+        if (n !== (decl as ts.NamedDeclaration).name && n.text === symbol?.getName()) {
+          // `{ key }` in an object literal refers to the variable through its shorthand symbol.
+          const s = ts.isShorthandPropertyAssignment(n.parent)
+            ? this.checker.getShorthandAssignmentValueSymbol(n.parent)
+            : this.checker.getSymbolAtLocation(n);
+          if (s === symbol) out.push(n);
+        }
+        return;
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(scope);
+    return out;
+  }
+
+  private isAssigned(ref: ts.Node): boolean {
+    let child: ts.Node = ref;
+    let p = ref.parent;
+    while (ts.isParenthesizedExpression(p) || ts.isNonNullExpression(p) || ts.isAsExpression(p)) {
+      child = p;
+      p = p.parent;
+    }
+    if (ts.isBinaryExpression(p))
+      return (
+        p.left === child &&
+        p.operatorToken.kind >= ts.SyntaxKind.FirstAssignment &&
+        p.operatorToken.kind <= ts.SyntaxKind.LastAssignment
+      );
+    if (ts.isPrefixUnaryExpression(p) || ts.isPostfixUnaryExpression(p))
+      return p.operator === ts.SyntaxKind.PlusPlusToken || p.operator === ts.SyntaxKind.MinusMinusToken;
+    // A destructuring assignment target, a `for (x of …)` target.
+    return (
+      ts.isShorthandPropertyAssignment(p) ||
+      ts.isArrayLiteralExpression(p) ||
+      ((ts.isForOfStatement(p) || ts.isForInStatement(p)) && p.initializer === child)
+    );
+  }
+
+  /**
+   * An allocation site told apart from the others: `new C(…)` of an application class whose
+   * constructors (each class of its chain declares one) keep `this` to themselves, used directly or
+   * through one local variable it initialises, only through its fields, accessors and calls whose
+   * `this` or parameter keep it too. Anything else (returned, stored, passed to a library or a
+   * function value, compared) lets it escape: its fields are then the class's fields.
+   */
+  private isTracked(site: ts.NewExpression): boolean {
+    const known = this.tracked.get(site);
+    if (known !== undefined) return known;
+    this.tracked.set(site, false);
+    const ok = this.trackable(site);
+    this.tracked.set(site, ok);
+    return ok;
+  }
+
+  private trackable(site: ts.NewExpression): boolean {
+    const container = this.enclosingFunction(site);
+    if (ts.isSourceFile(container)) return false;
+    const decl = this.resolveSymbol(site.expression)?.valueDeclaration;
+    if (decl === undefined || !ts.isClassLike(decl) || !this.isAppNode(decl)) return false;
+    const callee = this.callee(site)[0];
+    if (callee === undefined || !ts.isConstructorDeclaration(callee) || !this.fnIds.has(callee)) return false;
+    for (let cls: ts.ClassLikeDeclaration | undefined = decl; cls !== undefined;) {
+      const ctor = cls.members.find((m) => ts.isConstructorDeclaration(m) && m.body !== undefined);
+      if (ctor === undefined || this.thisEscapes(ctor as FunctionLike)) return false;
+      // Instance property initialisers run on the new object too.
+      if (
+        cls.members.some(
+          (m) =>
+            ts.isPropertyDeclaration(m) && m.initializer !== undefined && this.mentionsThis(m.initializer),
+        )
+      )
+        return false;
+      const ext: ts.ExpressionWithTypeArguments | undefined = cls.heritageClauses?.find(
+        (h) => h.token === ts.SyntaxKind.ExtendsKeyword,
+      )?.types[0];
+      if (ext === undefined) break;
+      const base: ts.Declaration | undefined = this.resolveSymbol(ext.expression)?.valueDeclaration;
+      if (base === undefined || !ts.isClassLike(base) || !this.isAppNode(base)) return false;
+      cls = base;
+    }
+    let child: ts.Node = site;
+    let p = site.parent;
+    while (ts.isParenthesizedExpression(p) || ts.isAsExpression(p) || ts.isNonNullExpression(p)) {
+      child = p;
+      p = p.parent;
+    }
+    if (ts.isVariableDeclaration(p) && p.initializer === child) {
+      if (!ts.isIdentifier(p.name)) return false;
+      return this.references(p, container).every((ref) => !this.isAssigned(ref) && this.keepsObject(ref));
+    }
+    return this.keepsObject(site);
+  }
+
+  private mentionsThis(node: ts.Node): boolean {
+    if (node.kind === ts.SyntaxKind.ThisKeyword) return true;
+    if (isFunctionLike(node) && !ts.isArrowFunction(node)) return false;
+    return ts.forEachChild(node, (c) => this.mentionsThis(c)) === true;
+  }
+
+  /** Whether this use of an object keeps it from escaping (see `isTracked`). */
+  private keepsObject(use: ts.Node): boolean {
+    let child: ts.Node = use;
+    let p = use.parent;
+    while (ts.isParenthesizedExpression(p) || ts.isAsExpression(p) || ts.isNonNullExpression(p)) {
+      child = p;
+      p = p.parent;
+    }
+    const appTargets = (call: ts.CallExpression | ts.NewExpression): FunctionLike[] | undefined => {
+      const found = this.callee(call);
+      if (
+        found.length === 0 ||
+        !found.every((d) => isFunctionLike(d) && d.body !== undefined && this.fnIds.has(d))
+      )
+        return undefined;
+      return found as FunctionLike[];
+    };
+    if (ts.isPropertyAccessExpression(p) && p.expression === child) {
+      const call = p.parent;
+      if (ts.isCallExpression(call) && call.expression === p) {
+        const targets = appTargets(call);
+        return targets !== undefined && targets.every((t) => !this.thisEscapes(t));
+      }
+      const decls = this.checker.getSymbolAtLocation(p.name)?.declarations ?? [];
+      return (
+        decls.length > 0 &&
+        decls.every(
+          (d) =>
+            this.splitField(d) ||
+            ((ts.isGetAccessorDeclaration(d) || ts.isSetAccessorDeclaration(d)) &&
+              this.fnIds.has(d) &&
+              !this.thisEscapes(d)),
+        )
+      );
+    }
+    if (ts.isCallExpression(p) && p.expression === child && child.kind === ts.SyntaxKind.SuperKeyword) {
+      const targets = appTargets(p);
+      return targets !== undefined && targets.every((t) => !this.thisEscapes(t));
+    }
+    if ((ts.isCallExpression(p) || ts.isNewExpression(p)) && p.arguments?.includes(child as ts.Expression)) {
+      const i = p.arguments.indexOf(child as ts.Expression);
+      const targets = appTargets(p);
+      return (
+        targets !== undefined &&
+        targets.every((t) => {
+          const param = t.parameters[i];
+          return param !== undefined && this.isRootParam(param) && !this.paramEscapes(param);
+        })
+      );
+    }
+    return false;
+  }
+
+  /** Whether a method lets its `this` escape (coinductive: a cycle of calls that keep it keeps it). */
+  private thisEscapes(fn: FunctionLike): boolean {
+    const known = this.thisEscape.get(fn);
+    if (known !== undefined) return known;
+    this.thisEscape.set(fn, false);
+    let escapes = fn.body === undefined;
+    const visit = (n: ts.Node): void => {
+      if (escapes) return;
+      if (
+        (n.kind === ts.SyntaxKind.ThisKeyword || n.kind === ts.SyntaxKind.SuperKeyword) &&
+        this.thisOwner(n) === fn
+      ) {
+        if (!this.keepsObject(n)) escapes = true;
+        return;
+      }
+      if ((isFunctionLike(n) && !ts.isArrowFunction(n)) || ts.isClassLike(n)) return;
+      ts.forEachChild(n, visit);
+    };
+    if (fn.body !== undefined) ts.forEachChild(fn.body, visit);
+    this.thisEscape.set(fn, escapes);
+    return escapes;
+  }
+
+  private paramEscapes(param: ts.ParameterDeclaration): boolean {
+    const known = this.paramEscape.get(param);
+    if (known !== undefined) return known;
+    this.paramEscape.set(param, false);
+    const fn = param.parent as FunctionLike;
+    const escapes =
+      fn.body === undefined || !this.references(param, fn.body).every((ref) => this.keepsObject(ref));
+    this.paramEscape.set(param, escapes);
+    return escapes;
+  }
+
+  /**
+   * Whether a function may be called other than by the calls the analysis resolved: through a
+   * value (callback, interface), or by the application's user — anything but a private or
+   * protected member.
+   */
+  private calledFromOutside(fn: string, decl: ts.Node | undefined): boolean {
+    if (this.escaped.has(`${fn}#value`) || decl === undefined) return true;
+    if (!ts.isClassElement(decl)) return true;
+    if (decl.name !== undefined && ts.isPrivateIdentifier(decl.name)) return false;
+    return (
+      (ts.getCombinedModifierFlags(decl as ts.Declaration) &
+        (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) ===
+      0
+    );
+  }
+
+  /** A read of a getter or a write through a setter: a call, with its own site. */
+  private accessorCall(
+    node: ts.PropertyAccessExpression | ts.ElementAccessExpression,
+    decl: ts.GetAccessorDeclaration | ts.SetAccessorDeclaration,
+    write: boolean,
+    ctx: Context,
+  ): string {
+    const id = this.fnIds.get(decl) ?? '';
+    const fn = this.graph.functions.get(id);
+    const nested = fn?.parent !== undefined;
+    const site = `${this.rel(node)}:${this.lineOf(node)}:${node.getStart()}${write ? '#set' : '#get'}`;
+    const base = {
+      file: this.rel(node),
+      line: this.lineOf(node),
+      owner: ctx.fn,
+      functionTyped: false,
+    };
+    const result = `${site}#result`;
+    this.graph.addNode({
+      ...base,
+      id: result,
+      kind: 'var',
+      label: `${node.getText().slice(0, 40)} (${write ? 'set' : 'get'})`,
+    });
+    const args = new Map<string, string>();
+    let out = result;
+    const param = decl.parameters[0];
+    if (write && param !== undefined) {
+      const pid = this.paramId(id, param, 0);
+      out = `${site}>${pid}`;
+      this.graph.addNode({ ...base, id: out, kind: 'var', label: `value set to ${fn?.name}` });
+      args.set(pid, out);
+      this.graph.addEdge({
+        from: out,
+        to: pid,
+        site: ctx.fn,
+        ...base,
+        why: `value set to ${fn?.name}`,
+        kind: nested ? undefined : 'call',
+      });
+    } else
+      this.graph.addEdge({
+        from: `${id}#return`,
+        to: result,
+        site: ctx.fn,
+        ...base,
+        why: `value of ${fn?.name}`,
+        kind: nested ? undefined : 'return',
+      });
+    const nodes: CallSiteNodes = { site, caller: ctx.fn, callee: id, args, result };
+    this.graph.sites.push(nodes);
+    this.objectCalls.push({
+      nodes,
+      target: decl,
+      receiver: node.expression,
+      args: [],
+      ctx,
+      at: node,
+      nested,
+      linked: new Set(),
+    });
+    return out;
+  }
+
+  /**
+   * Joins the fields of the objects each function received to the caller's objects, at each call
+   * site (call and return edges the slices match), to a fixpoint: a caller passing on an object it
+   * received itself gets that field as its own input and output. Callers outside the application
+   * (the host, function values, library callbacks) pass objects of any allocation: the class's
+   * field, through a site of their own.
+   */
+  private linkObjectFields(): void {
+    for (let changed = true; changed;) {
+      changed = false;
+      const before = this.received.size;
+      for (const call of this.objectCalls) {
+        const callee = call.nodes.callee;
+        for (const id of this.graph.objectFields.get(callee) ?? []) {
+          if (call.linked.has(id)) continue;
+          call.linked.add(id);
+          const info = this.received.get(id);
+          if (info === undefined) continue;
+          let actual: ts.Expression | undefined;
+          if (info.root === 'this') actual = call.receiver;
+          else {
+            const i = call.target.parameters.findIndex(
+              (p) => ts.isIdentifier(p.name) && p.name.text === info.root,
+            );
+            actual = i < 0 ? undefined : call.args[i];
+            if (actual === undefined) continue; // not passed: undefined, no fields
+          }
+          const locs = actual === undefined ? info.field : this.objectField(actual, info.name, info.field);
+          const edge = { site: call.ctx.fn, file: this.rel(call.at), line: this.lineOf(call.at) };
+          const into = `${call.nodes.site}>${id}`;
+          const back = `${call.nodes.site}<${id}`;
+          for (const n of [into, back])
+            this.graph.addNode({
+              id: n,
+              kind: 'var',
+              label: `${info.root}.${info.name} at a call of ${this.graph.functions.get(callee)?.name}`,
+              file: edge.file,
+              line: edge.line,
+              owner: call.ctx.fn,
+              functionTyped: false,
+              mayHoldFunction: this.graph.nodes.get(id)?.mayHoldFunction,
+            });
+          const why = `${info.root}.${info.name} of ${this.graph.functions.get(callee)?.name}`;
+          this.graph.addEdge({ ...edge, from: locs, to: into, why }, true);
+          this.graph.addEdge(
+            { ...edge, from: into, to: id, why, kind: call.nested ? undefined : 'call' },
+            true,
+          );
+          this.graph.addEdge(
+            { ...edge, from: id, to: back, why, kind: call.nested ? undefined : 'return' },
+            true,
+          );
+          this.graph.addEdge({ ...edge, from: back, to: locs, why }, true);
+          call.nodes.args.set(id, into);
+          (call.nodes.outs ??= new Map()).set(id, back);
+        }
+      }
+      if (this.received.size !== before) changed = true;
+    }
+    const decls = new Map<string, ts.Node>();
+    for (const [node, id] of this.fnIds) decls.set(id, node);
+    for (const [fn, ids] of this.graph.objectFields) {
+      if (!this.calledFromOutside(fn, decls.get(fn))) continue;
+      const site = `outside:${fn}`;
+      const nodes: CallSiteNodes = { site, caller: '', callee: fn, args: new Map(), outs: new Map() };
+      const info = this.graph.functions.get(fn);
+      const nested = info?.parent !== undefined;
+      for (const id of ids) {
+        const field = this.received.get(id)?.field ?? '';
+        const edge = {
+          site,
+          file: info?.file ?? '',
+          line: info?.line ?? 0,
+          why: 'a received object of any allocation',
+        };
+        this.graph.addEdge({ ...edge, from: field, to: id, kind: nested ? undefined : 'call' }, true);
+        this.graph.addEdge({ ...edge, from: id, to: field, kind: nested ? undefined : 'return' }, true);
+        nodes.args.set(id, field);
+        nodes.outs?.set(id, field);
+      }
+      this.graph.sites.push(nodes);
+    }
   }
 
   // ---- calls ---------------------------------------------------------------------------------
@@ -1341,7 +1949,24 @@ export class GraphBuilder {
           why: `return of ${name}`,
           kind: nested ? undefined : 'return',
         });
-        this.graph.sites.push({ site, caller: ctx.fn, callee: id, args: siteArgs, result: resultId });
+        const nodes: CallSiteNodes = { site, caller: ctx.fn, callee: id, args: siteArgs, result: resultId };
+        this.graph.sites.push(nodes);
+        this.objectCalls.push({
+          nodes,
+          target,
+          receiver: ts.isNewExpression(node)
+            ? node
+            : ts.isPropertyAccessExpression(calleeExpr) || ts.isElementAccessExpression(calleeExpr)
+              ? calleeExpr.expression
+              : calleeExpr.kind === ts.SyntaxKind.SuperKeyword
+                ? calleeExpr
+                : undefined,
+          args: node.arguments ?? [],
+          ctx,
+          at: node,
+          nested,
+          linked: new Set(),
+        });
       }
       this.touch(
         ctx,
@@ -1397,7 +2022,7 @@ export class GraphBuilder {
       owner: ctx.fn,
       functionTyped: false,
     });
-    this.slotCalls.push({ slot: [...slot], args, ctx, node, result });
+    this.slotCalls.push({ slot: [...slot], receiver: [...receiver], args, ctx, node, result });
     this.graph.calls.push({
       caller: ctx.fn,
       callee: `external:${calleeExpr.getText().replace(/\s+/g, '').slice(0, 80)}`,
@@ -1462,6 +2087,15 @@ export class GraphBuilder {
   private mayStore(node: ts.CallExpression | ts.NewExpression): boolean {
     const callee = node.expression;
     if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(callee)) return false;
+    // A string, number or other primitive is immutable: its methods keep nothing (`alphabet.charAt(i)`).
+    const primitive =
+      ts.TypeFlags.StringLike |
+      ts.TypeFlags.NumberLike |
+      ts.TypeFlags.BooleanLike |
+      ts.TypeFlags.BigIntLike |
+      ts.TypeFlags.ESSymbolLike;
+    const receiverFlags = this.checker.getTypeAtLocation(callee.expression).flags;
+    if ((receiverFlags & primitive) !== 0 && (receiverFlags & ~primitive) === 0) return false;
     if (
       /^(push|unshift|splice|set|add|fill|copyWithin|update|put|enqueue|insert|write|append|prepend|assign)/.test(
         callee.name.text,

@@ -16,6 +16,7 @@ import { isFunctionLike } from './build-graph.ts';
 import type { InterfaceFile } from './interface-file.ts';
 import type { PartitionPlan } from './plan.ts';
 import { ENCLAVE_MAIN, ENCLAVE_RUNTIME, HOST_RUNTIME, HOST_START } from './runtime-source.ts';
+import { es5ClassOf, es5ClassOfThis, isNamePath } from './es5-classes.ts';
 import { sealedExitEdits, type Edit } from './seal-exits.ts';
 
 export interface Generated {
@@ -76,46 +77,45 @@ function reference(node: ts.Node): string | undefined {
 }
 
 /**
- * The file's top-level classes: class declarations, and ES5 classes — function declarations whose
- * prototype a top-level statement extends (`BigInteger.prototype.add = bnAdd`).
+ * The file's top-level classes by name and the expression that holds each: class declarations, and
+ * ES5 classes — a constructor function whose prototype a top-level statement extends
+ * (`BigInteger.prototype.add = bnAdd`), declared (`function ByteStringBuffer(…)`) or assigned at
+ * the top level (`var BlockCipher = forge.cipher.BlockCipher = function …`, `modes.ecb = function
+ * …`), named by its last segment.
  */
-function classNames(file: ts.SourceFile): string[] {
-  const names = file.statements
+function classNames(file: ts.SourceFile): { name: string; expr: string }[] {
+  const out = file.statements
     .filter((st): st is ts.ClassDeclaration => ts.isClassDeclaration(st) && st.name !== undefined)
-    .map((c) => c.name?.text ?? '');
+    .map((c) => ({ name: c.name?.text ?? '', expr: c.name?.text ?? '' }));
+  const visit = (node: ts.Node): void => {
+    const cls = es5ClassOf(node);
+    if (cls !== undefined && !out.some((c) => c.expr === cls.expr)) out.push(cls);
+  };
   for (const st of file.statements) {
-    if (!ts.isFunctionDeclaration(st) || st.name === undefined || st.body === undefined) continue;
-    if (es5Class(st)) names.push(st.name.text);
-  }
-  return names;
-}
-
-/** A top-level function declaration whose `prototype` a top-level assignment of its file extends. */
-function es5Class(node: ts.Node): boolean {
-  if (!ts.isFunctionDeclaration(node) || node.name === undefined || !ts.isSourceFile(node.parent))
-    return false;
-  const name = node.name.text;
-  return node.parent.statements.some((st) => {
-    if (!ts.isExpressionStatement(st) || !ts.isBinaryExpression(st.expression)) return false;
-    let left: ts.Expression = st.expression.left;
-    while (ts.isPropertyAccessExpression(left)) {
-      // `X.prototype.m = …`, also through a namespace the class is exported on (`util.X.prototype.m`)
-      const owner = left.expression;
-      if (
-        left.name.text === 'prototype' &&
-        ((ts.isIdentifier(owner) && owner.text === name) ||
-          (ts.isPropertyAccessExpression(owner) && owner.name.text === name))
+    if (ts.isFunctionDeclaration(st)) visit(st);
+    if (ts.isVariableStatement(st))
+      for (const d of st.declarationList.declarations) {
+        let init = d.initializer;
+        while (init !== undefined && (ts.isBinaryExpression(init) || ts.isParenthesizedExpression(init)))
+          init = ts.isBinaryExpression(init) ? init.right : init.expression;
+        if (init !== undefined) visit(init);
+      }
+    if (ts.isExpressionStatement(st)) {
+      let e: ts.Expression = st.expression;
+      while (
+        (ts.isBinaryExpression(e) && e.operatorToken.kind === ts.SyntaxKind.EqualsToken) ||
+        ts.isParenthesizedExpression(e)
       )
-        return true;
-      left = left.expression;
+        e = ts.isBinaryExpression(e) ? e.right : e.expression;
+      visit(e);
     }
-    return false;
-  });
+  }
+  return out;
 }
 
-/** `a.b.c`: identifiers joined by property accesses. */
-function isNamePath(node: ts.Expression): boolean {
-  return ts.isIdentifier(node) || (ts.isPropertyAccessExpression(node) && isNamePath(node.expression));
+/** A top-level function that is an ES5 class's constructor. */
+function es5Class(node: ts.Node): boolean {
+  return es5ClassOf(node) !== undefined;
 }
 
 /**
@@ -135,14 +135,20 @@ function namespacePath(node: ts.FunctionExpression | ts.ArrowFunction): string |
     return undefined;
   let top: ts.Node = assignment;
   while (
-    ts.isBinaryExpression(top.parent) &&
-    top.parent.operatorToken.kind === ts.SyntaxKind.EqualsToken &&
-    top.parent.right === top
+    ts.isParenthesizedExpression(top.parent) ||
+    (ts.isBinaryExpression(top.parent) &&
+      top.parent.operatorToken.kind === ts.SyntaxKind.EqualsToken &&
+      top.parent.right === top)
   )
     top = top.parent;
-  return ts.isExpressionStatement(top.parent) && ts.isSourceFile(top.parent.parent)
-    ? assignment.left.getText()
-    : undefined;
+  const statement = top.parent;
+  const topLevel =
+    (ts.isExpressionStatement(statement) && ts.isSourceFile(statement.parent)) ||
+    // `var X = ns.X = function …`
+    (ts.isVariableDeclaration(statement) &&
+      ts.isVariableStatement(statement.parent.parent) &&
+      ts.isSourceFile(statement.parent.parent.parent));
+  return topLevel ? assignment.left.getText() : undefined;
 }
 
 function bodyRange(node: ts.Node & { body?: ts.Node }): { start: number; end: number } | undefined {
@@ -167,6 +173,13 @@ function hostMethod(node: ts.Node): string | undefined {
   return ts.isClassDeclaration(cls) && cls.name !== undefined && ts.isSourceFile(cls.parent)
     ? node.name.text
     : undefined;
+}
+
+/** An instance accessor of a top-level class. */
+function hostAccessor(node: ts.Node): boolean {
+  if (!ts.isGetAccessorDeclaration(node) && !ts.isSetAccessorDeclaration(node)) return false;
+  if ((ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Static) !== 0) return false;
+  return ts.isClassDeclaration(node.parent) && ts.isSourceFile(node.parent.parent);
 }
 
 const guard = (id: string): string =>
@@ -206,6 +219,46 @@ function runAtLoad(analysis: Analysis): Set<string> {
     }
   }
   return found;
+}
+
+/** The return statements of a function's own body (not of functions nested in it). */
+function ownReturns(fn: ts.Node): ts.ReturnStatement[] {
+  const out: ts.ReturnStatement[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isReturnStatement(node)) out.push(node);
+    if (!isFunctionLike(node)) ts.forEachChild(node, visit);
+  };
+  ts.forEachChild(fn, visit);
+  return out;
+}
+
+/**
+ * Function expressions in enclave code whose every return (or the whole function) is
+ * `@declassify`: wrapped in `__cloisterDeclassifies(…)`, which the enclave runtime records.
+ */
+function declassifiedClosureEdits(analysis: Analysis, plan: PartitionPlan): Map<string, Edit[]> {
+  const { builder, annotations } = analysis;
+  const edits = new Map<string, Edit[]>();
+  const ids = new Set(annotations.declassified.filter((d) => d.scope !== 'call').map((d) => d.function));
+  for (const id of ids) {
+    const decl = builder.declarationOf(id);
+    const fn = analysis.graph.functions.get(id);
+    if (decl === undefined || fn === undefined || fn.parent === undefined || !plan.enclave.has(id)) continue;
+    if (!ts.isFunctionExpression(decl) && !ts.isArrowFunction(decl)) continue;
+    const whole = annotations.declassified.some((d) => d.function === id && d.scope === 'function');
+    const returns = ownReturns(decl);
+    const all =
+      returns.length > 0 &&
+      returns.every((r) => annotations.declassifiedReturns.has(`${fn.file}:${builder.lineOf(r)}`));
+    if (!whole && !all) continue;
+    const start = decl.getStart();
+    edits.set(fn.file, [
+      ...(edits.get(fn.file) ?? []),
+      { start, end: start, text: 'globalThis.__cloisterDeclassifies(' },
+      { start: decl.getEnd(), end: decl.getEnd(), text: ')' },
+    ]);
+  }
+  return edits;
 }
 
 export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: string): Generated {
@@ -297,13 +350,24 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       const ref = reference(decl);
       const isExit = exitTargets.has(fn.name) && ref !== undefined;
       const method = hostMethod(decl);
+      const crossing = isExit
+        ? stub('exit', fn.name, false)
+        : method !== undefined
+          ? `{ return globalThis.__cloister.hostMethod(${JSON.stringify(method)}, this, arguments, ${JSON.stringify(fn.id)}); }`
+          : guard(fn.id);
+      // A host method the enclave calls on an object the host does not have (one the enclave made
+      // and kept) runs its own body there: the host has no object to run it on. An accessor (no
+      // exit reaches one) always runs on the enclave's object: its copy or its own.
+      const local = fn.pinnedHost === undefined && decl.body !== undefined;
+      if (local && hostAccessor(decl)) continue;
+      // An ES5 class's prototype method (`modes.gcm.prototype.generateHashTable = function …`) too.
+      const es5Method = es5ClassOfThis(decl) !== undefined && es5ClassOf(decl) === undefined;
       push(enclaveEdits, fn.file, {
         ...range,
-        text: isExit
-          ? stub('exit', fn.name, false)
-          : method !== undefined
-            ? `{ return globalThis.__cloister.hostMethod(${JSON.stringify(method)}, this, arguments, ${JSON.stringify(fn.id)}); }`
-            : guard(fn.id),
+        text:
+          local && (method !== undefined || es5Method)
+            ? `{ if (globalThis.__cloister.onHost(this)) ${crossing} ${decl.body?.getText()} }`
+            : crossing,
       });
       if (isExit)
         hostRegistrations.set(fn.file, [
@@ -312,6 +376,11 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
         ]);
     }
   }
+
+  // Closures whose result the source declassifies (a method of an object the enclave keeps): the
+  // enclave copy marks them, so their result leaves in clear when the host calls them.
+  for (const [file, edits] of declassifiedClosureEdits(analysis, plan))
+    for (const e of edits) push(enclaveEdits, file, e);
 
   // Calls out with sensitive arguments, in code the enclave copy keeps (not in a replaced body).
   for (const [file, edits] of sealedExitEdits(analysis, plan)) {
@@ -360,7 +429,7 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       (r) => `globalThis.__cloisterRegisterHost?.(${r});`,
     );
     const classes = classNames(file).map(
-      (c) => `globalThis.__cloisterRegisterHostClass?.(${JSON.stringify(c)}, ${c});`,
+      (c) => `globalThis.__cloisterRegisterHostClass?.(${JSON.stringify(c.name)}, ${c.expr});`,
     );
     if (classes.length > 0) hostRegs.push(...classes);
     hostRegs.push(

@@ -20,6 +20,11 @@ export interface GraphNode {
    * function values are not followed through it when calls through values are resolved.
    */
   mayHoldFunction?: boolean;
+  /**
+   * For a field of one abstract object (an allocation site's, or the object a function received as
+   * `this` or a parameter): the field of its class it is one object's part of (`field:C.f`).
+   */
+  field?: string;
 }
 
 export interface FunctionInfo {
@@ -64,7 +69,13 @@ export interface CallSiteNodes {
   callee: string;
   /** Parameter of the callee → the argument node at this site. */
   args: Map<string, string>;
-  result: string;
+  /** The call's result; none for the callers outside the application (see `outs`). */
+  result?: string;
+  /**
+   * Fields of the objects the callee received (`this.f`, `p.f`: its per-object field nodes) → the
+   * node at this site through which they come back to the caller's objects.
+   */
+  outs?: Map<string, string>;
 }
 
 export interface CallSite {
@@ -95,6 +106,10 @@ export class DependenceGraph {
   readonly calls: CallSite[] = [];
   readonly sites: CallSiteNodes[] = [];
   readonly precisionLoss: PrecisionLoss[] = [];
+  /** For each field of a class (`field:C.f`): its per-object nodes (allocation sites, received objects). */
+  readonly fieldVariants = new Map<string, Set<string>>();
+  /** For each function: the per-object field nodes of the objects it received (inputs and outputs). */
+  readonly objectFields = new Map<string, Set<string>>();
   private readonly out = new Map<string, FlowEdge[]>();
   private readonly into = new Map<string, FlowEdge[]>();
   /** For each source, the targets it already has an edge to. */

@@ -4,9 +4,10 @@
  * types, and how each value crosses (clear, opaque handle to an enclave object, sealed bytes).
  */
 
+import { ts } from 'ts-morph';
 import type { Analysis } from './analyze.ts';
 import { entryPoints, type EntryReason } from './entries.ts';
-import { schemaOf, type Schema } from './schema.ts';
+import { checkSchema, schemaOf, type Schema } from './schema.ts';
 import { inDeclassifiedCall } from './seal-exits.ts';
 
 export const INTERFACE_FORMAT = 'cloister-partition-interface/1';
@@ -17,6 +18,12 @@ export interface Value {
   name: string;
   schema: Schema;
   crossing: Crossing;
+  /**
+   * A return sensitive only through what the caller passes (arguments, the receiver's fields):
+   * it leaves as `crossing` when one of them carries sensitive data (came sealed or as a handle, or
+   * is an object of a class whose fields stay inside), else in clear.
+   */
+  fromArguments?: boolean;
 }
 
 export interface Entry {
@@ -38,6 +45,13 @@ export interface Entry {
    */
   types: 'enforced' | 'advisory';
   params: Value[];
+  /**
+   * The function reads `arguments` (`pss.create(md, mgf, saltLength)` besides `pss.create(options)`):
+   * more arguments than parameters are taken, each through the same handle and seal checks.
+   * Otherwise extra arguments are refused (TypeScript) or, for JavaScript, which never refused
+   * them, dropped before the function runs.
+   */
+  variadic?: true;
   returns: Value;
   /** Call-order invariant: enclave state this entry reads that another entry must have written first. */
   requires: string[];
@@ -76,6 +90,15 @@ function bytesOrHandle(schema: Schema): Crossing {
     : 'sealed';
 }
 
+/** Whether a function's own body (not a function nested in it) reads `arguments`. */
+function readsArguments(fn: ts.Node): boolean {
+  const visit = (node: ts.Node): boolean =>
+    (ts.isIdentifier(node) && node.text === 'arguments') ||
+    (!(ts.isFunctionDeclaration(node) || ts.isFunctionExpression(node) || ts.isMethodDeclaration(node)) &&
+      ts.forEachChild(node, visit) === true);
+  return ts.forEachChild(fn, visit) === true;
+}
+
 export function buildInterface(
   analysis: Analysis,
   enclave: Map<string, string>,
@@ -106,7 +129,13 @@ export function buildInterface(
     if (decl === undefined) continue;
     const sig = checker.getSignatureFromDeclaration(decl);
     const params: Value[] = decl.parameters.map((p) => {
-      const schema = schemaOf(checker, checker.getTypeAtLocation(p), residentClasses);
+      let schema = schemaOf(checker, checker.getTypeAtLocation(p), residentClasses);
+      // A parameter with a default or `?` may be left out (undefined): its declared type omits that.
+      if (
+        (p.initializer !== undefined || p.questionToken !== undefined) &&
+        checkSchema(schema, undefined) !== undefined
+      )
+        schema = { type: 'union', anyOf: [{ type: 'undefined' }, schema] };
       return { name: p.name.getText(), schema, crossing: schema.type === 'handle' ? 'handle' : 'clear' };
     });
     const returnSchema =
@@ -126,6 +155,8 @@ export function buildInterface(
               ? 'declassified'
               : bytesOrHandle(returnSchema),
     };
+    if (returns.crossing !== 'clear' && fn.kind !== 'constructor' && !slices.forwardOwn.has(`${id}#return`))
+      returns.fromArguments = true;
     let name = fn.name;
     if (names.has(name)) name = `${fn.name}@${fn.file}:${fn.line}`;
     names.add(name);
@@ -135,6 +166,7 @@ export function buildInterface(
       (n) => stateSet.has(n) && !fn.writes.has(n) && !n.startsWith('field:'),
     );
     entries.push({
+      ...(readsArguments(decl) ? { variadic: true as const } : {}),
       name,
       function: id,
       file: fn.file,

@@ -119,14 +119,15 @@ export function planPartition(analysis: Analysis, options: { integrity?: boolean
       );
     }
   }
-  const state = [...graph.nodes.values()]
+  let state = [...graph.nodes.values()]
     .filter(
       (n) =>
         (n.kind === 'field' || (n.kind === 'var' && n.owner === undefined)) && !n.id.startsWith('field:lib:'),
     )
     .filter((n) => slices.forward.has(n.id) || (options.integrity !== false && slices.backward.has(n.id)))
-    .map((n) => n.id)
-    .sort();
+    // A field of one object's (an allocation site's) is its class's field for the runtime.
+    .map((n) => n.field ?? n.id);
+  state = [...new Set(state)].sort();
   const iface = buildInterface(analysis, enclave, state);
   return { enclave, state, interface: iface, metrics: measure(analysis, enclave) };
 }

@@ -29,6 +29,8 @@ function toWire(value) {
   return wireEncoder.encode(JSON.stringify(value, function (key, v) {
     const raw = this[key];
     if (raw instanceof Uint8Array) return { __cloisterBytes: WireBuffer.from(raw).toString('base64') };
+    // JSON would make an ArrayBuffer an empty object: its bytes, and that it was one.
+    if (raw instanceof ArrayBuffer) return { __cloisterArrayBuffer: WireBuffer.from(raw).toString('base64') };
     if (raw instanceof Date) return { __cloisterDate: Number.isNaN(raw.getTime()) ? 'NaN' : raw.getTime() };
     if (raw === undefined) return { __cloisterUndefined: true };
     return v;
@@ -37,10 +39,12 @@ function toWire(value) {
 function fromWire(bytes) {
   const text = wireDecoder.decode(bytes);
   // Most messages carry neither bytes nor undefined: no reviver then (a key is always quoted).
-  if (!text.includes('"__cloisterBytes"') && !text.includes('"__cloisterUndefined"')) return JSON.parse(text);
+  if (!text.includes('"__cloisterBytes"') && !text.includes('"__cloisterUndefined"') && !text.includes('"__cloisterArrayBuffer"'))
+    return JSON.parse(text);
   return JSON.parse(text, (_key, v) => {
     if (v === null || typeof v !== 'object') return v;
     if (typeof v.__cloisterBytes === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterBytes, 'base64'));
+    if (typeof v.__cloisterArrayBuffer === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterArrayBuffer, 'base64')).buffer;
     if (v.__cloisterUndefined === true) return undefined;
     return v;
   });
@@ -161,7 +165,7 @@ function install(channel) {
   const request = (e, self, args) => ({
     receiver:
       e.receiver !== undefined || e.returns.crossing === 'handle' || instanceClass(self) !== undefined
-        ? { handle: handleOf(self), fields: receiverFields(self), className: instanceClass(self) }
+        ? { handle: handleOf(self), fields: residentObjects.has(self) ? {} : receiverFields(self), className: instanceClass(self) }
         : undefined,
     args: [...args].map((a) => toEnclave(a)),
   });
@@ -256,6 +260,8 @@ function toEnclave(v, path = []) {
     return name !== undefined && classOf(name) === v ? { __cloisterClass: name } : hostRef(v);
   }
   if ('__cloisterSealed' in v || '__cloisterHandle' in v) return v;
+  // A resident's stand-in: the enclave's own object (what the host wrote on it stays here).
+  if (residentObjects.has(v)) return { __cloisterCopy: originOf(v), mirror: handles.get(v), fields: {} };
   if (path.includes(v) || path.length > 64) return hostRef(v);
   const inner = [...path, v];
   if (Array.isArray(v)) return v.map((x) => toEnclave(x, inner));
@@ -270,7 +276,7 @@ function toEnclave(v, path = []) {
   return hostRef(v);
 }
 function fromEnclave(v, depth = 0) {
-  if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof ArrayBuffer || depth > 64) return v;
   if (Array.isArray(v)) return v.map((x) => fromEnclave(x, depth + 1));
   if (v.__cloisterBuffer !== undefined) return bufferIn(v);
   if (typeof v.__cloisterPromise === 'number') return awaitInside(v.__cloisterPromise);
@@ -289,6 +295,7 @@ function fromEnclave(v, depth = 0) {
     return cls;
   }
   if (v.__cloisterError !== undefined) return rebuildError(v.__cloisterError);
+  if (typeof v.__cloisterResident === 'number') return residentStandIn(v);
   let target = fromEnclaveObject(v, depth);
   // A plain object the enclave made with methods: each is a stub that runs the enclave's own.
   const handle = target === undefined ? undefined : handles.get(target);
@@ -300,6 +307,27 @@ function fromEnclave(v, depth = 0) {
   const out = {};
   for (const key of Object.keys(v)) out[key] = fromEnclave(v[key], depth + 1);
   return out;
+}
+/**
+ * The host's stand-in for an object that stays in the enclave (a resident): of the host's copy of
+ * its class, without fields, its own methods stubs that run the enclave's on its object.
+ */
+const residentObjects = new WeakSet();
+function residentStandIn(v) {
+  const handle = v.__cloisterResident;
+  let target = handleObjects.get(handle)?.deref();
+  if (target === undefined) {
+    // A host object the enclave mirrors keeps its (positive) handle; a new one has a negative one.
+    if (!Number.isInteger(handle) || handle >= 0) throw new EnclaveRefusal('unknown object');
+    target = Object.create(classOf(v.className)?.prototype ?? Object.prototype);
+    handles.set(target, handle);
+    handleObjects.set(handle, new WeakRef(target));
+    residentObjects.add(target);
+  }
+  if (Array.isArray(v.methods) && v.methods.length <= 256)
+    for (const key of v.methods)
+      if (typeof key === 'string' && !mirrorStubs.has(target[key])) target[key] = mirrorStub(handle, key);
+  return target;
 }
 const mirrorStubs = new WeakSet();
 function mirrorStub(handle, key) {
@@ -433,6 +461,21 @@ const isSecretField = (obj, key) => {
   return name !== undefined && sensitiveFields.get(name)?.has(key) === true;
 };
 const mirrors = new Map();
+/**
+ * Objects with behaviour (an instance of one of the application's classes, a plain object with its
+ * own methods) that would leave sealed or as a handle: they stay here, and the host gets a
+ * stand-in with no fields, whose methods are calls into the enclave through the handle (entries
+ * with their checks and crossings; an own method's result leaves sealed). What the host writes
+ * on its stand-in never reaches the object.
+ */
+const residents = new WeakSet();
+const MAX_ARGUMENTS = 64;
+/** Functions whose result the source declassifies (closures marked by the generator). */
+const declassifiedFns = new WeakSet();
+globalThis.__cloisterDeclassifies = (fn) => {
+  declassifiedFns.add(fn);
+  return fn;
+};
 /** Handles of objects the enclave built itself count down from -1 (the host's count up from 1). */
 let nextMirror = -1;
 const mirrorHandles = new WeakMap();
@@ -445,13 +488,60 @@ const origins = new WeakMap();
 function install({ host, seal, unseal }) {
   const SEALED = '__cloisterSealed';
   const HANDLE = '__cloisterHandle';
+  // What a call's arguments brought in, set while they are read: ENCLAVE_DATA for a sealed value, a
+  // handle, an enclave object or function; SEALED_DATA for a sealed value. A return sensitive only
+  // through what the caller passes (fromArguments) takes its crossing only after ENCLAVE_DATA (else it was computed from the host's
+  // own clear values). A return the analysis found clear still leaves sealed after SEALED_DATA
+  // unless declassified: a sealed secret is not laundered through a function the analysis
+  // under-approximated.
+  const ENCLAVE_DATA = 1;
+  const SEALED_DATA = 2;
+  let carried = 0;
+  const readCarrying = (read) => {
+    const before = carried;
+    carried = 0;
+    try {
+      const value = read();
+      return { value, carried };
+    } finally {
+      carried |= before;
+    }
+  };
+  const returnCrossing = (crossing, fromArguments, carriedIn) => {
+    if (crossing === 'clear' && (carriedIn & SEALED_DATA) !== 0) return 'sealed';
+    return fromArguments === true && (carriedIn & ENCLAVE_DATA) === 0 ? 'clear' : crossing;
+  };
+  const ownMethods = (v) => {
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== null && proto !== Object.prototype) return [];
+    return Object.keys(v).filter((key) => typeof v[key] === 'function' && !(classNames.has(v[key]) && classOf(classNames.get(v[key])) === v[key]));
+  };
+  const hasBehaviour = (v) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || ArrayBuffer.isView(v) || v instanceof Date || v instanceof Error || v instanceof Promise) return false;
+    if (SEALED in v || HANDLE in v) return false;
+    const name = classNames.get(Object.getPrototypeOf(v)?.constructor);
+    return (name !== undefined && classOf(name) !== undefined) || ownMethods(v).length > 0;
+  };
+  const residentRef = (v) => {
+    let handle = mirrorHandles.get(v);
+    if (handle === undefined) {
+      handle = nextMirror--;
+      mirrors.set(handle, v);
+      mirrorHandles.set(v, handle);
+    }
+    residents.add(v);
+    const className = classNames.get(Object.getPrototypeOf(v)?.constructor);
+    return { __cloisterResident: handle, className: className ?? null, methods: ownMethods(v) };
+  };
   const outgoing = (value, crossing) => {
     if (crossing === 'sealed') {
+      if (hasBehaviour(value)) return residentRef(value);
       if (value === undefined || value === null) return value;
       // Bytes as they are; anything else in the wire encoding (Dates and bytes inside kept).
       const bytes = value instanceof Uint8Array ? Uint8Array.of(1, ...value) : Uint8Array.of(0, ...toWire(value));
       return { [SEALED]: seal(bytes) };
     }
+    if ((crossing === 'handle' || crossing === 'sealed') && hasBehaviour(value)) return residentRef(value);
     if (crossing === 'handle' && typeof value === 'object' && value !== null) {
       const id = nextObject++;
       objects.set(id, value);
@@ -514,8 +604,24 @@ function install({ host, seal, unseal }) {
     proxyIds.set(proxy, id);
     return proxy;
   };
+  /**
+   * The enclave's first copy of a host object. The host built it, so the fields that stay inside
+   * never reached the enclave: a class whose constructor takes no arguments (one with field
+   * initialisers only: a Map it keeps) builds them here as it did on the host; any other starts empty.
+   */
+  const blankMirror = (proto) => {
+    const ctor = proto?.constructor;
+    if (typeof ctor === 'function' && ctor.length === 0 && sensitiveFields.has(classNames.get(ctor))) {
+      try {
+        return Reflect.construct(ctor, []);
+      } catch {
+        // a constructor that needs what the host gave it: the fields come with the crossing, or not at all
+      }
+    }
+    return Object.create(proto);
+  };
   const fromHost = (v, depth = 0) => {
-    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || depth > 64) return v;
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof ArrayBuffer || depth > 64) return v;
     if (Array.isArray(v)) return v.map((x) => fromHost(x, depth + 1));
     if (v.__cloisterBuffer !== undefined) return bufferIn(v);
     if (v.__cloisterDate !== undefined) {
@@ -526,6 +632,7 @@ function install({ host, seal, unseal }) {
     if (typeof v.__cloisterHostObject === 'number') return hostObject(v.__cloisterHostObject, v.callable === true, v.methods);
     if (typeof v.__cloisterEntry === 'string') {
       // The host's stub of one of the enclave's entries: the enclave's own function.
+      carried |= ENCLAVE_DATA;
       const entry = registry.get(v.__cloisterEntry);
       if (entry === undefined) throw new EnclaveRefusal('unknown entry ' + v.__cloisterEntry);
       return entry.fn;
@@ -539,7 +646,9 @@ function install({ host, seal, unseal }) {
     if (typeof v.__cloisterCopy === 'number') {
       // An object of a class with sensitive fields that the enclave mirrors: the mirror keeps them.
       const mirror = typeof v.mirror === 'number' ? mirrors.get(v.mirror) : undefined;
-      const obj = mirror ?? Object.create(classOf(v.className)?.prototype ?? Object.prototype);
+      if (mirror !== undefined) carried |= ENCLAVE_DATA;
+      if (mirror !== undefined && residents.has(mirror)) return mirror;
+      const obj = mirror ?? blankMirror(classOf(v.className)?.prototype ?? Object.prototype);
       for (const key of Object.keys(v.fields ?? {})) if (!isSecretField(obj, key)) obj[key] = fromHost(v.fields[key], depth + 1);
       origins.set(obj, v.__cloisterCopy);
       return obj;
@@ -569,7 +678,8 @@ function install({ host, seal, unseal }) {
     if (path.includes(v) || path.length > 64) return undefined;
     const inner = [...path, v];
     if (Array.isArray(v)) return v.map((x) => toHost(x, inner));
-    if (SEALED in v || HANDLE in v) return v;
+    if (SEALED in v || HANDLE in v || typeof v.__cloisterResident === 'number') return v;
+    if (residents.has(v)) return residentRef(v);
     const proto = Object.getPrototypeOf(v);
     const plain = proto === null || proto === Object.prototype;
     const fields = {};
@@ -604,6 +714,7 @@ function install({ host, seal, unseal }) {
   const incoming = (value) => {
     if (typeof value !== 'object' || value === null) return value;
     if (!(SEALED in value) && !(HANDLE in value)) return fromHost(value);
+    carried |= SEALED in value ? ENCLAVE_DATA | SEALED_DATA : ENCLAVE_DATA;
     if (SEALED in value) {
       const bytes = unseal(value[SEALED]);
       return bytes[0] === 1 ? bytes.subarray(1) : fromHost(fromWire(bytes.subarray(1)));
@@ -625,12 +736,12 @@ function install({ host, seal, unseal }) {
         v.catch(() => undefined);
       }
   };
-  const finish = (e, mirror, cls, value) => {
+  const finish = (e, mirror, cls, value, carriedIn = ENCLAVE_DATA) => {
     watchPromises(mirror);
     for (const s of e.establishes) established.add(s);
     const secret = sensitiveFields.get(cls);
-    const fields = mirror === undefined ? undefined : dataFields(mirror, (k) => secret === undefined || !secret.has(k));
-    const out = value instanceof Promise ? { __cloisterPromise: keepPromise(value) } : toHost(outgoing(value, e.returns.crossing));
+    const fields = mirror === undefined || residents.has(mirror) ? undefined : dataFields(mirror, (k) => secret === undefined || !secret.has(k));
+    const out = value instanceof Promise ? { __cloisterPromise: keepPromise(value) } : toHost(outgoing(value, returnCrossing(e.returns.crossing, e.returns.fromArguments, carriedIn)));
     return { value: out, fields: fields === undefined ? undefined : toHostFields(fields) };
   };
   const toHostFields = (fields) => {
@@ -643,7 +754,7 @@ function install({ host, seal, unseal }) {
   const thrown = (error, e, mirror, cls) => {
     watchPromises(mirror);
     const secret = sensitiveFields.get(cls);
-    const fields = mirror === undefined ? undefined : toHostFields(dataFields(mirror, (k) => secret === undefined || !secret.has(k)));
+    const fields = mirror === undefined || residents.has(mirror) ? undefined : toHostFields(dataFields(mirror, (k) => secret === undefined || !secret.has(k)));
     return { thrown: describeError(error), fields };
   };
   // Promises that leave stay here; the host awaits one through __cloisterAwait. Watching each at
@@ -681,10 +792,11 @@ function install({ host, seal, unseal }) {
     const fn = obj[key];
     const entryName = registeredNames.get(fn);
     const e = entryName === undefined ? undefined : entries.get(entryName);
-    const args = rest.map(incoming);
-    if (e !== undefined) {
+    if (e !== undefined)
       for (const r of e.requires) if (!established.has(r)) throw new EnclaveRefusal(entryName + ' called before ' + r + ' was set (call order)');
-      if (args.length > e.params.length) throw new EnclaveRefusal(entryName + ': too many arguments');
+    const read = readCarrying(() => entryArgs(String(key), e, rest).map(incoming));
+    const args = read.value;
+    if (e !== undefined) {
       if (e.types !== 'advisory')
         e.params.forEach((p, i) => {
           const problem = checkSchema(p.schema, args[i], p.name);
@@ -698,8 +810,20 @@ function install({ host, seal, unseal }) {
       return thrown(error, undefined, obj, undefined);
     }
     if (e !== undefined) for (const s of e.establishes) established.add(s);
-    const value = result instanceof Promise ? { __cloisterPromise: keepPromise(result) } : toHost(outgoing(result, e?.returns.crossing ?? 'plain'));
-    return { value, fields: toHostFields(dataFields(obj)) };
+    // The receiver is an enclave object: its method's result takes the entry's crossing.
+    const resident = residents.has(obj);
+    const crossing = declassifiedFns.has(fn)
+      ? 'declassified'
+      : returnCrossing(e?.returns.crossing ?? (resident ? 'sealed' : 'clear'), e?.returns.fromArguments, read.carried | ENCLAVE_DATA);
+    const value = result instanceof Promise ? { __cloisterPromise: keepPromise(result) } : toHost(outgoing(result, crossing));
+    return { value, fields: resident ? undefined : toHostFields(dataFields(obj)) };
+  };
+  /** The arguments an entry takes: extra ones refused, dropped (JavaScript) or kept (variadic). */
+  const entryArgs = (name, e, args) => {
+    if (args.length > MAX_ARGUMENTS) throw new EnclaveRefusal(name + ': too many arguments');
+    if (e === undefined || args.length <= e.params.length || e.variadic === true) return args;
+    if (e.types !== 'advisory') throw new EnclaveRefusal(name + ': too many arguments');
+    return args.slice(0, e.params.length);
   };
   const dispatch = (name, request, sync) => {
     if (name === '__cloisterAwait' && !sync) return awaitKept(request);
@@ -709,8 +833,9 @@ function install({ host, seal, unseal }) {
     if ((e.mode === 'sync') !== sync) throw new EnclaveRefusal(name + ' is ' + e.mode);
     if (typeof request !== 'object' || request === null || !Array.isArray(request.args)) throw new EnclaveRefusal(name + ': malformed request');
     for (const r of e.requires) if (!established.has(r)) throw new EnclaveRefusal(name + ' called before ' + r + ' was set (call order)');
-    if (request.args.length > e.params.length) throw new EnclaveRefusal(name + ': too many arguments');
-    const args = request.args.map(incoming);
+    const read = readCarrying(() => entryArgs(name, e, request.args).map(incoming));
+    const args = read.value;
+    let carriedIn = read.carried;
     if (e.types !== 'advisory')
       e.params.forEach((p, i) => {
         const problem = checkSchema(p.schema, args[i], p.name);
@@ -729,7 +854,8 @@ function install({ host, seal, unseal }) {
       }
       mirrors.set(request.receiver.handle, obj);
       mirrorHandles.set(obj, request.receiver.handle);
-      return finish(e, obj, cls, undefined);
+      // Its class as the enclave knows it (an ES5 class's entry may be named by its namespace path).
+      return finish(e, obj, classNames.get(Object.getPrototypeOf(obj)?.constructor) ?? cls, undefined);
     }
     let mirror;
     // A plain function called as a method of an instance of a class (an ES5 class's prototype method).
@@ -738,15 +864,21 @@ function install({ host, seal, unseal }) {
       const handle = request.receiver?.handle;
       if (typeof handle !== 'number') throw new EnclaveRefusal(name + ': method call without its object');
       mirror = mirrors.get(handle);
+      // An object the enclave already holds may hold sensitive fields.
+      if (mirror !== undefined) carriedIn |= ENCLAVE_DATA;
       if (mirror === undefined) {
-        mirror = Object.create(registered.proto ?? instanceOf?.prototype ?? Object.prototype);
+        mirror = blankMirror(registered.proto ?? instanceOf?.prototype ?? Object.prototype);
         mirrors.set(handle, mirror);
         mirrorHandles.set(mirror, handle);
       }
       // Its class as the enclave knows the mirror (not as the host names it) says which fields stay inside.
       if (instanceOf !== undefined) cls = classNames.get(Object.getPrototypeOf(mirror)?.constructor);
-      const fields = request.receiver.fields ?? {};
-      for (const key of Object.keys(fields)) if (!sensitiveFields.get(cls)?.has(key)) mirror[key] = fromHost(fields[key]);
+      const fields = residents.has(mirror) ? {} : (request.receiver.fields ?? {});
+      const target = mirror;
+      const written = readCarrying(() => {
+        for (const key of Object.keys(fields)) if (!sensitiveFields.get(cls)?.has(key)) target[key] = fromHost(fields[key]);
+      });
+      carriedIn |= written.carried;
     }
     let result;
     try {
@@ -756,10 +888,10 @@ function install({ host, seal, unseal }) {
     }
     if (e.mode === 'async')
       return Promise.resolve(result).then(
-        (v) => finish(e, mirror, cls, v),
+        (v) => finish(e, mirror, cls, v, carriedIn),
         (error) => thrown(error, e, mirror, cls),
       );
-    return finish(e, mirror, cls, result);
+    return finish(e, mirror, cls, result, carriedIn);
   };
   const sealedArgs = (args, mask) => args.map((a, i) => (mask[i] === true ? outgoing(a, 'sealed') : a));
   // The sensitive arguments of the call being made through callValue/callMethod: if its callee is
@@ -806,6 +938,10 @@ function install({ host, seal, unseal }) {
       const fn = receiver[key];
       if (proxyIds.has(receiver) || proxyIds.has(fn)) return Reflect.apply(fn, receiver, sealedArgs(args, mask));
       return withPending(args, mask, () => Reflect.apply(fn, receiver, args));
+    },
+    /** Whether the host has the object a method is called on (a copy of its own, or one it was handed). */
+    onHost(self) {
+      return self !== null && typeof self === 'object' && (mirrorHandles.has(self) || origins.has(self));
     },
     exit(name, self, args) {
       if (!exits.has(name)) throw new EnclaveRefusal(name + ' is not an exit');

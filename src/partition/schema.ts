@@ -42,7 +42,12 @@ export function schemaOf(
   if (f & ts.TypeFlags.BooleanLike) return { type: 'boolean' };
   const name = type.getSymbol()?.getName() ?? '';
   if (BYTES.test(name)) return { type: 'bytes' };
-  if (residentClasses.has(name)) return { type: 'handle', class: name };
+  // A type a library declares (the DOM's Node and Document, Map): its objects are the library's,
+  // not data of the application's shape; they cross as the library's objects, unchecked here.
+  const library =
+    (f & ts.TypeFlags.Object) !== 0 &&
+    (type.getSymbol()?.declarations ?? []).some((d) => d.getSourceFile().isDeclarationFile);
+  if (residentClasses.has(name) && !library) return { type: 'handle', class: name };
   if (name === 'Promise') {
     const arg = checker.getTypeArguments(type as ts.TypeReference)[0];
     return {
@@ -58,7 +63,7 @@ export function schemaOf(
     };
   }
   if (type.getCallSignatures().length > 0) return { type: 'function' };
-  if (depth > 3) return { type: 'any' };
+  if (depth > 3 || library) return { type: 'any' };
   const properties: Record<string, Schema> = {};
   const optional: string[] = [];
   for (const prop of type.getProperties().slice(0, 40)) {

@@ -15,6 +15,12 @@ import type { DependenceGraph, FlowEdge } from './graph.ts';
 export interface Slices {
   /** Nodes sensitive values reach. */
   forward: Set<string>;
+  /**
+   * Those of them a sensitive value reaches other than only through the parameters (and received
+   * objects) of the function whose frame holds them: a function's return outside this set is
+   * sensitive only when what a caller passed it is.
+   */
+  forwardOwn: Set<string>;
   /** Nodes that can affect a sensitive value. */
   backward: Set<string>;
   /** How each forward node was first reached (for `explain`). */
@@ -48,9 +54,10 @@ function frameOf(graph: DependenceGraph, owner: string | undefined): string | un
 }
 
 /**
- * For each call site and parameter of its callee: whether the parameter reaches the callee's
- * return along edges of the callee's frame and the summaries of its own calls (to a fixpoint).
- * A `closed` function (declassified) passes nothing back to its callers.
+ * For each call site and parameter of its callee: which of the callee's outputs (its return, and
+ * the fields of the objects it received, `this.f`, `p.f`) the parameter reaches along edges of the
+ * callee's frame and the summaries of its own calls (to a fixpoint). A `closed` function
+ * (declassified) passes nothing back to its callers through its return.
  */
 function computeSummaries(
   graph: DependenceGraph,
@@ -70,52 +77,59 @@ function computeSummaries(
   for (const n of graph.nodes.values())
     if (n.kind === 'param' && n.owner !== undefined)
       paramsOf.set(n.owner, [...(paramsOf.get(n.owner) ?? []), n.id]);
-  const reachesReturn = new Map<string, Set<string>>();
-  const work = [...sitesOf.keys()].filter((fn) => !closed.has(fn));
+  const outputsOf = (fn: string): Set<string> => {
+    const outs = new Set(graph.objectFields.get(fn) ?? []);
+    if (!closed.has(fn)) outs.add(`${fn}#return`);
+    return outs;
+  };
+  const reaches = new Map<string, Map<string, Set<string>>>();
+  const work = [...sitesOf.keys()].filter((fn) => outputsOf(fn).size > 0);
   const queued = new Set(work);
   while (work.length > 0) {
     const fn = work.pop() as string;
     queued.delete(fn);
-    const ret = `${fn}#return`;
-    const known = reachesReturn.get(fn) ?? new Set<string>();
+    const outputs = outputsOf(fn);
+    let known = reaches.get(fn);
+    if (known === undefined) reaches.set(fn, (known = new Map()));
     let grew = false;
     for (const param of paramsOf.get(fn) ?? []) {
-      if (known.has(param)) continue;
+      let found = known.get(param);
+      if (found === undefined) known.set(param, (found = new Set()));
+      if (found.size === outputs.size) continue;
+      const before = found.size;
+      if (outputs.has(param)) found.add(param);
       const seen = new Set([param]);
       const queue = [param];
-      let found = false;
-      for (let i = 0; i < queue.length && !found; i++) {
+      for (let i = 0; i < queue.length && found.size < outputs.size; i++) {
         const next = (to: string): void => {
           if (seen.has(to)) return;
           seen.add(to);
           queue.push(to);
         };
         for (const e of graph.outgoing(queue[i])) {
-          if (e.to === ret && !stops(e)) {
-            found = true;
-            break;
-          }
-          if (e.kind === undefined && !stops(e) && sameFrame(graph, e)) next(e.to);
+          if (stops(e)) continue;
+          if (outputs.has(e.to)) found.add(e.to);
+          if (e.kind === undefined && sameFrame(graph, e)) next(e.to);
         }
         for (const r of summaries.get(queue[i]) ?? []) next(r);
       }
-      if (found) {
-        known.add(param);
-        grew = true;
-      }
+      if (found.size > before) grew = true;
     }
-    reachesReturn.set(fn, known);
     if (!grew) continue;
+    const ret = `${fn}#return`;
     for (const s of sitesOf.get(fn) ?? []) {
       for (const [param, arg] of s.args) {
-        if (!known.has(param)) continue;
-        let set = summaries.get(arg);
-        if (set === undefined) summaries.set(arg, (set = new Set()));
-        set.add(s.result);
+        for (const out of known.get(param) ?? []) {
+          const at = out === ret ? s.result : s.outs?.get(out);
+          if (at === undefined) continue;
+          let set = summaries.get(arg);
+          if (set === undefined) summaries.set(arg, (set = new Set()));
+          set.add(at);
+        }
       }
     }
     for (const caller of callersOf.get(fn) ?? []) {
-      if (!queued.has(caller) && sitesOf.has(caller) && !closed.has(caller)) {
+      if (!queued.has(caller) && sitesOf.has(caller) && outputsOf(caller).size > 0) {
         queued.add(caller);
         work.push(caller);
       }
@@ -153,8 +167,8 @@ function reach(
   stops: (edge: FlowEdge) => boolean,
   onReach?: (id: string, how: FlowEdge) => void,
   summaryEdge?: (from: string, to: string) => FlowEdge,
+  up = new Set<string>(),
 ): Set<string> {
-  const up = new Set<string>();
   const down = new Set<string>();
   const queue: [string, boolean][] = [];
   const visit = (id: string, isUp: boolean, how?: FlowEdge): void => {
@@ -189,11 +203,20 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
     return edge.why === 'return' && annotations.declassifiedReturns.has(`${edge.file}:${edge.line}`);
   };
   const never = (): boolean => false;
-  const calleeAt = new Map(graph.sites.map((s) => [s.result, s.callee]));
+  const calleeAt = new Map<string, string>();
+  for (const s of graph.sites) {
+    if (s.result !== undefined) calleeAt.set(s.result, s.callee);
+    for (const out of s.outs?.values() ?? []) calleeAt.set(out, s.callee);
+  }
   const reachedBy = new Map<string, FlowEdge | { source: string }>();
   for (const s of annotations.sources)
     if (!reachedBy.has(s.node)) reachedBy.set(s.node, { source: `${s.file}:${s.line}` });
-  const sources = annotations.sources.map((s) => s.node);
+  // A field marked sensitive is sensitive in every object: its per-object nodes are sources too.
+  for (const s of annotations.sources)
+    for (const v of graph.fieldVariants.get(s.node) ?? [])
+      if (!reachedBy.has(v)) reachedBy.set(v, { source: `${s.file}:${s.line}` });
+  const sources = annotations.sources.flatMap((s) => [s.node, ...(graph.fieldVariants.get(s.node) ?? [])]);
+  const forwardOwn = new Set<string>();
   const forward = reach(
     graph,
     sources,
@@ -217,6 +240,7 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
         why: `through ${callee} (its parameter reaches its return)`,
       };
     },
+    forwardOwn,
   );
   const backward = reach(
     graph,
@@ -246,5 +270,5 @@ export function computeSlices(graph: DependenceGraph, annotations: Annotations):
       }
     }
   }
-  return { forward, backward, reachedBy, sees, affects };
+  return { forward, forwardOwn, backward, reachedBy, sees, affects };
 }

@@ -46,6 +46,78 @@ describe('partition analysis (TypeScript)', () => {
     assert.deepEqual(names(a.slices.affects), ['Vault.open']);
   });
 
+  it('tells objects apart by allocation site and by the object each call passes (fields per object)', () => {
+    const stream = [
+      'export class Stream {',
+      '  private buf: number[] = [];',
+      '  constructor() {}',
+      '  write(b: number): void { this.buf.push(b); }',
+      '  read(): number { return this.buf[0]; }',
+      '}',
+      '/** @sensitive */',
+      'let key = 42;',
+      // Writes the key into whatever stream it is given (private: only the calls below reach it).
+      'class Writer { private put(s: Stream): void { s.write(key); } run(s: Stream): void { this.put(s); } }',
+    ];
+    const dir = writeApp({
+      'app.ts': [
+        ...stream,
+        'export function secretStream(w: Writer): number { const s = new Stream(); w.run(s); return s.read(); }',
+        'export function publicStream(): number { const s = new Stream(); s.write(7); return s.read(); }',
+        'export function helper(s: Stream): number { return s.read(); }',
+        'export function clearHelper(): number { const s = new Stream(); s.write(1); return helper(s); }',
+        // Escapes into a field: its fields are the class fields, shared with every such object.
+        'export class Holder { s = new Stream(); constructor() {} }',
+        'export function held(h: Holder): number { return h.s.read(); }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    const sees = names(a.slices.sees);
+    // The stream the key is written into is sensitive where it is read; another stream is not.
+    assert.ok(sees.includes('secretStream'), sees.join(','));
+    assert.ok(!sees.includes('publicStream'), sees.join(','));
+    assert.ok(!sees.includes('clearHelper'), sees.join(','));
+    // Soundness: Writer.run is public, so a caller outside the application may hand it any stream;
+    // the key then reaches the class field, read by code that gets streams of unknown origin.
+    assert.ok(sees.includes('held'), sees.join(','));
+    assert.ok(sees.includes('Stream.read') && sees.includes('helper'), sees.join(','));
+    // The per-object nodes are told apart in the graph and recorded as variants of the class field.
+    const variants = [...(a.graph.fieldVariants.get('field:Stream.buf') ?? [])];
+    assert.ok(variants.filter((v) => v.includes('@')).length >= 3, variants.join(','));
+  });
+
+  it('merges an allocation site whose object escapes, and keeps a private writer per call', () => {
+    const dir = writeApp({
+      'app.ts': [
+        'export class Box {',
+        '  private v = 0;',
+        '  constructor() {}',
+        '  set(x: number): void { this.v = x; }',
+        '  get(): number { return this.v; }',
+        '}',
+        '/** @sensitive */',
+        'let key = 42;',
+        'let kept: Box | undefined;',
+        'class Filler { private fill(b: Box, x: number): void { b.set(x); } secret(b: Box): void { this.fill(b, key); } plain(b: Box): void { this.fill(b, 1); } }',
+        'const f = new Filler();',
+        'export function a(): number { const b = new Box(); f.plain(b); return b.get(); }',
+        'export function c(): number { const b = new Box(); f.secret(b); return b.get(); }',
+        // Returned: it escapes, so it is one object with every Box the class field stands for.
+        'export function made(): Box { const b = new Box(); return b; }',
+        'export function stored(): number { const b = new Box(); kept = b; return b.get(); }',
+        'export function other(x: Box): number { return x.get(); }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    const sees = names(a.slices.sees);
+    assert.ok(sees.includes('c'), sees.join(','));
+    // Filler.plain writes a clear value through the same private helper: its caller's box stays clear.
+    assert.ok(!sees.includes('a'), sees.join(','));
+    // Filler.secret is public: a box from outside gets the key, so the class field is sensitive,
+    // and a box that escaped (`stored`) is one of those.
+    assert.ok(sees.includes('other') && sees.includes('stored'), sees.join(','));
+  });
+
   it('carries data through parameters and returns across functions', () => {
     const dir = writeApp({
       'flow.ts': [

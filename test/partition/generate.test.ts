@@ -33,6 +33,18 @@ export function exportKey(): Uint8Array { return masterKey.slice(); }
 /** @declassify the owner may see the first letter */
 export function hint(): string { return String.fromCharCode(masterKey[0]); }
 export function greet(name: string): string { return 'hello ' + name; }
+export function digits(b: Uint8Array): string { return Array.from(b).join('.'); }
+export function byteLength(b: ArrayBuffer): number { return b.byteLength; }
+export function keyDigits(): number { return digits(masterKey).length + byteLength(keyBuffer()); }
+/** @sensitive */
+export function keyBuffer(): ArrayBuffer { return masterKey.slice().buffer; }
+export class Keyring {
+  /** @sensitive */
+  private keys = new Map<string, string>();
+  add(k: string, v: string): number { this.keys.set(k, v); return this.keys.size; }
+}
+class Tally { hits = 0; note(): number { this.hits += 1; return this.hits; } }
+export function tallyKey(): number { const t = new Tally(); t.note(); return t.note() + masterKey.length; }
 export function lend(cb: (key: string) => void, sink: { put(key: string, n: number): void }): void {
   const phrase = new TextDecoder().decode(masterKey);
   cb(phrase);
@@ -122,14 +134,20 @@ describe('generated partition (in-process test double for the enclave channel)',
     const iface = parseInterface(readFileSync(join(out, 'interface.json'), 'utf8'));
     const byName = new Map(iface.entries.map((e) => [e.name, e]));
     assert.deepEqual([...byName.keys()].sort(), [
+      'Keyring.add',
       'Locker.code',
       'Locker.first',
       'Locker.make',
+      'byteLength',
       'checksum',
+      'digits',
       'exportKey',
       'hint',
+      'keyBuffer',
+      'keyDigits',
       'lend',
       'shelve',
+      'tallyKey',
       'unlock',
     ]);
     assert.deepEqual(byName.get('unlock')?.params, [
@@ -137,15 +155,19 @@ describe('generated partition (in-process test double for the enclave channel)',
     ]);
     assert.equal(byName.get('exportKey')?.returns.crossing, 'sealed');
     assert.equal(byName.get('hint')?.returns.crossing, 'declassified');
+    assert.equal(byName.get('digits')?.returns.fromArguments, true, 'sensitive only through its argument');
+    assert.equal(byName.get('keyDigits')?.returns.fromArguments, undefined, 'reads the key itself');
     assert.deepEqual(
       iface.declassified.map((d) => `${d.line}:${d.scope}`),
-      ['16:function', '25:call'],
+      ['16:function', '37:call'],
       'every declassification is listed',
     );
     assert.deepEqual(byName.get('checksum')?.requires, ['vault.ts#masterKey']);
     assert.deepEqual(
       iface.exits.map((e) => `${e.target}(${e.args.map((a) => a.crossing).join(', ')})`).sort(),
       [
+        'Tally.note()',
+        'Tally.note()',
         'audit()',
         'cb(sealed)',
         'shelf.put(sealed)',
@@ -187,6 +209,35 @@ describe('generated partition (in-process test double for the enclave channel)',
     assert.ok(!Buffer.from(exported.__cloisterSealed, 'base64').toString('latin1').includes('stretched'));
     assert.equal(Buffer.from(opened(exported) as Uint8Array).toString(), 'pw:stretched');
     assert.equal(typeof opened(host.checksum()), 'number');
+  });
+
+  it('returns a utility result in clear for clear arguments, sealed for sealed ones (attack: laundering a sealed value)', () => {
+    host.unlock('pw');
+    assert.equal(host.digits(new Uint8Array([1, 2])), '1.2', 'clear bytes from the host: a clear result');
+    assert.equal(host.byteLength(new ArrayBuffer(3)), 3);
+    const sealed = host.exportKey();
+    const laundered = host.digits(sealed) as Sealed;
+    assert.ok(
+      typeof laundered === 'object' && '__cloisterSealed' in laundered,
+      'a sealed argument gives a sealed result',
+    );
+    assert.equal(opened(laundered), Array.from(Buffer.from('pw:stretched')).join('.'));
+    // A sealed ArrayBuffer keeps its bytes across the seal (it was sealed as an empty object).
+    assert.equal(opened(host.byteLength(host.keyBuffer())), 'pw:stretched'.length);
+  });
+
+  it('runs a host method on an object the enclave made and kept inside (the host has no such object)', () => {
+    host.unlock('pw');
+    assert.equal(opened(host.tallyKey()), 2 + 'pw:stretched'.length);
+  });
+
+  it('gives the mirror of an object the host built the fields its class initialises (a Map kept inside)', () => {
+    const Keyring = host.Keyring as unknown as new () => { add(k: string, v: string): unknown };
+    const ring = new Keyring();
+    assert.equal(opened(ring.add('a', 'x')), 1);
+    assert.equal(opened(ring.add('b', 'y')), 2, 'the same mirror, its Map kept');
+    const own = (ring as unknown as { keys?: Map<string, string> }).keys;
+    assert.equal(own?.size, 0, 'the host object keeps its own empty Map: the keys stay inside');
   });
 
   it('hands a sensitive value to a host callback or host object only sealed (attack: the host collects what it is given)', () => {

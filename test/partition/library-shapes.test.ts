@@ -113,6 +113,102 @@ ns.Big.prototype.twice = function () {
 };
 `;
 
+const HEX = `'use strict';
+/** @sensitive */
+var token = 'tok';
+var hex = (module.exports = {});
+// As forge's util.bytesToHex: a utility the enclave also calls with the secret; its result is
+// sensitive only at such calls.
+hex.toHex = function (s) {
+  var out = '';
+  for (var i = 0; i < s.length; i++) out += s.charCodeAt(i).toString(16);
+  return out;
+};
+hex.token = function () {
+  return token;
+};
+// Reads the secret only to test it: its result is clear by the analysis.
+hex.size = function (s) {
+  return token === '' ? -1 : s.length;
+};
+// As forge's pss.create(options) that also takes (md, mgf, saltLength) through \`arguments\`.
+hex.count = function (first) {
+  return token === '' ? -1 : arguments.length + (first === undefined ? 0 : 0);
+};
+hex.tokenHexLength = function () {
+  /** @declassify the test reads a length */
+  return hex.toHex(token).length;
+};
+`;
+
+const VAULT = `'use strict';
+/** @sensitive */
+var master = 'm4st3r';
+var vault = (module.exports = {});
+// An ES5 class whose constructor puts a secret in a field (as forge's ByteStringBuffer.data).
+function Box(label) {
+  this.label = label;
+  this.inner = master + '/' + label;
+}
+vault.Box = Box;
+Box.prototype.matches = function (guess) {
+  /** @declassify the test reads whether a guess matched */
+  return this.inner === master + '/' + guess;
+};
+vault.open = function (label) {
+  return new Box(label);
+};
+`;
+
+const KEYS = `'use strict';
+/** @sensitive */
+var seed = 's33d';
+var keys = (module.exports = {});
+// As forge's pki.setRsaPrivateKey: a plain object holding a secret, with its own methods.
+keys.create = function (label) {
+  var key = { label: label, secret: seed + '/' + label };
+  key.sign = function (m) {
+    return m + ':' + key.secret;
+  };
+  key.check = function (m) {
+    /** @declassify the test reads whether a signature verifies */
+    return m === label + ':' + key.secret;
+  };
+  return key;
+};
+`;
+
+const CIPHER = `'use strict';
+/** @sensitive */
+var key = 'k3y';
+var ns = (module.exports = {});
+// As forge's cipher.BlockCipher and cipher.modes.ecb: ES5 classes assigned to namespace paths.
+var Cipher = (ns.Cipher = function (tag) {
+  this.tag = tag;
+  this.key = key + tag;
+  this.output = '';
+});
+Cipher.prototype.update = function (s) {
+  this.output += s + this.key.length;
+};
+Cipher.prototype.finish = function () {
+  /** @declassify the test reads the output */
+  return this.output;
+};
+ns.create = function (tag) {
+  return new ns.Cipher(tag);
+};
+// A prototype method that sees no secret (host code), called on an instance the enclave made and kept.
+Cipher.prototype.kind = function () {
+  return 'cipher';
+};
+ns.inner = function () {
+  var c = new Cipher('i');
+  /** @declassify the test reads a length */
+  return c.kind().length + c.key.length;
+};
+`;
+
 describe('library shapes in the partitioned build', () => {
   const platform = platformPath();
   let enclave: JsEnclave | undefined;
@@ -126,6 +222,10 @@ describe('library shapes in the partitioned build', () => {
       'lib/key.js': KEY,
       'lib/md.js': MD,
       'lib/big.js': BIG,
+      'lib/hex.js': HEX,
+      'lib/vault.js': VAULT,
+      'lib/keys.js': KEYS,
+      'lib/cipher.js': CIPHER,
     });
     out = join(writeApp({}), 'partitioned');
     const analysis = analyze(dir);
@@ -295,5 +395,124 @@ describe('library shapes in the partitioned build', () => {
       (e: Error) => e instanceof RangeError && e.message === 'too big',
     );
     assert.throws(() => sum.add(new Big(999)), RangeError, 'a method of an instance the enclave made');
+  });
+
+  it("lets a utility's result out in clear only when the call brought no enclave data in (per-call sealing)", () => {
+    const iface = JSON.parse(readFileSync(join(out, 'interface.json'), 'utf8')) as {
+      entries: { name: string; returns: { crossing: string; fromArguments?: boolean } }[];
+    };
+    const toHexEntry = iface.entries.find((e) => e.name === 'hex.toHex');
+    assert.deepEqual(toHexEntry?.returns, {
+      ...toHexEntry?.returns,
+      crossing: 'sealed',
+      fromArguments: true,
+    });
+    const tokenEntry = iface.entries.find((e) => e.name === 'hex.token');
+    assert.equal(
+      tokenEntry?.returns.fromArguments,
+      undefined,
+      'a secret read from state is sealed at every call',
+    );
+    const hex = createRequire(join(out, 'host', 'package.json'))('./lib/hex.js') as {
+      toHex(s: unknown): unknown;
+      size(s: unknown): unknown;
+      count(first: unknown): unknown;
+      token(): unknown;
+      tokenHexLength(): number;
+    };
+    assert.equal(hex.toHex('ab'), '6162', "the host's own clear value comes back in clear");
+    assert.equal(hex.tokenHexLength(), 6);
+    const sealed = hex.token() as { __cloisterSealed?: Uint8Array };
+    assert.ok(sealed.__cloisterSealed instanceof Uint8Array, 'the secret leaves sealed');
+    // The attack: launder the sealed secret through the utility. It comes back sealed again.
+    const laundered = hex.toHex(sealed) as { __cloisterSealed?: Uint8Array };
+    assert.ok(laundered.__cloisterSealed instanceof Uint8Array, 'a sealed argument makes the result sealed');
+    assert.ok(!Buffer.from(laundered.__cloisterSealed).toString('latin1').includes('746f6b'));
+    // A forged sealed value is refused by the AEAD, not taken for the host's data.
+    assert.throws(() => hex.toHex({ __cloisterSealed: new Uint8Array(40) }));
+    assert.equal(hex.toHex('c'), '63', 'the enclave keeps serving');
+    // Arity: a JavaScript function gets no more arguments than it declares (extra ones are dropped,
+    // as JavaScript ignores them), unless it reads `arguments`; past 64 the call is refused.
+    const byName = (n: string) =>
+      iface.entries.find((e) => e.name === n) as { variadic?: boolean } | undefined;
+    assert.equal(byName('hex.count')?.variadic, true);
+    assert.equal(byName('hex.toHex')?.variadic, undefined);
+    assert.equal(
+      (hex.toHex as (...a: unknown[]) => unknown)('ab', sealed),
+      '6162',
+      'an extra argument is dropped unread',
+    );
+    assert.equal((hex.count as (...a: unknown[]) => unknown)(1, 2, 3), 3);
+    assert.throws(
+      () => (hex.count as (...a: unknown[]) => unknown)(...new Array(65).fill(0)),
+      /too many arguments/,
+    );
+    assert.throws(
+      () => enclave!.callSync('enterSync', ['hex.count', { args: [{ __cloisterHandle: 12345 }] }]),
+      /unknown handle/,
+    );
+    // A function the analysis found clear (it saw no secret reach the result): a sealed argument
+    // still makes its result sealed, so a gap in the analysis does not let a secret out.
+    assert.equal(iface.entries.find((e) => e.name === 'hex.size')?.returns.crossing, 'clear');
+    assert.equal(hex.size('abcd'), 4);
+    assert.ok((hex.size(sealed) as { __cloisterSealed?: Uint8Array }).__cloisterSealed instanceof Uint8Array);
+  });
+
+  it("keeps an ES5 class's sensitive fields inside: the host's instance has the others", () => {
+    const vault = createRequire(join(out, 'host', 'package.json'))('./lib/vault.js') as {
+      Box: new (label: string) => { label: string; inner?: string; matches(g: string): boolean };
+      open(label: string): { label: string; inner?: string; matches(g: string): boolean };
+    };
+    for (const box of [new vault.Box('x'), vault.open('x')]) {
+      assert.equal(box.label, 'x');
+      assert.equal(box.inner, undefined, 'the secret field stays in the enclave');
+      assert.doesNotMatch(JSON.stringify(box), /m4st3r/);
+      assert.equal(box.matches('x'), true, "the method runs on the enclave's object");
+      assert.equal(box.matches('y'), false);
+    }
+  });
+
+  it('an object holding a secret with its own methods stays in the enclave: the host calls them through its handle', () => {
+    const iface = JSON.parse(readFileSync(join(out, 'interface.json'), 'utf8')) as {
+      entries: { name: string; returns: { crossing: string } }[];
+    };
+    assert.equal(iface.entries.find((e) => e.name === 'keys.create')?.returns.crossing, 'handle');
+    type Key = { label?: string; secret?: string; sign(m: string): unknown; check(m: string): boolean };
+    const keys = createRequire(join(out, 'host', 'package.json'))('./lib/keys.js') as {
+      create(l: string): Key;
+    };
+    const key = keys.create('a');
+    assert.doesNotMatch(JSON.stringify(key), /s33d/, 'no field of it reaches the host');
+    assert.equal(typeof key.sign, 'function');
+    const signature = key.sign('m') as { __cloisterSealed?: Uint8Array };
+    assert.ok(signature.__cloisterSealed instanceof Uint8Array, 'what its own methods return leaves sealed');
+    assert.equal(key.check('a:' + 'x'), false);
+    // The host writes a field of its stand-in: the enclave's object is not changed by it.
+    key.secret = 'forged';
+    assert.equal(key.check('a:forged'), false, 'a field the host writes does not reach the enclave object');
+  });
+
+  it('an ES5 class assigned to a namespace path crosses by name: its instances keep their sensitive fields inside', () => {
+    type Cipher = { tag: string; key?: string; update(s: string): void; finish(): string; kind(): string };
+    const ns = createRequire(join(out, 'host', 'package.json'))('./lib/cipher.js') as {
+      Cipher: new (tag: string) => Cipher;
+      create(tag: string): Cipher;
+      inner(): number;
+    };
+    for (const c of [ns.create('t'), new ns.Cipher('t')]) {
+      assert.ok(c instanceof ns.Cipher, "the host's copy of the class");
+      assert.equal(c.key, undefined, 'the key stays in the enclave');
+      c.update('a');
+      c.update('b');
+      assert.equal(c.finish(), 'a4b4', "the methods run on the enclave's object");
+      assert.equal(c.kind(), 'cipher', 'a host method runs on the host');
+    }
+    // The same host method on an object only the enclave has runs its body there.
+    assert.equal(ns.inner(), 'cipher'.length + 'k3yi'.length);
+    assert.match(
+      readFileSync(join(out, 'enclave', 'lib', 'cipher.js'), 'utf8'),
+      /Cipher\.prototype\.kind = function \(\) \{ if \(globalThis\.__cloister\.onHost\(this\)\)/,
+      'the enclave copy keeps the host method for its own objects',
+    );
   });
 });
