@@ -105,9 +105,35 @@ export class VerityDevice implements BlockDevice {
    */
   readInto(block: number, dst: Uint8Array): void {
     const count = checkTransfer(this, block, dst);
+    const { fetched, vectored } = this.plan(block, dst, this.missingNodes(block, count));
+    if (vectored) readIntoMany(this.hash, vectored);
+    else this.fetchApart(block, dst, fetched);
+    this.verifyRun(block, dst, fetched);
+  }
+
+  /**
+   * As `readInto`, but the read below is only started when the device below can start one: the
+   * function returned waits for it and then checks everything as `readInto` does.
+   */
+  startReadInto(block: number, dst: Uint8Array): () => void {
+    const count = checkTransfer(this, block, dst);
+    const { fetched, vectored } = this.plan(block, dst, this.missingNodes(block, count));
+    if (!vectored || !this.hash.startReadIntoMany) {
+      this.readInto(block, dst);
+      return () => {};
+    }
+    const finish = this.hash.startReadIntoMany(vectored);
+    return () => {
+      finish();
+      this.verifyRun(block, dst, fetched);
+    };
+  }
+
+  private verifyRun(block: number, dst: Uint8Array, fetched: Fetched): void {
     const bs = this.blockSize;
-    const fetched = this.fetch(block * bs, dst, this.missingNodes(block, count));
-    for (let i = 0; i < count; i++) this.verifyData(block + i, dst.subarray(i * bs, (i + 1) * bs), fetched);
+    for (let i = 0; i < dst.length / bs; i++) {
+      this.verifyData(block + i, dst.subarray(i * bs, (i + 1) * bs), fetched);
+    }
   }
 
   /**
@@ -171,33 +197,44 @@ export class VerityDevice implements BlockDevice {
   }
 
   /**
-   * Reads `dst` from byte `offset` of the data device and each hash block at `positions` of the hash
-   * device, in one request when both are one device that takes vectored reads at these offsets.
+   * The buffers for the hash blocks at `positions`, and, when data and tree are one device that
+   * takes vectored reads at these offsets, the one vectored read of the data blocks and those
+   * hash blocks together.
    */
-  private fetch(offset: number, dst: Uint8Array, positions: number[]): Fetched {
-    const fetched: Fetched = new Map();
-    if (positions.length === 0) {
-      readBytesInto(this.data, offset, dst);
-      return fetched;
-    }
+  private plan(
+    block: number,
+    dst: Uint8Array,
+    positions: number[],
+  ): { fetched: Fetched; vectored?: BlockTransfer[] } {
     const hbs = this.params.hashBlockSize;
-    const nodes = positions.map((position) => ({ offset: position * hbs, data: new Uint8Array(hbs) }));
-    for (const [i, position] of positions.entries()) fetched.set(position, nodes[i].data);
+    const fetched: Fetched = new Map();
+    for (const position of positions) fetched.set(position, new Uint8Array(hbs));
+    const offset = block * this.blockSize;
     const dbs = this.hash.blockSize;
     // Vectored reads take whole blocks of the device below; 4 KiB tree blocks over 512-byte host
     // blocks always are.
-    const nodesAligned = hbs % dbs === 0 && nodes.every((n) => n.offset % dbs === 0);
-    const transfers = nodesAligned
-      ? nodes.map((n): BlockTransfer => ({ block: n.offset / dbs, data: n.data }))
-      : [];
-    if (this.data === this.hash && nodesAligned && offset % dbs === 0 && dst.length % dbs === 0) {
-      readIntoMany(this.hash, [{ block: offset / dbs, data: dst }, ...transfers]);
-      return fetched;
+    const aligned = (at: number, length: number) => at % dbs === 0 && length % dbs === 0;
+    if (this.data !== this.hash || !aligned(offset, dst.length) || !aligned(0, hbs)) return { fetched };
+    const vectored: BlockTransfer[] = [{ block: offset / dbs, data: dst }];
+    for (const [position, data] of fetched) {
+      if (!aligned(position * hbs, hbs)) return { fetched };
+      vectored.push({ block: (position * hbs) / dbs, data });
     }
-    readBytesInto(this.data, offset, dst);
-    if (nodesAligned) readIntoMany(this.hash, transfers);
-    else for (const n of nodes) readBytesInto(this.hash, n.offset, n.data);
-    return fetched;
+    return { fetched, vectored };
+  }
+
+  /**
+   * Reads the data and the `fetched` hash blocks apart (two devices, or offsets not aligned): the
+   * hash blocks in one vectored read when they are whole blocks of the hash device.
+   */
+  private fetchApart(block: number, dst: Uint8Array, fetched: Fetched): void {
+    readBytesInto(this.data, block * this.blockSize, dst);
+    const hbs = this.params.hashBlockSize;
+    const dbs = this.hash.blockSize;
+    if (hbs % dbs === 0) {
+      const transfers = [...fetched].map(([position, data]) => ({ block: (position * hbs) / dbs, data }));
+      if (transfers.length > 0) readIntoMany(this.hash, transfers);
+    } else for (const [position, data] of fetched) readBytesInto(this.hash, position * hbs, data);
   }
 
   private verifyData(block: number, bytes: Uint8Array, fetched: Fetched): void {
