@@ -194,3 +194,20 @@ test('attack: a block tampered on disk fails alone, whether it comes in a run re
   assert.ok(cache.stats.readsAhead >= 1);
   assert.throws(() => readOne(cache, 100), IntegrityError, 'and stays one');
 });
+
+test('data and tree on two devices: a tampered block in the run after the one being read fails alone', () => {
+  const data = pattern(96 * 4096, 5);
+  const tree = buildVerityTree((o, l) => data.subarray(o, o + l), 96, 0, {});
+  data[70 * 4096 + 3] ^= 1;
+  const verity = openVerity({
+    data: new MemoryBlockDevice(data, 4096),
+    hash: new MemoryBlockDevice(tree.hashArea, 4096),
+    rootHash: tree.rootHash,
+  });
+  const cache = new BlockCache(verity, { capacity: 64, readAhead: 16 });
+  for (let b = 0; b < 96; b++) {
+    if (b === 70) assert.throws(() => readOne(cache, b), IntegrityError);
+    else assert.deepEqual(readOne(cache, b), data.subarray(b * 4096, (b + 1) * 4096), `block ${b}`);
+  }
+  assert.ok(cache.stats.readsAhead >= 1);
+});

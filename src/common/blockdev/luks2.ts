@@ -197,15 +197,12 @@ export class Luks2Device implements BlockDevice {
     this.decrypt(block, dst);
   }
 
-  /** As `readInto`, with the read below started when it can be (the function returned decrypts). */
+  /** As `readInto`, with the read below started (or, if it cannot be, all of it left to the finish). */
   startReadInto(block: number, dst: Uint8Array): () => void {
     checkTransfer(this, block, dst);
     const offset = this.segment.offset + block * this.blockSize;
     const lower = this.data;
-    if (!lower.startReadInto || offset % lower.blockSize !== 0) {
-      this.readInto(block, dst);
-      return () => {};
-    }
+    if (!lower.startReadInto || offset % lower.blockSize !== 0) return () => this.readInto(block, dst);
     const finish = lower.startReadInto(offset / lower.blockSize, dst);
     return () => {
       finish();

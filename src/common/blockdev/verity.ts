@@ -112,16 +112,15 @@ export class VerityDevice implements BlockDevice {
   }
 
   /**
-   * As `readInto`, but the read below is only started when the device below can start one: the
-   * function returned waits for it and then checks everything as `readInto` does.
+   * As `readInto`, but the read below is only started: the function returned waits for it and then
+   * checks everything as `readInto` does.
    */
   startReadInto(block: number, dst: Uint8Array): () => void {
     const count = checkTransfer(this, block, dst);
     const { fetched, vectored } = this.plan(block, dst, this.missingNodes(block, count));
-    if (!vectored || !this.hash.startReadIntoMany) {
-      this.readInto(block, dst);
-      return () => {};
-    }
+    // Nothing to start below (data and tree apart, say): the whole read happens at finish, so that
+    // its failure is the finish's, as for any read started ahead.
+    if (!vectored || !this.hash.startReadIntoMany) return () => this.readInto(block, dst);
     const finish = this.hash.startReadIntoMany(vectored);
     return () => {
       finish();
@@ -129,10 +128,30 @@ export class VerityDevice implements BlockDevice {
     };
   }
 
+  /**
+   * Checks each data block of a run read into `dst` against its digest; the level-0 hash block of
+   * consecutive blocks is looked up once for all of them.
+   */
   private verifyRun(block: number, dst: Uint8Array, fetched: Fetched): void {
     const bs = this.blockSize;
+    const perNode = 2 ** this.layout.hashPerBlockBits;
+    let nodeIndex = -1;
+    let node = this.rootHash;
     for (let i = 0; i < dst.length / bs; i++) {
-      this.verifyData(block + i, dst.subarray(i * bs, (i + 1) * bs), fetched);
+      const data = block + i;
+      let expected = this.rootHash;
+      if (this.layout.levels > 0) {
+        const index = Math.floor(data / perNode);
+        if (index !== nodeIndex) {
+          node = this.hashBlock(0, index, data, fetched);
+          nodeIndex = index;
+        }
+        const slot = (data - index * perNode) * VERITY_DIGEST_SIZE;
+        expected = node.subarray(slot, slot + VERITY_DIGEST_SIZE);
+      }
+      if (!timingSafeEqual(this.digest(dst.subarray(i * bs, (i + 1) * bs)), expected)) {
+        throw new IntegrityError(`dm-verity: data block ${data} does not match its hash`, data);
+      }
     }
   }
 
@@ -235,14 +254,6 @@ export class VerityDevice implements BlockDevice {
       const transfers = [...fetched].map(([position, data]) => ({ block: (position * hbs) / dbs, data }));
       if (transfers.length > 0) readIntoMany(this.hash, transfers);
     } else for (const [position, data] of fetched) readBytesInto(this.hash, position * hbs, data);
-  }
-
-  private verifyData(block: number, bytes: Uint8Array, fetched: Fetched): void {
-    const digest = this.digest(bytes);
-    const expected = this.layout.levels === 0 ? this.rootHash : this.entry(0, block, block, fetched);
-    if (!timingSafeEqual(digest, expected)) {
-      throw new IntegrityError(`dm-verity: data block ${block} does not match its hash`, block);
-    }
   }
 
   /** SHA-256 of salt || `bytes`. */
