@@ -43,8 +43,8 @@ interface Ahead {
   readonly finish: () => void;
 }
 
-/** Spare read buffers kept per length. */
-const SPARES = 4;
+/** Spare read buffers kept, in bytes: this many full read-ahead runs. */
+const SPARE_RUNS = 4;
 
 /** Most blocks one write below carries (write-back at flush and at eviction). */
 const WRITE_RUN = 64;
@@ -86,6 +86,7 @@ export class BlockCache implements BlockDevice {
    * length: a fresh buffer costs zeroing and page faults, and its garbage collection, at every miss.
    */
   private readonly spare = new Map<number, Uint8Array[]>();
+  private spareBytesNow = 0;
   /** The run read ahead, if one is under way. */
   private ahead: Ahead | undefined;
 
@@ -145,6 +146,11 @@ export class BlockCache implements BlockDevice {
   /** Bytes of block data the cache keeps alive (at most its capacity, plus one read). */
   get heldBytes(): number {
     return this.heldBytesNow;
+  }
+
+  /** Bytes of read buffers kept for reuse (at most four full read-ahead runs). */
+  get spareBytes(): number {
+    return this.spareBytesNow;
   }
 
   /** Drops clean blocks (dirty ones are kept until flushed). */
@@ -214,7 +220,7 @@ export class BlockCache implements BlockDevice {
     const count = Math.min(this.maxReadAhead, this.blockCount - start);
     if (!this.device.startReadInto || count <= 0) return;
     const length = count * this.blockSize;
-    const buffer = this.spare.get(length)?.pop() ?? new Uint8Array(length);
+    const buffer = this.takeSpare(length);
     this.ahead = { index: start, count, buffer, finish: this.device.startReadInto(start, buffer) };
     this.stats.readsAhead++;
   }
@@ -244,7 +250,7 @@ export class BlockCache implements BlockDevice {
    */
   private fetch(index: number, count: number): Uint8Array {
     const length = count * this.blockSize;
-    const bytes = this.spare.get(length)?.pop() ?? new Uint8Array(length);
+    const bytes = this.takeSpare(length);
     try {
       this.device.readInto(index, bytes);
     } catch (error) {
@@ -255,11 +261,24 @@ export class BlockCache implements BlockDevice {
     return bytes;
   }
 
-  /** Keeps `buffer` for reuse, at most a few read-ahead runs' worth of each length. */
+  /**
+   * Keeps `buffer` for reuse while the spares stay within `SPARE_RUNS` full runs (runs cut short at
+   * cached blocks come in every length, so the bound is on bytes, not on buffers per length).
+   */
   private keepSpare(buffer: Uint8Array): void {
+    if (this.spareBytesNow + buffer.length > SPARE_RUNS * this.maxReadAhead * this.blockSize) return;
     let list = this.spare.get(buffer.length);
     if (!list) this.spare.set(buffer.length, (list = []));
-    if (list.length < SPARES) list.push(buffer);
+    list.push(buffer);
+    this.spareBytesNow += buffer.length;
+  }
+
+  /** A spare buffer of `length` bytes, else a new one. */
+  private takeSpare(length: number): Uint8Array {
+    const spare = this.spare.get(length)?.pop();
+    if (!spare) return new Uint8Array(length);
+    this.spareBytesNow -= length;
+    return spare;
   }
 
   private newRun(bytes: number): Run {
