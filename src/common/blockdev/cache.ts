@@ -62,7 +62,8 @@ const WRITE_RUN = 64;
  * decrypted: the host reads run n+1 while the enclave verifies and decrypts run n. A run started
  * ahead is checked exactly as any read when it is taken; if it fails, only the requested block is
  * read again on its own (as for any read-ahead), so a tampered reply is an I/O error for that block
- * and never data. Random misses read only their block and start nothing.
+ * and never data. Random misses read only their block and start nothing, even one that lands in
+ * the run read ahead: only the stream arriving at its first block takes it.
  */
 export class BlockCache implements BlockDevice {
   readonly stats: CacheStats = {
@@ -167,9 +168,10 @@ export class BlockCache implements BlockDevice {
       return hit.data;
     }
     this.stats.misses++;
+    // Only the sequential stream arriving takes the run read ahead: a random miss that lands in it
+    // would pay the checks of the whole run (and start another) for one block.
     const ahead = this.ahead;
-    if (ahead && index >= ahead.index && index < ahead.index + ahead.count)
-      return this.takeAhead(ahead, index);
+    if (ahead && index === ahead.index) return this.takeAhead(ahead, index);
     this.window = index === this.nextSequential ? Math.min(this.window * 2, this.maxReadAhead) : 1;
     let count = 1;
     while (count < this.window && index + count < this.blockCount && !this.blocks.has(index + count)) count++;
