@@ -156,3 +156,19 @@ test('a failing read-ahead block is dropped: the requested blocks read right, on
     assert.deepEqual(readOne(cache, b), bytes.subarray(b * 512, (b + 1) * 512), `block ${b}`);
   assert.throws(() => readOne(cache, bad), /block 20/, 'the bad block was not cached');
 });
+
+test('buffers kept for reuse stay within four read-ahead runs, whatever lengths the runs had', () => {
+  const bytes = new Uint8Array(4096 * 512).map((_, i) => (i * 13) & 0xff);
+  const dev = counting(bytes);
+  const cache = new BlockCache(dev, { capacity: 40, readAhead: 16 });
+  // Sequential streams cut short at cached blocks make runs of many lengths; eviction frees them.
+  for (let round = 0; round < 200; round++) {
+    const start = (round * 97) % 3800;
+    readOne(cache, start + 1 + (round % 15));
+    for (let b = start; b < start + 40; b++) {
+      assert.deepEqual(readOne(cache, b), bytes.subarray(b * 512, (b + 1) * 512));
+    }
+    assert.ok(cache.spareBytes <= 4 * 16 * 512, `spare bytes ${cache.spareBytes}`);
+  }
+  assert.ok(cache.spareBytes > 0, 'buffers are kept');
+});

@@ -7,6 +7,9 @@ export interface CacheStats {
   misses: number;
   deviceReads: number;
   deviceWrites: number;
+  /** Reads of the next run started ahead (see `BlockCache`), and how many of them were used. */
+  readsAhead: number;
+  readsAheadUsed: number;
 }
 
 /** How a {@link BlockCache} is sized. */
@@ -21,6 +24,8 @@ export interface CacheOptions {
 interface Run {
   readonly bytes: number;
   live: number;
+  /** The read's buffer, reused for a later read once no cached block is a view of it. */
+  readonly buffer?: Uint8Array;
 }
 
 interface Entry {
@@ -28,6 +33,18 @@ interface Entry {
   dirty: boolean;
   run: Run;
 }
+
+/** A read of the next sequential run, started before anyone asked for it. */
+interface Ahead {
+  readonly index: number;
+  readonly count: number;
+  readonly buffer: Uint8Array;
+  /** Waits for the read and checks it (see `BlockDevice.startReadInto`); throws as a read would. */
+  readonly finish: () => void;
+}
+
+/** Spare read buffers kept, in bytes: this many full read-ahead runs. */
+const SPARE_RUNS = 4;
 
 /** Most blocks one write below carries (write-back at flush and at eviction). */
 const WRITE_RUN = 64;
@@ -38,9 +55,25 @@ const WRITE_RUN = 64;
  * read below fetches many blocks, and that read lands straight in the memory the cache keeps: each
  * cached block is a view of the buffer the read filled, never a copy. Memory is bounded by the
  * buffers still referenced, not by the block count, so a hot block cannot pin unbounded runs.
+ *
+ * Once a stream of misses is sequential at the full window, and the device below can start a read
+ * and finish it later (`startReadInto`: the host's reads, through dm-verity and dm-crypt), the next
+ * run is started as soon as the current one is taken, before the current one is checked and
+ * decrypted: the host reads run n+1 while the enclave verifies and decrypts run n. A run started
+ * ahead is checked exactly as any read when it is taken; if it fails, only the requested block is
+ * read again on its own (as for any read-ahead), so a tampered reply is an I/O error for that block
+ * and never data. Random misses read only their block and start nothing, even one that lands in
+ * the run read ahead: only the stream arriving at its first block takes it.
  */
 export class BlockCache implements BlockDevice {
-  readonly stats: CacheStats = { hits: 0, misses: 0, deviceReads: 0, deviceWrites: 0 };
+  readonly stats: CacheStats = {
+    hits: 0,
+    misses: 0,
+    deviceReads: 0,
+    deviceWrites: 0,
+    readsAhead: 0,
+    readsAheadUsed: 0,
+  };
   readonly blockSize: number;
   readonly blockCount: number;
   private readonly blocks = new Map<number, Entry>();
@@ -49,6 +82,14 @@ export class BlockCache implements BlockDevice {
   private heldBytesNow = 0;
   private nextSequential = -1;
   private window = 1;
+  /**
+   * Buffers of reads whose blocks have all left the cache, by length, for the next reads of that
+   * length: a fresh buffer costs zeroing and page faults, and its garbage collection, at every miss.
+   */
+  private readonly spare = new Map<number, Uint8Array[]>();
+  private spareBytesNow = 0;
+  /** The run read ahead, if one is under way. */
+  private ahead: Ahead | undefined;
 
   constructor(
     private readonly device: BlockDevice,
@@ -78,6 +119,10 @@ export class BlockCache implements BlockDevice {
     for (let k = 0; k < count; k++) {
       const src = data.subarray(k * bs, (k + 1) * bs);
       const entry = this.blocks.get(block + k);
+      // A run read ahead from before this write would bring the old contents back: forget it. Its
+      // buffer is never reused, since its replies may still land in it.
+      const ahead = this.ahead;
+      if (ahead && block + k >= ahead.index && block + k < ahead.index + ahead.count) this.ahead = undefined;
       if (entry) {
         this.blocks.delete(block + k);
         entry.data.set(src);
@@ -104,6 +149,11 @@ export class BlockCache implements BlockDevice {
     return this.heldBytesNow;
   }
 
+  /** Bytes of read buffers kept for reuse (at most four full read-ahead runs). */
+  get spareBytes(): number {
+    return this.spareBytesNow;
+  }
+
   /** Drops clean blocks (dirty ones are kept until flushed). */
   dropClean(): void {
     for (const [index, entry] of this.blocks) if (!entry.dirty) this.drop(index, entry);
@@ -118,6 +168,10 @@ export class BlockCache implements BlockDevice {
       return hit.data;
     }
     this.stats.misses++;
+    // Only the sequential stream arriving takes the run read ahead: a random miss that lands in it
+    // would pay the checks of the whole run (and start another) for one block.
+    const ahead = this.ahead;
+    if (ahead && index === ahead.index) return this.takeAhead(ahead, index);
     this.window = index === this.nextSequential ? Math.min(this.window * 2, this.maxReadAhead) : 1;
     let count = 1;
     while (count < this.window && index + count < this.blockCount && !this.blocks.has(index + count)) count++;
@@ -134,22 +188,99 @@ export class BlockCache implements BlockDevice {
       bytes = this.fetch(index, 1);
     }
     this.nextSequential = index + count;
+    const data = this.keep(index, count, bytes, index);
+    if (count === this.maxReadAhead) this.readAhead(this.nextSequential);
+    return data;
+  }
+
+  /**
+   * Serves a miss from the run read ahead: starts the next run first (the device below reads it
+   * while this one is checked), then finishes this one and caches it.
+   */
+  private takeAhead(ahead: Ahead, index: number): Uint8Array {
+    this.ahead = undefined;
+    const end = ahead.index + ahead.count;
+    this.readAhead(end);
+    try {
+      ahead.finish();
+    } catch {
+      // As for a failed read-ahead: the requested block alone, read again (it fails on its own if it
+      // is bad). The failed run's buffer is dropped, not reused: replies may still land in it.
+      this.window = 1;
+      const bytes = this.fetch(index, 1);
+      this.nextSequential = index + 1;
+      return this.keep(index, 1, bytes, index);
+    }
+    this.stats.deviceReads++;
+    this.stats.readsAheadUsed++;
+    this.nextSequential = end;
+    return this.keep(ahead.index, ahead.count, ahead.buffer, index);
+  }
+
+  /** Starts reading the `maxReadAhead` blocks from `start`, when the device below can start reads. */
+  private readAhead(start: number): void {
+    const count = Math.min(this.maxReadAhead, this.blockCount - start);
+    if (!this.device.startReadInto || count <= 0) return;
+    const length = count * this.blockSize;
+    const buffer = this.takeSpare(length);
+    this.ahead = { index: start, count, buffer, finish: this.device.startReadInto(start, buffer) };
+    this.stats.readsAhead++;
+  }
+
+  /**
+   * Caches blocks `first .. first+count` of `bytes` (views of it; blocks already cached keep their
+   * entry) and returns `requested`, inserted last: the most recent, so eviction cannot drop it.
+   */
+  private keep(first: number, count: number, bytes: Uint8Array, requested: number): Uint8Array {
     const bs = this.blockSize;
-    const run = this.newRun(bytes.length);
-    // Read-ahead blocks first, the requested one last: most recent, so eviction cannot drop it.
-    for (let k = 1; k < count; k++) this.insert(index + k, bytes.subarray(k * bs, (k + 1) * bs), false, run);
-    const data = bytes.subarray(0, bs);
-    this.insert(index, data, false, run);
+    const run: Run = { bytes: bytes.length, live: 0, buffer: bytes };
+    for (let k = 0; k < count; k++) {
+      if (first + k !== requested && !this.blocks.has(first + k)) {
+        this.insert(first + k, bytes.subarray(k * bs, (k + 1) * bs), false, run);
+      }
+    }
+    const at = (requested - first) * bs;
+    const data = bytes.subarray(at, at + bs);
+    this.insert(requested, data, false, run);
     this.evict();
     return data;
   }
 
-  /** Reads `count` blocks from `index` into a new buffer that the cached blocks will be views of. */
+  /**
+   * Reads `count` blocks from `index` into a buffer (a spare one, or new) that the cached blocks will
+   * be views of. A failed read's buffer goes back to the spares: the next read overwrites it whole.
+   */
   private fetch(index: number, count: number): Uint8Array {
-    const bytes = new Uint8Array(count * this.blockSize);
-    this.device.readInto(index, bytes);
+    const length = count * this.blockSize;
+    const bytes = this.takeSpare(length);
+    try {
+      this.device.readInto(index, bytes);
+    } catch (error) {
+      this.keepSpare(bytes);
+      throw error;
+    }
     this.stats.deviceReads++;
     return bytes;
+  }
+
+  /**
+   * Keeps `buffer` for reuse while the spares stay within `SPARE_RUNS` full runs (runs cut short at
+   * cached blocks come in every length, so the bound is on bytes, not on buffers per length).
+   */
+  private keepSpare(buffer: Uint8Array): void {
+    if (this.spareBytesNow + buffer.length > SPARE_RUNS * this.maxReadAhead * this.blockSize) return;
+    let list = this.spare.get(buffer.length);
+    if (!list) this.spare.set(buffer.length, (list = []));
+    list.push(buffer);
+    this.spareBytesNow += buffer.length;
+  }
+
+  /** A spare buffer of `length` bytes, else a new one. */
+  private takeSpare(length: number): Uint8Array {
+    const spare = this.spare.get(length)?.pop();
+    if (!spare) return new Uint8Array(length);
+    this.spareBytesNow -= length;
+    return spare;
   }
 
   private newRun(bytes: number): Run {
@@ -163,7 +294,11 @@ export class BlockCache implements BlockDevice {
 
   private drop(index: number, entry: Entry): void {
     this.blocks.delete(index);
-    if (--entry.run.live === 0) this.heldBytesNow -= entry.run.bytes;
+    if (--entry.run.live === 0) {
+      this.heldBytesNow -= entry.run.bytes;
+      // No cached block is a view of the buffer any more, and readInto hands out copies only.
+      if (entry.run.buffer) this.keepSpare(entry.run.buffer);
+    }
   }
 
   /** Writes `dirty` back in block order, adjacent blocks in one piece, and marks them clean. */

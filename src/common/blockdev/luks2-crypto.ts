@@ -115,14 +115,20 @@ export function xtsSectors(
   if (data.length % sectorSize !== 0) throw new FormatError('LUKS2: data is not a whole number of sectors');
   const algorithm = key.length === 64 ? 'aes-256-xts' : 'aes-128-xts';
   const iv = Buffer.alloc(16);
-  const sector = (at: number, k: number): Uint8Array => {
-    iv.writeBigUInt64LE((firstIv + BigInt(k * ivStep)) & 0xffffffffffffffffn, 0);
-    const c = encrypt ? createCipheriv(algorithm, key, iv) : createDecipheriv(algorithm, key, iv);
-    const piece = c.update(data.subarray(at, at + sectorSize));
-    return piece.length === sectorSize ? piece : Buffer.concat([piece, c.final()]);
-  };
+  // The IV's two 32-bit halves, counted in numbers: a BigInt per sector costs more than its AES.
+  const first = firstIv & 0xffffffffffffffffn;
+  const firstLow = Number(first & 0xffffffffn);
+  const firstHigh = Number(first >> 32n);
   // In place when the caller owns `data` and no longer needs it (decrypting a read into its buffer).
   const out = inPlace ? data : new Uint8Array(data.length);
-  for (let at = 0, k = 0; at < data.length; at += sectorSize, k++) out.set(sector(at, k), at);
+  for (let at = 0, k = 0; at < data.length; at += sectorSize, k++) {
+    const low = firstLow + k * ivStep;
+    const carry = Math.floor(low / 2 ** 32);
+    iv.writeUInt32LE(low - carry * 2 ** 32, 0);
+    iv.writeUInt32LE((firstHigh + carry) % 2 ** 32, 4);
+    const c = encrypt ? createCipheriv(algorithm, key, iv) : createDecipheriv(algorithm, key, iv);
+    const piece = c.update(data.subarray(at, at + sectorSize));
+    out.set(piece.length === sectorSize ? piece : Buffer.concat([piece, c.final()]), at);
+  }
   return out;
 }

@@ -194,6 +194,23 @@ export class Luks2Device implements BlockDevice {
   readInto(block: number, dst: Uint8Array): void {
     checkTransfer(this, block, dst);
     readBytesInto(this.data, this.segment.offset + block * this.blockSize, dst);
+    this.decrypt(block, dst);
+  }
+
+  /** As `readInto`, with the read below started (or, if it cannot be, all of it left to the finish). */
+  startReadInto(block: number, dst: Uint8Array): () => void {
+    checkTransfer(this, block, dst);
+    const offset = this.segment.offset + block * this.blockSize;
+    const lower = this.data;
+    if (!lower.startReadInto || offset % lower.blockSize !== 0) return () => this.readInto(block, dst);
+    const finish = lower.startReadInto(offset / lower.blockSize, dst);
+    return () => {
+      finish();
+      this.decrypt(block, dst);
+    };
+  }
+
+  private decrypt(block: number, dst: Uint8Array): void {
     xtsSectors(false, this.volumeKey, this.blockSize, this.iv(block), this.ivStep, dst, true);
   }
 

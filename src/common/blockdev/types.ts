@@ -32,6 +32,15 @@ export interface BlockDevice {
    * sent before the first is awaited. Optional; `readIntoMany` of `io.ts` falls back to one by one.
    */
   readIntoMany?(reads: readonly BlockTransfer[]): void;
+  /**
+   * Starts `readInto` and returns at once, for a device whose reads are round trips (the host's):
+   * the device below works on it while the caller goes on, and the returned function finishes it
+   * (waits, then checks or decrypts `dst` as `readInto` would, or throws as `readInto` would). Until
+   * then `dst` holds nothing to trust. Optional: the block cache uses it to read the next run ahead.
+   */
+  startReadInto?(block: number, dst: Uint8Array): () => void;
+  /** `readIntoMany` started as `startReadInto` starts `readInto`; optional like `readIntoMany`. */
+  startReadIntoMany?(reads: readonly BlockTransfer[]): () => void;
   /** Several `write`s at once, sent together; optional like `readIntoMany`. */
   writeMany?(writes: readonly BlockTransfer[]): void;
 }

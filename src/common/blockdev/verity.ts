@@ -105,9 +105,54 @@ export class VerityDevice implements BlockDevice {
    */
   readInto(block: number, dst: Uint8Array): void {
     const count = checkTransfer(this, block, dst);
+    const { fetched, vectored } = this.plan(block, dst, this.missingNodes(block, count));
+    if (vectored) readIntoMany(this.hash, vectored);
+    else this.fetchApart(block, dst, fetched);
+    this.verifyRun(block, dst, fetched);
+  }
+
+  /**
+   * As `readInto`, but the read below is only started: the function returned waits for it and then
+   * checks everything as `readInto` does.
+   */
+  startReadInto(block: number, dst: Uint8Array): () => void {
+    const count = checkTransfer(this, block, dst);
+    const { fetched, vectored } = this.plan(block, dst, this.missingNodes(block, count));
+    // Nothing to start below (data and tree apart, say): the whole read happens at finish, so that
+    // its failure is the finish's, as for any read started ahead.
+    if (!vectored || !this.hash.startReadIntoMany) return () => this.readInto(block, dst);
+    const finish = this.hash.startReadIntoMany(vectored);
+    return () => {
+      finish();
+      this.verifyRun(block, dst, fetched);
+    };
+  }
+
+  /**
+   * Checks each data block of a run read into `dst` against its digest; the level-0 hash block of
+   * consecutive blocks is looked up once for all of them.
+   */
+  private verifyRun(block: number, dst: Uint8Array, fetched: Fetched): void {
     const bs = this.blockSize;
-    const fetched = this.fetch(block * bs, dst, this.missingNodes(block, count));
-    for (let i = 0; i < count; i++) this.verifyData(block + i, dst.subarray(i * bs, (i + 1) * bs), fetched);
+    const perNode = 2 ** this.layout.hashPerBlockBits;
+    let nodeIndex = -1;
+    let node = this.rootHash;
+    for (let i = 0; i < dst.length / bs; i++) {
+      const data = block + i;
+      let expected = this.rootHash;
+      if (this.layout.levels > 0) {
+        const index = Math.floor(data / perNode);
+        if (index !== nodeIndex) {
+          node = this.hashBlock(0, index, data, fetched);
+          nodeIndex = index;
+        }
+        const slot = (data - index * perNode) * VERITY_DIGEST_SIZE;
+        expected = node.subarray(slot, slot + VERITY_DIGEST_SIZE);
+      }
+      if (!timingSafeEqual(this.digest(dst.subarray(i * bs, (i + 1) * bs)), expected)) {
+        throw new IntegrityError(`dm-verity: data block ${data} does not match its hash`, data);
+      }
+    }
   }
 
   /**
@@ -171,41 +216,44 @@ export class VerityDevice implements BlockDevice {
   }
 
   /**
-   * Reads `dst` from byte `offset` of the data device and each hash block at `positions` of the hash
-   * device, in one request when both are one device that takes vectored reads at these offsets.
+   * The buffers for the hash blocks at `positions`, and, when data and tree are one device that
+   * takes vectored reads at these offsets, the one vectored read of the data blocks and those
+   * hash blocks together.
    */
-  private fetch(offset: number, dst: Uint8Array, positions: number[]): Fetched {
-    const fetched: Fetched = new Map();
-    if (positions.length === 0) {
-      readBytesInto(this.data, offset, dst);
-      return fetched;
-    }
+  private plan(
+    block: number,
+    dst: Uint8Array,
+    positions: number[],
+  ): { fetched: Fetched; vectored?: BlockTransfer[] } {
     const hbs = this.params.hashBlockSize;
-    const nodes = positions.map((position) => ({ offset: position * hbs, data: new Uint8Array(hbs) }));
-    for (const [i, position] of positions.entries()) fetched.set(position, nodes[i].data);
+    const fetched: Fetched = new Map();
+    for (const position of positions) fetched.set(position, new Uint8Array(hbs));
+    const offset = block * this.blockSize;
     const dbs = this.hash.blockSize;
     // Vectored reads take whole blocks of the device below; 4 KiB tree blocks over 512-byte host
     // blocks always are.
-    const nodesAligned = hbs % dbs === 0 && nodes.every((n) => n.offset % dbs === 0);
-    const transfers = nodesAligned
-      ? nodes.map((n): BlockTransfer => ({ block: n.offset / dbs, data: n.data }))
-      : [];
-    if (this.data === this.hash && nodesAligned && offset % dbs === 0 && dst.length % dbs === 0) {
-      readIntoMany(this.hash, [{ block: offset / dbs, data: dst }, ...transfers]);
-      return fetched;
+    const aligned = (at: number, length: number) => at % dbs === 0 && length % dbs === 0;
+    if (this.data !== this.hash || !aligned(offset, dst.length) || !aligned(0, hbs)) return { fetched };
+    const vectored: BlockTransfer[] = [{ block: offset / dbs, data: dst }];
+    for (const [position, data] of fetched) {
+      if (!aligned(position * hbs, hbs)) return { fetched };
+      vectored.push({ block: (position * hbs) / dbs, data });
     }
-    readBytesInto(this.data, offset, dst);
-    if (nodesAligned) readIntoMany(this.hash, transfers);
-    else for (const n of nodes) readBytesInto(this.hash, n.offset, n.data);
-    return fetched;
+    return { fetched, vectored };
   }
 
-  private verifyData(block: number, bytes: Uint8Array, fetched: Fetched): void {
-    const digest = this.digest(bytes);
-    const expected = this.layout.levels === 0 ? this.rootHash : this.entry(0, block, block, fetched);
-    if (!timingSafeEqual(digest, expected)) {
-      throw new IntegrityError(`dm-verity: data block ${block} does not match its hash`, block);
-    }
+  /**
+   * Reads the data and the `fetched` hash blocks apart (two devices, or offsets not aligned): the
+   * hash blocks in one vectored read when they are whole blocks of the hash device.
+   */
+  private fetchApart(block: number, dst: Uint8Array, fetched: Fetched): void {
+    readBytesInto(this.data, block * this.blockSize, dst);
+    const hbs = this.params.hashBlockSize;
+    const dbs = this.hash.blockSize;
+    if (hbs % dbs === 0) {
+      const transfers = [...fetched].map(([position, data]) => ({ block: (position * hbs) / dbs, data }));
+      if (transfers.length > 0) readIntoMany(this.hash, transfers);
+    } else for (const [position, data] of fetched) readBytesInto(this.hash, position * hbs, data);
   }
 
   /** SHA-256 of salt || `bytes`. */

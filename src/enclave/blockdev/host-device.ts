@@ -9,7 +9,7 @@
 import { Calls } from '../../interface/calls.ts';
 import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import type { HostChannel } from '../ring/channel.ts';
-import { hostCall, hostCallMany } from '../ring/stubs.ts';
+import { hostCall, hostCallMany, startHostCallMany } from '../ring/stubs.ts';
 import { checkTransfer } from '../../common/blockdev/io.ts';
 import { BlockDeviceError, type BlockDevice, type BlockTransfer } from '../../common/blockdev/types.ts';
 
@@ -41,6 +41,23 @@ export class HostBlockDevice implements BlockDevice {
    * is copied once, from the slot straight into its place, and must have exactly the length asked for.
    */
   readIntoMany(transfers: readonly BlockTransfer[]): void {
+    const { reads, into } = this.requests(transfers);
+    this.check(reads, into, hostCallMany(this.channel, Calls.blockRead, reads, { into }));
+  }
+
+  startReadInto(block: number, dst: Uint8Array): () => void {
+    return this.startReadIntoMany([{ block, data: dst }]);
+  }
+
+  /** As `readIntoMany`, but returns once the requests are sent; the function returned waits and checks. */
+  startReadIntoMany(transfers: readonly BlockTransfer[]): () => void {
+    const { reads, into } = this.requests(transfers);
+    const finish = startHostCallMany(this.channel, Calls.blockRead, reads, { into });
+    return () => this.check(reads, into, finish());
+  }
+
+  /** The slot-sized `block_read` requests of `transfers`, and where each reply goes. */
+  private requests(transfers: readonly BlockTransfer[]) {
     const reads: { device: number; offset: bigint; length: number }[] = [];
     const into: Uint8Array[] = [];
     for (const { block, data } of transfers) {
@@ -51,7 +68,16 @@ export class HostBlockDevice implements BlockDevice {
         into.push(data.subarray(done, done + length));
       }
     }
-    for (const [i, reply] of hostCallMany(this.channel, Calls.blockRead, reads, { into }).entries()) {
+    return { reads, into };
+  }
+
+  /** Each reply must have exactly the length asked for, and sit where it was asked to go. */
+  private check(
+    reads: readonly { length: number }[],
+    into: readonly Uint8Array[],
+    replies: readonly Uint8Array[],
+  ): void {
+    for (const [i, reply] of replies.entries()) {
       const want = reads[i].length;
       if (
         reply.length !== want ||

@@ -55,6 +55,20 @@ interface InFlight {
   replyLimit: number;
   /** The first argument, to tell which stream a failed posted call was for. */
   arg0: bigint;
+  /** A call of a deferred batch: where its reply goes when the slot is reaped before `finish`. */
+  deferred?: { batch: DeferredCalls; position: number; into?: Uint8Array };
+}
+
+/**
+ * Calls submitted by `HostChannel.start`, answered by the host while the enclave does other work;
+ * `HostChannel.finish` hands over their replies. A reply reaped early (its slot was needed by a
+ * later call) is checked and copied out then, into its `into` buffer, and kept here until `finish`.
+ */
+export class DeferredCalls {
+  /** Per call: the slot it was submitted in and its sequence number. */
+  readonly slots: { index: number; seq: number }[] = [];
+  /** Per call: the checked reply or the error it was reaped with, once reaped. */
+  readonly reaped: (Reply | Error | undefined)[] = [];
 }
 
 export class HostChannel {
@@ -123,6 +137,40 @@ export class HostChannel {
     return replies;
   }
 
+  /**
+   * Submits several calls at once and returns without waiting: the host serves them while the
+   * enclave goes on. Their replies are checked as those of `callMany` (with `into` honoured) when
+   * `finish` takes them, or earlier if their slots are needed first. A batch never finished costs
+   * nothing but its slots, which later calls reap.
+   */
+  start(requests: readonly BatchRequest[]): DeferredCalls {
+    const batch = new DeferredCalls();
+    for (const [position, r] of requests.entries()) {
+      const index = this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0);
+      const pending = this.inFlight[index] as InFlight;
+      pending.deferred = { batch, position, into: r.into };
+      batch.slots.push({ index, seq: pending.seq });
+      batch.reaped.push(undefined);
+    }
+    return batch;
+  }
+
+  /** Waits for the replies of a `start`ed batch, in order; throws the first call's error. */
+  finish(batch: DeferredCalls): Reply[] {
+    const replies: Reply[] = [];
+    for (const [position, { index, seq }] of batch.slots.entries()) {
+      const pending = this.inFlight[index];
+      if (batch.reaped[position] === undefined && pending?.deferred?.batch === batch && pending.seq === seq) {
+        this.reap(index);
+      }
+      const reply = batch.reaped[position];
+      if (reply === undefined) throw new Error('a deferred call was neither answered nor reaped');
+      if (reply instanceof Error) throw reply;
+      replies.push(reply);
+    }
+    return replies;
+  }
+
   /** Submits a call without waiting; its reply is checked when the slot is next needed. */
   post(spec: CallSpec, args: readonly bigint[], payload: Uint8Array = EMPTY): void {
     this.submit(spec, args, payload, 0);
@@ -136,7 +184,25 @@ export class HostChannel {
   /** Waits until every posted call has been answered. */
   drain(): void {
     this.recover();
-    for (let i = 0; i < this.count; i++) if (this.inFlight[i]) this.complete(i, false);
+    for (let i = 0; i < this.count; i++) if (this.inFlight[i]) this.reap(i);
+  }
+
+  /**
+   * Takes the reply in slot `index`: a deferred call's is checked, copied out and kept for its
+   * batch (a call error is kept too, for `finish` to throw); a posted call's is checked and counted.
+   */
+  private reap(index: number): void {
+    const deferred = (this.inFlight[index] as InFlight).deferred;
+    if (!deferred) {
+      this.complete(index, false);
+      return;
+    }
+    try {
+      deferred.batch.reaped[deferred.position] = this.complete(index, true, deferred.into);
+    } catch (error) {
+      if (!(error instanceof WasiError)) throw error;
+      deferred.batch.reaped[deferred.position] = error;
+    }
   }
 
   /** Puts the ring back in order after a call was cut off while its request was written. */
@@ -163,7 +229,7 @@ export class HostChannel {
     if (this.held.has(index)) {
       throw new RangeError(`${spec.name}: the ring is full of calls nested inside a host call`);
     }
-    if (this.inFlight[index]) this.complete(index, false);
+    if (this.inFlight[index]) this.reap(index);
     this.writing = index;
     const slot = this.ring.slots[this.first + index];
     const h = slot.header;

@@ -38,11 +38,34 @@ export function hostCallMany<D extends AnyCallDef>(
   calls: readonly ArgsOf<D>[],
   options: { into?: readonly Uint8Array[] } = {},
 ): ReplyOf<D>[] {
-  const requests = calls.map((a, i): BatchRequest => {
+  return channel
+    .callMany(requests(def, calls, options.into))
+    .map((reply, i) => decodeReply(def, reply.result, reply.data, calls[i]));
+}
+
+/**
+ * As {@link hostCallMany}, but returns once the calls are submitted: the host serves them while the
+ * enclave works on, and the returned function waits for the decoded replies (or throws).
+ */
+export function startHostCallMany<D extends AnyCallDef>(
+  channel: HostChannel,
+  def: D,
+  calls: readonly ArgsOf<D>[],
+  options: { into?: readonly Uint8Array[] } = {},
+): () => ReplyOf<D>[] {
+  const batch = channel.start(requests(def, calls, options.into));
+  return () => channel.finish(batch).map((reply, i) => decodeReply(def, reply.result, reply.data, calls[i]));
+}
+
+function requests<D extends AnyCallDef>(
+  def: D,
+  calls: readonly ArgsOf<D>[],
+  into: readonly Uint8Array[] | undefined,
+): BatchRequest[] {
+  return calls.map((a, i): BatchRequest => {
     const { args, payload } = def.args.encode(a);
-    return { spec: def, args, payload, replyLimit: def.reply.limit(a), into: options.into?.[i] };
+    return { spec: def, args, payload, replyLimit: def.reply.limit(a), into: into?.[i] };
   });
-  return channel.callMany(requests).map((reply, i) => decodeReply(def, reply.result, reply.data, calls[i]));
 }
 
 /** A table's calls as functions: `stubs(channel, Calls).dirStat({ dir })`. Posted calls return at once. */

@@ -48,6 +48,22 @@ function logged(dev: BlockDevice, what: string, log: IntegrityLog): BlockDevice 
         report(error);
       }
     },
+    ...(dev.startReadInto && {
+      startReadInto: (block: number, dst: Uint8Array) => {
+        try {
+          const finish = (dev.startReadInto as NonNullable<BlockDevice['startReadInto']>)(block, dst);
+          return () => {
+            try {
+              finish();
+            } catch (error) {
+              report(error);
+            }
+          };
+        } catch (error) {
+          return report(error);
+        }
+      },
+    }),
     ...(dev.write && {
       write: (block: number, data: Uint8Array) => {
         try {
