@@ -79,6 +79,9 @@ function renderSpin(): string {
     'On a machine with more runnable threads than cores a spinner takes the core its partner needs; then',
     'most waits park, the windows shrink to the probe and the two sides hand off through the futex,',
     'which the scheduler favours (`bench/speedtest1.ts`, the contended row). An idle enclave burns no core.',
+    'A request that had to wake the parked host is waited for parked at once: the woken host needs a core,',
+    'and a spin would hold the one it could take (`bench/crossing.ts`; a bare ping-pong that spun 50 µs',
+    'after each wake-up took about twice as long at a load of 14 on 2 cores).',
   ].join('\n');
 }
 

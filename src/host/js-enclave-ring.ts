@@ -60,7 +60,6 @@ export class JsRingServer {
     return Atomics.load(slot.header, SlotField.state) === SlotState.SUBMITTED;
   }
 
-  /** Serves every waiting request in order; an async handler is refused (sync callers cannot wait). */
   /** True while a request is served: the enclave waits in its host call. */
   get serving(): boolean {
     return this.inService.length > 0;
@@ -72,30 +71,36 @@ export class JsRingServer {
     if (index !== undefined) Atomics.notify(this.options.ring.slots[index].header, SlotField.state);
   }
 
-  serveSync(): void {
+  /** Serves every waiting request in order; true when a reply had to wake the parked enclave. */
+  serveSync(): boolean {
+    let woke = false;
     while (this.hasRequest()) {
       const index = this.next & (SLOT_COUNT - 1);
       this.inService.push(index);
       try {
         const request = this.take();
-        this.publish(index, request, this.serveBlocking(request));
+        woke = this.publish(index, request, this.serveBlocking(request)) || woke;
       } finally {
         this.inService.pop();
       }
     }
+    return woke;
   }
 
-  async serveAsync(): Promise<void> {
+  /** The same on the event loop: handlers may be async. */
+  async serveAsync(): Promise<boolean> {
+    let woke = false;
     while (this.hasRequest()) {
       const index = this.next & (SLOT_COUNT - 1);
       this.inService.push(index);
       try {
         const request = this.take();
-        this.publish(index, request, await this.serveOnLoop(request));
+        woke = this.publish(index, request, await this.serveOnLoop(request)) || woke;
       } finally {
         this.inService.splice(this.inService.lastIndexOf(index), 1);
       }
     }
+    return woke;
   }
 
   /** Copies the next request out and moves on: requests a nested call makes take the next slots. */
@@ -116,12 +121,14 @@ export class JsRingServer {
     };
   }
 
-  private publish(index: number, request: Request, response: Response): void {
+  /** Publishes a reply; true when the enclave had parked and had to be woken. */
+  private publish(index: number, request: Request, response: Response): boolean {
     const slot = this.options.ring.slots[index];
     (this.options.replyWriter ?? writeReply)(slot, request, response);
     Atomics.store(slot.header, SlotField.state, SlotState.DONE);
-    if (Atomics.load(slot.header, SlotField.enclaveWaiting) === 1)
-      Atomics.notify(slot.header, SlotField.state);
+    if (Atomics.load(slot.header, SlotField.enclaveWaiting) !== 1) return false;
+    Atomics.notify(slot.header, SlotField.state);
+    return true;
   }
 
   /** The calls served while the caller blocks its thread (`callSync`). */

@@ -74,7 +74,6 @@ export interface LaunchJsEnclaveOptions {
   ringReplyWriter?: ReplyWriter;
 }
 
-const SPIN_MS = 0.05;
 const PARK_MS = 100;
 
 /** The JS-enclave runtime's source as it will run (and be measured). */
@@ -191,7 +190,7 @@ export class JsEnclave {
   private asyncInFlight:
     { seq: number; resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
   private ended: string | undefined;
-  private readonly asyncSpin = new AdaptiveSpin(CALL_SPIN_WINDOWS.host);
+  private readonly spin = new AdaptiveSpin(CALL_SPIN_WINDOWS.host);
 
   constructor(private readonly parts: JsEnclaveParts) {
     this.mrenclave = parts.mrenclave;
@@ -232,10 +231,10 @@ export class JsEnclave {
   /** Calls entry `name` and waits for its result without blocking this thread. */
   call(name: string, args: readonly unknown[] = []): Promise<unknown> {
     const run = this.queue.then(async () => {
-      const seq = this.send(name, args);
+      const [seq, woke] = this.send(name, args);
       return new Promise((resolve, reject) => {
         this.asyncInFlight = { seq, resolve, reject };
-        this.waitForReply(seq, () => this.asyncInFlight?.seq !== seq).then(
+        this.waitForReply(seq, () => this.asyncInFlight?.seq !== seq, woke).then(
           (v) => this.settle(seq, v, undefined),
           (e: unknown) => this.settle(seq, undefined, e),
         );
@@ -257,12 +256,13 @@ export class JsEnclave {
       // One call at a time: finish the asynchronous call first, and hand its result on.
       const { seq } = this.asyncInFlight;
       try {
-        this.settle(seq, this.waitSync(seq), undefined);
+        this.settle(seq, this.waitSync(seq, ChannelState.REPLY, false), undefined);
       } catch (error) {
         this.settle(seq, undefined, error);
       }
     }
-    return this.waitSync(this.send(name, args));
+    const [seq, woke] = this.send(name, args);
+    return this.waitSync(seq, ChannelState.REPLY, woke);
   }
 
   /**
@@ -300,7 +300,7 @@ export class JsEnclave {
     Atomics.store(header, ChannelField.state, ChannelState.NESTED_REQUEST);
     this.server.wakeWaiting();
     try {
-      return this.waitSync(seq, ChannelState.NESTED_REPLY);
+      return this.waitSync(seq, ChannelState.NESTED_REPLY, true);
     } finally {
       if (outerRequest !== undefined) area.set(outerRequest);
       if (outerReply !== undefined) replyArea.set(outerReply);
@@ -319,8 +319,7 @@ export class JsEnclave {
   callRaw(request: Uint8Array, claimedLength = request.length): unknown {
     this.checkUsable();
     const seq = ++this.seq;
-    this.publish(seq, request, claimedLength);
-    return this.waitSync(seq);
+    return this.waitSync(seq, ChannelState.REPLY, this.publish(seq, request, claimedLength));
   }
 
   private settle(seq: number, value: unknown, error: unknown): void {
@@ -346,39 +345,49 @@ export class JsEnclave {
     }
   }
 
-  private send(name: string, args: readonly unknown[]): number {
+  /** Publishes a call: its sequence number, and whether the enclave had parked and was woken. */
+  private send(name: string, args: readonly unknown[]): [number, boolean] {
     this.checkUsable();
     if (typeof name !== 'string' || !Array.isArray(args))
       throw new TypeError('call(name: string, args: unknown[])');
     const request = this.encodeRequest(name, args);
     const seq = ++this.seq;
-    this.publish(seq, request, request.length);
-    return seq;
+    return [seq, this.publish(seq, request, request.length)];
   }
 
-  private publish(seq: number, request: Uint8Array, claimedLength: number): void {
+  /** True when the enclave had parked and had to be woken. */
+  private publish(seq: number, request: Uint8Array, claimedLength: number): boolean {
     const { header, request: area } = this.parts.view;
     area.set(request.subarray(0, area.length));
     header[ChannelField.seq] = seq;
     header[ChannelField.length] = claimedLength;
     Atomics.store(header, ChannelField.state, ChannelState.REQUEST);
     // A spinning enclave sees the store; waking one parked on its event loop costs a syscall.
-    if (Atomics.load(header, ChannelField.enclaveParked) === 1) Atomics.notify(header, ChannelField.state);
+    if (Atomics.load(header, ChannelField.enclaveParked) !== 1) return false;
+    Atomics.notify(header, ChannelField.state);
+    return true;
   }
 
   private replyReady(state: number = ChannelState.REPLY): boolean {
     return Atomics.load(this.parts.view.header, ChannelField.state) === state;
   }
 
-  private waitSync(seq: number, replyState: number = ChannelState.REPLY): unknown {
+  /**
+   * Blocks until the reply to `seq`, serving the enclave's host calls meanwhile. A wait that
+   * began by waking the parked enclave (`woke`: the request, or a host call's reply) parks at
+   * once instead of spinning: the woken thread needs a core, and a spin would hold the one it
+   * could take (on an oversubscribed machine that made a hand-off several times slower). A wait
+   * whose partner was running spins first, within the adaptive window.
+   */
+  private waitSync(seq: number, replyState: number, woke: boolean): unknown {
     const control = this.parts.ring.control;
     const deadline = performance.now() + (this.parts.options.syncTimeoutMs ?? 120_000);
-    const spinUntil = performance.now() + SPIN_MS;
+    let spin = !woke;
     for (;;) {
       const seen = Atomics.load(control, Control.submitted);
-      this.server.serveSync();
+      if (this.server.serveSync()) spin = false;
       if (this.replyReady(replyState)) return this.takeReply(seq);
-      if (performance.now() < spinUntil) continue;
+      if (spin && this.spinForEnclave(replyState)) continue;
       if (performance.now() > deadline) {
         this.ended ??= 'the enclave did not answer a synchronous call in time';
         throw new JsEnclaveError(this.ended, 'timeout');
@@ -387,40 +396,47 @@ export class JsEnclave {
       if (!this.server.hasRequest() && !this.replyReady(replyState))
         Atomics.wait(control, Control.submitted, seen, PARK_MS);
       Atomics.store(control, Control.hostParked, 0);
+      spin = true;
     }
   }
 
-  /** Waits for the reply to `seq` on the event loop, unless a `callSync` collects it first. */
-  async waitForReply(seq: number, collected = (): boolean => false): Promise<unknown> {
+  /**
+   * Waits for the reply to `seq` on the event loop, unless a `callSync` collects it first; spins
+   * and parks as `waitSync` does.
+   */
+  async waitForReply(seq: number, collected = (): boolean => false, woke = false): Promise<unknown> {
     const control = this.parts.ring.control;
+    let spin = !woke;
     for (;;) {
       if (collected()) return undefined;
       const seen = Atomics.load(control, Control.submitted);
-      await this.server.serveAsync();
+      // No request, no turn of the microtask queue.
+      if (this.server.hasRequest() && (await this.server.serveAsync())) spin = false;
       if (this.replyReady()) return this.takeReply(seq);
       if (this.ended !== undefined) throw new JsEnclaveError(this.ended, 'closed');
-      if (this.spinForEnclave()) continue;
+      if (spin && this.spinForEnclave()) continue;
       Atomics.store(control, Control.hostParked, 1);
       if (!this.server.hasRequest() && !this.replyReady()) {
         const waited = Atomics.waitAsync(control, Control.submitted, seen, PARK_MS);
         if (waited.async) await waited.value;
       }
       Atomics.store(control, Control.hostParked, 0);
+      spin = true;
     }
   }
 
   /** Spins (within the adaptive window) until the enclave replies or makes a host call. */
-  private spinForEnclave(): boolean {
-    const until = performance.now() + this.asyncSpin.windowMs;
+  private spinForEnclave(replyState: number = ChannelState.REPLY): boolean {
+    const until = performance.now() + this.spin.windowMs;
     do {
       for (let i = 0; i < 64; i++) {
-        if (this.replyReady() || this.server.hasRequest()) {
-          this.asyncSpin.hit();
+        if (this.replyReady(replyState) || this.server.hasRequest()) {
+          this.spin.hit();
           return true;
         }
       }
     } while (performance.now() < until);
-    this.asyncSpin.miss();
+    this.spin.miss();
     return false;
   }
 

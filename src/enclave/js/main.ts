@@ -40,14 +40,14 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 // exceptions the app throws outside a call.
 const nodeProcess = process;
 
-/** Publishes a reply and rings the doorbell the host waits on. */
+/** Publishes a reply and rings the doorbell the host waits on; true when the parked host was woken. */
 function reply(
   view: ChannelView,
   ring: RingView,
   seq: number,
   outcome: Outcome,
   state: number = ChannelState.REPLY,
-): void {
+): boolean {
   let { status, data } = outcome;
   if (data.length > view.maxMessageBytes) {
     status = CallStatus.THREW;
@@ -63,13 +63,18 @@ function reply(
   h[ChannelField.replyLength] = data.length;
   Atomics.store(h, ChannelField.state, state);
   Atomics.add(ring.control, Control.submitted, 1);
-  if (Atomics.load(ring.control, Control.hostParked) === 1) Atomics.notify(ring.control, Control.submitted);
+  if (Atomics.load(ring.control, Control.hostParked) !== 1) return false;
+  Atomics.notify(ring.control, Control.submitted);
+  return true;
 }
 
-/** The channel's state once a request came, or when the spin window ran out. */
-function nextState(h: Int32Array, spin: AdaptiveSpin): number {
+/**
+ * The channel's state once a request came, or when the spin window ran out. After a reply that
+ * woke the parked host there is no spin: the host needs a core, and this thread would hold one.
+ */
+function nextState(h: Int32Array, spin: AdaptiveSpin, wokeHost: boolean): number {
   let state = Atomics.load(h, ChannelField.state);
-  if (state === ChannelState.REQUEST) return state;
+  if (state === ChannelState.REQUEST || wokeHost) return state;
   const until = performance.now() + spin.windowMs;
   do {
     for (let i = 0; i < 64; i++) {
@@ -233,8 +238,10 @@ async function serve(start: JsEnclaveStart): Promise<void> {
 
   const h = view.header;
   const spin = new AdaptiveSpin(CALL_SPIN_WINDOWS.enclave);
+  let wokeHost = false;
   for (;;) {
-    const state = nextState(h, spin);
+    const state = nextState(h, spin, wokeHost);
+    wokeHost = false;
     if (state !== ChannelState.REQUEST) {
       // Parked is set before the state is compared again (inside waitAsync): a host that stores
       // REQUEST after that comparison sees the flag and notifies.
@@ -266,7 +273,7 @@ async function serve(start: JsEnclaveStart): Promise<void> {
     }
     if (current !== seq) continue; // already answered by `fatal`
     current = undefined;
-    reply(view, ring, seq, outcome);
+    wokeHost = reply(view, ring, seq, outcome);
   }
 }
 

@@ -84,6 +84,12 @@ export class HostChannel {
   private broken = false;
   private readonly spin = new AdaptiveSpin(SPIN_WINDOWS.enclave);
   /**
+   * The last submit had to wake the parked host: the wait for its reply parks at once, leaving
+   * the core to the woken host rather than spinning on it (on an oversubscribed machine a spin
+   * after a wake-up made the hand-off several times slower).
+   */
+  private wokeHost = false;
+  /**
    * The slot whose request is being written, else -1. A stack overflow in the program's import
    * can cut a call off at any point; cut while its request is written, the request would never be
    * submitted, and the host, which serves requests in order, would wait for it and never serve a
@@ -245,9 +251,8 @@ export class HostChannel {
     this.seq = (seq + 1) | 0;
     this.writing = -1;
     Atomics.add(this.ring.control, Control.submitted, 1);
-    if (Atomics.load(this.ring.control, Control.hostParked) === 1) {
-      Atomics.notify(this.ring.control, Control.submitted);
-    }
+    this.wokeHost = Atomics.load(this.ring.control, Control.hostParked) === 1;
+    if (this.wokeHost) Atomics.notify(this.ring.control, Control.submitted);
     return index;
   }
 
@@ -266,7 +271,13 @@ export class HostChannel {
     const slot = this.ring.slots[this.first + index];
     let answered: boolean;
     try {
-      answered = waitForReply(slot, this.spin, this.broken ? BROKEN_RING_WAIT_MS : Infinity, whileWaiting);
+      answered = waitForReply(
+        slot,
+        this.spin,
+        this.wokeHost,
+        this.broken ? BROKEN_RING_WAIT_MS : Infinity,
+        whileWaiting,
+      );
     } catch (error) {
       // A call cut off while it waits (a stack overflow) stays in flight: its reply is reaped
       // before the slot is used again. A host that broke the protocol is not waited on again.
@@ -322,6 +333,7 @@ function checkReply(pending: InFlight, errno: number, replyLength: number): numb
 function waitForReply(
   slot: SlotView,
   spin: AdaptiveSpin,
+  parkAtOnce: boolean,
   limitMs: number,
   whileWaiting?: () => void,
 ): boolean {
@@ -331,17 +343,19 @@ function waitForReply(
     spin.hit();
     return true;
   }
-  const spinUntil = performance.now() + spin.windowMs;
-  do {
-    for (let i = 0; i < 64; i++) {
-      if (Atomics.load(h, SlotField.state) === SlotState.DONE) {
-        spin.hit();
-        return true;
+  if (!parkAtOnce) {
+    const spinUntil = performance.now() + spin.windowMs;
+    do {
+      for (let i = 0; i < 64; i++) {
+        if (Atomics.load(h, SlotField.state) === SlotState.DONE) {
+          spin.hit();
+          return true;
+        }
       }
-    }
-    whileWaiting?.();
-  } while (performance.now() < spinUntil);
-  spin.miss();
+      whileWaiting?.();
+    } while (performance.now() < spinUntil);
+    spin.miss();
+  }
   Atomics.store(h, SlotField.enclaveWaiting, 1);
   const giveUpAt = performance.now() + limitMs;
   while (Atomics.load(h, SlotField.state) !== SlotState.DONE) {
