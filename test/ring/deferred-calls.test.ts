@@ -3,28 +3,13 @@
 // kept for `finish`, and the protocol checks apply to them as to any call.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { Worker } from 'node:worker_threads';
 import { Calls } from '../../src/interface/calls.ts';
 import { Errno, WasiError } from '../../src/interface/errno.ts';
-import { createRingBuffer, SLOT_COUNT, viewRing } from '../../src/interface/ring.ts';
-import { HostChannel, type BatchRequest } from '../../src/enclave/ring/channel.ts';
-import { RingHostDir } from '../../src/enclave/ring/host-services.ts';
-import type { HostileMode } from './helpers/scripted-host.ts';
-import { startTsWorker } from '../helpers/ts-worker.ts';
+import { SLOT_COUNT } from '../../src/interface/ring.ts';
+import type { BatchRequest } from '../../src/enclave/ring/channel.ts';
+import { enclaveWith, stopScriptedHosts } from './helpers/hostile-enclave.ts';
 
-const workers: Worker[] = [];
-after(async () => {
-  await Promise.all(workers.map((w) => w.terminate()));
-});
-
-function enclaveWith(mode: HostileMode): { channel: HostChannel; dir: RingHostDir } {
-  const ring = createRingBuffer();
-  workers.push(
-    startTsWorker(new URL('./helpers/scripted-host.ts', import.meta.url), { workerData: { ring, mode } }),
-  );
-  const channel = new HostChannel(viewRing(ring));
-  return { channel, dir: new RingHostDir(channel) };
-}
+after(stopScriptedHosts);
 
 /** `count` preads of 4 KiB at offsets 0, 4096, ... (the scripted host answers byte i with offset+i). */
 function preads(count: number, into: Uint8Array[]): BatchRequest[] {

@@ -1,27 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { Worker } from 'node:worker_threads';
 import { Calls } from '../../src/interface/calls.ts';
 import { Errno, WasiError } from '../../src/interface/errno.ts';
-import { createRingBuffer, viewRing } from '../../src/interface/ring.ts';
-import { HostChannel, HostProtocolError } from '../../src/enclave/ring/channel.ts';
-import { RingHostDir } from '../../src/enclave/ring/host-services.ts';
-import type { HostileMode } from './helpers/scripted-host.ts';
-import { startTsWorker } from '../helpers/ts-worker.ts';
+import { HostProtocolError } from '../../src/enclave/ring/channel.ts';
+import { enclaveWith, stopScriptedHosts } from './helpers/hostile-enclave.ts';
 
-const workers: Worker[] = [];
-after(async () => {
-  await Promise.all(workers.map((w) => w.terminate()));
-});
-
-function enclaveWith(mode: HostileMode): { channel: HostChannel; dir: RingHostDir } {
-  const ring = createRingBuffer();
-  workers.push(
-    startTsWorker(new URL('./helpers/scripted-host.ts', import.meta.url), { workerData: { ring, mode } }),
-  );
-  const channel = new HostChannel(viewRing(ring));
-  return { channel, dir: new RingHostDir(channel) };
-}
+after(stopScriptedHosts);
 
 function assertErrno(fn: () => unknown, errno: number): void {
   assert.throws(fn, (e: unknown) => e instanceof WasiError && e.errno === errno);

@@ -12,9 +12,7 @@ import { HostBlockDevice } from '../../src/enclave/blockdev/host-device.ts';
 import type { BatchRequest, HostChannel, Reply } from '../../src/enclave/ring/channel.ts';
 import { Calls } from '../../src/interface/calls.ts';
 import { SLOT_DATA_BYTES } from '../../src/interface/ring.ts';
-import { encryptLuks2Payload, formatLuks2 } from '../../src/image/luks2-format.ts';
-import { buildVerityTree } from '../../src/image/verity-format.ts';
-import { pattern } from './helpers/files.ts';
+import { pattern, shieldedImage } from './helpers/files.ts';
 
 type Lie = 'honest' | 'short' | 'empty' | 'long';
 
@@ -119,20 +117,11 @@ test('short, empty and oversized replies are refused', () => {
 });
 
 test('through dm-verity and LUKS2 a host reply is copied once, into the buffer the caller reads into', () => {
-  const plain = pattern(32 * 4096, 9);
-  const dataOffset = 1 << 20;
-  const f = formatLuks2({ secret: 'pw', kdf: { type: 'pbkdf2' }, dataOffset });
-  const luks = new Uint8Array(dataOffset + plain.length);
-  luks.set(f.metadata);
-  luks.set(encryptLuks2Payload(f, 0, plain), dataOffset);
-  const tree = buildVerityTree((o, l) => luks.subarray(o, o + l), luks.length / 4096, luks.length, {});
-  const image = new Uint8Array(luks.length + tree.hashArea.length);
-  image.set(luks);
-  image.set(tree.hashArea, luks.length);
+  const { plain, image, rootHash, hashOffset } = shieldedImage(32, 9);
 
   const { host, channel } = fakeHost(image);
   const raw = new HostBlockDevice(channel, 0, 512);
-  const verity = openVerity({ data: raw, rootHash: tree.rootHash, hashOffset: luks.length });
+  const verity = openVerity({ data: raw, rootHash, hashOffset });
   const dev = unlockLuks2(verity, 'pw');
   host.into.length = 0;
   const dst = new Uint8Array(16 * 4096);

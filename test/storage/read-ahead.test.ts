@@ -11,9 +11,8 @@ import { IntegrityError, type BlockDevice } from '../../src/common/blockdev/type
 import { openVerity } from '../../src/common/blockdev/verity.ts';
 import { HostBlockDevice } from '../../src/enclave/blockdev/host-device.ts';
 import type { BatchRequest, DeferredCalls, HostChannel, Reply } from '../../src/enclave/ring/channel.ts';
-import { encryptLuks2Payload, formatLuks2 } from '../../src/image/luks2-format.ts';
 import { buildVerityTree } from '../../src/image/verity-format.ts';
-import { pattern } from './helpers/files.ts';
+import { pattern, shieldedImage } from './helpers/files.ts';
 
 const readOne = (dev: BlockDevice, block: number): Uint8Array => {
   const out = new Uint8Array(dev.blockSize);
@@ -142,28 +141,13 @@ function deferringHost(image: Uint8Array) {
   return { host, channel: channel as unknown as HostChannel };
 }
 
-/** A LUKS2 volume under dm-verity in one image, as `image build --encrypt` makes it. */
-function shieldedImage(blocks: number) {
-  const plain = pattern(blocks * 4096, 21);
-  const dataOffset = 1 << 20;
-  const f = formatLuks2({ secret: 'pw', kdf: { type: 'pbkdf2' }, dataOffset });
-  const luks = new Uint8Array(dataOffset + plain.length);
-  luks.set(f.metadata);
-  luks.set(encryptLuks2Payload(f, 0, plain), dataOffset);
-  const tree = buildVerityTree((o, l) => luks.subarray(o, o + l), luks.length / 4096, luks.length, {});
-  const image = new Uint8Array(luks.length + tree.hashArea.length);
-  image.set(luks);
-  image.set(tree.hashArea, luks.length);
-  return { plain, image, dataOffset, rootHash: tree.rootHash, hashOffset: luks.length };
-}
-
 function openShielded(channel: HostChannel, rootHash: string, hashOffset: number): BlockCache {
   const verity = openVerity({ data: new HostBlockDevice(channel, 0, 512), rootHash, hashOffset });
   return new BlockCache(unlockLuks2(verity, 'pw'), { capacity: 64, readAhead: 16 });
 }
 
 test('through the host, dm-verity and LUKS2, sequential reads are served from runs started ahead', () => {
-  const s = shieldedImage(160);
+  const s = shieldedImage(160, 21);
   const { host, channel } = deferringHost(s.image);
   const cache = openShielded(channel, s.rootHash, s.hashOffset);
   for (let b = 0; b < 160; b++) {
@@ -174,7 +158,7 @@ test('through the host, dm-verity and LUKS2, sequential reads are served from ru
 });
 
 test('attack: a block tampered in the reply to a run read ahead is re-read; the reader gets the right data', () => {
-  const s = shieldedImage(160);
+  const s = shieldedImage(160, 21);
   const { host, channel } = deferringHost(s.image);
   const victim = s.dataOffset + 100 * 4096;
   host.tamper = (offset, reply) => {
@@ -191,7 +175,7 @@ test('attack: a block tampered in the reply to a run read ahead is re-read; the 
 });
 
 test('attack: a block tampered on disk fails alone, whether it comes in a run read ahead or on its own', () => {
-  const s = shieldedImage(160);
+  const s = shieldedImage(160, 21);
   s.image[s.dataOffset + 100 * 4096 + 7] ^= 0x40;
   const { channel } = deferringHost(s.image);
   const cache = openShielded(channel, s.rootHash, s.hashOffset);
