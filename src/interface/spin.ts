@@ -29,7 +29,11 @@ export const SPIN_WINDOWS = {
   // The enclave's probe outlasts a quick host call (a stat: a few µs), so a run of slow calls (fsync)
   // that shrank the window does not keep it shrunk on an idle machine.
   enclave: { minMs: 0.01, maxMs: 0.2 },
-  host: { minMs: 0.005, maxMs: 1 },
+  // The host's probe outlasts the enclave's work between two block reads (a random 4 KiB read:
+  // verify, decrypt and the file system, 40-80 µs). A shorter probe, once shrunk, never grew back:
+  // a gap longer than the window is always a miss, so every read paid a futex wake-up on each side
+  // (bench/disk.ts, random reads: 120 µs a read with a 5 µs probe, 40 µs with this one).
+  host: { minMs: 0.2, maxMs: 1 },
 } as const;
 
 export class AdaptiveSpin {
