@@ -158,8 +158,13 @@ describe('key broker release of a disk key', () => {
     });
   });
 
-  after(() => {
-    server?.kill();
+  // Waits for the broker to exit: it writes its database while it stops, and the directory is
+  // removed right after this hook.
+  after(async () => {
+    if (!server || server.exitCode !== null || server.signalCode !== null) return;
+    const exited = new Promise((resolve) => server?.once('exit', resolve));
+    server.kill();
+    await exited;
   });
 
   it('releases the key to the measured enclave, which then runs from the image', async () => {
