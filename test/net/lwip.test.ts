@@ -97,6 +97,20 @@ function capturedSegments(n: number) {
   return { wire, client, server, captured };
 }
 
+/** A connection over which `length` random bytes are sent while the receiver reads nothing. */
+function sendUnread(length: number) {
+  const wire = new Wire();
+  const { client, server } = connect(wire);
+  const data = randomBytes(length);
+  let sent = 0;
+  for (let i = 0; i < 200 && sent < data.length; i++) {
+    sent += wire.a.stack.tcpSend(client, data.subarray(sent));
+    wire.pump();
+    wire.advance(250);
+  }
+  return { wire, server, data, sent };
+}
+
 describe('lwip.wasm', () => {
   it('is the build recorded in native/lwip/SHA256SUMS and imports only the five embedder functions', () => {
     const bytes = readFileSync(new URL('../../src/enclave/net/lwip.wasm', import.meta.url));
@@ -219,30 +233,14 @@ describe('lwIP in wasm, two stacks back to back', () => {
   });
 
   it('the receive window stays open past 64 KiB: 200 KiB are in flight before the reader reads', () => {
-    const wire = new Wire();
-    const { client, server } = connect(wire);
-    const data = randomBytes(200 * 1024);
-    let sent = 0;
-    for (let i = 0; i < 200 && sent < data.length; i++) {
-      sent += wire.a.stack.tcpSend(client, data.subarray(sent));
-      wire.pump();
-      wire.advance(250);
-    }
+    const { wire, server, data, sent } = sendUnread(200 * 1024);
     assert.equal(sent, data.length);
     assert.equal(wire.b.stack.tcpPending(server), data.length, 'all of it queued unread at the receiver');
     assert.ok(Buffer.from(wire.b.stack.tcpRecv(server, data.length)).equals(data.subarray(0, 65536)));
   });
 
   it('a reader sends a window update of its own once it has read a quarter of the window, not per read', () => {
-    const wire = new Wire();
-    const { client, server } = connect(wire);
-    const data = randomBytes(200 * 1024);
-    let sent = 0;
-    for (let i = 0; i < 200 && sent < data.length; i++) {
-      sent += wire.a.stack.tcpSend(client, data.subarray(sent));
-      wire.pump();
-      wire.advance(250);
-    }
+    const { wire, server, data } = sendUnread(200 * 1024);
     assert.equal(wire.b.stack.tcpPending(server), data.length);
     assert.equal(wire.b.outbox.length, 0);
     const windowOf = (p: Uint8Array) => readTcp(readIpv4(p).payload).window;
