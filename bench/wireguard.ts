@@ -4,7 +4,7 @@
 // Everything runs in this one thread: a send is sealed, "carried" and opened on the same core.
 // Then wireguard-go <-> wireguard-go in two namespaces (root), per CPU-second of both ends.
 // Run: node --import tsx bench/wireguard.ts [MiB per run] [rounds]
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { readFileSync } from 'node:fs';
@@ -100,6 +100,71 @@ function x25519Ms(runs: number): { noble: number; node: number } {
   t = performance.now();
   for (let i = 0; i < runs; i++) x25519.getSharedSecret(a, b);
   return { noble: (performance.now() - t) / runs, node };
+}
+
+/** Microseconds of CPU per call of `f`, over `n` calls. */
+function perCallUs(n: number, f: (i: number) => void): number {
+  const t = process.cpuUsage();
+  for (let i = 0; i < n; i++) f(i);
+  const used = process.cpuUsage(t);
+  return (used.user + used.system) / n;
+}
+
+/**
+ * Ways of driving node:crypto's ChaCha20-Poly1305 for one packet, each step on its own: what a
+ * packet costs before any byte is encrypted, and which call it goes to. 1424 bytes is a 1420-byte
+ * packet padded to 16; the device seals and opens exactly this.
+ */
+function cryptoCallMeasures(): Record<string, () => number> {
+  const n = 20_000;
+  const nonce = Buffer.alloc(12);
+  const keyObject = createSecretKey(key);
+  const packet = randomBytes(1424);
+  const small = randomBytes(16);
+  const options = { authTagLength: 16 };
+  const sealed = (p: Uint8Array) => {
+    const c = createCipheriv('chacha20-poly1305', key, nonce, options);
+    const body = c.update(p);
+    c.final();
+    return { body, tag: c.getAuthTag() };
+  };
+  const big = sealed(packet);
+  const little = sealed(small);
+  const open = (m: { body: Uint8Array; tag: Uint8Array }) => {
+    const d = createDecipheriv('chacha20-poly1305', key, nonce, options);
+    d.setAuthTag(m.tag);
+    d.update(m.body);
+    d.final();
+  };
+  const chunk = randomBytes(1 << 20);
+  return {
+    createOptions: () => perCallUs(n, () => createCipheriv('chacha20-poly1305', key, nonce, options)),
+    createBare: () => perCallUs(n, () => createCipheriv('chacha20-poly1305', key, nonce)),
+    createKeyObject: () => perCallUs(n, () => createCipheriv('chacha20-poly1305', keyObject, nonce)),
+    createDecipher: () => perCallUs(n, () => createDecipheriv('chacha20-poly1305', key, nonce, options)),
+    update16: () =>
+      perCallUs(n, () => createCipheriv('chacha20-poly1305', key, nonce, options).update(small)),
+    update1424: () =>
+      perCallUs(n, () => createCipheriv('chacha20-poly1305', key, nonce, options).update(packet)),
+    final: () =>
+      perCallUs(n, () => {
+        const c = createCipheriv('chacha20-poly1305', key, nonce, options);
+        c.update(packet);
+        c.final();
+      }),
+    seal16: () => perCallUs(n, () => sealed(small)),
+    seal1424: () => perCallUs(n, () => sealed(packet)),
+    open16: () => perCallUs(n, () => open(little)),
+    open1424: () => perCallUs(n, () => open(big)),
+    // The cipher's own work on 1424 bytes: 1 MiB chunks, the set-up spread over 736 packets' worth.
+    bulk1424: () =>
+      perCallUs(16, () => {
+        const c = createCipheriv('chacha20-poly1305', key, nonce, options);
+        c.update(chunk);
+        c.final();
+      }) *
+      (1424 / (1 << 20)),
+  };
 }
 
 /** The same through WireGuard's message layout: header, padding to 16, counter nonce. */
@@ -216,7 +281,7 @@ function handshakeMs(runs: number): number {
  * driven as NetStack drives it: the packets of each received batch go into lwIP together, events are
  * taken every round.
  */
-function tcpThroughTunnel(tunnel = true): number {
+function tcpThroughTunnel(tunnel = true): { rate: number; sent: number; acks: number } {
   const wasm = compileLwip(readFileSync(new URL('../src/enclave/net/lwip.wasm', import.meta.url)));
   const inbox: { alice: Uint8Array[]; bob: Uint8Array[] } = { alice: [], bob: [] };
   const stacks: { alice?: LwipStack; bob?: LwipStack } = {};
@@ -277,13 +342,18 @@ function tcpThroughTunnel(tunnel = true): number {
     }
   });
   if (received !== BYTES) throw new Error(`received ${received} of ${BYTES}`);
-  return r;
+  // Transport messages each way: the sender's carry the data, the receiver's are (thinned) ACKs.
+  return { rate: r, sent: alice.stats.transportSent, acks: bob.stats.transportSent };
 }
 
 /** Medians over `ROUNDS` alternating rounds: on a shared machine the load moves between runs. */
 const ROUNDS = Number(process.argv[3] ?? 5);
 function medianOf(measures: Record<string, () => number>): Record<string, number> {
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(measures).map((k) => [k, []]));
+  // Three rounds first that count for nothing: a path's first runs also pay for compiling it and
+  // for the heap settling (8 MiB device-to-device runs of their own took 234, 165, 123, then
+  // 95-115 ms); with no warm-up, or one round, the device looked 0.2-0.3 of the ceiling slower.
+  for (let r = 0; r < 3; r++) for (const f of Object.values(measures)) f();
   for (let r = 0; r < ROUNDS; r++) for (const [name, f] of Object.entries(measures)) samples[name]!.push(f());
   return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
 }
@@ -314,15 +384,51 @@ printTable(
   rows,
 );
 
+// What one packet costs in node:crypto, call by call (the ways of driving it that the public API offers).
+const c = medianOf(cryptoCallMeasures());
+const sealOpen = c.seal1424! + c.open1424!;
+const fixedSealOpen = c.seal16! + c.open16!;
+const share = (us: number) => us / sealOpen;
+printTable(
+  `node:crypto ChaCha20-Poly1305 per packet, call by call, median of ${ROUNDS} (µs of CPU per call; share of a 1424-byte seal + open, ${sealOpen.toFixed(2)} µs)`,
+  ['', 'µs per call', 'share'],
+  [
+    ['createCipheriv(raw key, { authTagLength: 16 }): the device', c.createOptions!, share(c.createOptions!)],
+    ['createCipheriv(raw key), tag length left at its default 16', c.createBare!, share(c.createBare!)],
+    ['createCipheriv(KeyObject made once per session)', c.createKeyObject!, share(c.createKeyObject!)],
+    ['createDecipheriv(raw key, { authTagLength: 16 })', c.createDecipher!, share(c.createDecipher!)],
+    ['create + update(16 B)', c.update16!, share(c.update16!)],
+    ['create + update(1424 B)', c.update1424!, share(c.update1424!)],
+    ['create + update(1424 B) + final()', c.final!, share(c.final!)],
+    ['seal 1424 B: create + update + final + getAuthTag', c.seal1424!, share(c.seal1424!)],
+    ['open 1424 B: createDecipheriv + setAuthTag + update + final', c.open1424!, share(c.open1424!)],
+    ['seal + open of 16 B: the fixed cost of a packet', fixedSealOpen, share(fixedSealOpen)],
+    ['the cipher work of sealing 1424 B (1 MiB chunks)', c.bulk1424!, share(c.bulk1424!)],
+  ],
+);
+
 // The TCP table takes its ceiling again beside the TCP runs (both AEADs, the faster one counts).
+const tcpMessages = { sent: [] as number[], acks: [] as number[] };
 const t = medianOf({
   node: () => nodeAead(1420),
   noble: () => nobleAead(1420),
-  tcp: () => tcpThroughTunnel(true),
-  direct: () => tcpThroughTunnel(false),
+  tcp: () => {
+    const run = tcpThroughTunnel(true);
+    tcpMessages.sent.push(run.sent);
+    tcpMessages.acks.push(run.acks);
+    return run.rate;
+  },
+  direct: () => tcpThroughTunnel(false).rate,
   bulk: bulkAead,
 });
 const ceiling = Math.max(t.node!, t.noble!);
+// node:crypto's part of TCP's CPU, from the call table: a seal + open per data message (1420 B
+// packets, padded to 1424) and per ACK (40 B, padded to 48: the fixed cost and a block).
+const perMiB = (count: number[]) => median(count) / MIB;
+const aeadUsPerMiB = perMiB(tcpMessages.sent) * sealOpen + perMiB(tcpMessages.acks) * fixedSealOpen;
+const fixedUsPerMiB = (perMiB(tcpMessages.sent) + perMiB(tcpMessages.acks)) * fixedSealOpen;
+const tcpUsPerMiB = 1e6 / t.tcp!;
+const aeadBound = 1e6 / aeadUsPerMiB;
 printTable(
   `Bulk TCP, lwIP to lwIP through two WireGuard devices, one thread, median of ${ROUNDS} (MiB per CPU-second)`,
   ['', 'MiB per CPU-second', 'ratio to AEAD ceiling (1420 B)'],
@@ -337,15 +443,40 @@ printTable(
     ['TCP through the tunnel (payload bytes)', t.tcp!, t.tcp! / ceiling],
     ['TCP lwIP to lwIP without the tunnel', t.direct!, t.direct! / ceiling],
     ['ChaCha20-Poly1305 seal only, 1 MiB chunks (node:crypto)', t.bulk!, t.bulk! / ceiling],
+    [
+      'TCP if nothing but its seals and opens cost (bound, from the call table)',
+      aeadBound,
+      aeadBound / ceiling,
+    ],
+  ],
+);
+printTable(
+  "Where TCP's CPU-second goes (per MiB of payload; node:crypto's part from the call table)",
+  ['', 'per MiB', 'share of TCP'],
+  [
+    [
+      'data messages (sender) / ACK messages (receiver)',
+      `${perMiB(tcpMessages.sent).toFixed(0)} / ${perMiB(tcpMessages.acks).toFixed(0)}`,
+      '',
+    ],
+    ['µs of CPU, all of TCP through the tunnel', tcpUsPerMiB, 1],
+    ['µs in node:crypto seal + open', aeadUsPerMiB, aeadUsPerMiB / tcpUsPerMiB],
+    ["  of which node:crypto's fixed per-packet cost", fixedUsPerMiB, fixedUsPerMiB / tcpUsPerMiB],
+    [
+      'µs in everything else (lwIP, device, copies, GC)',
+      tcpUsPerMiB - aeadUsPerMiB,
+      1 - aeadUsPerMiB / tcpUsPerMiB,
+    ],
   ],
 );
 
 // The reference peer: wireguard-go <-> wireguard-go with the kernel's TCP (bench/wireguard-go-pair.ts).
+// At least 64 MiB: its CPU is read from /proc in 10 ms ticks, a 16 MiB run lasts some 25 of them.
 const pairSkip = pairUnavailable();
 if (pairSkip) {
   process.stdout.write(`\nwireguard-go <-> wireguard-go: skipped (${pairSkip})\n`);
 } else {
-  const pair = await wireguardGoPair(Math.max(MIB, 16), ROUNDS);
+  const pair = await wireguardGoPair(Math.max(MIB, 64), ROUNDS);
   const perSecond = median(pair.map((p) => p.mibPerSecond));
   const perCpu = median(pair.map((p) => p.mibPerCpuSecond));
   printTable(
@@ -353,6 +484,7 @@ if (pairSkip) {
     ['', 'MiB/s', 'MiB per CPU-second', 'ratio to wireguard-go'],
     [
       ['Cloister: lwIP + TypeScript WireGuard, both ends on one core', '', t.tcp!, t.tcp! / perCpu],
+      ['  bound: its node:crypto seals and opens alone (above)', '', aeadBound, aeadBound / perCpu],
       ['wireguard-go <-> wireguard-go, kernel TCP, two namespaces', perSecond, perCpu, 1],
     ],
   );

@@ -10,7 +10,8 @@
 # bookworm only has 2.1.3), built with bookworm's clang-14, lld-14 and wasi-libc
 # 0.0~git20220510.9886d3d-2. Flags are fixed and the build runs with SOURCE_DATE_EPOCH set, so the same
 # inputs give the same bytes; the result's sha256 is in SHA256SUMS next to this script. Only this
-# script, lwipopts.h, arch/cc.h and glue.c are kept in the repository, never the Debian sources.
+# script, lwipopts.h, arch/cc.h, glue.c and checksum.[ch] are kept in the repository, never the Debian
+# sources.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -61,10 +62,12 @@ done
 # Upstream code is built as it is (-w); our glue must compile without warnings.
 printf '%s\n' "${sources[@]}" | xargs -P 2 -I{} sh -c 'clang "$@" -w -c {} -o obj/$(basename {} .c).o' _ "${CFLAGS[@]}"
 clang "${CFLAGS[@]}" -Wall -Wextra -Werror -c "$HERE/glue.c" -o obj/glue.o
+# Only the checksum uses wasm SIMD (Node's V8 has it on by default); lwIP's own code stays scalar.
+clang "${CFLAGS[@]}" -msimd128 -Wall -Wextra -Werror -c "$HERE/checksum.c" -o obj/checksum.o
 
 # Sorted object order: the link does not depend on how the shell expanded the globs.
 mapfile -t objs < <(printf '%s\n' "${objs[@]}" | LC_ALL=C sort)
-clang --target=wasm32-wasi -O2 -mexec-model=reactor obj/glue.o "${objs[@]}" \
+clang --target=wasm32-wasi -O2 -mexec-model=reactor obj/glue.o obj/checksum.o "${objs[@]}" \
   -Wl,--strip-all -Wl,--gc-sections -Wl,-z,stack-size=262144 -Wl,--max-memory=268435456 \
   -o "$BUILD_DIR/lwip.wasm"
 

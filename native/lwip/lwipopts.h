@@ -88,9 +88,10 @@
 #define CHECKSUM_CHECK_TCP 1
 #define CHECKSUM_CHECK_ICMP 1
 #define LWIP_CHECKSUM_ON_COPY 1
-/* lwIP's checksum loop that adds 32-bit words (the default adds 16-bit ones): about half the
- * instructions per byte in wasm, where receiving a segment is mostly its checksum. */
-#define LWIP_CHKSUM_ALGORITHM 3
+/* The checksum loop in wasm SIMD (checksum.c): receiving a segment is mostly its checksum, and
+ * lwIP's own loops add at most 32 bits at a time. */
+#include "checksum.h"
+#define LWIP_CHKSUM cl_chksum
 
 #define LWIP_NETIF_STATUS_CALLBACK 0
 #define LWIP_NETIF_LINK_CALLBACK 0

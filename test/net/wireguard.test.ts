@@ -6,7 +6,8 @@ import type { InFlight } from './helpers/wg-pair.ts';
 import { ipv4Packet } from './helpers/packets.ts';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { dh, hchacha20, generatePrivateKey, publicKey } from '../../src/enclave/net/wireguard/crypto.ts';
-import { WireGuardDevice } from '../../src/enclave/net/wireguard/device.ts';
+import { WireGuardDevice, openTransport, sealTransport } from '../../src/enclave/net/wireguard/device.ts';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { MacStamper } from '../../src/enclave/net/wireguard/cookie.ts';
 import { createInitiation, identity, tai64n } from '../../src/enclave/net/wireguard/noise.ts';
 import { ReplayWindow, WINDOW_SIZE } from '../../src/enclave/net/wireguard/replay.ts';
@@ -104,6 +105,30 @@ describe('WireGuard primitives', () => {
     assert.equal(w.accept(limit, limit), false);
     assert.equal(w.accept(-1, limit), false);
     assert.equal(w.accept(2 ** 53, 2 ** 60), false);
+  });
+  it('transport messages are ChaCha20-Poly1305 under the counter nonce, padded to 16, as @noble/ciphers computes them', () => {
+    const key = new Uint8Array(randomBytes(32));
+    // Counters whose high 32 bits matter too: the nonce takes all 8 bytes of the message's field.
+    for (const counter of [0, 1, 2 ** 32 - 1, 2 ** 32 + 5, 2 ** 52 + 3]) {
+      for (const length of [0, 1, 15, 16, 17, 1420]) {
+        const packet = new Uint8Array(randomBytes(length));
+        const message = sealTransport(key, 0x01020304, counter, packet);
+        const nonce = new Uint8Array(12);
+        new DataView(nonce.buffer).setBigUint64(4, BigInt(counter), true);
+        const padded = new Uint8Array(Math.ceil(length / 16) * 16);
+        padded.set(packet);
+        const expected = chacha20poly1305(key, nonce).encrypt(padded);
+        assert.deepEqual([...message.subarray(0, 8)], [4, 0, 0, 0, 4, 3, 2, 1]);
+        assert.equal(new DataView(message.buffer, message.byteOffset).getBigUint64(8, true), BigInt(counter));
+        assert.ok(Buffer.from(message.subarray(16)).equals(expected), `counter ${counter}, ${length} bytes`);
+        const opened = openTransport(key, message);
+        assert.ok(opened && Buffer.from(opened).equals(padded));
+        // The same body under the neighbouring counter does not open: the nonce is the counter.
+        const moved = message.slice();
+        moved[8]! ^= 1;
+        assert.equal(openTransport(key, moved), undefined);
+      }
+    }
   });
 });
 

@@ -554,9 +554,15 @@ function u32be(d: Uint8Array, at: number): number {
   return ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!) >>> 0;
 }
 
-// createCipheriv and createDecipheriv copy the nonce: one buffer each serves every call.
+// createCipheriv and createDecipheriv copy the nonce and read the options: one of each serves every call.
 const sealNonce = new Uint8Array(12);
 const openNonce = new Uint8Array(12);
+const AEAD_OPTIONS = { authTagLength: TAG_LEN } as const;
+
+/** The message's counter field (bytes 8..15) into the nonce's last 8 bytes, without a view per packet. */
+function counterIntoNonce(message: Uint8Array, nonce: Uint8Array): void {
+  for (let i = 0; i < 8; i++) nonce[4 + i] = message[8 + i]!;
+}
 
 /** Where a packet is padded before sealing: one cipher update per packet, no allocation for it. */
 const padScratch = new Uint8Array(65536 + 16);
@@ -595,8 +601,8 @@ export function sealTransport(
   // The 64-bit little-endian counter (a safe integer: at most 2^53 - 1) is also the nonce's tail.
   putU32le(out, 8, counter >>> 0);
   putU32le(out, 12, Math.floor(counter / 2 ** 32));
-  sealNonce.set(out.subarray(8, 16), 4);
-  const cipher = createCipheriv('chacha20-poly1305', key, sealNonce, { authTagLength: TAG_LEN });
+  counterIntoNonce(out, sealNonce);
+  const cipher = createCipheriv('chacha20-poly1305', key, sealNonce, AEAD_OPTIONS);
   let plaintext = packet;
   if (padded > packet.length) {
     padScratch.set(packet);
@@ -612,10 +618,9 @@ export function sealTransport(
 
 /** The decrypted (padded) payload of a transport message, or undefined when it does not authenticate. */
 export function openTransport(key: Uint8Array, message: Uint8Array): Uint8Array | undefined {
-  const nonce = openNonce;
-  nonce.set(message.subarray(8, 16), 4);
+  counterIntoNonce(message, openNonce);
   const end = message.length - TAG_LEN;
-  const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_LEN });
+  const decipher = createDecipheriv('chacha20-poly1305', key, openNonce, AEAD_OPTIONS);
   decipher.setAuthTag(message.subarray(end));
   const body = decipher.update(message.subarray(TRANSPORT_HEADER, end));
   try {
@@ -623,5 +628,5 @@ export function openTransport(key: Uint8Array, message: Uint8Array): Uint8Array 
   } catch {
     return undefined;
   }
-  return new Uint8Array(body.buffer, body.byteOffset, body.length);
+  return body; // a Buffer of its own: a Uint8Array already, no view on top needed
 }
