@@ -14,6 +14,27 @@ import { reachingSeeds, type SeedReach } from './reach.ts';
 const HOST_IO =
   /^(node:)?(fs|fs\/promises|net|dgram|child_process|http|https|http2|tls|dns|cluster|readline|inspector|worker_threads)$/;
 
+/**
+ * Methods of the built-in arrays, typed arrays and buffers (`COPYING_BUILTIN_OWNER`) that return a
+ * new array, view or buffer and do not change their receiver (`subarray` shares the receiver's
+ * memory but writes nothing into it).
+ */
+const COPYING_BUILTIN_METHODS = new Set([
+  'slice',
+  'subarray',
+  'concat',
+  'map',
+  'filter',
+  'flat',
+  'flatMap',
+  'toReversed',
+  'toSorted',
+  'toSpliced',
+  'with',
+]);
+const COPYING_BUILTIN_OWNER =
+  /^(ReadonlyArray|Array|ArrayBuffer|SharedArrayBuffer|(Int8|Uint8|Uint8Clamped|Int16|Uint16|Int32|Uint32|Float32|Float64|BigInt64|BigUint64)Array)$/;
+
 type FunctionLike =
   | ts.FunctionDeclaration
   | ts.MethodDeclaration
@@ -2096,6 +2117,7 @@ export class GraphBuilder {
       ts.TypeFlags.ESSymbolLike;
     const receiverFlags = this.checker.getTypeAtLocation(callee.expression).flags;
     if ((receiverFlags & primitive) !== 0 && (receiverFlags & ~primitive) === 0) return false;
+    if (this.isCopyingBuiltin(callee)) return false;
     if (
       /^(push|unshift|splice|set|add|fill|copyWithin|update|put|enqueue|insert|write|append|prepend|assign)/.test(
         callee.name.text,
@@ -2111,6 +2133,31 @@ export class GraphBuilder {
       return true;
     const receiverType = this.checker.getTypeAtLocation(callee.expression);
     return result === receiverType || result.getSymbol() === receiverType.getSymbol();
+  }
+
+  /**
+   * A method of JavaScript's own arrays, typed arrays and buffers that returns a new object and
+   * leaves its receiver as it was (`buffer.slice(pos, pos + size)`), though its result has the
+   * receiver's type: its arguments are not kept in the receiver. Only declarations of TypeScript's
+   * default library count (a `slice` of the application's or a package's own may mutate). Before,
+   * `stm.readBytes(hmac.byteLength)` made the stream's buffer derive from the HMAC's length, and so
+   * every stream sensitive.
+   */
+  private isCopyingBuiltin(callee: ts.PropertyAccessExpression): boolean {
+    if (!COPYING_BUILTIN_METHODS.has(callee.name.text)) return false;
+    const decls = this.checker.getSymbolAtLocation(callee.name)?.declarations ?? [];
+    return (
+      decls.length > 0 &&
+      decls.every((d) => {
+        const file = d.getSourceFile();
+        const owner = d.parent;
+        return (
+          this.app.program.isSourceFileDefaultLibrary(file) &&
+          ts.isInterfaceDeclaration(owner) &&
+          COPYING_BUILTIN_OWNER.test(owner.name.text)
+        );
+      })
+    );
   }
 
   private specialCall(

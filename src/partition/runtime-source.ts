@@ -32,6 +32,9 @@ function toWire(value) {
     // JSON would make an ArrayBuffer an empty object: its bytes, and that it was one.
     if (raw instanceof ArrayBuffer) return { __cloisterArrayBuffer: WireBuffer.from(raw).toString('base64') };
     if (raw instanceof Date) return { __cloisterDate: Number.isNaN(raw.getTime()) ? 'NaN' : raw.getTime() };
+    // JSON would make a Map or a Set an empty object: their entries, and that they were one.
+    if (raw instanceof Map) return { __cloisterMap: [...raw] };
+    if (raw instanceof Set) return { __cloisterSet: [...raw] };
     if (raw === undefined) return { __cloisterUndefined: true };
     return v;
   }));
@@ -39,13 +42,15 @@ function toWire(value) {
 function fromWire(bytes) {
   const text = wireDecoder.decode(bytes);
   // Most messages carry neither bytes nor undefined: no reviver then (a key is always quoted).
-  if (!text.includes('"__cloisterBytes"') && !text.includes('"__cloisterUndefined"') && !text.includes('"__cloisterArrayBuffer"'))
+  if (!['"__cloisterBytes"', '"__cloisterUndefined"', '"__cloisterArrayBuffer"', '"__cloisterMap"', '"__cloisterSet"'].some((tag) => text.includes(tag)))
     return JSON.parse(text);
   return JSON.parse(text, (_key, v) => {
     if (v === null || typeof v !== 'object') return v;
     if (typeof v.__cloisterBytes === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterBytes, 'base64'));
     if (typeof v.__cloisterArrayBuffer === 'string') return new Uint8Array(WireBuffer.from(v.__cloisterArrayBuffer, 'base64')).buffer;
     if (v.__cloisterUndefined === true) return undefined;
+    if (Array.isArray(v.__cloisterMap)) return new Map(v.__cloisterMap.filter((e) => Array.isArray(e) && e.length === 2));
+    if (Array.isArray(v.__cloisterSet)) return new Set(v.__cloisterSet);
     return v;
   });
 }
@@ -56,6 +61,8 @@ function bufferOut(v) {
     return { __cloisterBuffer: new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)), kind: v.constructor.name };
   return undefined;
 }
+/** The most entries of a Map or Set the host rebuilds from one crossing. */
+const MAX_COLLECTION = 1 << 20;
 const VIEWS = { Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView };
 function bufferIn(v) {
   if (!(v.__cloisterBuffer instanceof Uint8Array)) throw new EnclaveRefusal('a buffer must be bytes');
@@ -265,6 +272,9 @@ function toEnclave(v, path = []) {
   if (path.includes(v) || path.length > 64) return hostRef(v);
   const inner = [...path, v];
   if (Array.isArray(v)) return v.map((x) => toEnclave(x, inner));
+  // A Map or Set is data, copied with its entries as an array is (a proxy's exits could not iterate it).
+  if (v instanceof Map) return { __cloisterMap: [...v].map(([k, x]) => [toEnclave(k, inner), toEnclave(x, inner)]) };
+  if (v instanceof Set) return { __cloisterSet: [...v].map((x) => toEnclave(x, inner)) };
   const mirrored = handles.get(v);
   if (typeof mirrored === 'number' && mirrored < 0 && Object.values(v).some((x) => mirrorStubs.has(x)))
     // The copy of a plain object the enclave made (its methods are stubs): the enclave's own object.
@@ -295,6 +305,10 @@ function fromEnclave(v, depth = 0) {
     return cls;
   }
   if (v.__cloisterError !== undefined) return rebuildError(v.__cloisterError);
+  if (Array.isArray(v.__cloisterMap) && v.__cloisterMap.length <= MAX_COLLECTION)
+    return new Map(v.__cloisterMap.filter((e) => Array.isArray(e) && e.length === 2).map(([k, x]) => [fromEnclave(k, depth + 1), fromEnclave(x, depth + 1)]));
+  if (Array.isArray(v.__cloisterSet) && v.__cloisterSet.length <= MAX_COLLECTION)
+    return new Set(v.__cloisterSet.map((x) => fromEnclave(x, depth + 1)));
   if (typeof v.__cloisterResident === 'number') return residentStandIn(v);
   let target = fromEnclaveObject(v, depth);
   // A plain object the enclave made with methods: each is a stub that runs the enclave's own.
@@ -623,6 +637,13 @@ function install({ host, seal, unseal }) {
   const fromHost = (v, depth = 0) => {
     if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof ArrayBuffer || depth > 64) return v;
     if (Array.isArray(v)) return v.map((x) => fromHost(x, depth + 1));
+    // A Map or Set: copied with its entries (one unsealed from the wire is one already).
+    if (v instanceof Map) return new Map([...v].map(([k, x]) => [fromHost(k, depth + 1), fromHost(x, depth + 1)]));
+    if (v instanceof Set) return new Set([...v].map((x) => fromHost(x, depth + 1)));
+    if (Array.isArray(v.__cloisterMap) && v.__cloisterMap.length <= MAX_COLLECTION)
+      return new Map(v.__cloisterMap.filter((e) => Array.isArray(e) && e.length === 2).map(([k, x]) => [fromHost(k, depth + 1), fromHost(x, depth + 1)]));
+    if (Array.isArray(v.__cloisterSet) && v.__cloisterSet.length <= MAX_COLLECTION)
+      return new Set(v.__cloisterSet.map((x) => fromHost(x, depth + 1)));
     if (v.__cloisterBuffer !== undefined) return bufferIn(v);
     if (v.__cloisterDate !== undefined) {
       const date = new Date(v.__cloisterDate === 'NaN' ? NaN : Number(v.__cloisterDate));
@@ -678,6 +699,10 @@ function install({ host, seal, unseal }) {
     if (path.includes(v) || path.length > 64) return undefined;
     const inner = [...path, v];
     if (Array.isArray(v)) return v.map((x) => toHost(x, inner));
+    // A Map or Set the enclave made crosses with its entries (as data, each entry by these rules);
+    // before, it crossed as its own enumerable keys (none) and came back as \`{}\`.
+    if (v instanceof Map) return { __cloisterMap: [...v].map(([k, x]) => [toHost(k, inner), toHost(x, inner)]) };
+    if (v instanceof Set) return { __cloisterSet: [...v].map((x) => toHost(x, inner)) };
     if (SEALED in v || HANDLE in v || typeof v.__cloisterResident === 'number') return v;
     if (residents.has(v)) return residentRef(v);
     const proto = Object.getPrototypeOf(v);

@@ -200,6 +200,32 @@ describe('partition analysis (TypeScript)', () => {
     assert.equal(a.slices.forward.has(`${done}#return`), false);
   });
 
+  it('keeps nothing in a built-in buffer that slice or subarray copies from, but does in one set writes', () => {
+    const dir = writeApp({
+      'stream.ts': [
+        '/** @sensitive */',
+        'let key = new Uint8Array(4);',
+        'const data = new ArrayBuffer(64);',
+        'const view = new Uint8Array(data);',
+        // The positions derive from the key; the copies do, the buffers they are taken from do not.
+        'export function take(): ArrayBuffer { return data.slice(0, key[0]); }',
+        'export function part(): Uint8Array { return view.subarray(key[1]); }',
+        'export function peek(): number { return view[0]; }',
+        // A method of the application's own named slice may keep its argument: it is not a built-in.
+        'class Log { items: number[] = []; slice(n: number): Log { this.items.push(n); return this; } }',
+        'const log = new Log();',
+        'export function note(): Log { return log.slice(key[2]); }',
+        'export function count(): number { return log.items.length; }',
+        'const out = new Uint8Array(8);',
+        'export function put(): void { out.set(key); }',
+        'export function show(): number { return out[0]; }',
+      ].join('\n'),
+    });
+    const a = analyze(dir);
+    // peek reads a buffer only sliced from; count reads what Log.slice kept; show what set wrote
+    assert.deepEqual(names(a.slices.sees), ['Log.slice', 'count', 'note', 'part', 'put', 'show', 'take']);
+  });
+
   it('reads an accessor as a call of its getter and calls the implementation of an overload', () => {
     const dir = writeApp({
       'acc.ts': [

@@ -66,6 +66,19 @@ export class Locker {
   get first(): string { return this.pin.slice(0, 1); }
   static make(pin: string): Locker { const l = new Locker(); l.code = pin; return l; }
 }
+/** @declassify the tag names and their numbers are public */
+export function keyTags(names: string[]): Map<string, number> {
+  return new Map(names.map((n, i) => [n, i + masterKey.length]));
+}
+export function tagTotal(tags: Map<string, number>): number {
+  let s = masterKey.length;
+  for (const v of tags.values()) s += v;
+  return s;
+}
+/** @sensitive */
+export function keySet(): Set<number> { return new Set(masterKey); }
+export function setSize(s: Set<number>): number { return s.size; }
+export function keySetSize(): number { return setSize(keySet()); }
 `;
 
 type Sealed = { __cloisterSealed: string };
@@ -145,8 +158,13 @@ describe('generated partition (in-process test double for the enclave channel)',
       'hint',
       'keyBuffer',
       'keyDigits',
+      'keySet',
+      'keySetSize',
+      'keyTags',
       'lend',
+      'setSize',
       'shelve',
+      'tagTotal',
       'tallyKey',
       'unlock',
     ]);
@@ -159,7 +177,7 @@ describe('generated partition (in-process test double for the enclave channel)',
     assert.equal(byName.get('keyDigits')?.returns.fromArguments, undefined, 'reads the key itself');
     assert.deepEqual(
       iface.declassified.map((d) => `${d.line}:${d.scope}`),
-      ['16:function', '37:call'],
+      ['16:function', '37:call', '52:function'],
       'every declassification is listed',
     );
     assert.deepEqual(byName.get('checksum')?.requires, ['vault.ts#masterKey']);
@@ -238,6 +256,36 @@ describe('generated partition (in-process test double for the enclave channel)',
     assert.equal(opened(ring.add('b', 'y')), 2, 'the same mirror, its Map kept');
     const own = (ring as unknown as { keys?: Map<string, string> }).keys;
     assert.equal(own?.size, 0, 'the host object keeps its own empty Map: the keys stay inside');
+  });
+
+  it('carries Maps and Sets with their entries, in clear, sealed and from the host', () => {
+    host.unlock('pw');
+    const n = 'pw:stretched'.length;
+    const tags = host.keyTags(['a', 'b']) as Map<string, number>;
+    assert.ok(tags instanceof Map, 'a Map, not the {} of its enumerable keys');
+    assert.deepEqual(
+      [...tags],
+      [
+        ['a', n],
+        ['b', n + 1],
+      ],
+    );
+    assert.equal(
+      opened(
+        host.tagTotal(
+          new Map([
+            ['x', 2],
+            ['y', 3],
+          ]),
+        ),
+      ),
+      n + 5,
+      'a host Map copied in, iterable',
+    );
+    const sealed = host.keySet();
+    assert.ok((sealed as Partial<Sealed>).__cloisterSealed !== undefined, 'a sensitive Set leaves sealed');
+    const distinct = new Set(new TextEncoder().encode('pw:stretched')).size;
+    assert.equal(opened(host.setSize(sealed)), distinct, 'and is a Set again inside');
   });
 
   it('hands a sensitive value to a host callback or host object only sealed (attack: the host collects what it is given)', () => {
