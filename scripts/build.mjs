@@ -2,7 +2,9 @@
 // same sources and lockfile), the host-call server thread and the CLI.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // CLOISTER_DIST lets a test rebuild elsewhere and compare: same sources, same bytes.
 const out = process.env.CLOISTER_DIST ?? 'dist';
@@ -42,7 +44,8 @@ await build({
   format: 'iife',
 });
 // Its V8 code cache (not measured; src/host/enclave-code-cache.ts), made by this Node in a process
-// of its own with default V8 flags, like the enclave's.
+// of its own with default V8 flags, like the enclave's: the top level only; replaced below by the
+// one recorded during a run.
 const cacheWriter = await build({
   ...common,
   entryPoints: ['scripts/write-code-cache.ts'],
@@ -95,3 +98,45 @@ await build({
   },
 });
 chmodSync(`${out}/cli.js`, 0o755);
+// The run bundle: `cloister run` and `demo` as one CommonJS script, which cli.js compiles with a V8
+// code cache (src/cli/run-bundle.ts). Its `import.meta.url` (package-files.ts finds dist/ with it)
+// is its own file's URL.
+await build({
+  ...common,
+  entryPoints: ['src/cli/run-main.ts'],
+  outfile: `${out}/cli-run.cjs`,
+  format: 'cjs',
+  plugins: [externalPackagesExcept(['commander'])],
+  define: { 'import.meta.url': '__runBundleUrl' },
+  banner: { js: "const __runBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+// Its code cache and the enclave's, recorded by running hello world through it in a process of its
+// own (default V8 flags, like a run's) with a sim platform of its own, removed after: they then hold
+// the functions a run compiles. Only for a dist/ inside the package (a run finds its files from the
+// package root); a build elsewhere, made to be compared, has no run bundle cache and keeps the
+// enclave's top-level one.
+/** Runs the cache writer (a file, not `-e`: the enclave Worker would inherit `--input-type=module`). */
+async function writeRunBundleCache() {
+  const writer = await build({
+    ...common,
+    entryPoints: ['scripts/write-cli-code-cache.ts'],
+    format: 'esm',
+    packages: 'external',
+    write: false,
+  });
+  const work = mkdtempSync(join(tmpdir(), 'cloister-build-'));
+  try {
+    const script = join(work, 'write-cli-code-cache.mjs');
+    writeFileSync(script, writer.outputFiles[0].text);
+    execFileSync(process.execPath, [script], {
+      stdio: 'pipe',
+      env: { ...process.env, CLOISTER_DIST: out, CLOISTER_SIM_PLATFORM: join(work, 'sim-platform.json') },
+    });
+  } catch (error) {
+    throw new Error(`writing the run bundle's code cache: ${error.stderr ?? error.message}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+rmSync(join(out, 'cli-run.cjs.v8cache'), { force: true });
+if (existsSync(join(out, '..', 'package.json'))) await writeRunBundleCache();

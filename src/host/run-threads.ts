@@ -37,9 +37,6 @@ function newServerThread(): Worker {
  * when `server` (a run with host files or devices: other runs may not need it, host-call-service.ts).
  */
 export function prestartRunThreads(memoryMiB: number, server: boolean): void {
-  const bundleSource = readEnclaveBundle();
-  const cachePath = join(packageRoot(), 'dist', ENCLAVE_CODE_CACHE_FILE);
-  const cacheFile = existsSync(cachePath) ? new Uint8Array(readFileSync(cachePath)) : undefined;
   if (server) {
     const worker = newServerThread();
     const entry: PrestartedServer = { worker, ended: false };
@@ -49,7 +46,14 @@ export function prestartRunThreads(memoryMiB: number, server: boolean): void {
     worker.on('error', ended).on('exit', ended).unref();
     prestartedServer = entry;
   }
-  prestartWorkerEnclave(bundleSource, memoryMiB, cacheFile);
+  prestartWorkerEnclave(memoryMiB, () => {
+    const bundleSource = readEnclaveBundle();
+    const cachePath = join(packageRoot(), 'dist', ENCLAVE_CODE_CACHE_FILE);
+    const codeCacheFile = existsSync(cachePath) ? new Uint8Array(readFileSync(cachePath)) : undefined;
+    // Set by the build only, to record the code cache of a run (scripts/write-cli-code-cache.ts).
+    const recordCacheTo = process.env.CLOISTER_RECORD_ENCLAVE_CODE_CACHE || undefined;
+    return { bundleSource, codeCacheFile, recordCacheTo };
+  });
 }
 
 /**

@@ -29,14 +29,17 @@ new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', ca
 `;
 
 /**
- * A prestarted enclave Worker: checks the code cache file it was given against the source (its
- * layout and why its digests matter: src/host/enclave-code-cache.ts), compiles the source with it
- * while the launcher is still busy, and runs it once the start record arrives.
+ * A prestarted enclave Worker. It boots before the launcher has read the bundle, so its first
+ * message brings the bundle source and the bytes of its code cache file; it checks the cache
+ * against the source (its layout and why its digests matter: src/host/enclave-code-cache.ts),
+ * compiles the source with it while the launcher is still busy, and runs it once the second
+ * message, the start record, arrives. When the first message names a `recordCacheTo` file (only the
+ * build does: scripts/write-cli-code-cache.ts), it writes V8's cached data there as the Worker
+ * ends, by then holding every function the run compiled, not only the bundle's top level.
  */
 const PRESTART_LOADER = `'use strict';
 const threads = require('node:worker_threads');
-const { source, cacheFile } = threads.workerData;
-const checkedCache = () => {
+const checkedCache = (source, cacheFile) => {
   if (cacheFile === undefined || cacheFile.length <= 64) return undefined;
   const file = Buffer.from(cacheFile.buffer, cacheFile.byteOffset, cacheFile.length);
   const sha256 = (data) => require('node:crypto').createHash('sha256').update(data).digest();
@@ -44,11 +47,20 @@ const checkedCache = () => {
   if (!sha256(source).equals(file.subarray(0, 32)) || !sha256(payload).equals(file.subarray(32, 64))) return undefined;
   return payload;
 };
-const script = new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', cachedData: checkedCache() });
-threads.parentPort.once('message', (start) => {
-  threads.workerData = start;
+let script;
+const onMessage = (message) => {
+  if (script === undefined) {
+    const { recordCacheTo } = message;
+    if (typeof recordCacheTo === 'string')
+      process.on('exit', () => require('node:fs').writeFileSync(recordCacheTo, script.createCachedData()));
+    script = new (require('node:vm').Script)(message.source, { filename: '${ENCLAVE_SCRIPT_NAME}', cachedData: checkedCache(message.source, message.cacheFile) });
+    return;
+  }
+  threads.parentPort.off('message', onMessage);
+  threads.workerData = message;
   script.runInThisContext();
-});
+};
+threads.parentPort.on('message', onMessage);
 `;
 
 const workerOptions = (memoryMiB: number) =>
@@ -70,22 +82,36 @@ interface PrestartedEnclave {
 
 let prestarted: PrestartedEnclave | undefined;
 
+/** What a prestarted enclave compiles: the bundle source and its code cache file's bytes, if any. */
+export interface PrestartBundle {
+  bundleSource: string;
+  codeCacheFile?: Uint8Array<ArrayBuffer>;
+  /** A file to write V8's cached data for the bundle to as the Worker ends (the build's). */
+  recordCacheTo?: string;
+}
+
 /**
- * Boots an enclave Worker for the bundle `bundleSource` ahead of its launch, with the bytes of its
- * code cache file (unchecked: the Worker checks them); it waits (without keeping the process
- * alive) for the start record that `startWorkerEnclave` sends. One at a time.
+ * Boots an enclave Worker with this memory limit, then calls `readBundle` while it boots and hands
+ * it the bundle and the bytes of its code cache file (unchecked: the Worker checks them); it waits
+ * (without keeping the process alive) for the start record that `startWorkerEnclave` sends. One at
+ * a time. When `readBundle` throws, the Worker is ended and the error passed on.
  */
-export function prestartWorkerEnclave(
-  bundleSource: string,
-  memoryMiB: number,
-  codeCacheFile?: Uint8Array<ArrayBuffer>,
-): void {
+export function prestartWorkerEnclave(memoryMiB: number, readBundle: () => PrestartBundle): void {
   discardPrestartedEnclave();
-  const worker = new Worker(PRESTART_LOADER, {
-    ...workerOptions(memoryMiB),
-    workerData: { source: bundleSource, cacheFile: codeCacheFile },
-    transferList: codeCacheFile ? [codeCacheFile.buffer] : [],
-  });
+  // Started before the files are read: Node's boot of the Worker (tens of ms) overlaps the reads.
+  const worker = new Worker(PRESTART_LOADER, workerOptions(memoryMiB));
+  let bundle: PrestartBundle;
+  try {
+    bundle = readBundle();
+  } catch (error) {
+    void worker.terminate();
+    throw error;
+  }
+  const { bundleSource, codeCacheFile, recordCacheTo } = bundle;
+  worker.postMessage(
+    { source: bundleSource, cacheFile: codeCacheFile, recordCacheTo },
+    codeCacheFile ? [codeCacheFile.buffer] : [],
+  );
   const entry: PrestartedEnclave = { worker, bundleSource, memoryMiB, ended: false };
   const ended = (): void => {
     entry.ended = true;
