@@ -100,13 +100,16 @@ await build({
 chmodSync(`${out}/cli.js`, 0o755);
 // The run bundle: `cloister run` and `demo` as one CommonJS script, which cli.js compiles with a V8
 // code cache (src/cli/run-bundle.ts). Its `import.meta.url` (package-files.ts finds dist/ with it)
-// is its own file's URL.
+// is its own file's URL. Packages load with `require`, also the ES-module-only ones (Node 20.19's
+// require(esm)): a script compiled by `vm.Script` has no working `import()` once it comes from a
+// code cache.
 await build({
   ...common,
   entryPoints: ['src/cli/run-main.ts'],
   outfile: `${out}/cli-run.cjs`,
   format: 'cjs',
   plugins: [externalPackagesExcept(['commander'])],
+  supported: { 'dynamic-import': false },
   define: { 'import.meta.url': '__runBundleUrl' },
   banner: { js: "const __runBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });

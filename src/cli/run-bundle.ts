@@ -14,7 +14,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Script, constants } from 'node:vm';
+import { Script } from 'node:vm';
 import { decodeCodeCache } from '../host/enclave-code-cache.ts';
 
 export const RUN_BUNDLE_FILE = 'cli-run.cjs';
@@ -37,12 +37,9 @@ export function runRunBundle(distDir: string, useCache = true): Script {
   const cachePath = join(distDir, RUN_BUNDLE_CACHE_FILE);
   const cachedData =
     useCache && existsSync(cachePath) ? decodeCodeCache(wrapped, readFileSync(cachePath)) : undefined;
-  const script = new Script(wrapped, {
-    filename: path,
-    cachedData,
-    // Its `import()`s (smol-toml for a TOML run file) load as from any CommonJS module.
-    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-  });
+  // No `importModuleDynamically`: the bundle has no `import()` (scripts/build.mjs turns them into
+  // `require`s), which in a script compiled from a code cache finds no loader.
+  const script = new Script(wrapped, { filename: path, cachedData });
   const module = { exports: {} };
   const run = script.runInThisContext() as (...args: unknown[]) => void;
   run(module.exports, createRequire(path), module, path, distDir);
