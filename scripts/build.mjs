@@ -118,7 +118,10 @@ await build({
 // the functions a run compiles. Only for a dist/ inside the package (a run finds its files from the
 // package root); a build elsewhere, made to be compared, has no run bundle cache and keeps the
 // enclave's top-level one.
-/** Runs the cache writer (a file, not `-e`: the enclave Worker would inherit `--input-type=module`). */
+/**
+ * Runs the cache writer: a file (not `-e`: the enclave Worker would inherit `--input-type=module`)
+ * inside dist/, so that the threads it starts find the package's files as cli.js does.
+ */
 async function writeRunBundleCache() {
   const writer = await build({
     ...common,
@@ -127,9 +130,9 @@ async function writeRunBundleCache() {
     packages: 'external',
     write: false,
   });
+  const script = join(out, 'write-cli-code-cache.tmp.mjs');
   const work = mkdtempSync(join(tmpdir(), 'cloister-build-'));
   try {
-    const script = join(work, 'write-cli-code-cache.mjs');
     writeFileSync(script, writer.outputFiles[0].text);
     execFileSync(process.execPath, [script], {
       stdio: 'pipe',
@@ -138,6 +141,7 @@ async function writeRunBundleCache() {
   } catch (error) {
     throw new Error(`writing the run bundle's code cache: ${error.stderr ?? error.message}`);
   } finally {
+    rmSync(script, { force: true });
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -3,9 +3,9 @@
 // nothing): runs hello world through the run bundle as `cloister run` would, and at exit writes
 // what V8 has compiled by then in each thread, so the caches hold the functions a run needs, not
 // only the top level. Bundled and run by scripts/build.mjs in a process of its own with default V8
-// flags, into $CLOISTER_DIST (default dist/), with $CLOISTER_SIM_PLATFORM pointing into a directory
-// of its own.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// flags, from a file inside $CLOISTER_DIST (default dist/), with $CLOISTER_SIM_PLATFORM pointing
+// into a directory of its own.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { encodeCodeCache } from '../src/host/enclave-code-cache.ts';
@@ -13,7 +13,7 @@ import { ENCLAVE_CODE_CACHE_FILE } from '../src/host/package-files.ts';
 import {
   RUN_BUNDLE_CACHE_FILE,
   RUN_BUNDLE_FILE,
-  runRunBundle,
+  runFromRunBundle,
   wrapRunBundle,
 } from '../src/cli/run-bundle.ts';
 
@@ -35,10 +35,16 @@ const enclaveCache = join(work, 'enclave-cache');
 process.env.CLOISTER_RECORD_ENCLAVE_CODE_CACHE = enclaveCache;
 process.argv = [process.execPath, join(dist, 'cli.js'), 'run', hello];
 const source = readFileSync(join(dist, RUN_BUNDLE_FILE), 'utf8');
-const script = runRunBundle(dist, false);
+const script = runFromRunBundle(dist, false);
 process.on('exit', () => {
   try {
     if (process.exitCode !== undefined && process.exitCode !== 0) return;
+    // Written by the prestarted enclave Worker as it ended: missing, the run did not use it.
+    if (!existsSync(enclaveCache)) {
+      process.stderr.write('the enclave Worker recorded no code cache\n');
+      process.exitCode = 1;
+      return;
+    }
     writeFileSync(
       join(dist, RUN_BUNDLE_CACHE_FILE),
       encodeCodeCache(wrapRunBundle(source), script.createCachedData()),

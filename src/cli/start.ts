@@ -6,14 +6,14 @@
  */
 import { join } from 'node:path';
 import { packageRoot } from '../host/package-files.ts';
-import { runRunBundle } from './run-bundle.ts';
+import { runFromRunBundle } from './run-bundle.ts';
 
 const LAUNCHING_COMMANDS = ['run', 'demo'];
 
 const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 if (command !== undefined && LAUNCHING_COMMANDS.includes(command)) {
   try {
-    runRunBundle(join(packageRoot(), 'dist'));
+    runFromRunBundle(join(packageRoot(), 'dist'));
   } catch (error) {
     process.stderr.write(`cloister: error: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;

@@ -30,30 +30,22 @@ new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', ca
 
 /**
  * A prestarted enclave Worker. It boots before the launcher has read the bundle, so its first
- * message brings the bundle source and the bytes of its code cache file; it checks the cache
- * against the source (its layout and why its digests matter: src/host/enclave-code-cache.ts),
- * compiles the source with it while the launcher is still busy, and runs it once the second
- * message, the start record, arrives. When the first message names a `recordCacheTo` file (only the
- * build does: scripts/write-cli-code-cache.ts), it writes V8's cached data there as the Worker
- * ends, by then holding every function the run compiled, not only the bundle's top level.
+ * message brings the bundle source and its code cache (checked by the launcher against the source:
+ * src/host/enclave-code-cache.ts); it compiles the source with it while the launcher is still busy,
+ * and runs it once the second message, the start record, arrives. When the first message names a
+ * `recordCacheTo` file (only the build does: scripts/write-cli-code-cache.ts), it writes V8's
+ * cached data there as the Worker ends, by then holding every function the run compiled, not only
+ * the bundle's top level.
  */
 const PRESTART_LOADER = `'use strict';
 const threads = require('node:worker_threads');
-const checkedCache = (source, cacheFile) => {
-  if (cacheFile === undefined || cacheFile.length <= 64) return undefined;
-  const file = Buffer.from(cacheFile.buffer, cacheFile.byteOffset, cacheFile.length);
-  const sha256 = (data) => require('node:crypto').createHash('sha256').update(data).digest();
-  const payload = file.subarray(64);
-  if (!sha256(source).equals(file.subarray(0, 32)) || !sha256(payload).equals(file.subarray(32, 64))) return undefined;
-  return payload;
-};
 let script;
 const onMessage = (message) => {
   if (script === undefined) {
-    const { recordCacheTo } = message;
+    const { source, cache, recordCacheTo } = message;
     if (typeof recordCacheTo === 'string')
       process.on('exit', () => require('node:fs').writeFileSync(recordCacheTo, script.createCachedData()));
-    script = new (require('node:vm').Script)(message.source, { filename: '${ENCLAVE_SCRIPT_NAME}', cachedData: checkedCache(message.source, message.cacheFile) });
+    script = new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', cachedData: cache });
     return;
   }
   threads.parentPort.off('message', onMessage);
@@ -72,7 +64,8 @@ const workerOptions = (memoryMiB: number) =>
     stderr: false,
   }) as const;
 
-interface PrestartedEnclave {
+/** An enclave Worker started ahead of its launch (see `prestartWorkerEnclave`). */
+export interface PrestartedEnclave {
   worker: Worker;
   bundleSource: string;
   memoryMiB: number;
@@ -82,19 +75,20 @@ interface PrestartedEnclave {
 
 let prestarted: PrestartedEnclave | undefined;
 
-/** What a prestarted enclave compiles: the bundle source and its code cache file's bytes, if any. */
+/** What a prestarted enclave compiles: the bundle source and its checked code cache, if any. */
 export interface PrestartBundle {
   bundleSource: string;
-  codeCacheFile?: Uint8Array<ArrayBuffer>;
+  /** V8's cached data, checked against `bundleSource` (src/host/enclave-code-cache.ts). */
+  codeCache?: Uint8Array;
   /** A file to write V8's cached data for the bundle to as the Worker ends (the build's). */
   recordCacheTo?: string;
 }
 
 /**
  * Boots an enclave Worker with this memory limit, then calls `readBundle` while it boots and hands
- * it the bundle and the bytes of its code cache file (unchecked: the Worker checks them); it waits
- * (without keeping the process alive) for the start record that `startWorkerEnclave` sends. One at
- * a time. When `readBundle` throws, the Worker is ended and the error passed on.
+ * it the bundle and its code cache; it waits (without keeping the process alive) for the start
+ * record that `startWorkerEnclave` sends. One at a time. When `readBundle` throws, the Worker is
+ * ended and the error passed on.
  */
 export function prestartWorkerEnclave(memoryMiB: number, readBundle: () => PrestartBundle): void {
   discardPrestartedEnclave();
@@ -107,17 +101,30 @@ export function prestartWorkerEnclave(memoryMiB: number, readBundle: () => Prest
     void worker.terminate();
     throw error;
   }
-  const { bundleSource, codeCacheFile, recordCacheTo } = bundle;
-  worker.postMessage(
-    { source: bundleSource, cacheFile: codeCacheFile, recordCacheTo },
-    codeCacheFile ? [codeCacheFile.buffer] : [],
-  );
+  const { bundleSource, codeCache, recordCacheTo } = bundle;
+  worker.postMessage({ source: bundleSource, cache: codeCache, recordCacheTo });
   const entry: PrestartedEnclave = { worker, bundleSource, memoryMiB, ended: false };
   const ended = (): void => {
     entry.ended = true;
   };
   // Until a launch takes it: its failure only means it is not used.
   worker.on('error', ended).on('exit', ended).unref();
+  prestarted = entry;
+}
+
+/**
+ * Hands the prestarted enclave over to another copy of this module (`adoptPrestartedEnclave`):
+ * `cli.js` starts it, the run bundle, which has its own copy, launches it.
+ */
+export function handOverPrestartedEnclave(): PrestartedEnclave | undefined {
+  const entry = prestarted;
+  prestarted = undefined;
+  return entry;
+}
+
+/** Takes over an enclave prestarted by another copy of this module. */
+export function adoptPrestartedEnclave(entry: PrestartedEnclave | undefined): void {
+  discardPrestartedEnclave();
   prestarted = entry;
 }
 
