@@ -82,9 +82,11 @@ await build({
   packages: 'external',
 });
 // Split so that the heavy command groups the CLI imports on demand load only when used.
+// The ES module CLI, every command (main.ts), split so that the heavy command groups it imports on
+// demand load only when used.
 await build({
   ...common,
-  entryPoints: { cli: 'src/cli/start.ts', 'partition-host': 'src/partition/host-start.ts' },
+  entryPoints: { 'cli-main': 'src/cli/main.ts', 'partition-host': 'src/partition/host-start.ts' },
   outdir: out,
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
@@ -94,9 +96,36 @@ await build({
   // (Its CommonJS `require`s of Node's modules need a `require` in the ES module chunks.)
   plugins: [externalPackagesExcept(['commander'])],
   banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
+    js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
   },
 });
+// The executable: one CommonJS file, so that Node sets up no ES module loader and reads no other
+// module before it starts the run's threads. Its `import('./main.ts')` is the ES module CLI
+// above; the modules both import are copies, which share nothing a command needs (the run's
+// threads go to the run bundle). Its `import.meta.url` is its own file's URL.
+await build({
+  ...common,
+  entryPoints: ['src/cli/start.ts'],
+  outfile: `${out}/cli.cjs`,
+  format: 'cjs',
+  plugins: [
+    {
+      name: 'es-module-cli',
+      setup(b) {
+        b.onResolve({ filter: /^\.\/main\.ts$/ }, () => ({ path: './cli-main.js', external: true }));
+      },
+    },
+    externalPackagesExcept([]),
+  ],
+  define: { 'import.meta.url': '__cliUrl' },
+  banner: { js: "#!/usr/bin/env node\nconst __cliUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+chmodSync(`${out}/cli.cjs`, 0o755);
+// `node dist/cli.js …` (the path of earlier versions) runs the same executable.
+writeFileSync(
+  `${out}/cli.js`,
+  "#!/usr/bin/env node\n// The `cloister` executable is cli.cjs.\nimport './cli.cjs';\n",
+);
 chmodSync(`${out}/cli.js`, 0o755);
 // The run bundle: `cloister run` and `demo` as one CommonJS script, which cli.js compiles with a V8
 // code cache (src/cli/run-bundle.ts). Its `import.meta.url` (package-files.ts finds dist/ with it)

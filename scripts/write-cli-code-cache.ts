@@ -33,7 +33,7 @@ writeFileSync(hello, Buffer.from(HELLO_WASM, 'hex'));
 // The enclave Worker writes its cached data there as it ends (src/tee/worker-enclave.ts).
 const enclaveCache = join(work, 'enclave-cache');
 process.env.CLOISTER_RECORD_ENCLAVE_CODE_CACHE = enclaveCache;
-process.argv = [process.execPath, join(dist, 'cli.js'), 'run', hello];
+process.argv = [process.execPath, join(dist, 'cli.cjs'), 'run', hello];
 const source = readFileSync(join(dist, RUN_BUNDLE_FILE), 'utf8');
 const script = runFromRunBundle(dist, false);
 process.on('exit', () => {

@@ -34,7 +34,7 @@ function packageCopy(): string {
 }
 
 function runHello(root: string, hello: string): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), 'run', hello], {
+  return spawnSync(process.execPath, [join(root, 'dist', 'cli.cjs'), 'run', hello], {
     encoding: 'utf8',
     timeout: 60_000,
   });
