@@ -42,6 +42,9 @@ await build({
   entryPoints: ['src/enclave/main.ts'],
   outfile: `${out}/enclave.js`,
   format: 'iife',
+  // A Worker's eval'd script, compiled by `vm.Script`, has no module loader for `import()`: the
+  // enclave's `import('node:v8')` becomes a `require`.
+  supported: { 'dynamic-import': false },
 });
 // Its V8 code cache (not measured; src/host/enclave-code-cache.ts), made by this Node in a process
 // of its own with default V8 flags, like the enclave's: the top level only; replaced below by the
