@@ -65,7 +65,7 @@ export interface PrestartedThreads {
 }
 
 /**
- * Hands the prestarted threads over to another copy of this module (`adoptRunThreads`): `cli.js`
+ * Hands the prestarted threads over to another copy of this module (`adoptRunThreads`): `cli.cjs`
  * starts them, the run bundle, which has its own copy, runs them.
  */
 export function handOverRunThreads(): PrestartedThreads {

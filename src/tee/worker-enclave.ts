@@ -117,7 +117,7 @@ export function prestartWorkerEnclave(memoryMiB: number, readBundle: () => Prest
 
 /**
  * Hands the prestarted enclave over to another copy of this module (`adoptPrestartedEnclave`):
- * `cli.js` starts it, the run bundle, which has its own copy, launches it.
+ * `cli.cjs` starts it, the run bundle, which has its own copy, launches it.
  */
 export function handOverPrestartedEnclave(): PrestartedEnclave | undefined {
   const entry = prestarted;
