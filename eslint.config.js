@@ -51,6 +51,11 @@ const nodeIoModules = [
   'vm',
 ];
 const ioPatterns = nodeIoModules.flatMap((m) => [m, `node:${m}`]);
+/** `import('node:fs')` and the like: no-restricted-imports sees only static imports. */
+const dynamicIoImport = {
+  selector: `ImportExpression[source.value=/^(node:)?(${nodeIoModules.map((m) => m.replace('/', '\\/')).join('|')})$/]`,
+  message: 'src/enclave must not use Node I/O modules',
+};
 
 export default tseslint.config(
   // Programs the partitioner analyses are written as their authors would (CommonJS, untyped).
@@ -75,6 +80,7 @@ export default tseslint.config(
     // and code shared with the host (src/common) does no I/O either.
     files: ['src/enclave/**/*.ts', 'src/common/**/*.ts'],
     rules: {
+      'no-restricted-syntax': ['error', dynamicIoImport],
       'no-restricted-imports': [
         'error',
         {

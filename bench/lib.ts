@@ -4,7 +4,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+export const cli = fileURLToPath(new URL('../dist/cli.cjs', import.meta.url));
 export const nodeWasiRunner = fileURLToPath(new URL('./node-wasi-runner.mjs', import.meta.url));
 /** The SQLite binaries: `$SHARED_BENCH`, or `shared/bench/` beside the checkout (or beside its worktree folder). */
 export const sharedBench =

@@ -2,7 +2,9 @@
 // same sources and lockfile), the host-call server thread and the CLI.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // CLOISTER_DIST lets a test rebuild elsewhere and compare: same sources, same bytes.
 const out = process.env.CLOISTER_DIST ?? 'dist';
@@ -40,9 +42,13 @@ await build({
   entryPoints: ['src/enclave/main.ts'],
   outfile: `${out}/enclave.js`,
   format: 'iife',
+  // A Worker's eval'd script, compiled by `vm.Script`, has no module loader for `import()`: the
+  // enclave's `import('node:v8')` becomes a `require`.
+  supported: { 'dynamic-import': false },
 });
 // Its V8 code cache (not measured; src/host/enclave-code-cache.ts), made by this Node in a process
-// of its own with default V8 flags, like the enclave's.
+// of its own with default V8 flags, like the enclave's: the top level only; replaced below by the
+// one recorded during a run.
 const cacheWriter = await build({
   ...common,
   entryPoints: ['scripts/write-code-cache.ts'],
@@ -79,9 +85,11 @@ await build({
   packages: 'external',
 });
 // Split so that the heavy command groups the CLI imports on demand load only when used.
+// The ES module CLI, every command (main.ts), split so that the heavy command groups it imports on
+// demand load only when used.
 await build({
   ...common,
-  entryPoints: { cli: 'src/cli/start.ts', 'partition-host': 'src/partition/host-start.ts' },
+  entryPoints: { 'cli-main': 'src/cli/main.ts', 'partition-host': 'src/partition/host-start.ts' },
   outdir: out,
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
@@ -91,7 +99,83 @@ await build({
   // (Its CommonJS `require`s of Node's modules need a `require` in the ES module chunks.)
   plugins: [externalPackagesExcept(['commander'])],
   banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
+    js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
   },
 });
+// The executable: one CommonJS file, so that Node sets up no ES module loader and reads no other
+// module before it starts the run's threads. Its `import('./main.ts')` is the ES module CLI
+// above; the modules both import are copies, which share nothing a command needs (the run's
+// threads go to the run bundle). Its `import.meta.url` is its own file's URL.
+await build({
+  ...common,
+  entryPoints: ['src/cli/start.ts'],
+  outfile: `${out}/cli.cjs`,
+  format: 'cjs',
+  plugins: [
+    {
+      name: 'es-module-cli',
+      setup(b) {
+        b.onResolve({ filter: /^\.\/main\.ts$/ }, () => ({ path: './cli-main.js', external: true }));
+      },
+    },
+    externalPackagesExcept([]),
+  ],
+  define: { 'import.meta.url': '__cliUrl' },
+  banner: { js: "#!/usr/bin/env node\nconst __cliUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+chmodSync(`${out}/cli.cjs`, 0o755);
+// `node dist/cli.js …` (the path of earlier versions) runs the same executable.
+writeFileSync(
+  `${out}/cli.js`,
+  "#!/usr/bin/env node\n// The `cloister` executable is cli.cjs.\nimport './cli.cjs';\n",
+);
 chmodSync(`${out}/cli.js`, 0o755);
+// The run bundle: `cloister run` and `demo` as one CommonJS script, which cli.js compiles with a V8
+// code cache (src/cli/run-bundle.ts). Its `import.meta.url` (package-files.ts finds dist/ with it)
+// is its own file's URL. Packages load with `require`, also the ES-module-only ones (Node 20.19's
+// require(esm)): a script compiled by `vm.Script` has no working `import()` once it comes from a
+// code cache.
+await build({
+  ...common,
+  entryPoints: ['src/cli/run-main.ts'],
+  outfile: `${out}/cli-run.cjs`,
+  format: 'cjs',
+  plugins: [externalPackagesExcept(['commander'])],
+  supported: { 'dynamic-import': false },
+  define: { 'import.meta.url': '__runBundleUrl' },
+  banner: { js: "const __runBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+// Its code cache and the enclave's, recorded by running hello world through it in a process of its
+// own (default V8 flags, like a run's) with a sim platform of its own, removed after: they then hold
+// the functions a run compiles. Only for a dist/ inside the package (a run finds its files from the
+// package root); a build elsewhere, made to be compared, has no run bundle cache and keeps the
+// enclave's top-level one.
+/**
+ * Runs the cache writer: a file (not `-e`: the enclave Worker would inherit `--input-type=module`)
+ * inside dist/, so that the threads it starts find the package's files as cli.js does.
+ */
+async function writeRunBundleCache() {
+  const writer = await build({
+    ...common,
+    entryPoints: ['scripts/write-cli-code-cache.ts'],
+    format: 'esm',
+    packages: 'external',
+    write: false,
+  });
+  const script = join(out, 'write-cli-code-cache.tmp.mjs');
+  const work = mkdtempSync(join(tmpdir(), 'cloister-build-'));
+  try {
+    writeFileSync(script, writer.outputFiles[0].text);
+    execFileSync(process.execPath, [script], {
+      stdio: 'pipe',
+      env: { ...process.env, CLOISTER_DIST: out, CLOISTER_SIM_PLATFORM: join(work, 'sim-platform.json') },
+    });
+  } catch (error) {
+    throw new Error(`writing the run bundle's code cache: ${error.stderr ?? error.message}`);
+  } finally {
+    rmSync(script, { force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+rmSync(join(out, 'cli-run.cjs.v8cache'), { force: true });
+if (existsSync(join(out, '..', 'package.json'))) await writeRunBundleCache();

@@ -6,22 +6,26 @@
  * mounts from its first message, and the enclave Worker runs only the bundle source the launcher
  * measured (src/tee/worker-enclave.ts); a run that does not launch leaves them to end with the process.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import {
+  adoptPrestartedEnclave,
   discardPrestartedEnclave,
+  handOverPrestartedEnclave,
   prestartWorkerEnclave,
   prestartedEnclaveBundle,
+  type PrestartedEnclave,
 } from '../tee/worker-enclave.ts';
-import { ENCLAVE_CODE_CACHE_FILE, distFile, packageRoot } from './package-files.ts';
+import { readEnclaveCodeCache } from './enclave-code-cache.ts';
+import { distFile } from './package-files.ts';
 
 /** The enclave bundle's source as it will run (and be measured), read from dist/. */
 export function readEnclaveBundle(): string {
   return readFileSync(distFile('enclave.js'), 'utf8');
 }
 
-interface PrestartedServer {
+/** A host-call server thread started ahead of its run. */
+export interface PrestartedServer {
   worker: Worker;
   ended: boolean;
 }
@@ -37,9 +41,6 @@ function newServerThread(): Worker {
  * when `server` (a run with host files or devices: other runs may not need it, host-call-service.ts).
  */
 export function prestartRunThreads(memoryMiB: number, server: boolean): void {
-  const bundleSource = readEnclaveBundle();
-  const cachePath = join(packageRoot(), 'dist', ENCLAVE_CODE_CACHE_FILE);
-  const cacheFile = existsSync(cachePath) ? new Uint8Array(readFileSync(cachePath)) : undefined;
   if (server) {
     const worker = newServerThread();
     const entry: PrestartedServer = { worker, ended: false };
@@ -49,7 +50,35 @@ export function prestartRunThreads(memoryMiB: number, server: boolean): void {
     worker.on('error', ended).on('exit', ended).unref();
     prestartedServer = entry;
   }
-  prestartWorkerEnclave(bundleSource, memoryMiB, cacheFile);
+  prestartWorkerEnclave(memoryMiB, () => {
+    const bundleSource = readEnclaveBundle();
+    // Set by the build only, to record the code cache of a run (scripts/write-cli-code-cache.ts).
+    const recordCacheTo = process.env.CLOISTER_RECORD_ENCLAVE_CODE_CACHE || undefined;
+    return { bundleSource, codeCache: readEnclaveCodeCache(bundleSource), recordCacheTo };
+  });
+}
+
+/** The threads `prestartRunThreads` started, as one copy of this module hands them to another. */
+export interface PrestartedThreads {
+  enclave?: PrestartedEnclave;
+  server?: PrestartedServer;
+}
+
+/**
+ * Hands the prestarted threads over to another copy of this module (`adoptRunThreads`): `cli.cjs`
+ * starts them, the run bundle, which has its own copy, runs them.
+ */
+export function handOverRunThreads(): PrestartedThreads {
+  const server = prestartedServer;
+  prestartedServer = undefined;
+  return { enclave: handOverPrestartedEnclave(), server };
+}
+
+/** Takes over the threads another copy of this module prestarted. */
+export function adoptRunThreads(threads: PrestartedThreads): void {
+  discardRunThreads();
+  prestartedServer = threads.server;
+  adoptPrestartedEnclave(threads.enclave);
 }
 
 /**

@@ -29,26 +29,33 @@ new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', ca
 `;
 
 /**
- * A prestarted enclave Worker: checks the code cache file it was given against the source (its
- * layout and why its digests matter: src/host/enclave-code-cache.ts), compiles the source with it
- * while the launcher is still busy, and runs it once the start record arrives.
+ * A prestarted enclave Worker. It boots before the launcher has read the bundle, so its first
+ * message brings the bundle source and its code cache (checked by the launcher against the source:
+ * src/host/enclave-code-cache.ts); it compiles the source with it while the launcher is still busy,
+ * and runs it once the second message, the start record, arrives (without the bundle, which is
+ * this same source: the loader puts it back). When the first message names a `recordCacheTo`
+ * file (only the build does: scripts/write-cli-code-cache.ts), it writes V8's cached data there
+ * as the Worker ends, by then holding every function the run compiled, not only the top level.
  */
 const PRESTART_LOADER = `'use strict';
 const threads = require('node:worker_threads');
-const { source, cacheFile } = threads.workerData;
-const checkedCache = () => {
-  if (cacheFile === undefined || cacheFile.length <= 64) return undefined;
-  const file = Buffer.from(cacheFile.buffer, cacheFile.byteOffset, cacheFile.length);
-  const sha256 = (data) => require('node:crypto').createHash('sha256').update(data).digest();
-  const payload = file.subarray(64);
-  if (!sha256(source).equals(file.subarray(0, 32)) || !sha256(payload).equals(file.subarray(32, 64))) return undefined;
-  return payload;
-};
-const script = new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', cachedData: checkedCache() });
-threads.parentPort.once('message', (start) => {
-  threads.workerData = start;
+let script;
+let source;
+const onMessage = (message) => {
+  if (script === undefined) {
+    const { cache, recordCacheTo } = message;
+    source = message.source;
+    if (typeof recordCacheTo === 'string')
+      process.on('exit', () => require('node:fs').writeFileSync(recordCacheTo, script.createCachedData()));
+    script = new (require('node:vm').Script)(source, { filename: '${ENCLAVE_SCRIPT_NAME}', cachedData: cache });
+    return;
+  }
+  threads.parentPort.off('message', onMessage);
+  if (message.bundle === undefined) message.bundle = source;
+  threads.workerData = message;
   script.runInThisContext();
-});
+};
+threads.parentPort.on('message', onMessage);
 `;
 
 const workerOptions = (memoryMiB: number) =>
@@ -60,7 +67,8 @@ const workerOptions = (memoryMiB: number) =>
     stderr: false,
   }) as const;
 
-interface PrestartedEnclave {
+/** An enclave Worker started ahead of its launch (see `prestartWorkerEnclave`). */
+export interface PrestartedEnclave {
   worker: Worker;
   bundleSource: string;
   memoryMiB: number;
@@ -70,28 +78,56 @@ interface PrestartedEnclave {
 
 let prestarted: PrestartedEnclave | undefined;
 
+/** What a prestarted enclave compiles: the bundle source and its checked code cache, if any. */
+export interface PrestartBundle {
+  bundleSource: string;
+  /** V8's cached data, checked against `bundleSource` (src/host/enclave-code-cache.ts). */
+  codeCache?: Uint8Array;
+  /** A file to write V8's cached data for the bundle to as the Worker ends (the build's). */
+  recordCacheTo?: string;
+}
+
 /**
- * Boots an enclave Worker for the bundle `bundleSource` ahead of its launch, with the bytes of its
- * code cache file (unchecked: the Worker checks them); it waits (without keeping the process
- * alive) for the start record that `startWorkerEnclave` sends. One at a time.
+ * Boots an enclave Worker with this memory limit, then calls `readBundle` while it boots and hands
+ * it the bundle and its code cache; it waits (without keeping the process alive) for the start
+ * record that `startWorkerEnclave` sends. One at a time. When `readBundle` throws, the Worker is
+ * ended and the error passed on.
  */
-export function prestartWorkerEnclave(
-  bundleSource: string,
-  memoryMiB: number,
-  codeCacheFile?: Uint8Array<ArrayBuffer>,
-): void {
+export function prestartWorkerEnclave(memoryMiB: number, readBundle: () => PrestartBundle): void {
   discardPrestartedEnclave();
-  const worker = new Worker(PRESTART_LOADER, {
-    ...workerOptions(memoryMiB),
-    workerData: { source: bundleSource, cacheFile: codeCacheFile },
-    transferList: codeCacheFile ? [codeCacheFile.buffer] : [],
-  });
+  // Started before the files are read: Node's boot of the Worker (tens of ms) overlaps the reads.
+  const worker = new Worker(PRESTART_LOADER, workerOptions(memoryMiB));
+  let bundle: PrestartBundle;
+  try {
+    bundle = readBundle();
+  } catch (error) {
+    void worker.terminate();
+    throw error;
+  }
+  const { bundleSource, codeCache, recordCacheTo } = bundle;
+  worker.postMessage({ source: bundleSource, cache: codeCache, recordCacheTo });
   const entry: PrestartedEnclave = { worker, bundleSource, memoryMiB, ended: false };
   const ended = (): void => {
     entry.ended = true;
   };
   // Until a launch takes it: its failure only means it is not used.
   worker.on('error', ended).on('exit', ended).unref();
+  prestarted = entry;
+}
+
+/**
+ * Hands the prestarted enclave over to another copy of this module (`adoptPrestartedEnclave`):
+ * `cli.cjs` starts it, the run bundle, which has its own copy, launches it.
+ */
+export function handOverPrestartedEnclave(): PrestartedEnclave | undefined {
+  const entry = prestarted;
+  prestarted = undefined;
+  return entry;
+}
+
+/** Takes over an enclave prestarted by another copy of this module. */
+export function adoptPrestartedEnclave(entry: PrestartedEnclave | undefined): void {
+  discardPrestartedEnclave();
   prestarted = entry;
 }
 
@@ -135,8 +171,12 @@ export function startWorkerEnclave(options: EnclaveLaunch): Worker {
   const { bundleSource, codeCache, start } = options;
   const ready = takePrestarted(options);
   if (ready) {
-    // It compiled the source already, with the cache file it checked itself.
-    ready.postMessage(start);
+    // It compiled the source already. It holds that source, the measured one: a start record
+    // naming the same bundle goes without it (900 KB less to copy on the way to the first
+    // instruction), and the loader puts its own back.
+    ready.postMessage(
+      'bundle' in start && start.bundle === bundleSource ? { ...start, bundle: undefined } : start,
+    );
     return ready;
   }
   return new Worker(codeCache ? CODE_CACHE_LOADER : bundleSource, {

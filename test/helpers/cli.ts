@@ -8,7 +8,7 @@ import { tempDir } from './temp.ts';
 
 export { tempDir };
 
-export const cliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+export const cliPath = fileURLToPath(new URL('../../dist/cli.cjs', import.meta.url));
 export const sharedDir = fileURLToPath(new URL('../../../shared/', import.meta.url));
 
 export interface CliResult {
