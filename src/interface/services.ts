@@ -68,9 +68,10 @@ export interface HostDirCalls {
   root(mount: number): number;
   /**
    * lstat of entry `name` of directory `dir`; opens it when it is a directory, unless it is the
-   * directory `held` (same device and inode), which the enclave already has a handle on.
+   * directory `held` (same device and inode), which the enclave already has a handle on. No such
+   * entry is null or the error NOENT (a cache answers null: an exception per miss is slow in V8).
    */
-  lookup(dir: number, name: string, held: HostDirId | null): HostLookup;
+  lookup(dir: number, name: string, held: HostDirId | null): HostLookup | null;
   closeDir(dir: number): void;
   dirStat(dir: number): HostStat;
   dirSetTimes(dir: number, atimNs: bigint | null, mtimNs: bigint | null): void;

@@ -3,7 +3,9 @@
  * server and ring, with a clock the test moves: a repeated fstat, lookup or small read within the
  * window is answered without a host call; the program's own changes show at once; another
  * process's changes show once the window has passed, or at once after the program changes the
- * directory (as taking a lock file or lock directory does); and a kept answer of a lying host is
+ * directory (as taking a lock file or lock directory does); the contents of an open file are read
+ * once in whole blocks, follow the program's own writes through every handle, and are dropped when
+ * the host's stat shows another process changed the file; and a kept answer of a lying host is
  * refused on every use, as a fresh one is.
  */
 import { test } from 'node:test';
@@ -48,7 +50,7 @@ function withCache(body: (s: Setup) => void, lie: Partial<HostDirCalls> = {}): v
       return new CachedHostDirCalls(counted, HOST_DIR_CACHE_MS, () => now);
     });
     stop = host.stop;
-    const g = new Guest({ preopens: [{ guestPath: '/', fs: host.fs }] });
+    const g = new Guest({ preopens: [{ guestPath: '/', fs: host.fs }], pages: 8 });
     g.run(() => body({ g, dir, calls, advance: (ms) => (now += ms) }));
   } finally {
     stop();
@@ -94,10 +96,92 @@ test('repeated fstat, lookups (also of a missing entry) and small reads ask the 
     assert.equal(sizeOf(g, fd), 10n);
     assert.equal(pathStat(g, 'f-journal'), Errno.NOENT);
     assert.equal(pread(g, fd, 2, 4), '2345');
+    // The file's kept contents are checked against a fresh fstat; unchanged, they are not read again.
     assert.equal(calls.get('fstat'), 2);
-    assert.equal(calls.get('pread'), 2);
+    assert.equal(calls.get('pread'), 1);
     assert.ok(calls.get('lookup')! > lookups);
   }));
+
+test('pages of an open file are read from the host once, in whole blocks, until another process changes it', () =>
+  withCache(({ g, dir, calls, advance }) => {
+    writeFileSync(join(dir, 'db'), Buffer.alloc(3 * 4096, 'a'));
+    const [, fd] = g.open(ROOT, 'db');
+    for (let i = 0; i < 20; i++) {
+      assert.equal(pread(g, fd, 4096, 16), 'a'.repeat(16));
+      assert.equal(pread(g, fd, 4096 + 24, 16), 'a'.repeat(16));
+      assert.equal(pread(g, fd, 3 * 4096 - 8, 100), 'a'.repeat(8));
+    }
+    assert.equal(calls.get('pread'), 2);
+    writeFileSync(join(dir, 'db'), Buffer.alloc(3 * 4096, 'b'));
+    // Within the window the old contents may still be read ...
+    assert.equal(pread(g, fd, 4096, 4), 'aaaa');
+    // ... after it, the host's stat shows the change and they are read again.
+    advance(HOST_DIR_CACHE_MS);
+    assert.equal(pread(g, fd, 4096, 4), 'bbbb');
+    assert.equal(calls.get('pread'), 3);
+  }));
+
+test("the program's writes show at once through every handle on the file, past its end too", () =>
+  withCache(({ g, calls }) => {
+    const [, a] = g.open(ROOT, 'f');
+    const [, b] = g.open(ROOT, 'f');
+    assert.equal(pread(g, a, 0, 20), '0123456789');
+    assert.equal(pread(g, b, 0, 20), '0123456789');
+    const before = calls.get('pread');
+    assert.equal(g.call('fd_seek', a, 12n, 0, g.alloc(8)), 0);
+    assert.deepEqual(g.write(a, 'xy'), [0, 2]);
+    assert.equal(pread(g, b, 0, 20), '0123456789\0\0xy');
+    assert.deepEqual(g.write(b, 'AB'), [0, 2]);
+    assert.equal(g.call('fd_filestat_set_size', a, 3n), 0);
+    assert.equal(pread(g, b, 0, 20), 'AB2');
+    assert.equal(pread(g, a, 0, 20), 'AB2');
+    assert.equal(sizeOf(g, b), 3n);
+    assert.ok(calls.get('pread')! - before! <= 1, 'the shared blocks answer');
+  }));
+
+test('a lock directory taken by the program drops kept contents at once', () =>
+  withCache(({ g, dir, calls }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    assert.equal(pread(g, fd, 0, 4), '0123');
+    writeFileSync(join(dir, 'f'), 'locked change');
+    assert.equal(pread(g, fd, 0, 4), '0123');
+    assert.equal(g.pathCall('path_create_directory', ROOT, 'f.lock'), 0);
+    assert.equal(pread(g, fd, 0, 6), 'locked');
+    assert.equal(calls.get('pread'), 2);
+  }));
+
+test('a read answer longer than asked is refused every time and never kept', () => {
+  const lie: Partial<HostDirCalls> = { pread: (): Uint8Array => new Uint8Array(2 * 4096 + 1) };
+  withCache(({ g, calls }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    for (let i = 0; i < 3; i++) {
+      const iov = g.alloc(8);
+      const buf = g.alloc(4);
+      g.view.setUint32(iov, buf, true);
+      g.view.setUint32(iov + 4, 4, true);
+      assert.equal(g.call('fd_pread', fd, iov, 1, 0n, g.alloc(4)), Errno.IO);
+    }
+    assert.equal(calls.get('pread'), 3);
+  }, lie);
+});
+
+test('a host whose stat turns hostile after contents were kept: each stat is refused, reads go back to the host', () => {
+  let statCalls = 0;
+  const lie: Partial<HostDirCalls> = {};
+  withCache(({ g, calls, advance }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    assert.equal(pread(g, fd, 0, 4), '0123');
+    lie.fstat = (): HostStat => {
+      statCalls++;
+      return { filetype: 4, dev: 9n, ino: 9n, nlink: 1n, size: -1n, atimNs: 0n, mtimNs: 0n, ctimNs: 0n };
+    };
+    advance(HOST_DIR_CACHE_MS);
+    assert.equal(pread(g, fd, 0, 4), '0123');
+    assert.equal(calls.get('pread'), 2);
+    for (let i = 0; i < 3; i++) assert.equal(g.call('fd_filestat_get', fd, g.alloc(64)), Errno.IO);
+    assert.equal(statCalls, 1);
+  }, lie);
+});
 
 test("the program's own writes, creates and removes show at once", () =>
   withCache(({ g }) => {

@@ -144,13 +144,14 @@ class HostDirFs implements FileSystem {
     if (!isValidName(name)) throw new WasiError(Errno.INVAL);
     const held = reopening ?? parent.children.get(name) ?? null;
     const heldId = held?.handle !== null ? (held?.id ?? null) : null;
-    let found: HostLookup;
+    let found: HostLookup | null;
     try {
       found = this.calls.lookup(this.handle(parent), name, heldId);
     } catch (e) {
       if (e instanceof WasiError && e.errno === Errno.NOENT) return null;
       throw e;
     }
+    if (found === null) return null;
     const handle: unknown = found?.dir;
     const stat = checkStat(found?.stat, this.dev);
     const isDir = stat.filetype === FileType.DIRECTORY;
