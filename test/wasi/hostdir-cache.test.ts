@@ -10,12 +10,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Errno } from '../../src/interface/errno.ts';
 import type { HostDirCalls, HostStat } from '../../src/interface/services.ts';
-import { CachedHostDirCalls, HOST_DIR_CACHE_MS } from '../../src/enclave/vfs/hostdir-cache.ts';
+import {
+  CachedHostDirCalls,
+  HOST_DIR_CACHE_MS,
+  HostDirWriteError,
+} from '../../src/enclave/vfs/hostdir-cache.ts';
+import { WasiError } from '../../src/interface/errno.ts';
 import { FIRST_PREOPEN as ROOT, Guest } from './helpers/guest.ts';
 import { realHostDirFs } from './helpers/host-server.ts';
 
@@ -26,6 +31,7 @@ interface Setup {
   calls: Map<string, number>;
   /** Moves the cache's clock on by `ms`. */
   advance(ms: number): void;
+  cache: CachedHostDirCalls;
 }
 
 /** Runs `body` over a temporary host directory holding `f` ("0123456789"), cached, counting host calls. */
@@ -36,6 +42,7 @@ function withCache(body: (s: Setup) => void, lie: Partial<HostDirCalls> = {}): v
     writeFileSync(join(dir, 'f'), '0123456789');
     const calls = new Map<string, number>();
     let now = 1000;
+    let cache: CachedHostDirCalls | undefined;
     const host = realHostDirFs(dir, (honest) => {
       const counted = new Proxy(honest, {
         get: (target, prop: string) => {
@@ -47,11 +54,12 @@ function withCache(body: (s: Setup) => void, lie: Partial<HostDirCalls> = {}): v
           };
         },
       });
-      return new CachedHostDirCalls(counted, HOST_DIR_CACHE_MS, () => now);
+      cache = new CachedHostDirCalls(counted, HOST_DIR_CACHE_MS, () => now);
+      return cache;
     });
     stop = host.stop;
     const g = new Guest({ preopens: [{ guestPath: '/', fs: host.fs }], pages: 8 });
-    g.run(() => body({ g, dir, calls, advance: (ms) => (now += ms) }));
+    g.run(() => body({ g, dir, calls, advance: (ms) => (now += ms), cache: cache! }));
   } finally {
     stop();
     rmSync(dir, { recursive: true, force: true });
@@ -236,5 +244,57 @@ test('a kept answer of a lying host is refused on every use', () => {
     const [, fd] = g.open(ROOT, 'f');
     for (let i = 0; i < 3; i++) assert.equal(g.call('fd_filestat_get', fd, g.alloc(64)), Errno.IO);
     assert.equal(calls.get('fstat'), 1);
+  }, lie);
+});
+
+test('writes made back to back go to the host as one call, before the next call of any kind', () =>
+  withCache(({ g, dir, calls }) => {
+    const [, fd] = g.open(ROOT, 'j', { oflags: 1 });
+    for (let i = 0; i < 10; i++) assert.deepEqual(g.write(fd, `record ${i};`), [0, 9]);
+    assert.equal(calls.get('pwrite') ?? 0, 0);
+    assert.equal(sizeOf(g, fd), 90n);
+    assert.equal(calls.get('pwrite'), 1);
+    assert.equal(
+      readFileSync(join(dir, 'j'), 'utf8'),
+      Array.from({ length: 10 }, (_, i) => `record ${i};`).join(''),
+    );
+    // A write elsewhere in the file starts a new run; a sync sends it first.
+    assert.equal(g.call('fd_seek', fd, 0n, 0, g.alloc(8)), 0);
+    assert.deepEqual(g.write(fd, 'R'), [0, 1]);
+    assert.equal(g.call('fd_sync', fd), 0);
+    assert.equal(calls.get('pwrite'), 2);
+    assert.equal(readFileSync(join(dir, 'j'), 'utf8').slice(0, 9), 'Record 0;');
+    assert.equal(pread(g, fd, 0, 9), 'Record 0;');
+  }));
+
+test('a held write the host fails is reported by the next call on its descriptor, once', () => {
+  const lie: Partial<HostDirCalls> = {};
+  withCache(({ g }) => {
+    const [, fd] = g.open(ROOT, 'f', { oflags: 0 });
+    lie.pwrite = () => {
+      throw new WasiError(Errno.NOSPC, 'disk full');
+    };
+    assert.deepEqual(g.write(fd, 'abc'), [0, 3]);
+    assert.equal(g.call('fd_sync', fd), Errno.NOSPC);
+    assert.equal(g.call('fd_sync', fd), 0);
+    // What was kept of the file went with the failed write: the host's contents show again.
+    assert.equal(pread(g, fd, 0, 4), '0123');
+    assert.deepEqual(g.write(fd, 'xyz'), [0, 3]);
+    assert.equal(g.call('fd_close', fd), Errno.NOSPC);
+    assert.equal(g.call('fd_close', fd), Errno.BADF);
+  }, lie);
+});
+
+test('a failed held write the program was never told of fails the end of the run', () => {
+  const lie: Partial<HostDirCalls> = {};
+  withCache(({ g, cache }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    lie.pwrite = () => {
+      throw new WasiError(Errno.IO, 'host disk error');
+    };
+    assert.deepEqual(g.write(fd, 'abc'), [0, 3]);
+    assert.throws(() => cache.finish(), HostDirWriteError);
+    // Reported once: a second end has nothing left to report.
+    cache.finish();
   }, lie);
 });
