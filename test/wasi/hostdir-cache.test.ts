@@ -147,7 +147,7 @@ test("the program's writes show at once through every handle on the file, past i
     assert.ok(calls.get('pread')! - before! <= 1, 'the shared blocks answer');
   }));
 
-test('a lock directory taken by the program drops kept contents at once', () =>
+test('a lock taken by the program checks kept contents against the host before their next use', () =>
   withCache(({ g, dir, calls }) => {
     const [, fd] = g.open(ROOT, 'f');
     assert.equal(pread(g, fd, 0, 4), '0123');
@@ -155,6 +155,27 @@ test('a lock directory taken by the program drops kept contents at once', () =>
     assert.equal(pread(g, fd, 0, 4), '0123');
     assert.equal(g.pathCall('path_create_directory', ROOT, 'f.lock'), 0);
     assert.equal(pread(g, fd, 0, 6), 'locked');
+    assert.equal(calls.get('pread'), 2);
+    // Unchanged by anyone, they stay: one fstat after the next lock (an exclusive create), no read.
+    const stats = calls.get('fstat')!;
+    const [e] = g.open(ROOT, 'f.lockfile', { oflags: 1 | 4 });
+    assert.equal(e, 0);
+    assert.equal(pread(g, fd, 0, 6), 'locked');
+    assert.equal(calls.get('pread'), 2);
+    assert.ok(calls.get('fstat')! > stats);
+  }));
+
+test('a lock drops at once the kept contents of a file the program wrote since they were checked', () =>
+  withCache(({ g, dir, calls }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    assert.equal(pread(g, fd, 0, 4), '0123');
+    assert.deepEqual(g.write(fd, 'ab'), [0, 2]);
+    // Another process writes the file too, keeping its size: the host's stat alone could not tell
+    // whose change it is.
+    assert.equal(g.call('fd_sync', fd), 0);
+    writeFileSync(join(dir, 'f'), 'XYZ3456789');
+    assert.equal(g.pathCall('path_create_directory', ROOT, 'f.lock'), 0);
+    assert.equal(pread(g, fd, 0, 4), 'XYZ3');
     assert.equal(calls.get('pread'), 2);
   }));
 
