@@ -4,6 +4,7 @@
  * Every method throws `WasiError` on failure. Nothing returned here is trusted by the enclave
  * beyond what it checks itself: hostdir mounts are declared untrusted storage.
  */
+import type { WasiError } from './errno.ts';
 
 /** WASI `filetype` values. */
 export const FileType = {
@@ -63,6 +64,13 @@ export interface HostLookup {
  * A directory handle stays on its directory when the directory is renamed.
  * Times are nanoseconds since the epoch; `null` leaves a time unchanged.
  */
+/** One write of `HostDirCalls.pwriteMany`. */
+export interface HostWrite {
+  handle: number;
+  offset: bigint;
+  data: Uint8Array;
+}
+
 export interface HostDirCalls {
   /** A handle on the root directory of mount number `mount`. */
   root(mount: number): number;
@@ -82,6 +90,11 @@ export interface HostDirCalls {
   pread(handle: number, offset: bigint, length: number): Uint8Array;
   /** Writes all of `data` at `offset`; returns the count written. */
   pwrite(handle: number, offset: bigint, data: Uint8Array): number;
+  /**
+   * Several `pwrite`s, submitted together and made in order (one host hand-off for all); each
+   * write's count, or its error (one failing does not stop the others).
+   */
+  pwriteMany(writes: readonly HostWrite[]): (number | WasiError)[];
   fstat(handle: number): HostStat;
   ftruncate(handle: number, size: bigint): void;
   fsync(handle: number, dataOnly: boolean): void;

@@ -319,3 +319,33 @@ test('a failed held write the program was never told of fails the end of the run
     cache.finish();
   }, lie);
 });
+
+test('scattered writes are held as runs and sent together; a failed one is reported on its own descriptor', () => {
+  const lie: Partial<HostDirCalls> = {};
+  withCache(({ g, dir, calls }) => {
+    const [, a] = g.open(ROOT, 'a', { oflags: 1 });
+    const [, b] = g.open(ROOT, 'b', { oflags: 1 });
+    for (let i = 0; i < 4; i++) {
+      assert.equal(g.call('fd_seek', a, BigInt(10 * i), 0, g.alloc(8)), 0);
+      assert.deepEqual(g.write(a, `a${i}`), [0, 2]);
+      assert.equal(g.call('fd_seek', b, BigInt(10 * i), 0, g.alloc(8)), 0);
+      assert.deepEqual(g.write(b, `b${i}`), [0, 2]);
+    }
+    assert.equal(g.call('fd_sync', a), 0);
+    assert.equal(calls.get('pwriteMany'), 1);
+    assert.equal(calls.get('pwrite') ?? 0, 0);
+    assert.equal(
+      readFileSync(join(dir, 'a'), 'latin1'),
+      'a0' + '\0'.repeat(8) + 'a1' + '\0'.repeat(8) + 'a2' + '\0'.repeat(8) + 'a3',
+    );
+    assert.equal(readFileSync(join(dir, 'b'), 'latin1').slice(30), 'b3');
+    // The host fails the writes to `b` only.
+    lie.pwriteMany = (writes) =>
+      writes.map((w) => (w.data[0] === 0x42 ? new WasiError(Errno.NOSPC) : w.data.length));
+    assert.deepEqual(g.write(a, 'A'), [0, 1]);
+    assert.deepEqual(g.write(b, 'B'), [0, 1]);
+    assert.equal(g.call('fd_sync', a), 0);
+    assert.equal(g.call('fd_sync', b), Errno.NOSPC);
+    assert.equal(g.call('fd_sync', b), 0);
+  }, lie);
+});

@@ -151,6 +151,28 @@ export class HostChannel {
   }
 
   /**
+   * As `callMany`, but each call's error is returned in its place rather than thrown, so that every
+   * reply is taken and checked (a broken protocol still throws).
+   */
+  callEach(requests: readonly BatchRequest[]): (Reply | WasiError)[] {
+    this.beforeCall();
+    const replies: (Reply | WasiError)[] = [];
+    for (let start = 0; start < requests.length; start += this.count) {
+      const batch = requests.slice(start, start + this.count);
+      const slots = batch.map((r) => this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0));
+      for (const [i, index] of slots.entries()) {
+        try {
+          replies.push(this.complete(index, true, batch[i].into));
+        } catch (error) {
+          if (!(error instanceof WasiError)) throw error;
+          replies.push(error);
+        }
+      }
+    }
+    return replies;
+  }
+
+  /**
    * Submits several calls at once and returns without waiting: the host serves them while the
    * enclave goes on. Their replies are checked as those of `callMany` (with `into` honoured) when
    * `finish` takes them, or earlier if their slots are needed first. A batch never finished costs

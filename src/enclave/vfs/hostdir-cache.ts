@@ -37,7 +37,7 @@
  * out a host handle), nor is anything a caller asked about with a held directory.
  */
 import { Errno, WasiError } from '../../interface/errno.ts';
-import { SLOT_DATA_BYTES } from '../../interface/ring.ts';
+import { SLOT_COUNT, SLOT_DATA_BYTES } from '../../interface/ring.ts';
 import { FileType } from '../../interface/services.ts';
 import type {
   HostDirCalls,
@@ -46,6 +46,7 @@ import type {
   HostLookup,
   HostOpenFlags,
   HostStat,
+  HostWrite,
 } from '../../interface/services.ts';
 import { BlockBudget, FILE_BLOCK, FileBlocks } from './hostdir-blocks.ts';
 
@@ -62,6 +63,29 @@ const MAX_ENTRIES = 4096;
 export const MAX_KEPT_BLOCKS = 8192;
 /** The last offset a cached read may reach (block arithmetic is done in doubles). */
 const MAX_CACHED_OFFSET = BigInt(Number.MAX_SAFE_INTEGER - SLOT_DATA_BYTES);
+
+/** Runs of writes held at most before they are sent: a ring's worth, submitted at once. */
+const MAX_HELD_RUNS = SLOT_COUNT;
+
+/** Writes to one file, back to back, held to go to the host as one. */
+interface HeldRun {
+  handle: number;
+  offset: bigint;
+  length: number;
+  /** Copies of the program's writes, in order. */
+  pieces: Uint8Array[];
+}
+
+function joined(run: HeldRun): Uint8Array {
+  if (run.pieces.length === 1) return run.pieces[0];
+  const out = new Uint8Array(run.length);
+  let at = 0;
+  for (const piece of run.pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
+}
 
 interface Kept<T> {
   value: T;
@@ -104,9 +128,8 @@ export class CachedHostDirCalls implements HostDirCalls {
   private readonly files = new Map<number, OpenFile>();
   private readonly byIdentity = new Map<string, OpenFile>();
   private readonly budget: BlockBudget;
-  /** The run of writes not yet sent (its bytes in `runBuffer`), or null. */
-  private pending: { handle: number; offset: bigint; length: number } | null = null;
-  private readonly runBuffer = new Uint8Array(SLOT_DATA_BYTES);
+  /** Runs of writes not yet sent, in the program's order. */
+  private readonly held: HeldRun[] = [];
   /** Failures of sent runs, by handle, until reported to the program. */
   private readonly writeErrors = new Map<number, WasiError>();
 
@@ -169,30 +192,30 @@ export class CachedHostDirCalls implements HostDirCalls {
   }
 
   /**
-   * Writes `data`, or keeps it to send with the writes that follow it back to back (SQLite writes a
-   * journal record as three: page number, page, checksum): a run of contiguous writes to one file
-   * goes to the host as one call, before the enclave's next host call of any kind. The write then
-   * returns before the host has it; should the host fail it, the error comes back from the next
-   * call on the same handle, or ends the run (`finish`), as a kernel's write-back reports it at
-   * fsync or close.
+   * Keeps `data` to send with the writes that follow it: writes back to back to one file join one
+   * run (SQLite writes a journal record as three: page number, page, checksum), and the runs held
+   * (up to `MAX_HELD_RUNS`, as a commit's scattered pages) go to the host together, one call
+   * each, submitted at once before the enclave's next host call of any kind. The write returns
+   * before the host has it; should the host fail it, the error comes back from the next call on
+   * the same handle, or ends the run (`finish`), as a kernel's write-back reports it at fsync or
+   * close.
    */
   pwrite(handle: number, offset: bigint, data: Uint8Array): number {
     this.reportWriteError(handle);
     this.forgetAnswers();
     const file = this.files.get(handle);
-    const run = this.pending;
+    const last = this.held.at(-1);
     if (
-      run !== null &&
-      run.handle === handle &&
-      run.offset + BigInt(run.length) === offset &&
-      run.length + data.length <= this.runBuffer.length
+      last !== undefined &&
+      last.handle === handle &&
+      last.offset + BigInt(last.length) === offset &&
+      last.length + data.length <= SLOT_DATA_BYTES
     ) {
-      this.runBuffer.set(data, run.length);
-      run.length += data.length;
-    } else if (this.keepMs > 0 && data.length <= this.runBuffer.length) {
-      this.settle(handle);
-      this.runBuffer.set(data, 0);
-      this.pending = { handle, offset, length: data.length };
+      last.pieces.push(data.slice());
+      last.length += data.length;
+    } else if (this.keepMs > 0 && data.length <= SLOT_DATA_BYTES) {
+      if (this.held.length >= MAX_HELD_RUNS) this.settle(handle);
+      this.held.push({ handle, offset, length: data.length, pieces: [data.slice()] });
     } else {
       let written: number;
       try {
@@ -213,18 +236,39 @@ export class CachedHostDirCalls implements HostDirCalls {
     return data.length;
   }
 
-  /** Sends the pending run of writes; a failure is kept for the handle's next call. */
-  flush(): void {
-    const run = this.pending;
-    if (run === null) return;
-    this.pending = null;
-    try {
-      const written = this.host.pwrite(run.handle, run.offset, this.runBuffer.subarray(0, run.length));
-      if (written !== run.length) {
-        throw new WasiError(Errno.IO, `hostdir: host wrote ${written} of ${run.length} bytes`);
+  pwriteMany(writes: readonly HostWrite[]): (number | WasiError)[] {
+    return writes.map(({ handle, offset, data }) => {
+      try {
+        return this.pwrite(handle, offset, data);
+      } catch (error) {
+        if (error instanceof WasiError) return error;
+        throw error;
       }
-    } catch (error) {
-      if (!(error instanceof WasiError)) throw error;
+    });
+  }
+
+  /** Sends the held writes; a failure is kept for the handle's next call. */
+  flush(): void {
+    if (this.held.length === 0) return;
+    const runs = this.held.splice(0);
+    const writes = runs.map((run) => ({ handle: run.handle, offset: run.offset, data: joined(run) }));
+    let results: (number | WasiError)[];
+    if (writes.length === 1) {
+      const { handle, offset, data } = writes[0];
+      try {
+        results = [this.host.pwrite(handle, offset, data)];
+      } catch (error) {
+        if (!(error instanceof WasiError)) throw error;
+        results = [error];
+      }
+    } else results = this.host.pwriteMany(writes);
+    for (const [i, run] of runs.entries()) {
+      const result: unknown = results[i];
+      if (result === run.length) continue;
+      const error =
+        result instanceof WasiError
+          ? result
+          : new WasiError(Errno.IO, `hostdir: host wrote ${String(result)} of ${run.length} bytes`);
       this.writeErrors.set(run.handle, error);
       this.changed(this.files.get(run.handle));
     }
