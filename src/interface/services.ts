@@ -86,7 +86,10 @@ export interface HostDirCalls {
   /** Opens regular file `name` of `dir` (never following a symlink) and returns a file handle. */
   open(dir: number, name: string, flags: HostOpenFlags): number;
   close(handle: number): void;
-  /** Reads up to `length` bytes at `offset`; fewer only at end of file. */
+  /**
+   * Reads up to `length` bytes at `offset`; fewer only at end of file. The bytes may be a view of
+   * a cache's: the caller copies them out before its next call.
+   */
   pread(handle: number, offset: bigint, length: number): Uint8Array;
   /** Writes all of `data` at `offset`; returns the count written. */
   pwrite(handle: number, offset: bigint, data: Uint8Array): number;

@@ -39,8 +39,19 @@ export class FileBlocks {
     return this.blocks.size;
   }
 
-  /** `length` bytes at `offset` (fewer at end of file), or null when a block it touches is not kept. */
+  /**
+   * `length` bytes at `offset` (fewer at end of file), or null when a block it touches is not kept.
+   * A read within one block is a view of it (no copy made twice): the caller copies it out before
+   * anything writes the file.
+   */
   read(offset: number, length: number): Uint8Array | null {
+    const first = Math.floor(offset / FILE_BLOCK);
+    const start = offset - first * FILE_BLOCK;
+    if (start + length <= FILE_BLOCK) {
+      const block = this.blocks.get(first);
+      if (block === undefined) return null;
+      return block.subarray(Math.min(start, block.length), Math.min(start + length, block.length));
+    }
     const out = new Uint8Array(length);
     let done = 0;
     for (let index = Math.floor(offset / FILE_BLOCK); done < length; index++) {
