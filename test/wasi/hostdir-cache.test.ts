@@ -349,3 +349,27 @@ test('scattered writes are held as runs and sent together; a failed one is repor
     assert.equal(g.call('fd_sync', b), 0);
   }, lie);
 });
+
+test('interleaved writes to two files each stay one run; a write never overtakes an earlier one to the same file', () =>
+  withCache(({ g, dir, calls }) => {
+    const [, j] = g.open(ROOT, 'journal', { oflags: 1 });
+    const [, d] = g.open(ROOT, 'db', { oflags: 1 });
+    for (let i = 0; i < 8; i++) {
+      assert.deepEqual(g.write(j, `j${i}`), [0, 2]);
+      assert.deepEqual(g.write(d, `d${i}`), [0, 2]);
+    }
+    assert.equal(g.call('fd_sync', d), 0);
+    assert.equal(calls.get('pwriteMany'), 1);
+    assert.equal(readFileSync(join(dir, 'journal'), 'utf8'), 'j0j1j2j3j4j5j6j7');
+    assert.equal(readFileSync(join(dir, 'db'), 'utf8'), 'd0d1d2d3d4d5d6d7');
+    // Two descriptors on one file: the second's write lies between the first's two.
+    const [, a] = g.open(ROOT, 'f');
+    const [, b] = g.open(ROOT, 'f');
+    assert.deepEqual(g.write(a, 'AAAA'), [0, 4]);
+    assert.equal(g.call('fd_seek', b, 2n, 0, g.alloc(8)), 0);
+    assert.deepEqual(g.write(b, 'BBBB'), [0, 4]);
+    assert.deepEqual(g.write(a, 'CCCC'), [0, 4]);
+    assert.equal(pread(g, b, 0, 10), 'AABBCCCC89');
+    assert.equal(g.call('fd_sync', a), 0);
+    assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'AABBCCCC89');
+  }));

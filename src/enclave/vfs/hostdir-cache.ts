@@ -193,9 +193,10 @@ export class CachedHostDirCalls implements HostDirCalls {
 
   /**
    * Keeps `data` to send with the writes that follow it: writes back to back to one file join one
-   * run (SQLite writes a journal record as three: page number, page, checksum), and the runs held
-   * (up to `MAX_HELD_RUNS`, as a commit's scattered pages) go to the host together, one call
-   * each, submitted at once before the enclave's next host call of any kind. The write returns
+   * run (SQLite writes a journal record as three: page number, page, checksum; and a commit
+   * alternates between journal and database), and the runs held (up to `MAX_HELD_RUNS`, as a
+   * commit's scattered pages) go to the host together, one call each, submitted at once before
+   * the enclave's next host call of any kind. The write returns
    * before the host has it; should the host fail it, the error comes back from the next call on
    * the same handle, or ends the run (`finish`), as a kernel's write-back reports it at fsync or
    * close.
@@ -204,15 +205,10 @@ export class CachedHostDirCalls implements HostDirCalls {
     this.reportWriteError(handle);
     this.forgetAnswers();
     const file = this.files.get(handle);
-    const last = this.held.at(-1);
-    if (
-      last !== undefined &&
-      last.handle === handle &&
-      last.offset + BigInt(last.length) === offset &&
-      last.length + data.length <= SLOT_DATA_BYTES
-    ) {
-      last.pieces.push(data.slice());
-      last.length += data.length;
+    const run = this.runToExtend(handle, file, offset, data.length);
+    if (run !== undefined) {
+      run.pieces.push(data.slice());
+      run.length += data.length;
     } else if (this.keepMs > 0 && data.length <= SLOT_DATA_BYTES) {
       if (this.held.length >= MAX_HELD_RUNS) this.settle(handle);
       this.held.push({ handle, offset, length: data.length, pieces: [data.slice()] });
@@ -245,6 +241,30 @@ export class CachedHostDirCalls implements HostDirCalls {
         throw error;
       }
     });
+  }
+
+  /**
+   * The held run that a write at `offset` through `handle` continues, if any: the latest run of the
+   * same file, when it ends there (a run of another file in between does not matter: interleaved
+   * writes to a journal and a database each stay one run; the same file's would be overtaken).
+   */
+  private runToExtend(
+    handle: number,
+    file: OpenFile | undefined,
+    offset: bigint,
+    length: number,
+  ): HeldRun | undefined {
+    for (let i = this.held.length - 1; i >= 0; i--) {
+      const run = this.held[i];
+      const sameFile = run.handle === handle || (file !== undefined && this.files.get(run.handle) === file);
+      if (!sameFile) continue;
+      const continues =
+        run.handle === handle &&
+        run.offset + BigInt(run.length) === offset &&
+        run.length + length <= SLOT_DATA_BYTES;
+      return continues ? run : undefined;
+    }
+    return undefined;
   }
 
   /** Sends the held writes; a failure is kept for the handle's next call. */
