@@ -373,3 +373,23 @@ test('interleaved writes to two files each stay one run; a write never overtakes
     assert.equal(g.call('fd_sync', a), 0);
     assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'AABBCCCC89');
   }));
+
+test("a write forgets the kept answers about the file written only: its size shows at once, other names' stay kept", () =>
+  withCache(({ g, calls }) => {
+    const [, fd] = g.open(ROOT, 'f');
+    const sizeByPath = (): bigint => {
+      const [p, l] = g.bytes('f');
+      const buf = g.alloc(64);
+      assert.equal(g.call('path_filestat_get', ROOT, 0, p, l, buf), 0);
+      return g.u64(buf + 32);
+    };
+    assert.equal(sizeByPath(), 10n);
+    assert.equal(pathStat(g, 'f-journal'), Errno.NOENT);
+    const lookups = calls.get('lookup')!;
+    assert.equal(g.call('fd_seek', fd, 10n, 0, g.alloc(8)), 0);
+    assert.deepEqual(g.write(fd, 'more'), [0, 4]);
+    assert.equal(sizeOf(g, fd), 14n);
+    assert.equal(sizeByPath(), 14n);
+    assert.equal(pathStat(g, 'f-journal'), Errno.NOENT);
+    assert.equal(calls.get('lookup'), lookups + 1);
+  }));

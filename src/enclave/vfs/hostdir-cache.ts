@@ -103,6 +103,8 @@ interface OpenFile {
   changed: boolean;
   /** When the blocks are next checked against the host's stat before a read. */
   checkAt: number;
+  /** A stat or lookup answer about this file may be kept (cleared when they are forgotten). */
+  answersKept: boolean;
 }
 
 /** Same size, times and inode: nothing changed the file between the two stats. */
@@ -154,8 +156,12 @@ export class CachedHostDirCalls implements HostDirCalls {
       if (!(error instanceof WasiError && error.errno === Errno.NOENT)) throw error;
       found = null;
     }
-    if (found === null || (found?.dir === null && found.stat?.filetype !== FileType.DIRECTORY))
+    if (found === null || (found?.dir === null && found.stat?.filetype !== FileType.DIRECTORY)) {
       this.keep(this.lookups, key, found);
+      const id = found === null ? null : identity(found.stat);
+      const file = id === null ? undefined : this.byIdentity.get(id);
+      if (file !== undefined) file.answersKept = true;
+    }
     return found;
   }
 
@@ -166,7 +172,10 @@ export class CachedHostDirCalls implements HostDirCalls {
     const stat = this.toHost.fstat(handle);
     this.keep(this.stats, handle, stat);
     const file = this.files.get(handle);
-    if (file !== undefined) this.observe(file, stat);
+    if (file !== undefined) {
+      file.answersKept = true;
+      this.observe(file, stat);
+    }
     return stat;
   }
 
@@ -203,8 +212,8 @@ export class CachedHostDirCalls implements HostDirCalls {
    */
   pwrite(handle: number, offset: bigint, data: Uint8Array): number {
     this.reportWriteError(handle);
-    this.forgetAnswers();
     const file = this.files.get(handle);
+    this.forgetFile(handle, file);
     const run = this.runToExtend(handle, file, offset, data.length);
     if (run !== undefined) {
       run.pieces.push(data.slice());
@@ -312,8 +321,8 @@ export class CachedHostDirCalls implements HostDirCalls {
 
   ftruncate(handle: number, size: bigint): void {
     this.settle(handle);
-    this.forgetAnswers();
     const file = this.files.get(handle);
+    this.forgetFile(handle, file);
     try {
       this.toHost.ftruncate(handle, size);
     } catch (error) {
@@ -328,8 +337,8 @@ export class CachedHostDirCalls implements HostDirCalls {
 
   futimes(handle: number, atimNs: bigint | null, mtimNs: bigint | null): void {
     this.settle(handle);
-    this.forgetAnswers();
     const file = this.files.get(handle);
+    this.forgetFile(handle, file);
     if (file !== undefined) file.changed = true;
     this.toHost.futimes(handle, atimNs, mtimNs);
   }
@@ -462,10 +471,12 @@ export class CachedHostDirCalls implements HostDirCalls {
         seen: null,
         changed: false,
         checkAt: 0,
+        answersKept: true,
       };
       this.byIdentity.set(id, file);
     }
     file.handles++;
+    file.answersKept = true;
     this.files.set(handle, file);
     if (truncated) this.changed(file);
     this.observe(file, stat);
@@ -484,6 +495,26 @@ export class CachedHostDirCalls implements HostDirCalls {
     if (file === undefined) return;
     file.blocks.clear();
     file.changed = true;
+  }
+
+  /**
+   * The enclave changed the file open as `handle`: the kept stats of its handles and lookups of its
+   * names go; answers about other entries stay (SQLite's writes to its database do not make it ask
+   * again whether a `-journal` exists). A file not tracked by identity forgets everything.
+   */
+  private forgetFile(handle: number, file: OpenFile | undefined): void {
+    if (file === undefined) {
+      this.forgetAnswers();
+      return;
+    }
+    if (!file.answersKept) return;
+    file.answersKept = false;
+    for (const kept of this.stats.keys()) {
+      if (kept === handle || this.files.get(kept) === file) this.stats.delete(kept);
+    }
+    for (const [key, kept] of this.lookups) {
+      if (kept.value !== null && identity(kept.value.stat) === file.identity) this.lookups.delete(key);
+    }
   }
 
   private forgetAnswers(): void {
