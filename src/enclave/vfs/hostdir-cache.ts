@@ -12,8 +12,8 @@
  * Fresh enough, in these ways (the semantics of a `--dir` mount; it is not a coherent shared file
  * system, and docs/security.md says what another process sees):
  * - the enclave always sees its own changes: each write or truncate updates the kept blocks of
- *   that file (also as seen through its other handles), and every call that changes a host
- *   directory or file first forgets the kept stats and lookups;
+ *   that file (also as seen through its other handles) and forgets the kept stats and lookups
+ *   of that file, and every call that changes a host directory forgets them all;
  * - a stat or lookup another process changed shows after at most `HOST_DIR_CACHE_MS`;
  * - kept contents of an open file are checked against the host's fstat (size, times, inode) at
  *   most every `HOST_DIR_CACHE_MS` when read: changed by another process, they are dropped. A
