@@ -2,11 +2,11 @@
  * What the enclave remembers of its host directories between calls, as an NFS client's attribute
  * and data caches or FUSE's entry and attribute timeouts do: the stat of an open file, the answer
  * to a lookup of an entry that is not a directory ("no such entry" included), and the contents of
- * the files it holds open, in 4 KiB blocks (`hostdir-blocks.ts`); and it sends a run of writes
- * made back to back to one file as one call. SQLite asks the same questions before every statement
- * (fstat of the database, lstat of its `-journal` and `-wal`), reads the same pages again and again
- * from a database larger than its own page cache, and writes each journal record as three writes:
- * `speedtest1 --size 25` made 173 000 host calls without this cache (3 300 with it), each a ring
+ * the files it holds open, in 4 KiB blocks (`hostdir-blocks.ts`); and it holds the program's
+ * writes to send them together. SQLite asks the same questions before every statement (fstat of
+ * the database, lstat of its `-journal` and `-wal`), reads the same pages again and again from a
+ * database larger than its own page cache, and writes each journal record as three writes:
+ * `speedtest1 --size 25` made 173 000 host calls without this cache (1 600 with it), each a ring
  * round trip, where the kernel answers node:wasi from its own caches.
  *
  * Fresh enough, in these ways (the semantics of a `--dir` mount; it is not a coherent shared file
@@ -28,7 +28,7 @@
  * - a write reaches the host before the enclave's next host call of any kind (another file
  *   operation, console output, exit): a program computing after a write without any call shows it
  *   to other processes only then. A failure the host reports for it comes back from the next
- *   write, sync, truncate, stat or close of that descriptor, else it fails the run.
+ *   read, write, sync, truncate, stat or close of that descriptor, else it fails the run.
  * The enclave's own view never differs from what it did: its reads see its writes at once.
  *
  * Trusted no more than before: what is kept is the host's answer as decoded (contents are not
