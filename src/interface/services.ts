@@ -91,7 +91,10 @@ export interface HostDirCalls {
    * a cache's: the caller copies them out before its next call.
    */
   pread(handle: number, offset: bigint, length: number): Uint8Array;
-  /** Writes all of `data` at `offset`; returns the count written. */
+  /**
+   * Writes all of `data` at `offset`; returns the count written. `data` is handed over: the callee
+   * may keep it (a cache holding writes does), and the caller must not change it afterwards.
+   */
   pwrite(handle: number, offset: bigint, data: Uint8Array): number;
   /**
    * Several `pwrite`s, submitted together and made in order (one host hand-off for all); each

@@ -72,7 +72,7 @@ interface HeldRun {
   handle: number;
   offset: bigint;
   length: number;
-  /** Copies of the program's writes, in order. */
+  /** The program's writes, in order (each `data` handed over by the caller, never changed). */
   pieces: Uint8Array[];
 }
 
@@ -216,11 +216,11 @@ export class CachedHostDirCalls implements HostDirCalls {
     this.forgetFile(handle, file);
     const run = this.runToExtend(handle, file, offset, data.length);
     if (run !== undefined) {
-      run.pieces.push(data.slice());
+      run.pieces.push(data);
       run.length += data.length;
     } else if (this.keepMs > 0 && data.length <= SLOT_DATA_BYTES) {
       if (this.held.length >= MAX_HELD_RUNS) this.settle(handle);
-      this.held.push({ handle, offset, length: data.length, pieces: [data.slice()] });
+      this.held.push({ handle, offset, length: data.length, pieces: [data] });
     } else {
       let written: number;
       try {

@@ -363,7 +363,8 @@ class HostFileHandle implements FileHandle {
   }
 
   write(offset: number, src: Uint8Array): number {
-    // The host gets a copy: it must never hold a view of the program's memory.
+    // The host gets a copy, handed over: it must never hold a view of the program's memory (and
+    // the host-directory cache may hold the copy until it sends it).
     const n = this.fs.calls.pwrite(this.handle, BigInt(offset), src.slice());
     if (n !== src.length) throw hostLied('write count');
     return n;
