@@ -27,7 +27,7 @@ export interface Namespace {
   preopens: Preopen[];
   /** The program's bytes when it comes from the root image. */
   program?: Uint8Array<ArrayBuffer>;
-  /** Commits and closes the disks; call before the enclave exits. */
+  /** Sends the writes held for host directories, commits and closes the disks; call before the enclave exits. */
   close(): void;
 }
 
@@ -52,13 +52,18 @@ export function buildNamespace(ctx: NamespaceContext): Namespace {
   let ext2fs: Ext2fsModule | undefined;
   const ext2fsModule = (): Ext2fsModule => (ext2fs ??= compileExt2fs(ctx.ext2fsWasm));
   const log = (line: string): void => ctx.console.write(2, new TextEncoder().encode(`${line}\n`));
+  // One cache for all mounts: two mounts may be the same host directory.
+  const hostDir = new CachedHostDirCalls(new RingHostDir(channel));
+  channel.beforeCall = () => hostDir.flush();
   const close = (): void => {
-    for (const disk of disks.splice(0).reverse()) disk.close();
+    try {
+      hostDir.finish();
+    } finally {
+      for (const disk of disks.splice(0).reverse()) disk.close();
+    }
   };
 
   try {
-    // One cache for all mounts: two mounts may be the same host directory.
-    const hostDir = new CachedHostDirCalls(new RingHostDir(channel));
     let hostMount = 0;
     let nextDevice = config.root ? (config.root.separateHashFile ? 2 : 1) : 0;
     let volumeIndex = 0;

@@ -33,6 +33,7 @@ import { HostChannel, HostProtocolError } from './ring/channel.ts';
 import { hostCall } from './ring/stubs.ts';
 import { RingClock, RingConsole } from './ring/host-services.ts';
 import { buildNamespace, type Namespace } from './filesystems.ts';
+import { HostDirWriteError } from './vfs/hostdir-cache.ts';
 import { Platform } from './attest/platform-client.ts';
 import { ProvisioningError, brokerCounters, provisionFromKbs } from './kbs/provision.ts';
 import { DiskError } from './storage/disks.ts';
@@ -57,11 +58,14 @@ async function run(start: EnclaveStart): Promise<void> {
     try {
       closeDisks();
     } catch (error) {
-      // A failed final commit must not pass for success.
+      // A failed final commit, or a failed write the program was never told of, must not pass for success.
       if (kind === ExitKind.PROGRAM) {
         kind = ExitKind.STARTUP_ERROR;
         status = 1;
-        message = `could not commit the volumes: ${(error as Error).message}`;
+        message =
+          error instanceof HostDirWriteError
+            ? error.message
+            : `could not commit the volumes: ${(error as Error).message}`;
       }
     }
     channel.drain();

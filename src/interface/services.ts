@@ -4,6 +4,7 @@
  * Every method throws `WasiError` on failure. Nothing returned here is trusted by the enclave
  * beyond what it checks itself: hostdir mounts are declared untrusted storage.
  */
+import type { WasiError } from './errno.ts';
 
 /** WASI `filetype` values. */
 export const FileType = {
@@ -63,24 +64,43 @@ export interface HostLookup {
  * A directory handle stays on its directory when the directory is renamed.
  * Times are nanoseconds since the epoch; `null` leaves a time unchanged.
  */
+/** One write of `HostDirCalls.pwriteMany`. */
+export interface HostWrite {
+  handle: number;
+  offset: bigint;
+  data: Uint8Array;
+}
+
 export interface HostDirCalls {
   /** A handle on the root directory of mount number `mount`. */
   root(mount: number): number;
   /**
    * lstat of entry `name` of directory `dir`; opens it when it is a directory, unless it is the
-   * directory `held` (same device and inode), which the enclave already has a handle on.
+   * directory `held` (same device and inode), which the enclave already has a handle on. No such
+   * entry is null or the error NOENT (a cache answers null: an exception per miss is slow in V8).
    */
-  lookup(dir: number, name: string, held: HostDirId | null): HostLookup;
+  lookup(dir: number, name: string, held: HostDirId | null): HostLookup | null;
   closeDir(dir: number): void;
   dirStat(dir: number): HostStat;
   dirSetTimes(dir: number, atimNs: bigint | null, mtimNs: bigint | null): void;
   /** Opens regular file `name` of `dir` (never following a symlink) and returns a file handle. */
   open(dir: number, name: string, flags: HostOpenFlags): number;
   close(handle: number): void;
-  /** Reads up to `length` bytes at `offset`; fewer only at end of file. */
+  /**
+   * Reads up to `length` bytes at `offset`; fewer only at end of file. The bytes may be a view of
+   * a cache's: the caller copies them out before its next call.
+   */
   pread(handle: number, offset: bigint, length: number): Uint8Array;
-  /** Writes all of `data` at `offset`; returns the count written. */
+  /**
+   * Writes all of `data` at `offset`; returns the count written. `data` is handed over: the callee
+   * may keep it (a cache holding writes does), and the caller must not change it afterwards.
+   */
   pwrite(handle: number, offset: bigint, data: Uint8Array): number;
+  /**
+   * Several `pwrite`s, submitted together and made in order (one host hand-off for all); each
+   * write's count, or its error (one failing does not stop the others).
+   */
+  pwriteMany(writes: readonly HostWrite[]): (number | WasiError)[];
   fstat(handle: number): HostStat;
   ftruncate(handle: number, size: bigint): void;
   fsync(handle: number, dataOnly: boolean): void;

@@ -99,6 +99,11 @@ export class HostChannel {
   private writing = -1;
   /** Slots whose caller waits while it serves nested work: later calls cannot reap them. */
   private readonly held = new Set<number>();
+  /**
+   * Runs before each call is submitted: the host-directory cache sends the writes it holds back
+   * (`vfs/hostdir-cache.ts`), so they reach the host before anything the enclave does after them.
+   */
+  beforeCall: () => void = () => {};
 
   /** A channel over one lane of the ring (by default lane 0, the whole ring of a single-threaded run). */
   constructor(
@@ -118,6 +123,7 @@ export class HostChannel {
     replyLimit = 0,
     whileWaiting?: () => void,
   ): Reply {
+    this.beforeCall();
     const index = this.submit(spec, args, payload, replyLimit);
     if (whileWaiting === undefined) return this.complete(index, true);
     // Calls made by `whileWaiting` take the next slots; the ring must not wrap onto this one.
@@ -134,11 +140,34 @@ export class HostChannel {
    * first is awaited, so the host serves them back to back. Replies come back in order.
    */
   callMany(requests: readonly BatchRequest[]): Reply[] {
+    this.beforeCall();
     const replies: Reply[] = [];
     for (let start = 0; start < requests.length; start += this.count) {
       const batch = requests.slice(start, start + this.count);
       const slots = batch.map((r) => this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0));
       for (const [i, index] of slots.entries()) replies.push(this.complete(index, true, batch[i].into));
+    }
+    return replies;
+  }
+
+  /**
+   * As `callMany`, but each call's error is returned in its place rather than thrown, so that every
+   * reply is taken and checked (a broken protocol still throws).
+   */
+  callEach(requests: readonly BatchRequest[]): (Reply | WasiError)[] {
+    this.beforeCall();
+    const replies: (Reply | WasiError)[] = [];
+    for (let start = 0; start < requests.length; start += this.count) {
+      const batch = requests.slice(start, start + this.count);
+      const slots = batch.map((r) => this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0));
+      for (const [i, index] of slots.entries()) {
+        try {
+          replies.push(this.complete(index, true, batch[i].into));
+        } catch (error) {
+          if (!(error instanceof WasiError)) throw error;
+          replies.push(error);
+        }
+      }
     }
     return replies;
   }
@@ -150,6 +179,7 @@ export class HostChannel {
    * nothing but its slots, which later calls reap.
    */
   start(requests: readonly BatchRequest[]): DeferredCalls {
+    this.beforeCall();
     const batch = new DeferredCalls();
     for (const [position, r] of requests.entries()) {
       const index = this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0);
@@ -179,6 +209,7 @@ export class HostChannel {
 
   /** Submits a call without waiting; its reply is checked when the slot is next needed. */
   post(spec: CallSpec, args: readonly bigint[], payload: Uint8Array = EMPTY): void {
+    this.beforeCall();
     this.submit(spec, args, payload, 0);
   }
 

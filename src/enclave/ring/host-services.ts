@@ -15,14 +15,15 @@ import type {
   HostLookup,
   HostOpenFlags,
   HostStat,
+  HostWrite,
 } from '../../interface/services.ts';
 import type { HostChannel } from './channel.ts';
-import { stubs, type Stubs } from './stubs.ts';
+import { hostCallEach, stubs, type Stubs } from './stubs.ts';
 
 export class RingHostDir implements HostDirCalls {
   private readonly host: Stubs<typeof Calls>;
 
-  constructor(channel: HostChannel) {
+  constructor(private readonly channel: HostChannel) {
     this.host = stubs(channel, Calls);
   }
 
@@ -83,6 +84,17 @@ export class RingHostDir implements HostDirCalls {
       done += chunk.length;
     }
     return done;
+  }
+
+  pwriteMany(writes: readonly HostWrite[]): (number | WasiError)[] {
+    if (writes.some(({ data }) => data.length > SLOT_DATA_BYTES)) {
+      throw new RangeError('file_pwrite: a batched write larger than a slot');
+    }
+    return hostCallEach(this.channel, Calls.filePwrite, writes).map((written, i) =>
+      written instanceof WasiError || written === writes[i].data.length
+        ? written
+        : new WasiError(Errno.IO, `file_pwrite: host wrote ${written} of ${writes[i].data.length}`),
+    );
   }
 
   fstat(handle: number): HostStat {

@@ -43,6 +43,23 @@ export function hostCallMany<D extends AnyCallDef>(
     .map((reply, i) => decodeReply(def, reply.result, reply.data, calls[i]));
 }
 
+/** As {@link hostCallMany}, but each call's error (a `WasiError`) is returned in its place. */
+export function hostCallEach<D extends AnyCallDef>(
+  channel: HostChannel,
+  def: D,
+  calls: readonly ArgsOf<D>[],
+): (ReplyOf<D> | WasiError)[] {
+  return channel.callEach(requests(def, calls, undefined)).map((reply, i) => {
+    if (reply instanceof WasiError) return reply;
+    try {
+      return decodeReply(def, reply.result, reply.data, calls[i]);
+    } catch (error) {
+      if (error instanceof WasiError) return error;
+      throw error;
+    }
+  });
+}
+
 /**
  * As {@link hostCallMany}, but returns once the calls are submitted: the host serves them while the
  * enclave works on, and the returned function waits for the decoded replies (or throws).

@@ -68,5 +68,8 @@ const encoder = new TextEncoder();
 export function isValidName(name: string): boolean {
   if (name === '' || name === '.' || name === '..') return false;
   if (name.includes('/') || name.includes('\0')) return false;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: a short name needs no encoding (SQLite checks
+  // its `-journal` and `-wal` names before every statement).
+  if (name.length * 3 <= NAME_MAX) return true;
   return name.length <= NAME_MAX && encoder.encode(name).length <= NAME_MAX;
 }

@@ -144,13 +144,14 @@ class HostDirFs implements FileSystem {
     if (!isValidName(name)) throw new WasiError(Errno.INVAL);
     const held = reopening ?? parent.children.get(name) ?? null;
     const heldId = held?.handle !== null ? (held?.id ?? null) : null;
-    let found: HostLookup;
+    let found: HostLookup | null;
     try {
       found = this.calls.lookup(this.handle(parent), name, heldId);
     } catch (e) {
       if (e instanceof WasiError && e.errno === Errno.NOENT) return null;
       throw e;
     }
+    if (found === null) return null;
     const handle: unknown = found?.dir;
     const stat = checkStat(found?.stat, this.dev);
     const isDir = stat.filetype === FileType.DIRECTORY;
@@ -362,7 +363,8 @@ class HostFileHandle implements FileHandle {
   }
 
   write(offset: number, src: Uint8Array): number {
-    // The host gets a copy: it must never hold a view of the program's memory.
+    // The host gets a copy, handed over: it must never hold a view of the program's memory (and
+    // the host-directory cache may hold the copy until it sends it).
     const n = this.fs.calls.pwrite(this.handle, BigInt(offset), src.slice());
     if (n !== src.length) throw hostLied('write count');
     return n;
