@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Calls, JsAppCalls, SHIELDED_AREAS, type CallArea, type CallSpec } from '../src/interface/calls.ts';
 import { errnoName } from '../src/interface/errno.ts';
 import { SPIN_WINDOWS } from '../src/interface/spin.ts';
+import { CONTENDED_SHARE, PARK_MS, SAMPLE_MS } from '../src/host/run-queue.ts';
 
 const DOC = new URL('../docs/host-interface.md', import.meta.url);
 
@@ -76,9 +77,13 @@ function renderSpin(): string {
     'The windows adapt (`SPIN_WINDOWS` and `AdaptiveSpin` in `src/interface/spin.ts`): a wait answered',
     "while spinning doubles the side's window, a wait that had to park halves it, down to a probe",
     `(${duration(enclave.minMs)} in the enclave, which outlasts a quick host call; ${duration(host.minMs)} on the host).`,
-    'On a machine with more runnable threads than cores a spinner takes the core its partner needs; then',
-    'most waits park, the windows shrink to the probe and the two sides hand off through the futex,',
-    'which the scheduler favours (`bench/speedtest1.ts`, the contended row). An idle enclave burns no core.',
+    'On a machine with more runnable threads than cores a spinner takes the core its partner needs, and',
+    'a spinner that is preempted still catches its next request, so the windows alone do not see it. So',
+    'the host thread also samples its own run-queue wait (`/proc/thread-self/schedstat`, every',
+    `${SAMPLE_MS} ms while it spins; \`src/host/run-queue.ts\`): above ${CONTENDED_SHARE * 100} % of the time it parks at once for`,
+    `${PARK_MS} ms, and the enclave, having to wake it, waits parked too; the two sides hand off through the`,
+    'futex, which the scheduler favours (`bench/speedtest1.ts`, the contended row; random 4 KiB reads in',
+    '`bench/disk.ts`). An idle enclave burns no core.',
     'A request that had to wake the parked host is waited for parked at once: the woken host needs a core,',
     'and a spin would hold the one it could take (`bench/crossing.ts`; a bare ping-pong that spun 50 µs',
     'after each wake-up took about twice as long at a load of 14 on 2 cores).',

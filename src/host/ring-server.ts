@@ -2,9 +2,11 @@
  * The host's end of the host-call ring: one host thread takes requests in submission order within
  * each lane (lanes in turn: see ring.ts), hands each to a handler and publishes the reply. It spins
  * briefly when the ring is empty (a spinning thread answers in about a microsecond), as long as
- * spinning pays (interface/spin.ts), then parks on the doorbell so an idle enclave costs no CPU.
+ * spinning pays (interface/spin.ts) and the thread keeps its core (run-queue.ts), then parks on the
+ * doorbell so an idle enclave costs no CPU.
  */
 import { AdaptiveSpin, SPIN_WINDOWS } from '../interface/spin.ts';
+import { RunQueueWatch } from './run-queue.ts';
 import { ARG_COUNT, Control, SlotField, SlotState, type RingView, type SlotView } from '../interface/ring.ts';
 
 /** One request as the handler sees it. `data` is the slot's bounce buffer (payload in, reply out). */
@@ -51,6 +53,7 @@ export class RingServer {
     private readonly handler: Handler,
     private readonly replyWriter: ReplyWriter = writeReply,
     served?: readonly number[],
+    private readonly runQueue = new RunQueueWatch(),
   ) {
     this.next = ring.lanes.map((_, lane) => served?.[lane] ?? 0);
   }
@@ -143,17 +146,22 @@ export class RingServer {
   }
 
   private waitForRequest(): number {
-    const deadline = performance.now() + this.spin.windowMs;
-    do {
-      for (let i = 0; i < 64; i++) {
-        const lane = this.readyLane();
-        if (lane >= 0) {
-          this.spin.hit();
-          return lane;
+    const now = performance.now();
+    // Losing its core, the thread parks at once: the enclave's next request wakes it through the
+    // futex, and the enclave, having woken it, waits parked too.
+    if (!this.runQueue.parkAtOnce(now)) {
+      const deadline = now + this.spin.windowMs;
+      do {
+        for (let i = 0; i < 64; i++) {
+          const lane = this.readyLane();
+          if (lane >= 0) {
+            this.spin.hit();
+            return lane;
+          }
         }
-      }
-    } while (performance.now() < deadline);
-    this.spin.miss();
+      } while (performance.now() < deadline);
+      this.spin.miss();
+    }
     const control = this.ring.control;
     for (;;) {
       const seen = Atomics.load(control, Control.submitted);
