@@ -18,6 +18,7 @@ import {
   CallStatus,
   ChannelField,
   ChannelState,
+  PendingWork,
   START_SEQ,
   createCallChannel,
   normalizeJsConfig,
@@ -75,6 +76,14 @@ export interface LaunchJsEnclaveOptions {
 }
 
 const PARK_MS = 100;
+/** How long a process about to exit waits for an enclave to confirm it has no timers pending. */
+const LAST_LOOK_MS = 1000;
+
+/** Enclaves not yet closed: each gets a last look before the process exits (`JsEnclave.lastLook`). */
+const liveEnclaves = new Set<JsEnclave>();
+process.on('beforeExit', () => {
+  for (const enclave of liveEnclaves) enclave.lastLook();
+});
 
 /** The JS-enclave runtime's source as it will run (and be measured). */
 export function readJsEnclaveRuntime(): string {
@@ -156,7 +165,7 @@ export async function launchJsEnclave(options: LaunchJsEnclaveOptions): Promise<
   });
   for (const [name, handler] of Object.entries(options.hostHandlers ?? {})) enclave.onHostCall(name, handler);
   try {
-    enclave.entries = (await enclave.waitForReply(START_SEQ)) as string[];
+    enclave.entries = (await enclave.collect(START_SEQ, false)) as string[];
   } catch (error) {
     await enclave.close();
     throw error;
@@ -191,10 +200,23 @@ export class JsEnclave {
     { seq: number; resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
   private ended: string | undefined;
   private readonly spin = new AdaptiveSpin(CALL_SPIN_WINDOWS.host);
+  /** The enclave last said its app has timers pending: the pump serves its ring while the host is idle. */
+  private enclaveBusy = false;
+  /** The pump (the event-loop waiter that serves the ring and collects async replies) runs. */
+  private pumping = false;
+  /** The pump is parked with `hostParked` set: a `callSync` in between leaves the flag set. */
+  private pumpParked = false;
+  /** A waiter on `pendingWork` is registered: it starts the pump when the enclave gets busy. */
+  private watching = false;
+  /** The enclave's Worker keeps the process alive (only while a call is in flight or the enclave is busy). */
+  private referenced = true;
 
   constructor(private readonly parts: JsEnclaveParts) {
     this.mrenclave = parts.mrenclave;
     this.hostVisibleMemory = parts.hostVisibleMemory;
+    // The platform thread serves the enclave; it never keeps the process alive by itself.
+    parts.platformThread.unref();
+    liveEnclaves.add(this);
     this.server = new JsRingServer({
       ring: parts.ring,
       handlers: this.handlers,
@@ -211,12 +233,16 @@ export class JsEnclave {
         e.code === 'ERR_WORKER_OUT_OF_MEMORY'
           ? 'the enclave ran out of memory'
           : `the enclave failed: ${e.message}`;
+      this.failInFlight();
     });
     parts.worker.on('exit', () => {
       this.ended ??= 'the enclave exited';
+      liveEnclaves.delete(this);
+      this.failInFlight();
     });
     parts.platformThread.on('exit', () => {
       this.ended ??= 'the sim platform thread ended';
+      this.failInFlight();
     });
   }
 
@@ -230,18 +256,24 @@ export class JsEnclave {
 
   /** Calls entry `name` and waits for its result without blocking this thread. */
   call(name: string, args: readonly unknown[] = []): Promise<unknown> {
-    const run = this.queue.then(async () => {
+    const run = this.queue.then(() => {
       const [seq, woke] = this.send(name, args);
-      return new Promise((resolve, reject) => {
-        this.asyncInFlight = { seq, resolve, reject };
-        this.waitForReply(seq, () => this.asyncInFlight?.seq !== seq, woke).then(
-          (v) => this.settle(seq, v, undefined),
-          (e: unknown) => this.settle(seq, undefined, e),
-        );
-      });
+      return this.collect(seq, woke);
     });
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * The reply to `seq` (an async call, or the start), collected by the pump on the event loop,
+   * unless a `callSync` collects it first. The Worker keeps the process alive meanwhile.
+   */
+  collect(seq: number, woke: boolean): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.asyncInFlight = { seq, resolve, reject };
+      this.keepAlive();
+      void this.pump(woke);
+    });
   }
 
   /**
@@ -262,7 +294,11 @@ export class JsEnclave {
       }
     }
     const [seq, woke] = this.send(name, args);
-    return this.waitSync(seq, ChannelState.REPLY, woke);
+    try {
+      return this.waitSync(seq, ChannelState.REPLY, woke);
+    } finally {
+      this.noteIdle();
+    }
   }
 
   /**
@@ -312,6 +348,13 @@ export class JsEnclave {
   /** Stops the enclave and its platform thread. */
   async close(): Promise<void> {
     this.ended ??= 'the enclave was closed';
+    liveEnclaves.delete(this);
+    // Releases the waiter on `pendingWork` (it holds the channel's memory while registered).
+    Atomics.notify(this.parts.view.header, ChannelField.pendingWork);
+    // Referenced again until they have stopped: the caller awaits this, and nothing else may keep
+    // the process alive meanwhile.
+    this.parts.worker.ref();
+    this.parts.platformThread.ref();
     await Promise.all([this.parts.worker.terminate(), this.parts.platformThread.terminate()]);
   }
 
@@ -319,7 +362,11 @@ export class JsEnclave {
   callRaw(request: Uint8Array, claimedLength = request.length): unknown {
     this.checkUsable();
     const seq = ++this.seq;
-    return this.waitSync(seq, ChannelState.REPLY, this.publish(seq, request, claimedLength));
+    try {
+      return this.waitSync(seq, ChannelState.REPLY, this.publish(seq, request, claimedLength));
+    } finally {
+      this.noteIdle();
+    }
   }
 
   private settle(seq: number, value: unknown, error: unknown): void {
@@ -328,6 +375,132 @@ export class JsEnclave {
     this.asyncInFlight = undefined;
     if (error === undefined) pending.resolve(value);
     else pending.reject(error);
+  }
+
+  /**
+   * The enclave ended: the async call in flight is settled now, with its reply if one is there
+   * (the pump, parked on the event loop, keeps nothing alive to see it later).
+   */
+  private failInFlight(): void {
+    const inFlight = this.asyncInFlight;
+    if (inFlight && this.replyReady()) this.collectReply(inFlight.seq);
+    else if (inFlight)
+      this.settle(inFlight.seq, undefined, new JsEnclaveError(this.ended ?? 'closed', 'closed'));
+    this.keepAlive();
+  }
+
+  private collectReply(seq: number): void {
+    try {
+      this.settle(seq, this.takeReply(seq), undefined);
+    } catch (error) {
+      this.settle(seq, undefined, error);
+    }
+  }
+
+  /** What the enclave's `pendingWork` says: BUSY is the only value that keeps the host serving. */
+  private enclaveHasWork(): boolean {
+    return Atomics.load(this.parts.view.header, ChannelField.pendingWork) === PendingWork.BUSY;
+  }
+
+  /** Refs the Worker (keeping the process alive) while a call is in flight or the enclave has work. */
+  private keepAlive(): void {
+    const wanted = this.ended === undefined && (this.asyncInFlight !== undefined || this.enclaveBusy);
+    if (wanted === this.referenced) return;
+    this.referenced = wanted;
+    if (wanted) this.parts.worker.ref();
+    else this.parts.worker.unref();
+  }
+
+  /** After a synchronous call: serve the enclave while it has work of its own, or watch for it to get some. */
+  private noteIdle(): void {
+    if (this.pumping) return;
+    this.enclaveBusy = this.enclaveHasWork();
+    this.keepAlive();
+    if (this.enclaveBusy) void this.pump();
+    else this.watchPending();
+  }
+
+  /**
+   * Waits (without keeping the process alive) for the enclave to say it has work of its own after
+   * a reply that said it had none (a timer started by microtasks after the reply), and then starts
+   * the pump.
+   */
+  private watchPending(): void {
+    if (this.watching || this.ended !== undefined) return;
+    const header = this.parts.view.header;
+    const waited = Atomics.waitAsync(
+      header,
+      ChannelField.pendingWork,
+      Atomics.load(header, ChannelField.pendingWork),
+    );
+    if (!waited.async) {
+      this.noteIdle();
+      return;
+    }
+    this.watching = true;
+    void waited.value.then(() => {
+      this.watching = false;
+      if (this.ended === undefined) this.noteIdle();
+    });
+  }
+
+  /**
+   * Before the process exits: an enclave whose last reply is not yet confirmed idle gets a moment
+   * to say whether microtasks after it started a timer; one that did keeps the process alive.
+   */
+  lastLook(): void {
+    if (this.ended !== undefined || this.pumping) return;
+    const header = this.parts.view.header;
+    if (Atomics.load(header, ChannelField.pendingWork) === PendingWork.UNCONFIRMED)
+      Atomics.wait(header, ChannelField.pendingWork, PendingWork.UNCONFIRMED, LAST_LOOK_MS);
+    this.noteIdle();
+  }
+
+  /**
+   * The host's one waiter on its event loop: collects the reply of the async call in flight and
+   * serves the enclave's host calls, for as long as a call is in flight or the enclave has work of
+   * its own (timers whose callbacks call out, or settle a promise an async call awaits). A wait
+   * that began by waking the parked enclave parks at once; otherwise it spins first, as `waitSync`
+   * does (only while a call is in flight: an enclave busy with timers answers in its own time).
+   */
+  private async pump(woke = false): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    const control = this.parts.ring.control;
+    let spin = !woke;
+    try {
+      for (;;) {
+        const seen = Atomics.load(control, Control.submitted);
+        // No request, no turn of the microtask queue.
+        if (this.server.hasRequest() && (await this.server.serveAsync())) spin = false;
+        const inFlight = this.asyncInFlight;
+        if (inFlight && this.replyReady()) {
+          this.collectReply(inFlight.seq);
+          spin = true;
+          continue;
+        }
+        if (this.ended !== undefined) {
+          if (inFlight) this.settle(inFlight.seq, undefined, new JsEnclaveError(this.ended, 'closed'));
+          return;
+        }
+        this.enclaveBusy = this.enclaveHasWork();
+        if (!inFlight && !this.enclaveBusy) return;
+        if (inFlight && spin && this.spinForEnclave()) continue;
+        Atomics.store(control, Control.hostParked, 1);
+        this.pumpParked = true;
+        if (!this.server.hasRequest() && !(inFlight && this.replyReady())) {
+          const waited = Atomics.waitAsync(control, Control.submitted, seen, PARK_MS);
+          if (waited.async) await waited.value;
+        }
+        this.pumpParked = false;
+        Atomics.store(control, Control.hostParked, 0);
+        spin = true;
+      }
+    } finally {
+      this.pumping = false;
+      this.keepAlive();
+      this.watchPending();
+    }
   }
 
   private checkUsable(): void {
@@ -395,32 +568,8 @@ export class JsEnclave {
       Atomics.store(control, Control.hostParked, 1);
       if (!this.server.hasRequest() && !this.replyReady(replyState))
         Atomics.wait(control, Control.submitted, seen, PARK_MS);
-      Atomics.store(control, Control.hostParked, 0);
-      spin = true;
-    }
-  }
-
-  /**
-   * Waits for the reply to `seq` on the event loop, unless a `callSync` collects it first; spins
-   * and parks as `waitSync` does.
-   */
-  async waitForReply(seq: number, collected = (): boolean => false, woke = false): Promise<unknown> {
-    const control = this.parts.ring.control;
-    let spin = !woke;
-    for (;;) {
-      if (collected()) return undefined;
-      const seen = Atomics.load(control, Control.submitted);
-      // No request, no turn of the microtask queue.
-      if (this.server.hasRequest() && (await this.server.serveAsync())) spin = false;
-      if (this.replyReady()) return this.takeReply(seq);
-      if (this.ended !== undefined) throw new JsEnclaveError(this.ended, 'closed');
-      if (spin && this.spinForEnclave()) continue;
-      Atomics.store(control, Control.hostParked, 1);
-      if (!this.server.hasRequest() && !this.replyReady()) {
-        const waited = Atomics.waitAsync(control, Control.submitted, seen, PARK_MS);
-        if (waited.async) await waited.value;
-      }
-      Atomics.store(control, Control.hostParked, 0);
+      // The pump, parked on the event loop below this call, still needs the enclave's wake-ups.
+      Atomics.store(control, Control.hostParked, this.pumpParked ? 1 : 0);
       spin = true;
     }
   }

@@ -10,6 +10,7 @@
  *   seq, length      host     the request's sequence number and length in bytes
  *   replySeq, ...    enclave  echoed sequence number, status and reply length
  *   enclaveParked    enclave  1 while it waits on its event loop: only then does the host notify
+ *   pendingWork      enclave  whether the app has timers pending (PendingWork): the host serves while idle
  * The enclave answers by ringing the host-call ring's doorbell (`Control.submitted`), the one word
  * the host waits on: the host then serves the ring's requests and collects the reply in one loop,
  * which is what lets a host thread blocked in a synchronous call serve the enclave's host calls.
@@ -65,7 +66,17 @@ export const ChannelField = {
   status: 5,
   replyLength: 6,
   enclaveParked: 7,
+  pendingWork: 8,
 } as const;
+
+/**
+ * Whether the app has work of its own pending (timers, immediates: callbacks that may call the
+ * host or settle a promise the host awaits with no call from the host), in `pendingWork`. While it
+ * is BUSY the host serves the enclave's host calls when it is idle and keeps its process alive.
+ * A reply with no timers left says UNCONFIRMED: microtasks after it may still start one, and the
+ * enclave confirms (IDLE) or corrects (BUSY, waking the host) on its loop's next turn.
+ */
+export const PendingWork = { IDLE: 0, BUSY: 1, UNCONFIRMED: 2 } as const;
 
 /**
  * The NESTED_ states carry a call the host makes while the enclave waits in one of the app's host

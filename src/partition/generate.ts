@@ -347,6 +347,7 @@ export function writePartitioned(analysis: Analysis, plan: PartitionPlan, out: s
       if (!outermost(decl, (id) => plan.enclave.has(id))) continue;
       if (isCtor) continue; // host classes are built on the host; the enclave only sees their data
       if (loading.has(fn.id) && fn.pinnedHost === undefined) continue; // runs while the module loads, on both sides
+      if (plan.copied.has(fn.id)) continue; // a pure helper: the enclave runs its own copy
       const ref = reference(decl);
       const isExit = exitTargets.has(fn.name) && ref !== undefined;
       const method = hostMethod(decl);

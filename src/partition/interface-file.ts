@@ -76,6 +76,8 @@ export interface InterfaceFile {
     functions: { id: string; name: string; file: string; line: number; reason: string }[];
     state: { id: string; label: string; file: string; line: number }[];
     residentClasses: string[];
+    /** Pure host helpers whose bodies the enclave copy keeps: calls to them are no exits. */
+    copied: { id: string; name: string; file: string; line: number; why: string }[];
   };
   entries: Entry[];
   exits: Exit[];
@@ -103,6 +105,7 @@ export function buildInterface(
   analysis: Analysis,
   enclave: Map<string, string>,
   state: string[],
+  copied: ReadonlyMap<string, string> = new Map(),
 ): InterfaceFile {
   const { graph, slices, builder, app } = analysis;
   const checker = app.checker;
@@ -191,7 +194,7 @@ export function buildInterface(
   for (const call of graph.calls) {
     if (!enclave.has(call.caller)) continue;
     const internal = graph.functions.has(call.callee);
-    if (internal && enclave.has(call.callee)) continue;
+    if (internal && (enclave.has(call.callee) || copied.has(call.callee))) continue;
     const target = internal
       ? (graph.functions.get(call.callee)?.name ?? call.callee)
       : call.callee.replace(/^external:/, '');
@@ -227,6 +230,10 @@ export function buildInterface(
       }),
       state: state.map(nodeInfo),
       residentClasses: [...residentClasses].sort(),
+      copied: [...copied].map(([id, why]) => {
+        const fn = graph.functions.get(id);
+        return { id, name: fn?.name ?? id, file: fn?.file ?? '', line: fn?.line ?? 0, why };
+      }),
     },
     entries,
     exits,

@@ -17,6 +17,8 @@ export interface Metrics {
     packages: string[];
     enclavePackages: string[];
   };
+  /** Pure host helpers the enclave copy keeps too (host code, also in the enclave's TCB). */
+  copied: { functions: number; lines: number };
   annotations: number;
   precisionLoss: number;
 }
@@ -92,22 +94,31 @@ function packageLines(dir: string): number {
   return n;
 }
 
-export function measure(analysis: Analysis, enclave: Map<string, string>): Metrics {
+export function measure(
+  analysis: Analysis,
+  enclave: Map<string, string>,
+  copied: ReadonlyMap<string, string> = new Map(),
+): Metrics {
   const { graph, app } = analysis;
   const fns = [...graph.functions.values()].filter((f) => f.kind !== 'module');
   let total = 0;
   let inside = 0;
+  let copiedLines = 0;
   for (const file of app.files) {
     const rel = app.rel(file.fileName);
     const lines = codeLines(file.text, /\.(t|j)sx$/.test(file.fileName));
     total += lines.size;
-    const covered = new Set<number>();
-    for (const id of enclave.keys()) {
-      const fn = graph.functions.get(id);
-      if (fn === undefined || fn.file !== rel) continue;
-      for (let l = fn.line; l <= fn.endLine; l++) if (lines.has(l)) covered.add(l);
-    }
-    inside += covered.size;
+    const covered = (ids: Iterable<string>): number => {
+      const seen = new Set<number>();
+      for (const id of ids) {
+        const fn = graph.functions.get(id);
+        if (fn === undefined || fn.file !== rel) continue;
+        for (let l = fn.line; l <= fn.endLine; l++) if (lines.has(l)) seen.add(l);
+      }
+      return seen.size;
+    };
+    inside += covered(enclave.keys());
+    copiedLines += covered(copied.keys());
   }
   const pkgPath = join(app.root, 'package.json');
   const pkg = existsSync(pkgPath)
@@ -157,6 +168,7 @@ export function measure(analysis: Analysis, enclave: Map<string, string>): Metri
       packages,
       enclavePackages,
     },
+    copied: { functions: copied.size, lines: copiedLines },
     annotations: analysis.annotations.sources.length + analysis.annotations.declassified.length,
     precisionLoss: graph.precisionLoss.length,
   };

@@ -6,11 +6,17 @@ import type { Analysis } from './analyze.ts';
 import { PartitionError } from './errors.ts';
 import { buildInterface, type InterfaceFile } from './interface-file.ts';
 import { measure, type Metrics } from './metrics.ts';
+import { pureHostHelpers } from './pure-helpers.ts';
 
 export type Reason = 'sees' | 'affects' | 'cycle';
 
 export interface PartitionPlan {
   enclave: Map<string, Reason>;
+  /**
+   * Pure host helpers enclave functions call (pure-helpers.ts): host code whose body the enclave
+   * copy keeps too, so a call to one is no crossing. Function id → why it was copied.
+   */
+  copied: Map<string, string>;
   /** Module variables and fields that hold sensitive data or affect it: enclave-resident. */
   state: string[];
   interface: InterfaceFile;
@@ -128,6 +134,7 @@ export function planPartition(analysis: Analysis, options: { integrity?: boolean
     // A field of one object's (an allocation site's) is its class's field for the runtime.
     .map((n) => n.field ?? n.id);
   state = [...new Set(state)].sort();
-  const iface = buildInterface(analysis, enclave, state);
-  return { enclave, state, interface: iface, metrics: measure(analysis, enclave) };
+  const copied = pureHostHelpers(analysis, enclave);
+  const iface = buildInterface(analysis, enclave, state, copied);
+  return { enclave, copied, state, interface: iface, metrics: measure(analysis, enclave, copied) };
 }

@@ -16,6 +16,7 @@ export function formatTable(name: string, plan: PartitionPlan): string {
           ? ` [${m.withDependencies.enclavePackages.join(', ')}]`
           : ''),
     ],
+    ['pure host helpers copied in', `${m.copied.functions} (${m.copied.lines} code lines; no crossing)`],
     ['enclave state (variables, fields)', String(plan.state.length)],
     ['entries (host → enclave)', String(plan.interface.entries.length)],
     ['exits (enclave → host)', String(plan.interface.exits.length)],
@@ -57,6 +58,10 @@ export function htmlReport(name: string, analysis: Analysis, plan: PartitionPlan
           ? 'affects sensitive data'
           : 'synchronous cycle across the boundary',
     ]),
+  )}
+<h2>Pure host helpers copied into the enclave (no crossing; in its code, not its slices)</h2>${table(
+    ['function', 'where', 'why'],
+    i.enclave.copied.map((f) => [f.name, `${f.file}:${f.line}`, f.why]),
   )}
 <h2>Enclave state</h2>${table(
     ['location', 'declared at'],

@@ -57,6 +57,15 @@ api.later = function (callback) {
   /** @declassify the test reads a length */
   return secret.length;
 };
+// An async API over a timer: the callback calls out, then the promise the caller awaits settles.
+api.whenReady = function (callback) {
+  return new Promise(function (resolve) {
+    setTimeout(function () {
+      callback(1);
+      resolve(secret.length);
+    }, 5);
+  });
+};
 `;
 
 const MD = `'use strict';
@@ -198,8 +207,11 @@ Cipher.prototype.finish = function () {
 ns.create = function (tag) {
   return new ns.Cipher(tag);
 };
-// A prototype method that sees no secret (host code), called on an instance the enclave made and kept.
+// A prototype method that sees no secret (host code), called on an instance the enclave made and
+// kept. It counts its calls: not a pure helper, which the enclave would run as its own copy.
+var kinds = 0;
 Cipher.prototype.kind = function () {
+  kinds++;
   return 'cipher';
 };
 ns.inner = function () {
@@ -318,6 +330,44 @@ describe('library shapes in the partitioned build', () => {
       }
       assert.deepEqual(got, [22]);
     }
+  });
+
+  it("serves a timer's exit, and the entry its callback calls, while the host makes no call (node-forge's async pbkdf2)", async () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    const key = require('./lib/key.js') as { later(cb: (n: number) => void): number };
+    const md = require('./lib/md.js') as { create(): number };
+    const got: number[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    // The host waits on its own timer only: before, the exit waited for the host's next call.
+    const served = new Promise<void>((resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error('the timer exit was not served while the host was idle')),
+        20_000,
+      );
+      assert.equal(
+        key.later((n) => {
+          got.push(md.create() + n);
+          resolve();
+        }),
+        3,
+      );
+    });
+    await served.finally(() => clearTimeout(timer));
+    assert.deepEqual(got, [22]);
+  });
+
+  it('settles a promise the host awaits after the timer behind it has called out', async () => {
+    const require = createRequire(join(out, 'host', 'package.json'));
+    const key = require('./lib/key.js') as { whenReady(cb: (n: number) => void): Promise<unknown> };
+    const order: string[] = [];
+    const ready = key.whenReady((n) => order.push(`callback ${n}`));
+    const value = await ready;
+    order.push('settled');
+    assert.deepEqual(order, ['callback 1', 'settled']);
+    assert.ok(
+      typeof value === 'object' && value !== null && '__cloisterSealed' in value,
+      "what the promise resolves to (the secret's length) leaves sealed",
+    );
   });
 
   it('an error a host callback throws into a timer of the enclave ends that task, reaches the host, and the enclave serves on', async () => {

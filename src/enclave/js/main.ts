@@ -33,6 +33,7 @@ import { enclaveConsole } from './console.ts';
 import { Dispatcher, LoadError, entryTable, type Outcome } from './entries.ts';
 import { HostCalls } from './host-call.ts';
 import { appRequire, lockDownRealm } from './sandbox.ts';
+import { PendingWorkSignal } from './pending-work.ts';
 import { Sealer } from './seal.ts';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -40,10 +41,14 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 // exceptions the app throws outside a call.
 const nodeProcess = process;
 
-/** Publishes a reply and rings the doorbell the host waits on; true when the parked host was woken. */
+/**
+ * Publishes a reply, with whether the app has work pending, and rings the doorbell the host waits
+ * on; true when the parked host was woken.
+ */
 function reply(
   view: ChannelView,
   ring: RingView,
+  pending: PendingWorkSignal,
   seq: number,
   outcome: Outcome,
   state: number = ChannelState.REPLY,
@@ -61,6 +66,7 @@ function reply(
   h[ChannelField.replySeq] = seq;
   h[ChannelField.status] = status;
   h[ChannelField.replyLength] = data.length;
+  pending.beforeReply();
   Atomics.store(h, ChannelField.state, state);
   Atomics.add(ring.control, Control.submitted, 1);
   if (Atomics.load(ring.control, Control.hostParked) !== 1) return false;
@@ -125,6 +131,7 @@ function loadApp(start: JsEnclaveStart, config: JsEnclaveConfig, api: object, co
 function nestedServer(
   view: ChannelView,
   ring: RingView,
+  pending: PendingWorkSignal,
   dispatcher: Dispatcher,
   hostCalls: HostCalls,
   stopped: () => Outcome,
@@ -150,7 +157,7 @@ function nestedServer(
         depth--;
       }
     }
-    reply(view, ring, seq, outcome, ChannelState.NESTED_REPLY);
+    reply(view, ring, pending, seq, outcome, ChannelState.NESTED_REPLY);
   };
 }
 
@@ -159,6 +166,7 @@ async function serve(start: JsEnclaveStart): Promise<void> {
   const channel = new HostChannel(ring);
   const config = readConfig(start.config);
   const view = viewCallChannel(start.channel, config.maxMessageBytes);
+  const pending = new PendingWorkSignal(view.header, ring, nodeProcess);
   const platform = new Platform(start.platform, channel);
   const hostCalls = new HostCalls(channel, config.maxMessageBytes);
   const stopped = (): Outcome => ({
@@ -178,7 +186,7 @@ async function serve(start: JsEnclaveStart): Promise<void> {
     const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     hostCalls.broken ??= `the application failed outside a call: ${what}`;
     if (current === undefined) return;
-    reply(view, ring, current, stopped());
+    reply(view, ring, pending, current, stopped());
     current = undefined;
   };
   // An error the host raised in a host call that the app did not catch: it ends that task, as it
@@ -223,15 +231,15 @@ async function serve(start: JsEnclaveStart): Promise<void> {
     channel.drain();
   } catch (error) {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    reply(view, ring, START_SEQ, {
+    reply(view, ring, pending, START_SEQ, {
       status: CallStatus.LOAD_FAILED,
       data: encodeValue(message, view.maxMessageBytes),
     });
     return;
   }
   current = undefined;
-  hostCalls.whileWaiting = nestedServer(view, ring, dispatcher, hostCalls, stopped);
-  reply(view, ring, START_SEQ, {
+  hostCalls.whileWaiting = nestedServer(view, ring, pending, dispatcher, hostCalls, stopped);
+  reply(view, ring, pending, START_SEQ, {
     status: CallStatus.OK,
     data: encodeValue(dispatcher.names, config.maxMessageBytes),
   });
@@ -273,7 +281,7 @@ async function serve(start: JsEnclaveStart): Promise<void> {
     }
     if (current !== seq) continue; // already answered by `fatal`
     current = undefined;
-    wokeHost = reply(view, ring, seq, outcome);
+    wokeHost = reply(view, ring, pending, seq, outcome);
   }
 }
 
