@@ -92,8 +92,9 @@ export interface HostDirCalls {
    */
   pread(handle: number, offset: bigint, length: number): Uint8Array;
   /**
-   * Writes all of `data` at `offset`; returns the count written. `data` is handed over: the callee
-   * may keep it (a cache holding writes does), and the caller must not change it afterwards.
+   * Writes all of `data` at `offset`; returns the count written. `data` is lent for the call only
+   * (it may be a view of the program's memory): a callee that keeps the bytes (a cache holding
+   * writes does) copies them.
    */
   pwrite(handle: number, offset: bigint, data: Uint8Array): number;
   /**

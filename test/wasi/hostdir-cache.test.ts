@@ -288,6 +288,24 @@ test('writes made back to back go to the host as one call, before the next call 
     assert.equal(pread(g, fd, 0, 9), 'Record 0;');
   }));
 
+test('a held write keeps the bytes it was given: the program reusing its buffer changes nothing sent', () =>
+  withCache(({ g, dir, calls }) => {
+    const [, fd] = g.open(ROOT, 'j', { oflags: 1 });
+    const [p, l] = g.bytes('abc');
+    const iov = g.alloc(8);
+    g.view.setUint32(iov, p, true);
+    g.view.setUint32(iov + 4, l, true);
+    const buffer = new Uint8Array(g.memory.buffer, p, l);
+    for (const next of ['def', 'ghi', '...']) {
+      assert.equal(g.call('fd_write', fd, iov, 1, g.alloc(4)), 0);
+      buffer.set(new TextEncoder().encode(next));
+    }
+    assert.equal(calls.get('pwrite') ?? 0, 0, 'the three writes are held');
+    assert.equal(g.call('fd_sync', fd), 0);
+    assert.equal(readFileSync(join(dir, 'j'), 'utf8'), 'abcdefghi');
+    assert.equal(pread(g, fd, 0, 9), 'abcdefghi');
+  }));
+
 test('a held write the host fails is reported by the next call on its descriptor, once', () => {
   const lie: Partial<HostDirCalls> = {};
   withCache(({ g }) => {

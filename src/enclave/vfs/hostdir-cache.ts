@@ -71,20 +71,25 @@ const MAX_HELD_RUNS = SLOT_COUNT;
 interface HeldRun {
   handle: number;
   offset: bigint;
+  /** The program's writes, copied in order into a slot's worth of bytes (`RunBuffers`). */
+  bytes: Uint8Array;
   length: number;
-  /** The program's writes, in order (each `data` handed over by the caller, never changed). */
-  pieces: Uint8Array[];
 }
 
-function joined(run: HeldRun): Uint8Array {
-  if (run.pieces.length === 1) return run.pieces[0];
-  const out = new Uint8Array(run.length);
-  let at = 0;
-  for (const piece of run.pieces) {
-    out.set(piece, at);
-    at += piece.length;
+/**
+ * The buffers of held runs, reused: a write is copied once, into its run (the caller's bytes are
+ * its own again when `pwrite` returns), and the run goes to the ring as it is.
+ */
+class RunBuffers {
+  private readonly free: Uint8Array[] = [];
+
+  take(): Uint8Array {
+    return this.free.pop() ?? new Uint8Array(SLOT_DATA_BYTES);
   }
-  return out;
+
+  give(bytes: Uint8Array): void {
+    if (this.free.length < MAX_HELD_RUNS) this.free.push(bytes);
+  }
 }
 
 interface Kept<T> {
@@ -132,6 +137,7 @@ export class CachedHostDirCalls implements HostDirCalls {
   private readonly budget: BlockBudget;
   /** Runs of writes not yet sent, in the program's order. */
   private readonly held: HeldRun[] = [];
+  private readonly runBuffers = new RunBuffers();
   /** Failures of sent runs, by handle, until reported to the program. */
   private readonly writeErrors = new Map<number, WasiError>();
 
@@ -216,11 +222,13 @@ export class CachedHostDirCalls implements HostDirCalls {
     this.forgetFile(handle, file);
     const run = this.runToExtend(handle, file, offset, data.length);
     if (run !== undefined) {
-      run.pieces.push(data);
+      run.bytes.set(data, run.length);
       run.length += data.length;
     } else if (this.keepMs > 0 && data.length <= SLOT_DATA_BYTES) {
       if (this.held.length >= MAX_HELD_RUNS) this.settle(handle);
-      this.held.push({ handle, offset, length: data.length, pieces: [data] });
+      const bytes = this.runBuffers.take();
+      bytes.set(data);
+      this.held.push({ handle, offset, bytes, length: data.length });
     } else {
       let written: number;
       try {
@@ -280,7 +288,11 @@ export class CachedHostDirCalls implements HostDirCalls {
   flush(): void {
     if (this.held.length === 0) return;
     const runs = this.held.splice(0);
-    const writes = runs.map((run) => ({ handle: run.handle, offset: run.offset, data: joined(run) }));
+    const writes = runs.map((run) => ({
+      handle: run.handle,
+      offset: run.offset,
+      data: run.bytes.subarray(0, run.length),
+    }));
     let results: (number | WasiError)[];
     if (writes.length === 1) {
       const { handle, offset, data } = writes[0];
@@ -292,6 +304,7 @@ export class CachedHostDirCalls implements HostDirCalls {
       }
     } else results = this.host.pwriteMany(writes);
     for (const [i, run] of runs.entries()) {
+      this.runBuffers.give(run.bytes);
       const result: unknown = results[i];
       if (result === run.length) continue;
       const error =
