@@ -92,6 +92,12 @@ class RunBuffers {
   }
 }
 
+/** Runs sent to the host together, and how to take their replies. */
+interface SentWrites {
+  runs: { handle: number; length: number }[];
+  results: () => (number | WasiError)[];
+}
+
 interface Kept<T> {
   value: T;
   until: number;
@@ -138,6 +144,8 @@ export class CachedHostDirCalls implements HostDirCalls {
   /** Runs of writes not yet sent, in the program's order. */
   private readonly held: HeldRun[] = [];
   private readonly runBuffers = new RunBuffers();
+  /** Writes sent whose replies have not been taken yet, in order. */
+  private readonly sent: SentWrites[] = [];
   /** Failures of sent runs, by handle, until reported to the program. */
   private readonly writeErrors = new Map<number, WasiError>();
 
@@ -194,7 +202,11 @@ export class CachedHostDirCalls implements HostDirCalls {
     if (file === undefined || length <= 0 || asked > SLOT_DATA_BYTES || offset > MAX_CACHED_OFFSET) {
       return this.toHost.pread(handle, offset, length);
     }
-    if (this.now() >= file.checkAt) this.fstat(handle);
+    if (this.now() >= file.checkAt) {
+      this.fstat(handle);
+      // Writes sent with the fstat are answered: a failed one drops what was kept of its file.
+      this.collect();
+    }
     const kept = file.blocks.read(at, length);
     if (kept !== null) return kept;
     // The whole blocks around the range, in the one call the range alone would have taken.
@@ -225,7 +237,7 @@ export class CachedHostDirCalls implements HostDirCalls {
       run.bytes.set(data, run.length);
       run.length += data.length;
     } else if (this.keepMs > 0 && data.length <= SLOT_DATA_BYTES) {
-      if (this.held.length >= MAX_HELD_RUNS) this.settle(handle);
+      if (this.held.length >= MAX_HELD_RUNS) this.flush();
       const bytes = this.runBuffers.take();
       bytes.set(data);
       this.held.push({ handle, offset, bytes, length: data.length });
@@ -249,8 +261,8 @@ export class CachedHostDirCalls implements HostDirCalls {
     return data.length;
   }
 
-  pwriteMany(writes: readonly HostWrite[]): (number | WasiError)[] {
-    return writes.map(({ handle, offset, data }) => {
+  startWrites(writes: readonly HostWrite[]): () => (number | WasiError)[] {
+    const results = writes.map(({ handle, offset, data }) => {
       try {
         return this.pwrite(handle, offset, data);
       } catch (error) {
@@ -258,6 +270,7 @@ export class CachedHostDirCalls implements HostDirCalls {
         throw error;
       }
     });
+    return () => results;
   }
 
   /**
@@ -284,35 +297,40 @@ export class CachedHostDirCalls implements HostDirCalls {
     return undefined;
   }
 
-  /** Sends the held writes; a failure is kept for the handle's next call. */
+  /**
+   * Sends the held writes, without waiting for the host: it serves them before the enclave's next
+   * call, and their replies are taken (`collect`) by the next call that could report a failure.
+   */
   flush(): void {
     if (this.held.length === 0) return;
     const runs = this.held.splice(0);
-    const writes = runs.map((run) => ({
-      handle: run.handle,
-      offset: run.offset,
-      data: run.bytes.subarray(0, run.length),
-    }));
-    let results: (number | WasiError)[];
-    if (writes.length === 1) {
-      const { handle, offset, data } = writes[0];
-      try {
-        results = [this.host.pwrite(handle, offset, data)];
-      } catch (error) {
-        if (!(error instanceof WasiError)) throw error;
-        results = [error];
+    const results = this.host.startWrites(
+      runs.map((run) => ({
+        handle: run.handle,
+        offset: run.offset,
+        data: run.bytes.subarray(0, run.length),
+      })),
+    );
+    // Copied into the ring's slots: the buffers are free again.
+    for (const run of runs) this.runBuffers.give(run.bytes);
+    this.sent.push({ runs: runs.map(({ handle, length }) => ({ handle, length })), results });
+  }
+
+  /** Takes the replies of the sent writes; a failure is kept for the handle's next call. */
+  private collect(): void {
+    while (this.sent.length > 0) {
+      const { runs, results } = this.sent.shift() as SentWrites;
+      const replies = results();
+      for (const [i, run] of runs.entries()) {
+        const result: unknown = replies[i];
+        if (result === run.length) continue;
+        const error =
+          result instanceof WasiError
+            ? result
+            : new WasiError(Errno.IO, `hostdir: host wrote ${String(result)} of ${run.length} bytes`);
+        this.writeErrors.set(run.handle, error);
+        this.changed(this.files.get(run.handle));
       }
-    } else results = this.host.pwriteMany(writes);
-    for (const [i, run] of runs.entries()) {
-      this.runBuffers.give(run.bytes);
-      const result: unknown = results[i];
-      if (result === run.length) continue;
-      const error =
-        result instanceof WasiError
-          ? result
-          : new WasiError(Errno.IO, `hostdir: host wrote ${String(result)} of ${run.length} bytes`);
-      this.writeErrors.set(run.handle, error);
-      this.changed(this.files.get(run.handle));
     }
   }
 
@@ -323,6 +341,7 @@ export class CachedHostDirCalls implements HostDirCalls {
    */
   finish(): void {
     this.flush();
+    this.collect();
     const failed = [...this.writeErrors.values()];
     this.writeErrors.clear();
     if (failed.length > 0) {
@@ -366,10 +385,7 @@ export class CachedHostDirCalls implements HostDirCalls {
   }
 
   close(handle: number): void {
-    this.flush();
-    // A failure reported here stays for `finish` too: the descriptors left open at exit are closed
-    // by the library OS, which goes on whatever a close reports.
-    const failed = this.writeErrors.get(handle);
+    this.collect();
     this.stats.delete(handle);
     const file = this.files.get(handle);
     if (file !== undefined) {
@@ -380,7 +396,12 @@ export class CachedHostDirCalls implements HostDirCalls {
       }
     }
     this.toHost.close(handle);
-    // Closed all the same, as close(2) reports a write-back error.
+    // The replies to the writes sent before the close are in: the host serves calls in order.
+    this.collect();
+    // Closed all the same, as close(2) reports a write-back error. A failure reported here stays
+    // for `finish` too: the descriptors left open at exit are closed by the library OS, which goes
+    // on whatever a close reports.
+    const failed = this.writeErrors.get(handle);
     if (failed !== undefined) throw failed;
   }
 
@@ -395,8 +416,17 @@ export class CachedHostDirCalls implements HostDirCalls {
     return this.toHost.dirStat(dir);
   }
   fsync(handle: number, dataOnly: boolean): void {
-    this.settle(handle);
-    this.toHost.fsync(handle, dataOnly);
+    // The held writes go just before the sync, in the same hand-off; a failure of one of them is
+    // what the sync reports (its replies are in once the sync's is).
+    let failed: WasiError | undefined;
+    try {
+      this.toHost.fsync(handle, dataOnly);
+    } catch (error) {
+      if (!(error instanceof WasiError)) throw error;
+      failed = error;
+    }
+    this.reportWriteError(handle);
+    if (failed !== undefined) throw failed;
   }
   readdir(dir: number, start: number, max: number): { entries: HostDirEntry[]; end: boolean } {
     return this.toHost.readdir(dir, start, max);
@@ -455,6 +485,7 @@ export class CachedHostDirCalls implements HostDirCalls {
 
   /** Throws (once) the failure of a write through `handle` that was sent after it returned. */
   private reportWriteError(handle: number): void {
+    this.collect();
     const failed = this.writeErrors.get(handle);
     if (failed === undefined) return;
     this.writeErrors.delete(handle);
