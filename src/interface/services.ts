@@ -64,7 +64,7 @@ export interface HostLookup {
  * A directory handle stays on its directory when the directory is renamed.
  * Times are nanoseconds since the epoch; `null` leaves a time unchanged.
  */
-/** One write of `HostDirCalls.pwriteMany`. */
+/** One write of `HostDirCalls.startWrites`. */
 export interface HostWrite {
   handle: number;
   offset: bigint;
@@ -92,15 +92,18 @@ export interface HostDirCalls {
    */
   pread(handle: number, offset: bigint, length: number): Uint8Array;
   /**
-   * Writes all of `data` at `offset`; returns the count written. `data` is handed over: the callee
-   * may keep it (a cache holding writes does), and the caller must not change it afterwards.
+   * Writes all of `data` at `offset`; returns the count written. `data` is lent for the call only
+   * (it may be a view of the program's memory): a callee that keeps the bytes (a cache holding
+   * writes does) copies them.
    */
   pwrite(handle: number, offset: bigint, data: Uint8Array): number;
   /**
-   * Several `pwrite`s, submitted together and made in order (one host hand-off for all); each
-   * write's count, or its error (one failing does not stop the others).
+   * Several `pwrite`s, submitted together and made in order, before any later call; returns once
+   * they are sent (their bytes copied), without waiting for the host. The function returned waits
+   * for the replies not in yet and gives each write's count, or its error (one failing does not
+   * stop the others); it is called once.
    */
-  pwriteMany(writes: readonly HostWrite[]): (number | WasiError)[];
+  startWrites(writes: readonly HostWrite[]): () => (number | WasiError)[];
   fstat(handle: number): HostStat;
   ftruncate(handle: number, size: bigint): void;
   fsync(handle: number, dataOnly: boolean): void;

@@ -50,6 +50,33 @@ describe('deferred calls', () => {
     );
   });
 
+  it('give each error in its place with finishEach, reaped early or not, and every reply checked', () => {
+    const { channel, dir } = enclaveWith('honest');
+    const unlink = (name: string): BatchRequest => ({
+      spec: Calls.dirUnlink,
+      args: [0n],
+      payload: new TextEncoder().encode(name),
+    });
+    const into = [new Uint8Array(4096)];
+    const early = channel.start([unlink('gone'), ...preads(1, into)]);
+    for (let i = 0; i < SLOT_COUNT + 2; i++) assert.equal(dir.lookup(0, 'x', null).stat.size, 3n);
+    const late = channel.start([...preads(1, into), unlink('gone')]);
+    for (const [batch, errorAt] of [
+      [early, 0],
+      [late, 1],
+    ] as const) {
+      const replies = channel.finishEach(batch);
+      assert.equal(replies.length, 2);
+      const error = replies[errorAt];
+      assert.ok(error instanceof WasiError && error.errno === Errno.NOENT);
+      const reply = replies[1 - errorAt];
+      assert.ok(!(reply instanceof WasiError) && reply.data[4095] === 4095 % 256);
+    }
+    const { channel: lying } = enclaveWith('reply-too-long');
+    const [tooLong] = lying.finishEach(lying.start(preads(1, into)));
+    assert.ok(tooLong instanceof WasiError && tooLong.errno === Errno.IO);
+  });
+
   it('turn a reply longer than asked for into EIO, whether reaped early or at finish', () => {
     const { channel } = enclaveWith('reply-too-long');
     const into = [new Uint8Array(4096)];

@@ -151,28 +151,6 @@ export class HostChannel {
   }
 
   /**
-   * As `callMany`, but each call's error is returned in its place rather than thrown, so that every
-   * reply is taken and checked (a broken protocol still throws).
-   */
-  callEach(requests: readonly BatchRequest[]): (Reply | WasiError)[] {
-    this.beforeCall();
-    const replies: (Reply | WasiError)[] = [];
-    for (let start = 0; start < requests.length; start += this.count) {
-      const batch = requests.slice(start, start + this.count);
-      const slots = batch.map((r) => this.submit(r.spec, r.args, r.payload ?? EMPTY, r.replyLimit ?? 0));
-      for (const [i, index] of slots.entries()) {
-        try {
-          replies.push(this.complete(index, true, batch[i].into));
-        } catch (error) {
-          if (!(error instanceof WasiError)) throw error;
-          replies.push(error);
-        }
-      }
-    }
-    return replies;
-  }
-
-  /**
    * Submits several calls at once and returns without waiting: the host serves them while the
    * enclave goes on. Their replies are checked as those of `callMany` (with `into` honoured) when
    * `finish` takes them, or earlier if their slots are needed first. A batch never finished costs
@@ -205,6 +183,23 @@ export class HostChannel {
       replies.push(reply);
     }
     return replies;
+  }
+
+  /**
+   * As `finish`, but each call's error is returned in its place rather than thrown, so that every
+   * reply is taken and checked (a broken protocol still throws).
+   */
+  finishEach(batch: DeferredCalls): (Reply | WasiError)[] {
+    return batch.slots.map(({ index, seq }, position) => {
+      const pending = this.inFlight[index];
+      if (batch.reaped[position] === undefined && pending?.deferred?.batch === batch && pending.seq === seq) {
+        this.reap(index);
+      }
+      const reply = batch.reaped[position];
+      if (reply === undefined) throw new Error('a deferred call was neither answered nor reaped');
+      if (reply instanceof Error && !(reply instanceof WasiError)) throw reply;
+      return reply;
+    });
   }
 
   /** Submits a call without waiting; its reply is checked when the slot is next needed. */

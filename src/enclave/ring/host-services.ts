@@ -18,7 +18,7 @@ import type {
   HostWrite,
 } from '../../interface/services.ts';
 import type { HostChannel } from './channel.ts';
-import { hostCallEach, stubs, type Stubs } from './stubs.ts';
+import { startHostCallEach, stubs, type Stubs } from './stubs.ts';
 
 export class RingHostDir implements HostDirCalls {
   private readonly host: Stubs<typeof Calls>;
@@ -86,15 +86,18 @@ export class RingHostDir implements HostDirCalls {
     return done;
   }
 
-  pwriteMany(writes: readonly HostWrite[]): (number | WasiError)[] {
+  startWrites(writes: readonly HostWrite[]): () => (number | WasiError)[] {
     if (writes.some(({ data }) => data.length > SLOT_DATA_BYTES)) {
       throw new RangeError('file_pwrite: a batched write larger than a slot');
     }
-    return hostCallEach(this.channel, Calls.filePwrite, writes).map((written, i) =>
-      written instanceof WasiError || written === writes[i].data.length
-        ? written
-        : new WasiError(Errno.IO, `file_pwrite: host wrote ${written} of ${writes[i].data.length}`),
-    );
+    const results = startHostCallEach(this.channel, Calls.filePwrite, writes);
+    const lengths = writes.map(({ data }) => data.length);
+    return () =>
+      results().map((written, i) =>
+        written instanceof WasiError || written === lengths[i]
+          ? written
+          : new WasiError(Errno.IO, `file_pwrite: host wrote ${written} of ${lengths[i]}`),
+      );
   }
 
   fstat(handle: number): HostStat {

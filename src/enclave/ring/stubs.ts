@@ -43,21 +43,27 @@ export function hostCallMany<D extends AnyCallDef>(
     .map((reply, i) => decodeReply(def, reply.result, reply.data, calls[i]));
 }
 
-/** As {@link hostCallMany}, but each call's error (a `WasiError`) is returned in its place. */
-export function hostCallEach<D extends AnyCallDef>(
+/**
+ * Submits `def`'s call once for each of `calls` and returns at once; the function returned waits
+ * for their replies (those not answered yet) and gives each call's decoded reply, or its error (a
+ * `WasiError`) in its place. Replies are checked as any are, when taken.
+ */
+export function startHostCallEach<D extends AnyCallDef>(
   channel: HostChannel,
   def: D,
   calls: readonly ArgsOf<D>[],
-): (ReplyOf<D> | WasiError)[] {
-  return channel.callEach(requests(def, calls, undefined)).map((reply, i) => {
-    if (reply instanceof WasiError) return reply;
-    try {
-      return decodeReply(def, reply.result, reply.data, calls[i]);
-    } catch (error) {
-      if (error instanceof WasiError) return error;
-      throw error;
-    }
-  });
+): () => (ReplyOf<D> | WasiError)[] {
+  const batch = channel.start(requests(def, calls, undefined));
+  return () =>
+    channel.finishEach(batch).map((reply, i) => {
+      if (reply instanceof WasiError) return reply;
+      try {
+        return decodeReply(def, reply.result, reply.data, calls[i]);
+      } catch (error) {
+        if (error instanceof WasiError) return error;
+        throw error;
+      }
+    });
 }
 
 /**

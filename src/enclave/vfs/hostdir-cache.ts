@@ -71,20 +71,31 @@ const MAX_HELD_RUNS = SLOT_COUNT;
 interface HeldRun {
   handle: number;
   offset: bigint;
+  /** The program's writes, copied in order into a slot's worth of bytes (`RunBuffers`). */
+  bytes: Uint8Array;
   length: number;
-  /** The program's writes, in order (each `data` handed over by the caller, never changed). */
-  pieces: Uint8Array[];
 }
 
-function joined(run: HeldRun): Uint8Array {
-  if (run.pieces.length === 1) return run.pieces[0];
-  const out = new Uint8Array(run.length);
-  let at = 0;
-  for (const piece of run.pieces) {
-    out.set(piece, at);
-    at += piece.length;
+/**
+ * The buffers of held runs, reused: a write is copied once, into its run (the caller's bytes are
+ * its own again when `pwrite` returns), and the run goes to the ring as it is.
+ */
+class RunBuffers {
+  private readonly free: Uint8Array[] = [];
+
+  take(): Uint8Array {
+    return this.free.pop() ?? new Uint8Array(SLOT_DATA_BYTES);
   }
-  return out;
+
+  give(bytes: Uint8Array): void {
+    if (this.free.length < MAX_HELD_RUNS) this.free.push(bytes);
+  }
+}
+
+/** Runs sent to the host together, and how to take their replies. */
+interface SentWrites {
+  runs: { handle: number; length: number }[];
+  results: () => (number | WasiError)[];
 }
 
 interface Kept<T> {
@@ -132,6 +143,9 @@ export class CachedHostDirCalls implements HostDirCalls {
   private readonly budget: BlockBudget;
   /** Runs of writes not yet sent, in the program's order. */
   private readonly held: HeldRun[] = [];
+  private readonly runBuffers = new RunBuffers();
+  /** Writes sent whose replies have not been taken yet, in order. */
+  private readonly sent: SentWrites[] = [];
   /** Failures of sent runs, by handle, until reported to the program. */
   private readonly writeErrors = new Map<number, WasiError>();
 
@@ -188,7 +202,11 @@ export class CachedHostDirCalls implements HostDirCalls {
     if (file === undefined || length <= 0 || asked > SLOT_DATA_BYTES || offset > MAX_CACHED_OFFSET) {
       return this.toHost.pread(handle, offset, length);
     }
-    if (this.now() >= file.checkAt) this.fstat(handle);
+    if (this.now() >= file.checkAt) {
+      this.fstat(handle);
+      // Writes sent with the fstat are answered: a failed one drops what was kept of its file.
+      this.collect();
+    }
     const kept = file.blocks.read(at, length);
     if (kept !== null) return kept;
     // The whole blocks around the range, in the one call the range alone would have taken.
@@ -216,11 +234,13 @@ export class CachedHostDirCalls implements HostDirCalls {
     this.forgetFile(handle, file);
     const run = this.runToExtend(handle, file, offset, data.length);
     if (run !== undefined) {
-      run.pieces.push(data);
+      run.bytes.set(data, run.length);
       run.length += data.length;
     } else if (this.keepMs > 0 && data.length <= SLOT_DATA_BYTES) {
-      if (this.held.length >= MAX_HELD_RUNS) this.settle(handle);
-      this.held.push({ handle, offset, length: data.length, pieces: [data] });
+      if (this.held.length >= MAX_HELD_RUNS) this.flush();
+      const bytes = this.runBuffers.take();
+      bytes.set(data);
+      this.held.push({ handle, offset, bytes, length: data.length });
     } else {
       let written: number;
       try {
@@ -241,8 +261,8 @@ export class CachedHostDirCalls implements HostDirCalls {
     return data.length;
   }
 
-  pwriteMany(writes: readonly HostWrite[]): (number | WasiError)[] {
-    return writes.map(({ handle, offset, data }) => {
+  startWrites(writes: readonly HostWrite[]): () => (number | WasiError)[] {
+    const results = writes.map(({ handle, offset, data }) => {
       try {
         return this.pwrite(handle, offset, data);
       } catch (error) {
@@ -250,6 +270,7 @@ export class CachedHostDirCalls implements HostDirCalls {
         throw error;
       }
     });
+    return () => results;
   }
 
   /**
@@ -276,30 +297,40 @@ export class CachedHostDirCalls implements HostDirCalls {
     return undefined;
   }
 
-  /** Sends the held writes; a failure is kept for the handle's next call. */
+  /**
+   * Sends the held writes, without waiting for the host: it serves them before the enclave's next
+   * call, and their replies are taken (`collect`) by the next call that could report a failure.
+   */
   flush(): void {
     if (this.held.length === 0) return;
     const runs = this.held.splice(0);
-    const writes = runs.map((run) => ({ handle: run.handle, offset: run.offset, data: joined(run) }));
-    let results: (number | WasiError)[];
-    if (writes.length === 1) {
-      const { handle, offset, data } = writes[0];
-      try {
-        results = [this.host.pwrite(handle, offset, data)];
-      } catch (error) {
-        if (!(error instanceof WasiError)) throw error;
-        results = [error];
+    const results = this.host.startWrites(
+      runs.map((run) => ({
+        handle: run.handle,
+        offset: run.offset,
+        data: run.bytes.subarray(0, run.length),
+      })),
+    );
+    // Copied into the ring's slots: the buffers are free again.
+    for (const run of runs) this.runBuffers.give(run.bytes);
+    this.sent.push({ runs: runs.map(({ handle, length }) => ({ handle, length })), results });
+  }
+
+  /** Takes the replies of the sent writes; a failure is kept for the handle's next call. */
+  private collect(): void {
+    while (this.sent.length > 0) {
+      const { runs, results } = this.sent.shift() as SentWrites;
+      const replies = results();
+      for (const [i, run] of runs.entries()) {
+        const result: unknown = replies[i];
+        if (result === run.length) continue;
+        const error =
+          result instanceof WasiError
+            ? result
+            : new WasiError(Errno.IO, `hostdir: host wrote ${String(result)} of ${run.length} bytes`);
+        this.writeErrors.set(run.handle, error);
+        this.changed(this.files.get(run.handle));
       }
-    } else results = this.host.pwriteMany(writes);
-    for (const [i, run] of runs.entries()) {
-      const result: unknown = results[i];
-      if (result === run.length) continue;
-      const error =
-        result instanceof WasiError
-          ? result
-          : new WasiError(Errno.IO, `hostdir: host wrote ${String(result)} of ${run.length} bytes`);
-      this.writeErrors.set(run.handle, error);
-      this.changed(this.files.get(run.handle));
     }
   }
 
@@ -310,6 +341,7 @@ export class CachedHostDirCalls implements HostDirCalls {
    */
   finish(): void {
     this.flush();
+    this.collect();
     const failed = [...this.writeErrors.values()];
     this.writeErrors.clear();
     if (failed.length > 0) {
@@ -353,10 +385,7 @@ export class CachedHostDirCalls implements HostDirCalls {
   }
 
   close(handle: number): void {
-    this.flush();
-    // A failure reported here stays for `finish` too: the descriptors left open at exit are closed
-    // by the library OS, which goes on whatever a close reports.
-    const failed = this.writeErrors.get(handle);
+    this.collect();
     this.stats.delete(handle);
     const file = this.files.get(handle);
     if (file !== undefined) {
@@ -367,7 +396,12 @@ export class CachedHostDirCalls implements HostDirCalls {
       }
     }
     this.toHost.close(handle);
-    // Closed all the same, as close(2) reports a write-back error.
+    // The replies to the writes sent before the close are in: the host serves calls in order.
+    this.collect();
+    // Closed all the same, as close(2) reports a write-back error. A failure reported here stays
+    // for `finish` too: the descriptors left open at exit are closed by the library OS, which goes
+    // on whatever a close reports.
+    const failed = this.writeErrors.get(handle);
     if (failed !== undefined) throw failed;
   }
 
@@ -382,8 +416,17 @@ export class CachedHostDirCalls implements HostDirCalls {
     return this.toHost.dirStat(dir);
   }
   fsync(handle: number, dataOnly: boolean): void {
-    this.settle(handle);
-    this.toHost.fsync(handle, dataOnly);
+    // The held writes go just before the sync, in the same hand-off; a failure of one of them is
+    // what the sync reports (its replies are in once the sync's is).
+    let failed: WasiError | undefined;
+    try {
+      this.toHost.fsync(handle, dataOnly);
+    } catch (error) {
+      if (!(error instanceof WasiError)) throw error;
+      failed = error;
+    }
+    this.reportWriteError(handle);
+    if (failed !== undefined) throw failed;
   }
   readdir(dir: number, start: number, max: number): { entries: HostDirEntry[]; end: boolean } {
     return this.toHost.readdir(dir, start, max);
@@ -442,6 +485,7 @@ export class CachedHostDirCalls implements HostDirCalls {
 
   /** Throws (once) the failure of a write through `handle` that was sent after it returned. */
   private reportWriteError(handle: number): void {
+    this.collect();
     const failed = this.writeErrors.get(handle);
     if (failed === undefined) return;
     this.writeErrors.delete(handle);

@@ -363,9 +363,8 @@ class HostFileHandle implements FileHandle {
   }
 
   write(offset: number, src: Uint8Array): number {
-    // The host gets a copy, handed over: it must never hold a view of the program's memory (and
-    // the host-directory cache may hold the copy until it sends it).
-    const n = this.fs.calls.pwrite(this.handle, BigInt(offset), src.slice());
+    // Lent for the call: the ring copies it into a slot, the host-directory cache into a held run.
+    const n = this.fs.calls.pwrite(this.handle, BigInt(offset), src);
     if (n !== src.length) throw hostLied('write count');
     return n;
   }
